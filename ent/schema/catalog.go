@@ -1,0 +1,89 @@
+package schema
+
+import (
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+
+	"clnd/internal/catalog"
+	"clnd/internal/money"
+)
+
+// Product is one license type with its operator-set monthly price.
+type Product struct{ ent.Schema }
+
+func (Product) Mixin() []ent.Mixin {
+	return []ent.Mixin{withID("prd", "products")}
+}
+
+func (Product) Fields() []ent.Field {
+	return []ent.Field{
+		field.Enum("type").
+			GoType(catalog.LicenseType("")).
+			Immutable().
+			Annotations(entgql.Type("LicenseType")),
+		field.String("name").NotEmpty(),
+		field.Enum("family").
+			GoType(catalog.Family("")).
+			Immutable().
+			Annotations(entgql.Type("ProductFamily")),
+		field.Int("cln_type_code").Immutable(),
+		field.Int64("monthly_price").
+			GoType(money.Cents(0)).
+			Min(0).
+			Annotations(entgql.Type("Money")),
+	}
+}
+
+func (Product) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("type").Unique()}
+}
+
+func (Product) Hooks() []ent.Hook { return []ent.Hook{operatorWrites} }
+
+func (Product) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)}
+}
+
+// Datacenter is where a backup is stored.
+type Datacenter struct{ ent.Schema }
+
+func (Datacenter) Mixin() []ent.Mixin {
+	return []ent.Mixin{withID("dcn", "datacenters")}
+}
+
+func (Datacenter) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("code").NotEmpty(),
+		field.String("name").NotEmpty(),
+	}
+}
+
+func (Datacenter) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("code").Unique()}
+}
+
+func (Datacenter) Hooks() []ent.Hook { return []ent.Hook{operatorWrites} }
+
+func (Datacenter) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)}
+}
+
+// Setting is one operator-editable or system value (the backup price per
+// GB-month, the sandbox clock), kept as text under a unique key.
+type Setting struct{ ent.Schema }
+
+func (Setting) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("id").Immutable().NotEmpty(),
+		field.String("value"),
+	}
+}
+
+func (Setting) Hooks() []ent.Hook { return []ent.Hook{operatorWrites} }
+
+func (Setting) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+}

@@ -1,0 +1,70 @@
+package schema
+
+import (
+	"context"
+	"fmt"
+
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/mixin"
+
+	"clnd/internal/clock"
+	"clnd/internal/ids"
+)
+
+// idMixin gives a type its prefixed ULID primary key ("ipl_01JD...").
+// The table name is recorded with the prefix so that node(id:) can find
+// the table without a global ID table; ent/ids_test.go checks it.
+type idMixin struct {
+	mixin.Schema
+	prefix string
+}
+
+func withID(prefix, table string) idMixin {
+	return idMixin{prefix: ids.Register(prefix, table)}
+}
+
+func (m idMixin) Fields() []ent.Field {
+	prefix := m.prefix
+	return []ent.Field{
+		field.String("id").
+			Immutable().
+			NotEmpty().
+			DefaultFunc(func() string { return ids.New(prefix) }),
+	}
+}
+
+// createdAtMixin stamps created_at from the context's clock, never from
+// time.Now, so that sandbox mode's test clock decides what "now" is.
+type createdAtMixin struct{ mixin.Schema }
+
+func (createdAtMixin) Fields() []ent.Field {
+	return []ent.Field{
+		field.Time("created_at").
+			Immutable().
+			Annotations(entgql.OrderField("CREATED_AT")),
+	}
+}
+
+func (createdAtMixin) Hooks() []ent.Hook {
+	return []ent.Hook{stampCreatedAt}
+}
+
+func stampCreatedAt(next ent.Mutator) ent.Mutator {
+	return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+		if !m.Op().Is(ent.OpCreate) {
+			return next.Mutate(ctx, m)
+		}
+		if _, set := m.Field("created_at"); !set {
+			c := clock.FromContext(ctx)
+			if c == nil {
+				return nil, fmt.Errorf("creating %s: context carries no clock", m.Type())
+			}
+			if err := m.SetField("created_at", c.Now()); err != nil {
+				return nil, err
+			}
+		}
+		return next.Mutate(ctx, m)
+	})
+}

@@ -1,0 +1,360 @@
+package schema
+
+import (
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+
+	"clnd/internal/money"
+)
+
+func moneyField(name string) ent.Field {
+	return field.Int64(name).GoType(money.Cents(0)).Annotations(entgql.Type("Money"))
+}
+
+// fixedMoneyField is a money field that never changes once written.
+func fixedMoneyField(name string) ent.Field {
+	return field.Int64(name).GoType(money.Cents(0)).Immutable().Annotations(entgql.Type("Money"))
+}
+
+// PaymentMethod is a saved card or PayPal account, kept only as the
+// gateway's reference and a label ("Visa •••• 4242"); never card data.
+type PaymentMethod struct{ ent.Schema }
+
+func (PaymentMethod) Mixin() []ent.Mixin {
+	return []ent.Mixin{withID("pmt", "payment_methods"), createdAtMixin{}, tenantMixin{}}
+}
+
+func (PaymentMethod) Fields() []ent.Field {
+	return []ent.Field{
+		field.Enum("kind").Values("CARD", "PAYPAL"),
+		field.String("label"),
+		field.Bool("is_default").Default(false),
+		field.String("gateway").
+			Immutable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		field.String("gateway_ref").
+			Immutable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+	}
+}
+
+func (PaymentMethod) Edges() []ent.Edge {
+	return []ent.Edge{
+		resellerEdge("payment_methods"),
+	}
+}
+
+func (PaymentMethod) Annotations() []schema.Annotation {
+	return []schema.Annotation{
+		entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+	}
+}
+
+// Transaction is one entry of the append-only ledger. The reseller's balance
+// is always the sum of its transactions.
+type Transaction struct{ ent.Schema }
+
+func (Transaction) Mixin() []ent.Mixin {
+	return []ent.Mixin{withID("txn", "transactions"), createdAtMixin{}, tenantMixin{}}
+}
+
+func (Transaction) Fields() []ent.Field {
+	return []ent.Field{
+		field.Enum("kind").
+			Values("DEPOSIT", "TOP_UP", "AUTOPAYMENT", "CHARGE", "REFUND", "ADJUSTMENT").
+			Immutable(),
+		fixedMoneyField("amount"),
+		fixedMoneyField("balance_after"),
+		field.String("description").Default("").Immutable(),
+		field.String("invoice_id").
+			Optional().
+			Nillable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+	}
+}
+
+func (Transaction) Edges() []ent.Edge {
+	return []ent.Edge{
+		resellerEdge("transactions"),
+		edge.From("invoice", Invoice.Type).
+			Ref("transactions").
+			Field("invoice_id").
+			Unique(),
+	}
+}
+
+func (Transaction) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("reseller_id", "created_at")}
+}
+
+func (Transaction) Annotations() []schema.Annotation {
+	return []schema.Annotation{
+		entgql.RelayConnection(),
+		entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+	}
+}
+
+// Invoice is a monthly bill (INVOICE) or a receipt for money received
+// (PAYMENT_RECEIVED) or returned (REFUND).
+type Invoice struct{ ent.Schema }
+
+func (Invoice) Mixin() []ent.Mixin {
+	return []ent.Mixin{withID("inv", "invoices"), createdAtMixin{}, tenantMixin{}}
+}
+
+func (Invoice) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("number").
+			Immutable().
+			NotEmpty().
+			Annotations(entgql.OrderField("NUMBER")),
+		field.Enum("type").
+			Values("INVOICE", "PAYMENT_RECEIVED", "REFUND").
+			Immutable(),
+		field.Time("period_start").Optional().Nillable().Immutable(),
+		field.Time("period_end").Optional().Nillable().Immutable(),
+		fixedMoneyField("total"),
+		// The reseller's balance right after this invoice.
+		fixedMoneyField("balance"),
+	}
+}
+
+func (Invoice) Edges() []ent.Edge {
+	return []ent.Edge{
+		resellerEdge("invoices"),
+		edge.To("lines", InvoiceLine.Type).
+			Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("transactions", Transaction.Type).
+			Annotations(entgql.Skip(entgql.SkipAll)),
+	}
+}
+
+func (Invoice) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("number").Unique(),
+		index.Fields("reseller_id", "created_at"),
+		// One monthly INVOICE per reseller and period: billing twice bills nothing twice.
+		index.Fields("reseller_id", "period_start").
+			Unique().
+			Annotations(entsql.IndexWhere("type = 'INVOICE'")),
+	}
+}
+
+func (Invoice) Annotations() []schema.Annotation {
+	return []schema.Annotation{
+		entgql.RelayConnection(),
+		entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+	}
+}
+
+// InvoiceLine groups an invoice's items by product.
+type InvoiceLine struct{ ent.Schema }
+
+func (InvoiceLine) Mixin() []ent.Mixin {
+	return []ent.Mixin{withID("inl", "invoice_lines"), tenantMixin{}}
+}
+
+func (InvoiceLine) Fields() []ent.Field {
+	return []ent.Field{
+		field.Int("position").Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
+		field.String("title").Immutable(),
+		field.Int("quantity").Immutable(),
+		fixedMoneyField("unit_price"),
+		fixedMoneyField("subtotal"),
+		field.String("invoice_id").Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
+		field.String("product_id").Optional().Nillable().Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
+	}
+}
+
+func (InvoiceLine) Edges() []ent.Edge {
+	return []ent.Edge{
+		resellerEdge("invoice_lines"),
+		edge.From("invoice", Invoice.Type).
+			Ref("lines").
+			Field("invoice_id").
+			Unique().
+			Required().
+			Immutable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		edge.To("product", Product.Type).
+			Field("product_id").
+			Unique().
+			Immutable(),
+		edge.To("items", InvoiceItem.Type).
+			Annotations(entsql.OnDelete(entsql.Cascade)),
+	}
+}
+
+func (InvoiceLine) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("invoice_id", "position")}
+}
+
+func (InvoiceLine) Annotations() []schema.Annotation {
+	return []schema.Annotation{
+		entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+	}
+}
+
+// InvoiceItem is one billable thing's slice of time on an invoice line.
+// The license, account or backup may since have been removed; the item keeps
+// its description and amount.
+type InvoiceItem struct{ ent.Schema }
+
+func (InvoiceItem) Mixin() []ent.Mixin {
+	return []ent.Mixin{withID("iit", "invoice_items"), tenantMixin{}}
+}
+
+func (InvoiceItem) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("description").Immutable(),
+		field.Time("period_start").Immutable(),
+		field.Time("period_end").Immutable(),
+		fixedMoneyField("amount"),
+		field.String("line_id").Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
+		field.String("license_id").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipAll)),
+		field.String("server_account_id").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipAll)),
+		field.String("backup_id").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipAll)),
+	}
+}
+
+func (InvoiceItem) Edges() []ent.Edge {
+	return []ent.Edge{
+		resellerEdge("invoice_items"),
+		edge.From("line", InvoiceLine.Type).
+			Ref("items").
+			Field("line_id").
+			Unique().
+			Required().
+			Immutable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		edge.To("license", IPLicense.Type).
+			Field("license_id").
+			Unique().
+			Annotations(entsql.OnDelete(entsql.SetNull)),
+		edge.To("server_account", ServerAccount.Type).
+			Field("server_account_id").
+			Unique().
+			Annotations(entsql.OnDelete(entsql.SetNull)),
+		edge.To("backup", Backup.Type).
+			Field("backup_id").
+			Unique().
+			Annotations(entsql.OnDelete(entsql.SetNull)),
+	}
+}
+
+func (InvoiceItem) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("line_id")}
+}
+
+func (InvoiceItem) Annotations() []schema.Annotation {
+	return []schema.Annotation{
+		entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+	}
+}
+
+// BillableRun is a run of time during which one billable thing (an IP
+// license, a server account's limit, a backup's size) is charged at a fixed
+// quantity and unit price. Any change closes the run and opens the next.
+type BillableRun struct{ ent.Schema }
+
+func (BillableRun) Mixin() []ent.Mixin {
+	return []ent.Mixin{withID("brn", "billable_runs"), tenantMixin{}}
+}
+
+func (BillableRun) Fields() []ent.Field {
+	return []ent.Field{
+		field.Enum("kind").Values("IP_LICENSE", "SERVER_ACCOUNT", "BACKUP").Immutable(),
+		// The license, server account or backup; not a foreign key, because a
+		// run outlives the thing it bills until the month is invoiced.
+		field.String("subject_id").Immutable(),
+		field.String("product_id").Optional().Nillable().Immutable(),
+		field.String("description").Immutable(),
+		field.Int("quantity").Immutable(),
+		fixedMoneyField("unit_price"),
+		field.Time("started_at").Immutable(),
+		field.Time("ended_at").Optional().Nillable(),
+	}
+}
+
+func (BillableRun) Edges() []ent.Edge {
+	return []ent.Edge{resellerEdge("billable_runs")}
+}
+
+func (BillableRun) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("reseller_id", "started_at"),
+		index.Fields("subject_id", "ended_at"),
+	}
+}
+
+func (BillableRun) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+}
+
+// IdempotencyRecord remembers the first result of a money-moving mutation
+// under its idempotency key so that a retry replays it.
+type IdempotencyRecord struct{ ent.Schema }
+
+func (IdempotencyRecord) Mixin() []ent.Mixin {
+	return []ent.Mixin{withID("idk", "idempotency_records"), createdAtMixin{}}
+}
+
+func (IdempotencyRecord) Fields() []ent.Field {
+	return []ent.Field{
+		// The reseller ID, or "anonymous" for registration.
+		field.String("owner").Immutable(),
+		field.String("operation").Immutable(),
+		field.String("key").Immutable(),
+		field.Bytes("request_hash").Immutable(),
+		field.Text("response").Optional(),
+		field.Time("expires_at").Immutable(),
+	}
+}
+
+func (IdempotencyRecord) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("owner", "operation", "key").Unique(),
+		index.Fields("expires_at"),
+	}
+}
+
+func (IdempotencyRecord) Interceptors() []ent.Interceptor { return []ent.Interceptor{systemOnly()} }
+func (IdempotencyRecord) Hooks() []ent.Hook               { return []ent.Hook{operatorWrites} }
+
+func (IdempotencyRecord) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+}
+
+// Checkout is a PayPal-style redirect payment, credited exactly once when the
+// provider's signed webhook confirms it.
+type Checkout struct{ ent.Schema }
+
+func (Checkout) Mixin() []ent.Mixin {
+	return []ent.Mixin{withID("chk", "checkouts"), createdAtMixin{}, tenantMixin{}}
+}
+
+func (Checkout) Fields() []ent.Field {
+	return []ent.Field{
+		fixedMoneyField("amount"),
+		field.Enum("status").Values("PENDING", "COMPLETED", "CANCELED", "EXPIRED").Default("PENDING"),
+		field.String("provider").Immutable(),
+		field.String("provider_ref").Optional(),
+		field.Time("completed_at").Optional().Nillable(),
+		field.String("transaction_id").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipAll)),
+	}
+}
+
+func (Checkout) Edges() []ent.Edge {
+	return []ent.Edge{resellerEdge("checkouts")}
+}
+
+func (Checkout) Annotations() []schema.Annotation {
+	return []schema.Annotation{
+		entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+	}
+}

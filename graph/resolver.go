@@ -1,0 +1,34 @@
+// Package graph holds clnd's GraphQL resolvers. They are thin: a query is one
+// ent query or Paginate call, a mutation calls one function in internal/<domain>
+// that owns the rule, the transaction's work and the error.
+package graph
+
+import (
+	"context"
+	"time"
+
+	"clnd/ent"
+	"clnd/internal/apperr"
+	"clnd/internal/clock"
+)
+
+// Resolver carries what every resolver needs.
+type Resolver struct {
+	Client *ent.Client
+	// TestClock is sandbox mode's clock; nil outside sandbox mode.
+	TestClock *clock.Frozen
+	// StaleAfter is the check-in window after which a license is STALE.
+	StaleAfter time.Duration
+}
+
+// Sandbox reports whether clnd runs in sandbox mode.
+func (r *Resolver) Sandbox() bool { return r.TestClock != nil }
+
+// tx is the transaction that entgql.Transactioner opened for the mutation.
+func tx(ctx context.Context) (*ent.Tx, error) {
+	t := ent.TxFromContext(ctx)
+	if t == nil {
+		return nil, apperr.New(apperr.Internal, "mutation outside a transaction")
+	}
+	return t, nil
+}

@@ -1,0 +1,80 @@
+package auth
+
+import (
+	"context"
+	"time"
+
+	"clnd/ent"
+	"clnd/ent/apitoken"
+	"clnd/ent/operatortoken"
+	"clnd/ent/session"
+	"clnd/internal/apperr"
+	"clnd/internal/clock"
+	"clnd/internal/viewer"
+)
+
+// lastUsedGranularity limits lastUsedAt writes to one per token per minute:
+// a busy integration should not turn every read into a write.
+const lastUsedGranularity = time.Minute
+
+// ErrInvalidToken is the answer for any token that does not authenticate;
+// it never says whether the token existed.
+var ErrInvalidToken = apperr.New(apperr.Unauthenticated, "the bearer token is invalid or expired")
+
+// Authenticate resolves a bearer token to its viewer.
+func Authenticate(ctx context.Context, client *ent.Client, token string) (viewer.Viewer, error) {
+	sys := viewer.SystemContext(ctx)
+	now := clock.Now(ctx)
+	hash := HashSecret(token)
+	switch kindOf(token) {
+	case OperatorPrefix:
+		t, err := client.OperatorToken.Query().Where(operatortoken.TokenHash(hash)).Only(sys)
+		if err != nil {
+			return viewer.Viewer{}, notFoundAsInvalid(err)
+		}
+		if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= lastUsedGranularity {
+			_ = client.OperatorToken.UpdateOne(t).SetLastUsedAt(now).Exec(sys)
+		}
+		return viewer.Viewer{Role: viewer.Operator, Scope: viewer.ScopeReadWrite, TokenID: t.ID}, nil
+	case SessionPrefix:
+		s, err := client.Session.Query().Where(session.TokenHash(hash)).Only(sys)
+		if err != nil {
+			return viewer.Viewer{}, notFoundAsInvalid(err)
+		}
+		if !now.Before(s.ExpiresAt) {
+			return viewer.Viewer{}, ErrInvalidToken
+		}
+		return viewer.Viewer{Role: viewer.Reseller, ResellerID: s.ResellerID, Scope: viewer.ScopeReadWrite, SessionID: s.ID}, nil
+	case APITokenPrefix:
+		t, err := client.APIToken.Query().Where(apitoken.TokenHash(hash)).Only(sys)
+		if err != nil {
+			return viewer.Viewer{}, notFoundAsInvalid(err)
+		}
+		if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= lastUsedGranularity {
+			_ = client.APIToken.UpdateOne(t).SetLastUsedAt(now).Exec(sys)
+		}
+		return viewer.Viewer{Role: viewer.Reseller, ResellerID: t.ResellerID, Scope: viewer.Scope(t.Scope), TokenID: t.ID}, nil
+	}
+	return viewer.Viewer{}, ErrInvalidToken
+}
+
+func notFoundAsInvalid(err error) error {
+	if ent.IsNotFound(err) {
+		return ErrInvalidToken
+	}
+	return err
+}
+
+// CreateOperatorToken stores a new operator token and returns its secret,
+// which is shown this once and never stored.
+func CreateOperatorToken(ctx context.Context, client *ent.Client, name string) (string, error) {
+	if name == "" {
+		return "", apperr.Input("name", "a token needs a name")
+	}
+	token, hash := NewSecret(OperatorPrefix)
+	err := client.OperatorToken.Create().SetName(name).SetTokenHash(hash).Exec(viewer.SystemContext(ctx))
+	if err != nil {
+		return "", err
+	}
+	return token, nil
+}

@@ -1,0 +1,76 @@
+// Package server wires clnd's HTTP surface: the GraphQL transports, CORS,
+// authentication, limits, health, metrics and GraphiQL.
+package server
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Config is everything `clnd serve` can be told.
+type Config struct {
+	Addr           string
+	CORSOrigins    []string       // allowed browser origins; empty: same origin only; "*": any
+	TrustedProxies []netip.Prefix // X-Forwarded-For is believed only from these (and loopback)
+	Sandbox        bool
+
+	MaxBodyBytes  int64
+	MaxDepth      int
+	MaxComplexity int
+	StaleAfter    time.Duration
+	// PublicURL is where clients reach clnd, for links it builds (PDFs, checkout pages).
+	PublicURL string
+}
+
+// Defaults fills what is unset.
+func (c *Config) Defaults() {
+	if c.Addr == "" {
+		c.Addr = ":8080"
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	if c.MaxDepth == 0 {
+		c.MaxDepth = 12
+	}
+	if c.MaxComplexity == 0 {
+		c.MaxComplexity = 50_000
+	}
+	if c.StaleAfter == 0 {
+		c.StaleAfter = 72 * time.Hour
+	}
+}
+
+// ParseList splits a comma-separated flag value.
+func ParseList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+// ParseProxies reads addresses and CIDR prefixes ("10.0.0.0/8, 192.0.2.7").
+func ParseProxies(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, part := range ParseList(s) {
+		if strings.Contains(part, "/") {
+			p, err := netip.ParsePrefix(part)
+			if err != nil {
+				return nil, fmt.Errorf("trusted proxy %q: %w", part, err)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(part)
+		if err != nil {
+			return nil, fmt.Errorf("trusted proxy %q: %w", part, err)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}

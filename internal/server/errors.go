@@ -1,0 +1,93 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"clnd/ent"
+	"clnd/ent/schema"
+	"clnd/internal/apperr"
+	"clnd/internal/money"
+	"clnd/internal/reqinfo"
+)
+
+// presentError is the one place an error becomes what a client sees: a code
+// from API.md's set, a message for humans, and for BAD_USER_INPUT the input
+// field. Anything unrecognised is logged with the request id and shown as
+// INTERNAL, so SQL, stack traces and other tenants' data never leak.
+func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {
+	gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+	code, message, field := s.classify(ctx, err, gqlErr)
+	if code == apperr.Internal {
+		id := reqinfo.FromContext(ctx).ID
+		s.log.ErrorContext(ctx, "internal error", "request_id", id, "path", gqlErr.Path.String(), "err", err)
+		message = fmt.Sprintf("internal error (request %s)", id)
+	}
+	gqlErr.Message = message
+	gqlErr.Extensions = map[string]any{"code": string(code)}
+	if field != "" {
+		gqlErr.Extensions["field"] = field
+	}
+	s.metrics.errors.WithLabelValues(string(code)).Inc()
+	return gqlErr
+}
+
+func (s *Server) classify(ctx context.Context, err error, gqlErr *gqlerror.Error) (apperr.Code, string, string) {
+	if e, ok := apperr.As(err); ok {
+		field := e.Field
+		if field == "" && e.Code == apperr.BadUserInput {
+			field = lastPathKey(gqlErr.Path)
+		}
+		return e.Code, e.Message, field
+	}
+	var validation *ent.ValidationError
+	switch {
+	case errors.Is(err, money.ErrInvalid):
+		return apperr.BadUserInput, err.Error(), lastPathKey(gqlErr.Path)
+	case ent.IsNotFound(err):
+		return apperr.NotFound, "not found", ""
+	case errors.As(err, &validation):
+		return apperr.BadUserInput, "invalid value for " + validation.Name, validation.Name
+	case ent.IsConstraintError(err):
+		return apperr.Conflict, "this conflicts with an existing record", ""
+	case errors.Is(err, schema.ErrNoViewer):
+		return apperr.Unauthenticated, apperr.ErrUnauthenticated.Message, ""
+	case errors.Is(err, schema.ErrReadOnly):
+		return apperr.Forbidden, apperr.ErrForbidden.Message, ""
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return apperr.Internal, "", ""
+	}
+	// Errors gqlgen raised itself before any resolver ran.
+	switch gqlErr.Extensions["code"] {
+	case "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED":
+		return apperr.BadUserInput, gqlErr.Message, lastPathKey(gqlErr.Path)
+	case "COMPLEXITY_LIMIT_EXCEEDED", string(apperr.QueryTooComplex):
+		return apperr.QueryTooComplex, gqlErr.Message, ""
+	}
+	if gqlErr.Err == nil && gqlErr.Extensions == nil {
+		// A plain gqlerror from the executor (for example an unknown operation name).
+		return apperr.BadUserInput, gqlErr.Message, ""
+	}
+	return apperr.Internal, "", ""
+}
+
+// lastPathKey names the innermost input field of an argument error path.
+func lastPathKey(path ast.Path) string {
+	for i := len(path) - 1; i >= 0; i-- {
+		if name, ok := path[i].(ast.PathName); ok {
+			return string(name)
+		}
+	}
+	return ""
+}
+
+// recoverPanic turns a resolver panic into an INTERNAL error, logged.
+func (s *Server) recoverPanic(ctx context.Context, p any) error {
+	s.log.ErrorContext(ctx, "panic in resolver", "request_id", reqinfo.FromContext(ctx).ID, "panic", p)
+	return errors.New("panic")
+}

@@ -1,0 +1,275 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/coder/websocket"
+	"github.com/rs/cors"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"entgo.io/contrib/entgql"
+
+	"clnd/graph"
+	"clnd/graph/generated"
+	"clnd/internal/apperr"
+	"clnd/internal/auth"
+	"clnd/internal/clock"
+	"clnd/internal/ids"
+	"clnd/internal/reqinfo"
+	"clnd/internal/server/graphiql"
+	"clnd/internal/store"
+	"clnd/internal/viewer"
+)
+
+// Server is one clnd API instance.
+type Server struct {
+	cfg     Config
+	db      *store.DB
+	clock   clock.Clock
+	log     *slog.Logger
+	metrics *metrics
+	handler http.Handler
+}
+
+// New builds the HTTP handler. testClock is the sandbox clock (nil outside
+// sandbox mode); the server reads time from it or from the system clock.
+func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) *Server {
+	cfg.Defaults()
+	s := &Server{cfg: cfg, db: db, log: log, metrics: newMetrics(db.SQL)}
+	s.clock = clock.System{}
+	if testClock != nil {
+		s.clock = testClock
+	}
+	resolver := &graph.Resolver{Client: db.Client, TestClock: testClock, StaleAfter: cfg.StaleAfter}
+
+	mux := http.NewServeMux()
+	gql := s.graphQLHandler(resolver)
+	mux.Handle("/graphql", s.metrics.instrument("/graphql", s.limitBody(gql)))
+	mux.Handle("/healthz", s.metrics.instrument("/healthz", http.HandlerFunc(s.healthz)))
+	mux.Handle("/readyz", s.metrics.instrument("/readyz", http.HandlerFunc(s.readyz)))
+	mux.Handle("/metrics", s.metrics.handler())
+	ui := graphiql.Handler()
+	mux.Handle("/{$}", ui)
+	mux.Handle("/graphiql/", ui)
+
+	var h http.Handler = mux
+	h = s.authenticate(h)
+	h = s.withRequest(h)
+	if len(cfg.CORSOrigins) > 0 {
+		h = cors.New(cors.Options{
+			AllowedOrigins:   cfg.CORSOrigins,
+			AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodOptions},
+			AllowedHeaders:   []string{"Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"},
+			ExposedHeaders:   []string{"X-Request-ID"},
+			AllowCredentials: false,
+			MaxAge:           600,
+		}).Handler(h)
+	}
+	s.handler = h
+	return s
+}
+
+// Handler is the whole HTTP surface.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) graphQLHandler(resolver *graph.Resolver) http.Handler {
+	h := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: resolver}))
+	h.AddTransport(transport.Websocket{
+		Implementation: transport.CoderWebsocketImplementation{
+			AcceptOptions: websocket.AcceptOptions{OriginPatterns: s.websocketOrigins()},
+		},
+		KeepAlivePingInterval: 10 * time.Second,
+		InitFunc:              s.websocketInit,
+	})
+	h.AddTransport(transport.Options{})
+	h.AddTransport(transport.SSE{}) // before POST: both answer POST requests
+	h.AddTransport(transport.GET{})
+	h.AddTransport(transport.POST{})
+	h.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	h.Use(extension.Introspection{})
+	h.Use(queryLimits{maxDepth: s.cfg.MaxDepth, maxComplexity: s.cfg.MaxComplexity})
+	h.Use(entgql.Transactioner{TxOpener: s.db.Client})
+	h.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		return next(graph.WithOperationMemo(ctx))
+	})
+	h.AroundFields(authorize)
+	h.AroundFields(pageSizes)
+	h.SetErrorPresenter(s.presentError)
+	h.SetRecoverFunc(s.recoverPanic)
+	return h
+}
+
+// websocketOrigins turns the CORS origins into the host patterns the
+// websocket library checks; the same origin is always allowed.
+func (s *Server) websocketOrigins() []string {
+	var hosts []string
+	for _, o := range s.cfg.CORSOrigins {
+		if o == "*" {
+			return []string{"*"}
+		}
+		if _, host, ok := strings.Cut(o, "://"); ok {
+			hosts = append(hosts, host)
+		}
+	}
+	return hosts
+}
+
+// websocketInit authenticates a websocket from its connection_init payload.
+func (s *Server) websocketInit(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+	token, ok := bearer(payload.Authorization())
+	if !ok {
+		return ctx, &payload, nil // anonymous: only @public fields will answer
+	}
+	v, err := auth.Authenticate(ctx, s.db.Client, token)
+	if err != nil {
+		return ctx, nil, err
+	}
+	return viewer.NewContext(ctx, v), &payload, nil
+}
+
+// withRequest gives every request an id, the business clock, the client's
+// address and a log line.
+func (s *Server) withRequest(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := clock.Wall()
+		id := r.Header.Get("X-Request-ID")
+		if id == "" || len(id) > 64 {
+			id = ids.New("req")
+		}
+		w.Header().Set("X-Request-ID", id)
+		ctx := reqinfo.NewContext(r.Context(), reqinfo.Info{ID: id, ClientAddr: s.clientAddr(r)})
+		ctx = clock.NewContext(ctx, s.clock)
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r.WithContext(ctx))
+		s.log.Debug("request", "request_id", id, "method", r.Method, "path", r.URL.Path,
+			"status", rec.status, "duration", time.Since(start))
+	})
+}
+
+// authenticate puts the bearer token's viewer into the context. A request
+// without a token is anonymous; one with a bad token is refused outright.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		header := r.Header.Get("Authorization")
+		if header == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		token, ok := bearer(header)
+		if !ok {
+			writeError(w, http.StatusUnauthorized, apperr.New(apperr.Unauthenticated, "the Authorization header must be \"Bearer <token>\""))
+			return
+		}
+		v, err := auth.Authenticate(r.Context(), s.db.Client, token)
+		if err != nil {
+			e, ok := apperr.As(err)
+			if !ok {
+				s.log.Error("authenticating", "request_id", reqinfo.FromContext(r.Context()).ID, "err", err)
+				e = apperr.New(apperr.Internal, "internal error (request %s)", reqinfo.FromContext(r.Context()).ID)
+				writeError(w, http.StatusInternalServerError, e)
+				return
+			}
+			writeError(w, http.StatusUnauthorized, e)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(viewer.NewContext(r.Context(), v)))
+	})
+}
+
+func bearer(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		return "", false
+	}
+	return strings.TrimSpace(token), true
+}
+
+// limitBody answers 413 for a request body over the limit before anything
+// parses it. Bodies are small (1 MiB by default), so reading one whole is
+// cheaper than teaching every transport what a truncated read means.
+func (s *Server) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tooLarge := apperr.New(apperr.BadUserInput, "the request body is over %d bytes", s.cfg.MaxBodyBytes)
+		if r.ContentLength > s.cfg.MaxBodyBytes {
+			writeError(w, http.StatusRequestEntityTooLarge, tooLarge)
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+			var maxErr *http.MaxBytesError
+			switch {
+			case errors.As(err, &maxErr):
+				writeError(w, http.StatusRequestEntityTooLarge, tooLarge)
+				return
+			case err != nil:
+				writeError(w, http.StatusBadRequest, apperr.New(apperr.BadUserInput, "the request body could not be read"))
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// writeError answers a request that never reached GraphQL in GraphQL's error shape.
+func writeError(w http.ResponseWriter, status int, e *apperr.Error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"errors": []map[string]any{{"message": e.Message, "extensions": map[string]any{"code": string(e.Code)}}},
+	})
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain")
+	if err := s.db.SQL.PingContext(ctx); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("database unreachable\n"))
+		return
+	}
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// Run serves until ctx ends, then drains in-flight requests for up to 15 s.
+func (s *Server) Run(ctx context.Context) error {
+	srv := &http.Server{
+		Addr:              s.cfg.Addr,
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       nil,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down", "grace", "15s")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

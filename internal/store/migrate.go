@@ -1,0 +1,161 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+
+	"clnd/ent/migrate"
+)
+
+// PostgreSQL is migrated by the versioned SQL files in migrations/, applied in
+// name order and recorded in schema_migrations. SQLite, the embedded dev
+// database, is brought to the ent schema automatically.
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// migrationLock is the advisory lock that keeps two instances from migrating at once.
+const migrationLock = 7_235_641_001
+
+// Migration is one versioned SQL file.
+type Migration struct {
+	Version string
+	SQL     string
+}
+
+// Migrations lists the embedded PostgreSQL migrations in order.
+func Migrations() ([]Migration, error) {
+	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	out := make([]Migration, 0, len(names))
+	for _, name := range names {
+		body, err := migrationFiles.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
+		out = append(out, Migration{Version: version, SQL: string(body)})
+	}
+	return out, nil
+}
+
+// Migrate brings the database to the current schema. On PostgreSQL it applies
+// the pending versioned migrations, each in its own transaction, and reports
+// each one through progress; on SQLite it lets ent create what is missing.
+func (db *DB) Migrate(ctx context.Context, progress func(string)) error {
+	if progress == nil {
+		progress = func(string) {}
+	}
+	if !db.Postgres() {
+		if err := db.Client.Schema.Create(ctx, migrate.WithDropIndex(true)); err != nil {
+			return fmt.Errorf("creating the SQLite schema: %w", err)
+		}
+		progress("SQLite schema is up to date")
+		return nil
+	}
+	conn, err := db.SQL.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
+		return fmt.Errorf("taking the migration lock: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock) //nolint:errcheck
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version text PRIMARY KEY,
+		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return fmt.Errorf("creating schema_migrations: %w", err)
+	}
+	applied, err := appliedVersions(ctx, conn)
+	if err != nil {
+		return err
+	}
+	all, err := Migrations()
+	if err != nil {
+		return err
+	}
+	pending := 0
+	for _, m := range all {
+		if applied[m.Version] {
+			continue
+		}
+		pending++
+		progress("applying " + m.Version)
+		if err := apply(ctx, conn, m); err != nil {
+			return err
+		}
+	}
+	progress(fmt.Sprintf("PostgreSQL schema is up to date (%d migrations, %d applied now)", len(all), pending))
+	return nil
+}
+
+func apply(ctx context.Context, conn *sql.Conn, m Migration) error {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck
+	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+		return fmt.Errorf("migration %s: %w", m.Version, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, m.Version); err != nil {
+		return fmt.Errorf("recording migration %s: %w", m.Version, err)
+	}
+	return tx.Commit()
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func appliedVersions(ctx context.Context, q querier) (map[string]bool, error) {
+	rows, err := q.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	applied := map[string]bool{}
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		applied[v] = true
+	}
+	return applied, rows.Err()
+}
+
+// ErrNotMigrated means the PostgreSQL schema is behind this binary.
+var ErrNotMigrated = errors.New("the database schema is not up to date: run `clnd migrate` first")
+
+// CheckMigrated verifies that every embedded migration has been applied, so
+// that `serve` never runs against a schema it does not know.
+func (db *DB) CheckMigrated(ctx context.Context) error {
+	if !db.Postgres() {
+		return nil
+	}
+	applied, err := appliedVersions(ctx, db.SQL)
+	if err != nil {
+		return fmt.Errorf("%w (%v)", ErrNotMigrated, err)
+	}
+	all, err := Migrations()
+	if err != nil {
+		return err
+	}
+	for _, m := range all {
+		if !applied[m.Version] {
+			return fmt.Errorf("%w (missing %s)", ErrNotMigrated, m.Version)
+		}
+	}
+	return nil
+}

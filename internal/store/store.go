@@ -1,0 +1,116 @@
+// Package store opens clnd's database: the embedded SQLite file for
+// development and demos, or PostgreSQL in production.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	entsql "entgo.io/ent/dialect/sql"
+
+	"entgo.io/ent/dialect"
+	_ "github.com/lib/pq" // PostgreSQL driver
+	_ "modernc.org/sqlite" // pure-Go SQLite driver, registered as "sqlite"
+
+	"clnd/ent"
+	_ "clnd/ent/runtime" // schema hooks and interceptors, including tenant isolation
+)
+
+// DefaultURL is the embedded database used when none is configured.
+const DefaultURL = "sqlite://./data/clnd.db"
+
+// DB is an open database.
+type DB struct {
+	Client  *ent.Client
+	SQL     *sql.DB
+	Dialect string // dialect.SQLite or dialect.Postgres
+	URL     string
+}
+
+// Postgres reports whether the database is PostgreSQL.
+func (db *DB) Postgres() bool { return db.Dialect == dialect.Postgres }
+
+// Close closes the client and its pool.
+func (db *DB) Close() error { return db.Client.Close() }
+
+// Open connects to url: "sqlite://<path>" (the file and its folder are created
+// on first use) or "postgres://..." (lib/pq). It does not migrate.
+func Open(ctx context.Context, url string) (*DB, error) {
+	switch {
+	case strings.HasPrefix(url, "sqlite:"):
+		return openSQLite(ctx, url)
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		return openPostgres(ctx, url)
+	}
+	return nil, fmt.Errorf("database URL %q: want sqlite://<path> or postgres://...", redact(url))
+}
+
+func openSQLite(ctx context.Context, url string) (*DB, error) {
+	path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite:"), "//")
+	if path == "" {
+		return nil, fmt.Errorf("database URL %q names no file", url)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("creating the database folder: %w", err)
+	}
+	// WAL lets readers run beside the writer; BEGIN IMMEDIATE makes every
+	// transaction take the write lock up front, so two writers queue on the
+	// busy timeout instead of deadlocking on a lock upgrade.
+	dsn := "file:" + path + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)" +
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	sqlDB, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	sqlDB.SetMaxOpenConns(8)
+	if err := ping(ctx, sqlDB); err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("opening SQLite database %s: %w", path, err)
+	}
+	drv := entsql.OpenDB(dialect.SQLite, sqlDB)
+	return &DB{Client: ent.NewClient(ent.Driver(drv)), SQL: sqlDB, Dialect: dialect.SQLite, URL: url}, nil
+}
+
+func openPostgres(ctx context.Context, url string) (*DB, error) {
+	sqlDB, err := sql.Open("postgres", url)
+	if err != nil {
+		return nil, err
+	}
+	sqlDB.SetMaxOpenConns(32)
+	sqlDB.SetMaxIdleConns(16)
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	if err := ping(ctx, sqlDB); err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("connecting to PostgreSQL %s: %w", redact(url), err)
+	}
+	drv := entsql.OpenDB(dialect.Postgres, sqlDB)
+	return &DB{Client: ent.NewClient(ent.Driver(drv)), SQL: sqlDB, Dialect: dialect.Postgres, URL: url}, nil
+}
+
+func ping(ctx context.Context, db *sql.DB) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return db.PingContext(ctx)
+}
+
+// redact hides a password in a database URL for logs and errors.
+func redact(url string) string {
+	scheme, rest, ok := strings.Cut(url, "://")
+	if !ok {
+		return url
+	}
+	creds, host, ok := strings.Cut(rest, "@")
+	if !ok {
+		return url
+	}
+	user, _, _ := strings.Cut(creds, ":")
+	return scheme + "://" + user + ":***@" + host
+}
+
+// Redacted is the URL safe to print.
+func (db *DB) Redacted() string { return redact(db.URL) }

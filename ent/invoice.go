@@ -27,6 +27,8 @@ type Invoice struct {
 	Number string `json:"number,omitempty"`
 	// Type holds the value of the "type" field.
 	Type invoice.Type `json:"type,omitempty"`
+	// BillingPeriod holds the value of the "billing_period" field.
+	BillingPeriod *string `json:"billing_period,omitempty"`
 	// PeriodStart holds the value of the "period_start" field.
 	PeriodStart *time.Time `json:"period_start,omitempty"`
 	// PeriodEnd holds the value of the "period_end" field.
@@ -95,7 +97,7 @@ func (*Invoice) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case invoice.FieldTotal, invoice.FieldBalance:
 			values[i] = new(sql.NullInt64)
-		case invoice.FieldID, invoice.FieldResellerID, invoice.FieldNumber, invoice.FieldType:
+		case invoice.FieldID, invoice.FieldResellerID, invoice.FieldNumber, invoice.FieldType, invoice.FieldBillingPeriod:
 			values[i] = new(sql.NullString)
 		case invoice.FieldCreatedAt, invoice.FieldPeriodStart, invoice.FieldPeriodEnd:
 			values[i] = new(sql.NullTime)
@@ -143,6 +145,13 @@ func (_m *Invoice) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field type", values[i])
 			} else if value.Valid {
 				_m.Type = invoice.Type(value.String)
+			}
+		case invoice.FieldBillingPeriod:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field billing_period", values[i])
+			} else if value.Valid {
+				_m.BillingPeriod = new(string)
+				*_m.BillingPeriod = value.String
 			}
 		case invoice.FieldPeriodStart:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -232,6 +241,11 @@ func (_m *Invoice) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("type=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Type))
+	builder.WriteString(", ")
+	if v := _m.BillingPeriod; v != nil {
+		builder.WriteString("billing_period=")
+		builder.WriteString(*v)
+	}
 	builder.WriteString(", ")
 	if v := _m.PeriodStart; v != nil {
 		builder.WriteString("period_start=")

@@ -51,6 +51,20 @@ func (_c *InvoiceCreate) SetType(v invoice.Type) *InvoiceCreate {
 	return _c
 }
 
+// SetBillingPeriod sets the "billing_period" field.
+func (_c *InvoiceCreate) SetBillingPeriod(v string) *InvoiceCreate {
+	_c.mutation.SetBillingPeriod(v)
+	return _c
+}
+
+// SetNillableBillingPeriod sets the "billing_period" field if the given value is not nil.
+func (_c *InvoiceCreate) SetNillableBillingPeriod(v *string) *InvoiceCreate {
+	if v != nil {
+		_c.SetBillingPeriod(*v)
+	}
+	return _c
+}
+
 // SetPeriodStart sets the "period_start" field.
 func (_c *InvoiceCreate) SetPeriodStart(v time.Time) *InvoiceCreate {
 	_c.mutation.SetPeriodStart(v)
@@ -273,6 +287,10 @@ func (_c *InvoiceCreate) createSpec() (*Invoice, *sqlgraph.CreateSpec) {
 		_spec.SetField(invoice.FieldType, field.TypeEnum, value)
 		_node.Type = value
 	}
+	if value, ok := _c.mutation.BillingPeriod(); ok {
+		_spec.SetField(invoice.FieldBillingPeriod, field.TypeString, value)
+		_node.BillingPeriod = &value
+	}
 	if value, ok := _c.mutation.PeriodStart(); ok {
 		_spec.SetField(invoice.FieldPeriodStart, field.TypeTime, value)
 		_node.PeriodStart = &value
@@ -418,6 +436,9 @@ func (u *InvoiceUpsertOne) UpdateNewValues() *InvoiceUpsertOne {
 		}
 		if _, exists := u.create.mutation.GetType(); exists {
 			s.SetIgnore(invoice.FieldType)
+		}
+		if _, exists := u.create.mutation.BillingPeriod(); exists {
+			s.SetIgnore(invoice.FieldBillingPeriod)
 		}
 		if _, exists := u.create.mutation.PeriodStart(); exists {
 			s.SetIgnore(invoice.FieldPeriodStart)
@@ -656,6 +677,9 @@ func (u *InvoiceUpsertBulk) UpdateNewValues() *InvoiceUpsertBulk {
 			}
 			if _, exists := b.mutation.GetType(); exists {
 				s.SetIgnore(invoice.FieldType)
+			}
+			if _, exists := b.mutation.BillingPeriod(); exists {
+				s.SetIgnore(invoice.FieldBillingPeriod)
 			}
 			if _, exists := b.mutation.PeriodStart(); exists {
 				s.SetIgnore(invoice.FieldPeriodStart)

@@ -160,6 +160,9 @@ func (_u *InvoiceUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			}
 		}
 	}
+	if _u.mutation.BillingPeriodCleared() {
+		_spec.ClearField(invoice.FieldBillingPeriod, field.TypeString)
+	}
 	if _u.mutation.PeriodStartCleared() {
 		_spec.ClearField(invoice.FieldPeriodStart, field.TypeTime)
 	}
@@ -437,6 +440,9 @@ func (_u *InvoiceUpdateOne) sqlSave(ctx context.Context) (_node *Invoice, err er
 				ps[i](selector)
 			}
 		}
+	}
+	if _u.mutation.BillingPeriodCleared() {
+		_spec.ClearField(invoice.FieldBillingPeriod, field.TypeString)
 	}
 	if _u.mutation.PeriodStartCleared() {
 		_spec.ClearField(invoice.FieldPeriodStart, field.TypeTime)

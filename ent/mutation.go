@@ -5998,6 +5998,7 @@ type InvoiceMutation struct {
 	created_at          *time.Time
 	number              *string
 	_type               *invoice.Type
+	billing_period      *string
 	period_start        *time.Time
 	period_end          *time.Time
 	total               *money.Cents
@@ -6264,6 +6265,55 @@ func (m *InvoiceMutation) OldType(ctx context.Context) (v invoice.Type, err erro
 // ResetType resets all changes to the "type" field.
 func (m *InvoiceMutation) ResetType() {
 	m._type = nil
+}
+
+// SetBillingPeriod sets the "billing_period" field.
+func (m *InvoiceMutation) SetBillingPeriod(s string) {
+	m.billing_period = &s
+}
+
+// BillingPeriod returns the value of the "billing_period" field in the mutation.
+func (m *InvoiceMutation) BillingPeriod() (r string, exists bool) {
+	v := m.billing_period
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBillingPeriod returns the old "billing_period" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldBillingPeriod(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBillingPeriod is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBillingPeriod requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBillingPeriod: %w", err)
+	}
+	return oldValue.BillingPeriod, nil
+}
+
+// ClearBillingPeriod clears the value of the "billing_period" field.
+func (m *InvoiceMutation) ClearBillingPeriod() {
+	m.billing_period = nil
+	m.clearedFields[invoice.FieldBillingPeriod] = struct{}{}
+}
+
+// BillingPeriodCleared returns if the "billing_period" field was cleared in this mutation.
+func (m *InvoiceMutation) BillingPeriodCleared() bool {
+	_, ok := m.clearedFields[invoice.FieldBillingPeriod]
+	return ok
+}
+
+// ResetBillingPeriod resets all changes to the "billing_period" field.
+func (m *InvoiceMutation) ResetBillingPeriod() {
+	m.billing_period = nil
+	delete(m.clearedFields, invoice.FieldBillingPeriod)
 }
 
 // SetPeriodStart sets the "period_start" field.
@@ -6645,7 +6695,7 @@ func (m *InvoiceMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *InvoiceMutation) Fields() []string {
-	fields := make([]string, 0, 8)
+	fields := make([]string, 0, 9)
 	if m.created_at != nil {
 		fields = append(fields, invoice.FieldCreatedAt)
 	}
@@ -6657,6 +6707,9 @@ func (m *InvoiceMutation) Fields() []string {
 	}
 	if m._type != nil {
 		fields = append(fields, invoice.FieldType)
+	}
+	if m.billing_period != nil {
+		fields = append(fields, invoice.FieldBillingPeriod)
 	}
 	if m.period_start != nil {
 		fields = append(fields, invoice.FieldPeriodStart)
@@ -6686,6 +6739,8 @@ func (m *InvoiceMutation) Field(name string) (ent.Value, bool) {
 		return m.Number()
 	case invoice.FieldType:
 		return m.GetType()
+	case invoice.FieldBillingPeriod:
+		return m.BillingPeriod()
 	case invoice.FieldPeriodStart:
 		return m.PeriodStart()
 	case invoice.FieldPeriodEnd:
@@ -6711,6 +6766,8 @@ func (m *InvoiceMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldNumber(ctx)
 	case invoice.FieldType:
 		return m.OldType(ctx)
+	case invoice.FieldBillingPeriod:
+		return m.OldBillingPeriod(ctx)
 	case invoice.FieldPeriodStart:
 		return m.OldPeriodStart(ctx)
 	case invoice.FieldPeriodEnd:
@@ -6755,6 +6812,13 @@ func (m *InvoiceMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetType(v)
+		return nil
+	case invoice.FieldBillingPeriod:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBillingPeriod(v)
 		return nil
 	case invoice.FieldPeriodStart:
 		v, ok := value.(time.Time)
@@ -6841,6 +6905,9 @@ func (m *InvoiceMutation) AddField(name string, value ent.Value) error {
 // mutation.
 func (m *InvoiceMutation) ClearedFields() []string {
 	var fields []string
+	if m.FieldCleared(invoice.FieldBillingPeriod) {
+		fields = append(fields, invoice.FieldBillingPeriod)
+	}
 	if m.FieldCleared(invoice.FieldPeriodStart) {
 		fields = append(fields, invoice.FieldPeriodStart)
 	}
@@ -6861,6 +6928,9 @@ func (m *InvoiceMutation) FieldCleared(name string) bool {
 // error if the field is not defined in the schema.
 func (m *InvoiceMutation) ClearField(name string) error {
 	switch name {
+	case invoice.FieldBillingPeriod:
+		m.ClearBillingPeriod()
+		return nil
 	case invoice.FieldPeriodStart:
 		m.ClearPeriodStart()
 		return nil
@@ -6886,6 +6956,9 @@ func (m *InvoiceMutation) ResetField(name string) error {
 		return nil
 	case invoice.FieldType:
 		m.ResetType()
+		return nil
+	case invoice.FieldBillingPeriod:
+		m.ResetBillingPeriod()
 		return nil
 	case invoice.FieldPeriodStart:
 		m.ResetPeriodStart()

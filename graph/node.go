@@ -3,8 +3,8 @@ package graph
 import (
 	"context"
 
-	"clnd/ent/apitoken"
 	"clnd/ent/activationkey"
+	"clnd/ent/apitoken"
 	"clnd/ent/backup"
 	"clnd/ent/checkout"
 	"clnd/ent/datacenter"

@@ -25,6 +25,8 @@ const (
 	FieldNumber = "number"
 	// FieldType holds the string denoting the type field in the database.
 	FieldType = "type"
+	// FieldBillingPeriod holds the string denoting the billing_period field in the database.
+	FieldBillingPeriod = "billing_period"
 	// FieldPeriodStart holds the string denoting the period_start field in the database.
 	FieldPeriodStart = "period_start"
 	// FieldPeriodEnd holds the string denoting the period_end field in the database.
@@ -71,6 +73,7 @@ var Columns = []string{
 	FieldResellerID,
 	FieldNumber,
 	FieldType,
+	FieldBillingPeriod,
 	FieldPeriodStart,
 	FieldPeriodEnd,
 	FieldTotal,
@@ -153,6 +156,11 @@ func ByNumber(opts ...sql.OrderTermOption) OrderOption {
 // ByType orders the results by the type field.
 func ByType(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldType, opts...).ToFunc()
+}
+
+// ByBillingPeriod orders the results by the billing_period field.
+func ByBillingPeriod(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldBillingPeriod, opts...).ToFunc()
 }
 
 // ByPeriodStart orders the results by the period_start field.

@@ -3,7 +3,6 @@
 package migrate
 
 import (
-	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/dialect/sql/schema"
 	"entgo.io/ent/schema/field"
 )
@@ -286,6 +285,7 @@ var (
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "number", Type: field.TypeString},
 		{Name: "type", Type: field.TypeEnum, Enums: []string{"INVOICE", "PAYMENT_RECEIVED", "REFUND"}},
+		{Name: "billing_period", Type: field.TypeString, Nullable: true},
 		{Name: "period_start", Type: field.TypeTime, Nullable: true},
 		{Name: "period_end", Type: field.TypeTime, Nullable: true},
 		{Name: "total", Type: field.TypeInt64},
@@ -300,7 +300,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "invoices_resellers_invoices",
-				Columns:    []*schema.Column{InvoicesColumns[8]},
+				Columns:    []*schema.Column{InvoicesColumns[9]},
 				RefColumns: []*schema.Column{ResellersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -314,15 +314,12 @@ var (
 			{
 				Name:    "invoice_reseller_id_created_at",
 				Unique:  false,
-				Columns: []*schema.Column{InvoicesColumns[8], InvoicesColumns[1]},
+				Columns: []*schema.Column{InvoicesColumns[9], InvoicesColumns[1]},
 			},
 			{
-				Name:    "invoice_reseller_id_period_start",
+				Name:    "invoice_reseller_id_billing_period",
 				Unique:  true,
-				Columns: []*schema.Column{InvoicesColumns[8], InvoicesColumns[4]},
-				Annotation: &entsql.IndexAnnotation{
-					Where: "type = 'INVOICE'",
-				},
+				Columns: []*schema.Column{InvoicesColumns[9], InvoicesColumns[4]},
 			},
 		},
 	}

@@ -116,6 +116,12 @@ func (Invoice) Fields() []ent.Field {
 		field.Enum("type").
 			Values("INVOICE", "PAYMENT_RECEIVED", "REFUND").
 			Immutable(),
+		// "2026-10" on monthly INVOICEs only; the unique index keys on it.
+		field.String("billing_period").
+			Optional().
+			Nillable().
+			Immutable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Time("period_start").Optional().Nillable().Immutable(),
 		field.Time("period_end").Optional().Nillable().Immutable(),
 		fixedMoneyField("total"),
@@ -138,10 +144,9 @@ func (Invoice) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("number").Unique(),
 		index.Fields("reseller_id", "created_at"),
-		// One monthly INVOICE per reseller and period: billing twice bills nothing twice.
-		index.Fields("reseller_id", "period_start").
-			Unique().
-			Annotations(entsql.IndexWhere("type = 'INVOICE'")),
+		// One monthly INVOICE per reseller and period: billing twice bills
+		// nothing twice. Only INVOICEs carry billing_period; NULLs never collide.
+		index.Fields("reseller_id", "billing_period").Unique(),
 	}
 }
 

@@ -2,12 +2,13 @@
 package scalar
 
 import (
-	"fmt"
 	"io"
 	"strconv"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+
+	"clnd/internal/apperr"
 )
 
 // MarshalTime writes Time as RFC 3339 in UTC.
@@ -21,11 +22,11 @@ func MarshalTime(t time.Time) graphql.Marshaler {
 func UnmarshalTime(v any) (time.Time, error) {
 	s, ok := v.(string)
 	if !ok {
-		return time.Time{}, fmt.Errorf("Time must be an RFC 3339 string")
+		return time.Time{}, apperr.Input("", "Time must be an RFC 3339 string like 2026-10-01T00:00:00Z")
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("Time must be an RFC 3339 string like 2026-10-01T00:00:00Z")
+		return time.Time{}, apperr.Input("", "Time must be an RFC 3339 string like 2026-10-01T00:00:00Z")
 	}
 	return t.UTC(), nil
 }

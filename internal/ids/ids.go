@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"strings"
+	"sync"
 
 	"github.com/oklog/ulid/v2"
 )
@@ -27,10 +28,19 @@ func Register(prefix, table string) string {
 // ErrMalformed means the string cannot be a clnd ID of any type.
 var ErrMalformed = errors.New("malformed ID")
 
+var (
+	entropyMu sync.Mutex
+	// Monotonic entropy keeps IDs made in the same millisecond increasing, so
+	// that ordering by ID is creation order within one process.
+	entropy = ulid.Monotonic(rand.Reader, 0)
+)
+
 // New returns a fresh ID with the prefix. The ULID's time part comes from the
 // wall clock, not the business clock: it only orders IDs, it is not a date.
 func New(prefix string) string {
-	return prefix + "_" + ulid.MustNew(ulid.Now(), rand.Reader).String()
+	entropyMu.Lock()
+	defer entropyMu.Unlock()
+	return prefix + "_" + ulid.MustNew(ulid.Now(), entropy).String()
 }
 
 // Table returns the table of a well-formed ID.

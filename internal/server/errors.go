@@ -62,6 +62,16 @@ func (s *Server) classify(ctx context.Context, err error, gqlErr *gqlerror.Error
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return apperr.Internal, "", ""
 	}
+	// A field whose arguments failed to decode (a malformed cursor, say)
+	// never got its Args: the caller sent bad input.
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Args == nil && len(fc.Field.Arguments) > 0 && gqlErr.Extensions == nil {
+		return apperr.BadUserInput, gqlErr.Message, lastPathKey(gqlErr.Path)
+	}
+	// Errors clnd's own extensions raised with a code of API.md's set.
+	if code, ok := gqlErr.Extensions["code"].(string); ok && code == string(apperr.BadUserInput) {
+		field, _ := gqlErr.Extensions["field"].(string)
+		return apperr.BadUserInput, gqlErr.Message, field
+	}
 	// Errors gqlgen raised itself before any resolver ran.
 	switch gqlErr.Extensions["code"] {
 	case "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED":

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"strconv"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -37,7 +38,7 @@ var _ interface {
 	graphql.OperationContextMutator
 } = queryLimits{}
 
-func (queryLimits) ExtensionName() string                  { return "QueryLimits" }
+func (queryLimits) ExtensionName() string                   { return "QueryLimits" }
 func (queryLimits) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (l queryLimits) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
@@ -47,6 +48,8 @@ func (l queryLimits) MutateOperationContext(_ context.Context, oc *graphql.Opera
 	m := measure{vars: oc.Variables}
 	cost := m.selection(oc.Operation.SelectionSet, 1)
 	switch {
+	case m.badPage != nil:
+		return m.badPage
 	case m.depth > l.maxDepth:
 		return tooComplex("the query is nested %d levels deep; the limit is %d", m.depth, l.maxDepth)
 	case cost > l.maxComplexity:
@@ -62,8 +65,9 @@ func tooComplex(format string, args ...any) *gqlerror.Error {
 }
 
 type measure struct {
-	vars  map[string]any
-	depth int
+	vars    map[string]any
+	depth   int
+	badPage *gqlerror.Error
 }
 
 func (m *measure) selection(set ast.SelectionSet, depth int) int {
@@ -96,16 +100,24 @@ func (m *measure) fanout(f *ast.Field) int {
 		return 1
 	}
 	if isConnection(f.Definition) {
+		size := DefaultPageSize
 		for _, name := range []string{"first", "last"} {
-			if arg := f.Arguments.ForName(name); arg != nil {
-				if v, err := arg.Value.Value(m.vars); err == nil {
-					if n, ok := asInt(v); ok && n > 0 {
-						return n
-					}
-				}
+			arg := f.Arguments.ForName(name)
+			if arg == nil {
+				continue
 			}
+			v, err := arg.Value.Value(m.vars)
+			if err != nil || v == nil {
+				continue
+			}
+			n, _ := asInt(v)
+			if n < 0 || n > MaxPageSize {
+				m.badPage = gqlerror.Errorf("%s must be between 0 and %d", name, MaxPageSize)
+				m.badPage.Extensions = map[string]any{"code": string(apperr.BadUserInput), "field": name}
+			}
+			size = n
 		}
-		return DefaultPageSize
+		return size
 	}
 	if f.Definition.Type.Elem != nil {
 		return listFanout
@@ -129,26 +141,41 @@ func asInt(v any) (int, bool) {
 	return 0, false
 }
 
-// pageSizes gives every connection field the default page size and refuses
-// pages over the maximum, so no resolver can return an unbounded list.
-func pageSizes(ctx context.Context, next graphql.Resolver) (any, error) {
-	fc := graphql.GetFieldContext(ctx)
-	if fc == nil || fc.Field.Definition == nil || !isConnection(fc.Field.Definition) || fc.Args == nil {
-		return next(ctx)
+// pageSizeCache stores parsed queries after giving every connection field
+// without first/last an explicit `first: 20`. Doing it to the document, once,
+// before anything executes, means the resolvers and entgql's eager loading
+// of nested connections see the same bounded page; nothing can load a whole
+// table because a client left out `first`. gqlgen adds a document to the
+// cache right after validating it and before its first execution, and never
+// changes a cached document afterwards.
+type pageSizeCache struct {
+	graphql.Cache[*ast.QueryDocument]
+}
+
+func (c pageSizeCache) Add(ctx context.Context, key string, doc *ast.QueryDocument) {
+	for _, op := range doc.Operations {
+		defaultPageSizes(op.SelectionSet)
 	}
-	first, _ := fc.Args["first"].(*int)
-	last, _ := fc.Args["last"].(*int)
-	for name, n := range map[string]*int{"first": first, "last": last} {
-		if n == nil {
-			continue
+	for _, f := range doc.Fragments {
+		defaultPageSizes(f.SelectionSet)
+	}
+	c.Cache.Add(ctx, key, doc)
+}
+
+func defaultPageSizes(set ast.SelectionSet) {
+	for _, sel := range set {
+		switch s := sel.(type) {
+		case *ast.Field:
+			if s.Definition != nil && isConnection(s.Definition) &&
+				s.Arguments.ForName("first") == nil && s.Arguments.ForName("last") == nil {
+				s.Arguments = append(s.Arguments, &ast.Argument{
+					Name:  "first",
+					Value: &ast.Value{Kind: ast.IntValue, Raw: strconv.Itoa(DefaultPageSize)},
+				})
+			}
+			defaultPageSizes(s.SelectionSet)
+		case *ast.InlineFragment:
+			defaultPageSizes(s.SelectionSet)
 		}
-		if *n < 0 || *n > MaxPageSize {
-			return nil, apperr.Input(name, "%s must be between 0 and %d", name, MaxPageSize)
-		}
 	}
-	if first == nil && last == nil {
-		size := DefaultPageSize
-		fc.Args["first"] = &size
-	}
-	return next(ctx)
 }

@@ -3,9 +3,9 @@ package server
 import (
 	"bytes"
 	"context"
-	"io"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -98,7 +98,7 @@ func (s *Server) graphQLHandler(resolver *graph.Resolver) http.Handler {
 	h.AddTransport(transport.SSE{}) // before POST: both answer POST requests
 	h.AddTransport(transport.GET{})
 	h.AddTransport(transport.POST{})
-	h.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	h.SetQueryCache(pageSizeCache{lru.New[*ast.QueryDocument](1000)})
 	h.Use(extension.Introspection{})
 	h.Use(queryLimits{maxDepth: s.cfg.MaxDepth, maxComplexity: s.cfg.MaxComplexity})
 	h.Use(entgql.Transactioner{TxOpener: s.db.Client})
@@ -106,7 +106,6 @@ func (s *Server) graphQLHandler(resolver *graph.Resolver) http.Handler {
 		return next(graph.WithOperationMemo(ctx))
 	})
 	h.AroundFields(authorize)
-	h.AroundFields(pageSizes)
 	h.SetErrorPresenter(s.presentError)
 	h.SetRecoverFunc(s.recoverPanic)
 	return h

@@ -14,7 +14,7 @@ import (
 	entsql "entgo.io/ent/dialect/sql"
 
 	"entgo.io/ent/dialect"
-	_ "github.com/lib/pq" // PostgreSQL driver
+	_ "github.com/lib/pq"  // PostgreSQL driver
 	_ "modernc.org/sqlite" // pure-Go SQLite driver, registered as "sqlite"
 
 	"clnd/ent"

@@ -13,6 +13,7 @@ import (
 	"clnd/ent/setting"
 	"clnd/internal/apperr"
 	"clnd/internal/clock"
+	"clnd/internal/store"
 	"clnd/internal/viewer"
 )
 
@@ -21,11 +22,15 @@ const key = "sandbox.clock"
 // Load returns the shared test clock, starting it at the current wall-clock
 // second the first time any instance starts in sandbox mode.
 func Load(ctx context.Context, client *ent.Client) (*clock.Frozen, error) {
+	return LoadAt(ctx, client, clock.Wall().Truncate(time.Second))
+}
+
+// LoadAt is Load with the time a new clock starts at.
+func LoadAt(ctx context.Context, client *ent.Client, start time.Time) (*clock.Frozen, error) {
 	ctx = viewer.SystemContext(ctx)
-	start := clock.Wall().Truncate(time.Second)
 	err := client.Setting.Create().
 		SetID(key).
-		SetValue(start.Format(time.RFC3339Nano)).
+		SetValue(start.UTC().Format(time.RFC3339Nano)).
 		OnConflictColumns(setting.FieldID).
 		DoNothing().
 		Exec(ctx)
@@ -54,7 +59,7 @@ func Advance(ctx context.Context, tx *ent.Tx, c *clock.Frozen, to time.Time) err
 	to = to.UTC()
 	sys := viewer.SystemContext(ctx)
 	// The row lock serialises concurrent advances across instances.
-	s, err := tx.Setting.Query().Where(setting.ID(key)).ForUpdate().Only(sys)
+	s, err := tx.Setting.Query().Where(setting.ID(key)).Modify(store.ForUpdate).Only(sys)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,35 @@
+# clnd — the two commands that matter are `make run` and `make test`.
+GO ?= go
+
+.PHONY: run build test generate bench graphiql vet fmt
+
+## run: build and serve on http://localhost:8080 with the embedded SQLite database, sandbox mode and demo data
+run: build
+	./bin/clnd serve --sandbox --demo --database-url sqlite://./data/clnd.db
+
+## build: compile bin/clnd
+build:
+	$(GO) build -o bin/clnd ./cmd/clnd
+
+## test: every test; PostgreSQL tests start a throwaway server or skip loudly without one
+test:
+	$(GO) test -count=1 -timeout 20m ./...
+
+## generate: entc (ent + ent.graphqls), then gqlgen
+generate:
+	$(GO) generate ./ent
+	$(GO) run github.com/99designs/gqlgen generate
+
+## bench: the performance harness (see ../shared/BENCH.md and docs/operations.md)
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
+
+## graphiql: rebuild the embedded GraphiQL bundle from its lockfile (needs npm)
+graphiql:
+	cd internal/server/graphiql && npm ci && npm run build
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"clnd/ent/operatortoken"
+	"clnd/internal/auth"
+	"clnd/internal/clock"
+	"clnd/internal/pricelist"
+	"clnd/internal/seed"
+	"clnd/internal/server"
+	"clnd/internal/store"
+	"clnd/internal/testclock"
+	"clnd/internal/viewer"
+)
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dbURL := databaseFlag(fs)
+	addr := fs.String("addr", env("CLND_ADDR", ":8080"), "listen address (CLND_ADDR)")
+	origins := fs.String("cors-origins", env("CLND_CORS_ORIGINS", ""), "comma-separated browser origins allowed to call the API, or * (CLND_CORS_ORIGINS); empty: same origin only")
+	proxies := fs.String("trusted-proxies", env("CLND_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDRs whose X-Forwarded-For is believed, besides loopback (CLND_TRUSTED_PROXIES)")
+	sandbox := fs.Bool("sandbox", envBool("CLND_SANDBOX"), "sandbox mode: test clock and sandbox payment gateway (CLND_SANDBOX)")
+	demo := fs.Bool("demo", envBool("CLND_DEMO"), "seed demo data on first start and print a fresh operator token (CLND_DEMO)")
+	staleAfter := fs.Duration("stale-after", 72*time.Hour, "a license without a check-in for this long is STALE")
+	logLevel := fs.String("log-level", env("CLND_LOG_LEVEL", "info"), "debug, info, warn or error (CLND_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := newLogger(stderr, *logLevel)
+	trusted, err := server.ParseProxies(*proxies)
+	if err != nil {
+		return err
+	}
+	db, err := openReady(ctx, *dbURL, stderr)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := pricelist.EnsureCatalogue(ctx, db.Client); err != nil {
+		return fmt.Errorf("creating the catalogue: %w", err)
+	}
+
+	var now clock.Clock = clock.System{}
+	var testClock *clock.Frozen
+	if *sandbox {
+		if testClock, err = testclock.Load(ctx, db.Client); err != nil {
+			return fmt.Errorf("loading the test clock: %w", err)
+		}
+		now = testClock
+		go testclock.Follow(ctx, db.Client, testClock, time.Second, log)
+	}
+	if *demo {
+		if err := announceDemo(clock.NewContext(ctx, now), db, stdout); err != nil {
+			return err
+		}
+	}
+
+	srv := server.New(server.Config{
+		Addr:           *addr,
+		CORSOrigins:    server.ParseList(*origins),
+		TrustedProxies: trusted,
+		Sandbox:        *sandbox,
+		StaleAfter:     *staleAfter,
+	}, db, testClock, log)
+	log.Info("clnd serving", "addr", *addr, "database", db.Redacted(), "sandbox", *sandbox, "now", now.Now().Format(time.RFC3339))
+	fmt.Fprintf(stdout, "GraphiQL:             http://%s/\n", displayAddr(*addr))
+	return srv.Run(ctx)
+}
+
+const demoTokenName = "demo (clnd serve --demo)"
+
+// announceDemo seeds the demo data on first start and prints what a person
+// needs to try the API: a fresh operator token (the previous demo token is
+// revoked, since only hashes are kept and it cannot be shown again) and the
+// demo reseller's login.
+func announceDemo(ctx context.Context, db *store.DB, stdout io.Writer) error {
+	created, err := seed.Demo(ctx, db.Client)
+	if err != nil {
+		return err
+	}
+	sys := viewer.SystemContext(ctx)
+	if _, err := db.Client.OperatorToken.Delete().Where(operatortoken.Name(demoTokenName)).Exec(sys); err != nil {
+		return err
+	}
+	token, err := auth.CreateOperatorToken(ctx, db.Client, demoTokenName)
+	if err != nil {
+		return err
+	}
+	if created {
+		fmt.Fprintln(stdout, "demo data created (demo prices and datacenters are demo values)")
+	}
+	fmt.Fprintf(stdout, "operator token:       %s\n", token)
+	fmt.Fprintf(stdout, "demo reseller login:  %s / %s\n", seed.DemoLogin, seed.DemoPassword)
+	return nil
+}
+
+// displayAddr turns a listen address into the host:port a browser opens.
+func displayAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}

@@ -1,0 +1,261 @@
+// Package apitest runs clnd end to end for tests: a real HTTP server on a
+// fresh database (SQLite or PostgreSQL), spoken to in GraphQL over HTTP.
+package apitest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"clnd/internal/auth"
+	"clnd/internal/clock"
+	"clnd/internal/pgtest"
+	"clnd/internal/pricelist"
+	"clnd/internal/server"
+	"clnd/internal/store"
+	"clnd/internal/testclock"
+)
+
+// Backends are the databases every storage test runs on.
+var Backends = []string{"sqlite", "postgres"}
+
+// Start is where the sandbox test clock of every Env starts.
+var Start = time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+
+// Env is one clnd instance with its own database.
+type Env struct {
+	t             testing.TB
+	Backend       string
+	DB            *store.DB
+	Clock         *clock.Frozen // nil outside sandbox mode
+	Server        *httptest.Server
+	Config        server.Config
+	OperatorToken string
+}
+
+// Option adjusts an Env before it starts.
+type Option func(*Env)
+
+// WithoutSandbox runs the server in production mode.
+func WithoutSandbox() Option { return func(e *Env) { e.Config.Sandbox = false } }
+
+// WithConfig edits the server configuration.
+func WithConfig(f func(*server.Config)) Option { return func(e *Env) { f(&e.Config) } }
+
+// Each runs fn once per backend, as subtests named after the backend.
+func Each(t *testing.T, fn func(t *testing.T, e *Env), opts ...Option) {
+	t.Helper()
+	for _, b := range Backends {
+		t.Run(b, func(t *testing.T) {
+			fn(t, New(t, b, opts...))
+		})
+	}
+}
+
+// URL returns the database URL of a fresh, empty database of the backend.
+func URL(t testing.TB, backend string) string {
+	if backend == "postgres" {
+		return pgtest.DSN(t)
+	}
+	return "sqlite://" + filepath.Join(t.TempDir(), "clnd.db")
+}
+
+// New starts clnd on a fresh database of the backend, migrated, with the
+// catalogue, a sandbox test clock at Start and an operator token.
+func New(t testing.TB, backend string, opts ...Option) *Env {
+	t.Helper()
+	e := &Env{t: t, Backend: backend, Config: server.Config{Sandbox: true}}
+	for _, o := range opts {
+		o(e)
+	}
+	ctx := context.Background()
+	db, err := store.Open(ctx, URL(t, backend))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := pricelist.EnsureCatalogue(ctx, db.Client); err != nil {
+		t.Fatal(err)
+	}
+	e.DB = db
+	var c clock.Clock = clock.System{}
+	if e.Config.Sandbox {
+		if e.Clock, err = testclock.LoadAt(ctx, db.Client, Start); err != nil {
+			t.Fatal(err)
+		}
+		c = e.Clock
+	}
+	if e.OperatorToken, err = auth.CreateOperatorToken(clock.NewContext(ctx, c), db.Client, "tests"); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	srv := server.New(e.Config, db, e.Clock, log)
+	e.Server = httptest.NewServer(srv.Handler())
+	t.Cleanup(e.Server.Close)
+	return e
+}
+
+// Ctx is a context with the Env's business clock, for calling domain code directly.
+func (e *Env) Ctx() context.Context {
+	if e.Clock != nil {
+		return clock.NewContext(context.Background(), e.Clock)
+	}
+	return clock.NewContext(context.Background(), clock.System{})
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// Error is one GraphQL error.
+type Error struct {
+	Message    string         `json:"message"`
+	Path       []any          `json:"path"`
+	Extensions map[string]any `json:"extensions"`
+}
+
+// Response is a GraphQL response and its HTTP status.
+type Response struct {
+	Status int
+	Header http.Header
+	Data   json.RawMessage `json:"data"`
+	Errors []Error         `json:"errors"`
+	Raw    []byte
+}
+
+// Code is the first error's extensions.code, "" without errors.
+func (r *Response) Code() string {
+	if len(r.Errors) == 0 {
+		return ""
+	}
+	code, _ := r.Errors[0].Extensions["code"].(string)
+	return code
+}
+
+// Field is the first error's extensions.field.
+func (r *Response) Field() string {
+	if len(r.Errors) == 0 {
+		return ""
+	}
+	f, _ := r.Errors[0].Extensions["field"].(string)
+	return f
+}
+
+// Request is one GraphQL request.
+type Request struct {
+	Token     string
+	Query     string
+	Variables map[string]any
+	Header    map[string]string
+}
+
+// Do sends a GraphQL request over HTTP POST.
+func (e *Env) Do(req Request) *Response {
+	e.t.Helper()
+	body, err := json.Marshal(map[string]any{"query": req.Query, "variables": req.Variables})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return e.post(req, body)
+}
+
+func (e *Env) post(req Request, body []byte) *Response {
+	e.t.Helper()
+	httpReq, err := http.NewRequest(http.MethodPost, e.Server.URL+"/graphql", bytes.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	httpReq.Header.Set("Content-Type", "application/json")
+	if req.Token != "" {
+		httpReq.Header.Set("Authorization", "Bearer "+req.Token)
+	}
+	for k, v := range req.Header {
+		httpReq.Header.Set(k, v)
+	}
+	resp, err := e.Server.Client().Do(httpReq)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out := &Response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/") && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			e.t.Fatalf("decoding %q: %v", raw, err)
+		}
+	}
+	return out
+}
+
+// PostRaw sends an arbitrary body to /graphql.
+func (e *Env) PostRaw(token string, body []byte) *Response {
+	e.t.Helper()
+	return e.post(Request{Token: token}, body)
+}
+
+// Query sends a query and fails the test on any error; it decodes data into out.
+func (e *Env) Query(token, query string, vars map[string]any, out any) {
+	e.t.Helper()
+	r := e.Do(Request{Token: token, Query: query, Variables: vars})
+	if len(r.Errors) > 0 || r.Status != http.StatusOK {
+		e.t.Fatalf("query failed (HTTP %d): %s\nquery: %s", r.Status, r.Raw, query)
+	}
+	if out != nil {
+		if err := json.Unmarshal(r.Data, out); err != nil {
+			e.t.Fatalf("decoding data %s: %v", r.Data, err)
+		}
+	}
+}
+
+// Expect sends a query that must fail with the code (and, when field is not
+// empty, extensions.field); it returns the response for further checks.
+func (e *Env) Expect(code, field, token, query string, vars map[string]any) *Response {
+	e.t.Helper()
+	r := e.Do(Request{Token: token, Query: query, Variables: vars})
+	if r.Code() != code {
+		e.t.Fatalf("want error %s, got %s (HTTP %d): %s\nquery: %s", code, r.Code(), r.Status, r.Raw, query)
+	}
+	if field != "" && r.Field() != field {
+		e.t.Fatalf("want extensions.field %q, got %q: %s", field, r.Field(), r.Raw)
+	}
+	return r
+}
+
+// Reopen starts a second clnd instance on the same database as e, as a
+// second process would: its own server, its own clock loaded from the database.
+func Reopen(t testing.TB, e *Env) *Env {
+	t.Helper()
+	ctx := context.Background()
+	e2 := &Env{t: t, Backend: e.Backend, DB: e.DB, Config: e.Config, OperatorToken: e.OperatorToken}
+	if e.Config.Sandbox {
+		c, err := testclock.Load(ctx, e.DB.Client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e2.Clock = c
+	}
+	srv := server.New(e2.Config, e.DB, e2.Clock, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	e2.Server = httptest.NewServer(srv.Handler())
+	t.Cleanup(e2.Server.Close)
+	return e2
+}

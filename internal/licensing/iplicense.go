@@ -1,0 +1,76 @@
+package licensing
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"clnd/ent"
+	"clnd/ent/billablerun"
+	"clnd/ent/product"
+	"clnd/internal/apperr"
+	"clnd/internal/billing"
+	"clnd/internal/catalog"
+)
+
+// NewIPLicense is what it takes to license a server by address.
+type NewIPLicense struct {
+	ResellerID string
+	IP         string
+	Type       catalog.LicenseType
+	Hostname   string
+	// AddedAt is when the license starts (and its billing); an import keeps
+	// the original date, everything else passes the clock's now.
+	AddedAt time.Time
+}
+
+// MaxHostnameLength is the DNS limit.
+const MaxHostnameLength = 253
+
+// CreateIPLicense validates and stores a license and opens its billable run,
+// in tx. One address holds at most one license per product family across
+// all resellers: the unique index decides, so concurrent adds cannot both win.
+func CreateIPLicense(ctx context.Context, tx *ent.Tx, n NewIPLicense) (*ent.IPLicense, error) {
+	entry, ok := catalog.Lookup(n.Type)
+	if !ok {
+		return nil, apperr.Input("type", "unknown license type %q", n.Type)
+	}
+	ip, err := ParsePublicIP("ip", n.IP)
+	if err != nil {
+		return nil, err
+	}
+	hostname := strings.TrimSpace(n.Hostname)
+	if len(hostname) > MaxHostnameLength {
+		return nil, apperr.Input("hostname", "a hostname has at most %d characters", MaxHostnameLength)
+	}
+	prod, err := tx.Product.Query().Where(product.TypeEQ(n.Type)).Only(ctx)
+	if err != nil {
+		return nil, err
+	}
+	lic, err := tx.IPLicense.Create().
+		SetResellerID(n.ResellerID).
+		SetIP(ip).
+		SetType(n.Type).
+		SetFamily(entry.Family).
+		SetHostname(hostname).
+		SetProductID(prod.ID).
+		SetCreatedAt(n.AddedAt).
+		Save(ctx)
+	if ent.IsConstraintError(err) {
+		return nil, apperr.Wrap(err, apperr.Conflict, "%s already holds a %s license", ip, strings.ToLower(string(entry.Family)))
+	}
+	if err != nil {
+		return nil, err
+	}
+	err = billing.Open(ctx, tx, billing.Run{
+		ResellerID:  n.ResellerID,
+		Kind:        billablerun.KindIP_LICENSE,
+		SubjectID:   lic.ID,
+		ProductID:   &prod.ID,
+		Description: fmt.Sprintf("%s for %s", prod.Name, ip),
+		Quantity:    1,
+		UnitPrice:   prod.MonthlyPrice,
+	}, n.AddedAt)
+	return lic, err
+}

@@ -68,3 +68,12 @@ func Valid(id, prefix string) bool {
 	_, err := ulid.ParseStrict(rest)
 	return err == nil
 }
+
+// Prefixes returns a copy of the prefix → table map.
+func Prefixes() map[string]string {
+	out := make(map[string]string, len(tables))
+	for p, t := range tables {
+		out[p] = t
+	}
+	return out
+}

@@ -98,7 +98,9 @@ func TestInvoicesWithLinesAndItems(t *testing.T) {
 				}
 			}
 			Transactions struct {
-				Edges []struct{ Node struct{ Amount, BalanceAfter string } }
+				Edges []struct {
+					Node struct{ Amount, BalanceAfter string }
+				}
 			}
 			Resellers struct {
 				Edges []struct{ Node struct{ Balance string } }
@@ -254,8 +256,12 @@ func TestSandboxClock(t *testing.T) {
 		// Something created now is dated by the test clock.
 		seedDemo(t, e)
 		var demo struct {
-			Resellers struct{ Edges []struct{ Node struct{ CreatedAt time.Time } } }
-			Transactions struct{ Edges []struct{ Node struct{ CreatedAt time.Time } } }
+			Resellers struct {
+				Edges []struct{ Node struct{ CreatedAt time.Time } }
+			}
+			Transactions struct {
+				Edges []struct{ Node struct{ CreatedAt time.Time } }
+			}
 		}
 		e.Query(e.OperatorToken, `{ resellers { edges { node { createdAt } } } transactions(first: 1) { edges { node { createdAt } } } }`, nil, &demo)
 		if got := demo.Transactions.Edges[0].Node.CreatedAt; got.After(to) {

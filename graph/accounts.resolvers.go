@@ -7,18 +7,102 @@ package graph
 
 import (
 	"clnd/ent"
+	"clnd/ent/apitoken"
 	"clnd/ent/reseller"
 	"clnd/graph/model"
 	"clnd/internal/accounts"
 	"clnd/internal/autopay"
+	"clnd/internal/idempotency"
+	"clnd/internal/reqinfo"
 	"context"
 
 	"entgo.io/contrib/entgql"
 )
 
+// RegisterReseller is the resolver for the registerReseller field.
+func (r *mutationResolver) RegisterReseller(ctx context.Context, input model.RegisterResellerInput) (*model.RegisterResellerPayload, error) {
+	t, err := tx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	key, err := idempotency.Key(ctx, input.IdempotencyKey)
+	if err != nil {
+		return nil, err
+	}
+	sess, err := r.Accounts.Register(ctx, t, accounts.Registration{
+		Login:           input.Login,
+		Password:        input.Password,
+		BillingEmail:    input.BillingEmail,
+		Company:         deref(input.Company),
+		FirstName:       deref(input.FirstName),
+		LastName:        deref(input.LastName),
+		InitialDeposit:  input.InitialDeposit,
+		AcceptAgreement: input.AcceptAgreement,
+		GatewayToken:    input.PaymentMethod.GatewayToken,
+	}, key)
+	if err != nil {
+		return nil, err
+	}
+	reseller, err := r.signIn(ctx, sess)
+	if err != nil {
+		return nil, err
+	}
+	return &model.RegisterResellerPayload{Token: sess.Token, ExpiresAt: sess.ExpiresAt, Reseller: reseller}, nil
+}
+
+// Login is the resolver for the login field.
+func (r *mutationResolver) Login(ctx context.Context, input model.LoginInput) (*model.LoginPayload, error) {
+	sess, err := r.Accounts.Login(ctx, r.Client, input.Login, input.Password, reqinfo.FromContext(ctx).ClientAddr)
+	if err != nil {
+		return nil, err
+	}
+	reseller, err := r.signIn(ctx, sess)
+	if err != nil {
+		return nil, err
+	}
+	return &model.LoginPayload{Token: sess.Token, ExpiresAt: sess.ExpiresAt, Reseller: reseller}, nil
+}
+
+// Logout is the resolver for the logout field.
+func (r *mutationResolver) Logout(ctx context.Context) (bool, error) {
+	t, err := tx(ctx)
+	if err != nil {
+		return false, err
+	}
+	if err := accounts.Logout(ctx, t); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// CreateAPIToken is the resolver for the createAPIToken field.
+func (r *mutationResolver) CreateAPIToken(ctx context.Context, input model.CreateAPITokenInput) (*model.CreateAPITokenPayload, error) {
+	t, err := tx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	token, secret, err := accounts.CreateAPIToken(ctx, t, input.Name, input.Scope)
+	if err != nil {
+		return nil, err
+	}
+	return &model.CreateAPITokenPayload{Token: secret, APIToken: token}, nil
+}
+
+// RevokeAPIToken is the resolver for the revokeAPIToken field.
+func (r *mutationResolver) RevokeAPIToken(ctx context.Context, id string) (*model.RevokeAPITokenPayload, error) {
+	t, err := tx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := accounts.RevokeAPIToken(ctx, t, id); err != nil {
+		return nil, err
+	}
+	return &model.RevokeAPITokenPayload{RevokedID: id}, nil
+}
+
 // Resellers is the resolver for the resellers field.
 func (r *queryResolver) Resellers(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ResellerOrder, where *ent.ResellerWhereInput, search *string) (*ent.ResellerConnection, error) {
-	q := r.Client.Reseller.Query()
+	q := r.db(ctx).Reseller.Query()
 	if search != nil && *search != "" {
 		q = q.Where(accounts.SearchResellers(*search))
 	}
@@ -32,10 +116,15 @@ func (r *queryResolver) AccountSummary(ctx context.Context, resellerID *string) 
 		return nil, err
 	}
 	// Reading the reseller first makes another tenant's ID answer NOT_FOUND.
-	if _, err := r.Client.Reseller.Get(ctx, id); err != nil {
+	if _, err := r.db(ctx).Reseller.Get(ctx, id); err != nil {
 		return nil, err
 	}
-	return accounts.Summarize(ctx, r.Client, id)
+	return accounts.Summarize(ctx, r.db(ctx), id)
+}
+
+// APITokens is the resolver for the apiTokens field.
+func (r *queryResolver) APITokens(ctx context.Context) ([]*ent.APIToken, error) {
+	return r.db(ctx).APIToken.Query().Order(apitoken.ByCreatedAt(), apitoken.ByID()).All(ctx)
 }
 
 // Autopayment is the resolver for the autopayment field.
@@ -55,5 +144,5 @@ func (r *resellerResolver) Autopayment(ctx context.Context, obj *ent.Reseller) (
 
 // Summary is the resolver for the summary field.
 func (r *resellerResolver) Summary(ctx context.Context, obj *ent.Reseller) (*accounts.Summary, error) {
-	return accounts.Summarize(ctx, r.Client, obj.ID)
+	return accounts.Summarize(ctx, r.db(ctx), obj.ID)
 }

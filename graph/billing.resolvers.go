@@ -16,7 +16,7 @@ import (
 
 // Invoices is the resolver for the invoices field.
 func (r *queryResolver) Invoices(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.InvoiceOrder, where *ent.InvoiceWhereInput, resellerID *string) (*ent.InvoiceConnection, error) {
-	q := r.Client.Invoice.Query()
+	q := r.db(ctx).Invoice.Query()
 	if resellerID != nil {
 		q = q.Where(invoice.ResellerID(*resellerID))
 	}
@@ -28,7 +28,7 @@ func (r *queryResolver) Invoices(ctx context.Context, after *entgql.Cursor[strin
 
 // Transactions is the resolver for the transactions field.
 func (r *queryResolver) Transactions(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.TransactionOrder, where *ent.TransactionWhereInput, resellerID *string) (*ent.TransactionConnection, error) {
-	q := r.Client.Transaction.Query()
+	q := r.db(ctx).Transaction.Query()
 	if resellerID != nil {
 		q = q.Where(transaction.ResellerID(*resellerID))
 	}

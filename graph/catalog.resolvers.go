@@ -14,15 +14,15 @@ import (
 
 // Products is the resolver for the products field.
 func (r *queryResolver) Products(ctx context.Context) ([]*ent.Product, error) {
-	return pricelist.Products(ctx, r.Client)
+	return pricelist.Products(ctx, r.db(ctx))
 }
 
 // Datacenters is the resolver for the datacenters field.
 func (r *queryResolver) Datacenters(ctx context.Context) ([]*ent.Datacenter, error) {
-	return pricelist.Datacenters(ctx, r.Client)
+	return pricelist.Datacenters(ctx, r.db(ctx))
 }
 
 // BackupPricePerGb is the resolver for the backupPricePerGB field.
 func (r *queryResolver) BackupPricePerGb(ctx context.Context) (money.Cents, error) {
-	return pricelist.BackupPricePerGB(ctx, r.Client)
+	return pricelist.BackupPricePerGB(ctx, r.db(ctx))
 }

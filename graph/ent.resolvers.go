@@ -16,7 +16,7 @@ func (r *queryResolver) Node(ctx context.Context, id string) (ent.Noder, error) 
 	if err := checkNodeID("id", id); err != nil {
 		return nil, err
 	}
-	n, err := r.Client.Noder(ctx, id, ent.WithNodeType(nodeTable))
+	n, err := r.db(ctx).Noder(ctx, id, ent.WithNodeType(nodeTable))
 	if ent.IsNotFound(err) {
 		return nil, nodeNotFound(id)
 	}
@@ -30,7 +30,7 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []string) ([]ent.Noder, e
 			return nil, err
 		}
 	}
-	return r.Client.Noders(ctx, ids, ent.WithNodeType(nodeTable))
+	return r.db(ctx).Noders(ctx, ids, ent.WithNodeType(nodeTable))
 }
 
 // Backup returns generated.BackupResolver implementation.

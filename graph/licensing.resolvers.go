@@ -34,7 +34,7 @@ func (r *iPLicenseResolver) Status(ctx context.Context, obj *ent.IPLicense) (mod
 
 // IPLicenses is the resolver for the ipLicenses field.
 func (r *queryResolver) IPLicenses(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.IPLicenseOrder, where *ent.IPLicenseWhereInput, search *string, resellerID *string) (*ent.IPLicenseConnection, error) {
-	q := r.Client.IPLicense.Query()
+	q := r.db(ctx).IPLicense.Query()
 	if resellerID != nil {
 		q = q.Where(iplicense.ResellerID(*resellerID))
 	}
@@ -46,7 +46,7 @@ func (r *queryResolver) IPLicenses(ctx context.Context, after *entgql.Cursor[str
 
 // ServerAccounts is the resolver for the serverAccounts field.
 func (r *queryResolver) ServerAccounts(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ServerAccountOrder, where *ent.ServerAccountWhereInput, search *string, resellerID *string) (*ent.ServerAccountConnection, error) {
-	q := r.Client.ServerAccount.Query()
+	q := r.db(ctx).ServerAccount.Query()
 	if resellerID != nil {
 		q = q.Where(serveraccount.ResellerID(*resellerID))
 	}

@@ -28,10 +28,10 @@ func WithOperationMemo(ctx context.Context) context.Context {
 func (r *Resolver) backupPricePerGB(ctx context.Context) (money.Cents, error) {
 	m, ok := ctx.Value(memoKey{}).(*operationMemo)
 	if !ok {
-		return pricelist.BackupPricePerGB(ctx, r.Client)
+		return pricelist.BackupPricePerGB(ctx, r.db(ctx))
 	}
 	m.backupPriceOnce.Do(func() {
-		m.backupPrice, m.backupPriceErr = pricelist.BackupPricePerGB(ctx, r.Client)
+		m.backupPrice, m.backupPriceErr = pricelist.BackupPricePerGB(ctx, r.db(ctx))
 	})
 	return m.backupPrice, m.backupPriceErr
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"clnd/ent"
+	"clnd/internal/accounts"
 	"clnd/internal/apperr"
 	"clnd/internal/clock"
 )
@@ -19,6 +20,17 @@ type Resolver struct {
 	TestClock *clock.Frozen
 	// StaleAfter is the check-in window after which a license is STALE.
 	StaleAfter time.Duration
+	// Accounts owns registration, logins and API tokens.
+	Accounts *accounts.Service
+}
+
+// db is the client to read with: the mutation's transaction when there is
+// one (so a payload sees what the mutation wrote), else the shared client.
+func (r *Resolver) db(ctx context.Context) *ent.Client {
+	if c := ent.FromContext(ctx); c != nil {
+		return c
+	}
+	return r.Client
 }
 
 // Sandbox reports whether clnd runs in sandbox mode.

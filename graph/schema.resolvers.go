@@ -38,7 +38,7 @@ func (r *queryResolver) Viewer(ctx context.Context) (*model.Viewer, error) {
 	case viewer.Operator:
 		return &model.Viewer{Role: model.RoleOperator}, nil
 	case viewer.Reseller:
-		reseller, err := r.Client.Reseller.Get(ctx, v.ResellerID)
+		reseller, err := r.db(ctx).Reseller.Get(ctx, v.ResellerID)
 		if err != nil {
 			return nil, err
 		}

@@ -5,6 +5,7 @@ package generated
 import (
 	"bytes"
 	"clnd/ent"
+	"clnd/graph/model"
 	"context"
 	"fmt"
 	"sync/atomic"
@@ -96,6 +97,11 @@ type ComplexityRoot struct {
 		Sandbox func(childComplexity int) int
 	}
 
+	CreateAPITokenPayload struct {
+		APIToken func(childComplexity int) int
+		Token    func(childComplexity int) int
+	}
+
 	Datacenter struct {
 		Code func(childComplexity int) int
 		ID   func(childComplexity int) int
@@ -173,8 +179,19 @@ type ComplexityRoot struct {
 		UnitPrice func(childComplexity int) int
 	}
 
+	LoginPayload struct {
+		ExpiresAt func(childComplexity int) int
+		Reseller  func(childComplexity int) int
+		Token     func(childComplexity int) int
+	}
+
 	Mutation struct {
-		AdvanceClock func(childComplexity int, to time.Time) int
+		AdvanceClock     func(childComplexity int, to time.Time) int
+		CreateAPIToken   func(childComplexity int, input model.CreateAPITokenInput) int
+		Login            func(childComplexity int, input model.LoginInput) int
+		Logout           func(childComplexity int) int
+		RegisterReseller func(childComplexity int, input model.RegisterResellerInput) int
+		RevokeAPIToken   func(childComplexity int, id string) int
 	}
 
 	PageInfo struct {
@@ -203,6 +220,7 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
+		APITokens        func(childComplexity int) int
 		AccountSummary   func(childComplexity int, resellerID *string) int
 		BackupPricePerGb func(childComplexity int) int
 		Clock            func(childComplexity int) int
@@ -216,6 +234,12 @@ type ComplexityRoot struct {
 		ServerAccounts   func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ServerAccountOrder, where *ent.ServerAccountWhereInput, search *string, resellerID *string) int
 		Transactions     func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.TransactionOrder, where *ent.TransactionWhereInput, resellerID *string) int
 		Viewer           func(childComplexity int) int
+	}
+
+	RegisterResellerPayload struct {
+		ExpiresAt func(childComplexity int) int
+		Reseller  func(childComplexity int) int
+		Token     func(childComplexity int) int
 	}
 
 	Reseller struct {
@@ -246,6 +270,10 @@ type ComplexityRoot struct {
 	ResellerEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	RevokeAPITokenPayload struct {
+		RevokedID func(childComplexity int) int
 	}
 
 	Server struct {
@@ -568,6 +596,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Clock.Sandbox(childComplexity), true
 
+	case "CreateAPITokenPayload.apiToken":
+		if e.ComplexityRoot.CreateAPITokenPayload.APIToken == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateAPITokenPayload.APIToken(childComplexity), true
+	case "CreateAPITokenPayload.token":
+		if e.ComplexityRoot.CreateAPITokenPayload.Token == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateAPITokenPayload.Token(childComplexity), true
+
 	case "Datacenter.code":
 		if e.ComplexityRoot.Datacenter.Code == nil {
 			break
@@ -877,6 +918,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.InvoiceLine.UnitPrice(childComplexity), true
 
+	case "LoginPayload.expiresAt":
+		if e.ComplexityRoot.LoginPayload.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LoginPayload.ExpiresAt(childComplexity), true
+	case "LoginPayload.reseller":
+		if e.ComplexityRoot.LoginPayload.Reseller == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LoginPayload.Reseller(childComplexity), true
+	case "LoginPayload.token":
+		if e.ComplexityRoot.LoginPayload.Token == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LoginPayload.Token(childComplexity), true
+
 	case "Mutation.advanceClock":
 		if e.ComplexityRoot.Mutation.AdvanceClock == nil {
 			break
@@ -888,6 +948,56 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AdvanceClock(childComplexity, args["to"].(time.Time)), true
+	case "Mutation.createAPIToken":
+		if e.ComplexityRoot.Mutation.CreateAPIToken == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createAPIToken_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateAPIToken(childComplexity, args["input"].(model.CreateAPITokenInput)), true
+	case "Mutation.login":
+		if e.ComplexityRoot.Mutation.Login == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_login_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Login(childComplexity, args["input"].(model.LoginInput)), true
+	case "Mutation.logout":
+		if e.ComplexityRoot.Mutation.Logout == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.Logout(childComplexity), true
+	case "Mutation.registerReseller":
+		if e.ComplexityRoot.Mutation.RegisterReseller == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_registerReseller_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RegisterReseller(childComplexity, args["input"].(model.RegisterResellerInput)), true
+	case "Mutation.revokeAPIToken":
+		if e.ComplexityRoot.Mutation.RevokeAPIToken == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeAPIToken_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeAPIToken(childComplexity, args["id"].(string)), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -988,6 +1098,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Product.Type(childComplexity), true
 
+	case "Query.apiTokens":
+		if e.ComplexityRoot.Query.APITokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.APITokens(childComplexity), true
 	case "Query.accountSummary":
 		if e.ComplexityRoot.Query.AccountSummary == nil {
 			break
@@ -1107,6 +1223,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Viewer(childComplexity), true
+
+	case "RegisterResellerPayload.expiresAt":
+		if e.ComplexityRoot.RegisterResellerPayload.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RegisterResellerPayload.ExpiresAt(childComplexity), true
+	case "RegisterResellerPayload.reseller":
+		if e.ComplexityRoot.RegisterResellerPayload.Reseller == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RegisterResellerPayload.Reseller(childComplexity), true
+	case "RegisterResellerPayload.token":
+		if e.ComplexityRoot.RegisterResellerPayload.Token == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RegisterResellerPayload.Token(childComplexity), true
 
 	case "Reseller.autopayment":
 		if e.ComplexityRoot.Reseller.Autopayment == nil {
@@ -1256,6 +1391,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ResellerEdge.Node(childComplexity), true
+
+	case "RevokeAPITokenPayload.revokedID":
+		if e.ComplexityRoot.RevokeAPITokenPayload.RevokedID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevokeAPITokenPayload.RevokedID(childComplexity), true
 
 	case "Server.activationKey":
 		if e.ComplexityRoot.Server.ActivationKey == nil {
@@ -1555,11 +1697,15 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ActivationKeyOrder", ec.unmarshalInputActivationKeyOrder),
 			graphql.NewInputUnmarshaler("BackupOrder", ec.unmarshalInputBackupOrder),
 			graphql.NewInputUnmarshaler("CheckoutOrder", ec.unmarshalInputCheckoutOrder),
+			graphql.NewInputUnmarshaler("CreateAPITokenInput", ec.unmarshalInputCreateAPITokenInput),
 			graphql.NewInputUnmarshaler("IPLicenseOrder", ec.unmarshalInputIPLicenseOrder),
 			graphql.NewInputUnmarshaler("IPLicenseWhereInput", ec.unmarshalInputIPLicenseWhereInput),
 			graphql.NewInputUnmarshaler("InvoiceOrder", ec.unmarshalInputInvoiceOrder),
 			graphql.NewInputUnmarshaler("InvoiceWhereInput", ec.unmarshalInputInvoiceWhereInput),
+			graphql.NewInputUnmarshaler("LoginInput", ec.unmarshalInputLoginInput),
+			graphql.NewInputUnmarshaler("PaymentMethodInput", ec.unmarshalInputPaymentMethodInput),
 			graphql.NewInputUnmarshaler("PaymentMethodOrder", ec.unmarshalInputPaymentMethodOrder),
+			graphql.NewInputUnmarshaler("RegisterResellerInput", ec.unmarshalInputRegisterResellerInput),
 			graphql.NewInputUnmarshaler("ResellerOrder", ec.unmarshalInputResellerOrder),
 			graphql.NewInputUnmarshaler("ResellerWhereInput", ec.unmarshalInputResellerWhereInput),
 			graphql.NewInputUnmarshaler("ServerAccountOrder", ec.unmarshalInputServerAccountOrder),
@@ -1692,6 +1838,79 @@ extend type Query {
   ): ResellerConnection! @operator
   "The calling reseller's summary; an operator names the reseller."
   accountSummary(resellerID: ID): AccountSummary!
+}
+
+input PaymentMethodInput {
+  "A token from the payment gateway's client library (sandbox: tok_visa, tok_mastercard, tok_chargeDeclined, tok_insufficientFunds)."
+  gatewayToken: String!
+}
+
+input RegisterResellerInput {
+  "3–64 of a-z 0-9 . _ -, unique without regard to case."
+  login: String!
+  "At least 10 characters."
+  password: String!
+  billingEmail: String!
+  company: String
+  firstName: String
+  lastName: String
+  "Charged to the payment method before the account exists; at least \"100.00\"."
+  initialDeposit: Money!
+  "Must be true."
+  acceptAgreement: Boolean!
+  paymentMethod: PaymentMethodInput!
+  "Makes a retry safe; the Idempotency-Key header works too."
+  idempotencyKey: String
+}
+
+type RegisterResellerPayload {
+  "A session token for the new reseller."
+  token: String!
+  expiresAt: Time!
+  reseller: Reseller!
+}
+
+input LoginInput {
+  login: String!
+  password: String!
+}
+
+type LoginPayload {
+  token: String!
+  expiresAt: Time!
+  reseller: Reseller!
+}
+
+input CreateAPITokenInput {
+  name: String!
+  scope: APITokenScope!
+}
+
+type CreateAPITokenPayload {
+  "The secret. It is shown only in this response."
+  token: String!
+  apiToken: APIToken!
+}
+
+type RevokeAPITokenPayload {
+  revokedID: ID!
+}
+
+extend type Query {
+  "The caller's API tokens (an operator sees every reseller's)."
+  apiTokens: [APIToken!]!
+}
+
+extend type Mutation {
+  "Signs a reseller up: charges the initial deposit, then creates the account. A declined charge leaves nothing behind."
+  registerReseller(input: RegisterResellerInput!): RegisterResellerPayload! @public
+  "Opens a session. Repeated failures for a login or address answer RATE_LIMITED for a while."
+  login(input: LoginInput!): LoginPayload! @public
+  "Ends the calling session."
+  logout: Boolean!
+  "Creates an API token for partner integrations (from a login session only)."
+  createAPIToken(input: CreateAPITokenInput!): CreateAPITokenPayload!
+  revokeAPIToken(id: ID!): RevokeAPITokenPayload!
 }
 `, BuiltIn: false},
 	{Name: "../billing.graphqls", Input: `extend type Query {
@@ -3351,6 +3570,22 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
 
+func (ec *executionContext) childFields_APIToken(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_APIToken_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_APIToken_createdAt(ctx, field)
+	case "name":
+		return ec.fieldContext_APIToken_name(ctx, field)
+	case "scope":
+		return ec.fieldContext_APIToken_scope(ctx, field)
+	case "lastUsedAt":
+		return ec.fieldContext_APIToken_lastUsedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type APIToken", field.Name)
+}
+
 func (ec *executionContext) childFields_AccountSummary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "totalLicenses":
@@ -3433,6 +3668,16 @@ func (ec *executionContext) childFields_Clock(ctx context.Context, field graphql
 		return ec.fieldContext_Clock_sandbox(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Clock", field.Name)
+}
+
+func (ec *executionContext) childFields_CreateAPITokenPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "token":
+		return ec.fieldContext_CreateAPITokenPayload_token(ctx, field)
+	case "apiToken":
+		return ec.fieldContext_CreateAPITokenPayload_apiToken(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateAPITokenPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Datacenter(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3589,6 +3834,18 @@ func (ec *executionContext) childFields_InvoiceLine(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type InvoiceLine", field.Name)
 }
 
+func (ec *executionContext) childFields_LoginPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "token":
+		return ec.fieldContext_LoginPayload_token(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_LoginPayload_expiresAt(ctx, field)
+	case "reseller":
+		return ec.fieldContext_LoginPayload_reseller(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LoginPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "hasNextPage":
@@ -3637,6 +3894,18 @@ func (ec *executionContext) childFields_Product(ctx context.Context, field graph
 		return ec.fieldContext_Product_monthlyPrice(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Product", field.Name)
+}
+
+func (ec *executionContext) childFields_RegisterResellerPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "token":
+		return ec.fieldContext_RegisterResellerPayload_token(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_RegisterResellerPayload_expiresAt(ctx, field)
+	case "reseller":
+		return ec.fieldContext_RegisterResellerPayload_reseller(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RegisterResellerPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Reseller(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3697,6 +3966,14 @@ func (ec *executionContext) childFields_ResellerEdge(ctx context.Context, field 
 		return ec.fieldContext_ResellerEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ResellerEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_RevokeAPITokenPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "revokedID":
+		return ec.fieldContext_RevokeAPITokenPayload_revokedID(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RevokeAPITokenPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Server(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

@@ -5,6 +5,7 @@ package model
 import (
 	"bytes"
 	"clnd/ent"
+	"clnd/ent/apitoken"
 	"clnd/ent/reseller"
 	"clnd/internal/money"
 	"fmt"
@@ -31,6 +32,62 @@ type Autopayment struct {
 type Clock struct {
 	Now     time.Time `json:"now"`
 	Sandbox bool      `json:"sandbox"`
+}
+
+type CreateAPITokenInput struct {
+	Name  string         `json:"name"`
+	Scope apitoken.Scope `json:"scope"`
+}
+
+type CreateAPITokenPayload struct {
+	// The secret. It is shown only in this response.
+	Token    string        `json:"token"`
+	APIToken *ent.APIToken `json:"apiToken"`
+}
+
+type LoginInput struct {
+	Login    string `json:"login"`
+	Password string `json:"password"`
+}
+
+type LoginPayload struct {
+	Token     string        `json:"token"`
+	ExpiresAt time.Time     `json:"expiresAt"`
+	Reseller  *ent.Reseller `json:"reseller"`
+}
+
+type PaymentMethodInput struct {
+	// A token from the payment gateway's client library (sandbox: tok_visa, tok_mastercard, tok_chargeDeclined, tok_insufficientFunds).
+	GatewayToken string `json:"gatewayToken"`
+}
+
+type RegisterResellerInput struct {
+	// 3–64 of a-z 0-9 . _ -, unique without regard to case.
+	Login string `json:"login"`
+	// At least 10 characters.
+	Password     string  `json:"password"`
+	BillingEmail string  `json:"billingEmail"`
+	Company      *string `json:"company,omitempty"`
+	FirstName    *string `json:"firstName,omitempty"`
+	LastName     *string `json:"lastName,omitempty"`
+	// Charged to the payment method before the account exists; at least "100.00".
+	InitialDeposit money.Cents `json:"initialDeposit"`
+	// Must be true.
+	AcceptAgreement bool                `json:"acceptAgreement"`
+	PaymentMethod   *PaymentMethodInput `json:"paymentMethod"`
+	// Makes a retry safe; the Idempotency-Key header works too.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+}
+
+type RegisterResellerPayload struct {
+	// A session token for the new reseller.
+	Token     string        `json:"token"`
+	ExpiresAt time.Time     `json:"expiresAt"`
+	Reseller  *ent.Reseller `json:"reseller"`
+}
+
+type RevokeAPITokenPayload struct {
+	RevokedID string `json:"revokedID"`
 }
 
 type Viewer struct {

@@ -259,3 +259,41 @@ func Reopen(t testing.TB, e *Env) *Env {
 	t.Cleanup(e2.Server.Close)
 	return e2
 }
+
+// RegisterMutation signs a reseller up; variables: $input.
+const RegisterMutation = `mutation($input: RegisterResellerInput!) {
+	registerReseller(input: $input) { token expiresAt reseller { id login balance } }
+}`
+
+// RegistrationInput is a valid registerReseller input for the login.
+func RegistrationInput(login string) map[string]any {
+	return map[string]any{
+		"login":           login,
+		"password":        "correct horse battery",
+		"billingEmail":    login + "@example.com",
+		"company":         "Company of " + login,
+		"firstName":       "Ada",
+		"lastName":        "Lovelace",
+		"initialDeposit":  "250.00",
+		"acceptAgreement": true,
+		"paymentMethod":   map[string]any{"gatewayToken": "tok_visa"},
+	}
+}
+
+// Reseller is a registered reseller and its session token.
+type Reseller struct {
+	ID, Login, Token string
+}
+
+// Register signs a reseller up through the API.
+func (e *Env) Register(login string) Reseller {
+	e.t.Helper()
+	var out struct {
+		RegisterReseller struct {
+			Token    string
+			Reseller struct{ ID, Login string }
+		}
+	}
+	e.Query("", RegisterMutation, map[string]any{"input": RegistrationInput(login)}, &out)
+	return Reseller{ID: out.RegisterReseller.Reseller.ID, Login: out.RegisterReseller.Reseller.Login, Token: out.RegisterReseller.Token}
+}

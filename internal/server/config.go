@@ -4,6 +4,10 @@ package server
 
 import (
 	"fmt"
+
+	"clnd/internal/accounts"
+	"clnd/internal/money"
+	"clnd/internal/payments"
 	"net/netip"
 	"strings"
 	"time"
@@ -22,6 +26,28 @@ type Config struct {
 	StaleAfter    time.Duration
 	// PublicURL is where clients reach clnd, for links it builds (PDFs, checkout pages).
 	PublicURL string
+
+	// Gateway charges payment methods; the sandbox gateway when nil.
+	Gateway payments.Gateway
+	// MinDeposit is the smallest initial deposit; "100.00" when zero.
+	MinDeposit money.Cents
+	// SessionTTL is how long a login lasts; 7 days when zero.
+	SessionTTL time.Duration
+}
+
+func (c *Config) accounts() *accounts.Service {
+	g := c.Gateway
+	if g == nil {
+		g = payments.Sandbox{}
+	}
+	svc := accounts.NewService(g)
+	if c.MinDeposit != 0 {
+		svc.MinDeposit = c.MinDeposit
+	}
+	if c.SessionTTL != 0 {
+		svc.SessionTTL = c.SessionTTL
+	}
+	return svc
 }
 
 // Defaults fills what is unset.

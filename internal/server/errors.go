@@ -67,10 +67,11 @@ func (s *Server) classify(ctx context.Context, err error, gqlErr *gqlerror.Error
 	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Args == nil && len(fc.Field.Arguments) > 0 && gqlErr.Extensions == nil {
 		return apperr.BadUserInput, gqlErr.Message, lastPathKey(gqlErr.Path)
 	}
-	// Errors clnd's own extensions raised with a code of API.md's set.
-	if code, ok := gqlErr.Extensions["code"].(string); ok && code == string(apperr.BadUserInput) {
+	// Errors already carrying a code of API.md's set (clnd's extensions,
+	// entgql's node lookups) keep it.
+	if code, ok := gqlErr.Extensions["code"].(string); ok && apiCodes[apperr.Code(code)] {
 		field, _ := gqlErr.Extensions["field"].(string)
-		return apperr.BadUserInput, gqlErr.Message, field
+		return apperr.Code(code), gqlErr.Message, field
 	}
 	// Errors gqlgen raised itself before any resolver ran.
 	switch gqlErr.Extensions["code"] {
@@ -84,6 +85,12 @@ func (s *Server) classify(ctx context.Context, err error, gqlErr *gqlerror.Error
 		return apperr.BadUserInput, gqlErr.Message, ""
 	}
 	return apperr.Internal, "", ""
+}
+
+var apiCodes = map[apperr.Code]bool{
+	apperr.Unauthenticated: true, apperr.Forbidden: true, apperr.NotFound: true, apperr.BadUserInput: true,
+	apperr.Conflict: true, apperr.LimitReached: true, apperr.PaymentRequired: true, apperr.PaymentFailed: true,
+	apperr.IdempotencyConflict: true, apperr.RateLimited: true, apperr.QueryTooComplex: true,
 }
 
 // lastPathKey names the innermost input field of an argument error path.

@@ -120,6 +120,9 @@ func (m *measure) fanout(f *ast.Field) int {
 		return size
 	}
 	if f.Definition.Type.Elem != nil {
+		if f.ObjectDefinition != nil && strings.HasSuffix(f.ObjectDefinition.Name, "Connection") {
+			return 1 // a connection's edges: its page size already counted them
+		}
 		return listFanout
 	}
 	return 1

@@ -27,6 +27,7 @@ import (
 	"clnd/internal/apperr"
 	"clnd/internal/auth"
 	"clnd/internal/clock"
+	"clnd/internal/idempotency"
 	"clnd/internal/ids"
 	"clnd/internal/reqinfo"
 	"clnd/internal/server/graphiql"
@@ -53,7 +54,12 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) *S
 	if testClock != nil {
 		s.clock = testClock
 	}
-	resolver := &graph.Resolver{Client: db.Client, TestClock: testClock, StaleAfter: cfg.StaleAfter}
+	resolver := &graph.Resolver{
+		Client:     db.Client,
+		TestClock:  testClock,
+		StaleAfter: cfg.StaleAfter,
+		Accounts:   cfg.accounts(),
+	}
 
 	mux := http.NewServeMux()
 	gql := s.graphQLHandler(resolver)
@@ -101,7 +107,9 @@ func (s *Server) graphQLHandler(resolver *graph.Resolver) http.Handler {
 	h.SetQueryCache(pageSizeCache{lru.New[*ast.QueryDocument](1000)})
 	h.Use(extension.Introspection{})
 	h.Use(queryLimits{maxDepth: s.cfg.MaxDepth, maxComplexity: s.cfg.MaxComplexity})
-	h.Use(entgql.Transactioner{TxOpener: s.db.Client})
+	// Every mutation runs in one transaction; login runs outside it because a
+	// failed login must still be recorded for rate limiting.
+	h.Use(entgql.Transactioner{TxOpener: s.db.Client, SkipTxFunc: entgql.SkipIfHasFields("login")})
 	h.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		return next(graph.WithOperationMemo(ctx))
 	})
@@ -136,7 +144,7 @@ func (s *Server) websocketInit(ctx context.Context, payload transport.InitPayloa
 	if err != nil {
 		return ctx, nil, err
 	}
-	return viewer.NewContext(ctx, v), &payload, nil
+	return viewer.NewContext(ctx, v), &payload, nil // the caller for every operation on this socket
 }
 
 // withRequest gives every request an id, the business clock, the client's
@@ -151,6 +159,7 @@ func (s *Server) withRequest(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-ID", id)
 		ctx := reqinfo.NewContext(r.Context(), reqinfo.Info{ID: id, ClientAddr: s.clientAddr(r)})
 		ctx = clock.NewContext(ctx, s.clock)
+		ctx = idempotency.WithHeaderKey(ctx, r.Header.Get("Idempotency-Key"))
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r.WithContext(ctx))
 		s.log.Debug("request", "request_id", id, "method", r.Method, "path", r.URL.Path,
@@ -164,7 +173,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		header := r.Header.Get("Authorization")
 		if header == "" {
-			next.ServeHTTP(w, r)
+			next.ServeHTTP(w, r.WithContext(viewer.NewContext(r.Context(), viewer.Viewer{})))
 			return
 		}
 		token, ok := bearer(header)

@@ -79,3 +79,20 @@ func TestOpenRejectsUnknownURL(t *testing.T) {
 		t.Fatal("want an error for an unsupported database URL")
 	}
 }
+
+// A path with URI-special characters must open that very file.
+func TestSQLitePathWithSpecialCharacters(t *testing.T) {
+	dir := t.TempDir() + "/odd#dir?x=1%20"
+	ctx := context.Background()
+	db, err := store.Open(ctx, "sqlite://"+dir+"/clnd.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir + "/clnd.db"); err != nil {
+		t.Fatalf("the database is not where it was asked to be: %v", err)
+	}
+}

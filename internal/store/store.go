@@ -61,7 +61,7 @@ func openSQLite(ctx context.Context, url string) (*DB, error) {
 	// WAL lets readers run beside the writer; BEGIN IMMEDIATE makes every
 	// transaction take the write lock up front, so two writers queue on the
 	// busy timeout instead of deadlocking on a lock upgrade.
-	dsn := "file:" + path + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)" +
+	dsn := "file:" + uriPath.Replace(path) + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)" +
 		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 	sqlDB, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -75,6 +75,10 @@ func openSQLite(ctx context.Context, url string) (*DB, error) {
 	drv := entsql.OpenDB(dialect.SQLite, sqlDB)
 	return &DB{Client: ent.NewClient(ent.Driver(drv)), SQL: sqlDB, Dialect: dialect.SQLite, URL: url}, nil
 }
+
+// uriPath escapes what SQLite's file: URIs treat specially, so a path with
+// '#' or '?' in it opens that file and not a truncated name.
+var uriPath = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
 
 func openPostgres(ctx context.Context, url string) (*DB, error) {
 	sqlDB, err := sql.Open("postgres", url)

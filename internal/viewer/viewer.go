@@ -2,7 +2,10 @@
 // context, so tenant isolation holds whatever a resolver forgets.
 package viewer
 
-import "context"
+import (
+	"context"
+	"sync"
+)
 
 // Role is the kind of caller.
 type Role int
@@ -55,15 +58,42 @@ func (v Viewer) SeesAllTenants() bool { return v.Role == Operator || v.Role == S
 
 type ctxKey struct{}
 
+// holder lets a request's viewer change once it authenticates mid-request
+// (login and registration answer with the new reseller's own data).
+type holder struct {
+	mu sync.RWMutex
+	v  Viewer
+}
+
 // NewContext returns a context carrying v.
 func NewContext(ctx context.Context, v Viewer) context.Context {
-	return context.WithValue(ctx, ctxKey{}, v)
+	return context.WithValue(ctx, ctxKey{}, &holder{v: v})
 }
 
 // FromContext returns the context's viewer; Anonymous when there is none.
 func FromContext(ctx context.Context) Viewer {
-	v, _ := ctx.Value(ctxKey{}).(Viewer)
-	return v
+	h, ok := ctx.Value(ctxKey{}).(*holder)
+	if !ok {
+		return Viewer{}
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.v
+}
+
+// SignIn makes an anonymous request act as v from now on, for the rest of
+// the request: the payload of login and registerReseller, and the fields
+// after it. It does nothing to a request that already has a caller.
+func SignIn(ctx context.Context, v Viewer) {
+	h, ok := ctx.Value(ctxKey{}).(*holder)
+	if !ok {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.v.Role == Anonymous {
+		h.v = v
+	}
 }
 
 // SystemContext marks ctx as clnd's own work, above tenant isolation. Use it

@@ -1,0 +1,306 @@
+package accounts_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"clnd/ent/invoice"
+	"clnd/ent/reseller"
+	"clnd/internal/apitest"
+	"clnd/internal/pgtest"
+	"clnd/internal/viewer"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func TestRegisterWithVisa(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		r := e.Register("alice")
+		var out struct {
+			Viewer struct {
+				Role     string
+				Reseller struct {
+					ID, Login, Balance, Status, BillingEmail string
+					PaymentMethods                           []struct {
+						Kind, Label string
+						IsDefault   bool
+					}
+					Transactions struct {
+						Edges []struct {
+							Node struct {
+								Kind, Amount, BalanceAfter string
+								Invoice                    struct{ Type, Total string }
+							}
+						}
+					}
+				}
+			}
+		}
+		e.Query(r.Token, `{ viewer { role reseller { id login balance status billingEmail
+			paymentMethods { kind label isDefault }
+			transactions { edges { node { kind amount balanceAfter invoice { type total } } } } } } }`, nil, &out)
+		me := out.Viewer.Reseller
+		if out.Viewer.Role != "RESELLER" || me.ID != r.ID || me.Balance != "250.00" || me.Status != "ACTIVE" {
+			t.Fatalf("viewer = %+v", out.Viewer)
+		}
+		if len(me.PaymentMethods) != 1 || me.PaymentMethods[0].Label != "Visa •••• 4242" || !me.PaymentMethods[0].IsDefault {
+			t.Fatalf("payment methods = %+v", me.PaymentMethods)
+		}
+		txs := me.Transactions.Edges
+		if len(txs) != 1 || txs[0].Node.Kind != "DEPOSIT" || txs[0].Node.Amount != "250.00" || txs[0].Node.BalanceAfter != "250.00" ||
+			txs[0].Node.Invoice.Type != "PAYMENT_RECEIVED" || txs[0].Node.Invoice.Total != "250.00" {
+			t.Fatalf("transactions = %+v", txs)
+		}
+	})
+}
+
+func TestRegisterDeclinedLeavesNothing(t *testing.T) {
+	for _, token := range []string{"tok_chargeDeclined", "tok_insufficientFunds"} {
+		apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+			in := apitest.RegistrationInput("bob")
+			in["paymentMethod"] = map[string]any{"gatewayToken": token}
+			r := e.Expect("PAYMENT_FAILED", "", "", apitest.RegisterMutation, map[string]any{"input": in})
+			if r.Errors[0].Message == "" {
+				t.Fatal("no reason given")
+			}
+			ctx := viewer.SystemContext(e.Ctx())
+			c := e.DB.Client
+			counts := map[string]int{}
+			counts["resellers"], _ = c.Reseller.Query().Count(ctx)
+			counts["payment methods"], _ = c.PaymentMethod.Query().Count(ctx)
+			counts["transactions"], _ = c.Transaction.Query().Count(ctx)
+			counts["invoices"], _ = c.Invoice.Query().Count(ctx)
+			counts["sessions"], _ = c.Session.Query().Count(ctx)
+			for what, n := range counts {
+				if n != 0 {
+					t.Errorf("a declined registration left %d %s", n, what)
+				}
+			}
+			// The same login can register once the card works.
+			e.Query("", apitest.RegisterMutation, map[string]any{"input": apitest.RegistrationInput("bob")}, nil)
+		})
+	}
+}
+
+func TestRegisterBadInput(t *testing.T) {
+	cases := []struct {
+		name, field string
+		edit        func(map[string]any)
+	}{
+		{"short password", "password", func(in map[string]any) { in["password"] = "123456789" }},
+		{"login with bad characters", "login", func(in map[string]any) { in["login"] = "bad login!" }},
+		{"login too short", "login", func(in map[string]any) { in["login"] = "ab" }},
+		{"bad email", "billingEmail", func(in map[string]any) { in["billingEmail"] = "not-an-email" }},
+		{"deposit below minimum", "initialDeposit", func(in map[string]any) { in["initialDeposit"] = "99.99" }},
+		{"deposit with three decimals", "initialDeposit", func(in map[string]any) { in["initialDeposit"] = "150.001" }},
+		{"deposit as a number", "initialDeposit", func(in map[string]any) { in["initialDeposit"] = 150 }},
+		{"agreement not accepted", "acceptAgreement", func(in map[string]any) { in["acceptAgreement"] = false }},
+		{"unknown gateway token", "gatewayToken", func(in map[string]any) { in["paymentMethod"] = map[string]any{"gatewayToken": "tok_bogus"} }},
+	}
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				in := apitest.RegistrationInput("carol")
+				c.edit(in)
+				e.Expect("BAD_USER_INPUT", c.field, "", apitest.RegisterMutation, map[string]any{"input": in})
+			})
+		}
+		n, _ := e.DB.Client.Reseller.Query().Count(viewer.SystemContext(e.Ctx()))
+		if n != 0 {
+			t.Fatalf("bad input created %d resellers", n)
+		}
+	})
+}
+
+func TestRegisterIsIdempotent(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		in := apitest.RegistrationInput("dave")
+		in["idempotencyKey"] = "signup-dave-1"
+		const n = 50
+		var wg sync.WaitGroup
+		ids := make([]string, n)
+		codes := make([]string, n)
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				r := e.Do(apitest.Request{Query: apitest.RegisterMutation, Variables: map[string]any{"input": in}})
+				codes[i] = r.Code()
+				var out struct {
+					RegisterReseller struct{ Reseller struct{ ID string } }
+				}
+				if r.Code() == "" {
+					_ = jsonUnmarshal(r.Data, &out)
+					ids[i] = out.RegisterReseller.Reseller.ID
+				}
+			}(i)
+		}
+		wg.Wait()
+		for i := range codes {
+			if codes[i] != "" || ids[i] == "" || ids[i] != ids[0] {
+				t.Fatalf("request %d: code %q, reseller %q (first %q)", i, codes[i], ids[i], ids[0])
+			}
+		}
+		ctx := viewer.SystemContext(e.Ctx())
+		if got, _ := e.DB.Client.Reseller.Query().Count(ctx); got != 1 {
+			t.Fatalf("%d resellers for one idempotency key", got)
+		}
+		if got, _ := e.DB.Client.Transaction.Query().Count(ctx); got != 1 {
+			t.Fatalf("%d deposits for one idempotency key", got)
+		}
+		// The header works like the input field, and a different input under the same key is refused.
+		changed := apitest.RegistrationInput("dave")
+		changed["initialDeposit"] = "300.00"
+		r := e.Do(apitest.Request{Query: apitest.RegisterMutation, Variables: map[string]any{"input": changed},
+			Header: map[string]string{"Idempotency-Key": "signup-dave-1"}})
+		if r.Code() != "IDEMPOTENCY_CONFLICT" {
+			t.Fatalf("changed input under the same key: %s", r.Raw)
+		}
+		wrongPassword := apitest.RegistrationInput("dave")
+		wrongPassword["idempotencyKey"] = "signup-dave-1"
+		wrongPassword["password"] = "another password!"
+		e.Expect("IDEMPOTENCY_CONFLICT", "", "", apitest.RegisterMutation, map[string]any{"input": wrongPassword})
+	})
+}
+
+func TestRegisterSameLoginRace(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		const n = 50
+		var wg sync.WaitGroup
+		codes := make([]string, n)
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				in := apitest.RegistrationInput("erin")
+				in["login"] = []string{"erin", "ERIN", "Erin"}[i%3] // logins ignore case
+				in["idempotencyKey"] = fmt.Sprintf("key-%d", i)
+				codes[i] = e.Do(apitest.Request{Query: apitest.RegisterMutation, Variables: map[string]any{"input": in}}).Code()
+			}(i)
+		}
+		wg.Wait()
+		won := 0
+		for i, c := range codes {
+			switch c {
+			case "":
+				won++
+			case "CONFLICT":
+			default:
+				t.Errorf("request %d answered %s", i, c)
+			}
+		}
+		ctx := viewer.SystemContext(e.Ctx())
+		resellers, _ := e.DB.Client.Reseller.Query().Where(reseller.Login("erin")).Count(ctx)
+		deposits, _ := e.DB.Client.Invoice.Query().Where(invoice.TypeEQ(invoice.TypePAYMENT_RECEIVED)).Count(ctx)
+		if won != 1 || resellers != 1 || deposits != 1 {
+			t.Fatalf("%d won, %d resellers, %d receipts; want 1 each", won, resellers, deposits)
+		}
+	})
+}
+
+func TestLoginLogoutAndExpiry(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		e.Register("frank")
+		const login = `mutation($l: String!, $p: String!) { login(input: {login: $l, password: $p}) { token expiresAt reseller { login } } }`
+		var out struct {
+			Login struct {
+				Token     string
+				ExpiresAt time.Time
+				Reseller  struct{ Login string }
+			}
+		}
+		e.Query("", login, map[string]any{"l": "FRANK", "p": "correct horse battery"}, &out)
+		if out.Login.Reseller.Login != "frank" || !out.Login.ExpiresAt.After(apitest.Start) {
+			t.Fatalf("login = %+v", out.Login)
+		}
+		token := out.Login.Token
+		e.Query(token, `{ viewer { role } }`, nil, nil)
+
+		// Logout ends that session only.
+		var lo struct{ Logout bool }
+		e.Query(token, `mutation { logout }`, nil, &lo)
+		if !lo.Logout {
+			t.Fatal("logout answered false")
+		}
+		e.Expect("UNAUTHENTICATED", "", token, `{ viewer { role } }`, nil)
+		e.Expect("FORBIDDEN", "", e.OperatorToken, `mutation { logout }`, nil)
+
+		// A session ends when the test clock passes its expiry.
+		e.Query("", login, map[string]any{"l": "frank", "p": "correct horse battery"}, &out)
+		token = out.Login.Token
+		e.Query(e.OperatorToken, `mutation($to: Time!) { advanceClock(to: $to) { now } }`,
+			map[string]any{"to": out.Login.ExpiresAt.Add(time.Second)}, nil)
+		e.Expect("UNAUTHENTICATED", "", token, `{ viewer { role } }`, nil)
+	})
+}
+
+func TestRepeatedFailedLoginsAreRateLimited(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		e.Register("grace")
+		const login = `mutation($l: String!, $p: String!) { login(input: {login: $l, password: $p}) { token } }`
+		e.Expect("UNAUTHENTICATED", "", "", login, map[string]any{"l": "nobody-here", "p": "whatever12345"})
+		for i := 0; i < 5; i++ {
+			e.Expect("UNAUTHENTICATED", "", "", login, map[string]any{"l": "grace", "p": "wrong password"})
+		}
+		// Now even the right password is refused for a while.
+		e.Expect("RATE_LIMITED", "", "", login, map[string]any{"l": "grace", "p": "correct horse battery"})
+		e.Query(e.OperatorToken, `mutation($to: Time!) { advanceClock(to: $to) { now } }`,
+			map[string]any{"to": apitest.Start.Add(16 * time.Minute)}, nil)
+		e.Query("", login, map[string]any{"l": "grace", "p": "correct horse battery"}, nil)
+	})
+}
+
+func TestAPITokens(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		r := e.Register("heidi")
+		const create = `mutation($n: String!, $s: APITokenScope!) { createAPIToken(input: {name: $n, scope: $s}) { token apiToken { id name scope createdAt lastUsedAt } } }`
+		type created struct {
+			CreateAPIToken struct {
+				Token    string
+				APIToken struct {
+					ID, Name, Scope string
+					LastUsedAt      *time.Time
+				}
+			}
+		}
+		var ro, rw created
+		e.Query(r.Token, create, map[string]any{"n": "dashboard", "s": "READ"}, &ro)
+		e.Query(r.Token, create, map[string]any{"n": "billing sync", "s": "READ_WRITE"}, &rw)
+		if ro.CreateAPIToken.Token == "" || ro.CreateAPIToken.APIToken.Scope != "READ" || ro.CreateAPIToken.APIToken.LastUsedAt != nil {
+			t.Fatalf("created %+v", ro)
+		}
+		// A READ token reads, but every mutation is FORBIDDEN.
+		var me struct {
+			Viewer struct{ Reseller struct{ Login string } }
+		}
+		e.Query(ro.CreateAPIToken.Token, `{ viewer { reseller { login } } }`, nil, &me)
+		if me.Viewer.Reseller.Login != "heidi" {
+			t.Fatalf("READ token sees %+v", me)
+		}
+		e.Expect("FORBIDDEN", "", ro.CreateAPIToken.Token, `mutation($id: ID!) { revokeAPIToken(id: $id) { revokedID } }`,
+			map[string]any{"id": ro.CreateAPIToken.APIToken.ID})
+		// Tokens cannot mint tokens.
+		e.Expect("FORBIDDEN", "", rw.CreateAPIToken.Token, create, map[string]any{"n": "x", "s": "READ"})
+		e.Expect("BAD_USER_INPUT", "name", r.Token, create, map[string]any{"n": "  ", "s": "READ"})
+
+		// The list shows both, with lastUsedAt once used; no field shows a secret.
+		var list struct {
+			APITokens []struct {
+				Name       string
+				LastUsedAt *time.Time
+			}
+		}
+		e.Query(r.Token, `{ apiTokens { name lastUsedAt } }`, nil, &list)
+		if len(list.APITokens) != 2 || list.APITokens[0].LastUsedAt == nil {
+			t.Fatalf("apiTokens = %+v", list.APITokens)
+		}
+		// A READ_WRITE token may revoke itself; then it stops working.
+		e.Query(rw.CreateAPIToken.Token, `mutation($id: ID!) { revokeAPIToken(id: $id) { revokedID } }`,
+			map[string]any{"id": rw.CreateAPIToken.APIToken.ID}, nil)
+		e.Expect("UNAUTHENTICATED", "", rw.CreateAPIToken.Token, `{ viewer { role } }`, nil)
+		e.Expect("NOT_FOUND", "", r.Token, `mutation($id: ID!) { revokeAPIToken(id: $id) { revokedID } }`,
+			map[string]any{"id": rw.CreateAPIToken.APIToken.ID})
+	})
+}

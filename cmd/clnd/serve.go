@@ -11,6 +11,8 @@ import (
 	"clnd/ent/operatortoken"
 	"clnd/internal/auth"
 	"clnd/internal/clock"
+	"clnd/internal/money"
+	"clnd/internal/payments"
 	"clnd/internal/pricelist"
 	"clnd/internal/seed"
 	"clnd/internal/server"
@@ -28,6 +30,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	proxies := fs.String("trusted-proxies", env("CLND_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDRs whose X-Forwarded-For is believed, besides loopback (CLND_TRUSTED_PROXIES)")
 	sandbox := fs.Bool("sandbox", envBool("CLND_SANDBOX"), "sandbox mode: test clock and sandbox payment gateway (CLND_SANDBOX)")
 	demo := fs.Bool("demo", envBool("CLND_DEMO"), "seed demo data on first start and print a fresh operator token (CLND_DEMO)")
+	gateway := fs.String("payment-gateway", env("CLND_PAYMENT_GATEWAY", "sandbox"), "payment gateway (CLND_PAYMENT_GATEWAY); only 'sandbox' exists so far")
+	allowSandboxGateway := fs.Bool("allow-sandbox-gateway", envBool("CLND_ALLOW_SANDBOX_GATEWAY"), "let production mode use the sandbox gateway, which takes no real money (CLND_ALLOW_SANDBOX_GATEWAY)")
+	minDeposit := fs.String("min-deposit", env("CLND_MIN_DEPOSIT", "100.00"), "smallest initial deposit a registration accepts (CLND_MIN_DEPOSIT)")
+	sessionTTL := fs.Duration("session-ttl", 7*24*time.Hour, "how long a login session lasts")
 	staleAfter := fs.Duration("stale-after", 72*time.Hour, "a license without a check-in for this long is STALE")
 	logLevel := fs.String("log-level", env("CLND_LOG_LEVEL", "info"), "debug, info, warn or error (CLND_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
@@ -37,6 +43,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	trusted, err := server.ParseProxies(*proxies)
 	if err != nil {
 		return err
+	}
+	if *gateway != "sandbox" {
+		return fmt.Errorf("unknown payment gateway %q (only 'sandbox' exists)", *gateway)
+	}
+	if !*sandbox && !*allowSandboxGateway {
+		return fmt.Errorf("production mode with the sandbox payment gateway takes no real money; pass --sandbox, or --allow-sandbox-gateway if that is really meant")
+	}
+	deposit, err := money.Parse(*minDeposit)
+	if err != nil || deposit <= 0 {
+		return fmt.Errorf("--min-deposit %q: want a positive amount like 100.00", *minDeposit)
 	}
 	db, err := openReady(ctx, *dbURL, stderr)
 	if err != nil {
@@ -68,6 +84,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		TrustedProxies: trusted,
 		Sandbox:        *sandbox,
 		StaleAfter:     *staleAfter,
+		Gateway:        payments.Sandbox{},
+		MinDeposit:     deposit,
+		SessionTTL:     *sessionTTL,
 	}, db, testClock, log)
 	log.Info("clnd serving", "addr", *addr, "database", db.Redacted(), "sandbox", *sandbox, "now", now.Now().Format(time.RFC3339))
 	fmt.Fprintf(stdout, "GraphiQL:             http://%s/\n", displayAddr(*addr))

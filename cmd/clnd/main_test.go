@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"clnd/internal/apitest"
+	"clnd/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func runCLI(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), args, &stdout, &stderr)
+	return stdout.String(), stderr.String(), err
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// The operator's path on either database: migrate, create a token, seed, serve,
+// query with the token, stop with a signal.
+func TestMigrateTokenSeedServe(t *testing.T) {
+	for _, backend := range apitest.Backends {
+		t.Run(backend, func(t *testing.T) {
+			url := apitest.URL(t, backend)
+			if out, _, err := runCLI(t, "migrate", "--database-url", url); err != nil || !strings.Contains(out, "up to date") {
+				t.Fatalf("migrate: %v\n%s", err, out)
+			}
+			out, _, err := runCLI(t, "admin", "create-token", "--name", "ops", "--database-url", url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			token := lines[len(lines)-1]
+			if !strings.HasPrefix(token, "clnd_op_") || strings.Contains(token, " ") {
+				t.Fatalf("the last line of stdout is not the token alone: %q", out)
+			}
+			if out, _, err := runCLI(t, "seed", "--demo", "--database-url", url); err != nil || !strings.Contains(out, "demo reseller created") {
+				t.Fatalf("seed: %v %s", err, out)
+			}
+			if out, _, _ := runCLI(t, "seed", "--demo", "--database-url", url); !strings.Contains(out, "already exists") {
+				t.Fatalf("a second seed: %s", out)
+			}
+
+			addr := freeAddr(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() {
+				var stdout, stderr bytes.Buffer
+				done <- run(ctx, []string{"serve", "--sandbox", "--addr", addr, "--database-url", url}, &stdout, &stderr)
+			}()
+			body := `{"query":"{ ipLicenses(first: 2) { totalCount edges { cursor node { ip } } } }"}`
+			var resp *http.Response
+			for i := 0; i < 100; i++ {
+				req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/graphql", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+token)
+				if resp, err = http.DefaultClient.Do(req); err == nil {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out2 struct {
+				Data struct {
+					IPLicenses struct {
+						TotalCount int
+						Edges      []struct{ Cursor string }
+					}
+				}
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&out2)
+			resp.Body.Close()
+			if out2.Data.IPLicenses.TotalCount != 8 || len(out2.Data.IPLicenses.Edges) != 2 || out2.Data.IPLicenses.Edges[0].Cursor == "" {
+				t.Fatalf("served answer %+v", out2)
+			}
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("serve ended with %v", err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("serve did not stop")
+			}
+		})
+	}
+}
+
+func TestServeRefusesWhatItCannotRun(t *testing.T) {
+	dir := t.TempDir()
+	if _, _, err := runCLI(t, "serve", "--database-url", "sqlite://"+filepath.Join(dir, "a.db")); err == nil ||
+		!strings.Contains(err.Error(), "sandbox") {
+		t.Fatalf("production mode with the sandbox gateway: %v", err)
+	}
+	if _, _, err := runCLI(t, "serve", "--sandbox", "--database-url", pgtest.DSN(t)); err == nil ||
+		!strings.Contains(err.Error(), "clnd migrate") {
+		t.Fatalf("unmigrated PostgreSQL: %v", err)
+	}
+	if _, _, err := runCLI(t, "serve", "--sandbox", "--trusted-proxies", "not-an-ip"); err == nil {
+		t.Fatal("a bad --trusted-proxies was accepted")
+	}
+	if _, _, err := runCLI(t, "admin", "create-token", "--database-url", "sqlite://"+filepath.Join(dir, "b.db")); err == nil {
+		t.Fatal("create-token without --name succeeded")
+	}
+	if _, _, err := runCLI(t, "frobnicate"); err == nil {
+		t.Fatal("an unknown subcommand succeeded")
+	}
+}

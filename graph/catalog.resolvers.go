@@ -7,10 +7,37 @@ package graph
 
 import (
 	"clnd/ent"
+	"clnd/graph/model"
 	"clnd/internal/money"
 	"clnd/internal/pricelist"
 	"context"
 )
+
+// SetProductPrice is the resolver for the setProductPrice field.
+func (r *mutationResolver) SetProductPrice(ctx context.Context, input model.SetProductPriceInput) (*model.SetProductPricePayload, error) {
+	t, err := tx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := pricelist.SetProductPrice(ctx, t, input.Type, input.MonthlyPrice)
+	if err != nil {
+		return nil, err
+	}
+	return &model.SetProductPricePayload{Product: p}, nil
+}
+
+// SetBackupPricePerGb is the resolver for the setBackupPricePerGB field.
+func (r *mutationResolver) SetBackupPricePerGb(ctx context.Context, input model.SetBackupPricePerGBInput) (*model.SetBackupPricePerGBPayload, error) {
+	t, err := tx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	price, err := pricelist.SetBackupPricePerGB(ctx, t, input.PricePerGb)
+	if err != nil {
+		return nil, err
+	}
+	return &model.SetBackupPricePerGBPayload{BackupPricePerGb: price}, nil
+}
 
 // Products is the resolver for the products field.
 func (r *queryResolver) Products(ctx context.Context) ([]*ent.Product, error) {

@@ -9,10 +9,15 @@ import (
 	"clnd/ent"
 	"clnd/ent/iplicense"
 	"clnd/ent/serveraccount"
+	"clnd/graph/generated"
 	"clnd/graph/model"
+	"clnd/internal/accounts"
+	"clnd/internal/checkin"
 	"clnd/internal/clock"
 	"clnd/internal/licensing"
+	"clnd/internal/live"
 	"clnd/internal/money"
+	"clnd/internal/reqinfo"
 	"context"
 
 	"entgo.io/contrib/entgql"
@@ -27,9 +32,140 @@ func (r *backupResolver) MonthlyPrice(ctx context.Context, obj *ent.Backup) (mon
 	return perGB * money.Cents(obj.SizeGB), nil
 }
 
+// ManagementURL is the resolver for the managementURL field.
+func (r *backupResolver) ManagementURL(ctx context.Context, obj *ent.Backup) (string, error) {
+	return r.BackupLinks.ManagementURL(obj.ID, clock.Now(ctx)), nil
+}
+
+// License is the resolver for the license field.
+func (r *checkInResolver) License(ctx context.Context, obj *live.Event) (*ent.IPLicense, error) {
+	if obj.LicenseID == "" {
+		return nil, nil
+	}
+	lic, err := r.db(ctx).IPLicense.Get(ctx, obj.LicenseID)
+	if ent.IsNotFound(err) {
+		return nil, nil // removed since it checked in
+	}
+	return lic, err
+}
+
+// Server is the resolver for the server field.
+func (r *checkInResolver) Server(ctx context.Context, obj *live.Event) (*ent.Server, error) {
+	if obj.ServerID == "" {
+		return nil, nil
+	}
+	srv, err := r.db(ctx).Server.Get(ctx, obj.ServerID)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	return srv, err
+}
+
 // Status is the resolver for the status field.
 func (r *iPLicenseResolver) Status(ctx context.Context, obj *ent.IPLicense) (model.LicenseStatus, error) {
 	return model.LicenseStatus(licensing.StatusAt(obj.LastCheckIn, clock.Now(ctx), r.StaleAfter)), nil
+}
+
+// AddIPLicense is the resolver for the addIPLicense field.
+func (r *mutationResolver) AddIPLicense(ctx context.Context, input model.AddIPLicenseInput) (*model.AddIPLicensePayload, error) {
+	t, err := tx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	owner, err := accounts.Acting(ctx, t, input.ResellerID)
+	if err != nil {
+		return nil, err
+	}
+	if err := accounts.RequireGoodStanding(owner); err != nil {
+		return nil, err
+	}
+	lic, err := licensing.CreateIPLicense(ctx, t, licensing.NewIPLicense{
+		ResellerID: owner.ID,
+		IP:         input.IP,
+		Type:       input.Type,
+		Hostname:   deref(input.Hostname),
+		AddedAt:    clock.Now(ctx),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &model.AddIPLicensePayload{License: lic}, nil
+}
+
+// RemoveIPLicenses is the resolver for the removeIPLicenses field.
+func (r *mutationResolver) RemoveIPLicenses(ctx context.Context, ids []string) (*model.RemoveIPLicensesPayload, error) {
+	t, err := tx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	removed, err := licensing.RemoveIPLicenses(ctx, t, ids)
+	if err != nil {
+		return nil, err
+	}
+	return &model.RemoveIPLicensesPayload{RemovedIDs: removed}, nil
+}
+
+// ActivateBackup is the resolver for the activateBackup field.
+func (r *mutationResolver) ActivateBackup(ctx context.Context, input model.ActivateBackupInput) (*model.ActivateBackupPayload, error) {
+	t, err := tx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sizes := licensing.BackupSizes{MinGB: r.BackupMinGB, MaxGB: r.BackupMaxGB}
+	b, err := sizes.Activate(ctx, t, input.LicenseID, input.SizeGb, input.Datacenter)
+	if err != nil {
+		return nil, err
+	}
+	return &model.ActivateBackupPayload{Backup: b}, nil
+}
+
+// DeactivateBackup is the resolver for the deactivateBackup field.
+func (r *mutationResolver) DeactivateBackup(ctx context.Context, licenseID string) (*model.DeactivateBackupPayload, error) {
+	t, err := tx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	lic, err := licensing.DeactivateBackup(ctx, t, licenseID)
+	if err != nil {
+		return nil, err
+	}
+	return &model.DeactivateBackupPayload{License: lic}, nil
+}
+
+// ImportIPLicenses is the resolver for the importIPLicenses field.
+func (r *mutationResolver) ImportIPLicenses(ctx context.Context, input model.ImportIPLicensesInput) (*model.ImportIPLicensesPayload, error) {
+	t, err := tx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	owner, err := accounts.Acting(ctx, t, &input.ResellerID)
+	if err != nil {
+		return nil, err
+	}
+	imports := make([]licensing.NewIPLicense, len(input.Licenses))
+	for i, l := range input.Licenses {
+		imports[i] = licensing.NewIPLicense{IP: l.IP, Type: l.Type, Hostname: deref(l.Hostname), AddedAt: l.AddedAt}
+	}
+	licenses, err := licensing.ImportIPLicenses(ctx, t, owner.ID, imports)
+	if err != nil {
+		return nil, err
+	}
+	return &model.ImportIPLicensesPayload{Licenses: licenses}, nil
+}
+
+// CheckIn is the resolver for the checkIn field.
+func (r *mutationResolver) CheckIn(ctx context.Context, input model.CheckInInput) (*model.CheckInPayload, error) {
+	now := clock.Now(ctx)
+	res, err := r.CheckIns.CheckIn(ctx, checkin.Request{
+		Addr:       reqinfo.FromContext(ctx).ClientAddr,
+		Credential: deref(input.Credential),
+		Hostname:   deref(input.Hostname),
+		At:         now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &model.CheckInPayload{At: res.At, Licensed: res.Licensed, NextCheckInAfter: now.Add(r.CheckInInterval)}, nil
 }
 
 // IPLicenses is the resolver for the ipLicenses field.
@@ -55,3 +191,44 @@ func (r *queryResolver) ServerAccounts(ctx context.Context, after *entgql.Cursor
 	}
 	return q.Paginate(ctx, after, first, before, last, ent.WithServerAccountOrder(orderBy), ent.WithServerAccountFilter(where.Filter))
 }
+
+// CheckIns is the resolver for the checkIns field.
+func (r *subscriptionResolver) CheckIns(ctx context.Context, where *model.CheckInFilter) (<-chan *live.Event, error) {
+	filter, err := checkInFilter(ctx, where)
+	if err != nil {
+		return nil, err
+	}
+	sub := r.Hub.Subscribe(filter)
+	out := make(chan *live.Event)
+	go func() {
+		defer close(out)
+		defer r.Hub.Unsubscribe(sub)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-sub.Events():
+				if !ok {
+					return // fell too far behind: the hub let go of this subscriber
+				}
+				select {
+				case out <- &e:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
+// CheckIn returns generated.CheckInResolver implementation.
+func (r *Resolver) CheckIn() generated.CheckInResolver { return &checkInResolver{r} }
+
+// Subscription returns generated.SubscriptionResolver implementation.
+func (r *Resolver) Subscription() generated.SubscriptionResolver { return &subscriptionResolver{r} }
+
+type (
+	checkInResolver      struct{ *Resolver }
+	subscriptionResolver struct{ *Resolver }
+)

@@ -9,6 +9,9 @@ import (
 
 	"clnd/ent"
 	"clnd/internal/accounts"
+	"clnd/internal/checkin"
+	"clnd/internal/licensing"
+	"clnd/internal/live"
 	"clnd/internal/apperr"
 	"clnd/internal/clock"
 )
@@ -22,6 +25,15 @@ type Resolver struct {
 	StaleAfter time.Duration
 	// Accounts owns registration, logins and API tokens.
 	Accounts *accounts.Service
+	// CheckIns records check-ins in batches; Hub delivers them to subscribers.
+	CheckIns *checkin.Service
+	Hub      *live.Hub
+	// CheckInInterval is how often servers are asked to check in.
+	CheckInInterval time.Duration
+	// BackupLinks signs backups' management links.
+	BackupLinks licensing.BackupLinks
+	// BackupSizes bound a backup's size in GB.
+	BackupMinGB, BackupMaxGB int
 }
 
 // db is the client to read with: the mutation's transaction when there is

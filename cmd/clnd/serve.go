@@ -78,7 +78,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	srv := server.New(server.Config{
+	srv, err := server.New(server.Config{
 		Addr:           *addr,
 		CORSOrigins:    server.ParseList(*origins),
 		TrustedProxies: trusted,
@@ -88,6 +88,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		MinDeposit:     deposit,
 		SessionTTL:     *sessionTTL,
 	}, db, testClock, log)
+	if err != nil {
+		return err
+	}
 	log.Info("clnd serving", "addr", *addr, "database", db.Redacted(), "sandbox", *sandbox, "now", now.Now().Format(time.RFC3339))
 	fmt.Fprintf(stdout, "GraphiQL:             http://%s/\n", displayAddr(*addr))
 	return srv.Run(ctx)

@@ -32,6 +32,7 @@ import (
 
 type BackupResolver interface {
 	MonthlyPrice(ctx context.Context, obj *ent.Backup) (money.Cents, error)
+	ManagementURL(ctx context.Context, obj *ent.Backup) (string, error)
 }
 type IPLicenseResolver interface {
 	Status(ctx context.Context, obj *ent.IPLicense) (model.LicenseStatus, error)
@@ -1174,6 +1175,29 @@ func (ec *executionContext) _Backup_monthlyPrice(ctx context.Context, field grap
 }
 func (ec *executionContext) fieldContext_Backup_monthlyPrice(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Backup", field, true, true, "Money")
+}
+
+func (ec *executionContext) _Backup_managementURL(ctx context.Context, field graphql.CollectedField, obj *ent.Backup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Backup_managementURL(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Backup().ManagementURL(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Backup_managementURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Backup", field, true, true, "String")
 }
 
 func (ec *executionContext) _Checkout_id(ctx context.Context, field graphql.CollectedField, obj *ent.Checkout) (ret graphql.Marshaler) {
@@ -9818,6 +9842,12 @@ func (ec *executionContext) _Backup(ctx context.Context, sel ast.SelectionSet, o
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Backup_monthlyPrice(ctx, field, obj)
 				})
+		case "managementURL":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Backup_managementURL(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -11463,6 +11493,14 @@ func (ec *executionContext) marshalNActivationKeyOrderField2ᚖclndᚋentᚐActi
 	return v
 }
 
+func (ec *executionContext) marshalNBackup2ᚖclndᚋentᚐBackup(ctx context.Context, sel ast.SelectionSet, v *ent.Backup) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Backup!")
+		return graphql.Null
+	}
+	return ec._Backup(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNBackupOrderField2ᚖclndᚋentᚐBackupOrderField(ctx context.Context, v any) (*ent.BackupOrderField, error) {
 	var res = new(ent.BackupOrderField)
 	err := res.UnmarshalGQL(v)
@@ -11533,6 +11571,22 @@ func (ec *executionContext) marshalNDatacenter2ᚖclndᚋentᚐDatacenter(ctx co
 		return graphql.Null
 	}
 	return ec._Datacenter(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNIPLicense2ᚕᚖclndᚋentᚐIPLicenseᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.IPLicense) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNIPLicense2ᚖclndᚋentᚐIPLicense(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNIPLicense2ᚖclndᚋentᚐIPLicense(ctx context.Context, sel ast.SelectionSet, v *ent.IPLicense) graphql.Marshaler {
@@ -11631,6 +11685,36 @@ func (ec *executionContext) unmarshalNLicenseType2clndᚋinternalᚋcatalogᚐLi
 
 func (ec *executionContext) marshalNLicenseType2clndᚋinternalᚋcatalogᚐLicenseType(ctx context.Context, sel ast.SelectionSet, v catalog.LicenseType) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) unmarshalNLicenseType2ᚕclndᚋinternalᚋcatalogᚐLicenseTypeᚄ(ctx context.Context, v any) ([]catalog.LicenseType, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]catalog.LicenseType, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNLicenseType2clndᚋinternalᚋcatalogᚐLicenseType(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNLicenseType2ᚕclndᚋinternalᚋcatalogᚐLicenseTypeᚄ(ctx context.Context, sel ast.SelectionSet, v []catalog.LicenseType) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLicenseType2clndᚋinternalᚋcatalogᚐLicenseType(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNNode2ᚕclndᚋentᚐNoder(ctx context.Context, sel ast.SelectionSet, v []ent.Noder) graphql.Marshaler {

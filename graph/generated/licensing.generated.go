@@ -3,8 +3,15 @@
 package generated
 
 import (
+	"clnd/ent"
 	"clnd/graph/model"
+	"clnd/internal/catalog"
+	"clnd/internal/live"
 	"context"
+	"math"
+	"strconv"
+	"sync/atomic"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -12,17 +19,779 @@ import (
 
 // region    ************************** generated!.gotpl **************************
 
+type CheckInResolver interface {
+	License(ctx context.Context, obj *live.Event) (*ent.IPLicense, error)
+	Server(ctx context.Context, obj *live.Event) (*ent.Server, error)
+}
+type SubscriptionResolver interface {
+	CheckIns(ctx context.Context, where *model.CheckInFilter) (<-chan *live.Event, error)
+}
+
 // endregion ************************** generated!.gotpl **************************
 
 // region    ***************************** args.gotpl *****************************
+
+func (ec *executionContext) field_Subscription_checkIns_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*model.CheckInFilter, error) {
+			return ec.unmarshalOCheckInFilter2ᚖclndᚋgraphᚋmodelᚐCheckInFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg0
+	return args, nil
+}
 
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
 
+func (ec *executionContext) _ActivateBackupPayload_backup(ctx context.Context, field graphql.CollectedField, obj *model.ActivateBackupPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ActivateBackupPayload_backup(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Backup, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Backup) graphql.Marshaler {
+			return ec.marshalNBackup2ᚖclndᚋentᚐBackup(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ActivateBackupPayload_backup(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ActivateBackupPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Backup(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AddIPLicensePayload_license(ctx context.Context, field graphql.CollectedField, obj *model.AddIPLicensePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AddIPLicensePayload_license(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.License, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.IPLicense) graphql.Marshaler {
+			return ec.marshalNIPLicense2ᚖclndᚋentᚐIPLicense(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AddIPLicensePayload_license(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AddIPLicensePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IPLicense(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CheckIn_at(ctx context.Context, field graphql.CollectedField, obj *live.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CheckIn_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CheckIn_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CheckIn", field, false, false, "Time")
+}
+
+func (ec *executionContext) _CheckIn_ip(ctx context.Context, field graphql.CollectedField, obj *live.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CheckIn_ip(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IP, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CheckIn_ip(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CheckIn", field, false, false, "String")
+}
+
+func (ec *executionContext) _CheckIn_hostname(ctx context.Context, field graphql.CollectedField, obj *live.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CheckIn_hostname(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Hostname, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CheckIn_hostname(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CheckIn", field, false, false, "String")
+}
+
+func (ec *executionContext) _CheckIn_license(ctx context.Context, field graphql.CollectedField, obj *live.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CheckIn_license(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CheckIn().License(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.IPLicense) graphql.Marshaler {
+			return ec.marshalOIPLicense2ᚖclndᚋentᚐIPLicense(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CheckIn_license(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CheckIn",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IPLicense(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CheckIn_server(ctx context.Context, field graphql.CollectedField, obj *live.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CheckIn_server(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CheckIn().Server(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Server) graphql.Marshaler {
+			return ec.marshalOServer2ᚖclndᚋentᚐServer(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CheckIn_server(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CheckIn",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Server(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CheckInPayload_at(ctx context.Context, field graphql.CollectedField, obj *model.CheckInPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CheckInPayload_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CheckInPayload_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CheckInPayload", field, false, false, "Time")
+}
+
+func (ec *executionContext) _CheckInPayload_licensed(ctx context.Context, field graphql.CollectedField, obj *model.CheckInPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CheckInPayload_licensed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Licensed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []catalog.LicenseType) graphql.Marshaler {
+			return ec.marshalNLicenseType2ᚕclndᚋinternalᚋcatalogᚐLicenseTypeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CheckInPayload_licensed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CheckInPayload", field, false, false, "LicenseType")
+}
+
+func (ec *executionContext) _CheckInPayload_nextCheckInAfter(ctx context.Context, field graphql.CollectedField, obj *model.CheckInPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CheckInPayload_nextCheckInAfter(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NextCheckInAfter, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CheckInPayload_nextCheckInAfter(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CheckInPayload", field, false, false, "Time")
+}
+
+func (ec *executionContext) _DeactivateBackupPayload_license(ctx context.Context, field graphql.CollectedField, obj *model.DeactivateBackupPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeactivateBackupPayload_license(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.License, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.IPLicense) graphql.Marshaler {
+			return ec.marshalNIPLicense2ᚖclndᚋentᚐIPLicense(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeactivateBackupPayload_license(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DeactivateBackupPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IPLicense(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ImportIPLicensesPayload_licenses(ctx context.Context, field graphql.CollectedField, obj *model.ImportIPLicensesPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportIPLicensesPayload_licenses(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Licenses, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.IPLicense) graphql.Marshaler {
+			return ec.marshalNIPLicense2ᚕᚖclndᚋentᚐIPLicenseᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportIPLicensesPayload_licenses(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ImportIPLicensesPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IPLicense(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RemoveIPLicensesPayload_removedIDs(ctx context.Context, field graphql.CollectedField, obj *model.RemoveIPLicensesPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RemoveIPLicensesPayload_removedIDs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RemovedIDs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNID2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RemoveIPLicensesPayload_removedIDs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RemoveIPLicensesPayload", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Subscription_checkIns(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_checkIns(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().CheckIns(ctx, fc.Args["where"].(*model.CheckInFilter))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *live.Event) graphql.Marshaler {
+			return ec.marshalNCheckIn2ᚖclndᚋinternalᚋliveᚐEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_checkIns(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CheckIn(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_checkIns_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 // endregion **************************** field.gotpl *****************************
 
 // region    **************************** input.gotpl *****************************
+
+func (ec *executionContext) unmarshalInputActivateBackupInput(ctx context.Context, obj any) (model.ActivateBackupInput, error) {
+	var it model.ActivateBackupInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"licenseID", "sizeGB", "datacenter"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "licenseID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("licenseID"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LicenseID = data
+		case "sizeGB":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sizeGB"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SizeGb = data
+		case "datacenter":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("datacenter"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Datacenter = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalActivateBackupInput unmarshals raw into the ActivateBackupInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalActivateBackupInput(ctx context.Context, raw any) (model.ActivateBackupInput, error) {
+	var out model.ActivateBackupInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ActivateBackupInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputAddIPLicenseInput(ctx context.Context, obj any) (model.AddIPLicenseInput, error) {
+	var it model.AddIPLicenseInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"ip", "type", "hostname", "resellerID"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "ip":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ip"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IP = data
+		case "type":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
+			data, err := ec.unmarshalNLicenseType2clndᚋinternalᚋcatalogᚐLicenseType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Type = data
+		case "hostname":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hostname"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Hostname = data
+		case "resellerID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resellerID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResellerID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAddIPLicenseInput unmarshals raw into the AddIPLicenseInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAddIPLicenseInput(ctx context.Context, raw any) (model.AddIPLicenseInput, error) {
+	var out model.AddIPLicenseInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AddIPLicenseInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCheckInFilter(ctx context.Context, obj any) (model.CheckInFilter, error) {
+	var it model.CheckInFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"licenseID", "ip", "type", "serverAccountID"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "licenseID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("licenseID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LicenseID = data
+		case "ip":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ip"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IP = data
+		case "type":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
+			data, err := ec.unmarshalOLicenseType2ᚖclndᚋinternalᚋcatalogᚐLicenseType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Type = data
+		case "serverAccountID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("serverAccountID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ServerAccountID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCheckInFilter unmarshals raw into the CheckInFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCheckInFilter(ctx context.Context, raw any) (model.CheckInFilter, error) {
+	var out model.CheckInFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CheckInFilter", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCheckInInput(ctx context.Context, obj any) (model.CheckInInput, error) {
+	var it model.CheckInInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"hostname", "credential"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "hostname":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hostname"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Hostname = data
+		case "credential":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("credential"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Credential = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCheckInInput unmarshals raw into the CheckInInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCheckInInput(ctx context.Context, raw any) (model.CheckInInput, error) {
+	var out model.CheckInInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CheckInInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputImportIPLicenseInput(ctx context.Context, obj any) (model.ImportIPLicenseInput, error) {
+	var it model.ImportIPLicenseInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"ip", "type", "hostname", "addedAt"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "ip":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ip"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IP = data
+		case "type":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
+			data, err := ec.unmarshalNLicenseType2clndᚋinternalᚋcatalogᚐLicenseType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Type = data
+		case "hostname":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hostname"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Hostname = data
+		case "addedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addedAt"))
+			data, err := ec.unmarshalNTime2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AddedAt = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalImportIPLicenseInput unmarshals raw into the ImportIPLicenseInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalImportIPLicenseInput(ctx context.Context, raw any) (model.ImportIPLicenseInput, error) {
+	var out model.ImportIPLicenseInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ImportIPLicenseInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputImportIPLicensesInput(ctx context.Context, obj any) (model.ImportIPLicensesInput, error) {
+	var it model.ImportIPLicensesInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"resellerID", "licenses"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "resellerID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resellerID"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResellerID = data
+		case "licenses":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("licenses"))
+			data, err := ec.unmarshalNImportIPLicenseInput2ᚕᚖclndᚋgraphᚋmodelᚐImportIPLicenseInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Licenses = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalImportIPLicensesInput unmarshals raw into the ImportIPLicensesInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalImportIPLicensesInput(ctx context.Context, raw any) (model.ImportIPLicensesInput, error) {
+	var out model.ImportIPLicensesInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ImportIPLicensesInput", raw, &out)
+	return out, err
+}
 
 // endregion **************************** input.gotpl *****************************
 
@@ -32,9 +801,379 @@ import (
 
 // region    **************************** object.gotpl ****************************
 
+var activateBackupPayloadImplementors = []string{"ActivateBackupPayload"}
+
+func (ec *executionContext) _ActivateBackupPayload(ctx context.Context, sel ast.SelectionSet, obj *model.ActivateBackupPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, activateBackupPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ActivateBackupPayload")
+		case "backup":
+			out.Values[i] = ec._ActivateBackupPayload_backup(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var addIPLicensePayloadImplementors = []string{"AddIPLicensePayload"}
+
+func (ec *executionContext) _AddIPLicensePayload(ctx context.Context, sel ast.SelectionSet, obj *model.AddIPLicensePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, addIPLicensePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AddIPLicensePayload")
+		case "license":
+			out.Values[i] = ec._AddIPLicensePayload_license(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var checkInImplementors = []string{"CheckIn"}
+
+func (ec *executionContext) _CheckIn(ctx context.Context, sel ast.SelectionSet, obj *live.Event) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, checkInImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CheckIn")
+		case "at":
+			out.Values[i] = ec._CheckIn_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "ip":
+			out.Values[i] = ec._CheckIn_ip(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "hostname":
+			out.Values[i] = ec._CheckIn_hostname(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "license":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CheckIn_license(ctx, field, obj)
+				})
+		case "server":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CheckIn_server(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var checkInPayloadImplementors = []string{"CheckInPayload"}
+
+func (ec *executionContext) _CheckInPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CheckInPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, checkInPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CheckInPayload")
+		case "at":
+			out.Values[i] = ec._CheckInPayload_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "licensed":
+			out.Values[i] = ec._CheckInPayload_licensed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nextCheckInAfter":
+			out.Values[i] = ec._CheckInPayload_nextCheckInAfter(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var deactivateBackupPayloadImplementors = []string{"DeactivateBackupPayload"}
+
+func (ec *executionContext) _DeactivateBackupPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeactivateBackupPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deactivateBackupPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeactivateBackupPayload")
+		case "license":
+			out.Values[i] = ec._DeactivateBackupPayload_license(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var importIPLicensesPayloadImplementors = []string{"ImportIPLicensesPayload"}
+
+func (ec *executionContext) _ImportIPLicensesPayload(ctx context.Context, sel ast.SelectionSet, obj *model.ImportIPLicensesPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, importIPLicensesPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ImportIPLicensesPayload")
+		case "licenses":
+			out.Values[i] = ec._ImportIPLicensesPayload_licenses(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var removeIPLicensesPayloadImplementors = []string{"RemoveIPLicensesPayload"}
+
+func (ec *executionContext) _RemoveIPLicensesPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RemoveIPLicensesPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, removeIPLicensesPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RemoveIPLicensesPayload")
+		case "removedIDs":
+			out.Values[i] = ec._RemoveIPLicensesPayload_removedIDs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "checkIns":
+		return ec._Subscription_checkIns(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
+}
+
 // endregion **************************** object.gotpl ****************************
 
 // region    ***************************** type.gotpl *****************************
+
+func (ec *executionContext) unmarshalNActivateBackupInput2clndᚋgraphᚋmodelᚐActivateBackupInput(ctx context.Context, v any) (model.ActivateBackupInput, error) {
+	res, err := ec.unmarshalInputActivateBackupInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNActivateBackupPayload2ᚖclndᚋgraphᚋmodelᚐActivateBackupPayload(ctx context.Context, sel ast.SelectionSet, v *model.ActivateBackupPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ActivateBackupPayload!")
+		return graphql.Null
+	}
+	return ec._ActivateBackupPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNAddIPLicenseInput2clndᚋgraphᚋmodelᚐAddIPLicenseInput(ctx context.Context, v any) (model.AddIPLicenseInput, error) {
+	res, err := ec.unmarshalInputAddIPLicenseInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAddIPLicensePayload2ᚖclndᚋgraphᚋmodelᚐAddIPLicensePayload(ctx context.Context, sel ast.SelectionSet, v *model.AddIPLicensePayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AddIPLicensePayload!")
+		return graphql.Null
+	}
+	return ec._AddIPLicensePayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNCheckIn2ᚖclndᚋinternalᚋliveᚐEvent(ctx context.Context, sel ast.SelectionSet, v *live.Event) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CheckIn!")
+		return graphql.Null
+	}
+	return ec._CheckIn(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNCheckInInput2clndᚋgraphᚋmodelᚐCheckInInput(ctx context.Context, v any) (model.CheckInInput, error) {
+	res, err := ec.unmarshalInputCheckInInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCheckInPayload2ᚖclndᚋgraphᚋmodelᚐCheckInPayload(ctx context.Context, sel ast.SelectionSet, v *model.CheckInPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CheckInPayload!")
+		return graphql.Null
+	}
+	return ec._CheckInPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDeactivateBackupPayload2ᚖclndᚋgraphᚋmodelᚐDeactivateBackupPayload(ctx context.Context, sel ast.SelectionSet, v *model.DeactivateBackupPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DeactivateBackupPayload!")
+		return graphql.Null
+	}
+	return ec._DeactivateBackupPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNImportIPLicenseInput2ᚕᚖclndᚋgraphᚋmodelᚐImportIPLicenseInputᚄ(ctx context.Context, v any) ([]*model.ImportIPLicenseInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.ImportIPLicenseInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNImportIPLicenseInput2ᚖclndᚋgraphᚋmodelᚐImportIPLicenseInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNImportIPLicenseInput2ᚖclndᚋgraphᚋmodelᚐImportIPLicenseInput(ctx context.Context, v any) (*model.ImportIPLicenseInput, error) {
+	res, err := ec.unmarshalInputImportIPLicenseInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNImportIPLicensesInput2clndᚋgraphᚋmodelᚐImportIPLicensesInput(ctx context.Context, v any) (model.ImportIPLicensesInput, error) {
+	res, err := ec.unmarshalInputImportIPLicensesInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNImportIPLicensesPayload2ᚖclndᚋgraphᚋmodelᚐImportIPLicensesPayload(ctx context.Context, sel ast.SelectionSet, v *model.ImportIPLicensesPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ImportIPLicensesPayload!")
+		return graphql.Null
+	}
+	return ec._ImportIPLicensesPayload(ctx, sel, v)
+}
 
 func (ec *executionContext) unmarshalNLicenseStatus2clndᚋgraphᚋmodelᚐLicenseStatus(ctx context.Context, v any) (model.LicenseStatus, error) {
 	var res model.LicenseStatus
@@ -44,6 +1183,22 @@ func (ec *executionContext) unmarshalNLicenseStatus2clndᚋgraphᚋmodelᚐLicen
 
 func (ec *executionContext) marshalNLicenseStatus2clndᚋgraphᚋmodelᚐLicenseStatus(ctx context.Context, sel ast.SelectionSet, v model.LicenseStatus) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNRemoveIPLicensesPayload2ᚖclndᚋgraphᚋmodelᚐRemoveIPLicensesPayload(ctx context.Context, sel ast.SelectionSet, v *model.RemoveIPLicensesPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RemoveIPLicensesPayload!")
+		return graphql.Null
+	}
+	return ec._RemoveIPLicensesPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOCheckInFilter2ᚖclndᚋgraphᚋmodelᚐCheckInFilter(ctx context.Context, v any) (*model.CheckInFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputCheckInFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 // endregion ***************************** type.gotpl *****************************

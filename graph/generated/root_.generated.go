@@ -26,10 +26,12 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	Backup() BackupResolver
+	CheckIn() CheckInResolver
 	IPLicense() IPLicenseResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
 	Reseller() ResellerResolver
+	Subscription() SubscriptionResolver
 }
 
 type DirectiveRoot struct {
@@ -51,6 +53,10 @@ type ComplexityRoot struct {
 		UnusedLicenses      func(childComplexity int) int
 	}
 
+	ActivateBackupPayload struct {
+		Backup func(childComplexity int) int
+	}
+
 	ActivationKey struct {
 		CreatedAt     func(childComplexity int) int
 		ID            func(childComplexity int) int
@@ -58,6 +64,10 @@ type ComplexityRoot struct {
 		ServerAccount func(childComplexity int) int
 		Token         func(childComplexity int) int
 		Usage         func(childComplexity int) int
+	}
+
+	AddIPLicensePayload struct {
+		License func(childComplexity int) int
 	}
 
 	AdvanceClockPayload struct {
@@ -72,13 +82,28 @@ type ComplexityRoot struct {
 	}
 
 	Backup struct {
-		CreatedAt    func(childComplexity int) int
-		Datacenter   func(childComplexity int) int
-		ID           func(childComplexity int) int
-		License      func(childComplexity int) int
-		MonthlyPrice func(childComplexity int) int
-		Reseller     func(childComplexity int) int
-		SizeGB       func(childComplexity int) int
+		CreatedAt     func(childComplexity int) int
+		Datacenter    func(childComplexity int) int
+		ID            func(childComplexity int) int
+		License       func(childComplexity int) int
+		ManagementURL func(childComplexity int) int
+		MonthlyPrice  func(childComplexity int) int
+		Reseller      func(childComplexity int) int
+		SizeGB        func(childComplexity int) int
+	}
+
+	CheckIn struct {
+		At       func(childComplexity int) int
+		Hostname func(childComplexity int) int
+		IP       func(childComplexity int) int
+		License  func(childComplexity int) int
+		Server   func(childComplexity int) int
+	}
+
+	CheckInPayload struct {
+		At               func(childComplexity int) int
+		Licensed         func(childComplexity int) int
+		NextCheckInAfter func(childComplexity int) int
 	}
 
 	Checkout struct {
@@ -108,6 +133,10 @@ type ComplexityRoot struct {
 		Name func(childComplexity int) int
 	}
 
+	DeactivateBackupPayload struct {
+		License func(childComplexity int) int
+	}
+
 	IPLicense struct {
 		Backup      func(childComplexity int) int
 		CreatedAt   func(childComplexity int) int
@@ -130,6 +159,10 @@ type ComplexityRoot struct {
 	IPLicenseEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	ImportIPLicensesPayload struct {
+		Licenses func(childComplexity int) int
 	}
 
 	Invoice struct {
@@ -186,12 +219,20 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AdvanceClock     func(childComplexity int, to time.Time) int
-		CreateAPIToken   func(childComplexity int, input model.CreateAPITokenInput) int
-		Login            func(childComplexity int, input model.LoginInput) int
-		Logout           func(childComplexity int) int
-		RegisterReseller func(childComplexity int, input model.RegisterResellerInput) int
-		RevokeAPIToken   func(childComplexity int, id string) int
+		ActivateBackup      func(childComplexity int, input model.ActivateBackupInput) int
+		AddIPLicense        func(childComplexity int, input model.AddIPLicenseInput) int
+		AdvanceClock        func(childComplexity int, to time.Time) int
+		CheckIn             func(childComplexity int, input model.CheckInInput) int
+		CreateAPIToken      func(childComplexity int, input model.CreateAPITokenInput) int
+		DeactivateBackup    func(childComplexity int, licenseID string) int
+		ImportIPLicenses    func(childComplexity int, input model.ImportIPLicensesInput) int
+		Login               func(childComplexity int, input model.LoginInput) int
+		Logout              func(childComplexity int) int
+		RegisterReseller    func(childComplexity int, input model.RegisterResellerInput) int
+		RemoveIPLicenses    func(childComplexity int, ids []string) int
+		RevokeAPIToken      func(childComplexity int, id string) int
+		SetBackupPricePerGb func(childComplexity int, input model.SetBackupPricePerGBInput) int
+		SetProductPrice     func(childComplexity int, input model.SetProductPriceInput) int
 	}
 
 	PageInfo struct {
@@ -240,6 +281,10 @@ type ComplexityRoot struct {
 		ExpiresAt func(childComplexity int) int
 		Reseller  func(childComplexity int) int
 		Token     func(childComplexity int) int
+	}
+
+	RemoveIPLicensesPayload struct {
+		RemovedIDs func(childComplexity int) int
 	}
 
 	Reseller struct {
@@ -322,6 +367,18 @@ type ComplexityRoot struct {
 	ServerEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	SetBackupPricePerGBPayload struct {
+		BackupPricePerGb func(childComplexity int) int
+	}
+
+	SetProductPricePayload struct {
+		Product func(childComplexity int) int
+	}
+
+	Subscription struct {
+		CheckIns func(childComplexity int, where *model.CheckInFilter) int
 	}
 
 	Transaction struct {
@@ -422,6 +479,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AccountSummary.UnusedLicenses(childComplexity), true
 
+	case "ActivateBackupPayload.backup":
+		if e.ComplexityRoot.ActivateBackupPayload.Backup == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ActivateBackupPayload.Backup(childComplexity), true
+
 	case "ActivationKey.createdAt":
 		if e.ComplexityRoot.ActivationKey.CreatedAt == nil {
 			break
@@ -458,6 +522,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ActivationKey.Usage(childComplexity), true
+
+	case "AddIPLicensePayload.license":
+		if e.ComplexityRoot.AddIPLicensePayload.License == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AddIPLicensePayload.License(childComplexity), true
 
 	case "AdvanceClockPayload.now":
 		if e.ComplexityRoot.AdvanceClockPayload.Now == nil {
@@ -515,6 +586,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Backup.License(childComplexity), true
+	case "Backup.managementURL":
+		if e.ComplexityRoot.Backup.ManagementURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Backup.ManagementURL(childComplexity), true
 	case "Backup.monthlyPrice":
 		if e.ComplexityRoot.Backup.MonthlyPrice == nil {
 			break
@@ -533,6 +610,56 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Backup.SizeGB(childComplexity), true
+
+	case "CheckIn.at":
+		if e.ComplexityRoot.CheckIn.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CheckIn.At(childComplexity), true
+	case "CheckIn.hostname":
+		if e.ComplexityRoot.CheckIn.Hostname == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CheckIn.Hostname(childComplexity), true
+	case "CheckIn.ip":
+		if e.ComplexityRoot.CheckIn.IP == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CheckIn.IP(childComplexity), true
+	case "CheckIn.license":
+		if e.ComplexityRoot.CheckIn.License == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CheckIn.License(childComplexity), true
+	case "CheckIn.server":
+		if e.ComplexityRoot.CheckIn.Server == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CheckIn.Server(childComplexity), true
+
+	case "CheckInPayload.at":
+		if e.ComplexityRoot.CheckInPayload.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CheckInPayload.At(childComplexity), true
+	case "CheckInPayload.licensed":
+		if e.ComplexityRoot.CheckInPayload.Licensed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CheckInPayload.Licensed(childComplexity), true
+	case "CheckInPayload.nextCheckInAfter":
+		if e.ComplexityRoot.CheckInPayload.NextCheckInAfter == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CheckInPayload.NextCheckInAfter(childComplexity), true
 
 	case "Checkout.amount":
 		if e.ComplexityRoot.Checkout.Amount == nil {
@@ -628,6 +755,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Datacenter.Name(childComplexity), true
 
+	case "DeactivateBackupPayload.license":
+		if e.ComplexityRoot.DeactivateBackupPayload.License == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeactivateBackupPayload.License(childComplexity), true
+
 	case "IPLicense.backup":
 		if e.ComplexityRoot.IPLicense.Backup == nil {
 			break
@@ -720,6 +854,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.IPLicenseEdge.Node(childComplexity), true
+
+	case "ImportIPLicensesPayload.licenses":
+		if e.ComplexityRoot.ImportIPLicensesPayload.Licenses == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportIPLicensesPayload.Licenses(childComplexity), true
 
 	case "Invoice.balance":
 		if e.ComplexityRoot.Invoice.Balance == nil {
@@ -937,6 +1078,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.LoginPayload.Token(childComplexity), true
 
+	case "Mutation.activateBackup":
+		if e.ComplexityRoot.Mutation.ActivateBackup == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_activateBackup_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ActivateBackup(childComplexity, args["input"].(model.ActivateBackupInput)), true
+	case "Mutation.addIPLicense":
+		if e.ComplexityRoot.Mutation.AddIPLicense == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addIPLicense_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddIPLicense(childComplexity, args["input"].(model.AddIPLicenseInput)), true
 	case "Mutation.advanceClock":
 		if e.ComplexityRoot.Mutation.AdvanceClock == nil {
 			break
@@ -948,6 +1111,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AdvanceClock(childComplexity, args["to"].(time.Time)), true
+	case "Mutation.checkIn":
+		if e.ComplexityRoot.Mutation.CheckIn == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_checkIn_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CheckIn(childComplexity, args["input"].(model.CheckInInput)), true
 	case "Mutation.createAPIToken":
 		if e.ComplexityRoot.Mutation.CreateAPIToken == nil {
 			break
@@ -959,6 +1133,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateAPIToken(childComplexity, args["input"].(model.CreateAPITokenInput)), true
+	case "Mutation.deactivateBackup":
+		if e.ComplexityRoot.Mutation.DeactivateBackup == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deactivateBackup_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeactivateBackup(childComplexity, args["licenseID"].(string)), true
+	case "Mutation.importIPLicenses":
+		if e.ComplexityRoot.Mutation.ImportIPLicenses == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_importIPLicenses_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ImportIPLicenses(childComplexity, args["input"].(model.ImportIPLicensesInput)), true
 	case "Mutation.login":
 		if e.ComplexityRoot.Mutation.Login == nil {
 			break
@@ -987,6 +1183,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RegisterReseller(childComplexity, args["input"].(model.RegisterResellerInput)), true
+	case "Mutation.removeIPLicenses":
+		if e.ComplexityRoot.Mutation.RemoveIPLicenses == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeIPLicenses_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveIPLicenses(childComplexity, args["ids"].([]string)), true
 	case "Mutation.revokeAPIToken":
 		if e.ComplexityRoot.Mutation.RevokeAPIToken == nil {
 			break
@@ -998,6 +1205,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeAPIToken(childComplexity, args["id"].(string)), true
+	case "Mutation.setBackupPricePerGB":
+		if e.ComplexityRoot.Mutation.SetBackupPricePerGb == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setBackupPricePerGB_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetBackupPricePerGb(childComplexity, args["input"].(model.SetBackupPricePerGBInput)), true
+	case "Mutation.setProductPrice":
+		if e.ComplexityRoot.Mutation.SetProductPrice == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setProductPrice_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetProductPrice(childComplexity, args["input"].(model.SetProductPriceInput)), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -1242,6 +1471,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RegisterResellerPayload.Token(childComplexity), true
+
+	case "RemoveIPLicensesPayload.removedIDs":
+		if e.ComplexityRoot.RemoveIPLicensesPayload.RemovedIDs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RemoveIPLicensesPayload.RemovedIDs(childComplexity), true
 
 	case "Reseller.autopayment":
 		if e.ComplexityRoot.Reseller.Autopayment == nil {
@@ -1590,6 +1826,32 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ServerEdge.Node(childComplexity), true
 
+	case "SetBackupPricePerGBPayload.backupPricePerGB":
+		if e.ComplexityRoot.SetBackupPricePerGBPayload.BackupPricePerGb == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetBackupPricePerGBPayload.BackupPricePerGb(childComplexity), true
+
+	case "SetProductPricePayload.product":
+		if e.ComplexityRoot.SetProductPricePayload.Product == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetProductPricePayload.Product(childComplexity), true
+
+	case "Subscription.checkIns":
+		if e.ComplexityRoot.Subscription.CheckIns == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_checkIns_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.CheckIns(childComplexity, args["where"].(*model.CheckInFilter)), true
+
 	case "Transaction.amount":
 		if e.ComplexityRoot.Transaction.Amount == nil {
 			break
@@ -1694,12 +1956,18 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("APITokenOrder", ec.unmarshalInputAPITokenOrder),
+			graphql.NewInputUnmarshaler("ActivateBackupInput", ec.unmarshalInputActivateBackupInput),
 			graphql.NewInputUnmarshaler("ActivationKeyOrder", ec.unmarshalInputActivationKeyOrder),
+			graphql.NewInputUnmarshaler("AddIPLicenseInput", ec.unmarshalInputAddIPLicenseInput),
 			graphql.NewInputUnmarshaler("BackupOrder", ec.unmarshalInputBackupOrder),
+			graphql.NewInputUnmarshaler("CheckInFilter", ec.unmarshalInputCheckInFilter),
+			graphql.NewInputUnmarshaler("CheckInInput", ec.unmarshalInputCheckInInput),
 			graphql.NewInputUnmarshaler("CheckoutOrder", ec.unmarshalInputCheckoutOrder),
 			graphql.NewInputUnmarshaler("CreateAPITokenInput", ec.unmarshalInputCreateAPITokenInput),
 			graphql.NewInputUnmarshaler("IPLicenseOrder", ec.unmarshalInputIPLicenseOrder),
 			graphql.NewInputUnmarshaler("IPLicenseWhereInput", ec.unmarshalInputIPLicenseWhereInput),
+			graphql.NewInputUnmarshaler("ImportIPLicenseInput", ec.unmarshalInputImportIPLicenseInput),
+			graphql.NewInputUnmarshaler("ImportIPLicensesInput", ec.unmarshalInputImportIPLicensesInput),
 			graphql.NewInputUnmarshaler("InvoiceOrder", ec.unmarshalInputInvoiceOrder),
 			graphql.NewInputUnmarshaler("InvoiceWhereInput", ec.unmarshalInputInvoiceWhereInput),
 			graphql.NewInputUnmarshaler("LoginInput", ec.unmarshalInputLoginInput),
@@ -1712,6 +1980,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ServerAccountWhereInput", ec.unmarshalInputServerAccountWhereInput),
 			graphql.NewInputUnmarshaler("ServerOrder", ec.unmarshalInputServerOrder),
 			graphql.NewInputUnmarshaler("ServerWhereInput", ec.unmarshalInputServerWhereInput),
+			graphql.NewInputUnmarshaler("SetBackupPricePerGBInput", ec.unmarshalInputSetBackupPricePerGBInput),
+			graphql.NewInputUnmarshaler("SetProductPriceInput", ec.unmarshalInputSetProductPriceInput),
 			graphql.NewInputUnmarshaler("TransactionOrder", ec.unmarshalInputTransactionOrder),
 			graphql.NewInputUnmarshaler("TransactionWhereInput", ec.unmarshalInputTransactionWhereInput),
 		)
@@ -1758,6 +2028,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
 			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
 			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
 			data.MarshalGQL(&buf)
 
 			return &graphql.Response{
@@ -1943,6 +2230,30 @@ extend type Mutation {
   datacenters: [Datacenter!]!
   "The price of one GB of backup storage for one month."
   backupPricePerGB: Money!
+}
+
+input SetProductPriceInput {
+  type: LicenseType!
+  monthlyPrice: Money!
+}
+
+type SetProductPricePayload {
+  product: Product!
+}
+
+input SetBackupPricePerGBInput {
+  pricePerGB: Money!
+}
+
+type SetBackupPricePerGBPayload {
+  backupPricePerGB: Money!
+}
+
+extend type Mutation {
+  "Operator: sets a product's monthly price; running licenses are billed at it from now on."
+  setProductPrice(input: SetProductPriceInput!): SetProductPricePayload! @operator
+  "Operator: sets the price of one GB-month of backup storage."
+  setBackupPricePerGB(input: SetBackupPricePerGBInput!): SetBackupPricePerGBPayload! @operator
 }
 `, BuiltIn: false},
 	{Name: "../ent.graphqls", Input: `directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
@@ -3511,6 +3822,111 @@ extend type Query {
     resellerID: ID
   ): ServerAccountConnection!
 }
+
+extend type Backup {
+  "A signed link to the backup's management page; it works for 15 minutes."
+  managementURL: String!
+}
+
+input AddIPLicenseInput {
+  "A public IPv4 or IPv6 address; stored in canonical form."
+  ip: String!
+  type: LicenseType!
+  hostname: String
+  "Operators name the reseller; resellers leave it out."
+  resellerID: ID
+}
+
+type AddIPLicensePayload {
+  license: IPLicense!
+}
+
+type RemoveIPLicensesPayload {
+  removedIDs: [ID!]!
+}
+
+input ActivateBackupInput {
+  licenseID: ID!
+  sizeGB: Int!
+  "A Datacenter.code."
+  datacenter: String!
+}
+
+type ActivateBackupPayload {
+  backup: Backup!
+}
+
+type DeactivateBackupPayload {
+  license: IPLicense!
+}
+
+input ImportIPLicenseInput {
+  ip: String!
+  type: LicenseType!
+  hostname: String
+  "When the license was added in the system it comes from; billing starts then."
+  addedAt: Time!
+}
+
+input ImportIPLicensesInput {
+  resellerID: ID!
+  licenses: [ImportIPLicenseInput!]!
+}
+
+type ImportIPLicensesPayload {
+  licenses: [IPLicense!]!
+}
+
+input CheckInInput {
+  hostname: String
+  "The credential from registerServer; without it the host is known by its source address."
+  credential: String
+}
+
+type CheckInPayload {
+  at: Time!
+  "What this host is licensed for; empty when nothing is."
+  licensed: [LicenseType!]!
+  "Check in again after this time."
+  nextCheckInAfter: Time!
+}
+
+input CheckInFilter {
+  licenseID: ID
+  ip: String
+  type: LicenseType
+  serverAccountID: ID
+}
+
+"A server checked in."
+type CheckIn {
+  at: Time!
+  ip: String!
+  hostname: String!
+  "The license checked in for (IP-licensed hosts)."
+  license: IPLicense
+  "The server that checked in (hosts registered with an activation key)."
+  server: Server
+}
+
+extend type Mutation {
+  "Licenses a server by its public IP. PAYMENT_REQUIRED for a past-due reseller; CONFLICT if the address already holds a license of the product's family."
+  addIPLicense(input: AddIPLicenseInput!): AddIPLicensePayload!
+  "Removes licenses (and their backups), all or nothing."
+  removeIPLicenses(ids: [ID!]!): RemoveIPLicensesPayload!
+  "Adds backup storage to a license."
+  activateBackup(input: ActivateBackupInput!): ActivateBackupPayload!
+  deactivateBackup(licenseID: ID!): DeactivateBackupPayload!
+  "Operator: adds licenses migrated from another system, keeping their added dates (all or nothing)."
+  importIPLicenses(input: ImportIPLicensesInput!): ImportIPLicensesPayload! @operator
+  "A server reports in. No token: the host is known by its source address or its credential."
+  checkIn(input: CheckInInput!): CheckInPayload! @public
+}
+
+type Subscription {
+  "Check-ins as they happen: the caller's own (an operator's: everyone's)."
+  checkIns(where: CheckInFilter): CheckIn!
+}
 `, BuiltIn: false},
 	{Name: "../schema.graphqls", Input: `# clnd's hand-written schema. ent.graphqls is generated from ent/schema by
 # entgql; the files here add the root operations and the computed fields.
@@ -3600,6 +4016,14 @@ func (ec *executionContext) childFields_AccountSummary(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type AccountSummary", field.Name)
 }
 
+func (ec *executionContext) childFields_ActivateBackupPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "backup":
+		return ec.fieldContext_ActivateBackupPayload_backup(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ActivateBackupPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_ActivationKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3616,6 +4040,14 @@ func (ec *executionContext) childFields_ActivationKey(ctx context.Context, field
 		return ec.fieldContext_ActivationKey_serverAccount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ActivationKey", field.Name)
+}
+
+func (ec *executionContext) childFields_AddIPLicensePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "license":
+		return ec.fieldContext_AddIPLicensePayload_license(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AddIPLicensePayload", field.Name)
 }
 
 func (ec *executionContext) childFields_AdvanceClockPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3656,8 +4088,38 @@ func (ec *executionContext) childFields_Backup(ctx context.Context, field graphq
 		return ec.fieldContext_Backup_datacenter(ctx, field)
 	case "monthlyPrice":
 		return ec.fieldContext_Backup_monthlyPrice(ctx, field)
+	case "managementURL":
+		return ec.fieldContext_Backup_managementURL(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Backup", field.Name)
+}
+
+func (ec *executionContext) childFields_CheckIn(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "at":
+		return ec.fieldContext_CheckIn_at(ctx, field)
+	case "ip":
+		return ec.fieldContext_CheckIn_ip(ctx, field)
+	case "hostname":
+		return ec.fieldContext_CheckIn_hostname(ctx, field)
+	case "license":
+		return ec.fieldContext_CheckIn_license(ctx, field)
+	case "server":
+		return ec.fieldContext_CheckIn_server(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CheckIn", field.Name)
+}
+
+func (ec *executionContext) childFields_CheckInPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "at":
+		return ec.fieldContext_CheckInPayload_at(ctx, field)
+	case "licensed":
+		return ec.fieldContext_CheckInPayload_licensed(ctx, field)
+	case "nextCheckInAfter":
+		return ec.fieldContext_CheckInPayload_nextCheckInAfter(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CheckInPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Clock(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3690,6 +4152,14 @@ func (ec *executionContext) childFields_Datacenter(ctx context.Context, field gr
 		return ec.fieldContext_Datacenter_name(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Datacenter", field.Name)
+}
+
+func (ec *executionContext) childFields_DeactivateBackupPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "license":
+		return ec.fieldContext_DeactivateBackupPayload_license(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeactivateBackupPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_IPLicense(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3738,6 +4208,14 @@ func (ec *executionContext) childFields_IPLicenseEdge(ctx context.Context, field
 		return ec.fieldContext_IPLicenseEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type IPLicenseEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ImportIPLicensesPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "licenses":
+		return ec.fieldContext_ImportIPLicensesPayload_licenses(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ImportIPLicensesPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Invoice(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3908,6 +4386,14 @@ func (ec *executionContext) childFields_RegisterResellerPayload(ctx context.Cont
 	return nil, fmt.Errorf("no field named %q was found under type RegisterResellerPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_RemoveIPLicensesPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "removedIDs":
+		return ec.fieldContext_RemoveIPLicensesPayload_removedIDs(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RemoveIPLicensesPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_Reseller(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -4070,6 +4556,22 @@ func (ec *executionContext) childFields_ServerEdge(ctx context.Context, field gr
 		return ec.fieldContext_ServerEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ServerEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_SetBackupPricePerGBPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "backupPricePerGB":
+		return ec.fieldContext_SetBackupPricePerGBPayload_backupPricePerGB(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SetBackupPricePerGBPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_SetProductPricePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "product":
+		return ec.fieldContext_SetProductPricePayload_product(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SetProductPricePayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Transaction(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

@@ -7,12 +7,37 @@ import (
 	"clnd/ent"
 	"clnd/ent/apitoken"
 	"clnd/ent/reseller"
+	"clnd/internal/catalog"
 	"clnd/internal/money"
 	"fmt"
 	"io"
 	"strconv"
 	"time"
 )
+
+type ActivateBackupInput struct {
+	LicenseID string `json:"licenseID"`
+	SizeGb    int    `json:"sizeGB"`
+	// A Datacenter.code.
+	Datacenter string `json:"datacenter"`
+}
+
+type ActivateBackupPayload struct {
+	Backup *ent.Backup `json:"backup"`
+}
+
+type AddIPLicenseInput struct {
+	// A public IPv4 or IPv6 address; stored in canonical form.
+	IP       string              `json:"ip"`
+	Type     catalog.LicenseType `json:"type"`
+	Hostname *string             `json:"hostname,omitempty"`
+	// Operators name the reseller; resellers leave it out.
+	ResellerID *string `json:"resellerID,omitempty"`
+}
+
+type AddIPLicensePayload struct {
+	License *ent.IPLicense `json:"license"`
+}
 
 type AdvanceClockPayload struct {
 	Now time.Time `json:"now"`
@@ -26,6 +51,27 @@ type Autopayment struct {
 	TargetAmount *money.Cents `json:"targetAmount,omitempty"`
 	// AUTO_REPAY never charges less than this.
 	MinimumCharge *money.Cents `json:"minimumCharge,omitempty"`
+}
+
+type CheckInFilter struct {
+	LicenseID       *string              `json:"licenseID,omitempty"`
+	IP              *string              `json:"ip,omitempty"`
+	Type            *catalog.LicenseType `json:"type,omitempty"`
+	ServerAccountID *string              `json:"serverAccountID,omitempty"`
+}
+
+type CheckInInput struct {
+	Hostname *string `json:"hostname,omitempty"`
+	// The credential from registerServer; without it the host is known by its source address.
+	Credential *string `json:"credential,omitempty"`
+}
+
+type CheckInPayload struct {
+	At time.Time `json:"at"`
+	// What this host is licensed for; empty when nothing is.
+	Licensed []catalog.LicenseType `json:"licensed"`
+	// Check in again after this time.
+	NextCheckInAfter time.Time `json:"nextCheckInAfter"`
 }
 
 // clnd's notion of now. In sandbox mode it is a test clock that only advanceClock moves.
@@ -43,6 +89,27 @@ type CreateAPITokenPayload struct {
 	// The secret. It is shown only in this response.
 	Token    string        `json:"token"`
 	APIToken *ent.APIToken `json:"apiToken"`
+}
+
+type DeactivateBackupPayload struct {
+	License *ent.IPLicense `json:"license"`
+}
+
+type ImportIPLicenseInput struct {
+	IP       string              `json:"ip"`
+	Type     catalog.LicenseType `json:"type"`
+	Hostname *string             `json:"hostname,omitempty"`
+	// When the license was added in the system it comes from; billing starts then.
+	AddedAt time.Time `json:"addedAt"`
+}
+
+type ImportIPLicensesInput struct {
+	ResellerID string                  `json:"resellerID"`
+	Licenses   []*ImportIPLicenseInput `json:"licenses"`
+}
+
+type ImportIPLicensesPayload struct {
+	Licenses []*ent.IPLicense `json:"licenses"`
 }
 
 type LoginInput struct {
@@ -86,8 +153,32 @@ type RegisterResellerPayload struct {
 	Reseller  *ent.Reseller `json:"reseller"`
 }
 
+type RemoveIPLicensesPayload struct {
+	RemovedIDs []string `json:"removedIDs"`
+}
+
 type RevokeAPITokenPayload struct {
 	RevokedID string `json:"revokedID"`
+}
+
+type SetBackupPricePerGBInput struct {
+	PricePerGb money.Cents `json:"pricePerGB"`
+}
+
+type SetBackupPricePerGBPayload struct {
+	BackupPricePerGb money.Cents `json:"backupPricePerGB"`
+}
+
+type SetProductPriceInput struct {
+	Type         catalog.LicenseType `json:"type"`
+	MonthlyPrice money.Cents         `json:"monthlyPrice"`
+}
+
+type SetProductPricePayload struct {
+	Product *ent.Product `json:"product"`
+}
+
+type Subscription struct {
 }
 
 type Viewer struct {

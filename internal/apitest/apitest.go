@@ -37,6 +37,7 @@ type Env struct {
 	DB            *store.DB
 	Clock         *clock.Frozen // nil outside sandbox mode
 	Server        *httptest.Server
+	Instance      *server.Server
 	Config        server.Config
 	OperatorToken string
 }
@@ -103,10 +104,29 @@ func New(t testing.TB, backend string, opts ...Option) *Env {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	srv := server.New(e.Config, db, e.Clock, log)
-	e.Server = httptest.NewServer(srv.Handler())
-	t.Cleanup(e.Server.Close)
+	e.start(log)
 	return e
+}
+
+// start runs the instance until the test ends, ready to receive other
+// instances' events.
+func (e *Env) start(log *slog.Logger) {
+	srv, err := server.New(e.Config, e.DB, e.Clock, log)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.Instance = srv
+	e.Server = httptest.NewServer(srv.Handler())
+	e.t.Cleanup(func() {
+		e.Server.CloseClientConnections()
+		e.Server.Close()
+		srv.Close()
+	})
+	select {
+	case <-srv.Listening():
+	case <-time.After(10 * time.Second):
+		e.t.Fatal("the instance did not start listening for events")
+	}
 }
 
 // Ctx is a context with the Env's business clock, for calling domain code directly.
@@ -254,9 +274,7 @@ func Reopen(t testing.TB, e *Env) *Env {
 		}
 		e2.Clock = c
 	}
-	srv := server.New(e2.Config, e.DB, e2.Clock, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	e2.Server = httptest.NewServer(srv.Handler())
-	t.Cleanup(e2.Server.Close)
+	e2.start(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	return e2
 }
 

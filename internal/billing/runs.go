@@ -6,6 +6,7 @@ import (
 
 	"clnd/ent"
 	"clnd/ent/billablerun"
+	"clnd/ent/predicate"
 	"clnd/internal/money"
 )
 
@@ -53,3 +54,41 @@ func Change(ctx context.Context, tx *ent.Tx, r Run, at time.Time) error {
 	}
 	return Open(ctx, tx, r, at)
 }
+
+// Reprice closes the open runs that match and opens their continuations at
+// the new unit price, so a price change bills from the moment it is made.
+func Reprice(ctx context.Context, tx *ent.Tx, match predicate.BillableRun, price money.Cents, at time.Time) error {
+	open, err := tx.BillableRun.Query().Where(match, billablerun.EndedAtIsNil()).All(ctx)
+	if err != nil || len(open) == 0 {
+		return err
+	}
+	ids := make([]string, len(open))
+	for i, r := range open {
+		ids[i] = r.ID
+	}
+	for start := 0; start < len(open); start += repriceChunk {
+		end := min(start+repriceChunk, len(open))
+		if err := tx.BillableRun.Update().Where(billablerun.IDIn(ids[start:end]...)).SetEndedAt(at).Exec(ctx); err != nil {
+			return err
+		}
+		next := make([]*ent.BillableRunCreate, 0, end-start)
+		for _, r := range open[start:end] {
+			next = append(next, tx.BillableRun.Create().
+				SetResellerID(r.ResellerID).
+				SetKind(r.Kind).
+				SetSubjectID(r.SubjectID).
+				SetNillableProductID(r.ProductID).
+				SetDescription(r.Description).
+				SetQuantity(r.Quantity).
+				SetUnitPrice(price).
+				SetStartedAt(at))
+		}
+		if err := tx.BillableRun.CreateBulk(next...).Exec(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// repriceChunk keeps each statement's parameters well under the drivers' limits.
+const repriceChunk = 500

@@ -50,3 +50,13 @@ func isSharedOrReserved(a netip.Addr) bool {
 	}
 	return false
 }
+
+// CanonicalIP reads any IPv4 or IPv6 address into the form licenses store,
+// for matching (filters), without the public-address rules.
+func CanonicalIP(field, s string) (string, error) {
+	addr, err := netip.ParseAddr(strings.TrimSpace(s))
+	if err != nil {
+		return "", apperr.Input(field, "%q is not an IPv4 or IPv6 address", s)
+	}
+	return addr.Unmap().String(), nil
+}

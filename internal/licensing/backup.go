@@ -8,22 +8,49 @@ import (
 	"clnd/ent"
 	"clnd/ent/billablerun"
 	"clnd/ent/datacenter"
+	"clnd/internal/accounts"
 	"clnd/internal/apperr"
 	"clnd/internal/billing"
+	"clnd/internal/clock"
 	"clnd/internal/pricelist"
 )
 
-// Backup sizes a license may have, in GB.
-const (
-	MinBackupGB = 1
-	MaxBackupGB = 10_000
-)
+// BackupSizes bound a backup's size in GB.
+type BackupSizes struct{ MinGB, MaxGB int }
+
+// DefaultBackupSizes are used when none are configured.
+var DefaultBackupSizes = BackupSizes{MinGB: 1, MaxGB: 10_000}
 
 // CreateBackup attaches backup storage to a license and opens its billable
 // run (size × the price per GB-month), in tx.
 func CreateBackup(ctx context.Context, tx *ent.Tx, lic *ent.IPLicense, sizeGB int, datacenterCode string, at time.Time) (*ent.Backup, error) {
-	if sizeGB < MinBackupGB || sizeGB > MaxBackupGB {
-		return nil, apperr.Input("sizeGB", "a backup is %d to %d GB", MinBackupGB, MaxBackupGB)
+	return DefaultBackupSizes.create(ctx, tx, lic, sizeGB, datacenterCode, at)
+}
+
+// Activate adds a backup to one of the caller's licenses: NOT_FOUND for a
+// license that is not the caller's, PAYMENT_REQUIRED while past due,
+// CONFLICT when the license has a backup already.
+func (sizes BackupSizes) Activate(ctx context.Context, tx *ent.Tx, licenseID string, sizeGB int, datacenterCode string) (*ent.Backup, error) {
+	lic, err := tx.IPLicense.Get(ctx, licenseID)
+	if ent.IsNotFound(err) {
+		return nil, apperr.NotFoundf("no IP license with ID %q", licenseID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	owner, err := tx.Reseller.Get(ctx, lic.ResellerID)
+	if err != nil {
+		return nil, err
+	}
+	if err := accounts.RequireGoodStanding(owner); err != nil {
+		return nil, err
+	}
+	return sizes.create(ctx, tx, lic, sizeGB, datacenterCode, clock.Now(ctx))
+}
+
+func (sizes BackupSizes) create(ctx context.Context, tx *ent.Tx, lic *ent.IPLicense, sizeGB int, datacenterCode string, at time.Time) (*ent.Backup, error) {
+	if sizeGB < sizes.MinGB || sizeGB > sizes.MaxGB {
+		return nil, apperr.Input("sizeGB", "a backup is %d to %d GB", sizes.MinGB, sizes.MaxGB)
 	}
 	dc, err := tx.Datacenter.Query().Where(datacenter.Code(datacenterCode)).Only(ctx)
 	if ent.IsNotFound(err) {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"clnd/internal/accounts"
+	"clnd/internal/checkin"
+	"clnd/internal/licensing"
 	"clnd/internal/money"
 	"clnd/internal/payments"
 	"net/netip"
@@ -33,6 +35,16 @@ type Config struct {
 	MinDeposit money.Cents
 	// SessionTTL is how long a login lasts; 7 days when zero.
 	SessionTTL time.Duration
+
+	// CheckInInterval is how often servers are told to check in; 1 h when zero.
+	CheckInInterval time.Duration
+	// CheckInBatch tunes how check-ins are grouped into writes.
+	CheckInBatch checkin.Options
+	// BackupManageURL is the backup service's management page that signed
+	// links point at.
+	BackupManageURL string
+	// BackupSizes bound a backup's size; 1–10000 GB when zero.
+	BackupSizes licensing.BackupSizes
 }
 
 func (c *Config) accounts() *accounts.Service {
@@ -66,6 +78,15 @@ func (c *Config) Defaults() {
 	}
 	if c.StaleAfter == 0 {
 		c.StaleAfter = 72 * time.Hour
+	}
+	if c.CheckInInterval == 0 {
+		c.CheckInInterval = time.Hour
+	}
+	if c.BackupManageURL == "" {
+		c.BackupManageURL = "https://backup.example.invalid/manage"
+	}
+	if c.BackupSizes == (licensing.BackupSizes{}) {
+		c.BackupSizes = licensing.DefaultBackupSizes
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"clnd/internal/clock"
+	"clnd/internal/live"
 )
 
 // metrics are clnd's Prometheus series, on a registry of the server's own so
@@ -25,7 +26,7 @@ type metrics struct {
 	errors   *prometheus.CounterVec
 }
 
-func newMetrics(db *sql.DB) *metrics {
+func newMetrics(db *sql.DB, hub *live.Hub) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -47,6 +48,18 @@ func newMetrics(db *sql.DB) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewDBStatsCollector(db, "clnd"),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "clnd_checkin_subscribers",
+			Help: "Check-in subscriptions open on this instance.",
+		}, func() float64 { n, _, _ := hub.Stats(); return float64(n) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "clnd_checkin_events_delivered_total",
+			Help: "Check-in events handed to subscribers on this instance.",
+		}, func() float64 { _, d, _ := hub.Stats(); return float64(d) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "clnd_checkin_subscribers_disconnected_total",
+			Help: "Subscribers dropped because they fell too far behind.",
+		}, func() float64 { _, _, x := hub.Stats(); return float64(x) }),
 	)
 	return m
 }

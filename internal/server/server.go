@@ -3,6 +3,8 @@ package server
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"sync"
 	"encoding/json"
 	"errors"
 	"io"
@@ -26,9 +28,13 @@ import (
 	"clnd/graph/generated"
 	"clnd/internal/apperr"
 	"clnd/internal/auth"
+	"clnd/internal/checkin"
 	"clnd/internal/clock"
 	"clnd/internal/idempotency"
 	"clnd/internal/ids"
+	"clnd/internal/licensing"
+	"clnd/internal/live"
+	"clnd/internal/pricelist"
 	"clnd/internal/reqinfo"
 	"clnd/internal/server/graphiql"
 	"clnd/internal/store"
@@ -37,28 +43,61 @@ import (
 
 // Server is one clnd API instance.
 type Server struct {
-	cfg     Config
-	db      *store.DB
-	clock   clock.Clock
-	log     *slog.Logger
-	metrics *metrics
-	handler http.Handler
+	cfg      Config
+	db       *store.DB
+	clock    clock.Clock
+	log      *slog.Logger
+	metrics  *metrics
+	handler  http.Handler
+	hub      *live.Hub
+	checkIns *checkin.Service
+	// background work (the LISTEN bridge) stops when cancel is called.
+	cancel    context.CancelFunc
+	listening chan struct{}
+	stopped   sync.WaitGroup
 }
 
 // New builds the HTTP handler. testClock is the sandbox clock (nil outside
 // sandbox mode); the server reads time from it or from the system clock.
-func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) *Server {
+func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*Server, error) {
 	cfg.Defaults()
-	s := &Server{cfg: cfg, db: db, log: log, metrics: newMetrics(db.SQL)}
+	s := &Server{cfg: cfg, db: db, log: log, hub: live.NewHub(), listening: make(chan struct{})}
+	s.metrics = newMetrics(db.SQL, s.hub)
 	s.clock = clock.System{}
 	if testClock != nil {
 		s.clock = testClock
 	}
+	secret, err := pricelist.BackupLinkSecret(context.Background(), db.Client)
+	if err != nil {
+		return nil, fmt.Errorf("loading the backup link secret: %w", err)
+	}
+	origin := ids.New("ins")
+	s.checkIns = checkin.New(db, s.hub, origin, log, cfg.CheckInBatch)
+	var bg context.Context
+	bg, s.cancel = context.WithCancel(context.Background())
+	if db.Postgres() {
+		s.stopped.Add(1)
+		go func() {
+			defer s.stopped.Done()
+			ready := func() { close(s.listening) }
+			if err := live.Listen(bg, db.URL, origin, s.hub, log, ready); err != nil {
+				log.Error("check-in listener stopped", "err", err)
+			}
+		}()
+	} else {
+		close(s.listening) // SQLite: one process, events stay in it
+	}
 	resolver := &graph.Resolver{
-		Client:     db.Client,
-		TestClock:  testClock,
-		StaleAfter: cfg.StaleAfter,
-		Accounts:   cfg.accounts(),
+		Client:          db.Client,
+		TestClock:       testClock,
+		StaleAfter:      cfg.StaleAfter,
+		Accounts:        cfg.accounts(),
+		CheckIns:        s.checkIns,
+		Hub:             s.hub,
+		CheckInInterval: cfg.CheckInInterval,
+		BackupLinks:     licensing.BackupLinks{BaseURL: cfg.BackupManageURL, Secret: secret, TTL: licensing.DefaultBackupLinkTTL},
+		BackupMinGB:     cfg.BackupSizes.MinGB,
+		BackupMaxGB:     cfg.BackupSizes.MaxGB,
 	}
 
 	mux := http.NewServeMux()
@@ -85,7 +124,18 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) *S
 		}).Handler(h)
 	}
 	s.handler = h
-	return s
+	return s, nil
+}
+
+// Listening is closed once this instance receives other instances' events.
+func (s *Server) Listening() <-chan struct{} { return s.listening }
+
+// Close stops the background work: pending check-ins are written and
+// answered, and the LISTEN connection is closed.
+func (s *Server) Close() {
+	s.checkIns.Close()
+	s.cancel()
+	s.stopped.Wait()
 }
 
 // Handler is the whole HTTP surface.
@@ -107,9 +157,10 @@ func (s *Server) graphQLHandler(resolver *graph.Resolver) http.Handler {
 	h.SetQueryCache(pageSizeCache{lru.New[*ast.QueryDocument](1000)})
 	h.Use(extension.Introspection{})
 	h.Use(queryLimits{maxDepth: s.cfg.MaxDepth, maxComplexity: s.cfg.MaxComplexity})
-	// Every mutation runs in one transaction; login runs outside it because a
-	// failed login must still be recorded for rate limiting.
-	h.Use(entgql.Transactioner{TxOpener: s.db.Client, SkipTxFunc: entgql.SkipIfHasFields("login")})
+	// Every mutation runs in one transaction. login runs outside it because a
+	// failed login must still be recorded for rate limiting, and
+	// check-ins are written by the batcher in transactions of its own.
+	h.Use(entgql.Transactioner{TxOpener: s.db.Client, SkipTxFunc: entgql.SkipIfHasFields("login", "checkIn")})
 	h.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		return next(graph.WithOperationMemo(ctx))
 	})
@@ -276,7 +327,9 @@ func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("shutting down", "grace", "15s")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	err := srv.Shutdown(shutdownCtx)
+	s.Close()
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil

@@ -1,0 +1,134 @@
+package licensing
+
+import (
+	"context"
+	"fmt"
+
+	"clnd/ent"
+	"clnd/ent/backup"
+	"clnd/ent/iplicense"
+	"clnd/internal/apperr"
+	"clnd/internal/billing"
+	"clnd/internal/clock"
+)
+
+// MaxBulk bounds one bulk call (removal, import).
+const MaxBulk = 1000
+
+// RemoveIPLicenses removes licenses and their backups and closes their
+// billable runs, all or nothing: if any ID is not the caller's (or does not
+// exist) nothing is removed and the answer is NOT_FOUND.
+func RemoveIPLicenses(ctx context.Context, tx *ent.Tx, ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, apperr.Input("ids", "name at least one license")
+	}
+	if len(ids) > MaxBulk {
+		return nil, apperr.Input("ids", "at most %d licenses at once", MaxBulk)
+	}
+	unique := dedupe(ids)
+	found, err := tx.IPLicense.Query().Where(iplicense.IDIn(unique...)).WithBackup().All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(found) != len(unique) {
+		have := map[string]bool{}
+		for _, l := range found {
+			have[l.ID] = true
+		}
+		for _, id := range unique {
+			if !have[id] {
+				return nil, apperr.NotFoundf("no IP license with ID %q; nothing was removed", id)
+			}
+		}
+	}
+	now := clock.Now(ctx)
+	var backupIDs []string
+	for _, l := range found {
+		if err := billing.Close(ctx, tx, l.ID, now); err != nil {
+			return nil, err
+		}
+		if b := l.Edges.Backup; b != nil {
+			if err := billing.Close(ctx, tx, b.ID, now); err != nil {
+				return nil, err
+			}
+			backupIDs = append(backupIDs, b.ID)
+		}
+	}
+	if len(backupIDs) > 0 {
+		if _, err := tx.Backup.Delete().Where(backup.IDIn(backupIDs...)).Exec(ctx); err != nil {
+			return nil, err
+		}
+	}
+	n, err := tx.IPLicense.Delete().Where(iplicense.IDIn(unique...)).Exec(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n != len(unique) {
+		return nil, apperr.New(apperr.Conflict, "licenses changed while being removed; nothing was removed")
+	}
+	return unique, nil
+}
+
+// DeactivateBackup removes a license's backup and closes its run.
+func DeactivateBackup(ctx context.Context, tx *ent.Tx, licenseID string) (*ent.IPLicense, error) {
+	lic, err := tx.IPLicense.Query().Where(iplicense.ID(licenseID)).WithBackup().Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, apperr.NotFoundf("no IP license with ID %q", licenseID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	b := lic.Edges.Backup
+	if b == nil {
+		return nil, apperr.NotFoundf("license %s has no backup", licenseID)
+	}
+	if err := billing.Close(ctx, tx, b.ID, clock.Now(ctx)); err != nil {
+		return nil, err
+	}
+	if err := tx.Backup.DeleteOne(b).Exec(ctx); err != nil {
+		return nil, err
+	}
+	return tx.IPLicense.Get(ctx, licenseID)
+}
+
+// ImportIPLicenses adds licenses migrated from another system for one
+// reseller, keeping their original added dates (billing starts then, for
+// periods not yet invoiced). All or nothing: the first bad license fails the
+// whole import and names its position.
+func ImportIPLicenses(ctx context.Context, tx *ent.Tx, resellerID string, licenses []NewIPLicense) ([]*ent.IPLicense, error) {
+	if len(licenses) == 0 {
+		return nil, apperr.Input("licenses", "name at least one license")
+	}
+	if len(licenses) > MaxBulk {
+		return nil, apperr.Input("licenses", "at most %d licenses at once", MaxBulk)
+	}
+	now := clock.Now(ctx)
+	out := make([]*ent.IPLicense, 0, len(licenses))
+	for i, n := range licenses {
+		if n.AddedAt.IsZero() || n.AddedAt.After(now) {
+			return nil, apperr.Input("addedAt", "license %d: addedAt must be a time in the past", i+1)
+		}
+		n.ResellerID = resellerID
+		lic, err := CreateIPLicense(ctx, tx, n)
+		if err != nil {
+			if e, ok := apperr.As(err); ok {
+				return nil, &apperr.Error{Code: e.Code, Field: e.Field, Message: fmt.Sprintf("license %d: %s", i+1, e.Message), Err: e.Err}
+			}
+			return nil, err
+		}
+		out = append(out, lic)
+	}
+	return out, nil
+}
+
+func dedupe(ids []string) []string {
+	seen := make(map[string]bool, len(ids))
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}

@@ -1,0 +1,106 @@
+package live
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// SubscriberBuffer is how many events a subscriber may fall behind by. A
+// subscriber whose buffer is full is disconnected (its channel is closed)
+// rather than slowing the publisher or silently losing events: the client
+// sees its subscription end and can resubscribe and refetch.
+const SubscriberBuffer = 256
+
+// Hub delivers events to in-process subscribers. Publish never blocks.
+type Hub struct {
+	mu sync.RWMutex
+	// byTenant holds each reseller's subscribers; operators are under "".
+	byTenant map[string]map[*Subscription]struct{}
+
+	delivered    atomic.Int64
+	disconnected atomic.Int64
+}
+
+// NewHub returns an empty hub.
+func NewHub() *Hub {
+	return &Hub{byTenant: map[string]map[*Subscription]struct{}{}}
+}
+
+// Subscription is one subscriber's stream.
+type Subscription struct {
+	filter Filter
+	events chan Event
+	once   sync.Once
+}
+
+// Events is the subscriber's stream; it is closed when the subscriber falls
+// SubscriberBuffer events behind or unsubscribes.
+func (s *Subscription) Events() <-chan Event { return s.events }
+
+// Subscribe registers a subscriber for events that pass the filter.
+func (h *Hub) Subscribe(f Filter) *Subscription {
+	s := &Subscription{filter: f, events: make(chan Event, SubscriberBuffer)}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	subs := h.byTenant[f.ResellerID]
+	if subs == nil {
+		subs = map[*Subscription]struct{}{}
+		h.byTenant[f.ResellerID] = subs
+	}
+	subs[s] = struct{}{}
+	return s
+}
+
+// Unsubscribe removes a subscriber and closes its stream.
+func (h *Hub) Unsubscribe(s *Subscription) {
+	h.mu.Lock()
+	if subs := h.byTenant[s.filter.ResellerID]; subs != nil {
+		delete(subs, s)
+		if len(subs) == 0 {
+			delete(h.byTenant, s.filter.ResellerID)
+		}
+	}
+	h.mu.Unlock()
+	s.once.Do(func() { close(s.events) })
+}
+
+// Publish delivers events to the subscribers of their tenant and to
+// operators. It never waits: a subscriber with a full buffer is dropped.
+func (h *Hub) Publish(events []Event) {
+	var overflowed map[*Subscription]bool
+	h.mu.RLock()
+	operators := h.byTenant[""]
+	for _, e := range events {
+		for _, subs := range []map[*Subscription]struct{}{h.byTenant[e.ResellerID], operators} {
+			for s := range subs {
+				if !s.filter.Match(e) {
+					continue
+				}
+				select {
+				case s.events <- e:
+					h.delivered.Add(1)
+				default:
+					if overflowed == nil {
+						overflowed = map[*Subscription]bool{}
+					}
+					overflowed[s] = true
+				}
+			}
+		}
+	}
+	h.mu.RUnlock()
+	for s := range overflowed {
+		h.disconnected.Add(1)
+		h.Unsubscribe(s)
+	}
+}
+
+// Stats are the hub's counters for metrics.
+func (h *Hub) Stats() (subscribers int, delivered, disconnected int64) {
+	h.mu.RLock()
+	for _, subs := range h.byTenant {
+		subscribers += len(subs)
+	}
+	h.mu.RUnlock()
+	return subscribers, h.delivered.Load(), h.disconnected.Load()
+}

@@ -1,0 +1,49 @@
+package pricelist
+
+import (
+	"context"
+	"strconv"
+
+	"clnd/ent"
+	"clnd/ent/billablerun"
+	"clnd/ent/product"
+	"clnd/internal/apperr"
+	"clnd/internal/billing"
+	"clnd/internal/catalog"
+	"clnd/internal/clock"
+	"clnd/internal/money"
+	"clnd/internal/viewer"
+)
+
+// SetProductPrice changes a product's monthly price (operator only). Running
+// licenses and server-account limits of the product are billed at the new
+// price from now on.
+func SetProductPrice(ctx context.Context, tx *ent.Tx, t catalog.LicenseType, price money.Cents) (*ent.Product, error) {
+	if price < 0 {
+		return nil, apperr.Input("monthlyPrice", "a price cannot be negative")
+	}
+	p, err := tx.Product.Query().Where(product.TypeEQ(t)).Only(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err = tx.Product.UpdateOne(p).SetMonthlyPrice(price).Save(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sys := viewer.SystemContext(ctx)
+	err = billing.Reprice(sys, tx, billablerun.ProductID(p.ID), price, clock.Now(ctx))
+	return p, err
+}
+
+// SetBackupPricePerGB changes the price of a GB-month of backup storage
+// (operator only); running backups are billed at it from now on.
+func SetBackupPricePerGB(ctx context.Context, tx *ent.Tx, price money.Cents) (money.Cents, error) {
+	if price < 0 {
+		return 0, apperr.Input("pricePerGB", "a price cannot be negative")
+	}
+	if err := tx.Setting.UpdateOneID(backupPriceKey).SetValue(strconv.FormatInt(int64(price), 10)).Exec(ctx); err != nil {
+		return 0, err
+	}
+	sys := viewer.SystemContext(ctx)
+	return price, billing.Reprice(sys, tx, billablerun.KindEQ(billablerun.KindBACKUP), price, clock.Now(ctx))
+}

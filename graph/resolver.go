@@ -9,11 +9,11 @@ import (
 
 	"clnd/ent"
 	"clnd/internal/accounts"
+	"clnd/internal/apperr"
 	"clnd/internal/checkin"
+	"clnd/internal/clock"
 	"clnd/internal/licensing"
 	"clnd/internal/live"
-	"clnd/internal/apperr"
-	"clnd/internal/clock"
 )
 
 // Resolver carries what every resolver needs.

@@ -16,8 +16,8 @@ import (
 	"clnd/internal/apperr"
 	"clnd/internal/auth"
 	"clnd/internal/catalog"
-	"clnd/internal/live"
 	"clnd/internal/licensing"
+	"clnd/internal/live"
 	"clnd/internal/store"
 )
 

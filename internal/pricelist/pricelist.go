@@ -5,8 +5,8 @@ package pricelist
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"strconv"
 

@@ -3,14 +3,14 @@ package server
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"sync"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"

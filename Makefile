@@ -22,7 +22,7 @@ generate:
 
 ## bench: the performance harness (see ../shared/BENCH.md and docs/operations.md)
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
 
 ## graphiql: rebuild the embedded GraphiQL bundle from its lockfile (needs npm)
 graphiql:

@@ -315,3 +315,27 @@ func (e *Env) Register(login string) Reseller {
 	e.Query("", RegisterMutation, map[string]any{"input": RegistrationInput(login)}, &out)
 	return Reseller{ID: out.RegisterReseller.Reseller.ID, Login: out.RegisterReseller.Reseller.Login, Token: out.RegisterReseller.Token}
 }
+
+// AddLicense adds an IP license through the API and returns its ID.
+func (e *Env) AddLicense(token, ip, typ, hostname string) string {
+	e.t.Helper()
+	var out struct {
+		AddIPLicense struct{ License struct{ ID string } }
+	}
+	e.Query(token, `mutation($ip: String!, $type: LicenseType!, $host: String) {
+		addIPLicense(input: {ip: $ip, type: $type, hostname: $host}) { license { id } } }`,
+		map[string]any{"ip": ip, "type": typ, "host": hostname}, &out)
+	return out.AddIPLicense.License.ID
+}
+
+// CheckInMutation is what a server sends.
+const CheckInMutation = `mutation($host: String, $cred: String) {
+	checkIn(input: {hostname: $host, credential: $cred}) { at licensed nextCheckInAfter } }`
+
+// CheckInFrom checks in as the host at ip (sent as X-Forwarded-For from
+// loopback, which is a trusted proxy).
+func (e *Env) CheckInFrom(ip, hostname string) *Response {
+	e.t.Helper()
+	return e.Do(Request{Query: CheckInMutation, Variables: map[string]any{"host": hostname},
+		Header: map[string]string{"X-Forwarded-For": ip}})
+}

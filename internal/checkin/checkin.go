@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"clnd/internal/apperr"
@@ -38,8 +39,8 @@ type Result struct {
 
 // Options tune the batching.
 type Options struct {
-	MaxBatch int           // flush when this many check-ins wait
-	MaxDelay time.Duration // or when the oldest has waited this long
+	MaxBatch int           // write at most this many check-ins at once (default 1000)
+	MaxDelay time.Duration // let a batch gather for this long first (default 0: write at once)
 }
 
 // Service records check-ins in batches.
@@ -54,6 +55,13 @@ type Service struct {
 	stop  chan struct{}
 	done  chan struct{}
 	once  sync.Once
+
+	batches, checkIns atomic.Int64
+}
+
+// Stats are how many batches were written and how many check-ins they held.
+func (s *Service) Stats() (batches, checkIns int64) {
+	return s.batches.Load(), s.checkIns.Load()
 }
 
 type pending struct {
@@ -75,9 +83,6 @@ var ErrStopped = errors.New("check-in service stopped")
 func New(db *store.DB, hub *live.Hub, origin string, log *slog.Logger, opts Options) *Service {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 1000
-	}
-	if opts.MaxDelay <= 0 {
-		opts.MaxDelay = 5 * time.Millisecond
 	}
 	s := &Service{
 		db: db, hub: hub, origin: origin, log: log, opts: opts,
@@ -127,50 +132,60 @@ func (s *Service) CheckIn(ctx context.Context, req Request) (Result, error) {
 	}
 }
 
+// run is the flusher: it takes whatever check-ins are waiting (at least
+// one, at most MaxBatch), writes them, and goes again. Under light load a
+// check-in is written at once; under heavy load the check-ins that arrive
+// while one batch is written form the next, so batches grow with the load
+// and nobody waits on a timer. MaxDelay, when set, lets a batch wait that
+// long for more check-ins before it is written.
 func (s *Service) run() {
 	defer close(s.done)
-	batch := make([]*pending, 0, s.opts.MaxBatch)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
+	for {
+		var batch []*pending
+		select {
+		case p := <-s.queue:
+			batch = append(make([]*pending, 0, 64), p)
+		case <-s.stop:
+			s.drainAndStop()
+			return
+		}
+		if s.opts.MaxDelay > 0 {
+			time.Sleep(s.opts.MaxDelay)
+		}
+	collect:
+		for len(batch) < s.opts.MaxBatch {
+			select {
+			case p := <-s.queue:
+				batch = append(batch, p)
+			default:
+				break collect
+			}
+		}
+		s.flush(batch)
+	}
+}
+
+// drainAndStop answers what is already queued before the flusher stops.
+func (s *Service) drainAndStop() {
+	var batch []*pending
 	for {
 		select {
 		case p := <-s.queue:
 			batch = append(batch, p)
-			if len(batch) == 1 {
-				timer.Reset(s.opts.MaxDelay)
-			}
-			if len(batch) < s.opts.MaxBatch {
-				continue
-			}
-		case <-timer.C:
-		case <-s.stop:
-			// Answer what is already queued before stopping.
-		drain:
-			for {
-				select {
-				case p := <-s.queue:
-					batch = append(batch, p)
-				default:
-					break drain
-				}
-			}
+		default:
 			if len(batch) > 0 {
 				s.flush(batch)
 			}
 			return
 		}
-		if len(batch) == 0 {
-			continue
-		}
-		timer.Stop()
-		s.flush(batch)
-		batch = make([]*pending, 0, s.opts.MaxBatch)
 	}
 }
 
 // flush writes one batch and answers its check-ins.
 func (s *Service) flush(batch []*pending) {
 	events, err := s.write(batch)
+	s.batches.Add(1)
+	s.checkIns.Add(int64(len(batch)))
 	for _, p := range batch {
 		if err != nil && p.err == nil {
 			p.err = err

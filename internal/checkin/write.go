@@ -7,36 +7,28 @@ import (
 	"time"
 
 	"clnd/ent"
-	"clnd/ent/iplicense"
-	"clnd/ent/server"
 	"clnd/internal/catalog"
 	"clnd/internal/live"
 	"clnd/internal/viewer"
 )
 
-// touch is the newest check-in of one license or server in a batch.
+// touch is the newest check-in of one address or credential in a batch.
 type touch struct {
 	at       time.Time
 	hostname string
 }
 
-// write records a batch in one transaction and returns its events.
+// write records a batch in one transaction and returns its events. On
+// PostgreSQL that is four round trips whatever the batch size: BEGIN, one
+// UPDATE ... RETURNING per table (which both finds and touches the rows),
+// one statement with the NOTIFYs, COMMIT.
 func (s *Service) write(batch []*pending) ([]live.Event, error) {
 	ctx := viewer.SystemContext(context.Background())
-	var ips []string
-	var hashes [][]byte
-	for _, p := range batch {
-		if p.hash != nil {
-			hashes = append(hashes, p.hash)
-		} else {
-			ips = append(ips, p.ip)
-		}
-	}
 	tx, err := s.db.Client.Tx(ctx)
 	if err != nil {
 		return nil, err
 	}
-	events, err := s.record(ctx, tx, batch, ips, hashes)
+	events, err := s.record(ctx, tx, batch)
 	if err != nil {
 		_ = tx.Rollback()
 		return nil, err
@@ -47,64 +39,45 @@ func (s *Service) write(batch []*pending) ([]live.Event, error) {
 	return events, nil
 }
 
-func (s *Service) record(ctx context.Context, tx *ent.Tx, batch []*pending, ips []string, hashes [][]byte) ([]live.Event, error) {
-	byIP := map[string][]*ent.IPLicense{}
-	if len(ips) > 0 {
-		licenses, err := tx.IPLicense.Query().
-			Where(iplicense.IPIn(dedupe(ips)...)).
-			Select(iplicense.FieldID, iplicense.FieldIP, iplicense.FieldType, iplicense.FieldResellerID).
-			All(ctx)
-		if err != nil {
-			return nil, err
-		}
-		for _, l := range licenses {
-			byIP[l.IP] = append(byIP[l.IP], l)
+func (s *Service) record(ctx context.Context, tx *ent.Tx, batch []*pending) ([]live.Event, error) {
+	byIP := map[string]touch{}
+	byHash := map[string]touch{}
+	for _, p := range batch {
+		t := touch{at: p.req.At, hostname: p.req.Hostname}
+		if p.hash != nil {
+			byHash[string(p.hash)] = newer(byHash[string(p.hash)], t)
+		} else {
+			byIP[p.ip] = newer(byIP[p.ip], t)
 		}
 	}
-	byHash := map[string]*ent.Server{}
-	if len(hashes) > 0 {
-		servers, err := tx.Server.Query().
-			Where(server.CredentialHashIn(hashes...)).
-			Select(server.FieldID, server.FieldIP, server.FieldResellerID, server.FieldServerAccountID, server.FieldCredentialHash).
-			All(ctx)
-		if err != nil {
-			return nil, err
-		}
-		for _, srv := range servers {
-			byHash[string(srv.CredentialHash)] = srv
-		}
+	licenses, err := s.touchLicenses(ctx, tx, byIP)
+	if err != nil {
+		return nil, err
 	}
-	licenseTouches := map[string]touch{}
-	serverTouches := map[string]touch{}
+	servers, err := s.touchServers(ctx, tx, byHash)
+	if err != nil {
+		return nil, err
+	}
 	var events []live.Event
 	for _, p := range batch {
 		p.result.At = p.req.At
-		t := touch{at: p.req.At, hostname: p.req.Hostname}
 		if p.hash != nil {
-			srv := byHash[string(p.hash)]
-			if srv == nil {
+			srv, ok := servers[string(p.hash)]
+			if !ok {
 				p.err = ErrUnknownCredential
 				continue
 			}
-			serverTouches[srv.ID] = newer(serverTouches[srv.ID], t)
 			p.result.Licensed = []catalog.LicenseType{catalog.CloudLinuxOS}
-			events = append(events, live.Event{At: t.at, IP: srv.IP, Hostname: t.hostname, ResellerID: srv.ResellerID,
-				ServerID: srv.ID, ServerAccountID: srv.ServerAccountID, LicenseType: catalog.CloudLinuxOS})
+			events = append(events, live.Event{At: p.req.At, IP: srv.ip, Hostname: p.req.Hostname, ResellerID: srv.resellerID,
+				ServerID: srv.id, ServerAccountID: srv.accountID, LicenseType: catalog.CloudLinuxOS})
 			continue
 		}
 		p.result.Licensed = []catalog.LicenseType{}
-		for _, l := range byIP[p.ip] {
-			licenseTouches[l.ID] = newer(licenseTouches[l.ID], t)
-			p.result.Licensed = append(p.result.Licensed, l.Type)
-			events = append(events, live.Event{At: t.at, IP: l.IP, Hostname: t.hostname, ResellerID: l.ResellerID,
-				LicenseID: l.ID, LicenseType: l.Type})
+		for _, l := range licenses[p.ip] {
+			p.result.Licensed = append(p.result.Licensed, l.typ)
+			events = append(events, live.Event{At: p.req.At, IP: p.ip, Hostname: p.req.Hostname, ResellerID: l.resellerID,
+				LicenseID: l.id, LicenseType: l.typ})
 		}
-	}
-	if err := s.touch(ctx, tx, iplicense.Table, licenseTouches); err != nil {
-		return nil, err
-	}
-	if err := s.touch(ctx, tx, server.Table, serverTouches); err != nil {
-		return nil, err
 	}
 	if s.db.Postgres() && len(events) > 0 {
 		if err := live.Notify(ctx, tx, s.origin, events); err != nil {
@@ -124,52 +97,107 @@ func newer(old, t touch) touch {
 	return t
 }
 
+type touchedLicense struct {
+	id, resellerID string
+	typ            catalog.LicenseType
+}
+
+// touchLicenses sets last_check_in (and hostname, when one was sent) of every
+// license on the addresses and returns them by address.
+func (s *Service) touchLicenses(ctx context.Context, tx *ent.Tx, byIP map[string]touch) (map[string][]touchedLicense, error) {
+	out := map[string][]touchedLicense{}
+	err := s.touchRows(ctx, tx, byIP, "ip_licenses", "ip", "text",
+		"id, ip, type, reseller_id",
+		func(scan func(...any) error) error {
+			var l touchedLicense
+			var ip string
+			if err := scan(&l.id, &ip, &l.typ, &l.resellerID); err != nil {
+				return err
+			}
+			out[ip] = append(out[ip], l)
+			return nil
+		})
+	return out, err
+}
+
+type touchedServer struct {
+	id, ip, resellerID, accountID string
+}
+
+// touchServers does the same for servers, found by their credential's hash.
+func (s *Service) touchServers(ctx context.Context, tx *ent.Tx, byHash map[string]touch) (map[string]touchedServer, error) {
+	out := map[string]touchedServer{}
+	err := s.touchRows(ctx, tx, byHash, "servers", "credential_hash", "bytea",
+		"id, ip, reseller_id, server_account_id, credential_hash",
+		func(scan func(...any) error) error {
+			var srv touchedServer
+			var hash []byte
+			if err := scan(&srv.id, &srv.ip, &srv.resellerID, &srv.accountID, &hash); err != nil {
+				return err
+			}
+			out[string(hash)] = srv
+			return nil
+		})
+	return out, err
+}
+
 // touchChunk rows per statement keep parameters far below both drivers' limits.
 const touchChunk = 1000
 
-// touch sets last_check_in (and hostname, when one was sent) of many rows
-// with one UPDATE ... FROM (VALUES ...) statement per chunk.
-func (s *Service) touch(ctx context.Context, tx *ent.Tx, table string, touches map[string]touch) error {
-	ids := make([]string, 0, len(touches))
-	for id := range touches {
-		ids = append(ids, id)
+// touchRows runs, per chunk of keys, one
+//
+//	WITH v(key, at, hostname) AS (VALUES ...)
+//	UPDATE table AS t SET last_check_in = v.at, hostname = ... FROM v
+//	WHERE t.keyColumn = v.key RETURNING ...
+//
+// which finds and touches the rows in one statement. (SQLite allows only
+// unqualified columns of the updated table in RETURNING; v has none of them.)
+func (s *Service) touchRows(ctx context.Context, tx *ent.Tx, touches map[string]touch, table, keyColumn, keyType, returning string, scan func(func(...any) error) error) error {
+	keys := make([]string, 0, len(touches))
+	for k := range touches {
+		keys = append(keys, k)
 	}
-	for start := 0; start < len(ids); start += touchChunk {
-		chunk := ids[start:min(start+touchChunk, len(ids))]
+	for start := 0; start < len(keys); start += touchChunk {
+		chunk := keys[start:min(start+touchChunk, len(keys))]
 		var sb strings.Builder
 		args := make([]any, 0, 3*len(chunk))
-		sb.WriteString("WITH v(id, at, hostname) AS (VALUES ")
-		for i, id := range chunk {
+		sb.WriteString("WITH v(key, at, hostname) AS (VALUES ")
+		for i, k := range chunk {
 			if i > 0 {
 				sb.WriteString(", ")
 			}
+			t := touches[k]
+			var key any = k
+			if keyType == "bytea" {
+				key = []byte(k)
+			}
 			if s.db.Postgres() {
 				n := len(args)
-				fmt.Fprintf(&sb, "($%d, CAST($%d AS timestamptz), $%d)", n+1, n+2, n+3)
+				fmt.Fprintf(&sb, "(CAST($%d AS %s), CAST($%d AS timestamptz), CAST($%d AS text))", n+1, keyType, n+2, n+3)
 			} else {
 				sb.WriteString("(?, ?, ?)")
 			}
-			t := touches[id]
-			args = append(args, id, t.at, t.hostname)
+			args = append(args, key, t.at, t.hostname)
 		}
 		fmt.Fprintf(&sb, ") UPDATE %s AS t SET last_check_in = v.at, "+
 			"hostname = CASE WHEN v.hostname = '' THEN t.hostname ELSE v.hostname END "+
-			"FROM v WHERE t.id = v.id", table)
-		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
+			"FROM v WHERE t.%s = v.key RETURNING %s", table, keyColumn, returning)
+		rows, err := tx.QueryContext(ctx, sb.String(), args...)
+		if err != nil {
 			return fmt.Errorf("recording check-ins in %s: %w", table, err)
+		}
+		for rows.Next() {
+			if err := scan(rows.Scan); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if err := rows.Err(); err != nil {
+			return err
 		}
 	}
 	return nil
-}
-
-func dedupe(ss []string) []string {
-	seen := make(map[string]bool, len(ss))
-	out := ss[:0:0]
-	for _, s := range ss {
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	return out
 }

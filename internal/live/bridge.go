@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/lib/pq"
@@ -30,10 +31,19 @@ type envelope struct {
 func Notify(ctx context.Context, tx interface {
 	ExecContext(context.Context, string, ...any) (sql.Result, error)
 }, origin string, events []Event) error {
-	for _, payload := range pack(origin, events) {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, Channel, payload); err != nil {
-			return fmt.Errorf("notifying check-ins: %w", err)
-		}
+	payloads := pack(origin, events)
+	// One statement for all of them. It also turns off waiting for the WAL
+	// flush at commit: a check-in is telemetry, not money, and a crash that
+	// forgets the last moments of lastCheckIn harms nobody.
+	var sb strings.Builder
+	sb.WriteString("SELECT set_config('synchronous_commit', 'off', true)")
+	args := []any{Channel}
+	for _, p := range payloads {
+		args = append(args, p)
+		fmt.Fprintf(&sb, ", pg_notify($1, $%d)", len(args))
+	}
+	if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
+		return fmt.Errorf("notifying check-ins: %w", err)
 	}
 	return nil
 }

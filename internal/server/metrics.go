@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"clnd/internal/checkin"
 	"clnd/internal/clock"
 	"clnd/internal/live"
 )
@@ -26,7 +27,7 @@ type metrics struct {
 	errors   *prometheus.CounterVec
 }
 
-func newMetrics(db *sql.DB, hub *live.Hub) *metrics {
+func newMetrics(db *sql.DB, hub *live.Hub, checkIns *checkin.Service) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -56,6 +57,14 @@ func newMetrics(db *sql.DB, hub *live.Hub) *metrics {
 			Name: "clnd_checkin_events_delivered_total",
 			Help: "Check-in events handed to subscribers on this instance.",
 		}, func() float64 { _, d, _ := hub.Stats(); return float64(d) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "clnd_checkins_total",
+			Help: "Check-ins written by this instance.",
+		}, func() float64 { _, n := checkIns.Stats(); return float64(n) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "clnd_checkin_batches_total",
+			Help: "Transactions that wrote check-ins; check-ins ÷ batches is the batching factor.",
+		}, func() float64 { n, _ := checkIns.Stats(); return float64(n) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "clnd_checkin_subscribers_disconnected_total",
 			Help: "Subscribers dropped because they fell too far behind.",

@@ -62,7 +62,6 @@ type Server struct {
 func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*Server, error) {
 	cfg.Defaults()
 	s := &Server{cfg: cfg, db: db, log: log, hub: live.NewHub(), listening: make(chan struct{})}
-	s.metrics = newMetrics(db.SQL, s.hub)
 	s.clock = clock.System{}
 	if testClock != nil {
 		s.clock = testClock
@@ -73,6 +72,7 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 	}
 	origin := ids.New("ins")
 	s.checkIns = checkin.New(db, s.hub, origin, log, cfg.CheckInBatch)
+	s.metrics = newMetrics(db.SQL, s.hub, s.checkIns)
 	var bg context.Context
 	bg, s.cancel = context.WithCancel(context.Background())
 	if db.Postgres() {
@@ -334,3 +334,15 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Subscribers is how many check-in subscriptions this instance holds.
+func (s *Server) Subscribers() int {
+	n, _, _ := s.hub.Stats()
+	return n
+}
+
+// CheckIns is this instance's check-in recorder.
+func (s *Server) CheckIns() *checkin.Service { return s.checkIns }
+
+// Hub is this instance's event hub.
+func (s *Server) Hub() *live.Hub { return s.hub }

@@ -81,7 +81,7 @@ func openSQLite(ctx context.Context, url string) (*DB, error) {
 var uriPath = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
 
 func openPostgres(ctx context.Context, url string) (*DB, error) {
-	sqlDB, err := sql.Open("postgres", url)
+	sqlDB, err := sql.Open("postgres", withBinaryParameters(url))
 	if err != nil {
 		return nil, err
 	}
@@ -100,6 +100,18 @@ func ping(ctx context.Context, db *sql.DB) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	return db.PingContext(ctx)
+}
+
+// withBinaryParameters asks lib/pq to send parameterised statements in one
+// round trip (Parse, Bind and Execute together) instead of preparing first.
+func withBinaryParameters(url string) string {
+	if strings.Contains(url, "binary_parameters=") {
+		return url
+	}
+	if strings.Contains(url, "?") {
+		return url + "&binary_parameters=yes"
+	}
+	return url + "?binary_parameters=yes"
 }
 
 // redact hides a password in a database URL for logs and errors.

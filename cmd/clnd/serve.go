@@ -11,6 +11,7 @@ import (
 	"clnd/ent/operatortoken"
 	"clnd/internal/auth"
 	"clnd/internal/clock"
+	"clnd/internal/licensing"
 	"clnd/internal/money"
 	"clnd/internal/payments"
 	"clnd/internal/pricelist"
@@ -35,6 +36,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	minDeposit := fs.String("min-deposit", env("CLND_MIN_DEPOSIT", "100.00"), "smallest initial deposit a registration accepts (CLND_MIN_DEPOSIT)")
 	sessionTTL := fs.Duration("session-ttl", 7*24*time.Hour, "how long a login session lasts")
 	staleAfter := fs.Duration("stale-after", 72*time.Hour, "a license without a check-in for this long is STALE")
+	checkInInterval := fs.Duration("checkin-interval", time.Hour, "how often servers are told to check in")
+	backupURL := fs.String("backup-manage-url", env("CLND_BACKUP_MANAGE_URL", "https://backup.example.invalid/manage"), "the backup service's management page that signed backup links point at (CLND_BACKUP_MANAGE_URL)")
+	backupMin := fs.Int("backup-min-gb", 1, "smallest backup size in GB")
+	backupMax := fs.Int("backup-max-gb", 10000, "largest backup size in GB")
 	logLevel := fs.String("log-level", env("CLND_LOG_LEVEL", "info"), "debug, info, warn or error (CLND_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -49,6 +54,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if !*sandbox && !*allowSandboxGateway {
 		return fmt.Errorf("production mode with the sandbox payment gateway takes no real money; pass --sandbox, or --allow-sandbox-gateway if that is really meant")
+	}
+	if *backupMin < 1 || *backupMax < *backupMin {
+		return fmt.Errorf("--backup-min-gb %d and --backup-max-gb %d: want 1 ≤ min ≤ max", *backupMin, *backupMax)
 	}
 	deposit, err := money.Parse(*minDeposit)
 	if err != nil || deposit <= 0 {
@@ -79,14 +87,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	srv, err := server.New(server.Config{
-		Addr:           *addr,
-		CORSOrigins:    server.ParseList(*origins),
-		TrustedProxies: trusted,
-		Sandbox:        *sandbox,
-		StaleAfter:     *staleAfter,
-		Gateway:        payments.Sandbox{},
-		MinDeposit:     deposit,
-		SessionTTL:     *sessionTTL,
+		Addr:            *addr,
+		CORSOrigins:     server.ParseList(*origins),
+		TrustedProxies:  trusted,
+		Sandbox:         *sandbox,
+		StaleAfter:      *staleAfter,
+		Gateway:         payments.Sandbox{},
+		MinDeposit:      deposit,
+		SessionTTL:      *sessionTTL,
+		CheckInInterval: *checkInInterval,
+		BackupManageURL: *backupURL,
+		BackupSizes:     licensing.BackupSizes{MinGB: *backupMin, MaxGB: *backupMax},
 	}, db, testClock, log)
 	if err != nil {
 		return err

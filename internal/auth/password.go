@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"sync"
+
 	"github.com/alexedwards/argon2id"
 )
 
@@ -30,7 +32,12 @@ func CheckPassword(password, hash string) bool {
 
 // dummyHash is compared against when a login does not exist, so that a wrong
 // login takes as long as a wrong password and logins cannot be enumerated.
-var dummyHash, _ = HashPassword("clnd-dummy-password")
+// It is made on first use: hashing costs 19 MiB that an idle server should
+// not hold.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := HashPassword("clnd-dummy-password")
+	return h
+})
 
 // BurnPasswordCheck spends the time of one password check.
-func BurnPasswordCheck(password string) { CheckPassword(password, dummyHash) }
+func BurnPasswordCheck(password string) { CheckPassword(password, dummyHash()) }

@@ -12,13 +12,16 @@ import (
 	"clnd/graph/generated"
 	"clnd/graph/model"
 	"clnd/internal/accounts"
+	"clnd/internal/auth"
 	"clnd/internal/checkin"
 	"clnd/internal/clock"
 	"clnd/internal/licensing"
 	"clnd/internal/live"
 	"clnd/internal/money"
 	"clnd/internal/reqinfo"
+	"clnd/internal/viewer"
 	"context"
+	"time"
 
 	"entgo.io/contrib/entgql"
 )
@@ -200,13 +203,21 @@ func (r *subscriptionResolver) CheckIns(ctx context.Context, where *model.CheckI
 	}
 	sub := r.Hub.Subscribe(filter)
 	out := make(chan *live.Event)
+	caller := viewer.FromContext(ctx)
 	go func() {
 		defer close(out)
 		defer r.Hub.Unsubscribe(sub)
+		recheck := time.NewTicker(r.recheckEvery())
+		defer recheck.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
+			case <-recheck.C:
+				// Logging out or revoking the token ends the subscription too.
+				if err := auth.Recheck(ctx, r.Client, caller); err != nil {
+					return
+				}
 			case e, ok := <-sub.Events():
 				if !ok {
 					return // fell too far behind: the hub let go of this subscriber

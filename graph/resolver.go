@@ -34,6 +34,16 @@ type Resolver struct {
 	BackupLinks licensing.BackupLinks
 	// BackupSizes bound a backup's size in GB.
 	BackupMinGB, BackupMaxGB int
+	// RecheckEvery is how often a live subscription checks that its
+	// credential still holds; 30 s when zero.
+	RecheckEvery time.Duration
+}
+
+func (r *Resolver) recheckEvery() time.Duration {
+	if r.RecheckEvery > 0 {
+		return r.RecheckEvery
+	}
+	return 30 * time.Second
 }
 
 // db is the client to read with: the mutation's transaction when there is

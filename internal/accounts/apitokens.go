@@ -7,8 +7,10 @@ import (
 
 	"clnd/ent"
 	"clnd/ent/apitoken"
+	"clnd/ent/reseller"
 	"clnd/internal/apperr"
 	"clnd/internal/auth"
+	"clnd/internal/store"
 	"clnd/internal/viewer"
 )
 
@@ -32,6 +34,11 @@ func CreateAPIToken(ctx context.Context, tx *ent.Tx, name string, scope apitoken
 	}
 	if err := apitoken.ScopeValidator(scope); err != nil {
 		return nil, "", apperr.Input("scope", "scope is READ or READ_WRITE")
+	}
+	// The reseller's row lock makes count-then-insert safe against a
+	// concurrent create.
+	if _, err := tx.Reseller.Query().Where(reseller.ID(v.ResellerID)).Modify(store.ForUpdate).Only(ctx); err != nil {
+		return nil, "", err
 	}
 	count, err := tx.APIToken.Query().Count(ctx)
 	if err != nil {

@@ -15,9 +15,11 @@ import (
 	"clnd/internal/billing"
 	"clnd/internal/clock"
 	"clnd/internal/idempotency"
+	"clnd/internal/ids"
 	"clnd/internal/ledger"
 	"clnd/internal/money"
 	"clnd/internal/payments"
+	"clnd/internal/store"
 	"clnd/internal/viewer"
 )
 
@@ -126,11 +128,13 @@ func (s *Service) createReseller(ctx context.Context, tx *ent.Tx, r Registration
 	if err != nil {
 		return "", err
 	}
-	charge, err := s.Gateway.Charge(ctx, method.Ref, r.InitialDeposit, "register:"+key)
+	// A fresh key per attempt: a retry after a refunded attempt must be a new
+	// charge at the gateway, not a replay of the refunded one.
+	charge, err := s.Gateway.Charge(ctx, method.Ref, r.InitialDeposit, ids.New("chg"))
 	if err != nil {
 		return "", err
 	}
-	refundOnRollback(tx, s.Gateway, charge)
+	refundUnlessCommitted(tx, s.Gateway, charge)
 
 	hash, err := auth.HashPassword(r.Password)
 	if err != nil {
@@ -179,7 +183,8 @@ func RecordPayment(ctx context.Context, tx *ent.Tx, resellerID string, kind tran
 	if err != nil {
 		return nil, nil, err
 	}
-	current, err := tx.Reseller.Get(ctx, resellerID)
+	// Locked, so that the balance the receipt shows is the one the ledger moves from.
+	current, err := tx.Reseller.Query().Where(reseller.ID(resellerID)).Modify(store.ForUpdate).Only(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -199,16 +204,28 @@ func RecordPayment(ctx context.Context, tx *ent.Tx, resellerID string, kind tran
 	return txn, inv, err
 }
 
-// refundOnRollback gives a charge back if the transaction that records it
-// does not commit, so money is never taken for something that was not saved.
-func refundOnRollback(tx *ent.Tx, g payments.Gateway, charge payments.Charge) {
+// refundUnlessCommitted gives a charge back if the transaction that records
+// it rolls back or fails to commit, so money is never kept for something that
+// was not saved. A refund that fails is returned as the rollback's or
+// commit's error, which the caller logs.
+func refundUnlessCommitted(tx *ent.Tx, g payments.Gateway, charge payments.Charge) {
+	refund := func(ctx context.Context, cause error) error {
+		if err := g.Refund(context.WithoutCancel(ctx), charge); err != nil {
+			return fmt.Errorf("refunding charge %s (%v): %w", charge.ID, cause, err)
+		}
+		return cause
+	}
 	tx.OnRollback(func(next ent.Rollbacker) ent.Rollbacker {
 		return ent.RollbackFunc(func(ctx context.Context, tx *ent.Tx) error {
-			err := next.Rollback(ctx, tx)
-			if refundErr := g.Refund(context.WithoutCancel(ctx), charge); refundErr != nil {
-				return fmt.Errorf("refunding charge %s after a rollback: %w (rollback: %v)", charge.ID, refundErr, err)
+			return refund(ctx, next.Rollback(ctx, tx))
+		})
+	})
+	tx.OnCommit(func(next ent.Committer) ent.Committer {
+		return ent.CommitFunc(func(ctx context.Context, tx *ent.Tx) error {
+			if err := next.Commit(ctx, tx); err != nil {
+				return refund(ctx, err)
 			}
-			return err
+			return nil
 		})
 	})
 }

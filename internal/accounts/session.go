@@ -38,24 +38,35 @@ func (s *Service) openSession(ctx context.Context, tx *ent.Tx, resellerID string
 // Login checks a login and password and opens a session. It runs outside
 // the request's transaction: a failed attempt must be recorded even though
 // the mutation answers with an error, or rate limiting would count nothing.
+//
+// Every attempt is recorded before the password is checked and counted
+// after, so parallel guesses cannot all slip under the limit between a count
+// and a record; a successful login clears its login's record.
 func (s *Service) Login(ctx context.Context, client *ent.Client, login, password string, from netip.Addr) (*Session, error) {
 	sys := viewer.SystemContext(ctx)
 	login, err := NormalizeLogin("login", login)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkRate(sys, client, login, from); err != nil {
+	address := ""
+	if from.IsValid() {
+		address = from.String()
+	}
+	if err := client.LoginFailure.Create().SetLogin(login).SetAddress(address).Exec(sys); err != nil {
+		return nil, err
+	}
+	if err := s.checkRate(sys, client, login, address); err != nil {
 		return nil, err
 	}
 	acct, err := client.Reseller.Query().Where(reseller.Login(login)).Only(sys)
 	switch {
 	case ent.IsNotFound(err):
 		auth.BurnPasswordCheck(password) // as slow as a wrong password
-		return nil, s.fail(sys, client, login, from)
+		return nil, ErrBadCredentials
 	case err != nil:
 		return nil, err
 	case !auth.CheckPassword(password, acct.PasswordHash):
-		return nil, s.fail(sys, client, login, from)
+		return nil, ErrBadCredentials
 	}
 	if _, err := client.LoginFailure.Delete().Where(loginfailure.Login(login)).Exec(sys); err != nil {
 		return nil, err
@@ -72,7 +83,10 @@ func (s *Service) Login(ctx context.Context, client *ent.Client, login, password
 	return sess, tx.Commit()
 }
 
-func (s *Service) checkRate(ctx context.Context, client *ent.Client, login string, from netip.Addr) error {
+// checkRate counts the attempts recorded within the window, this one
+// included: more than LoginFailures for the login (or four times that from
+// the address) is RATE_LIMITED.
+func (s *Service) checkRate(ctx context.Context, client *ent.Client, login, address string) error {
 	since := clock.Now(ctx).Add(-s.LoginWindow)
 	byLogin, err := client.LoginFailure.Query().
 		Where(loginfailure.Login(login), loginfailure.CreatedAtGT(since)).
@@ -80,33 +94,22 @@ func (s *Service) checkRate(ctx context.Context, client *ent.Client, login strin
 	if err != nil {
 		return err
 	}
-	if byLogin >= s.LoginFailures {
+	if byLogin > s.LoginFailures {
 		return ErrTooManyFailures
 	}
-	if !from.IsValid() {
+	if address == "" {
 		return nil
 	}
 	byAddress, err := client.LoginFailure.Query().
-		Where(loginfailure.Address(from.String()), loginfailure.CreatedAtGT(since)).
+		Where(loginfailure.Address(address), loginfailure.CreatedAtGT(since)).
 		Count(ctx)
 	if err != nil {
 		return err
 	}
-	if byAddress >= 4*s.LoginFailures {
+	if byAddress > 4*s.LoginFailures {
 		return ErrTooManyFailures
 	}
 	return nil
-}
-
-func (s *Service) fail(ctx context.Context, client *ent.Client, login string, from netip.Addr) error {
-	address := ""
-	if from.IsValid() {
-		address = from.String()
-	}
-	if err := client.LoginFailure.Create().SetLogin(login).SetAddress(address).Exec(ctx); err != nil {
-		return err
-	}
-	return ErrBadCredentials
 }
 
 // Logout ends the calling session.

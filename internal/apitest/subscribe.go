@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -175,3 +176,73 @@ func (s *Sub) Error(timeout time.Duration) (string, bool) {
 
 // Close ends the subscription.
 func (s *Sub) Close() { s.cancel() }
+
+// WS is an open graphql-transport-ws connection for queries and mutations.
+type WS struct {
+	t      testing.TB
+	ctx    context.Context
+	conn   *websocket.Conn
+	nextID int
+}
+
+// DialWS opens a websocket and authenticates it with the token.
+func (e *Env) DialWS(token string) *WS {
+	e.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	e.t.Cleanup(cancel)
+	url := "ws" + strings.TrimPrefix(e.Server.URL, "http") + "/graphql"
+	conn, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { conn.CloseNow() })
+	payload, _ := json.Marshal(map[string]any{"Authorization": "Bearer " + token})
+	if err := wsjson.Write(ctx, conn, wsMessage{Type: "connection_init", Payload: payload}); err != nil {
+		e.t.Fatal(err)
+	}
+	var ack wsMessage
+	if err := wsjson.Read(ctx, conn, &ack); err != nil || ack.Type != "connection_ack" {
+		e.t.Fatalf("connection_init answered %+v %v", ack, err)
+	}
+	return &WS{t: e.t, ctx: ctx, conn: conn}
+}
+
+// Do runs one operation on the socket and returns its result payload
+// ({"data":…,"errors":…}) or, for a protocol-level error, that error's payload.
+// It fails the test if the server sends anything after the result but
+// "complete".
+func (w *WS) Do(query string, vars map[string]any) json.RawMessage {
+	w.t.Helper()
+	w.nextID++
+	id := fmt.Sprint(w.nextID)
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	ctx, cancel := context.WithTimeout(w.ctx, 10*time.Second)
+	defer cancel()
+	if err := wsjson.Write(ctx, w.conn, wsMessage{ID: id, Type: "subscribe", Payload: body}); err != nil {
+		w.t.Fatal(err)
+	}
+	var result json.RawMessage
+	for {
+		var m wsMessage
+		if err := wsjson.Read(ctx, w.conn, &m); err != nil {
+			w.t.Fatalf("reading the result: %v", err)
+		}
+		if m.ID != id {
+			continue
+		}
+		switch m.Type {
+		case "next":
+			if result != nil {
+				w.t.Fatalf("a second result after %s: %s", result, m.Payload)
+			}
+			result = m.Payload
+		case "error":
+			if result != nil {
+				w.t.Fatalf("an error after the result %s: %s", result, m.Payload)
+			}
+			return m.Payload
+		case "complete":
+			return result
+		}
+	}
+}

@@ -78,3 +78,26 @@ func CreateOperatorToken(ctx context.Context, client *ent.Client, name string) (
 	}
 	return token, nil
 }
+
+// Recheck tells whether the credential a viewer was authenticated with still
+// holds: the session not ended or expired, the API or operator token not
+// revoked. Long-lived connections (websockets, subscriptions) call it, so
+// that logging out or revoking a token ends their access too.
+func Recheck(ctx context.Context, client *ent.Client, v viewer.Viewer) error {
+	sys := viewer.SystemContext(ctx)
+	var err error
+	switch {
+	case v.Role == viewer.Operator:
+		_, err = client.OperatorToken.Get(sys, v.TokenID)
+	case v.Role == viewer.Reseller && v.SessionID != "":
+		var s *ent.Session
+		if s, err = client.Session.Get(sys, v.SessionID); err == nil && !clock.Now(ctx).Before(s.ExpiresAt) {
+			return ErrInvalidToken
+		}
+	case v.Role == viewer.Reseller && v.TokenID != "":
+		_, err = client.APIToken.Get(sys, v.TokenID)
+	default:
+		return nil // anonymous: nothing to lose
+	}
+	return notFoundAsInvalid(err)
+}

@@ -12,10 +12,12 @@ import (
 	"clnd/ent/invoice"
 	"clnd/ent/iplicense"
 	"clnd/ent/product"
+	"clnd/ent/reseller"
 	"clnd/ent/serveraccount"
 	"clnd/ent/transaction"
 	"clnd/internal/ledger"
 	"clnd/internal/money"
+	"clnd/internal/store"
 )
 
 // line is an invoice line being assembled: one per product and kind of thing.
@@ -71,7 +73,8 @@ func InvoiceReseller(ctx context.Context, tx *ent.Tx, resellerID string, p Perio
 	if err != nil {
 		return nil, err
 	}
-	current, err := tx.Reseller.Get(ctx, resellerID)
+	// Locked, so that the balance the invoice shows is the one the charge moves from.
+	current, err := tx.Reseller.Query().Where(reseller.ID(resellerID)).Modify(store.ForUpdate).Only(ctx)
 	if err != nil {
 		return nil, err
 	}

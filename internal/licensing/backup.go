@@ -59,7 +59,7 @@ func (sizes BackupSizes) create(ctx context.Context, tx *ent.Tx, lic *ent.IPLice
 	if err != nil {
 		return nil, err
 	}
-	perGB, err := pricelist.BackupPricePerGB(ctx, tx.Client())
+	perGB, err := pricelist.LockedBackupPricePerGB(ctx, tx)
 	if err != nil {
 		return nil, err
 	}

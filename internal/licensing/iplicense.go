@@ -12,6 +12,7 @@ import (
 	"clnd/internal/apperr"
 	"clnd/internal/billing"
 	"clnd/internal/catalog"
+	"clnd/internal/store"
 )
 
 // NewIPLicense is what it takes to license a server by address.
@@ -44,7 +45,9 @@ func CreateIPLicense(ctx context.Context, tx *ent.Tx, n NewIPLicense) (*ent.IPLi
 	if len(hostname) > MaxHostnameLength {
 		return nil, apperr.Input("hostname", "a hostname has at most %d characters", MaxHostnameLength)
 	}
-	prod, err := tx.Product.Query().Where(product.TypeEQ(n.Type)).Only(ctx)
+	// The shared lock keeps setProductPrice from repricing between this read
+	// and the run opened at the price read (it waits for this transaction).
+	prod, err := tx.Product.Query().Where(product.TypeEQ(n.Type)).Modify(store.ForShare).Only(ctx)
 	if err != nil {
 		return nil, err
 	}

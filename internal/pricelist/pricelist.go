@@ -16,6 +16,7 @@ import (
 	"clnd/ent/setting"
 	"clnd/internal/catalog"
 	"clnd/internal/money"
+	"clnd/internal/store"
 	"clnd/internal/viewer"
 )
 
@@ -95,6 +96,17 @@ func isNoRows(err error) bool {
 // BackupPricePerGB is the current price of one GB-month of backup storage.
 func BackupPricePerGB(ctx context.Context, client *ent.Client) (money.Cents, error) {
 	s, err := client.Setting.Get(ctx, backupPriceKey)
+	if err != nil {
+		return 0, err
+	}
+	cents, err := strconv.ParseInt(s.Value, 10, 64)
+	return money.Cents(cents), err
+}
+
+// LockedBackupPricePerGB reads the price in tx and keeps it from changing
+// until tx ends, for a backup's billable run opened at it.
+func LockedBackupPricePerGB(ctx context.Context, tx *ent.Tx) (money.Cents, error) {
+	s, err := tx.Setting.Query().Where(setting.ID(backupPriceKey)).Modify(store.ForShare).Only(ctx)
 	if err != nil {
 		return 0, err
 	}

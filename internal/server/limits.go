@@ -100,24 +100,7 @@ func (m *measure) fanout(f *ast.Field) int {
 		return 1
 	}
 	if isConnection(f.Definition) {
-		size := DefaultPageSize
-		for _, name := range []string{"first", "last"} {
-			arg := f.Arguments.ForName(name)
-			if arg == nil {
-				continue
-			}
-			v, err := arg.Value.Value(m.vars)
-			if err != nil || v == nil {
-				continue
-			}
-			n, _ := asInt(v)
-			if n < 0 || n > MaxPageSize {
-				m.badPage = gqlerror.Errorf("%s must be between 0 and %d", name, MaxPageSize)
-				m.badPage.Extensions = map[string]any{"code": string(apperr.BadUserInput), "field": name}
-			}
-			size = n
-		}
-		return size
+		return m.pageSize(f)
 	}
 	if f.Definition.Type.Elem != nil {
 		if f.ObjectDefinition != nil && strings.HasSuffix(f.ObjectDefinition.Name, "Connection") {
@@ -126,6 +109,45 @@ func (m *measure) fanout(f *ast.Field) int {
 		return listFanout
 	}
 	return 1
+}
+
+// pageSize checks a connection's first/last and returns its page size. The
+// cached document always has first or last (pageSizeCache adds first: 20),
+// but a variable may still be null or missing: then the variable is given
+// the default here, so that no resolver or eager loader sees an unbounded page.
+func (m *measure) pageSize(f *ast.Field) int {
+	var given []*ast.Argument
+	size := -1
+	for _, name := range []string{"first", "last"} {
+		arg := f.Arguments.ForName(name)
+		if arg == nil {
+			continue
+		}
+		given = append(given, arg)
+		v, err := arg.Value.Value(m.vars)
+		if err != nil || v == nil {
+			continue
+		}
+		n, _ := asInt(v)
+		if n < 0 || n > MaxPageSize {
+			m.badPage = gqlerror.Errorf("%s must be between 0 and %d", name, MaxPageSize)
+			m.badPage.Extensions = map[string]any{"code": string(apperr.BadUserInput), "field": name}
+			return DefaultPageSize
+		}
+		size = n
+	}
+	if size >= 0 {
+		return size
+	}
+	for _, arg := range given {
+		if arg.Value.Kind == ast.Variable && m.vars != nil {
+			m.vars[arg.Value.Raw] = int64(DefaultPageSize)
+			return DefaultPageSize
+		}
+	}
+	m.badPage = gqlerror.Errorf("first and last cannot both be null")
+	m.badPage.Extensions = map[string]any{"code": string(apperr.BadUserInput), "field": "first"}
+	return DefaultPageSize
 }
 
 func isConnection(def *ast.FieldDefinition) bool {

@@ -21,8 +21,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/rs/cors"
 	"github.com/vektah/gqlparser/v2/ast"
-
-	"entgo.io/contrib/entgql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"clnd/graph"
 	"clnd/graph/generated"
@@ -98,6 +97,7 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 		BackupLinks:     licensing.BackupLinks{BaseURL: cfg.BackupManageURL, Secret: secret, TTL: licensing.DefaultBackupLinkTTL},
 		BackupMinGB:     cfg.BackupSizes.MinGB,
 		BackupMaxGB:     cfg.BackupSizes.MaxGB,
+		RecheckEvery:    cfg.SubscriptionRecheck,
 	}
 
 	mux := http.NewServeMux()
@@ -157,11 +157,15 @@ func (s *Server) graphQLHandler(resolver *graph.Resolver) http.Handler {
 	h.SetQueryCache(pageSizeCache{lru.New[*ast.QueryDocument](1000)})
 	h.Use(extension.Introspection{})
 	h.Use(queryLimits{maxDepth: s.cfg.MaxDepth, maxComplexity: s.cfg.MaxComplexity})
-	// Every mutation runs in one transaction. login runs outside it because a
-	// failed login must still be recorded for rate limiting, and
-	// check-ins are written by the batcher in transactions of its own.
-	h.Use(entgql.Transactioner{TxOpener: s.db.Client, SkipTxFunc: entgql.SkipIfHasFields("login", "checkIn")})
+	h.Use(transactioner{s: s})
 	h.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		if onWebsocket(ctx) {
+			// A socket authenticates once, at connection_init; every operation
+			// on it checks that the credential still holds.
+			if err := auth.Recheck(ctx, s.db.Client, viewer.FromContext(ctx)); err != nil {
+				return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{s.presentError(ctx, err)}})
+			}
+		}
 		return next(graph.WithOperationMemo(ctx))
 	})
 	h.AroundFields(authorize)
@@ -195,7 +199,15 @@ func (s *Server) websocketInit(ctx context.Context, payload transport.InitPayloa
 	if err != nil {
 		return ctx, nil, err
 	}
+	ctx = context.WithValue(ctx, websocketKey{}, true)
 	return viewer.NewContext(ctx, v), &payload, nil // the caller for every operation on this socket
+}
+
+type websocketKey struct{}
+
+func onWebsocket(ctx context.Context) bool {
+	on, _ := ctx.Value(websocketKey{}).(bool)
+	return on
 }
 
 // withRequest gives every request an id, the business clock, the client's

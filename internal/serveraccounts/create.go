@@ -17,6 +17,7 @@ import (
 	"clnd/internal/apperr"
 	"clnd/internal/billing"
 	"clnd/internal/catalog"
+	"clnd/internal/store"
 )
 
 // NewAccount is what it takes to open a server account.
@@ -66,7 +67,7 @@ func Create(ctx context.Context, tx *ent.Tx, n NewAccount) (*ent.ServerAccount, 
 }
 
 func openLimitRun(ctx context.Context, tx *ent.Tx, acct *ent.ServerAccount, at time.Time) error {
-	prod, err := tx.Product.Query().Where(product.TypeEQ(catalog.CloudLinuxOS)).Only(ctx)
+	prod, err := tx.Product.Query().Where(product.TypeEQ(catalog.CloudLinuxOS)).Modify(store.ForShare).Only(ctx)
 	if err != nil {
 		return err
 	}

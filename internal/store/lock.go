@@ -14,3 +14,12 @@ func ForUpdate(s *sql.Selector) {
 		s.ForUpdate()
 	}
 }
+
+// ForShare locks the selected rows against change until the transaction
+// ends, without blocking other readers: SELECT ... FOR SHARE on PostgreSQL.
+// A price read this way cannot change under a license being added at it.
+func ForShare(s *sql.Selector) {
+	if s.Dialect() == dialect.Postgres {
+		s.ForShare()
+	}
+}

@@ -81,9 +81,8 @@ func FromContext(ctx context.Context) Viewer {
 	return h.v
 }
 
-// SignIn makes an anonymous request act as v from now on, for the rest of
-// the request: the payload of login and registerReseller, and the fields
-// after it. It does nothing to a request that already has a caller.
+// SignIn makes the request act as v from now on: the payload of login and
+// registerReseller belongs to the account just signed in to, whoever called.
 func SignIn(ctx context.Context, v Viewer) {
 	h, ok := ctx.Value(ctxKey{}).(*holder)
 	if !ok {
@@ -91,9 +90,7 @@ func SignIn(ctx context.Context, v Viewer) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.v.Role == Anonymous {
-		h.v = v
-	}
+	h.v = v
 }
 
 // SystemContext marks ctx as clnd's own work, above tenant isolation. Use it

@@ -146,9 +146,29 @@ func TestTenantIsolation(t *testing.T) {
 			e.Expect("NOT_FOUND", "", who.token, `query($b: ID!) { accountSummary(resellerID: $b) { totalLicenses } }`, map[string]any{"b": bID})
 			e.Expect("FORBIDDEN", "", who.token, `{ resellers { totalCount } }`, nil)
 		}
-		// A cannot change or remove B's things.
+		// A cannot change or remove B's things, by any mutation that takes an ID.
 		e.Expect("NOT_FOUND", "", a.Token, `mutation($id: ID!) { revokeAPIToken(id: $id) { revokedID } }`,
 			map[string]any{"id": tok.CreateAPIToken.APIToken.ID})
+		var bLicense string
+		for _, id := range bIDs {
+			if strings.HasPrefix(id, "ipl_") {
+				bLicense = id
+			}
+		}
+		for _, m := range []string{
+			`mutation($id: ID!) { removeIPLicenses(ids: [$id]) { removedIDs } }`,
+			`mutation($id: ID!) { activateBackup(input: {licenseID: $id, sizeGB: 5, datacenter: "us-east"}) { backup { id } } }`,
+			`mutation($id: ID!) { deactivateBackup(licenseID: $id) { license { id } } }`,
+		} {
+			e.Expect("NOT_FOUND", "", a.Token, m, map[string]any{"id": bLicense})
+		}
+		e.Expect("NOT_FOUND", "", a.Token, `mutation($b: ID!) { addIPLicense(input: {ip: "203.0.113.250", type: KERNELCARE, resellerID: $b}) { license { id } } }`,
+			map[string]any{"b": bID})
+		// A's own removal that names one of B's licenses removes nothing at all.
+		aLicense := e.AddLicense(a.Token, "203.0.113.251", "KERNELCARE", "")
+		e.Expect("NOT_FOUND", "", a.Token, `mutation($ids: [ID!]!) { removeIPLicenses(ids: $ids) { removedIDs } }`,
+			map[string]any{"ids": []string{aLicense, bLicense}})
+		e.Query(a.Token, `mutation($ids: [ID!]!) { removeIPLicenses(ids: $ids) { removedIDs } }`, map[string]any{"ids": []string{aLicense}}, nil)
 		e.Query(tok.CreateAPIToken.Token, `{ viewer { role } }`, nil, nil) // B's token still works
 
 		// A's own objects do resolve, so the NOT_FOUNDs above are isolation, not breakage.

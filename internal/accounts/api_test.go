@@ -168,28 +168,15 @@ func TestRegisterIsIdempotent(t *testing.T) {
 func TestRegisterSameLoginRace(t *testing.T) {
 	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
 		const n = 50
-		var wg sync.WaitGroup
-		codes := make([]string, n)
-		for i := 0; i < n; i++ {
-			wg.Add(1)
-			go func(i int) {
-				defer wg.Done()
-				in := apitest.RegistrationInput("erin")
-				in["login"] = []string{"erin", "ERIN", "Erin"}[i%3] // logins ignore case
-				in["idempotencyKey"] = fmt.Sprintf("key-%d", i)
-				codes[i] = e.Do(apitest.Request{Query: apitest.RegisterMutation, Variables: map[string]any{"input": in}}).Code()
-			}(i)
-		}
-		wg.Wait()
-		won := 0
-		for i, c := range codes {
-			switch c {
-			case "":
-				won++
-			case "CONFLICT":
-			default:
-				t.Errorf("request %d answered %s", i, c)
-			}
+		counts := e.Race(n, func(i int) apitest.Request {
+			in := apitest.RegistrationInput("erin")
+			in["login"] = []string{"erin", "ERIN", "Erin"}[i%3] // logins ignore case
+			in["idempotencyKey"] = fmt.Sprintf("key-%d", i)
+			return apitest.Request{Query: apitest.RegisterMutation, Variables: map[string]any{"input": in}}
+		})
+		won := counts[""]
+		if counts["CONFLICT"] != n-1 {
+			t.Errorf("answers by code: %v; want one success and CONFLICT for the rest", counts)
 		}
 		ctx := viewer.SystemContext(e.Ctx())
 		resellers, _ := e.DB.Client.Reseller.Query().Where(reseller.Login("erin")).Count(ctx)

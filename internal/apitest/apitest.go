@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -338,4 +339,25 @@ func (e *Env) CheckInFrom(ip, hostname string) *Response {
 	e.t.Helper()
 	return e.Do(Request{Query: CheckInMutation, Variables: map[string]any{"host": hostname},
 		Header: map[string]string{"X-Forwarded-For": ip}})
+}
+
+// Race sends n requests at once and counts the answers by error code ("" for
+// success).
+func (e *Env) Race(n int, req func(i int) Request) map[string]int {
+	e.t.Helper()
+	codes := make([]string, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			codes[i] = e.Do(req(i)).Code()
+		}(i)
+	}
+	wg.Wait()
+	counts := map[string]int{}
+	for _, c := range codes {
+		counts[c]++
+	}
+	return counts
 }

@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -142,28 +141,14 @@ func TestConcurrentAddsOfOneAddress(t *testing.T) {
 	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
 		resellers := []apitest.Reseller{e.Register("alice"), e.Register("bob")}
 		const n = 20
-		var wg sync.WaitGroup
-		codes := make([]string, n)
-		for i := 0; i < n; i++ {
-			wg.Add(1)
-			go func(i int) {
-				defer wg.Done()
-				typ := []string{"CLOUDLINUX_OS", "CLOUDLINUX_SOLO"}[i%2] // one family
-				r := e.Do(apitest.Request{Token: resellers[i%2].Token, Query: addMutation,
-					Variables: map[string]any{"ip": "198.51.100.99", "type": typ}})
-				codes[i] = r.Code()
-			}(i)
-		}
-		wg.Wait()
-		won := 0
-		for i, c := range codes {
-			switch c {
-			case "":
-				won++
-			case "CONFLICT":
-			default:
-				t.Errorf("add %d answered %q", i, c)
-			}
+		counts := e.Race(n, func(i int) apitest.Request {
+			typ := []string{"CLOUDLINUX_OS", "CLOUDLINUX_SOLO"}[i%2] // one family
+			return apitest.Request{Token: resellers[i%2].Token, Query: addMutation,
+				Variables: map[string]any{"ip": "198.51.100.99", "type": typ}}
+		})
+		won := counts[""]
+		if counts["CONFLICT"] != n-1 {
+			t.Errorf("answers by code: %v; want one success and CONFLICT for the rest", counts)
 		}
 		var out struct{ IPLicenses struct{ TotalCount int } }
 		e.Query(e.OperatorToken, `{ ipLicenses(where: {ip: "198.51.100.99"}) { totalCount } }`, nil, &out)

@@ -359,6 +359,10 @@ func TestHTTPSurface(t *testing.T) {
 	if resp, _ := get("/graphiql/graphiql.js", nil); resp.StatusCode != 200 {
 		t.Fatalf("GraphiQL bundle: %d", resp.StatusCode)
 	}
+	// Introspection needs no token (GraphiQL loads the schema before one is pasted).
+	if resp, body := get("/graphql?query=%7B__schema%7BqueryType%7Bname%7D%7D%7D", nil); resp.StatusCode != 200 || !strings.Contains(body, `"name":"Query"`) {
+		t.Fatalf("anonymous introspection: %d %s", resp.StatusCode, body)
+	}
 	// GET /graphql answers queries.
 	if resp, body := get("/graphql?query=%7Bclock%7Bsandbox%7D%7D", nil); resp.StatusCode != 200 || !strings.Contains(body, `"sandbox":true`) {
 		t.Fatalf("GET /graphql: %d %s", resp.StatusCode, body)

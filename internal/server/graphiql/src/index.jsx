@@ -22,17 +22,34 @@ const fetcher = createGraphiQLFetcher({
   wsConnectionParams: {},
 });
 
-const defaultHeaders = JSON.stringify(
-  { Authorization: 'Bearer <paste token>' },
-  null,
-  2,
-);
+// An empty Authorization header is an anonymous caller (introspection and
+// the public fields work); an invalid one would be refused outright, so the
+// placeholder stays empty rather than holding a fake token.
+const defaultHeaders = JSON.stringify({ Authorization: '' }, null, 2);
+
+const defaultQuery = `# Welcome to clnd.
+#
+# Put a token in the Headers tab below:
+#   {"Authorization": "Bearer clnd_op_..."}
+# \`make run\` prints an operator token;
+# resellers get one from the login mutation.
+# Then run this with the play button or Ctrl-Enter.
+
+{
+  viewer { role reseller { login balance } }
+  ipLicenses(first: 5) {
+    totalCount
+    edges { node { id ip hostname type status lastCheckIn } }
+  }
+}
+`;
 
 const root = createRoot(document.getElementById('graphiql'));
 root.render(
   React.createElement(GraphiQL, {
     fetcher,
     defaultHeaders,
+    defaultQuery,
     shouldPersistHeaders: true,
     isHeadersEditorEnabled: true,
     defaultEditorToolsVisibility: 'headers',

@@ -164,19 +164,6 @@ func (s *Sub) Next(timeout time.Duration) (json.RawMessage, bool) {
 	}
 }
 
-// Error waits for an error message ending the subscription.
-func (s *Sub) Error(timeout time.Duration) (string, bool) {
-	select {
-	case m := <-s.errs:
-		return m, true
-	case <-time.After(timeout):
-		return "", false
-	}
-}
-
-// Close ends the subscription.
-func (s *Sub) Close() { s.cancel() }
-
 // WS is an open graphql-transport-ws connection for queries and mutations.
 type WS struct {
 	t      testing.TB

@@ -76,14 +76,6 @@ func As(err error) (*Error, bool) {
 	return nil, false
 }
 
-// CodeOf returns err's API code, INTERNAL when it carries none.
-func CodeOf(err error) Code {
-	if e, ok := As(err); ok {
-		return e.Code
-	}
-	return Internal
-}
-
 var (
 	ErrUnauthenticated = New(Unauthenticated, "a valid bearer token is required")
 	ErrForbidden       = New(Forbidden, "not allowed for this caller")

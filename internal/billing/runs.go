@@ -47,14 +47,6 @@ func Close(ctx context.Context, tx *ent.Tx, subjectID string, at time.Time) erro
 		Exec(ctx)
 }
 
-// Change closes the subject's open run and opens r in its place.
-func Change(ctx context.Context, tx *ent.Tx, r Run, at time.Time) error {
-	if err := Close(ctx, tx, r.SubjectID, at); err != nil {
-		return err
-	}
-	return Open(ctx, tx, r, at)
-}
-
 // Reprice closes the open runs that match and opens their continuations at
 // the new unit price, so a price change bills from the moment it is made.
 func Reprice(ctx context.Context, tx *ent.Tx, match predicate.BillableRun, price money.Cents, at time.Time) error {

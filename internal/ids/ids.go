@@ -59,16 +59,6 @@ func Table(id string) (string, error) {
 	return table, nil
 }
 
-// Valid reports whether id is a well-formed ID with the given prefix.
-func Valid(id, prefix string) bool {
-	p, rest, ok := strings.Cut(id, "_")
-	if !ok || p != prefix {
-		return false
-	}
-	_, err := ulid.ParseStrict(rest)
-	return err == nil
-}
-
 // Prefixes returns a copy of the prefix → table map.
 func Prefixes() map[string]string {
 	out := make(map[string]string, len(tables))

@@ -86,11 +86,3 @@ func (c *Cents) UnmarshalGQL(v any) error {
 	*c = parsed
 	return nil
 }
-
-// Max returns the larger amount.
-func Max(a, b Cents) Cents {
-	if a > b {
-		return a
-	}
-	return b
-}

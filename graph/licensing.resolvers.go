@@ -177,6 +177,7 @@ func (r *queryResolver) IPLicenses(ctx context.Context, after *entgql.Cursor[str
 	if resellerID != nil {
 		q = q.Where(iplicense.ResellerID(*resellerID))
 	}
+	licensing.CanonicalWhere(where)
 	if search != nil && *search != "" {
 		q = q.Where(licensing.SearchIPLicenses(*search))
 	}

@@ -58,7 +58,7 @@ func (r *Resolver) db(ctx context.Context) *ent.Client {
 // Sandbox reports whether clnd runs in sandbox mode.
 func (r *Resolver) Sandbox() bool { return r.TestClock != nil }
 
-// tx is the transaction that entgql.Transactioner opened for the mutation.
+// tx is the transaction the server opened for the mutation (internal/server/transaction.go).
 func tx(ctx context.Context) (*ent.Tx, error) {
 	t := ent.TxFromContext(ctx)
 	if t == nil {

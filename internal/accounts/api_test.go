@@ -8,6 +8,7 @@ import (
 
 	"clnd/ent/invoice"
 	"clnd/ent/reseller"
+	"clnd/internal/accounts"
 	"clnd/internal/apitest"
 	"clnd/internal/pgtest"
 	"clnd/internal/viewer"
@@ -289,5 +290,34 @@ func TestAPITokens(t *testing.T) {
 		e.Expect("UNAUTHENTICATED", "", rw.CreateAPIToken.Token, `{ viewer { role } }`, nil)
 		e.Expect("NOT_FOUND", "", r.Token, `mutation($id: ID!) { revokeAPIToken(id: $id) { revokedID } }`,
 			map[string]any{"id": rw.CreateAPIToken.APIToken.ID})
+	})
+}
+
+func TestSweepRemovesWhatExpired(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		e.Register("ivan") // one session, valid for 7 days
+		e.Expect("UNAUTHENTICATED", "", "", `mutation { login(input: {login: "ivan", password: "wrong password"}) { token } }`, nil)
+		in := apitest.RegistrationInput("judy")
+		in["idempotencyKey"] = "k1"
+		e.Query("", apitest.RegisterMutation, map[string]any{"input": in}, nil)
+		svc := accounts.NewService(nil)
+		ctx := viewer.SystemContext(e.Ctx())
+		count := func() (int, int, int) {
+			s, _ := e.DB.Client.Session.Query().Count(ctx)
+			f, _ := e.DB.Client.LoginFailure.Query().Count(ctx)
+			k, _ := e.DB.Client.IdempotencyRecord.Query().Count(ctx)
+			return s, f, k
+		}
+		if n, err := svc.Sweep(e.Ctx(), e.DB.Client); err != nil || n != 0 {
+			t.Fatalf("nothing has expired yet, but Sweep removed %d (%v)", n, err)
+		}
+		e.Query(e.OperatorToken, `mutation($to: Time!) { advanceClock(to: $to) { now } }`,
+			map[string]any{"to": apitest.Start.Add(8 * 24 * time.Hour)}, nil)
+		if _, err := svc.Sweep(e.Ctx(), e.DB.Client); err != nil {
+			t.Fatal(err)
+		}
+		if s, f, k := count(); s+f+k != 0 {
+			t.Fatalf("left %d sessions, %d login attempts, %d idempotency keys", s, f, k)
+		}
 	})
 }

@@ -25,6 +25,7 @@ import (
 
 	"clnd/graph"
 	"clnd/graph/generated"
+	"clnd/internal/accounts"
 	"clnd/internal/apperr"
 	"clnd/internal/auth"
 	"clnd/internal/checkin"
@@ -86,11 +87,17 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 	} else {
 		close(s.listening) // SQLite: one process, events stay in it
 	}
+	accountsService := cfg.accounts()
+	s.stopped.Add(1)
+	go func() {
+		defer s.stopped.Done()
+		s.sweep(bg, accountsService)
+	}()
 	resolver := &graph.Resolver{
 		Client:          db.Client,
 		TestClock:       testClock,
 		StaleAfter:      cfg.StaleAfter,
-		Accounts:        cfg.accounts(),
+		Accounts:        accountsService,
 		CheckIns:        s.checkIns,
 		Hub:             s.hub,
 		CheckInInterval: cfg.CheckInInterval,
@@ -125,6 +132,26 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 	}
 	s.handler = h
 	return s, nil
+}
+
+// sweep removes expired sessions, login attempts and idempotency keys every
+// ten minutes (of wall time), until ctx ends.
+func (s *Server) sweep(ctx context.Context, svc *accounts.Service) {
+	ticker := time.NewTicker(10 * time.Minute)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			n, err := svc.Sweep(clock.NewContext(ctx, s.clock), s.db.Client)
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn("sweeping expired rows", "err", err)
+			} else if n > 0 {
+				s.log.Debug("swept expired rows", "rows", n)
+			}
+		}
+	}
 }
 
 // Listening is closed once this instance receives other instances' events.

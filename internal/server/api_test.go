@@ -253,19 +253,17 @@ func TestSandboxClock(t *testing.T) {
 		if !out.Clock.Now.Equal(to) {
 			t.Fatalf("clock after advance = %v, want %v", out.Clock.Now, to)
 		}
-		// Something created now is dated by the test clock.
-		seedDemo(t, e)
-		var demo struct {
-			Resellers struct {
-				Edges []struct{ Node struct{ CreatedAt time.Time } }
-			}
-			Transactions struct {
-				Edges []struct{ Node struct{ CreatedAt time.Time } }
-			}
+		// Something created next is dated by the test clock, exactly.
+		r := e.Register("clocked")
+		lic := e.AddLicense(r.Token, "203.0.113.44", "KERNELCARE", "")
+		var created struct {
+			Viewer struct{ Reseller struct{ CreatedAt time.Time } }
+			Node   struct{ CreatedAt time.Time }
 		}
-		e.Query(e.OperatorToken, `{ resellers { edges { node { createdAt } } } transactions(first: 1) { edges { node { createdAt } } } }`, nil, &demo)
-		if got := demo.Transactions.Edges[0].Node.CreatedAt; got.After(to) {
-			t.Fatalf("newest transaction dated %v, after the test clock %v", got, to)
+		e.Query(r.Token, `query($id: ID!) { viewer { reseller { createdAt } } node(id: $id) { ... on IPLicense { createdAt } } }`,
+			map[string]any{"id": lic}, &created)
+		if !created.Viewer.Reseller.CreatedAt.Equal(to) || !created.Node.CreatedAt.Equal(to) {
+			t.Fatalf("created at %v and %v, want the test clock's %v", created.Viewer.Reseller.CreatedAt, created.Node.CreatedAt, to)
 		}
 		// Backward is refused; so are resellers and anonymous callers.
 		e.Expect("BAD_USER_INPUT", "to", e.OperatorToken, `mutation { advanceClock(to: "2026-10-01T00:00:00Z") { now } }`, nil)

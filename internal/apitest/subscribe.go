@@ -183,7 +183,11 @@ func (e *Env) DialWS(token string) *WS {
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(func() { conn.CloseNow() })
-	payload, _ := json.Marshal(map[string]any{"Authorization": "Bearer " + token})
+	init := map[string]any{}
+	if token != "" {
+		init["Authorization"] = "Bearer " + token
+	}
+	payload, _ := json.Marshal(init)
 	if err := wsjson.Write(ctx, conn, wsMessage{Type: "connection_init", Payload: payload}); err != nil {
 		e.t.Fatal(err)
 	}
@@ -232,4 +236,27 @@ func (w *WS) Do(query string, vars map[string]any) json.RawMessage {
 			return result
 		}
 	}
+}
+
+// DialWSHeader opens a websocket authenticated by its upgrade request's
+// Authorization header, with an empty connection_init.
+func (e *Env) DialWSHeader(token string) *WS {
+	e.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	e.t.Cleanup(cancel)
+	url := "ws" + strings.TrimPrefix(e.Server.URL, "http") + "/graphql"
+	header := http.Header{"Authorization": []string{"Bearer " + token}}
+	conn, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}, HTTPHeader: header})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { conn.CloseNow() })
+	if err := wsjson.Write(ctx, conn, wsMessage{Type: "connection_init"}); err != nil {
+		e.t.Fatal(err)
+	}
+	var ack wsMessage
+	if err := wsjson.Read(ctx, conn, &ack); err != nil || ack.Type != "connection_ack" {
+		e.t.Fatalf("connection_init answered %+v %v", ack, err)
+	}
+	return &WS{t: e.t, ctx: ctx, conn: conn}
 }

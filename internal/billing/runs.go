@@ -8,6 +8,7 @@ import (
 	"clnd/ent/billablerun"
 	"clnd/ent/predicate"
 	"clnd/internal/money"
+	"clnd/internal/store"
 )
 
 // Run describes a billable thing's next run of time.
@@ -50,7 +51,9 @@ func Close(ctx context.Context, tx *ent.Tx, subjectID string, at time.Time) erro
 // Reprice closes the open runs that match and opens their continuations at
 // the new unit price, so a price change bills from the moment it is made.
 func Reprice(ctx context.Context, tx *ent.Tx, match predicate.BillableRun, price money.Cents, at time.Time) error {
-	open, err := tx.BillableRun.Query().Where(match, billablerun.EndedAtIsNil()).All(ctx)
+	// Locked, and so re-checked by PostgreSQL after waiting: a run that a
+	// concurrent removal closed is not continued.
+	open, err := tx.BillableRun.Query().Where(match, billablerun.EndedAtIsNil()).Modify(store.ForUpdate).All(ctx)
 	if err != nil || len(open) == 0 {
 		return err
 	}

@@ -62,3 +62,48 @@ func TestLicenseAddedDuringPriceChangeGetsTheNewPrice(t *testing.T) {
 		}
 	})
 }
+
+// A license removed while a price change is in flight stays removed: the
+// price change does not continue its closed run.
+func TestPriceChangeDoesNotRevivePendingRemoval(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		r := e.Register("alice")
+		lic := e.AddLicense(r.Token, "203.0.113.78", "CLOUDLINUX_OS", "")
+		ctx := viewer.SystemContext(e.Ctx())
+		removeTx, err := e.DB.Client.Tx(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := licensing.RemoveIPLicenses(ctx, removeTx, []string{lic}); err != nil {
+			t.Fatal(err)
+		}
+		repriced := make(chan error, 1)
+		go func() {
+			tx, err := e.DB.Client.Tx(ctx)
+			if err != nil {
+				repriced <- err
+				return
+			}
+			if _, err := pricelist.SetProductPrice(ctx, tx, catalog.CloudLinuxOS, money.MustParse("50.00")); err != nil {
+				_ = tx.Rollback()
+				repriced <- err
+				return
+			}
+			repriced <- tx.Commit()
+		}()
+		time.Sleep(200 * time.Millisecond) // let the price change reach the runs
+		if err := removeTx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-repriced; err != nil {
+			t.Fatal(err)
+		}
+		open, err := e.DB.Client.BillableRun.Query().Where(billablerun.SubjectID(lic), billablerun.EndedAtIsNil()).Count(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if open != 0 {
+			t.Fatalf("the removed license has %d open billable runs", open)
+		}
+	})
+}

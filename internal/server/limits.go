@@ -26,8 +26,7 @@ const listFanout = 5
 // cost more than maxComplexity before any resolver runs. The estimate counts
 // one per field and multiplies a connection's children by its page size
 // (first/last, or the default), so `first: 100` four levels down is expensive
-// and a flat query is cheap. Introspection fields are not counted: GraphiQL's
-// schema query is deep by nature and reads no data.
+// and a flat query is cheap.
 type queryLimits struct {
 	maxDepth      int
 	maxComplexity int
@@ -75,13 +74,17 @@ func (m *measure) selection(set ast.SelectionSet, depth int) int {
 	for _, sel := range set {
 		switch s := sel.(type) {
 		case *ast.Field:
-			if strings.HasPrefix(s.Name, "__") {
-				continue
-			}
-			if depth > m.depth {
+			// Introspection is deep by nature (GraphiQL's schema query nests
+			// ofType seven times) but not unbounded: it costs like any field,
+			// it just does not count toward the depth limit.
+			introspection := depth < 0 || strings.HasPrefix(s.Name, "__")
+			childDepth := depth + 1
+			if introspection {
+				childDepth = -1
+			} else if depth > m.depth {
 				m.depth = depth
 			}
-			children := m.selection(s.SelectionSet, depth+1)
+			children := m.selection(s.SelectionSet, childDepth)
 			cost += 1 + children*m.fanout(s)
 		case *ast.InlineFragment:
 			cost += m.selection(s.SelectionSet, depth)

@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -129,6 +131,59 @@ func TestParallelWrongPasswordsAreRateLimited(t *testing.T) {
 		}
 		if wrong > 5 {
 			t.Fatalf("%d of %d parallel guesses were checked; the limit is 5", wrong, n)
+		}
+	})
+}
+
+// A socket that signed in with login, or through its upgrade request's
+// header, loses access when that session ends, like any other socket.
+func TestWebsocketSignedInLaterIsRechecked(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		e.Register("alice")
+		ws := e.DialWS("")
+		res := ws.Do(`mutation { login(input: {login: "alice", password: "correct horse battery"}) { token } }`, nil)
+		var out struct {
+			Data struct{ Login struct{ Token string } }
+		}
+		_ = json.Unmarshal(res, &out)
+		if out.Data.Login.Token == "" {
+			t.Fatalf("login over websocket: %s", res)
+		}
+		// The login applied to that operation only: the socket is still anonymous.
+		if res := ws.Do(`{ viewer { role } }`, nil); !strings.Contains(string(res), "UNAUTHENTICATED") {
+			t.Fatalf("after a login operation the socket acts as: %s", res)
+		}
+		header := e.DialWSHeader(out.Data.Login.Token)
+		if res := header.Do(`{ viewer { role } }`, nil); !strings.Contains(string(res), "RESELLER") {
+			t.Fatalf("socket authenticated by its upgrade header: %s", res)
+		}
+		e.Query(out.Data.Login.Token, `mutation { logout }`, nil, nil)
+		if res := header.Do(`{ viewer { role } }`, nil); !strings.Contains(string(res), "UNAUTHENTICATED") {
+			t.Fatalf("after logout the header-authenticated socket still works: %s", res)
+		}
+	})
+}
+
+func TestMalformedBodyIsBadInput(t *testing.T) {
+	e := apitest.New(t, "sqlite")
+	r := e.PostRaw("", []byte(`{"query": "mutation { logout }"`))
+	if r.Code() == "INTERNAL" || r.Status == 500 {
+		t.Fatalf("a malformed body answered %d %s", r.Status, r.Raw)
+	}
+}
+
+// Concurrent mutations of one reseller that lock its row and insert rows
+// referencing it must not deadlock.
+func TestNoDeadlockBetweenTokensAndLicenses(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		a := e.Register("alice")
+		counts := e.Race(8, func(i int) apitest.Request {
+			return apitest.Request{Token: a.Token, Query: fmt.Sprintf(`mutation {
+				addIPLicense(input: {ip: "203.0.113.%d", type: KERNELCARE}) { license { id } }
+				createAPIToken(input: {name: "t%d", scope: READ}) { token } }`, 100+i, i)}
+		})
+		if counts[""] != 8 {
+			t.Fatalf("answers by code: %v", counts)
 		}
 	})
 }

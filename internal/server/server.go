@@ -186,13 +186,17 @@ func (s *Server) graphQLHandler(resolver *graph.Resolver) http.Handler {
 	h.Use(queryLimits{maxDepth: s.cfg.MaxDepth, maxComplexity: s.cfg.MaxComplexity})
 	h.Use(transactioner{s: s})
 	h.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		caller := viewer.FromContext(ctx)
 		if onWebsocket(ctx) {
-			// A socket authenticates once, at connection_init; every operation
-			// on it checks that the credential still holds.
-			if err := auth.Recheck(ctx, s.db.Client, viewer.FromContext(ctx)); err != nil {
+			// A socket authenticates once (upgrade header or connection_init);
+			// every operation on it checks that the credential still holds.
+			if err := auth.Recheck(ctx, s.db.Client, caller); err != nil {
 				return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{s.presentError(ctx, err)}})
 			}
 		}
+		// Each operation gets its own caller, so a login inside one operation
+		// changes only that operation, never the socket's other operations.
+		ctx = viewer.NewContext(ctx, caller)
 		return next(graph.WithOperationMemo(ctx))
 	})
 	h.AroundFields(authorize)
@@ -218,15 +222,17 @@ func (s *Server) websocketOrigins() []string {
 
 // websocketInit authenticates a websocket from its connection_init payload.
 func (s *Server) websocketInit(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+	ctx = context.WithValue(ctx, websocketKey{}, true)
 	token, ok := bearer(payload.Authorization())
 	if !ok {
-		return ctx, &payload, nil // anonymous: only @public fields will answer
+		// The upgrade request's own Authorization header, if any, decided the
+		// caller; otherwise only @public fields will answer.
+		return ctx, &payload, nil
 	}
 	v, err := auth.Authenticate(ctx, s.db.Client, token)
 	if err != nil {
 		return ctx, nil, err
 	}
-	ctx = context.WithValue(ctx, websocketKey{}, true)
 	return viewer.NewContext(ctx, v), &payload, nil // the caller for every operation on this socket
 }
 

@@ -68,11 +68,21 @@ func (t transactioner) MutateOperationContext(_ context.Context, oc *graphql.Ope
 	return nil
 }
 
+// answered marks, in an operation's stats, that its transaction has run: the
+// websocket and SSE transports ask again after the answer, and must get
+// nothing more, not a second transaction.
+const answered = "clnd.transaction.answered"
+
 func (t transactioner) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-	op := graphql.GetOperationContext(ctx).Operation
-	if op == nil || op.Operation != ast.Mutation || onlyManaged(op) {
+	if !graphql.HasOperationContext(ctx) {
+		return next(ctx) // a request that never parsed: its error needs no transaction
+	}
+	oc := graphql.GetOperationContext(ctx)
+	op := oc.Operation
+	if op == nil || op.Operation != ast.Mutation || onlyManaged(op) || oc.Stats.GetExtension(answered) != nil {
 		return next(ctx)
 	}
+	oc.Stats.SetExtension(answered, true)
 	tx, err := t.s.db.Client.Tx(ctx)
 	if err != nil {
 		return t.fail(ctx, err)
@@ -87,7 +97,6 @@ func (t transactioner) InterceptResponse(ctx context.Context, next graphql.Respo
 	}()
 	rsp := next(ctx)
 	if rsp == nil || len(rsp.Errors) > 0 {
-		// nil: the websocket transport asking for more of a finished operation.
 		t.rollback(ctx, tx)
 		if rsp == nil {
 			return nil

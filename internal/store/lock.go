@@ -6,12 +6,15 @@ import (
 )
 
 // ForUpdate is a query modifier that locks the selected rows until the
-// transaction ends: SELECT ... FOR UPDATE on PostgreSQL. SQLite has no row
-// locks and needs none: its transactions begin IMMEDIATE and hold the
-// database's write lock (see openSQLite). Use as q.Modify(store.ForUpdate).
+// transaction ends, for a check-then-write: SELECT ... FOR NO KEY UPDATE on
+// PostgreSQL. (Plain FOR UPDATE would also block inserts of rows that
+// reference the locked one, such as a reseller's new transaction, and
+// deadlock with them.) SQLite has no row locks and needs none: its
+// transactions begin IMMEDIATE and hold the database's write lock (see
+// openSQLite). Use as q.Modify(store.ForUpdate).
 func ForUpdate(s *sql.Selector) {
 	if s.Dialect() == dialect.Postgres {
-		s.ForUpdate()
+		s.For(sql.LockNoKeyUpdate)
 	}
 }
 

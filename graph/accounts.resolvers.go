@@ -106,7 +106,16 @@ func (r *queryResolver) Resellers(ctx context.Context, after *entgql.Cursor[stri
 	if search != nil && *search != "" {
 		q = q.Where(accounts.SearchResellers(*search))
 	}
-	return q.Paginate(ctx, after, first, before, last, ent.WithResellerOrder(orderBy), ent.WithResellerFilter(where.Filter))
+	conn, err := q.Paginate(ctx, after, first, before, last, ent.WithResellerOrder(orderBy), ent.WithResellerFilter(where.Filter))
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(conn.Edges))
+	for i, e := range conn.Edges {
+		ids[i] = e.Node.ID
+	}
+	listResellers(ctx, ids)
+	return conn, nil
 }
 
 // AccountSummary is the resolver for the accountSummary field.
@@ -144,5 +153,5 @@ func (r *resellerResolver) Autopayment(ctx context.Context, obj *ent.Reseller) (
 
 // Summary is the resolver for the summary field.
 func (r *resellerResolver) Summary(ctx context.Context, obj *ent.Reseller) (*accounts.Summary, error) {
-	return accounts.Summarize(ctx, r.db(ctx), obj.ID)
+	return r.summary(ctx, obj.ID)
 }

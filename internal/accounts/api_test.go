@@ -321,3 +321,54 @@ func TestSweepRemovesWhatExpired(t *testing.T) {
 		}
 	})
 }
+
+// Summaries in an operator's reseller list (computed together) agree with
+// each reseller's own accountSummary.
+func TestSummariesInListsMatchAccountSummary(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		a := e.Register("alice")
+		b := e.Register("bob")
+		e.Register("carol") // nothing at all
+		e.AddLicense(a.Token, "203.0.113.1", "CLOUDLINUX_OS", "")
+		e.AddLicense(a.Token, "203.0.113.1", "KERNELCARE", "")
+		lic := e.AddLicense(b.Token, "203.0.113.2", "IMUNIFY360_UNLIMITED", "")
+		e.Query(b.Token, `mutation($id: ID!) { activateBackup(input: {licenseID: $id, sizeGB: 25, datacenter: "us-east"}) { backup { id } } }`,
+			map[string]any{"id": lic}, nil)
+		type summary struct {
+			TotalLicenses, UnusedLicenses, IPLicenses int
+			LicenseCostPerMonth                       string
+		}
+		var list struct {
+			Resellers struct {
+				Edges []struct {
+					Node struct {
+						Login   string
+						Summary summary
+					}
+				}
+			}
+		}
+		const fields = `totalLicenses unusedLicenses ipLicenses licenseCostPerMonth`
+		e.Query(e.OperatorToken, `{ resellers(orderBy: {field: LOGIN}) { edges { node { login summary { `+fields+` } } } } }`, nil, &list)
+		want := map[string]summary{
+			"alice": {TotalLicenses: 2, IPLicenses: 2, LicenseCostPerMonth: "34.00"},
+			"bob":   {TotalLicenses: 1, IPLicenses: 1, LicenseCostPerMonth: "47.50"},
+			"carol": {LicenseCostPerMonth: "0.00"},
+		}
+		if len(list.Resellers.Edges) != 3 {
+			t.Fatalf("%d resellers listed", len(list.Resellers.Edges))
+		}
+		for _, edge := range list.Resellers.Edges {
+			if got := edge.Node.Summary; got != want[edge.Node.Login] {
+				t.Errorf("%s: listed summary %+v, want %+v", edge.Node.Login, got, want[edge.Node.Login])
+			}
+		}
+		for _, r := range []apitest.Reseller{a, b} {
+			var own struct{ AccountSummary summary }
+			e.Query(r.Token, `{ accountSummary { `+fields+` } }`, nil, &own)
+			if own.AccountSummary != want[r.Login] {
+				t.Errorf("%s: accountSummary %+v, want %+v", r.Login, own.AccountSummary, want[r.Login])
+			}
+		}
+	})
+}

@@ -23,37 +23,63 @@ type Summary struct {
 	IPLicenses          int
 }
 
-// Summarize computes a reseller's summary at current prices:
+// Summarize computes one reseller's summary at current prices.
+func Summarize(ctx context.Context, client *ent.Client, resellerID string) (*Summary, error) {
+	all, err := SummarizeMany(ctx, client, []string{resellerID})
+	if err != nil {
+		return nil, err
+	}
+	return all[resellerID], nil
+}
+
+// SummarizeMany computes the summaries of many resellers with five
+// statements, however many there are (a page of an operator's reseller list
+// must not cost four statements per row):
 // licenseCostPerMonth = Σ IP-license prices + Σ server-account limits × the
 // CLOUDLINUX_OS price + Σ backup GB × the price per GB.
-func Summarize(ctx context.Context, client *ent.Client, resellerID string) (*Summary, error) {
+func SummarizeMany(ctx context.Context, client *ent.Client, resellerIDs []string) (map[string]*Summary, error) {
+	out := make(map[string]*Summary, len(resellerIDs))
+	for _, id := range resellerIDs {
+		out[id] = &Summary{}
+	}
+	if len(resellerIDs) == 0 {
+		return out, nil
+	}
 	prices, err := pricelist.PricesByType(ctx, client)
 	if err != nil {
 		return nil, err
 	}
-	var byType []struct {
-		Type  catalog.LicenseType `json:"type"`
-		Count int                 `json:"count"`
-	}
-	err = client.IPLicense.Query().
-		Where(iplicense.ResellerID(resellerID)).
-		GroupBy(iplicense.FieldType).
-		Aggregate(ent.Count()).
-		Scan(ctx, &byType)
+	perGB, err := pricelist.BackupPricePerGB(ctx, client)
 	if err != nil {
 		return nil, err
 	}
-	s := &Summary{}
-	for _, t := range byType {
-		s.IPLicenses += t.Count
-		s.LicenseCostPerMonth += prices[t.Type] * money.Cents(t.Count)
+	var licenses []struct {
+		ResellerID string              `json:"reseller_id"`
+		Type       catalog.LicenseType `json:"type"`
+		Count      int                 `json:"count"`
+	}
+	err = client.IPLicense.Query().
+		Where(iplicense.ResellerIDIn(resellerIDs...)).
+		GroupBy(iplicense.FieldResellerID, iplicense.FieldType).
+		Aggregate(ent.Count()).
+		Scan(ctx, &licenses)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range licenses {
+		s := out[l.ResellerID]
+		s.IPLicenses += l.Count
+		s.TotalLicenses += l.Count
+		s.LicenseCostPerMonth += prices[l.Type] * money.Cents(l.Count)
 	}
 	var accounts []struct {
-		Limit int `json:"limit"`
-		Used  int `json:"used"`
+		ResellerID string `json:"reseller_id"`
+		Limit      int    `json:"limit"`
+		Used       int    `json:"used"`
 	}
 	err = client.ServerAccount.Query().
-		Where(serveraccount.ResellerID(resellerID)).
+		Where(serveraccount.ResellerIDIn(resellerIDs...)).
+		GroupBy(serveraccount.FieldResellerID).
 		Aggregate(
 			ent.As(sumOrZero(serveraccount.FieldLicenseLimit), "limit"),
 			ent.As(sumOrZero(serveraccount.FieldUsedLicenses), "used"),
@@ -62,22 +88,28 @@ func Summarize(ctx context.Context, client *ent.Client, resellerID string) (*Sum
 	if err != nil {
 		return nil, err
 	}
-	s.TotalLicenses = s.IPLicenses + accounts[0].Limit
-	s.UnusedLicenses = accounts[0].Limit - accounts[0].Used
-	s.LicenseCostPerMonth += prices[catalog.CloudLinuxOS] * money.Cents(accounts[0].Limit)
-	gb, err := client.Backup.Query().
-		Where(backup.ResellerID(resellerID)).
-		Aggregate(sumOrZero(backup.FieldSizeGB)).
-		Int(ctx)
+	for _, a := range accounts {
+		s := out[a.ResellerID]
+		s.TotalLicenses += a.Limit
+		s.UnusedLicenses += a.Limit - a.Used
+		s.LicenseCostPerMonth += prices[catalog.CloudLinuxOS] * money.Cents(a.Limit)
+	}
+	var backups []struct {
+		ResellerID string `json:"reseller_id"`
+		GB         int    `json:"gb"`
+	}
+	err = client.Backup.Query().
+		Where(backup.ResellerIDIn(resellerIDs...)).
+		GroupBy(backup.FieldResellerID).
+		Aggregate(ent.As(sumOrZero(backup.FieldSizeGB), "gb")).
+		Scan(ctx, &backups)
 	if err != nil {
 		return nil, err
 	}
-	perGB, err := pricelist.BackupPricePerGB(ctx, client)
-	if err != nil {
-		return nil, err
+	for _, b := range backups {
+		out[b.ResellerID].LicenseCostPerMonth += perGB * money.Cents(b.GB)
 	}
-	s.LicenseCostPerMonth += perGB * money.Cents(gb)
-	return s, nil
+	return out, nil
 }
 
 // sumOrZero is SUM(column) that answers 0, not NULL, over no rows.

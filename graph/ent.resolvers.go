@@ -8,6 +8,7 @@ package graph
 import (
 	"clnd/ent"
 	"clnd/graph/generated"
+	"clnd/internal/apperr"
 	"context"
 )
 
@@ -25,6 +26,9 @@ func (r *queryResolver) Node(ctx context.Context, id string) (ent.Noder, error) 
 
 // Nodes is the resolver for the nodes field.
 func (r *queryResolver) Nodes(ctx context.Context, ids []string) ([]ent.Noder, error) {
+	if len(ids) > maxNodes {
+		return nil, apperr.Input("ids", "at most %d IDs at once", maxNodes)
+	}
 	for _, id := range ids {
 		if err := checkNodeID("ids", id); err != nil {
 			return nil, err

@@ -31,6 +31,9 @@ var nodeTables = map[string]bool{
 	server.Table: true, serveraccount.Table: true, transaction.Table: true,
 }
 
+// maxNodes bounds nodes(ids:) like a page.
+const maxNodes = 100
+
 // checkNodeID refuses strings that cannot be an ID of any type.
 func checkNodeID(field, id string) error {
 	if _, err := ids.Table(id); err != nil {

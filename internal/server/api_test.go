@@ -191,6 +191,11 @@ func TestNodeAndNodes(t *testing.T) {
 		e.Expect("BAD_USER_INPUT", "id", e.OperatorToken, `{ node(id: "garbage") { id } }`, nil)
 		e.Expect("BAD_USER_INPUT", "id", e.OperatorToken, `{ node(id: "xyz_01JD3QZ6W3J5P8Q3S7T0V1W2X3") { id } }`, nil)
 		e.Expect("BAD_USER_INPUT", "ids", e.OperatorToken, `{ nodes(ids: ["nope"]) { id } }`, nil)
+		many := make([]string, 101)
+		for i := range many {
+			many[i] = ids[0]
+		}
+		e.Expect("BAD_USER_INPUT", "ids", e.OperatorToken, `query($ids: [ID!]!) { nodes(ids: $ids) { id } }`, map[string]any{"ids": many})
 	})
 }
 

@@ -97,6 +97,13 @@ func TestCheckInByAddressUpdatesLicensesAndStatus(t *testing.T) {
 			t.Fatalf("unlicensed host told %v", ans.CheckIn.Licensed)
 		}
 		e.Expect("BAD_USER_INPUT", "hostname", "", apitest.CheckInMutation, map[string]any{"host": strings.Repeat("x", 300)})
+		e.Expect("BAD_USER_INPUT", "hostname", "", apitest.CheckInMutation, map[string]any{"host": "tab\there"})
+		// A NUL (which PostgreSQL cannot store) is refused before it can fail a whole batch.
+		nul := e.Do(apitest.Request{Query: apitest.CheckInMutation, Variables: map[string]any{"host": "a\x00b"},
+			Header: map[string]string{"X-Forwarded-For": "203.0.113.10"}})
+		if nul.Code() != "BAD_USER_INPUT" {
+			t.Fatalf("NUL hostname: %s", nul.Raw)
+		}
 	})
 }
 

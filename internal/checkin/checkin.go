@@ -9,7 +9,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -102,12 +101,12 @@ func (s *Service) Close() {
 
 // CheckIn records one check-in and waits until it is committed.
 func (s *Service) CheckIn(ctx context.Context, req Request) (Result, error) {
-	p := &pending{req: req, answered: make(chan struct{})}
-	req.Hostname = strings.TrimSpace(req.Hostname)
-	if len(req.Hostname) > licensing.MaxHostnameLength {
-		return Result{}, apperr.Input("hostname", "a hostname has at most %d characters", licensing.MaxHostnameLength)
+	hostname, err := licensing.CleanHostname("hostname", req.Hostname)
+	if err != nil {
+		return Result{}, err
 	}
-	p.req.Hostname = req.Hostname
+	req.Hostname = hostname
+	p := &pending{req: req, answered: make(chan struct{})}
 	if req.Credential != "" {
 		p.hash = auth.HashSecret(req.Credential)
 	} else {

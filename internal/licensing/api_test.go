@@ -130,6 +130,10 @@ func TestAddressRules(t *testing.T) {
 		e.AddLicense(a.Token, "203.0.113.50", "KERNELCARE_PLUS", "")
 		e.Expect("BAD_USER_INPUT", "hostname", a.Token, addMutation,
 			map[string]any{"ip": "203.0.113.51", "type": "KERNELCARE", "host": strings.Repeat("h", 254)})
+		e.Expect("BAD_USER_INPUT", "hostname", a.Token, addMutation,
+			map[string]any{"ip": "203.0.113.51", "type": "KERNELCARE", "host": "two words"})
+		e.Expect("BAD_USER_INPUT", "", a.Token, addMutation,
+			map[string]any{"ip": "203.0.113.51", "type": "KERNELCARE", "host": "nul\x00byte"})
 		// An operator names the reseller; a reseller cannot name another.
 		e.Expect("BAD_USER_INPUT", "resellerID", e.OperatorToken, addMutation, map[string]any{"ip": "203.0.113.52", "type": "KERNELCARE"})
 		e.Query(e.OperatorToken, addMutation, map[string]any{"ip": "203.0.113.52", "type": "KERNELCARE", "rid": b.ID}, nil)

@@ -26,9 +26,6 @@ type NewIPLicense struct {
 	AddedAt time.Time
 }
 
-// MaxHostnameLength is the DNS limit.
-const MaxHostnameLength = 253
-
 // CreateIPLicense validates and stores a license and opens its billable run,
 // in tx. One address holds at most one license per product family across
 // all resellers: the unique index decides, so concurrent adds cannot both win.
@@ -41,9 +38,9 @@ func CreateIPLicense(ctx context.Context, tx *ent.Tx, n NewIPLicense) (*ent.IPLi
 	if err != nil {
 		return nil, err
 	}
-	hostname := strings.TrimSpace(n.Hostname)
-	if len(hostname) > MaxHostnameLength {
-		return nil, apperr.Input("hostname", "a hostname has at most %d characters", MaxHostnameLength)
+	hostname, err := CleanHostname("hostname", n.Hostname)
+	if err != nil {
+		return nil, err
 	}
 	// The shared lock keeps setProductPrice from repricing between this read
 	// and the run opened at the price read (it waits for this transaction).

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -322,11 +323,21 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 				writeError(w, http.StatusBadRequest, apperr.New(apperr.BadUserInput, "the request body could not be read"))
 				return
 			}
+			if escapedNUL.Match(body) {
+				// PostgreSQL cannot store a NUL in text; refuse it here, once,
+				// rather than as a database error in whatever stores it.
+				writeError(w, http.StatusBadRequest, apperr.New(apperr.BadUserInput, "strings cannot contain NUL characters"))
+				return
+			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
 		next.ServeHTTP(w, r)
 	})
 }
+
+// escapedNUL finds \u0000 in JSON or GraphQL text, unless its backslash is
+// itself escaped.
+var escapedNUL = regexp.MustCompile(`(^|[^\\])(\\\\)*\\u0000`)
 
 // writeError answers a request that never reached GraphQL in GraphQL's error shape.
 func writeError(w http.ResponseWriter, status int, e *apperr.Error) {

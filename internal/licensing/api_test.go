@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"clnd/ent/billablerun"
 	"clnd/ent/reseller"
 	"clnd/internal/apitest"
 	"clnd/internal/licensing"
@@ -344,4 +345,40 @@ func TestDefaultPageSize(t *testing.T) {
 func itoa(i int) string {
 	b, _ := json.Marshal(i)
 	return string(b)
+}
+
+// Adding a license or backup opens its billable run at the test clock's
+// now; removing it closes the run then.
+func TestAddAndRemoveOpenAndCloseBillableRuns(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		r := e.Register("alice")
+		lic := e.AddLicense(r.Token, "203.0.113.90", "CLOUDLINUX_OS", "")
+		var bk struct {
+			ActivateBackup struct{ Backup struct{ ID string } }
+		}
+		e.Query(r.Token, `mutation($id: ID!) { activateBackup(input: {licenseID: $id, sizeGB: 30, datacenter: "us-east"}) { backup { id } } }`,
+			map[string]any{"id": lic}, &bk)
+		removedAt := apitest.Start.Add(5 * 24 * time.Hour) // within the session's 7 days
+		e.Query(e.OperatorToken, `mutation($to: Time!) { advanceClock(to: $to) { now } }`, map[string]any{"to": removedAt}, nil)
+		e.Query(r.Token, `mutation($ids: [ID!]!) { removeIPLicenses(ids: $ids) { removedIDs } }`, map[string]any{"ids": []string{lic}}, nil)
+
+		ctx := viewer.SystemContext(e.Ctx())
+		for subject, want := range map[string]struct {
+			qty   int
+			price string
+		}{lic: {1, "31.00"}, bk.ActivateBackup.Backup.ID: {30, "0.10"}} {
+			runs, err := e.DB.Client.BillableRun.Query().Where(billablerun.SubjectID(subject)).All(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(runs) != 1 {
+				t.Fatalf("%s has %d runs", subject, len(runs))
+			}
+			run := runs[0]
+			if !run.StartedAt.Equal(apitest.Start) || run.EndedAt == nil || !run.EndedAt.Equal(removedAt) ||
+				run.Quantity != want.qty || run.UnitPrice.String() != want.price || run.ResellerID != r.ID {
+				t.Fatalf("%s: run %+v", subject, run)
+			}
+		}
+	})
 }

@@ -1,8 +1,10 @@
 package accounts_test
 
 import (
+	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,7 +12,10 @@ import (
 	"clnd/ent/reseller"
 	"clnd/internal/accounts"
 	"clnd/internal/apitest"
+	"clnd/internal/money"
+	"clnd/internal/payments"
 	"clnd/internal/pgtest"
+	"clnd/internal/server"
 	"clnd/internal/viewer"
 )
 
@@ -371,4 +376,46 @@ func TestSummariesInListsMatchAccountSummary(t *testing.T) {
 			}
 		}
 	})
+}
+
+// recordingGateway is the sandbox gateway, counting what it charges and refunds.
+type recordingGateway struct {
+	payments.Sandbox
+	charged, refunded atomic.Int64
+}
+
+func (g *recordingGateway) Charge(ctx context.Context, ref string, amount money.Cents, key string) (payments.Charge, error) {
+	c, err := g.Sandbox.Charge(ctx, ref, amount, key)
+	if err == nil {
+		g.charged.Add(int64(amount))
+	}
+	return c, err
+}
+
+func (g *recordingGateway) Refund(_ context.Context, c payments.Charge) error {
+	g.refunded.Add(int64(c.Amount))
+	return nil
+}
+
+// Whoever loses a race for a login after being charged gets the money back:
+// the gateway keeps exactly one deposit.
+func TestLostRegistrationRaceIsRefunded(t *testing.T) {
+	for _, backend := range apitest.Backends {
+		t.Run(backend, func(t *testing.T) {
+			g := &recordingGateway{}
+			e := apitest.New(t, backend, apitest.WithConfig(func(c *server.Config) { c.Gateway = g }))
+			counts := e.Race(20, func(i int) apitest.Request {
+				in := apitest.RegistrationInput("kate")
+				in["idempotencyKey"] = fmt.Sprintf("k-%d", i)
+				return apitest.Request{Query: apitest.RegisterMutation, Variables: map[string]any{"input": in}}
+			})
+			if counts[""] != 1 {
+				t.Fatalf("answers by code: %v", counts)
+			}
+			t.Logf("charged %d, refunded %d", g.charged.Load(), g.refunded.Load())
+			if kept := g.charged.Load() - g.refunded.Load(); kept != int64(money.MustParse("250.00")) {
+				t.Fatalf("charged %d, refunded %d cents: the gateway keeps %d, want one deposit", g.charged.Load(), g.refunded.Load(), kept)
+			}
+		})
+	}
 }

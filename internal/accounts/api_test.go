@@ -3,6 +3,7 @@ package accounts_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -164,6 +165,15 @@ func TestRegisterIsIdempotent(t *testing.T) {
 		if r.Code() != "IDEMPOTENCY_CONFLICT" {
 			t.Fatalf("changed input under the same key: %s", r.Raw)
 		}
+		// The key in the input and the header must agree, and keys are bounded.
+		mismatch := e.Do(apitest.Request{Query: apitest.RegisterMutation, Variables: map[string]any{"input": in},
+			Header: map[string]string{"Idempotency-Key": "another-key"}})
+		if mismatch.Code() != "BAD_USER_INPUT" || mismatch.Field() != "idempotencyKey" {
+			t.Fatalf("input and header keys differ: %s", mismatch.Raw)
+		}
+		long := apitest.RegistrationInput("dave")
+		long["idempotencyKey"] = strings.Repeat("k", 256)
+		e.Expect("BAD_USER_INPUT", "idempotencyKey", "", apitest.RegisterMutation, map[string]any{"input": long})
 		wrongPassword := apitest.RegistrationInput("dave")
 		wrongPassword["idempotencyKey"] = "signup-dave-1"
 		wrongPassword["password"] = "another password!"

@@ -11852,6 +11852,14 @@ func (ec *executionContext) unmarshalNResellerWhereInput2ᚖclndᚋentᚐReselle
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNServer2ᚖclndᚋentᚐServer(ctx context.Context, sel ast.SelectionSet, v *ent.Server) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Server!")
+		return graphql.Null
+	}
+	return ec._Server(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNServerAccount2ᚖclndᚋentᚐServerAccount(ctx context.Context, sel ast.SelectionSet, v *ent.ServerAccount) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ServerAccount!")

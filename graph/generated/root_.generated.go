@@ -127,6 +127,14 @@ type ComplexityRoot struct {
 		Token    func(childComplexity int) int
 	}
 
+	CreateActivationKeyPayload struct {
+		Key func(childComplexity int) int
+	}
+
+	CreateServerAccountPayload struct {
+		ServerAccount func(childComplexity int) int
+	}
+
 	Datacenter struct {
 		Code func(childComplexity int) int
 		ID   func(childComplexity int) int
@@ -224,15 +232,22 @@ type ComplexityRoot struct {
 		AdvanceClock        func(childComplexity int, to time.Time) int
 		CheckIn             func(childComplexity int, input model.CheckInInput) int
 		CreateAPIToken      func(childComplexity int, input model.CreateAPITokenInput) int
+		CreateActivationKey func(childComplexity int, serverAccountID string) int
+		CreateServerAccount func(childComplexity int, input model.CreateServerAccountInput) int
 		DeactivateBackup    func(childComplexity int, licenseID string) int
 		ImportIPLicenses    func(childComplexity int, input model.ImportIPLicensesInput) int
 		Login               func(childComplexity int, input model.LoginInput) int
 		Logout              func(childComplexity int) int
 		RegisterReseller    func(childComplexity int, input model.RegisterResellerInput) int
+		RegisterServer      func(childComplexity int, input model.RegisterServerInput) int
+		RemoveActivationKey func(childComplexity int, id string) int
 		RemoveIPLicenses    func(childComplexity int, ids []string) int
+		RemoveServer        func(childComplexity int, id string) int
+		RemoveServerAccount func(childComplexity int, id string) int
 		RevokeAPIToken      func(childComplexity int, id string) int
 		SetBackupPricePerGb func(childComplexity int, input model.SetBackupPricePerGBInput) int
 		SetProductPrice     func(childComplexity int, input model.SetProductPriceInput) int
+		UpdateServerAccount func(childComplexity int, id string, input model.UpdateServerAccountInput) int
 	}
 
 	PageInfo struct {
@@ -283,8 +298,25 @@ type ComplexityRoot struct {
 		Token     func(childComplexity int) int
 	}
 
+	RegisterServerPayload struct {
+		Credential func(childComplexity int) int
+		Server     func(childComplexity int) int
+	}
+
+	RemoveActivationKeyPayload struct {
+		RemovedID func(childComplexity int) int
+	}
+
 	RemoveIPLicensesPayload struct {
 		RemovedIDs func(childComplexity int) int
+	}
+
+	RemoveServerAccountPayload struct {
+		RemovedID func(childComplexity int) int
+	}
+
+	RemoveServerPayload struct {
+		RemovedID func(childComplexity int) int
 	}
 
 	Reseller struct {
@@ -401,6 +433,10 @@ type ComplexityRoot struct {
 	TransactionEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	UpdateServerAccountPayload struct {
+		ServerAccount func(childComplexity int) int
 	}
 
 	Viewer struct {
@@ -735,6 +771,20 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CreateAPITokenPayload.Token(childComplexity), true
+
+	case "CreateActivationKeyPayload.key":
+		if e.ComplexityRoot.CreateActivationKeyPayload.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateActivationKeyPayload.Key(childComplexity), true
+
+	case "CreateServerAccountPayload.serverAccount":
+		if e.ComplexityRoot.CreateServerAccountPayload.ServerAccount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateServerAccountPayload.ServerAccount(childComplexity), true
 
 	case "Datacenter.code":
 		if e.ComplexityRoot.Datacenter.Code == nil {
@@ -1133,6 +1183,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateAPIToken(childComplexity, args["input"].(model.CreateAPITokenInput)), true
+	case "Mutation.createActivationKey":
+		if e.ComplexityRoot.Mutation.CreateActivationKey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createActivationKey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateActivationKey(childComplexity, args["serverAccountID"].(string)), true
+	case "Mutation.createServerAccount":
+		if e.ComplexityRoot.Mutation.CreateServerAccount == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createServerAccount_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateServerAccount(childComplexity, args["input"].(model.CreateServerAccountInput)), true
 	case "Mutation.deactivateBackup":
 		if e.ComplexityRoot.Mutation.DeactivateBackup == nil {
 			break
@@ -1183,6 +1255,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RegisterReseller(childComplexity, args["input"].(model.RegisterResellerInput)), true
+	case "Mutation.registerServer":
+		if e.ComplexityRoot.Mutation.RegisterServer == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_registerServer_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RegisterServer(childComplexity, args["input"].(model.RegisterServerInput)), true
+	case "Mutation.removeActivationKey":
+		if e.ComplexityRoot.Mutation.RemoveActivationKey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeActivationKey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveActivationKey(childComplexity, args["id"].(string)), true
 	case "Mutation.removeIPLicenses":
 		if e.ComplexityRoot.Mutation.RemoveIPLicenses == nil {
 			break
@@ -1194,6 +1288,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveIPLicenses(childComplexity, args["ids"].([]string)), true
+	case "Mutation.removeServer":
+		if e.ComplexityRoot.Mutation.RemoveServer == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeServer_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveServer(childComplexity, args["id"].(string)), true
+	case "Mutation.removeServerAccount":
+		if e.ComplexityRoot.Mutation.RemoveServerAccount == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeServerAccount_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveServerAccount(childComplexity, args["id"].(string)), true
 	case "Mutation.revokeAPIToken":
 		if e.ComplexityRoot.Mutation.RevokeAPIToken == nil {
 			break
@@ -1227,6 +1343,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetProductPrice(childComplexity, args["input"].(model.SetProductPriceInput)), true
+	case "Mutation.updateServerAccount":
+		if e.ComplexityRoot.Mutation.UpdateServerAccount == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateServerAccount_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateServerAccount(childComplexity, args["id"].(string), args["input"].(model.UpdateServerAccountInput)), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -1472,12 +1599,46 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RegisterResellerPayload.Token(childComplexity), true
 
+	case "RegisterServerPayload.credential":
+		if e.ComplexityRoot.RegisterServerPayload.Credential == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RegisterServerPayload.Credential(childComplexity), true
+	case "RegisterServerPayload.server":
+		if e.ComplexityRoot.RegisterServerPayload.Server == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RegisterServerPayload.Server(childComplexity), true
+
+	case "RemoveActivationKeyPayload.removedID":
+		if e.ComplexityRoot.RemoveActivationKeyPayload.RemovedID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RemoveActivationKeyPayload.RemovedID(childComplexity), true
+
 	case "RemoveIPLicensesPayload.removedIDs":
 		if e.ComplexityRoot.RemoveIPLicensesPayload.RemovedIDs == nil {
 			break
 		}
 
 		return e.ComplexityRoot.RemoveIPLicensesPayload.RemovedIDs(childComplexity), true
+
+	case "RemoveServerAccountPayload.removedID":
+		if e.ComplexityRoot.RemoveServerAccountPayload.RemovedID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RemoveServerAccountPayload.RemovedID(childComplexity), true
+
+	case "RemoveServerPayload.removedID":
+		if e.ComplexityRoot.RemoveServerPayload.RemovedID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RemoveServerPayload.RemovedID(childComplexity), true
 
 	case "Reseller.autopayment":
 		if e.ComplexityRoot.Reseller.Autopayment == nil {
@@ -1933,6 +2094,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.TransactionEdge.Node(childComplexity), true
 
+	case "UpdateServerAccountPayload.serverAccount":
+		if e.ComplexityRoot.UpdateServerAccountPayload.ServerAccount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateServerAccountPayload.ServerAccount(childComplexity), true
+
 	case "Viewer.reseller":
 		if e.ComplexityRoot.Viewer.Reseller == nil {
 			break
@@ -1964,6 +2132,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CheckInInput", ec.unmarshalInputCheckInInput),
 			graphql.NewInputUnmarshaler("CheckoutOrder", ec.unmarshalInputCheckoutOrder),
 			graphql.NewInputUnmarshaler("CreateAPITokenInput", ec.unmarshalInputCreateAPITokenInput),
+			graphql.NewInputUnmarshaler("CreateServerAccountInput", ec.unmarshalInputCreateServerAccountInput),
 			graphql.NewInputUnmarshaler("IPLicenseOrder", ec.unmarshalInputIPLicenseOrder),
 			graphql.NewInputUnmarshaler("IPLicenseWhereInput", ec.unmarshalInputIPLicenseWhereInput),
 			graphql.NewInputUnmarshaler("ImportIPLicenseInput", ec.unmarshalInputImportIPLicenseInput),
@@ -1974,6 +2143,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("PaymentMethodInput", ec.unmarshalInputPaymentMethodInput),
 			graphql.NewInputUnmarshaler("PaymentMethodOrder", ec.unmarshalInputPaymentMethodOrder),
 			graphql.NewInputUnmarshaler("RegisterResellerInput", ec.unmarshalInputRegisterResellerInput),
+			graphql.NewInputUnmarshaler("RegisterServerInput", ec.unmarshalInputRegisterServerInput),
 			graphql.NewInputUnmarshaler("ResellerOrder", ec.unmarshalInputResellerOrder),
 			graphql.NewInputUnmarshaler("ResellerWhereInput", ec.unmarshalInputResellerWhereInput),
 			graphql.NewInputUnmarshaler("ServerAccountOrder", ec.unmarshalInputServerAccountOrder),
@@ -1984,6 +2154,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("SetProductPriceInput", ec.unmarshalInputSetProductPriceInput),
 			graphql.NewInputUnmarshaler("TransactionOrder", ec.unmarshalInputTransactionOrder),
 			graphql.NewInputUnmarshaler("TransactionWhereInput", ec.unmarshalInputTransactionWhereInput),
+			graphql.NewInputUnmarshaler("UpdateServerAccountInput", ec.unmarshalInputUpdateServerAccountInput),
 		)
 	}
 	first := true
@@ -3979,6 +4150,81 @@ type Mutation {
   advanceClock(to: Time!): AdvanceClockPayload! @operator
 }
 `, BuiltIn: false},
+	{Name: "../serveraccounts.graphqls", Input: `input CreateServerAccountInput {
+  "3–64 of a-z 0-9 . _ -, unique without regard to case."
+  login: String!
+  firstName: String
+  lastName: String
+  company: String
+  email: String
+  "How many servers may register; billed as that many CloudLinux OS licenses."
+  licenseLimit: Int!
+  "Operators name the reseller; resellers leave it out."
+  resellerID: ID
+}
+
+type CreateServerAccountPayload {
+  serverAccount: ServerAccount!
+}
+
+input UpdateServerAccountInput {
+  firstName: String
+  lastName: String
+  company: String
+  email: String
+  "Cannot go below usedLicenses (CONFLICT); raising it needs an account in good standing."
+  licenseLimit: Int
+}
+
+type UpdateServerAccountPayload {
+  serverAccount: ServerAccount!
+}
+
+type RemoveServerAccountPayload {
+  removedID: ID!
+}
+
+type CreateActivationKeyPayload {
+  key: ActivationKey!
+}
+
+type RemoveActivationKeyPayload {
+  removedID: ID!
+}
+
+input RegisterServerInput {
+  "The activation key's token; it is the credential of this call."
+  activationKey: String!
+  hostname: String
+  "The server's address; the request's source address when left out."
+  ip: String
+}
+
+type RegisterServerPayload {
+  "The new server (its own fields; the call carries no reseller identity)."
+  server: Server!
+  "The server's check-in credential. It is shown only in this response."
+  credential: String!
+}
+
+type RemoveServerPayload {
+  removedID: ID!
+}
+
+extend type Mutation {
+  "Opens a server account; its limit is billed from now."
+  createServerAccount(input: CreateServerAccountInput!): CreateServerAccountPayload!
+  updateServerAccount(id: ID!, input: UpdateServerAccountInput!): UpdateServerAccountPayload!
+  "Removes the account with its keys and servers, and stops billing it."
+  removeServerAccount(id: ID!): RemoveServerAccountPayload!
+  createActivationKey(serverAccountID: ID!): CreateActivationKeyPayload!
+  "Removes a key; servers registered with it stay."
+  removeActivationKey(id: ID!): RemoveActivationKeyPayload!
+  "A server registers with an activation key (no token needed). LIMIT_REACHED when the account is full."
+  registerServer(input: RegisterServerInput!): RegisterServerPayload! @public
+  removeServer(id: ID!): RemoveServerPayload!
+}
+`, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -4140,6 +4386,22 @@ func (ec *executionContext) childFields_CreateAPITokenPayload(ctx context.Contex
 		return ec.fieldContext_CreateAPITokenPayload_apiToken(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CreateAPITokenPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_CreateActivationKeyPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_CreateActivationKeyPayload_key(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateActivationKeyPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_CreateServerAccountPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "serverAccount":
+		return ec.fieldContext_CreateServerAccountPayload_serverAccount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateServerAccountPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Datacenter(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4386,12 +4648,46 @@ func (ec *executionContext) childFields_RegisterResellerPayload(ctx context.Cont
 	return nil, fmt.Errorf("no field named %q was found under type RegisterResellerPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_RegisterServerPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "server":
+		return ec.fieldContext_RegisterServerPayload_server(ctx, field)
+	case "credential":
+		return ec.fieldContext_RegisterServerPayload_credential(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RegisterServerPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_RemoveActivationKeyPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "removedID":
+		return ec.fieldContext_RemoveActivationKeyPayload_removedID(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RemoveActivationKeyPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_RemoveIPLicensesPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "removedIDs":
 		return ec.fieldContext_RemoveIPLicensesPayload_removedIDs(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RemoveIPLicensesPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_RemoveServerAccountPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "removedID":
+		return ec.fieldContext_RemoveServerAccountPayload_removedID(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RemoveServerAccountPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_RemoveServerPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "removedID":
+		return ec.fieldContext_RemoveServerPayload_removedID(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RemoveServerPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Reseller(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4616,6 +4912,14 @@ func (ec *executionContext) childFields_TransactionEdge(ctx context.Context, fie
 		return ec.fieldContext_TransactionEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TransactionEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_UpdateServerAccountPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "serverAccount":
+		return ec.fieldContext_UpdateServerAccountPayload_serverAccount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UpdateServerAccountPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Viewer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

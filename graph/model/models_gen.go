@@ -91,6 +91,27 @@ type CreateAPITokenPayload struct {
 	APIToken *ent.APIToken `json:"apiToken"`
 }
 
+type CreateActivationKeyPayload struct {
+	Key *ent.ActivationKey `json:"key"`
+}
+
+type CreateServerAccountInput struct {
+	// 3–64 of a-z 0-9 . _ -, unique without regard to case.
+	Login     string  `json:"login"`
+	FirstName *string `json:"firstName,omitempty"`
+	LastName  *string `json:"lastName,omitempty"`
+	Company   *string `json:"company,omitempty"`
+	Email     *string `json:"email,omitempty"`
+	// How many servers may register; billed as that many CloudLinux OS licenses.
+	LicenseLimit int `json:"licenseLimit"`
+	// Operators name the reseller; resellers leave it out.
+	ResellerID *string `json:"resellerID,omitempty"`
+}
+
+type CreateServerAccountPayload struct {
+	ServerAccount *ent.ServerAccount `json:"serverAccount"`
+}
+
 type DeactivateBackupPayload struct {
 	License *ent.IPLicense `json:"license"`
 }
@@ -153,8 +174,35 @@ type RegisterResellerPayload struct {
 	Reseller  *ent.Reseller `json:"reseller"`
 }
 
+type RegisterServerInput struct {
+	// The activation key's token; it is the credential of this call.
+	ActivationKey string  `json:"activationKey"`
+	Hostname      *string `json:"hostname,omitempty"`
+	// The server's address; the request's source address when left out.
+	IP *string `json:"ip,omitempty"`
+}
+
+type RegisterServerPayload struct {
+	// The new server (its own fields; the call carries no reseller identity).
+	Server *ent.Server `json:"server"`
+	// The server's check-in credential. It is shown only in this response.
+	Credential string `json:"credential"`
+}
+
+type RemoveActivationKeyPayload struct {
+	RemovedID string `json:"removedID"`
+}
+
 type RemoveIPLicensesPayload struct {
 	RemovedIDs []string `json:"removedIDs"`
+}
+
+type RemoveServerAccountPayload struct {
+	RemovedID string `json:"removedID"`
+}
+
+type RemoveServerPayload struct {
+	RemovedID string `json:"removedID"`
 }
 
 type RevokeAPITokenPayload struct {
@@ -179,6 +227,19 @@ type SetProductPricePayload struct {
 }
 
 type Subscription struct {
+}
+
+type UpdateServerAccountInput struct {
+	FirstName *string `json:"firstName,omitempty"`
+	LastName  *string `json:"lastName,omitempty"`
+	Company   *string `json:"company,omitempty"`
+	Email     *string `json:"email,omitempty"`
+	// Cannot go below usedLicenses (CONFLICT); raising it needs an account in good standing.
+	LicenseLimit *int `json:"licenseLimit,omitempty"`
+}
+
+type UpdateServerAccountPayload struct {
+	ServerAccount *ent.ServerAccount `json:"serverAccount"`
 }
 
 type Viewer struct {

@@ -47,13 +47,20 @@ func Create(ctx context.Context, tx *ent.Tx, n NewAccount) (*ent.ServerAccount, 
 	if n.LicenseLimit < 0 || n.LicenseLimit > MaxLicenseLimit {
 		return nil, apperr.Input("licenseLimit", "licenseLimit is 0 to %d", MaxLicenseLimit)
 	}
+	email, err := checkEmail(n.Email)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkNames(map[string]*string{"firstName": &n.FirstName, "lastName": &n.LastName, "company": &n.Company}); err != nil {
+		return nil, err
+	}
 	acct, err := tx.ServerAccount.Create().
 		SetResellerID(n.ResellerID).
 		SetLogin(login).
 		SetFirstName(n.FirstName).
 		SetLastName(n.LastName).
 		SetCompany(n.Company).
-		SetEmail(n.Email).
+		SetEmail(email).
 		SetLicenseLimit(n.LicenseLimit).
 		SetCreatedAt(n.At).
 		Save(ctx)

@@ -12,6 +12,8 @@ import (
 	"clnd/ent/serveraccount"
 	"clnd/internal/apperr"
 	"clnd/internal/auth"
+	"clnd/internal/licensing"
+	"clnd/internal/viewer"
 )
 
 // ErrLimitReached is the answer when an account's servers fill its limit.
@@ -19,9 +21,21 @@ var ErrLimitReached = apperr.New(apperr.LimitReached, "the server account's lice
 
 // Register adds a server to the account of an activation key, in tx, and
 // returns it with its credential (shown once; only its hash is stored).
-// The limit check is one conditional UPDATE (used < limit), so concurrent
-// registrations can never overfill an account.
+// The key is the credential: whoever holds it may register, so the work is
+// done as clnd itself, whatever the caller. The limit check is one
+// conditional UPDATE (used < limit), so concurrent registrations can never
+// overfill an account.
 func Register(ctx context.Context, tx *ent.Tx, keyToken, hostname, ip string, at time.Time) (*ent.Server, string, error) {
+	ctx = viewer.SystemContext(ctx)
+	hostname, err := licensing.CleanHostname("hostname", hostname)
+	if err != nil {
+		return nil, "", err
+	}
+	if ip != "" {
+		if ip, err = licensing.CanonicalIP("ip", ip); err != nil {
+			return nil, "", err
+		}
+	}
 	key, err := tx.ActivationKey.Query().Where(activationkey.Token(strings.TrimSpace(keyToken))).Only(ctx)
 	if ent.IsNotFound(err) {
 		return nil, "", apperr.NotFoundf("no such activation key")
@@ -49,8 +63,8 @@ func Register(ctx context.Context, tx *ent.Tx, keyToken, hostname, ip string, at
 		SetResellerID(key.ResellerID).
 		SetServerAccountID(key.ServerAccountID).
 		SetActivationKeyID(key.ID).
-		SetHostname(strings.TrimSpace(hostname)).
-		SetIP(strings.TrimSpace(ip)).
+		SetHostname(hostname).
+		SetIP(ip).
 		SetRegisteredAt(at).
 		SetCredentialHash(hash).
 		Save(ctx)

@@ -1,0 +1,181 @@
+package serveraccounts
+
+import (
+	"context"
+	"fmt"
+	"net/mail"
+	"strings"
+
+	"entgo.io/ent/dialect/sql"
+
+	"clnd/ent"
+	"clnd/ent/activationkey"
+	"clnd/ent/serveraccount"
+	"clnd/internal/apperr"
+	"clnd/internal/billing"
+	"clnd/internal/clock"
+)
+
+// Changes edits a server account; nil fields stay as they are.
+type Changes struct {
+	FirstName, LastName, Company, Email *string
+	LicenseLimit                        *int
+}
+
+// Update applies changes, in tx. The limit never goes below the servers
+// registered (CONFLICT): that is one conditional UPDATE, consistent with
+// Register's own (used < limit). A new limit closes the account's billable
+// run and opens the next; raising it needs an account in good standing.
+func Update(ctx context.Context, tx *ent.Tx, id string, c Changes, goodStanding func(resellerID string) error) (*ent.ServerAccount, error) {
+	acct, err := tx.ServerAccount.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return nil, apperr.NotFoundf("no server account with ID %q", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	u := tx.ServerAccount.UpdateOne(acct)
+	if err := checkNames(map[string]*string{"firstName": c.FirstName, "lastName": c.LastName, "company": c.Company}); err != nil {
+		return nil, err
+	}
+	if c.FirstName != nil {
+		u.SetFirstName(*c.FirstName)
+	}
+	if c.LastName != nil {
+		u.SetLastName(*c.LastName)
+	}
+	if c.Company != nil {
+		u.SetCompany(*c.Company)
+	}
+	if c.Email != nil {
+		email, err := checkEmail(*c.Email)
+		if err != nil {
+			return nil, err
+		}
+		u.SetEmail(email)
+	}
+	if _, err := u.Save(ctx); err != nil {
+		return nil, err
+	}
+	if c.LicenseLimit != nil && *c.LicenseLimit != acct.LicenseLimit {
+		limit := *c.LicenseLimit
+		if limit < 0 || limit > MaxLicenseLimit {
+			return nil, apperr.Input("licenseLimit", "licenseLimit is 0 to %d", MaxLicenseLimit)
+		}
+		if limit > acct.LicenseLimit {
+			if err := goodStanding(acct.ResellerID); err != nil {
+				return nil, err
+			}
+		}
+		n, err := tx.ServerAccount.Update().
+			Where(serveraccount.ID(id), func(s *sql.Selector) {
+				s.Where(sql.LTE(s.C(serveraccount.FieldUsedLicenses), limit))
+			}).
+			SetLicenseLimit(limit).
+			Save(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return nil, apperr.New(apperr.Conflict, "licenseLimit cannot go below the %d servers registered", acct.UsedLicenses)
+		}
+		acct, err = tx.ServerAccount.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		now := clock.Now(ctx)
+		if err := billing.Close(ctx, tx, id, now); err != nil {
+			return nil, err
+		}
+		if err := openLimitRun(ctx, tx, acct, now); err != nil {
+			return nil, err
+		}
+	}
+	return tx.ServerAccount.Get(ctx, id)
+}
+
+// Remove deletes an account with its keys and servers and stops its billing.
+func Remove(ctx context.Context, tx *ent.Tx, id string) error {
+	n, err := tx.ServerAccount.Delete().Where(serveraccount.ID(id)).Exec(ctx)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return apperr.NotFoundf("no server account with ID %q", id)
+	}
+	return billing.Close(ctx, tx, id, clock.Now(ctx))
+}
+
+// KeyFor makes a new activation key for one of the caller's accounts.
+func KeyFor(ctx context.Context, tx *ent.Tx, accountID string) (*ent.ActivationKey, error) {
+	acct, err := tx.ServerAccount.Get(ctx, accountID)
+	if ent.IsNotFound(err) {
+		return nil, apperr.NotFoundf("no server account with ID %q", accountID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return CreateKey(ctx, tx, acct, clock.Now(ctx))
+}
+
+// RemoveKey deletes an activation key; the servers registered with it stay.
+func RemoveKey(ctx context.Context, tx *ent.Tx, id string) error {
+	n, err := tx.ActivationKey.Delete().Where(activationkey.ID(id)).Exec(ctx)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return apperr.NotFoundf("no activation key with ID %q", id)
+	}
+	return nil
+}
+
+// RemoveServer unregisters a server, freeing its place in the account's
+// limit and in its key's usage.
+func RemoveServer(ctx context.Context, tx *ent.Tx, id string) error {
+	srv, err := tx.Server.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return apperr.NotFoundf("no server with ID %q", id)
+	}
+	if err != nil {
+		return err
+	}
+	if err := tx.Server.DeleteOne(srv).Exec(ctx); err != nil {
+		return err
+	}
+	if err := tx.ServerAccount.UpdateOneID(srv.ServerAccountID).AddUsedLicenses(-1).Exec(ctx); err != nil {
+		return err
+	}
+	if srv.ActivationKeyID != nil {
+		err := tx.ActivationKey.Update().Where(activationkey.ID(*srv.ActivationKeyID)).AddUsage(-1).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("updating the key's usage: %w", err)
+		}
+	}
+	return nil
+}
+
+// checkNames trims the given names in place and bounds their length.
+func checkNames(names map[string]*string) error {
+	for field, v := range names {
+		if v == nil {
+			continue
+		}
+		if *v = strings.TrimSpace(*v); len(*v) > 200 {
+			return apperr.Input(field, "%s has at most 200 characters", field)
+		}
+	}
+	return nil
+}
+
+func checkEmail(email string) (string, error) {
+	email = strings.TrimSpace(email)
+	if email == "" {
+		return "", nil
+	}
+	addr, err := mail.ParseAddress(email)
+	if err != nil || addr.Address != email || len(email) > 254 {
+		return "", apperr.Input("email", "%q is not an email address", email)
+	}
+	return email, nil
+}

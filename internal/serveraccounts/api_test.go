@@ -31,7 +31,9 @@ type account struct {
 
 func createAccount(t *testing.T, e *apitest.Env, token, login string, limit int) account {
 	t.Helper()
-	var out struct{ CreateServerAccount struct{ ServerAccount account } }
+	var out struct {
+		CreateServerAccount struct{ ServerAccount account }
+	}
 	e.Query(token, create, map[string]any{"in": map[string]any{"login": login, "licenseLimit": limit, "email": login + "@example.com"}}, &out)
 	return out.CreateServerAccount.ServerAccount
 }
@@ -94,7 +96,9 @@ func TestServerAccountLifecycle(t *testing.T) {
 
 		// The limit cannot go below the servers registered.
 		e.Expect("CONFLICT", "", r.Token, update, map[string]any{"id": acct.ID, "in": map[string]any{"licenseLimit": 1}})
-		var up struct{ UpdateServerAccount struct{ ServerAccount account } }
+		var up struct {
+			UpdateServerAccount struct{ ServerAccount account }
+		}
 		e.Query(r.Token, update, map[string]any{"id": acct.ID, "in": map[string]any{"licenseLimit": 5, "company": "Acme"}}, &up)
 		if got := up.UpdateServerAccount.ServerAccount; got.LicenseLimit != 5 || got.UsedLicenses != 2 || got.Company != "Acme" {
 			t.Fatalf("updated %+v", got)

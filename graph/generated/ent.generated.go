@@ -11624,6 +11624,14 @@ func (ec *executionContext) unmarshalNIPLicenseWhereInput2ᚖclndᚋentᚐIPLice
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNInvoice2ᚖclndᚋentᚐInvoice(ctx context.Context, sel ast.SelectionSet, v *ent.Invoice) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Invoice!")
+		return graphql.Null
+	}
+	return ec._Invoice(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNInvoiceConnection2ᚖclndᚋentᚐInvoiceConnection(ctx context.Context, sel ast.SelectionSet, v *ent.InvoiceConnection) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "InvoiceConnection!")
@@ -11920,6 +11928,14 @@ func (ec *executionContext) marshalNServerOrderField2ᚖclndᚋentᚐServerOrder
 func (ec *executionContext) unmarshalNServerWhereInput2ᚖclndᚋentᚐServerWhereInput(ctx context.Context, v any) (*ent.ServerWhereInput, error) {
 	res, err := ec.unmarshalInputServerWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNTransaction2ᚖclndᚋentᚐTransaction(ctx context.Context, sel ast.SelectionSet, v *ent.Transaction) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Transaction!")
+		return graphql.Null
+	}
+	return ec._Transaction(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNTransactionConnection2ᚖclndᚋentᚐTransactionConnection(ctx context.Context, sel ast.SelectionSet, v *ent.TransactionConnection) graphql.Marshaler {

@@ -70,6 +70,10 @@ type ComplexityRoot struct {
 		License func(childComplexity int) int
 	}
 
+	AddPaymentMethodPayload struct {
+		PaymentMethod func(childComplexity int) int
+	}
+
 	AdvanceClockPayload struct {
 		Now func(childComplexity int) int
 	}
@@ -227,27 +231,31 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		ActivateBackup      func(childComplexity int, input model.ActivateBackupInput) int
-		AddIPLicense        func(childComplexity int, input model.AddIPLicenseInput) int
-		AdvanceClock        func(childComplexity int, to time.Time) int
-		CheckIn             func(childComplexity int, input model.CheckInInput) int
-		CreateAPIToken      func(childComplexity int, input model.CreateAPITokenInput) int
-		CreateActivationKey func(childComplexity int, serverAccountID string) int
-		CreateServerAccount func(childComplexity int, input model.CreateServerAccountInput) int
-		DeactivateBackup    func(childComplexity int, licenseID string) int
-		ImportIPLicenses    func(childComplexity int, input model.ImportIPLicensesInput) int
-		Login               func(childComplexity int, input model.LoginInput) int
-		Logout              func(childComplexity int) int
-		RegisterReseller    func(childComplexity int, input model.RegisterResellerInput) int
-		RegisterServer      func(childComplexity int, input model.RegisterServerInput) int
-		RemoveActivationKey func(childComplexity int, id string) int
-		RemoveIPLicenses    func(childComplexity int, ids []string) int
-		RemoveServer        func(childComplexity int, id string) int
-		RemoveServerAccount func(childComplexity int, id string) int
-		RevokeAPIToken      func(childComplexity int, id string) int
-		SetBackupPricePerGb func(childComplexity int, input model.SetBackupPricePerGBInput) int
-		SetProductPrice     func(childComplexity int, input model.SetProductPriceInput) int
-		UpdateServerAccount func(childComplexity int, id string, input model.UpdateServerAccountInput) int
+		ActivateBackup          func(childComplexity int, input model.ActivateBackupInput) int
+		AddIPLicense            func(childComplexity int, input model.AddIPLicenseInput) int
+		AddPaymentMethod        func(childComplexity int, input model.AddPaymentMethodInput) int
+		AdvanceClock            func(childComplexity int, to time.Time) int
+		CheckIn                 func(childComplexity int, input model.CheckInInput) int
+		CreateAPIToken          func(childComplexity int, input model.CreateAPITokenInput) int
+		CreateActivationKey     func(childComplexity int, serverAccountID string) int
+		CreateServerAccount     func(childComplexity int, input model.CreateServerAccountInput) int
+		DeactivateBackup        func(childComplexity int, licenseID string) int
+		ImportIPLicenses        func(childComplexity int, input model.ImportIPLicensesInput) int
+		Login                   func(childComplexity int, input model.LoginInput) int
+		Logout                  func(childComplexity int) int
+		RegisterReseller        func(childComplexity int, input model.RegisterResellerInput) int
+		RegisterServer          func(childComplexity int, input model.RegisterServerInput) int
+		RemoveActivationKey     func(childComplexity int, id string) int
+		RemoveIPLicenses        func(childComplexity int, ids []string) int
+		RemovePaymentMethod     func(childComplexity int, id string) int
+		RemoveServer            func(childComplexity int, id string) int
+		RemoveServerAccount     func(childComplexity int, id string) int
+		RevokeAPIToken          func(childComplexity int, id string) int
+		SetBackupPricePerGb     func(childComplexity int, input model.SetBackupPricePerGBInput) int
+		SetDefaultPaymentMethod func(childComplexity int, id string) int
+		SetProductPrice         func(childComplexity int, input model.SetProductPriceInput) int
+		TopUp                   func(childComplexity int, input model.TopUpInput) int
+		UpdateServerAccount     func(childComplexity int, id string, input model.UpdateServerAccountInput) int
 	}
 
 	PageInfo struct {
@@ -309,6 +317,10 @@ type ComplexityRoot struct {
 
 	RemoveIPLicensesPayload struct {
 		RemovedIDs func(childComplexity int) int
+	}
+
+	RemovePaymentMethodPayload struct {
+		RemovedID func(childComplexity int) int
 	}
 
 	RemoveServerAccountPayload struct {
@@ -405,12 +417,22 @@ type ComplexityRoot struct {
 		BackupPricePerGb func(childComplexity int) int
 	}
 
+	SetDefaultPaymentMethodPayload struct {
+		PaymentMethod func(childComplexity int) int
+	}
+
 	SetProductPricePayload struct {
 		Product func(childComplexity int) int
 	}
 
 	Subscription struct {
 		CheckIns func(childComplexity int, where *model.CheckInFilter) int
+	}
+
+	TopUpPayload struct {
+		Invoice     func(childComplexity int) int
+		Reseller    func(childComplexity int) int
+		Transaction func(childComplexity int) int
 	}
 
 	Transaction struct {
@@ -565,6 +587,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AddIPLicensePayload.License(childComplexity), true
+
+	case "AddPaymentMethodPayload.paymentMethod":
+		if e.ComplexityRoot.AddPaymentMethodPayload.PaymentMethod == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AddPaymentMethodPayload.PaymentMethod(childComplexity), true
 
 	case "AdvanceClockPayload.now":
 		if e.ComplexityRoot.AdvanceClockPayload.Now == nil {
@@ -1150,6 +1179,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AddIPLicense(childComplexity, args["input"].(model.AddIPLicenseInput)), true
+	case "Mutation.addPaymentMethod":
+		if e.ComplexityRoot.Mutation.AddPaymentMethod == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addPaymentMethod_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddPaymentMethod(childComplexity, args["input"].(model.AddPaymentMethodInput)), true
 	case "Mutation.advanceClock":
 		if e.ComplexityRoot.Mutation.AdvanceClock == nil {
 			break
@@ -1288,6 +1328,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveIPLicenses(childComplexity, args["ids"].([]string)), true
+	case "Mutation.removePaymentMethod":
+		if e.ComplexityRoot.Mutation.RemovePaymentMethod == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removePaymentMethod_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemovePaymentMethod(childComplexity, args["id"].(string)), true
 	case "Mutation.removeServer":
 		if e.ComplexityRoot.Mutation.RemoveServer == nil {
 			break
@@ -1332,6 +1383,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetBackupPricePerGb(childComplexity, args["input"].(model.SetBackupPricePerGBInput)), true
+	case "Mutation.setDefaultPaymentMethod":
+		if e.ComplexityRoot.Mutation.SetDefaultPaymentMethod == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setDefaultPaymentMethod_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetDefaultPaymentMethod(childComplexity, args["id"].(string)), true
 	case "Mutation.setProductPrice":
 		if e.ComplexityRoot.Mutation.SetProductPrice == nil {
 			break
@@ -1343,6 +1405,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetProductPrice(childComplexity, args["input"].(model.SetProductPriceInput)), true
+	case "Mutation.topUp":
+		if e.ComplexityRoot.Mutation.TopUp == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_topUp_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.TopUp(childComplexity, args["input"].(model.TopUpInput)), true
 	case "Mutation.updateServerAccount":
 		if e.ComplexityRoot.Mutation.UpdateServerAccount == nil {
 			break
@@ -1625,6 +1698,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RemoveIPLicensesPayload.RemovedIDs(childComplexity), true
+
+	case "RemovePaymentMethodPayload.removedID":
+		if e.ComplexityRoot.RemovePaymentMethodPayload.RemovedID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RemovePaymentMethodPayload.RemovedID(childComplexity), true
 
 	case "RemoveServerAccountPayload.removedID":
 		if e.ComplexityRoot.RemoveServerAccountPayload.RemovedID == nil {
@@ -1994,6 +2074,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SetBackupPricePerGBPayload.BackupPricePerGb(childComplexity), true
 
+	case "SetDefaultPaymentMethodPayload.paymentMethod":
+		if e.ComplexityRoot.SetDefaultPaymentMethodPayload.PaymentMethod == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetDefaultPaymentMethodPayload.PaymentMethod(childComplexity), true
+
 	case "SetProductPricePayload.product":
 		if e.ComplexityRoot.SetProductPricePayload.Product == nil {
 			break
@@ -2012,6 +2099,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.CheckIns(childComplexity, args["where"].(*model.CheckInFilter)), true
+
+	case "TopUpPayload.invoice":
+		if e.ComplexityRoot.TopUpPayload.Invoice == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopUpPayload.Invoice(childComplexity), true
+	case "TopUpPayload.reseller":
+		if e.ComplexityRoot.TopUpPayload.Reseller == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopUpPayload.Reseller(childComplexity), true
+	case "TopUpPayload.transaction":
+		if e.ComplexityRoot.TopUpPayload.Transaction == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopUpPayload.Transaction(childComplexity), true
 
 	case "Transaction.amount":
 		if e.ComplexityRoot.Transaction.Amount == nil {
@@ -2127,6 +2233,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ActivateBackupInput", ec.unmarshalInputActivateBackupInput),
 			graphql.NewInputUnmarshaler("ActivationKeyOrder", ec.unmarshalInputActivationKeyOrder),
 			graphql.NewInputUnmarshaler("AddIPLicenseInput", ec.unmarshalInputAddIPLicenseInput),
+			graphql.NewInputUnmarshaler("AddPaymentMethodInput", ec.unmarshalInputAddPaymentMethodInput),
 			graphql.NewInputUnmarshaler("BackupOrder", ec.unmarshalInputBackupOrder),
 			graphql.NewInputUnmarshaler("CheckInFilter", ec.unmarshalInputCheckInFilter),
 			graphql.NewInputUnmarshaler("CheckInInput", ec.unmarshalInputCheckInInput),
@@ -2152,6 +2259,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ServerWhereInput", ec.unmarshalInputServerWhereInput),
 			graphql.NewInputUnmarshaler("SetBackupPricePerGBInput", ec.unmarshalInputSetBackupPricePerGBInput),
 			graphql.NewInputUnmarshaler("SetProductPriceInput", ec.unmarshalInputSetProductPriceInput),
+			graphql.NewInputUnmarshaler("TopUpInput", ec.unmarshalInputTopUpInput),
 			graphql.NewInputUnmarshaler("TransactionOrder", ec.unmarshalInputTransactionOrder),
 			graphql.NewInputUnmarshaler("TransactionWhereInput", ec.unmarshalInputTransactionWhereInput),
 			graphql.NewInputUnmarshaler("UpdateServerAccountInput", ec.unmarshalInputUpdateServerAccountInput),
@@ -4099,6 +4207,51 @@ type Subscription {
   checkIns(where: CheckInFilter): CheckIn!
 }
 `, BuiltIn: false},
+	{Name: "../payments.graphqls", Input: `input AddPaymentMethodInput {
+  "A token from the payment gateway's client library (sandbox: tok_visa, tok_mastercard, tok_chargeDeclined, tok_insufficientFunds)."
+  gatewayToken: String!
+  "Make it the method autopayments and top-ups use by default. A reseller's first method always is."
+  makeDefault: Boolean
+}
+
+type AddPaymentMethodPayload {
+  paymentMethod: PaymentMethod!
+}
+
+type SetDefaultPaymentMethodPayload {
+  paymentMethod: PaymentMethod!
+}
+
+type RemovePaymentMethodPayload {
+  removedID: ID!
+}
+
+input TopUpInput {
+  "At least \"1.00\", at most \"100000.00\"."
+  amount: Money!
+  "The card to charge; the default payment method when left out."
+  paymentMethodID: ID
+  "Makes a retry safe; the Idempotency-Key header works too."
+  idempotencyKey: String
+}
+
+type TopUpPayload {
+  "The TOP_UP transaction."
+  transaction: Transaction!
+  "The PAYMENT_RECEIVED receipt."
+  invoice: Invoice!
+  reseller: Reseller!
+}
+
+extend type Mutation {
+  addPaymentMethod(input: AddPaymentMethodInput!): AddPaymentMethodPayload!
+  setDefaultPaymentMethod(id: ID!): SetDefaultPaymentMethodPayload!
+  "Removes a payment method; removing the default makes the newest remaining one the default."
+  removePaymentMethod(id: ID!): RemovePaymentMethodPayload!
+  "Adds funds by charging a payment method. A declined charge is PAYMENT_FAILED and moves no money. A past-due reseller whose balance reaches zero or more is ACTIVE again."
+  topUp(input: TopUpInput!): TopUpPayload!
+}
+`, BuiltIn: false},
 	{Name: "../schema.graphqls", Input: `# clnd's hand-written schema. ent.graphqls is generated from ent/schema by
 # entgql; the files here add the root operations and the computed fields.
 # docs/schema.md is the guide.
@@ -4294,6 +4447,14 @@ func (ec *executionContext) childFields_AddIPLicensePayload(ctx context.Context,
 		return ec.fieldContext_AddIPLicensePayload_license(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AddIPLicensePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_AddPaymentMethodPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "paymentMethod":
+		return ec.fieldContext_AddPaymentMethodPayload_paymentMethod(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AddPaymentMethodPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_AdvanceClockPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4674,6 +4835,14 @@ func (ec *executionContext) childFields_RemoveIPLicensesPayload(ctx context.Cont
 	return nil, fmt.Errorf("no field named %q was found under type RemoveIPLicensesPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_RemovePaymentMethodPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "removedID":
+		return ec.fieldContext_RemovePaymentMethodPayload_removedID(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RemovePaymentMethodPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_RemoveServerAccountPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "removedID":
@@ -4862,12 +5031,32 @@ func (ec *executionContext) childFields_SetBackupPricePerGBPayload(ctx context.C
 	return nil, fmt.Errorf("no field named %q was found under type SetBackupPricePerGBPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_SetDefaultPaymentMethodPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "paymentMethod":
+		return ec.fieldContext_SetDefaultPaymentMethodPayload_paymentMethod(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SetDefaultPaymentMethodPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_SetProductPricePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "product":
 		return ec.fieldContext_SetProductPricePayload_product(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SetProductPricePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_TopUpPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "transaction":
+		return ec.fieldContext_TopUpPayload_transaction(ctx, field)
+	case "invoice":
+		return ec.fieldContext_TopUpPayload_invoice(ctx, field)
+	case "reseller":
+		return ec.fieldContext_TopUpPayload_reseller(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TopUpPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Transaction(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

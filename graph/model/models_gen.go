@@ -39,6 +39,17 @@ type AddIPLicensePayload struct {
 	License *ent.IPLicense `json:"license"`
 }
 
+type AddPaymentMethodInput struct {
+	// A token from the payment gateway's client library (sandbox: tok_visa, tok_mastercard, tok_chargeDeclined, tok_insufficientFunds).
+	GatewayToken string `json:"gatewayToken"`
+	// Make it the method autopayments and top-ups use by default. A reseller's first method always is.
+	MakeDefault *bool `json:"makeDefault,omitempty"`
+}
+
+type AddPaymentMethodPayload struct {
+	PaymentMethod *ent.PaymentMethod `json:"paymentMethod"`
+}
+
 type AdvanceClockPayload struct {
 	Now time.Time `json:"now"`
 }
@@ -197,6 +208,10 @@ type RemoveIPLicensesPayload struct {
 	RemovedIDs []string `json:"removedIDs"`
 }
 
+type RemovePaymentMethodPayload struct {
+	RemovedID string `json:"removedID"`
+}
+
 type RemoveServerAccountPayload struct {
 	RemovedID string `json:"removedID"`
 }
@@ -217,6 +232,10 @@ type SetBackupPricePerGBPayload struct {
 	BackupPricePerGb money.Cents `json:"backupPricePerGB"`
 }
 
+type SetDefaultPaymentMethodPayload struct {
+	PaymentMethod *ent.PaymentMethod `json:"paymentMethod"`
+}
+
 type SetProductPriceInput struct {
 	Type         catalog.LicenseType `json:"type"`
 	MonthlyPrice money.Cents         `json:"monthlyPrice"`
@@ -227,6 +246,23 @@ type SetProductPricePayload struct {
 }
 
 type Subscription struct {
+}
+
+type TopUpInput struct {
+	// At least "1.00", at most "100000.00".
+	Amount money.Cents `json:"amount"`
+	// The card to charge; the default payment method when left out.
+	PaymentMethodID *string `json:"paymentMethodID,omitempty"`
+	// Makes a retry safe; the Idempotency-Key header works too.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+}
+
+type TopUpPayload struct {
+	// The TOP_UP transaction.
+	Transaction *ent.Transaction `json:"transaction"`
+	// The PAYMENT_RECEIVED receipt.
+	Invoice  *ent.Invoice  `json:"invoice"`
+	Reseller *ent.Reseller `json:"reseller"`
 }
 
 type UpdateServerAccountInput struct {

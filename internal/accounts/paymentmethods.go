@@ -1,0 +1,116 @@
+package accounts
+
+import (
+	"context"
+
+	"clnd/ent"
+	"clnd/ent/paymentmethod"
+	"clnd/ent/reseller"
+	"clnd/internal/apperr"
+	"clnd/internal/store"
+	"clnd/internal/viewer"
+)
+
+// MaxPaymentMethods bounds one reseller's saved methods.
+const MaxPaymentMethods = 20
+
+// AddPaymentMethod saves a method for the calling reseller through the
+// gateway (only its reference and label are kept). The first method, or one
+// asked to be, becomes the default.
+func (s *Service) AddPaymentMethod(ctx context.Context, tx *ent.Tx, gatewayToken string, makeDefault bool) (*ent.PaymentMethod, error) {
+	v := viewer.FromContext(ctx)
+	if v.Role != viewer.Reseller {
+		return nil, apperr.New(apperr.Forbidden, "payment methods belong to resellers")
+	}
+	// The reseller's row lock serialises this reseller's method changes, so
+	// there is always exactly one default.
+	if _, err := tx.Reseller.Query().Where(reseller.ID(v.ResellerID)).Modify(store.ForUpdate).Only(ctx); err != nil {
+		return nil, err
+	}
+	count, err := tx.PaymentMethod.Query().Count(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if count >= MaxPaymentMethods {
+		return nil, apperr.New(apperr.LimitReached, "a reseller has at most %d payment methods", MaxPaymentMethods)
+	}
+	saved, err := s.Gateway.Save(ctx, gatewayToken)
+	if err != nil {
+		return nil, err
+	}
+	makeDefault = makeDefault || count == 0
+	if makeDefault {
+		if err := tx.PaymentMethod.Update().SetIsDefault(false).Exec(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return tx.PaymentMethod.Create().
+		SetResellerID(v.ResellerID).
+		SetKind(paymentmethod.Kind(saved.Kind)).
+		SetLabel(saved.Label).
+		SetIsDefault(makeDefault).
+		SetGateway(s.Gateway.Name()).
+		SetGatewayRef(saved.Ref).
+		Save(ctx)
+}
+
+// SetDefaultPaymentMethod makes one of the caller's methods the default.
+func SetDefaultPaymentMethod(ctx context.Context, tx *ent.Tx, id string) (*ent.PaymentMethod, error) {
+	pm, err := tx.PaymentMethod.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return nil, apperr.NotFoundf("no payment method with ID %q", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.Reseller.Query().Where(reseller.ID(pm.ResellerID)).Modify(store.ForUpdate).Only(ctx); err != nil {
+		return nil, err
+	}
+	if err := tx.PaymentMethod.Update().Where(paymentmethod.ResellerID(pm.ResellerID)).SetIsDefault(false).Exec(ctx); err != nil {
+		return nil, err
+	}
+	return tx.PaymentMethod.UpdateOne(pm).SetIsDefault(true).Save(ctx)
+}
+
+// RemovePaymentMethod deletes one of the caller's methods; if it was the
+// default, the newest remaining one becomes the default.
+func RemovePaymentMethod(ctx context.Context, tx *ent.Tx, id string) error {
+	pm, err := tx.PaymentMethod.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return apperr.NotFoundf("no payment method with ID %q", id)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Reseller.Query().Where(reseller.ID(pm.ResellerID)).Modify(store.ForUpdate).Only(ctx); err != nil {
+		return err
+	}
+	if err := tx.PaymentMethod.DeleteOne(pm).Exec(ctx); err != nil {
+		return err
+	}
+	if !pm.IsDefault {
+		return nil
+	}
+	next, err := tx.PaymentMethod.Query().
+		Where(paymentmethod.ResellerID(pm.ResellerID)).
+		Order(ent.Desc(paymentmethod.FieldCreatedAt), ent.Desc(paymentmethod.FieldID)).
+		First(ctx)
+	if ent.IsNotFound(err) {
+		return nil // no method left: autopayment will have nothing to charge
+	}
+	if err != nil {
+		return err
+	}
+	return tx.PaymentMethod.UpdateOne(next).SetIsDefault(true).Exec(ctx)
+}
+
+// defaultMethod is the reseller's default payment method.
+func defaultMethod(ctx context.Context, tx *ent.Tx, resellerID string) (*ent.PaymentMethod, error) {
+	pm, err := tx.PaymentMethod.Query().
+		Where(paymentmethod.ResellerID(resellerID), paymentmethod.IsDefault(true)).
+		Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, apperr.Input("paymentMethodID", "there is no default payment method; add one or name one")
+	}
+	return pm, err
+}

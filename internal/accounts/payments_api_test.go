@@ -27,7 +27,9 @@ type method struct {
 func methods(t *testing.T, e *apitest.Env, token string) []method {
 	t.Helper()
 	var out struct {
-		Viewer struct{ Reseller struct{ PaymentMethods []method } }
+		Viewer struct {
+			Reseller struct{ PaymentMethods []method }
+		}
 	}
 	e.Query(token, `{ viewer { reseller { paymentMethods { id kind label isDefault } } } }`, nil, &out)
 	return out.Viewer.Reseller.PaymentMethods
@@ -46,7 +48,9 @@ func defaults(ms []method) (n int, label string) {
 func TestPaymentMethods(t *testing.T) {
 	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
 		a := e.Register("alice") // registers with tok_visa, the default
-		var added struct{ AddPaymentMethod struct{ PaymentMethod method } }
+		var added struct {
+			AddPaymentMethod struct{ PaymentMethod method }
+		}
 		e.Query(a.Token, addMethod, map[string]any{"tok": "tok_mastercard"}, &added)
 		if m := added.AddPaymentMethod.PaymentMethod; m.Label != "Mastercard •••• 4444" || m.IsDefault || m.Kind != "CARD" {
 			t.Fatalf("added %+v", m)
@@ -109,14 +113,18 @@ func TestTopUp(t *testing.T) {
 			e.Expect("BAD_USER_INPUT", "amount", a.Token, topUp, map[string]any{"amount": amount})
 		}
 		e.Expect("BAD_USER_INPUT", "amount", a.Token, topUp, map[string]any{"amount": "10.005"})
-		var declining struct{ AddPaymentMethod struct{ PaymentMethod method } }
+		var declining struct {
+			AddPaymentMethod struct{ PaymentMethod method }
+		}
 		e.Query(a.Token, addMethod, map[string]any{"tok": "tok_insufficientFunds"}, &declining)
 		e.Expect("PAYMENT_FAILED", "", a.Token, topUp, map[string]any{"amount": "10.00", "pm": declining.AddPaymentMethod.PaymentMethod.ID})
 		e.Expect("FORBIDDEN", "", e.OperatorToken, topUp, map[string]any{"amount": "10.00"})
 		var tok struct{ CreateAPIToken struct{ Token string } }
 		e.Query(a.Token, `mutation { createAPIToken(input: {name: "r", scope: READ}) { token } }`, nil, &tok)
 		e.Expect("FORBIDDEN", "", tok.CreateAPIToken.Token, topUp, map[string]any{"amount": "10.00"})
-		var me struct{ Viewer struct{ Reseller struct{ Balance string } } }
+		var me struct {
+			Viewer struct{ Reseller struct{ Balance string } }
+		}
 		e.Query(a.Token, `{ viewer { reseller { balance } } }`, nil, &me)
 		if me.Viewer.Reseller.Balance != "300.00" {
 			t.Fatalf("failed top-ups moved money: balance %s", me.Viewer.Reseller.Balance)
@@ -142,7 +150,9 @@ func TestTopUpEndsPastDue(t *testing.T) {
 			t.Fatal(err)
 		}
 		var r struct {
-			TopUp struct{ Reseller struct{ Balance, Status string } }
+			TopUp struct {
+				Reseller struct{ Balance, Status string }
+			}
 		}
 		e.Query(a.Token, topUp, map[string]any{"amount": "20.00"}, &r)
 		if r.TopUp.Reseller.Balance != "-30.00" || r.TopUp.Reseller.Status != "PAST_DUE" {

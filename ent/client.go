@@ -24,6 +24,7 @@ import (
 	"clnd/ent/iplicense"
 	"clnd/ent/loginfailure"
 	"clnd/ent/operatortoken"
+	"clnd/ent/paymentattempt"
 	"clnd/ent/paymentmethod"
 	"clnd/ent/product"
 	"clnd/ent/reseller"
@@ -72,6 +73,8 @@ type Client struct {
 	LoginFailure *LoginFailureClient
 	// OperatorToken is the client for interacting with the OperatorToken builders.
 	OperatorToken *OperatorTokenClient
+	// PaymentAttempt is the client for interacting with the PaymentAttempt builders.
+	PaymentAttempt *PaymentAttemptClient
 	// PaymentMethod is the client for interacting with the PaymentMethod builders.
 	PaymentMethod *PaymentMethodClient
 	// Product is the client for interacting with the Product builders.
@@ -112,6 +115,7 @@ func (c *Client) init() {
 	c.InvoiceLine = NewInvoiceLineClient(c.config)
 	c.LoginFailure = NewLoginFailureClient(c.config)
 	c.OperatorToken = NewOperatorTokenClient(c.config)
+	c.PaymentAttempt = NewPaymentAttemptClient(c.config)
 	c.PaymentMethod = NewPaymentMethodClient(c.config)
 	c.Product = NewProductClient(c.config)
 	c.Reseller = NewResellerClient(c.config)
@@ -225,6 +229,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		InvoiceLine:       NewInvoiceLineClient(cfg),
 		LoginFailure:      NewLoginFailureClient(cfg),
 		OperatorToken:     NewOperatorTokenClient(cfg),
+		PaymentAttempt:    NewPaymentAttemptClient(cfg),
 		PaymentMethod:     NewPaymentMethodClient(cfg),
 		Product:           NewProductClient(cfg),
 		Reseller:          NewResellerClient(cfg),
@@ -265,6 +270,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		InvoiceLine:       NewInvoiceLineClient(cfg),
 		LoginFailure:      NewLoginFailureClient(cfg),
 		OperatorToken:     NewOperatorTokenClient(cfg),
+		PaymentAttempt:    NewPaymentAttemptClient(cfg),
 		PaymentMethod:     NewPaymentMethodClient(cfg),
 		Product:           NewProductClient(cfg),
 		Reseller:          NewResellerClient(cfg),
@@ -304,8 +310,8 @@ func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.APIToken, c.ActivationKey, c.Backup, c.BillableRun, c.Checkout, c.Datacenter,
 		c.IPLicense, c.IdempotencyRecord, c.Invoice, c.InvoiceItem, c.InvoiceLine,
-		c.LoginFailure, c.OperatorToken, c.PaymentMethod, c.Product, c.Reseller,
-		c.Server, c.ServerAccount, c.Session, c.Setting, c.Transaction,
+		c.LoginFailure, c.OperatorToken, c.PaymentAttempt, c.PaymentMethod, c.Product,
+		c.Reseller, c.Server, c.ServerAccount, c.Session, c.Setting, c.Transaction,
 	} {
 		n.Use(hooks...)
 	}
@@ -317,8 +323,8 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.APIToken, c.ActivationKey, c.Backup, c.BillableRun, c.Checkout, c.Datacenter,
 		c.IPLicense, c.IdempotencyRecord, c.Invoice, c.InvoiceItem, c.InvoiceLine,
-		c.LoginFailure, c.OperatorToken, c.PaymentMethod, c.Product, c.Reseller,
-		c.Server, c.ServerAccount, c.Session, c.Setting, c.Transaction,
+		c.LoginFailure, c.OperatorToken, c.PaymentAttempt, c.PaymentMethod, c.Product,
+		c.Reseller, c.Server, c.ServerAccount, c.Session, c.Setting, c.Transaction,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -353,6 +359,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.LoginFailure.mutate(ctx, m)
 	case *OperatorTokenMutation:
 		return c.OperatorToken.mutate(ctx, m)
+	case *PaymentAttemptMutation:
+		return c.PaymentAttempt.mutate(ctx, m)
 	case *PaymentMethodMutation:
 		return c.PaymentMethod.mutate(ctx, m)
 	case *ProductMutation:
@@ -2512,6 +2520,157 @@ func (c *OperatorTokenClient) mutate(ctx context.Context, m *OperatorTokenMutati
 	}
 }
 
+// PaymentAttemptClient is a client for the PaymentAttempt schema.
+type PaymentAttemptClient struct {
+	config
+}
+
+// NewPaymentAttemptClient returns a client for the PaymentAttempt from the given config.
+func NewPaymentAttemptClient(c config) *PaymentAttemptClient {
+	return &PaymentAttemptClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `paymentattempt.Hooks(f(g(h())))`.
+func (c *PaymentAttemptClient) Use(hooks ...Hook) {
+	c.hooks.PaymentAttempt = append(c.hooks.PaymentAttempt, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `paymentattempt.Intercept(f(g(h())))`.
+func (c *PaymentAttemptClient) Intercept(interceptors ...Interceptor) {
+	c.inters.PaymentAttempt = append(c.inters.PaymentAttempt, interceptors...)
+}
+
+// Create returns a builder for creating a PaymentAttempt entity.
+func (c *PaymentAttemptClient) Create() *PaymentAttemptCreate {
+	mutation := newPaymentAttemptMutation(c.config, OpCreate)
+	return &PaymentAttemptCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of PaymentAttempt entities.
+func (c *PaymentAttemptClient) CreateBulk(builders ...*PaymentAttemptCreate) *PaymentAttemptCreateBulk {
+	return &PaymentAttemptCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *PaymentAttemptClient) MapCreateBulk(slice any, setFunc func(*PaymentAttemptCreate, int)) *PaymentAttemptCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &PaymentAttemptCreateBulk{err: fmt.Errorf("calling to PaymentAttemptClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*PaymentAttemptCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &PaymentAttemptCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for PaymentAttempt.
+func (c *PaymentAttemptClient) Update() *PaymentAttemptUpdate {
+	mutation := newPaymentAttemptMutation(c.config, OpUpdate)
+	return &PaymentAttemptUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *PaymentAttemptClient) UpdateOne(_m *PaymentAttempt) *PaymentAttemptUpdateOne {
+	mutation := newPaymentAttemptMutation(c.config, OpUpdateOne, withPaymentAttempt(_m))
+	return &PaymentAttemptUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *PaymentAttemptClient) UpdateOneID(id string) *PaymentAttemptUpdateOne {
+	mutation := newPaymentAttemptMutation(c.config, OpUpdateOne, withPaymentAttemptID(id))
+	return &PaymentAttemptUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for PaymentAttempt.
+func (c *PaymentAttemptClient) Delete() *PaymentAttemptDelete {
+	mutation := newPaymentAttemptMutation(c.config, OpDelete)
+	return &PaymentAttemptDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *PaymentAttemptClient) DeleteOne(_m *PaymentAttempt) *PaymentAttemptDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *PaymentAttemptClient) DeleteOneID(id string) *PaymentAttemptDeleteOne {
+	builder := c.Delete().Where(paymentattempt.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &PaymentAttemptDeleteOne{builder}
+}
+
+// Query returns a query builder for PaymentAttempt.
+func (c *PaymentAttemptClient) Query() *PaymentAttemptQuery {
+	return &PaymentAttemptQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypePaymentAttempt},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a PaymentAttempt entity by its id.
+func (c *PaymentAttemptClient) Get(ctx context.Context, id string) (*PaymentAttempt, error) {
+	return c.Query().Where(paymentattempt.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *PaymentAttemptClient) GetX(ctx context.Context, id string) *PaymentAttempt {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryReseller queries the reseller edge of a PaymentAttempt.
+func (c *PaymentAttemptClient) QueryReseller(_m *PaymentAttempt) *ResellerQuery {
+	query := (&ResellerClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(paymentattempt.Table, paymentattempt.FieldID, id),
+			sqlgraph.To(reseller.Table, reseller.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, paymentattempt.ResellerTable, paymentattempt.ResellerColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *PaymentAttemptClient) Hooks() []Hook {
+	hooks := c.hooks.PaymentAttempt
+	return append(hooks[:len(hooks):len(hooks)], paymentattempt.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *PaymentAttemptClient) Interceptors() []Interceptor {
+	inters := c.inters.PaymentAttempt
+	return append(inters[:len(inters):len(inters)], paymentattempt.Interceptors[:]...)
+}
+
+func (c *PaymentAttemptClient) mutate(ctx context.Context, m *PaymentAttemptMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&PaymentAttemptCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&PaymentAttemptUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&PaymentAttemptUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&PaymentAttemptDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown PaymentAttempt mutation op: %q", m.Op())
+	}
+}
+
 // PaymentMethodClient is a client for the PaymentMethod schema.
 type PaymentMethodClient struct {
 	config
@@ -3122,6 +3281,22 @@ func (c *ResellerClient) QueryCheckouts(_m *Reseller) *CheckoutQuery {
 			sqlgraph.From(reseller.Table, reseller.FieldID, id),
 			sqlgraph.To(checkout.Table, checkout.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, reseller.CheckoutsTable, reseller.CheckoutsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryPaymentAttempts queries the payment_attempts edge of a Reseller.
+func (c *ResellerClient) QueryPaymentAttempts(_m *Reseller) *PaymentAttemptQuery {
+	query := (&PaymentAttemptClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(reseller.Table, reseller.FieldID, id),
+			sqlgraph.To(paymentattempt.Table, paymentattempt.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, reseller.PaymentAttemptsTable, reseller.PaymentAttemptsColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -3979,14 +4154,14 @@ type (
 	hooks struct {
 		APIToken, ActivationKey, Backup, BillableRun, Checkout, Datacenter, IPLicense,
 		IdempotencyRecord, Invoice, InvoiceItem, InvoiceLine, LoginFailure,
-		OperatorToken, PaymentMethod, Product, Reseller, Server, ServerAccount,
-		Session, Setting, Transaction []ent.Hook
+		OperatorToken, PaymentAttempt, PaymentMethod, Product, Reseller, Server,
+		ServerAccount, Session, Setting, Transaction []ent.Hook
 	}
 	inters struct {
 		APIToken, ActivationKey, Backup, BillableRun, Checkout, Datacenter, IPLicense,
 		IdempotencyRecord, Invoice, InvoiceItem, InvoiceLine, LoginFailure,
-		OperatorToken, PaymentMethod, Product, Reseller, Server, ServerAccount,
-		Session, Setting, Transaction []ent.Interceptor
+		OperatorToken, PaymentAttempt, PaymentMethod, Product, Reseller, Server,
+		ServerAccount, Session, Setting, Transaction []ent.Interceptor
 	}
 )
 

@@ -16,6 +16,7 @@ import (
 	"clnd/ent/iplicense"
 	"clnd/ent/loginfailure"
 	"clnd/ent/operatortoken"
+	"clnd/ent/paymentattempt"
 	"clnd/ent/paymentmethod"
 	"clnd/ent/product"
 	"clnd/ent/reseller"
@@ -106,6 +107,7 @@ func checkColumn(t, c string) error {
 			invoiceline.Table:       invoiceline.ValidColumn,
 			loginfailure.Table:      loginfailure.ValidColumn,
 			operatortoken.Table:     operatortoken.ValidColumn,
+			paymentattempt.Table:    paymentattempt.ValidColumn,
 			paymentmethod.Table:     paymentmethod.ValidColumn,
 			product.Table:           product.ValidColumn,
 			reseller.Table:          reseller.ValidColumn,

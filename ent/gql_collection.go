@@ -12,6 +12,7 @@ import (
 	"clnd/ent/invoiceitem"
 	"clnd/ent/invoiceline"
 	"clnd/ent/iplicense"
+	"clnd/ent/paymentattempt"
 	"clnd/ent/paymentmethod"
 	"clnd/ent/product"
 	"clnd/ent/reseller"
@@ -1144,6 +1145,112 @@ func newInvoiceLinePaginateArgs(rv map[string]any) *invoicelinePaginateArgs {
 }
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *PaymentAttemptQuery) CollectFields(ctx context.Context, satisfies ...string) (*PaymentAttemptQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *PaymentAttemptQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(paymentattempt.Columns))
+		selectedFields = []string{paymentattempt.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[paymentattempt.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, paymentattempt.FieldCreatedAt)
+				fieldSeen[paymentattempt.FieldCreatedAt] = struct{}{}
+			}
+		case "purpose":
+			if _, ok := fieldSeen[paymentattempt.FieldPurpose]; !ok {
+				selectedFields = append(selectedFields, paymentattempt.FieldPurpose)
+				fieldSeen[paymentattempt.FieldPurpose] = struct{}{}
+			}
+		case "amount":
+			if _, ok := fieldSeen[paymentattempt.FieldAmount]; !ok {
+				selectedFields = append(selectedFields, paymentattempt.FieldAmount)
+				fieldSeen[paymentattempt.FieldAmount] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[paymentattempt.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, paymentattempt.FieldStatus)
+				fieldSeen[paymentattempt.FieldStatus] = struct{}{}
+			}
+		case "reason":
+			if _, ok := fieldSeen[paymentattempt.FieldReason]; !ok {
+				selectedFields = append(selectedFields, paymentattempt.FieldReason)
+				fieldSeen[paymentattempt.FieldReason] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type paymentattemptPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []PaymentAttemptPaginateOption
+}
+
+func newPaymentAttemptPaginateArgs(rv map[string]any) *paymentattemptPaginateArgs {
+	args := &paymentattemptPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &PaymentAttemptOrder{Field: &PaymentAttemptOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithPaymentAttemptOrder(order))
+			}
+		case *PaymentAttemptOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithPaymentAttemptOrder(v))
+			}
+		}
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *PaymentMethodQuery) CollectFields(ctx context.Context, satisfies ...string) (*PaymentMethodQuery, error) {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil {
@@ -1731,6 +1838,95 @@ func (_q *ResellerQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 				return err
 			}
 			_q.WithNamedPaymentMethods(alias, func(wq *PaymentMethodQuery) {
+				*wq = *query
+			})
+
+		case "paymentAttempts":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PaymentAttemptClient{config: _q.config}).Query()
+			)
+			args := newPaymentAttemptPaginateArgs(fieldArgs(ctx, nil, path...))
+			if err := validateFirstLast(args.first, args.last); err != nil {
+				return fmt.Errorf("validate first and last in path %q: %w", path, err)
+			}
+			pager, err := newPaymentAttemptPager(args.opts, args.last != nil)
+			if err != nil {
+				return fmt.Errorf("create new pager in path %q: %w", path, err)
+			}
+			if query, err = pager.applyFilter(query); err != nil {
+				return err
+			}
+			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
+				if hasPagination || ignoredEdges {
+					query := query.Clone()
+					_q.loadTotal = append(_q.loadTotal, func(ctx context.Context, nodes []*Reseller) error {
+						ids := make([]driver.Value, len(nodes))
+						for i := range nodes {
+							ids[i] = nodes[i].ID
+						}
+						var v []struct {
+							NodeID string `sql:"reseller_id"`
+							Count  int    `sql:"count"`
+						}
+						query.Where(func(s *sql.Selector) {
+							s.Where(sql.InValues(s.C(reseller.PaymentAttemptsColumn), ids...))
+						})
+						if err := query.GroupBy(reseller.PaymentAttemptsColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
+							return err
+						}
+						m := make(map[string]int, len(v))
+						for i := range v {
+							m[v[i].NodeID] = v[i].Count
+						}
+						for i := range nodes {
+							n := m[nodes[i].ID]
+							if nodes[i].Edges.totalCount[5] == nil {
+								nodes[i].Edges.totalCount[5] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[5][alias] = n
+						}
+						return nil
+					})
+				} else {
+					_q.loadTotal = append(_q.loadTotal, func(_ context.Context, nodes []*Reseller) error {
+						for i := range nodes {
+							n := len(nodes[i].Edges.PaymentAttempts)
+							if nodes[i].Edges.totalCount[5] == nil {
+								nodes[i].Edges.totalCount[5] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[5][alias] = n
+						}
+						return nil
+					})
+				}
+			}
+			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+				continue
+			}
+			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
+				return err
+			}
+			path = append(path, edgesField, nodeField)
+			if field := collectedField(ctx, path...); field != nil {
+				if err := query.collectField(ctx, false, opCtx, *field, path, mayAddCondition(satisfies, paymentattemptImplementors)...); err != nil {
+					return err
+				}
+			}
+			if limit := paginateLimit(args.first, args.last); limit > 0 {
+				if oneNode {
+					pager.applyOrder(query.Limit(limit))
+				} else {
+					modify := entgql.LimitPerRow(reseller.PaymentAttemptsColumn, limit, pager.orderExpr(query))
+					query.modifiers = append(query.modifiers, modify)
+				}
+			} else {
+				query = pager.applyOrder(query)
+			}
+			_q.WithNamedPaymentAttempts(alias, func(wq *PaymentAttemptQuery) {
 				*wq = *query
 			})
 		case "createdAt":

@@ -264,6 +264,26 @@ func (_m *Reseller) PaymentMethods(ctx context.Context) (result []*PaymentMethod
 	return result, err
 }
 
+func (_m *Reseller) PaymentAttempts(
+	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *PaymentAttemptOrder,
+) (*PaymentAttemptConnection, error) {
+	opts := []PaymentAttemptPaginateOption{
+		WithPaymentAttemptOrder(orderBy),
+	}
+	alias := graphql.GetFieldContext(ctx).Field.Alias
+	totalCount, hasTotalCount := _m.Edges.totalCount[5][alias]
+	if nodes, err := _m.NamedPaymentAttempts(alias); err == nil || hasTotalCount {
+		pager, err := newPaymentAttemptPager(opts, last != nil)
+		if err != nil {
+			return nil, err
+		}
+		conn := &PaymentAttemptConnection{Edges: []*PaymentAttemptEdge{}, TotalCount: totalCount}
+		conn.build(nodes, pager, after, first, before, last)
+		return conn, nil
+	}
+	return _m.QueryPaymentAttempts().Paginate(ctx, after, first, before, last, opts...)
+}
+
 func (_m *Server) Reseller(ctx context.Context) (*Reseller, error) {
 	result, err := _m.Edges.ResellerOrErr()
 	if IsNotLoaded(err) {

@@ -12,6 +12,7 @@ import (
 	"clnd/ent/invoiceitem"
 	"clnd/ent/invoiceline"
 	"clnd/ent/iplicense"
+	"clnd/ent/paymentattempt"
 	"clnd/ent/paymentmethod"
 	"clnd/ent/product"
 	"clnd/ent/reseller"
@@ -75,6 +76,11 @@ var invoicelineImplementors = []string{"InvoiceLine", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*InvoiceLine) IsNode() {}
+
+var paymentattemptImplementors = []string{"PaymentAttempt", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*PaymentAttempt) IsNode() {}
 
 var paymentmethodImplementors = []string{"PaymentMethod", "Node"}
 
@@ -241,6 +247,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(invoiceline.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, invoicelineImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case paymentattempt.Table:
+		query := c.PaymentAttempt.Query().
+			Where(paymentattempt.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, paymentattemptImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -504,6 +519,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.InvoiceLine.Query().
 			Where(invoiceline.IDIn(ids...))
 		query, err := query.CollectFields(ctx, invoicelineImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case paymentattempt.Table:
+		query := c.PaymentAttempt.Query().
+			Where(paymentattempt.IDIn(ids...))
+		query, err := query.CollectFields(ctx, paymentattemptImplementors...)
 		if err != nil {
 			return nil, err
 		}

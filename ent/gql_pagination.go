@@ -12,6 +12,7 @@ import (
 	"clnd/ent/invoiceitem"
 	"clnd/ent/invoiceline"
 	"clnd/ent/iplicense"
+	"clnd/ent/paymentattempt"
 	"clnd/ent/paymentmethod"
 	"clnd/ent/product"
 	"clnd/ent/reseller"
@@ -2702,6 +2703,302 @@ func (_m *InvoiceLine) ToEdge(order *InvoiceLineOrder) *InvoiceLineEdge {
 		order = DefaultInvoiceLineOrder
 	}
 	return &InvoiceLineEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// PaymentAttemptEdge is the edge representation of PaymentAttempt.
+type PaymentAttemptEdge struct {
+	Node   *PaymentAttempt `json:"node"`
+	Cursor Cursor          `json:"cursor"`
+}
+
+// PaymentAttemptConnection is the connection containing edges to PaymentAttempt.
+type PaymentAttemptConnection struct {
+	Edges      []*PaymentAttemptEdge `json:"edges"`
+	PageInfo   PageInfo              `json:"pageInfo"`
+	TotalCount int                   `json:"totalCount"`
+}
+
+func (c *PaymentAttemptConnection) build(nodes []*PaymentAttempt, pager *paymentattemptPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *PaymentAttempt
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *PaymentAttempt {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *PaymentAttempt {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*PaymentAttemptEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &PaymentAttemptEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// PaymentAttemptPaginateOption enables pagination customization.
+type PaymentAttemptPaginateOption func(*paymentattemptPager) error
+
+// WithPaymentAttemptOrder configures pagination ordering.
+func WithPaymentAttemptOrder(order *PaymentAttemptOrder) PaymentAttemptPaginateOption {
+	if order == nil {
+		order = DefaultPaymentAttemptOrder
+	}
+	o := *order
+	return func(pager *paymentattemptPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultPaymentAttemptOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithPaymentAttemptFilter configures pagination filter.
+func WithPaymentAttemptFilter(filter func(*PaymentAttemptQuery) (*PaymentAttemptQuery, error)) PaymentAttemptPaginateOption {
+	return func(pager *paymentattemptPager) error {
+		if filter == nil {
+			return errors.New("PaymentAttemptQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type paymentattemptPager struct {
+	reverse bool
+	order   *PaymentAttemptOrder
+	filter  func(*PaymentAttemptQuery) (*PaymentAttemptQuery, error)
+}
+
+func newPaymentAttemptPager(opts []PaymentAttemptPaginateOption, reverse bool) (*paymentattemptPager, error) {
+	pager := &paymentattemptPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultPaymentAttemptOrder
+	}
+	return pager, nil
+}
+
+func (p *paymentattemptPager) applyFilter(query *PaymentAttemptQuery) (*PaymentAttemptQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *paymentattemptPager) toCursor(_m *PaymentAttempt) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *paymentattemptPager) applyCursors(query *PaymentAttemptQuery, after, before *Cursor) (*PaymentAttemptQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultPaymentAttemptOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *paymentattemptPager) applyOrder(query *PaymentAttemptQuery) *PaymentAttemptQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultPaymentAttemptOrder.Field {
+		query = query.Order(DefaultPaymentAttemptOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *paymentattemptPager) orderExpr(query *PaymentAttemptQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultPaymentAttemptOrder.Field {
+			b.Comma().Ident(DefaultPaymentAttemptOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to PaymentAttempt.
+func (_m *PaymentAttemptQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...PaymentAttemptPaginateOption,
+) (*PaymentAttemptConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newPaymentAttemptPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &PaymentAttemptConnection{Edges: []*PaymentAttemptEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// PaymentAttemptOrderFieldCreatedAt orders PaymentAttempt by created_at.
+	PaymentAttemptOrderFieldCreatedAt = &PaymentAttemptOrderField{
+		Value: func(_m *PaymentAttempt) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: paymentattempt.FieldCreatedAt,
+		toTerm: paymentattempt.ByCreatedAt,
+		toCursor: func(_m *PaymentAttempt) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f PaymentAttemptOrderField) String() string {
+	var str string
+	switch f.column {
+	case PaymentAttemptOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f PaymentAttemptOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *PaymentAttemptOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("PaymentAttemptOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *PaymentAttemptOrderFieldCreatedAt
+	default:
+		return fmt.Errorf("%s is not a valid PaymentAttemptOrderField", str)
+	}
+	return nil
+}
+
+// PaymentAttemptOrderField defines the ordering field of PaymentAttempt.
+type PaymentAttemptOrderField struct {
+	// Value extracts the ordering value from the given PaymentAttempt.
+	Value    func(*PaymentAttempt) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) paymentattempt.OrderOption
+	toCursor func(*PaymentAttempt) Cursor
+}
+
+// PaymentAttemptOrder defines the ordering of PaymentAttempt.
+type PaymentAttemptOrder struct {
+	Direction OrderDirection            `json:"direction"`
+	Field     *PaymentAttemptOrderField `json:"field"`
+}
+
+// DefaultPaymentAttemptOrder is the default ordering of PaymentAttempt.
+var DefaultPaymentAttemptOrder = &PaymentAttemptOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &PaymentAttemptOrderField{
+		Value: func(_m *PaymentAttempt) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: paymentattempt.FieldID,
+		toTerm: paymentattempt.ByID,
+		toCursor: func(_m *PaymentAttempt) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts PaymentAttempt into PaymentAttemptEdge.
+func (_m *PaymentAttempt) ToEdge(order *PaymentAttemptOrder) *PaymentAttemptEdge {
+	if order == nil {
+		order = DefaultPaymentAttemptOrder
+	}
+	return &PaymentAttemptEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

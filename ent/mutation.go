@@ -16,6 +16,7 @@ import (
 	"clnd/ent/iplicense"
 	"clnd/ent/loginfailure"
 	"clnd/ent/operatortoken"
+	"clnd/ent/paymentattempt"
 	"clnd/ent/paymentmethod"
 	"clnd/ent/predicate"
 	"clnd/ent/product"
@@ -59,6 +60,7 @@ const (
 	TypeInvoiceLine       = "InvoiceLine"
 	TypeLoginFailure      = "LoginFailure"
 	TypeOperatorToken     = "OperatorToken"
+	TypePaymentAttempt    = "PaymentAttempt"
 	TypePaymentMethod     = "PaymentMethod"
 	TypeProduct           = "Product"
 	TypeReseller          = "Reseller"
@@ -10256,6 +10258,774 @@ func (m *OperatorTokenMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown OperatorToken edge %s", name)
 }
 
+// PaymentAttemptMutation represents an operation that mutates the PaymentAttempt nodes in the graph.
+type PaymentAttemptMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *string
+	created_at      *time.Time
+	purpose         *paymentattempt.Purpose
+	amount          *money.Cents
+	addamount       *money.Cents
+	status          *paymentattempt.Status
+	reason          *string
+	transaction_id  *string
+	clearedFields   map[string]struct{}
+	reseller        *string
+	clearedreseller bool
+	done            bool
+	oldValue        func(context.Context) (*PaymentAttempt, error)
+	predicates      []predicate.PaymentAttempt
+}
+
+var _ ent.Mutation = (*PaymentAttemptMutation)(nil)
+
+// paymentattemptOption allows management of the mutation configuration using functional options.
+type paymentattemptOption func(*PaymentAttemptMutation)
+
+// newPaymentAttemptMutation creates new mutation for the PaymentAttempt entity.
+func newPaymentAttemptMutation(c config, op Op, opts ...paymentattemptOption) *PaymentAttemptMutation {
+	m := &PaymentAttemptMutation{
+		config:        c,
+		op:            op,
+		typ:           TypePaymentAttempt,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withPaymentAttemptID sets the ID field of the mutation.
+func withPaymentAttemptID(id string) paymentattemptOption {
+	return func(m *PaymentAttemptMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *PaymentAttempt
+		)
+		m.oldValue = func(ctx context.Context) (*PaymentAttempt, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().PaymentAttempt.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withPaymentAttempt sets the old PaymentAttempt of the mutation.
+func withPaymentAttempt(node *PaymentAttempt) paymentattemptOption {
+	return func(m *PaymentAttemptMutation) {
+		m.oldValue = func(context.Context) (*PaymentAttempt, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m PaymentAttemptMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m PaymentAttemptMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of PaymentAttempt entities.
+func (m *PaymentAttemptMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *PaymentAttemptMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *PaymentAttemptMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().PaymentAttempt.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *PaymentAttemptMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *PaymentAttemptMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *PaymentAttemptMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetResellerID sets the "reseller_id" field.
+func (m *PaymentAttemptMutation) SetResellerID(s string) {
+	m.reseller = &s
+}
+
+// ResellerID returns the value of the "reseller_id" field in the mutation.
+func (m *PaymentAttemptMutation) ResellerID() (r string, exists bool) {
+	v := m.reseller
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResellerID returns the old "reseller_id" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldResellerID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResellerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResellerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResellerID: %w", err)
+	}
+	return oldValue.ResellerID, nil
+}
+
+// ResetResellerID resets all changes to the "reseller_id" field.
+func (m *PaymentAttemptMutation) ResetResellerID() {
+	m.reseller = nil
+}
+
+// SetPurpose sets the "purpose" field.
+func (m *PaymentAttemptMutation) SetPurpose(pa paymentattempt.Purpose) {
+	m.purpose = &pa
+}
+
+// Purpose returns the value of the "purpose" field in the mutation.
+func (m *PaymentAttemptMutation) Purpose() (r paymentattempt.Purpose, exists bool) {
+	v := m.purpose
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPurpose returns the old "purpose" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldPurpose(ctx context.Context) (v paymentattempt.Purpose, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPurpose is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPurpose requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPurpose: %w", err)
+	}
+	return oldValue.Purpose, nil
+}
+
+// ResetPurpose resets all changes to the "purpose" field.
+func (m *PaymentAttemptMutation) ResetPurpose() {
+	m.purpose = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *PaymentAttemptMutation) SetAmount(value money.Cents) {
+	m.amount = &value
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *PaymentAttemptMutation) Amount() (r money.Cents, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldAmount(ctx context.Context) (v money.Cents, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds value to the "amount" field.
+func (m *PaymentAttemptMutation) AddAmount(value money.Cents) {
+	if m.addamount != nil {
+		*m.addamount += value
+	} else {
+		m.addamount = &value
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *PaymentAttemptMutation) AddedAmount() (r money.Cents, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *PaymentAttemptMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *PaymentAttemptMutation) SetStatus(pa paymentattempt.Status) {
+	m.status = &pa
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *PaymentAttemptMutation) Status() (r paymentattempt.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldStatus(ctx context.Context) (v paymentattempt.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *PaymentAttemptMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetReason sets the "reason" field.
+func (m *PaymentAttemptMutation) SetReason(s string) {
+	m.reason = &s
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *PaymentAttemptMutation) Reason() (r string, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *PaymentAttemptMutation) ResetReason() {
+	m.reason = nil
+}
+
+// SetTransactionID sets the "transaction_id" field.
+func (m *PaymentAttemptMutation) SetTransactionID(s string) {
+	m.transaction_id = &s
+}
+
+// TransactionID returns the value of the "transaction_id" field in the mutation.
+func (m *PaymentAttemptMutation) TransactionID() (r string, exists bool) {
+	v := m.transaction_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTransactionID returns the old "transaction_id" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldTransactionID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTransactionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTransactionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTransactionID: %w", err)
+	}
+	return oldValue.TransactionID, nil
+}
+
+// ClearTransactionID clears the value of the "transaction_id" field.
+func (m *PaymentAttemptMutation) ClearTransactionID() {
+	m.transaction_id = nil
+	m.clearedFields[paymentattempt.FieldTransactionID] = struct{}{}
+}
+
+// TransactionIDCleared returns if the "transaction_id" field was cleared in this mutation.
+func (m *PaymentAttemptMutation) TransactionIDCleared() bool {
+	_, ok := m.clearedFields[paymentattempt.FieldTransactionID]
+	return ok
+}
+
+// ResetTransactionID resets all changes to the "transaction_id" field.
+func (m *PaymentAttemptMutation) ResetTransactionID() {
+	m.transaction_id = nil
+	delete(m.clearedFields, paymentattempt.FieldTransactionID)
+}
+
+// ClearReseller clears the "reseller" edge to the Reseller entity.
+func (m *PaymentAttemptMutation) ClearReseller() {
+	m.clearedreseller = true
+	m.clearedFields[paymentattempt.FieldResellerID] = struct{}{}
+}
+
+// ResellerCleared reports if the "reseller" edge to the Reseller entity was cleared.
+func (m *PaymentAttemptMutation) ResellerCleared() bool {
+	return m.clearedreseller
+}
+
+// ResellerIDs returns the "reseller" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ResellerID instead. It exists only for internal usage by the builders.
+func (m *PaymentAttemptMutation) ResellerIDs() (ids []string) {
+	if id := m.reseller; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetReseller resets all changes to the "reseller" edge.
+func (m *PaymentAttemptMutation) ResetReseller() {
+	m.reseller = nil
+	m.clearedreseller = false
+}
+
+// Where appends a list predicates to the PaymentAttemptMutation builder.
+func (m *PaymentAttemptMutation) Where(ps ...predicate.PaymentAttempt) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the PaymentAttemptMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *PaymentAttemptMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.PaymentAttempt, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *PaymentAttemptMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *PaymentAttemptMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (PaymentAttempt).
+func (m *PaymentAttemptMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *PaymentAttemptMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.created_at != nil {
+		fields = append(fields, paymentattempt.FieldCreatedAt)
+	}
+	if m.reseller != nil {
+		fields = append(fields, paymentattempt.FieldResellerID)
+	}
+	if m.purpose != nil {
+		fields = append(fields, paymentattempt.FieldPurpose)
+	}
+	if m.amount != nil {
+		fields = append(fields, paymentattempt.FieldAmount)
+	}
+	if m.status != nil {
+		fields = append(fields, paymentattempt.FieldStatus)
+	}
+	if m.reason != nil {
+		fields = append(fields, paymentattempt.FieldReason)
+	}
+	if m.transaction_id != nil {
+		fields = append(fields, paymentattempt.FieldTransactionID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *PaymentAttemptMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case paymentattempt.FieldCreatedAt:
+		return m.CreatedAt()
+	case paymentattempt.FieldResellerID:
+		return m.ResellerID()
+	case paymentattempt.FieldPurpose:
+		return m.Purpose()
+	case paymentattempt.FieldAmount:
+		return m.Amount()
+	case paymentattempt.FieldStatus:
+		return m.Status()
+	case paymentattempt.FieldReason:
+		return m.Reason()
+	case paymentattempt.FieldTransactionID:
+		return m.TransactionID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *PaymentAttemptMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case paymentattempt.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case paymentattempt.FieldResellerID:
+		return m.OldResellerID(ctx)
+	case paymentattempt.FieldPurpose:
+		return m.OldPurpose(ctx)
+	case paymentattempt.FieldAmount:
+		return m.OldAmount(ctx)
+	case paymentattempt.FieldStatus:
+		return m.OldStatus(ctx)
+	case paymentattempt.FieldReason:
+		return m.OldReason(ctx)
+	case paymentattempt.FieldTransactionID:
+		return m.OldTransactionID(ctx)
+	}
+	return nil, fmt.Errorf("unknown PaymentAttempt field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PaymentAttemptMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case paymentattempt.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case paymentattempt.FieldResellerID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResellerID(v)
+		return nil
+	case paymentattempt.FieldPurpose:
+		v, ok := value.(paymentattempt.Purpose)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPurpose(v)
+		return nil
+	case paymentattempt.FieldAmount:
+		v, ok := value.(money.Cents)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case paymentattempt.FieldStatus:
+		v, ok := value.(paymentattempt.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case paymentattempt.FieldReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	case paymentattempt.FieldTransactionID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTransactionID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PaymentAttempt field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *PaymentAttemptMutation) AddedFields() []string {
+	var fields []string
+	if m.addamount != nil {
+		fields = append(fields, paymentattempt.FieldAmount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *PaymentAttemptMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case paymentattempt.FieldAmount:
+		return m.AddedAmount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PaymentAttemptMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case paymentattempt.FieldAmount:
+		v, ok := value.(money.Cents)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PaymentAttempt numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *PaymentAttemptMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(paymentattempt.FieldTransactionID) {
+		fields = append(fields, paymentattempt.FieldTransactionID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *PaymentAttemptMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *PaymentAttemptMutation) ClearField(name string) error {
+	switch name {
+	case paymentattempt.FieldTransactionID:
+		m.ClearTransactionID()
+		return nil
+	}
+	return fmt.Errorf("unknown PaymentAttempt nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *PaymentAttemptMutation) ResetField(name string) error {
+	switch name {
+	case paymentattempt.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case paymentattempt.FieldResellerID:
+		m.ResetResellerID()
+		return nil
+	case paymentattempt.FieldPurpose:
+		m.ResetPurpose()
+		return nil
+	case paymentattempt.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case paymentattempt.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case paymentattempt.FieldReason:
+		m.ResetReason()
+		return nil
+	case paymentattempt.FieldTransactionID:
+		m.ResetTransactionID()
+		return nil
+	}
+	return fmt.Errorf("unknown PaymentAttempt field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *PaymentAttemptMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.reseller != nil {
+		edges = append(edges, paymentattempt.EdgeReseller)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *PaymentAttemptMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case paymentattempt.EdgeReseller:
+		if id := m.reseller; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *PaymentAttemptMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *PaymentAttemptMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *PaymentAttemptMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedreseller {
+		edges = append(edges, paymentattempt.EdgeReseller)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *PaymentAttemptMutation) EdgeCleared(name string) bool {
+	switch name {
+	case paymentattempt.EdgeReseller:
+		return m.clearedreseller
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *PaymentAttemptMutation) ClearEdge(name string) error {
+	switch name {
+	case paymentattempt.EdgeReseller:
+		m.ClearReseller()
+		return nil
+	}
+	return fmt.Errorf("unknown PaymentAttempt unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *PaymentAttemptMutation) ResetEdge(name string) error {
+	switch name {
+	case paymentattempt.EdgeReseller:
+		m.ResetReseller()
+		return nil
+	}
+	return fmt.Errorf("unknown PaymentAttempt edge %s", name)
+}
+
 // PaymentMethodMutation represents an operation that mutates the PaymentMethod nodes in the graph.
 type PaymentMethodMutation struct {
 	config
@@ -11586,68 +12356,71 @@ func (m *ProductMutation) ResetEdge(name string) error {
 // ResellerMutation represents an operation that mutates the Reseller nodes in the graph.
 type ResellerMutation struct {
 	config
-	op                     Op
-	typ                    string
-	id                     *string
-	created_at             *time.Time
-	login                  *string
-	password_hash          *string
-	company                *string
-	first_name             *string
-	last_name              *string
-	billing_email          *string
-	balance                *money.Cents
-	addbalance             *money.Cents
-	status                 *reseller.Status
-	autopay_mode           *reseller.AutopayMode
-	autopay_target         *money.Cents
-	addautopay_target      *money.Cents
-	clearedFields          map[string]struct{}
-	ip_licenses            map[string]struct{}
-	removedip_licenses     map[string]struct{}
-	clearedip_licenses     bool
-	server_accounts        map[string]struct{}
-	removedserver_accounts map[string]struct{}
-	clearedserver_accounts bool
-	invoices               map[string]struct{}
-	removedinvoices        map[string]struct{}
-	clearedinvoices        bool
-	transactions           map[string]struct{}
-	removedtransactions    map[string]struct{}
-	clearedtransactions    bool
-	payment_methods        map[string]struct{}
-	removedpayment_methods map[string]struct{}
-	clearedpayment_methods bool
-	api_tokens             map[string]struct{}
-	removedapi_tokens      map[string]struct{}
-	clearedapi_tokens      bool
-	sessions               map[string]struct{}
-	removedsessions        map[string]struct{}
-	clearedsessions        bool
-	backups                map[string]struct{}
-	removedbackups         map[string]struct{}
-	clearedbackups         bool
-	activation_keys        map[string]struct{}
-	removedactivation_keys map[string]struct{}
-	clearedactivation_keys bool
-	servers                map[string]struct{}
-	removedservers         map[string]struct{}
-	clearedservers         bool
-	invoice_lines          map[string]struct{}
-	removedinvoice_lines   map[string]struct{}
-	clearedinvoice_lines   bool
-	invoice_items          map[string]struct{}
-	removedinvoice_items   map[string]struct{}
-	clearedinvoice_items   bool
-	billable_runs          map[string]struct{}
-	removedbillable_runs   map[string]struct{}
-	clearedbillable_runs   bool
-	checkouts              map[string]struct{}
-	removedcheckouts       map[string]struct{}
-	clearedcheckouts       bool
-	done                   bool
-	oldValue               func(context.Context) (*Reseller, error)
-	predicates             []predicate.Reseller
+	op                      Op
+	typ                     string
+	id                      *string
+	created_at              *time.Time
+	login                   *string
+	password_hash           *string
+	company                 *string
+	first_name              *string
+	last_name               *string
+	billing_email           *string
+	balance                 *money.Cents
+	addbalance              *money.Cents
+	status                  *reseller.Status
+	autopay_mode            *reseller.AutopayMode
+	autopay_target          *money.Cents
+	addautopay_target       *money.Cents
+	clearedFields           map[string]struct{}
+	ip_licenses             map[string]struct{}
+	removedip_licenses      map[string]struct{}
+	clearedip_licenses      bool
+	server_accounts         map[string]struct{}
+	removedserver_accounts  map[string]struct{}
+	clearedserver_accounts  bool
+	invoices                map[string]struct{}
+	removedinvoices         map[string]struct{}
+	clearedinvoices         bool
+	transactions            map[string]struct{}
+	removedtransactions     map[string]struct{}
+	clearedtransactions     bool
+	payment_methods         map[string]struct{}
+	removedpayment_methods  map[string]struct{}
+	clearedpayment_methods  bool
+	api_tokens              map[string]struct{}
+	removedapi_tokens       map[string]struct{}
+	clearedapi_tokens       bool
+	sessions                map[string]struct{}
+	removedsessions         map[string]struct{}
+	clearedsessions         bool
+	backups                 map[string]struct{}
+	removedbackups          map[string]struct{}
+	clearedbackups          bool
+	activation_keys         map[string]struct{}
+	removedactivation_keys  map[string]struct{}
+	clearedactivation_keys  bool
+	servers                 map[string]struct{}
+	removedservers          map[string]struct{}
+	clearedservers          bool
+	invoice_lines           map[string]struct{}
+	removedinvoice_lines    map[string]struct{}
+	clearedinvoice_lines    bool
+	invoice_items           map[string]struct{}
+	removedinvoice_items    map[string]struct{}
+	clearedinvoice_items    bool
+	billable_runs           map[string]struct{}
+	removedbillable_runs    map[string]struct{}
+	clearedbillable_runs    bool
+	checkouts               map[string]struct{}
+	removedcheckouts        map[string]struct{}
+	clearedcheckouts        bool
+	payment_attempts        map[string]struct{}
+	removedpayment_attempts map[string]struct{}
+	clearedpayment_attempts bool
+	done                    bool
+	oldValue                func(context.Context) (*Reseller, error)
+	predicates              []predicate.Reseller
 }
 
 var _ ent.Mutation = (*ResellerMutation)(nil)
@@ -12960,6 +13733,60 @@ func (m *ResellerMutation) ResetCheckouts() {
 	m.removedcheckouts = nil
 }
 
+// AddPaymentAttemptIDs adds the "payment_attempts" edge to the PaymentAttempt entity by ids.
+func (m *ResellerMutation) AddPaymentAttemptIDs(ids ...string) {
+	if m.payment_attempts == nil {
+		m.payment_attempts = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.payment_attempts[ids[i]] = struct{}{}
+	}
+}
+
+// ClearPaymentAttempts clears the "payment_attempts" edge to the PaymentAttempt entity.
+func (m *ResellerMutation) ClearPaymentAttempts() {
+	m.clearedpayment_attempts = true
+}
+
+// PaymentAttemptsCleared reports if the "payment_attempts" edge to the PaymentAttempt entity was cleared.
+func (m *ResellerMutation) PaymentAttemptsCleared() bool {
+	return m.clearedpayment_attempts
+}
+
+// RemovePaymentAttemptIDs removes the "payment_attempts" edge to the PaymentAttempt entity by IDs.
+func (m *ResellerMutation) RemovePaymentAttemptIDs(ids ...string) {
+	if m.removedpayment_attempts == nil {
+		m.removedpayment_attempts = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.payment_attempts, ids[i])
+		m.removedpayment_attempts[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedPaymentAttempts returns the removed IDs of the "payment_attempts" edge to the PaymentAttempt entity.
+func (m *ResellerMutation) RemovedPaymentAttemptsIDs() (ids []string) {
+	for id := range m.removedpayment_attempts {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// PaymentAttemptsIDs returns the "payment_attempts" edge IDs in the mutation.
+func (m *ResellerMutation) PaymentAttemptsIDs() (ids []string) {
+	for id := range m.payment_attempts {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetPaymentAttempts resets all changes to the "payment_attempts" edge.
+func (m *ResellerMutation) ResetPaymentAttempts() {
+	m.payment_attempts = nil
+	m.clearedpayment_attempts = false
+	m.removedpayment_attempts = nil
+}
+
 // Where appends a list predicates to the ResellerMutation builder.
 func (m *ResellerMutation) Where(ps ...predicate.Reseller) {
 	m.predicates = append(m.predicates, ps...)
@@ -13299,7 +14126,7 @@ func (m *ResellerMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *ResellerMutation) AddedEdges() []string {
-	edges := make([]string, 0, 14)
+	edges := make([]string, 0, 15)
 	if m.ip_licenses != nil {
 		edges = append(edges, reseller.EdgeIPLicenses)
 	}
@@ -13341,6 +14168,9 @@ func (m *ResellerMutation) AddedEdges() []string {
 	}
 	if m.checkouts != nil {
 		edges = append(edges, reseller.EdgeCheckouts)
+	}
+	if m.payment_attempts != nil {
+		edges = append(edges, reseller.EdgePaymentAttempts)
 	}
 	return edges
 }
@@ -13433,13 +14263,19 @@ func (m *ResellerMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case reseller.EdgePaymentAttempts:
+		ids := make([]ent.Value, 0, len(m.payment_attempts))
+		for id := range m.payment_attempts {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *ResellerMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 14)
+	edges := make([]string, 0, 15)
 	if m.removedip_licenses != nil {
 		edges = append(edges, reseller.EdgeIPLicenses)
 	}
@@ -13481,6 +14317,9 @@ func (m *ResellerMutation) RemovedEdges() []string {
 	}
 	if m.removedcheckouts != nil {
 		edges = append(edges, reseller.EdgeCheckouts)
+	}
+	if m.removedpayment_attempts != nil {
+		edges = append(edges, reseller.EdgePaymentAttempts)
 	}
 	return edges
 }
@@ -13573,13 +14412,19 @@ func (m *ResellerMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case reseller.EdgePaymentAttempts:
+		ids := make([]ent.Value, 0, len(m.removedpayment_attempts))
+		for id := range m.removedpayment_attempts {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *ResellerMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 14)
+	edges := make([]string, 0, 15)
 	if m.clearedip_licenses {
 		edges = append(edges, reseller.EdgeIPLicenses)
 	}
@@ -13622,6 +14467,9 @@ func (m *ResellerMutation) ClearedEdges() []string {
 	if m.clearedcheckouts {
 		edges = append(edges, reseller.EdgeCheckouts)
 	}
+	if m.clearedpayment_attempts {
+		edges = append(edges, reseller.EdgePaymentAttempts)
+	}
 	return edges
 }
 
@@ -13657,6 +14505,8 @@ func (m *ResellerMutation) EdgeCleared(name string) bool {
 		return m.clearedbillable_runs
 	case reseller.EdgeCheckouts:
 		return m.clearedcheckouts
+	case reseller.EdgePaymentAttempts:
+		return m.clearedpayment_attempts
 	}
 	return false
 }
@@ -13714,6 +14564,9 @@ func (m *ResellerMutation) ResetEdge(name string) error {
 		return nil
 	case reseller.EdgeCheckouts:
 		m.ResetCheckouts()
+		return nil
+	case reseller.EdgePaymentAttempts:
+		m.ResetPaymentAttempts()
 		return nil
 	}
 	return fmt.Errorf("unknown Reseller edge %s", name)

@@ -76,26 +76,29 @@ type ResellerEdges struct {
 	BillableRuns []*BillableRun `json:"billable_runs,omitempty"`
 	// Checkouts holds the value of the checkouts edge.
 	Checkouts []*Checkout `json:"checkouts,omitempty"`
+	// PaymentAttempts holds the value of the payment_attempts edge.
+	PaymentAttempts []*PaymentAttempt `json:"payment_attempts,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [14]bool
+	loadedTypes [15]bool
 	// totalCount holds the count of the edges above.
-	totalCount [5]map[string]int
+	totalCount [6]map[string]int
 
-	namedIPLicenses     map[string][]*IPLicense
-	namedServerAccounts map[string][]*ServerAccount
-	namedInvoices       map[string][]*Invoice
-	namedTransactions   map[string][]*Transaction
-	namedPaymentMethods map[string][]*PaymentMethod
-	namedAPITokens      map[string][]*APIToken
-	namedSessions       map[string][]*Session
-	namedBackups        map[string][]*Backup
-	namedActivationKeys map[string][]*ActivationKey
-	namedServers        map[string][]*Server
-	namedInvoiceLines   map[string][]*InvoiceLine
-	namedInvoiceItems   map[string][]*InvoiceItem
-	namedBillableRuns   map[string][]*BillableRun
-	namedCheckouts      map[string][]*Checkout
+	namedIPLicenses      map[string][]*IPLicense
+	namedServerAccounts  map[string][]*ServerAccount
+	namedInvoices        map[string][]*Invoice
+	namedTransactions    map[string][]*Transaction
+	namedPaymentMethods  map[string][]*PaymentMethod
+	namedAPITokens       map[string][]*APIToken
+	namedSessions        map[string][]*Session
+	namedBackups         map[string][]*Backup
+	namedActivationKeys  map[string][]*ActivationKey
+	namedServers         map[string][]*Server
+	namedInvoiceLines    map[string][]*InvoiceLine
+	namedInvoiceItems    map[string][]*InvoiceItem
+	namedBillableRuns    map[string][]*BillableRun
+	namedCheckouts       map[string][]*Checkout
+	namedPaymentAttempts map[string][]*PaymentAttempt
 }
 
 // IPLicensesOrErr returns the IPLicenses value or an error if the edge
@@ -222,6 +225,15 @@ func (e ResellerEdges) CheckoutsOrErr() ([]*Checkout, error) {
 		return e.Checkouts, nil
 	}
 	return nil, &NotLoadedError{edge: "checkouts"}
+}
+
+// PaymentAttemptsOrErr returns the PaymentAttempts value or an error if the edge
+// was not loaded in eager-loading.
+func (e ResellerEdges) PaymentAttemptsOrErr() ([]*PaymentAttempt, error) {
+	if e.loadedTypes[14] {
+		return e.PaymentAttempts, nil
+	}
+	return nil, &NotLoadedError{edge: "payment_attempts"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -404,6 +416,11 @@ func (_m *Reseller) QueryBillableRuns() *BillableRunQuery {
 // QueryCheckouts queries the "checkouts" edge of the Reseller entity.
 func (_m *Reseller) QueryCheckouts() *CheckoutQuery {
 	return NewResellerClient(_m.config).QueryCheckouts(_m)
+}
+
+// QueryPaymentAttempts queries the "payment_attempts" edge of the Reseller entity.
+func (_m *Reseller) QueryPaymentAttempts() *PaymentAttemptQuery {
+	return NewResellerClient(_m.config).QueryPaymentAttempts(_m)
 }
 
 // Update returns a builder for updating this Reseller.
@@ -799,6 +816,30 @@ func (_m *Reseller) appendNamedCheckouts(name string, edges ...*Checkout) {
 		_m.Edges.namedCheckouts[name] = []*Checkout{}
 	} else {
 		_m.Edges.namedCheckouts[name] = append(_m.Edges.namedCheckouts[name], edges...)
+	}
+}
+
+// NamedPaymentAttempts returns the PaymentAttempts named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Reseller) NamedPaymentAttempts(name string) ([]*PaymentAttempt, error) {
+	if _m.Edges.namedPaymentAttempts == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedPaymentAttempts[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Reseller) appendNamedPaymentAttempts(name string, edges ...*PaymentAttempt) {
+	if _m.Edges.namedPaymentAttempts == nil {
+		_m.Edges.namedPaymentAttempts = make(map[string][]*PaymentAttempt)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedPaymentAttempts[name] = []*PaymentAttempt{}
+	} else {
+		_m.Edges.namedPaymentAttempts[name] = append(_m.Edges.namedPaymentAttempts[name], edges...)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"clnd/ent/invoiceitem"
 	"clnd/ent/invoiceline"
 	"clnd/ent/iplicense"
+	"clnd/ent/paymentattempt"
 	"clnd/ent/paymentmethod"
 	"clnd/ent/reseller"
 	"clnd/ent/server"
@@ -382,6 +383,21 @@ func (_c *ResellerCreate) AddCheckouts(v ...*Checkout) *ResellerCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddCheckoutIDs(ids...)
+}
+
+// AddPaymentAttemptIDs adds the "payment_attempts" edge to the PaymentAttempt entity by IDs.
+func (_c *ResellerCreate) AddPaymentAttemptIDs(ids ...string) *ResellerCreate {
+	_c.mutation.AddPaymentAttemptIDs(ids...)
+	return _c
+}
+
+// AddPaymentAttempts adds the "payment_attempts" edges to the PaymentAttempt entity.
+func (_c *ResellerCreate) AddPaymentAttempts(v ...*PaymentAttempt) *ResellerCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddPaymentAttemptIDs(ids...)
 }
 
 // Mutation returns the ResellerMutation object of the builder.
@@ -804,6 +820,22 @@ func (_c *ResellerCreate) createSpec() (*Reseller, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(checkout.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.PaymentAttemptsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   reseller.PaymentAttemptsTable,
+			Columns: []string{reseller.PaymentAttemptsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(paymentattempt.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

@@ -12,6 +12,7 @@ import (
 	"clnd/ent/invoiceitem"
 	"clnd/ent/invoiceline"
 	"clnd/ent/iplicense"
+	"clnd/ent/paymentattempt"
 	"clnd/ent/paymentmethod"
 	"clnd/ent/predicate"
 	"clnd/ent/reseller"
@@ -34,40 +35,42 @@ import (
 // ResellerQuery is the builder for querying Reseller entities.
 type ResellerQuery struct {
 	config
-	ctx                     *QueryContext
-	order                   []reseller.OrderOption
-	inters                  []Interceptor
-	predicates              []predicate.Reseller
-	withIPLicenses          *IPLicenseQuery
-	withServerAccounts      *ServerAccountQuery
-	withInvoices            *InvoiceQuery
-	withTransactions        *TransactionQuery
-	withPaymentMethods      *PaymentMethodQuery
-	withAPITokens           *APITokenQuery
-	withSessions            *SessionQuery
-	withBackups             *BackupQuery
-	withActivationKeys      *ActivationKeyQuery
-	withServers             *ServerQuery
-	withInvoiceLines        *InvoiceLineQuery
-	withInvoiceItems        *InvoiceItemQuery
-	withBillableRuns        *BillableRunQuery
-	withCheckouts           *CheckoutQuery
-	loadTotal               []func(context.Context, []*Reseller) error
-	modifiers               []func(*sql.Selector)
-	withNamedIPLicenses     map[string]*IPLicenseQuery
-	withNamedServerAccounts map[string]*ServerAccountQuery
-	withNamedInvoices       map[string]*InvoiceQuery
-	withNamedTransactions   map[string]*TransactionQuery
-	withNamedPaymentMethods map[string]*PaymentMethodQuery
-	withNamedAPITokens      map[string]*APITokenQuery
-	withNamedSessions       map[string]*SessionQuery
-	withNamedBackups        map[string]*BackupQuery
-	withNamedActivationKeys map[string]*ActivationKeyQuery
-	withNamedServers        map[string]*ServerQuery
-	withNamedInvoiceLines   map[string]*InvoiceLineQuery
-	withNamedInvoiceItems   map[string]*InvoiceItemQuery
-	withNamedBillableRuns   map[string]*BillableRunQuery
-	withNamedCheckouts      map[string]*CheckoutQuery
+	ctx                      *QueryContext
+	order                    []reseller.OrderOption
+	inters                   []Interceptor
+	predicates               []predicate.Reseller
+	withIPLicenses           *IPLicenseQuery
+	withServerAccounts       *ServerAccountQuery
+	withInvoices             *InvoiceQuery
+	withTransactions         *TransactionQuery
+	withPaymentMethods       *PaymentMethodQuery
+	withAPITokens            *APITokenQuery
+	withSessions             *SessionQuery
+	withBackups              *BackupQuery
+	withActivationKeys       *ActivationKeyQuery
+	withServers              *ServerQuery
+	withInvoiceLines         *InvoiceLineQuery
+	withInvoiceItems         *InvoiceItemQuery
+	withBillableRuns         *BillableRunQuery
+	withCheckouts            *CheckoutQuery
+	withPaymentAttempts      *PaymentAttemptQuery
+	loadTotal                []func(context.Context, []*Reseller) error
+	modifiers                []func(*sql.Selector)
+	withNamedIPLicenses      map[string]*IPLicenseQuery
+	withNamedServerAccounts  map[string]*ServerAccountQuery
+	withNamedInvoices        map[string]*InvoiceQuery
+	withNamedTransactions    map[string]*TransactionQuery
+	withNamedPaymentMethods  map[string]*PaymentMethodQuery
+	withNamedAPITokens       map[string]*APITokenQuery
+	withNamedSessions        map[string]*SessionQuery
+	withNamedBackups         map[string]*BackupQuery
+	withNamedActivationKeys  map[string]*ActivationKeyQuery
+	withNamedServers         map[string]*ServerQuery
+	withNamedInvoiceLines    map[string]*InvoiceLineQuery
+	withNamedInvoiceItems    map[string]*InvoiceItemQuery
+	withNamedBillableRuns    map[string]*BillableRunQuery
+	withNamedCheckouts       map[string]*CheckoutQuery
+	withNamedPaymentAttempts map[string]*PaymentAttemptQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -412,6 +415,28 @@ func (_q *ResellerQuery) QueryCheckouts() *CheckoutQuery {
 	return query
 }
 
+// QueryPaymentAttempts chains the current query on the "payment_attempts" edge.
+func (_q *ResellerQuery) QueryPaymentAttempts() *PaymentAttemptQuery {
+	query := (&PaymentAttemptClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(reseller.Table, reseller.FieldID, selector),
+			sqlgraph.To(paymentattempt.Table, paymentattempt.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, reseller.PaymentAttemptsTable, reseller.PaymentAttemptsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // First returns the first Reseller entity from the query.
 // Returns a *NotFoundError when no Reseller was found.
 func (_q *ResellerQuery) First(ctx context.Context) (*Reseller, error) {
@@ -599,25 +624,26 @@ func (_q *ResellerQuery) Clone() *ResellerQuery {
 		return nil
 	}
 	return &ResellerQuery{
-		config:             _q.config,
-		ctx:                _q.ctx.Clone(),
-		order:              append([]reseller.OrderOption{}, _q.order...),
-		inters:             append([]Interceptor{}, _q.inters...),
-		predicates:         append([]predicate.Reseller{}, _q.predicates...),
-		withIPLicenses:     _q.withIPLicenses.Clone(),
-		withServerAccounts: _q.withServerAccounts.Clone(),
-		withInvoices:       _q.withInvoices.Clone(),
-		withTransactions:   _q.withTransactions.Clone(),
-		withPaymentMethods: _q.withPaymentMethods.Clone(),
-		withAPITokens:      _q.withAPITokens.Clone(),
-		withSessions:       _q.withSessions.Clone(),
-		withBackups:        _q.withBackups.Clone(),
-		withActivationKeys: _q.withActivationKeys.Clone(),
-		withServers:        _q.withServers.Clone(),
-		withInvoiceLines:   _q.withInvoiceLines.Clone(),
-		withInvoiceItems:   _q.withInvoiceItems.Clone(),
-		withBillableRuns:   _q.withBillableRuns.Clone(),
-		withCheckouts:      _q.withCheckouts.Clone(),
+		config:              _q.config,
+		ctx:                 _q.ctx.Clone(),
+		order:               append([]reseller.OrderOption{}, _q.order...),
+		inters:              append([]Interceptor{}, _q.inters...),
+		predicates:          append([]predicate.Reseller{}, _q.predicates...),
+		withIPLicenses:      _q.withIPLicenses.Clone(),
+		withServerAccounts:  _q.withServerAccounts.Clone(),
+		withInvoices:        _q.withInvoices.Clone(),
+		withTransactions:    _q.withTransactions.Clone(),
+		withPaymentMethods:  _q.withPaymentMethods.Clone(),
+		withAPITokens:       _q.withAPITokens.Clone(),
+		withSessions:        _q.withSessions.Clone(),
+		withBackups:         _q.withBackups.Clone(),
+		withActivationKeys:  _q.withActivationKeys.Clone(),
+		withServers:         _q.withServers.Clone(),
+		withInvoiceLines:    _q.withInvoiceLines.Clone(),
+		withInvoiceItems:    _q.withInvoiceItems.Clone(),
+		withBillableRuns:    _q.withBillableRuns.Clone(),
+		withCheckouts:       _q.withCheckouts.Clone(),
+		withPaymentAttempts: _q.withPaymentAttempts.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -779,6 +805,17 @@ func (_q *ResellerQuery) WithCheckouts(opts ...func(*CheckoutQuery)) *ResellerQu
 	return _q
 }
 
+// WithPaymentAttempts tells the query-builder to eager-load the nodes that are connected to
+// the "payment_attempts" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *ResellerQuery) WithPaymentAttempts(opts ...func(*PaymentAttemptQuery)) *ResellerQuery {
+	query := (&PaymentAttemptClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withPaymentAttempts = query
+	return _q
+}
+
 // GroupBy is used to group vertices by one or more fields/columns.
 // It is often used with aggregate functions, like: count, max, mean, min, sum.
 //
@@ -857,7 +894,7 @@ func (_q *ResellerQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Res
 	var (
 		nodes       = []*Reseller{}
 		_spec       = _q.querySpec()
-		loadedTypes = [14]bool{
+		loadedTypes = [15]bool{
 			_q.withIPLicenses != nil,
 			_q.withServerAccounts != nil,
 			_q.withInvoices != nil,
@@ -872,6 +909,7 @@ func (_q *ResellerQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Res
 			_q.withInvoiceItems != nil,
 			_q.withBillableRuns != nil,
 			_q.withCheckouts != nil,
+			_q.withPaymentAttempts != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -993,6 +1031,13 @@ func (_q *ResellerQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Res
 			return nil, err
 		}
 	}
+	if query := _q.withPaymentAttempts; query != nil {
+		if err := _q.loadPaymentAttempts(ctx, query, nodes,
+			func(n *Reseller) { n.Edges.PaymentAttempts = []*PaymentAttempt{} },
+			func(n *Reseller, e *PaymentAttempt) { n.Edges.PaymentAttempts = append(n.Edges.PaymentAttempts, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedIPLicenses {
 		if err := _q.loadIPLicenses(ctx, query, nodes,
 			func(n *Reseller) { n.appendNamedIPLicenses(name) },
@@ -1088,6 +1133,13 @@ func (_q *ResellerQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Res
 		if err := _q.loadCheckouts(ctx, query, nodes,
 			func(n *Reseller) { n.appendNamedCheckouts(name) },
 			func(n *Reseller, e *Checkout) { n.appendNamedCheckouts(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedPaymentAttempts {
+		if err := _q.loadPaymentAttempts(ctx, query, nodes,
+			func(n *Reseller) { n.appendNamedPaymentAttempts(name) },
+			func(n *Reseller, e *PaymentAttempt) { n.appendNamedPaymentAttempts(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -1519,6 +1571,36 @@ func (_q *ResellerQuery) loadCheckouts(ctx context.Context, query *CheckoutQuery
 	}
 	return nil
 }
+func (_q *ResellerQuery) loadPaymentAttempts(ctx context.Context, query *PaymentAttemptQuery, nodes []*Reseller, init func(*Reseller), assign func(*Reseller, *PaymentAttempt)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Reseller)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(paymentattempt.FieldResellerID)
+	}
+	query.Where(predicate.PaymentAttempt(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(reseller.PaymentAttemptsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.ResellerID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "reseller_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 
 func (_q *ResellerQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -1832,6 +1914,20 @@ func (_q *ResellerQuery) WithNamedCheckouts(name string, opts ...func(*CheckoutQ
 		_q.withNamedCheckouts = make(map[string]*CheckoutQuery)
 	}
 	_q.withNamedCheckouts[name] = query
+	return _q
+}
+
+// WithNamedPaymentAttempts tells the query-builder to eager-load the nodes that are connected to the "payment_attempts"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *ResellerQuery) WithNamedPaymentAttempts(name string, opts ...func(*PaymentAttemptQuery)) *ResellerQuery {
+	query := (&PaymentAttemptClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedPaymentAttempts == nil {
+		_q.withNamedPaymentAttempts = make(map[string]*PaymentAttemptQuery)
+	}
+	_q.withNamedPaymentAttempts[name] = query
 	return _q
 }
 

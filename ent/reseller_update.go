@@ -12,6 +12,7 @@ import (
 	"clnd/ent/invoiceitem"
 	"clnd/ent/invoiceline"
 	"clnd/ent/iplicense"
+	"clnd/ent/paymentattempt"
 	"clnd/ent/paymentmethod"
 	"clnd/ent/predicate"
 	"clnd/ent/reseller"
@@ -413,6 +414,21 @@ func (_u *ResellerUpdate) AddCheckouts(v ...*Checkout) *ResellerUpdate {
 	return _u.AddCheckoutIDs(ids...)
 }
 
+// AddPaymentAttemptIDs adds the "payment_attempts" edge to the PaymentAttempt entity by IDs.
+func (_u *ResellerUpdate) AddPaymentAttemptIDs(ids ...string) *ResellerUpdate {
+	_u.mutation.AddPaymentAttemptIDs(ids...)
+	return _u
+}
+
+// AddPaymentAttempts adds the "payment_attempts" edges to the PaymentAttempt entity.
+func (_u *ResellerUpdate) AddPaymentAttempts(v ...*PaymentAttempt) *ResellerUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddPaymentAttemptIDs(ids...)
+}
+
 // Mutation returns the ResellerMutation object of the builder.
 func (_u *ResellerUpdate) Mutation() *ResellerMutation {
 	return _u.mutation
@@ -710,6 +726,27 @@ func (_u *ResellerUpdate) RemoveCheckouts(v ...*Checkout) *ResellerUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveCheckoutIDs(ids...)
+}
+
+// ClearPaymentAttempts clears all "payment_attempts" edges to the PaymentAttempt entity.
+func (_u *ResellerUpdate) ClearPaymentAttempts() *ResellerUpdate {
+	_u.mutation.ClearPaymentAttempts()
+	return _u
+}
+
+// RemovePaymentAttemptIDs removes the "payment_attempts" edge to PaymentAttempt entities by IDs.
+func (_u *ResellerUpdate) RemovePaymentAttemptIDs(ids ...string) *ResellerUpdate {
+	_u.mutation.RemovePaymentAttemptIDs(ids...)
+	return _u
+}
+
+// RemovePaymentAttempts removes "payment_attempts" edges to PaymentAttempt entities.
+func (_u *ResellerUpdate) RemovePaymentAttempts(v ...*PaymentAttempt) *ResellerUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemovePaymentAttemptIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -1446,6 +1483,51 @@ func (_u *ResellerUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.PaymentAttemptsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   reseller.PaymentAttemptsTable,
+			Columns: []string{reseller.PaymentAttemptsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(paymentattempt.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedPaymentAttemptsIDs(); len(nodes) > 0 && !_u.mutation.PaymentAttemptsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   reseller.PaymentAttemptsTable,
+			Columns: []string{reseller.PaymentAttemptsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(paymentattempt.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.PaymentAttemptsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   reseller.PaymentAttemptsTable,
+			Columns: []string{reseller.PaymentAttemptsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(paymentattempt.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -1838,6 +1920,21 @@ func (_u *ResellerUpdateOne) AddCheckouts(v ...*Checkout) *ResellerUpdateOne {
 	return _u.AddCheckoutIDs(ids...)
 }
 
+// AddPaymentAttemptIDs adds the "payment_attempts" edge to the PaymentAttempt entity by IDs.
+func (_u *ResellerUpdateOne) AddPaymentAttemptIDs(ids ...string) *ResellerUpdateOne {
+	_u.mutation.AddPaymentAttemptIDs(ids...)
+	return _u
+}
+
+// AddPaymentAttempts adds the "payment_attempts" edges to the PaymentAttempt entity.
+func (_u *ResellerUpdateOne) AddPaymentAttempts(v ...*PaymentAttempt) *ResellerUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddPaymentAttemptIDs(ids...)
+}
+
 // Mutation returns the ResellerMutation object of the builder.
 func (_u *ResellerUpdateOne) Mutation() *ResellerMutation {
 	return _u.mutation
@@ -2135,6 +2232,27 @@ func (_u *ResellerUpdateOne) RemoveCheckouts(v ...*Checkout) *ResellerUpdateOne 
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveCheckoutIDs(ids...)
+}
+
+// ClearPaymentAttempts clears all "payment_attempts" edges to the PaymentAttempt entity.
+func (_u *ResellerUpdateOne) ClearPaymentAttempts() *ResellerUpdateOne {
+	_u.mutation.ClearPaymentAttempts()
+	return _u
+}
+
+// RemovePaymentAttemptIDs removes the "payment_attempts" edge to PaymentAttempt entities by IDs.
+func (_u *ResellerUpdateOne) RemovePaymentAttemptIDs(ids ...string) *ResellerUpdateOne {
+	_u.mutation.RemovePaymentAttemptIDs(ids...)
+	return _u
+}
+
+// RemovePaymentAttempts removes "payment_attempts" edges to PaymentAttempt entities.
+func (_u *ResellerUpdateOne) RemovePaymentAttempts(v ...*PaymentAttempt) *ResellerUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemovePaymentAttemptIDs(ids...)
 }
 
 // Where appends a list predicates to the ResellerUpdate builder.
@@ -2894,6 +3012,51 @@ func (_u *ResellerUpdateOne) sqlSave(ctx context.Context) (_node *Reseller, err 
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(checkout.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.PaymentAttemptsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   reseller.PaymentAttemptsTable,
+			Columns: []string{reseller.PaymentAttemptsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(paymentattempt.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedPaymentAttemptsIDs(); len(nodes) > 0 && !_u.mutation.PaymentAttemptsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   reseller.PaymentAttemptsTable,
+			Columns: []string{reseller.PaymentAttemptsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(paymentattempt.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.PaymentAttemptsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   reseller.PaymentAttemptsTable,
+			Columns: []string{reseller.PaymentAttemptsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(paymentattempt.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

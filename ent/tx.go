@@ -40,6 +40,8 @@ type Tx struct {
 	LoginFailure *LoginFailureClient
 	// OperatorToken is the client for interacting with the OperatorToken builders.
 	OperatorToken *OperatorTokenClient
+	// PaymentAttempt is the client for interacting with the PaymentAttempt builders.
+	PaymentAttempt *PaymentAttemptClient
 	// PaymentMethod is the client for interacting with the PaymentMethod builders.
 	PaymentMethod *PaymentMethodClient
 	// Product is the client for interacting with the Product builders.
@@ -200,6 +202,7 @@ func (tx *Tx) init() {
 	tx.InvoiceLine = NewInvoiceLineClient(tx.config)
 	tx.LoginFailure = NewLoginFailureClient(tx.config)
 	tx.OperatorToken = NewOperatorTokenClient(tx.config)
+	tx.PaymentAttempt = NewPaymentAttemptClient(tx.config)
 	tx.PaymentMethod = NewPaymentMethodClient(tx.config)
 	tx.Product = NewProductClient(tx.config)
 	tx.Reseller = NewResellerClient(tx.config)

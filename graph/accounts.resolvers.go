@@ -8,10 +8,8 @@ package graph
 import (
 	"clnd/ent"
 	"clnd/ent/apitoken"
-	"clnd/ent/reseller"
 	"clnd/graph/model"
 	"clnd/internal/accounts"
-	"clnd/internal/autopay"
 	"clnd/internal/idempotency"
 	"clnd/internal/reqinfo"
 	"context"
@@ -138,17 +136,7 @@ func (r *queryResolver) APITokens(ctx context.Context) ([]*ent.APIToken, error) 
 
 // Autopayment is the resolver for the autopayment field.
 func (r *resellerResolver) Autopayment(ctx context.Context, obj *ent.Reseller) (*model.Autopayment, error) {
-	a := &model.Autopayment{Mode: obj.AutopayMode}
-	switch obj.AutopayMode {
-	case reseller.AutopayModeAUTO_ADD_FUNDS:
-		threshold := autopay.AddFundsThreshold
-		a.Threshold = &threshold
-		a.TargetAmount = obj.AutopayTarget
-	case reseller.AutopayModeAUTO_REPAY:
-		minimum := autopay.MinimumRepay
-		a.MinimumCharge = &minimum
-	}
-	return a, nil
+	return autopaymentOf(obj), nil
 }
 
 // Summary is the resolver for the summary field.

@@ -12,6 +12,7 @@ import (
 	"clnd/ent/invoiceitem"
 	"clnd/ent/invoiceline"
 	"clnd/ent/iplicense"
+	"clnd/ent/paymentattempt"
 	"clnd/ent/paymentmethod"
 	"clnd/ent/product"
 	"clnd/ent/reseller"
@@ -27,7 +28,7 @@ import (
 var nodeTables = map[string]bool{
 	apitoken.Table: true, activationkey.Table: true, backup.Table: true, checkout.Table: true,
 	datacenter.Table: true, invoice.Table: true, invoiceitem.Table: true, invoiceline.Table: true,
-	iplicense.Table: true, paymentmethod.Table: true, product.Table: true, reseller.Table: true,
+	iplicense.Table: true, paymentattempt.Table: true, paymentmethod.Table: true, product.Table: true, reseller.Table: true,
 	server.Table: true, serveraccount.Table: true, transaction.Table: true,
 }
 

@@ -8,6 +8,7 @@ package graph
 import (
 	"clnd/graph/model"
 	"clnd/internal/accounts"
+	"clnd/internal/autopay"
 	"clnd/internal/idempotency"
 	"context"
 )
@@ -77,4 +78,38 @@ func (r *mutationResolver) TopUp(ctx context.Context, input model.TopUpInput) (*
 		return nil, err
 	}
 	return &model.TopUpPayload{Transaction: txn, Invoice: inv, Reseller: owner}, nil
+}
+
+// SetAutopayment is the resolver for the setAutopayment field.
+func (r *mutationResolver) SetAutopayment(ctx context.Context, input model.SetAutopaymentInput) (*model.SetAutopaymentPayload, error) {
+	t, err := tx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	updated, err := accounts.SetAutopayment(ctx, t, autopay.Mode(input.Mode), input.TargetAmount)
+	if err != nil {
+		return nil, err
+	}
+	return &model.SetAutopaymentPayload{Autopayment: autopaymentOf(updated)}, nil
+}
+
+// AdjustBalance is the resolver for the adjustBalance field.
+func (r *mutationResolver) AdjustBalance(ctx context.Context, input model.AdjustBalanceInput) (*model.AdjustBalancePayload, error) {
+	t, err := tx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	key, err := idempotency.Key(ctx, input.IdempotencyKey)
+	if err != nil {
+		return nil, err
+	}
+	id, err := r.Accounts.AdjustBalance(ctx, t, accounts.Adjustment{ResellerID: input.ResellerID, Amount: input.Amount, Reason: input.Reason}, key)
+	if err != nil {
+		return nil, err
+	}
+	txn, err := t.Transaction.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &model.AdjustBalancePayload{Transaction: txn}, nil
 }

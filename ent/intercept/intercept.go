@@ -20,6 +20,7 @@ import (
 	"clnd/ent/iplicense"
 	"clnd/ent/loginfailure"
 	"clnd/ent/operatortoken"
+	"clnd/ent/paymentattempt"
 	"clnd/ent/paymentmethod"
 	"clnd/ent/predicate"
 	"clnd/ent/product"
@@ -440,6 +441,33 @@ func (f TraverseOperatorToken) Traverse(ctx context.Context, q ent.Query) error 
 	return fmt.Errorf("unexpected query type %T. expect *ent.OperatorTokenQuery", q)
 }
 
+// The PaymentAttemptFunc type is an adapter to allow the use of ordinary function as a Querier.
+type PaymentAttemptFunc func(context.Context, *ent.PaymentAttemptQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f PaymentAttemptFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.PaymentAttemptQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.PaymentAttemptQuery", q)
+}
+
+// The TraversePaymentAttempt type is an adapter to allow the use of ordinary function as Traverser.
+type TraversePaymentAttempt func(context.Context, *ent.PaymentAttemptQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraversePaymentAttempt) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraversePaymentAttempt) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.PaymentAttemptQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.PaymentAttemptQuery", q)
+}
+
 // The PaymentMethodFunc type is an adapter to allow the use of ordinary function as a Querier.
 type PaymentMethodFunc func(context.Context, *ent.PaymentMethodQuery) (ent.Value, error)
 
@@ -685,6 +713,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.LoginFailureQuery, predicate.LoginFailure, loginfailure.OrderOption]{typ: ent.TypeLoginFailure, tq: q}, nil
 	case *ent.OperatorTokenQuery:
 		return &query[*ent.OperatorTokenQuery, predicate.OperatorToken, operatortoken.OrderOption]{typ: ent.TypeOperatorToken, tq: q}, nil
+	case *ent.PaymentAttemptQuery:
+		return &query[*ent.PaymentAttemptQuery, predicate.PaymentAttempt, paymentattempt.OrderOption]{typ: ent.TypePaymentAttempt, tq: q}, nil
 	case *ent.PaymentMethodQuery:
 		return &query[*ent.PaymentMethodQuery, predicate.PaymentMethod, paymentmethod.OrderOption]{typ: ent.TypePaymentMethod, tq: q}, nil
 	case *ent.ProductQuery:

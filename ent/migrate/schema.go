@@ -472,6 +472,38 @@ var (
 			},
 		},
 	}
+	// PaymentAttemptsColumns holds the columns for the "payment_attempts" table.
+	PaymentAttemptsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "purpose", Type: field.TypeEnum, Enums: []string{"AUTOPAYMENT"}},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"SUCCEEDED", "DECLINED"}},
+		{Name: "reason", Type: field.TypeString, Default: ""},
+		{Name: "transaction_id", Type: field.TypeString, Nullable: true},
+		{Name: "reseller_id", Type: field.TypeString},
+	}
+	// PaymentAttemptsTable holds the schema information for the "payment_attempts" table.
+	PaymentAttemptsTable = &schema.Table{
+		Name:       "payment_attempts",
+		Columns:    PaymentAttemptsColumns,
+		PrimaryKey: []*schema.Column{PaymentAttemptsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "payment_attempts_resellers_payment_attempts",
+				Columns:    []*schema.Column{PaymentAttemptsColumns[7]},
+				RefColumns: []*schema.Column{ResellersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "paymentattempt_reseller_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{PaymentAttemptsColumns[7], PaymentAttemptsColumns[1]},
+			},
+		},
+	}
 	// PaymentMethodsColumns holds the columns for the "payment_methods" table.
 	PaymentMethodsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -729,6 +761,7 @@ var (
 		InvoiceLinesTable,
 		LoginFailuresTable,
 		OperatorTokensTable,
+		PaymentAttemptsTable,
 		PaymentMethodsTable,
 		ProductsTable,
 		ResellersTable,
@@ -760,6 +793,7 @@ func init() {
 	InvoiceLinesTable.ForeignKeys[0].RefTable = InvoicesTable
 	InvoiceLinesTable.ForeignKeys[1].RefTable = ProductsTable
 	InvoiceLinesTable.ForeignKeys[2].RefTable = ResellersTable
+	PaymentAttemptsTable.ForeignKeys[0].RefTable = ResellersTable
 	PaymentMethodsTable.ForeignKeys[0].RefTable = ResellersTable
 	ServersTable.ForeignKeys[0].RefTable = ActivationKeysTable
 	ServersTable.ForeignKeys[1].RefTable = ResellersTable

@@ -45,6 +45,9 @@ type LoginFailure func(*sql.Selector)
 // OperatorToken is the predicate function for operatortoken builders.
 type OperatorToken func(*sql.Selector)
 
+// PaymentAttempt is the predicate function for paymentattempt builders.
+type PaymentAttempt func(*sql.Selector)
+
 // PaymentMethod is the predicate function for paymentmethod builders.
 type PaymentMethod func(*sql.Selector)
 

@@ -68,6 +68,8 @@ const (
 	EdgeBillableRuns = "billable_runs"
 	// EdgeCheckouts holds the string denoting the checkouts edge name in mutations.
 	EdgeCheckouts = "checkouts"
+	// EdgePaymentAttempts holds the string denoting the payment_attempts edge name in mutations.
+	EdgePaymentAttempts = "payment_attempts"
 	// Table holds the table name of the reseller in the database.
 	Table = "resellers"
 	// IPLicensesTable is the table that holds the ip_licenses relation/edge.
@@ -168,6 +170,13 @@ const (
 	CheckoutsInverseTable = "checkouts"
 	// CheckoutsColumn is the table column denoting the checkouts relation/edge.
 	CheckoutsColumn = "reseller_id"
+	// PaymentAttemptsTable is the table that holds the payment_attempts relation/edge.
+	PaymentAttemptsTable = "payment_attempts"
+	// PaymentAttemptsInverseTable is the table name for the PaymentAttempt entity.
+	// It exists in this package in order to avoid circular dependency with the "paymentattempt" package.
+	PaymentAttemptsInverseTable = "payment_attempts"
+	// PaymentAttemptsColumn is the table column denoting the payment_attempts relation/edge.
+	PaymentAttemptsColumn = "reseller_id"
 )
 
 // Columns holds all SQL columns for reseller fields.
@@ -532,6 +541,20 @@ func ByCheckouts(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newCheckoutsStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByPaymentAttemptsCount orders the results by payment_attempts count.
+func ByPaymentAttemptsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newPaymentAttemptsStep(), opts...)
+	}
+}
+
+// ByPaymentAttempts orders the results by payment_attempts terms.
+func ByPaymentAttempts(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newPaymentAttemptsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newIPLicensesStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -628,6 +651,13 @@ func newCheckoutsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(CheckoutsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, CheckoutsTable, CheckoutsColumn),
+	)
+}
+func newPaymentAttemptsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(PaymentAttemptsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, PaymentAttemptsTable, PaymentAttemptsColumn),
 	)
 }
 

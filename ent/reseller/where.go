@@ -1023,6 +1023,29 @@ func HasCheckoutsWith(preds ...predicate.Checkout) predicate.Reseller {
 	})
 }
 
+// HasPaymentAttempts applies the HasEdge predicate on the "payment_attempts" edge.
+func HasPaymentAttempts() predicate.Reseller {
+	return predicate.Reseller(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, PaymentAttemptsTable, PaymentAttemptsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasPaymentAttemptsWith applies the HasEdge predicate on the "payment_attempts" edge with a given conditions (other predicates).
+func HasPaymentAttemptsWith(preds ...predicate.PaymentAttempt) predicate.Reseller {
+	return predicate.Reseller(func(s *sql.Selector) {
+		step := newPaymentAttemptsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Reseller) predicate.Reseller {
 	return predicate.Reseller(sql.AndPredicates(predicates...))

@@ -16,6 +16,7 @@ import (
 	"clnd/ent/iplicense"
 	"clnd/ent/loginfailure"
 	"clnd/ent/operatortoken"
+	"clnd/ent/paymentattempt"
 	"clnd/ent/paymentmethod"
 	"clnd/ent/product"
 	"clnd/ent/reseller"
@@ -285,6 +286,27 @@ func init() {
 	operatortoken.DefaultID = operatortokenDescID.Default.(func() string)
 	// operatortoken.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	operatortoken.IDValidator = operatortokenDescID.Validators[0].(func(string) error)
+	paymentattemptMixin := schema.PaymentAttempt{}.Mixin()
+	paymentattemptMixinHooks1 := paymentattemptMixin[1].Hooks()
+	paymentattemptMixinHooks2 := paymentattemptMixin[2].Hooks()
+	paymentattempt.Hooks[0] = paymentattemptMixinHooks1[0]
+	paymentattempt.Hooks[1] = paymentattemptMixinHooks2[0]
+	paymentattemptMixinInters2 := paymentattemptMixin[2].Interceptors()
+	paymentattempt.Interceptors[0] = paymentattemptMixinInters2[0]
+	paymentattemptMixinFields0 := paymentattemptMixin[0].Fields()
+	_ = paymentattemptMixinFields0
+	paymentattemptFields := schema.PaymentAttempt{}.Fields()
+	_ = paymentattemptFields
+	// paymentattemptDescReason is the schema descriptor for reason field.
+	paymentattemptDescReason := paymentattemptFields[3].Descriptor()
+	// paymentattempt.DefaultReason holds the default value on creation for the reason field.
+	paymentattempt.DefaultReason = paymentattemptDescReason.Default.(string)
+	// paymentattemptDescID is the schema descriptor for id field.
+	paymentattemptDescID := paymentattemptMixinFields0[0].Descriptor()
+	// paymentattempt.DefaultID holds the default value on creation for the id field.
+	paymentattempt.DefaultID = paymentattemptDescID.Default.(func() string)
+	// paymentattempt.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	paymentattempt.IDValidator = paymentattemptDescID.Validators[0].(func(string) error)
 	paymentmethodMixin := schema.PaymentMethod{}.Mixin()
 	paymentmethodMixinHooks1 := paymentmethodMixin[1].Hooks()
 	paymentmethodMixinHooks2 := paymentmethodMixin[2].Hooks()

@@ -363,3 +363,41 @@ func (Checkout) Annotations() []schema.Annotation {
 		entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
 	}
 }
+
+// PaymentAttempt records a charge clnd tried on its own initiative (an
+// autopayment): a declined one moves no money but must leave a trace.
+type PaymentAttempt struct{ ent.Schema }
+
+func (PaymentAttempt) Mixin() []ent.Mixin {
+	return []ent.Mixin{withID("pat", "payment_attempts"), createdAtMixin{}, tenantMixin{}}
+}
+
+func (PaymentAttempt) Fields() []ent.Field {
+	return []ent.Field{
+		field.Enum("purpose").Values("AUTOPAYMENT").Immutable(),
+		fixedMoneyField("amount"),
+		field.Enum("status").Values("SUCCEEDED", "DECLINED").Immutable(),
+		// Why the gateway declined, or why nothing could be charged.
+		field.String("reason").Default("").Immutable(),
+		field.String("transaction_id").
+			Optional().
+			Nillable().
+			Immutable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+	}
+}
+
+func (PaymentAttempt) Edges() []ent.Edge {
+	return []ent.Edge{resellerEdge("payment_attempts", entgql.Skip(entgql.SkipAll))}
+}
+
+func (PaymentAttempt) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("reseller_id", "created_at")}
+}
+
+func (PaymentAttempt) Annotations() []schema.Annotation {
+	return []schema.Annotation{
+		entgql.RelayConnection(),
+		entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+	}
+}

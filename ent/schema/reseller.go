@@ -76,6 +76,8 @@ func (Reseller) Edges() []ent.Edge {
 		edge.To("invoice_items", InvoiceItem.Type).Annotations(hidden),
 		edge.To("billable_runs", BillableRun.Type).Annotations(hidden),
 		edge.To("checkouts", Checkout.Type).Annotations(hidden),
+		edge.To("payment_attempts", PaymentAttempt.Type).
+			Annotations(entgql.RelayConnection()),
 	}
 }
 

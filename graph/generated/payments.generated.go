@@ -56,6 +56,38 @@ func (ec *executionContext) fieldContext_AddPaymentMethodPayload_paymentMethod(_
 	return fc, nil
 }
 
+func (ec *executionContext) _AdjustBalancePayload_transaction(ctx context.Context, field graphql.CollectedField, obj *model.AdjustBalancePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdjustBalancePayload_transaction(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Transaction, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Transaction) graphql.Marshaler {
+			return ec.marshalNTransaction2ᚖclndᚋentᚐTransaction(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdjustBalancePayload_transaction(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdjustBalancePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Transaction(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _RemovePaymentMethodPayload_removedID(ctx context.Context, field graphql.CollectedField, obj *model.RemovePaymentMethodPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -77,6 +109,38 @@ func (ec *executionContext) _RemovePaymentMethodPayload_removedID(ctx context.Co
 }
 func (ec *executionContext) fieldContext_RemovePaymentMethodPayload_removedID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RemovePaymentMethodPayload", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SetAutopaymentPayload_autopayment(ctx context.Context, field graphql.CollectedField, obj *model.SetAutopaymentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SetAutopaymentPayload_autopayment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Autopayment, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Autopayment) graphql.Marshaler {
+			return ec.marshalNAutopayment2ᚖclndᚋgraphᚋmodelᚐAutopayment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SetAutopaymentPayload_autopayment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SetAutopaymentPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Autopayment(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _SetDefaultPaymentMethodPayload_paymentMethod(ctx context.Context, field graphql.CollectedField, obj *model.SetDefaultPaymentMethodPayload) (ret graphql.Marshaler) {
@@ -260,6 +324,118 @@ func UnmarshalAddPaymentMethodInput(ctx context.Context, raw any) (model.AddPaym
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputAdjustBalanceInput(ctx context.Context, obj any) (model.AdjustBalanceInput, error) {
+	var it model.AdjustBalanceInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"resellerID", "amount", "reason", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "resellerID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resellerID"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResellerID = data
+		case "amount":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amount"))
+			data, err := ec.unmarshalNMoney2clndᚋinternalᚋmoneyᚐCents(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Amount = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAdjustBalanceInput unmarshals raw into the AdjustBalanceInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAdjustBalanceInput(ctx context.Context, raw any) (model.AdjustBalanceInput, error) {
+	var out model.AdjustBalanceInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AdjustBalanceInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSetAutopaymentInput(ctx context.Context, obj any) (model.SetAutopaymentInput, error) {
+	var it model.SetAutopaymentInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"mode", "targetAmount"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "mode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mode"))
+			data, err := ec.unmarshalNAutopaymentMode2clndᚋentᚋresellerᚐAutopayMode(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Mode = data
+		case "targetAmount":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("targetAmount"))
+			data, err := ec.unmarshalOMoney2ᚖclndᚋinternalᚋmoneyᚐCents(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TargetAmount = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSetAutopaymentInput unmarshals raw into the SetAutopaymentInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSetAutopaymentInput(ctx context.Context, raw any) (model.SetAutopaymentInput, error) {
+	var out model.SetAutopaymentInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SetAutopaymentInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputTopUpInput(ctx context.Context, obj any) (model.TopUpInput, error) {
 	var it model.TopUpInput
 	if obj == nil {
@@ -357,6 +533,39 @@ func (ec *executionContext) _AddPaymentMethodPayload(ctx context.Context, sel as
 	return out
 }
 
+var adjustBalancePayloadImplementors = []string{"AdjustBalancePayload"}
+
+func (ec *executionContext) _AdjustBalancePayload(ctx context.Context, sel ast.SelectionSet, obj *model.AdjustBalancePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adjustBalancePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdjustBalancePayload")
+		case "transaction":
+			out.Values[i] = ec._AdjustBalancePayload_transaction(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var removePaymentMethodPayloadImplementors = []string{"RemovePaymentMethodPayload"}
 
 func (ec *executionContext) _RemovePaymentMethodPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RemovePaymentMethodPayload) graphql.Marshaler {
@@ -370,6 +579,39 @@ func (ec *executionContext) _RemovePaymentMethodPayload(ctx context.Context, sel
 			out.Values[i] = graphql.MarshalString("RemovePaymentMethodPayload")
 		case "removedID":
 			out.Values[i] = ec._RemovePaymentMethodPayload_removedID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var setAutopaymentPayloadImplementors = []string{"SetAutopaymentPayload"}
+
+func (ec *executionContext) _SetAutopaymentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.SetAutopaymentPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, setAutopaymentPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SetAutopaymentPayload")
+		case "autopayment":
+			out.Values[i] = ec._SetAutopaymentPayload_autopayment(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -483,12 +725,38 @@ func (ec *executionContext) marshalNAddPaymentMethodPayload2ᚖclndᚋgraphᚋmo
 	return ec._AddPaymentMethodPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNAdjustBalanceInput2clndᚋgraphᚋmodelᚐAdjustBalanceInput(ctx context.Context, v any) (model.AdjustBalanceInput, error) {
+	res, err := ec.unmarshalInputAdjustBalanceInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAdjustBalancePayload2ᚖclndᚋgraphᚋmodelᚐAdjustBalancePayload(ctx context.Context, sel ast.SelectionSet, v *model.AdjustBalancePayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AdjustBalancePayload!")
+		return graphql.Null
+	}
+	return ec._AdjustBalancePayload(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNRemovePaymentMethodPayload2ᚖclndᚋgraphᚋmodelᚐRemovePaymentMethodPayload(ctx context.Context, sel ast.SelectionSet, v *model.RemovePaymentMethodPayload) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "RemovePaymentMethodPayload!")
 		return graphql.Null
 	}
 	return ec._RemovePaymentMethodPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNSetAutopaymentInput2clndᚋgraphᚋmodelᚐSetAutopaymentInput(ctx context.Context, v any) (model.SetAutopaymentInput, error) {
+	res, err := ec.unmarshalInputSetAutopaymentInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSetAutopaymentPayload2ᚖclndᚋgraphᚋmodelᚐSetAutopaymentPayload(ctx context.Context, sel ast.SelectionSet, v *model.SetAutopaymentPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SetAutopaymentPayload!")
+		return graphql.Null
+	}
+	return ec._SetAutopaymentPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNSetDefaultPaymentMethodPayload2ᚖclndᚋgraphᚋmodelᚐSetDefaultPaymentMethodPayload(ctx context.Context, sel ast.SelectionSet, v *model.SetDefaultPaymentMethodPayload) graphql.Marshaler {

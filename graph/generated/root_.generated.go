@@ -74,6 +74,10 @@ type ComplexityRoot struct {
 		PaymentMethod func(childComplexity int) int
 	}
 
+	AdjustBalancePayload struct {
+		Transaction func(childComplexity int) int
+	}
+
 	AdvanceClockPayload struct {
 		Now func(childComplexity int) int
 	}
@@ -234,6 +238,7 @@ type ComplexityRoot struct {
 		ActivateBackup          func(childComplexity int, input model.ActivateBackupInput) int
 		AddIPLicense            func(childComplexity int, input model.AddIPLicenseInput) int
 		AddPaymentMethod        func(childComplexity int, input model.AddPaymentMethodInput) int
+		AdjustBalance           func(childComplexity int, input model.AdjustBalanceInput) int
 		AdvanceClock            func(childComplexity int, to time.Time) int
 		CheckIn                 func(childComplexity int, input model.CheckInInput) int
 		CreateAPIToken          func(childComplexity int, input model.CreateAPITokenInput) int
@@ -251,6 +256,7 @@ type ComplexityRoot struct {
 		RemoveServer            func(childComplexity int, id string) int
 		RemoveServerAccount     func(childComplexity int, id string) int
 		RevokeAPIToken          func(childComplexity int, id string) int
+		SetAutopayment          func(childComplexity int, input model.SetAutopaymentInput) int
 		SetBackupPricePerGb     func(childComplexity int, input model.SetBackupPricePerGBInput) int
 		SetDefaultPaymentMethod func(childComplexity int, id string) int
 		SetProductPrice         func(childComplexity int, input model.SetProductPriceInput) int
@@ -263,6 +269,26 @@ type ComplexityRoot struct {
 		HasNextPage     func(childComplexity int) int
 		HasPreviousPage func(childComplexity int) int
 		StartCursor     func(childComplexity int) int
+	}
+
+	PaymentAttempt struct {
+		Amount    func(childComplexity int) int
+		CreatedAt func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Purpose   func(childComplexity int) int
+		Reason    func(childComplexity int) int
+		Status    func(childComplexity int) int
+	}
+
+	PaymentAttemptConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	PaymentAttemptEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	PaymentMethod struct {
@@ -332,22 +358,23 @@ type ComplexityRoot struct {
 	}
 
 	Reseller struct {
-		Autopayment    func(childComplexity int) int
-		Balance        func(childComplexity int) int
-		BillingEmail   func(childComplexity int) int
-		Company        func(childComplexity int) int
-		CreatedAt      func(childComplexity int) int
-		FirstName      func(childComplexity int) int
-		ID             func(childComplexity int) int
-		IPLicenses     func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.IPLicenseOrder, where *ent.IPLicenseWhereInput) int
-		Invoices       func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.InvoiceOrder, where *ent.InvoiceWhereInput) int
-		LastName       func(childComplexity int) int
-		Login          func(childComplexity int) int
-		PaymentMethods func(childComplexity int) int
-		ServerAccounts func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ServerAccountOrder, where *ent.ServerAccountWhereInput) int
-		Status         func(childComplexity int) int
-		Summary        func(childComplexity int) int
-		Transactions   func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.TransactionOrder, where *ent.TransactionWhereInput) int
+		Autopayment     func(childComplexity int) int
+		Balance         func(childComplexity int) int
+		BillingEmail    func(childComplexity int) int
+		Company         func(childComplexity int) int
+		CreatedAt       func(childComplexity int) int
+		FirstName       func(childComplexity int) int
+		ID              func(childComplexity int) int
+		IPLicenses      func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.IPLicenseOrder, where *ent.IPLicenseWhereInput) int
+		Invoices        func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.InvoiceOrder, where *ent.InvoiceWhereInput) int
+		LastName        func(childComplexity int) int
+		Login           func(childComplexity int) int
+		PaymentAttempts func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.PaymentAttemptOrder) int
+		PaymentMethods  func(childComplexity int) int
+		ServerAccounts  func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ServerAccountOrder, where *ent.ServerAccountWhereInput) int
+		Status          func(childComplexity int) int
+		Summary         func(childComplexity int) int
+		Transactions    func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.TransactionOrder, where *ent.TransactionWhereInput) int
 	}
 
 	ResellerConnection struct {
@@ -411,6 +438,10 @@ type ComplexityRoot struct {
 	ServerEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	SetAutopaymentPayload struct {
+		Autopayment func(childComplexity int) int
 	}
 
 	SetBackupPricePerGBPayload struct {
@@ -594,6 +625,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AddPaymentMethodPayload.PaymentMethod(childComplexity), true
+
+	case "AdjustBalancePayload.transaction":
+		if e.ComplexityRoot.AdjustBalancePayload.Transaction == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdjustBalancePayload.Transaction(childComplexity), true
 
 	case "AdvanceClockPayload.now":
 		if e.ComplexityRoot.AdvanceClockPayload.Now == nil {
@@ -1190,6 +1228,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AddPaymentMethod(childComplexity, args["input"].(model.AddPaymentMethodInput)), true
+	case "Mutation.adjustBalance":
+		if e.ComplexityRoot.Mutation.AdjustBalance == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_adjustBalance_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AdjustBalance(childComplexity, args["input"].(model.AdjustBalanceInput)), true
 	case "Mutation.advanceClock":
 		if e.ComplexityRoot.Mutation.AdvanceClock == nil {
 			break
@@ -1372,6 +1421,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeAPIToken(childComplexity, args["id"].(string)), true
+	case "Mutation.setAutopayment":
+		if e.ComplexityRoot.Mutation.SetAutopayment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setAutopayment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetAutopayment(childComplexity, args["input"].(model.SetAutopaymentInput)), true
 	case "Mutation.setBackupPricePerGB":
 		if e.ComplexityRoot.Mutation.SetBackupPricePerGb == nil {
 			break
@@ -1452,6 +1512,75 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
+
+	case "PaymentAttempt.amount":
+		if e.ComplexityRoot.PaymentAttempt.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.Amount(childComplexity), true
+	case "PaymentAttempt.createdAt":
+		if e.ComplexityRoot.PaymentAttempt.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.CreatedAt(childComplexity), true
+	case "PaymentAttempt.id":
+		if e.ComplexityRoot.PaymentAttempt.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.ID(childComplexity), true
+	case "PaymentAttempt.purpose":
+		if e.ComplexityRoot.PaymentAttempt.Purpose == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.Purpose(childComplexity), true
+	case "PaymentAttempt.reason":
+		if e.ComplexityRoot.PaymentAttempt.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.Reason(childComplexity), true
+	case "PaymentAttempt.status":
+		if e.ComplexityRoot.PaymentAttempt.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.Status(childComplexity), true
+
+	case "PaymentAttemptConnection.edges":
+		if e.ComplexityRoot.PaymentAttemptConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttemptConnection.Edges(childComplexity), true
+	case "PaymentAttemptConnection.pageInfo":
+		if e.ComplexityRoot.PaymentAttemptConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttemptConnection.PageInfo(childComplexity), true
+	case "PaymentAttemptConnection.totalCount":
+		if e.ComplexityRoot.PaymentAttemptConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttemptConnection.TotalCount(childComplexity), true
+
+	case "PaymentAttemptEdge.cursor":
+		if e.ComplexityRoot.PaymentAttemptEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttemptEdge.Cursor(childComplexity), true
+	case "PaymentAttemptEdge.node":
+		if e.ComplexityRoot.PaymentAttemptEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttemptEdge.Node(childComplexity), true
 
 	case "PaymentMethod.createdAt":
 		if e.ComplexityRoot.PaymentMethod.CreatedAt == nil {
@@ -1796,6 +1925,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Reseller.Login(childComplexity), true
+	case "Reseller.paymentAttempts":
+		if e.ComplexityRoot.Reseller.PaymentAttempts == nil {
+			break
+		}
+
+		args, err := ec.field_Reseller_paymentAttempts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Reseller.PaymentAttempts(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.PaymentAttemptOrder)), true
 	case "Reseller.paymentMethods":
 		if e.ComplexityRoot.Reseller.PaymentMethods == nil {
 			break
@@ -2067,6 +2207,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ServerEdge.Node(childComplexity), true
 
+	case "SetAutopaymentPayload.autopayment":
+		if e.ComplexityRoot.SetAutopaymentPayload.Autopayment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetAutopaymentPayload.Autopayment(childComplexity), true
+
 	case "SetBackupPricePerGBPayload.backupPricePerGB":
 		if e.ComplexityRoot.SetBackupPricePerGBPayload.BackupPricePerGb == nil {
 			break
@@ -2234,6 +2381,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ActivationKeyOrder", ec.unmarshalInputActivationKeyOrder),
 			graphql.NewInputUnmarshaler("AddIPLicenseInput", ec.unmarshalInputAddIPLicenseInput),
 			graphql.NewInputUnmarshaler("AddPaymentMethodInput", ec.unmarshalInputAddPaymentMethodInput),
+			graphql.NewInputUnmarshaler("AdjustBalanceInput", ec.unmarshalInputAdjustBalanceInput),
 			graphql.NewInputUnmarshaler("BackupOrder", ec.unmarshalInputBackupOrder),
 			graphql.NewInputUnmarshaler("CheckInFilter", ec.unmarshalInputCheckInFilter),
 			graphql.NewInputUnmarshaler("CheckInInput", ec.unmarshalInputCheckInInput),
@@ -2247,6 +2395,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("InvoiceOrder", ec.unmarshalInputInvoiceOrder),
 			graphql.NewInputUnmarshaler("InvoiceWhereInput", ec.unmarshalInputInvoiceWhereInput),
 			graphql.NewInputUnmarshaler("LoginInput", ec.unmarshalInputLoginInput),
+			graphql.NewInputUnmarshaler("PaymentAttemptOrder", ec.unmarshalInputPaymentAttemptOrder),
 			graphql.NewInputUnmarshaler("PaymentMethodInput", ec.unmarshalInputPaymentMethodInput),
 			graphql.NewInputUnmarshaler("PaymentMethodOrder", ec.unmarshalInputPaymentMethodOrder),
 			graphql.NewInputUnmarshaler("RegisterResellerInput", ec.unmarshalInputRegisterResellerInput),
@@ -2257,6 +2406,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ServerAccountWhereInput", ec.unmarshalInputServerAccountWhereInput),
 			graphql.NewInputUnmarshaler("ServerOrder", ec.unmarshalInputServerOrder),
 			graphql.NewInputUnmarshaler("ServerWhereInput", ec.unmarshalInputServerWhereInput),
+			graphql.NewInputUnmarshaler("SetAutopaymentInput", ec.unmarshalInputSetAutopaymentInput),
 			graphql.NewInputUnmarshaler("SetBackupPricePerGBInput", ec.unmarshalInputSetBackupPricePerGBInput),
 			graphql.NewInputUnmarshaler("SetProductPriceInput", ec.unmarshalInputSetProductPriceInput),
 			graphql.NewInputUnmarshaler("TopUpInput", ec.unmarshalInputTopUpInput),
@@ -3091,6 +3241,76 @@ type PageInfo {
   """
   endCursor: Cursor
 }
+type PaymentAttempt implements Node {
+  id: ID!
+  createdAt: Time!
+  purpose: PaymentAttemptPurpose!
+  amount: Money!
+  status: PaymentAttemptStatus!
+  reason: String!
+}
+"""
+A connection to a list of items.
+"""
+type PaymentAttemptConnection {
+  """
+  A list of edges.
+  """
+  edges: [PaymentAttemptEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type PaymentAttemptEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: PaymentAttempt
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for PaymentAttempt connections
+"""
+input PaymentAttemptOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order PaymentAttempts.
+  """
+  field: PaymentAttemptOrderField!
+}
+"""
+Properties by which PaymentAttempt connections can be ordered.
+"""
+enum PaymentAttemptOrderField {
+  CREATED_AT
+}
+"""
+PaymentAttemptPurpose is enum for the field purpose
+"""
+enum PaymentAttemptPurpose @goModel(model: "clnd/ent/paymentattempt.Purpose") {
+  AUTOPAYMENT
+}
+"""
+PaymentAttemptStatus is enum for the field status
+"""
+enum PaymentAttemptStatus @goModel(model: "clnd/ent/paymentattempt.Status") {
+  SUCCEEDED
+  DECLINED
+}
 type PaymentMethod implements Node {
   id: ID!
   createdAt: Time!
@@ -3296,6 +3516,32 @@ type Reseller implements Node {
     where: TransactionWhereInput
   ): TransactionConnection!
   paymentMethods: [PaymentMethod!]
+  paymentAttempts(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for PaymentAttempts returned from the connection.
+    """
+    orderBy: PaymentAttemptOrder
+  ): PaymentAttemptConnection!
 }
 """
 A connection to a list of items.
@@ -4251,6 +4497,35 @@ extend type Mutation {
   "Adds funds by charging a payment method. A declined charge is PAYMENT_FAILED and moves no money. A past-due reseller whose balance reaches zero or more is ACTIVE again."
   topUp(input: TopUpInput!): TopUpPayload!
 }
+
+input SetAutopaymentInput {
+  mode: AutopaymentMode!
+  "AUTO_ADD_FUNDS only: the balance to top up to; above \"100.00\"."
+  targetAmount: Money
+}
+
+type SetAutopaymentPayload {
+  autopayment: Autopayment!
+}
+
+input AdjustBalanceInput {
+  resellerID: ID!
+  "Signed: negative debits (and triggers autopayment like any debit), positive credits."
+  amount: Money!
+  reason: String!
+  idempotencyKey: String
+}
+
+type AdjustBalancePayload {
+  transaction: Transaction!
+}
+
+extend type Mutation {
+  "Chooses what happens after a debit: AUTO_REPAY (default), AUTO_ADD_FUNDS or NONE."
+  setAutopayment(input: SetAutopaymentInput!): SetAutopaymentPayload!
+  "Operator: corrects a reseller's balance with an ADJUSTMENT transaction."
+  adjustBalance(input: AdjustBalanceInput!): AdjustBalancePayload! @operator
+}
 `, BuiltIn: false},
 	{Name: "../schema.graphqls", Input: `# clnd's hand-written schema. ent.graphqls is generated from ent/schema by
 # entgql; the files here add the root operations and the computed fields.
@@ -4455,6 +4730,14 @@ func (ec *executionContext) childFields_AddPaymentMethodPayload(ctx context.Cont
 		return ec.fieldContext_AddPaymentMethodPayload_paymentMethod(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AddPaymentMethodPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_AdjustBalancePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "transaction":
+		return ec.fieldContext_AdjustBalancePayload_transaction(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdjustBalancePayload", field.Name)
 }
 
 func (ec *executionContext) childFields_AdvanceClockPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4761,6 +5044,46 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_PaymentAttempt(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_PaymentAttempt_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_PaymentAttempt_createdAt(ctx, field)
+	case "purpose":
+		return ec.fieldContext_PaymentAttempt_purpose(ctx, field)
+	case "amount":
+		return ec.fieldContext_PaymentAttempt_amount(ctx, field)
+	case "status":
+		return ec.fieldContext_PaymentAttempt_status(ctx, field)
+	case "reason":
+		return ec.fieldContext_PaymentAttempt_reason(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PaymentAttempt", field.Name)
+}
+
+func (ec *executionContext) childFields_PaymentAttemptConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_PaymentAttemptConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_PaymentAttemptConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_PaymentAttemptConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PaymentAttemptConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_PaymentAttemptEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_PaymentAttemptEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_PaymentAttemptEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PaymentAttemptEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_PaymentMethod(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -4889,6 +5212,8 @@ func (ec *executionContext) childFields_Reseller(ctx context.Context, field grap
 		return ec.fieldContext_Reseller_transactions(ctx, field)
 	case "paymentMethods":
 		return ec.fieldContext_Reseller_paymentMethods(ctx, field)
+	case "paymentAttempts":
+		return ec.fieldContext_Reseller_paymentAttempts(ctx, field)
 	case "autopayment":
 		return ec.fieldContext_Reseller_autopayment(ctx, field)
 	case "summary":
@@ -5021,6 +5346,14 @@ func (ec *executionContext) childFields_ServerEdge(ctx context.Context, field gr
 		return ec.fieldContext_ServerEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ServerEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_SetAutopaymentPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "autopayment":
+		return ec.fieldContext_SetAutopaymentPayload_autopayment(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SetAutopaymentPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_SetBackupPricePerGBPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

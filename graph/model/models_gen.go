@@ -50,6 +50,18 @@ type AddPaymentMethodPayload struct {
 	PaymentMethod *ent.PaymentMethod `json:"paymentMethod"`
 }
 
+type AdjustBalanceInput struct {
+	ResellerID string `json:"resellerID"`
+	// Signed: negative debits (and triggers autopayment like any debit), positive credits.
+	Amount         money.Cents `json:"amount"`
+	Reason         string      `json:"reason"`
+	IdempotencyKey *string     `json:"idempotencyKey,omitempty"`
+}
+
+type AdjustBalancePayload struct {
+	Transaction *ent.Transaction `json:"transaction"`
+}
+
 type AdvanceClockPayload struct {
 	Now time.Time `json:"now"`
 }
@@ -222,6 +234,16 @@ type RemoveServerPayload struct {
 
 type RevokeAPITokenPayload struct {
 	RevokedID string `json:"revokedID"`
+}
+
+type SetAutopaymentInput struct {
+	Mode reseller.AutopayMode `json:"mode"`
+	// AUTO_ADD_FUNDS only: the balance to top up to; above "100.00".
+	TargetAmount *money.Cents `json:"targetAmount,omitempty"`
+}
+
+type SetAutopaymentPayload struct {
+	Autopayment *Autopayment `json:"autopayment"`
 }
 
 type SetBackupPricePerGBInput struct {

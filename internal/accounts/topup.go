@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"clnd/ent"
-	"clnd/ent/reseller"
 	"clnd/ent/transaction"
 	"clnd/internal/apperr"
 	"clnd/internal/idempotency"
@@ -71,14 +70,8 @@ func (s *Service) topUp(ctx context.Context, tx *ent.Tx, resellerID string, amou
 	if err != nil {
 		return TopUpResult{}, err
 	}
-	if txn.BalanceAfter >= 0 {
-		err := tx.Reseller.Update().
-			Where(reseller.ID(resellerID), reseller.StatusEQ(reseller.StatusPAST_DUE)).
-			SetStatus(reseller.StatusACTIVE).
-			Exec(ctx)
-		if err != nil {
-			return TopUpResult{}, err
-		}
+	if err := standingAfter(ctx, tx, resellerID, txn.BalanceAfter); err != nil {
+		return TopUpResult{}, err
 	}
 	return TopUpResult{TransactionID: txn.ID, InvoiceID: inv.ID}, nil
 }

@@ -1,0 +1,3 @@
+-- 0002_payment_attempts: autopayment charges clnd tried, declined ones included.
+CREATE TABLE "payment_attempts" ("id" character varying NOT NULL, "created_at" timestamptz NOT NULL, "purpose" character varying NOT NULL, "amount" bigint NOT NULL, "status" character varying NOT NULL, "reason" character varying NOT NULL DEFAULT '', "transaction_id" character varying NULL, "reseller_id" character varying NOT NULL, PRIMARY KEY ("id"), CONSTRAINT "payment_attempts_resellers_payment_attempts" FOREIGN KEY ("reseller_id") REFERENCES "resellers" ("id") ON DELETE NO ACTION);
+CREATE INDEX "paymentattempt_reseller_id_created_at" ON "payment_attempts" ("reseller_id", "created_at");

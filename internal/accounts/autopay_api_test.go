@@ -31,7 +31,9 @@ type accountState struct {
 				}
 			}
 			PaymentAttempts struct {
-				Edges []struct{ Node struct{ Purpose, Amount, Status, Reason string } }
+				Edges []struct {
+					Node struct{ Purpose, Amount, Status, Reason string }
+				}
 			}
 		}
 	}
@@ -147,7 +149,9 @@ func TestAdjustBalance(t *testing.T) {
 		e.Expect("BAD_USER_INPUT", "amount", e.OperatorToken, adjust, vars("10.001", "x", ""))
 		e.Expect("NOT_FOUND", "", e.OperatorToken, adjust, map[string]any{"rid": "rsl_01JD3QZ6W3J5P8Q3S7T0V1W2X3", "amount": "1.00", "reason": "x"})
 		var first, again struct {
-			AdjustBalance struct{ Transaction struct{ ID, Kind, Amount string } }
+			AdjustBalance struct {
+				Transaction struct{ ID, Kind, Amount string }
+			}
 		}
 		e.Query(e.OperatorToken, adjust, vars("15.50", "goodwill credit", "adj-1"), &first)
 		e.Query(e.OperatorToken, adjust, vars("15.50", "goodwill credit", "adj-1"), &again)

@@ -9,10 +9,35 @@ import (
 	"clnd/ent"
 	"clnd/ent/invoice"
 	"clnd/ent/transaction"
+	"clnd/graph/model"
+	"clnd/internal/apperr"
+	"clnd/internal/billing"
 	"context"
 
 	"entgo.io/contrib/entgql"
 )
+
+// RunBilling is the resolver for the runBilling field.
+func (r *mutationResolver) RunBilling(ctx context.Context, period string) (*model.RunBillingPayload, error) {
+	p, err := billing.ParseMonth(period)
+	if err != nil {
+		return nil, apperr.Input("period", "a period is a month like \"2026-10\"")
+	}
+	created, err := billing.BillPeriod(ctx, r.Client, p, r.Accounts.Autopay, r.Log)
+	if err != nil {
+		return nil, err
+	}
+	// Read them again outside the per-reseller transactions that made them.
+	ids := make([]string, len(created))
+	for i, inv := range created {
+		ids[i] = inv.ID
+	}
+	invoices, err := r.Client.Invoice.Query().Where(invoice.IDIn(ids...)).Order(invoice.ByNumber()).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &model.RunBillingPayload{Invoices: invoices}, nil
+}
 
 // Invoices is the resolver for the invoices field.
 func (r *queryResolver) Invoices(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.InvoiceOrder, where *ent.InvoiceWhereInput, resellerID *string) (*ent.InvoiceConnection, error) {

@@ -5,6 +5,7 @@ package graph
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"clnd/ent"
@@ -37,6 +38,11 @@ type Resolver struct {
 	// RecheckEvery is how often a live subscription checks that its
 	// credential still holds; 30 s when zero.
 	RecheckEvery time.Duration
+	// ClockMoved is called after advanceClock commits (the billing
+	// scheduler checks whether a month has ended).
+	ClockMoved func()
+	// Log is for errors that do not end a request (a reseller a billing run skipped).
+	Log *slog.Logger
 }
 
 func (r *Resolver) recheckEvery() time.Duration {

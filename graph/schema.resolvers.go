@@ -25,7 +25,7 @@ func (r *mutationResolver) AdvanceClock(ctx context.Context, to time.Time) (*mod
 	if err != nil {
 		return nil, err
 	}
-	if err := testclock.Advance(ctx, t, r.TestClock, to); err != nil {
+	if err := testclock.Advance(ctx, t, r.TestClock, to, r.ClockMoved); err != nil {
 		return nil, err
 	}
 	return &model.AdvanceClockPayload{Now: to.UTC()}, nil

@@ -256,6 +256,7 @@ type ComplexityRoot struct {
 		RemoveServer            func(childComplexity int, id string) int
 		RemoveServerAccount     func(childComplexity int, id string) int
 		RevokeAPIToken          func(childComplexity int, id string) int
+		RunBilling              func(childComplexity int, period string) int
 		SetAutopayment          func(childComplexity int, input model.SetAutopaymentInput) int
 		SetBackupPricePerGb     func(childComplexity int, input model.SetBackupPricePerGBInput) int
 		SetDefaultPaymentMethod func(childComplexity int, id string) int
@@ -390,6 +391,10 @@ type ComplexityRoot struct {
 
 	RevokeAPITokenPayload struct {
 		RevokedID func(childComplexity int) int
+	}
+
+	RunBillingPayload struct {
+		Invoices func(childComplexity int) int
 	}
 
 	Server struct {
@@ -1421,6 +1426,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeAPIToken(childComplexity, args["id"].(string)), true
+	case "Mutation.runBilling":
+		if e.ComplexityRoot.Mutation.RunBilling == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_runBilling_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RunBilling(childComplexity, args["period"].(string)), true
 	case "Mutation.setAutopayment":
 		if e.ComplexityRoot.Mutation.SetAutopayment == nil {
 			break
@@ -2015,6 +2031,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RevokeAPITokenPayload.RevokedID(childComplexity), true
+
+	case "RunBillingPayload.invoices":
+		if e.ComplexityRoot.RunBillingPayload.Invoices == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunBillingPayload.Invoices(childComplexity), true
 
 	case "Server.activationKey":
 		if e.ComplexityRoot.Server.ActivationKey == nil {
@@ -2650,6 +2673,20 @@ extend type Mutation {
     where: TransactionWhereInput
     resellerID: ID
   ): TransactionConnection!
+}
+
+type RunBillingPayload {
+  "The invoices this run created (none for resellers already invoiced for the period)."
+  invoices: [Invoice!]!
+}
+
+extend type Mutation {
+  """
+  Operator: invoices every reseller with billable activity in an ended month ("2026-10") and
+  charges the totals (with autopayment). Running it again bills nothing twice. The scheduler does
+  this by itself once a month has ended.
+  """
+  runBilling(period: String!): RunBillingPayload! @operator
 }
 `, BuiltIn: false},
 	{Name: "../catalog.graphqls", Input: `extend type Query {
@@ -5250,6 +5287,14 @@ func (ec *executionContext) childFields_RevokeAPITokenPayload(ctx context.Contex
 		return ec.fieldContext_RevokeAPITokenPayload_revokedID(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RevokeAPITokenPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_RunBillingPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "invoices":
+		return ec.fieldContext_RunBillingPayload_invoices(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RunBillingPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Server(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

@@ -236,6 +236,11 @@ type RevokeAPITokenPayload struct {
 	RevokedID string `json:"revokedID"`
 }
 
+type RunBillingPayload struct {
+	// The invoices this run created (none for resellers already invoiced for the period).
+	Invoices []*ent.Invoice `json:"invoices"`
+}
+
 type SetAutopaymentInput struct {
 	Mode reseller.AutopayMode `json:"mode"`
 	// AUTO_ADD_FUNDS only: the balance to top up to; above "100.00".

@@ -361,3 +361,13 @@ func (e *Env) Race(n int, req func(i int) Request) map[string]int {
 	}
 	return counts
 }
+
+// APIToken makes an API token with the scope from a session; unlike the
+// session it does not expire, which suits tests that move the clock far.
+func (e *Env) APIToken(session, scope string) string {
+	e.t.Helper()
+	var out struct{ CreateAPIToken struct{ Token string } }
+	e.Query(session, `mutation($s: APITokenScope!) { createAPIToken(input: {name: "test", scope: $s}) { token } }`,
+		map[string]any{"s": scope}, &out)
+	return out.CreateAPIToken.Token
+}

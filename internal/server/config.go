@@ -45,6 +45,9 @@ type Config struct {
 	BackupManageURL string
 	// BackupSizes bound a backup's size; 1–10000 GB when zero.
 	BackupSizes licensing.BackupSizes
+	// ManualBilling turns the monthly billing scheduler off: months are then
+	// billed only by the operator's runBilling.
+	ManualBilling bool
 	// SubscriptionRecheck is how often a live subscription checks that its
 	// credential still holds; 30 s when zero.
 	SubscriptionRecheck time.Duration

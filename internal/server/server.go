@@ -29,6 +29,7 @@ import (
 	"clnd/internal/accounts"
 	"clnd/internal/apperr"
 	"clnd/internal/auth"
+	"clnd/internal/billing"
 	"clnd/internal/checkin"
 	"clnd/internal/clock"
 	"clnd/internal/idempotency"
@@ -89,11 +90,19 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 		close(s.listening) // SQLite: one process, events stay in it
 	}
 	accountsService := cfg.accounts()
+	scheduler := billing.NewScheduler(db.Client, s.clock, accountsService.Autopay, log)
 	s.stopped.Add(1)
 	go func() {
 		defer s.stopped.Done()
 		s.sweep(bg, accountsService)
 	}()
+	if !cfg.ManualBilling {
+		s.stopped.Add(1)
+		go func() {
+			defer s.stopped.Done()
+			scheduler.Start(bg)
+		}()
+	}
 	resolver := &graph.Resolver{
 		Client:          db.Client,
 		TestClock:       testClock,
@@ -106,6 +115,8 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 		BackupMinGB:     cfg.BackupSizes.MinGB,
 		BackupMaxGB:     cfg.BackupSizes.MaxGB,
 		RecheckEvery:    cfg.SubscriptionRecheck,
+		ClockMoved:      scheduler.Kick,
+		Log:             log,
 	}
 
 	mux := http.NewServeMux()

@@ -14,9 +14,10 @@ import (
 )
 
 // outsideTransaction are the mutations that manage their own writes: a
-// failed login must still be recorded for rate limiting, and check-ins are
-// written in batches by the check-in service.
-var outsideTransaction = map[string]bool{"login": true, "checkIn": true}
+// failed login must still be recorded for rate limiting, check-ins are
+// written in batches by the check-in service, and a billing run commits
+// each reseller's invoice on its own.
+var outsideTransaction = map[string]bool{"login": true, "checkIn": true, "runBilling": true}
 
 // transactioner runs every mutation operation in one database transaction,
 // committed only when no field failed, so a failed mutation changes nothing.
@@ -51,7 +52,7 @@ func (t transactioner) MutateOperationContext(_ context.Context, oc *graphql.Ope
 		}
 	}
 	if managed > 0 && len(fields) > 1 {
-		err := gqlerror.Errorf("login and checkIn must be the only field of their mutation")
+		err := gqlerror.Errorf("login, checkIn and runBilling must be the only field of their mutation")
 		err.Extensions = map[string]any{"code": string(apperr.BadUserInput)}
 		return err
 	}

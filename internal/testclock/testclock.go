@@ -53,9 +53,10 @@ func read(ctx context.Context, client *ent.Client) (time.Time, error) {
 }
 
 // Advance moves the shared clock to `to` inside the caller's transaction
-// (client must be transactional) and moves the in-memory clock once that
-// transaction commits. Moving backward is BAD_USER_INPUT.
-func Advance(ctx context.Context, tx *ent.Tx, c *clock.Frozen, to time.Time) error {
+// and moves the in-memory clock once that transaction commits, then calls
+// moved (the billing scheduler's kick), if any. Moving backward is
+// BAD_USER_INPUT.
+func Advance(ctx context.Context, tx *ent.Tx, c *clock.Frozen, to time.Time, moved func()) error {
 	to = to.UTC()
 	sys := viewer.SystemContext(ctx)
 	// The row lock serialises concurrent advances across instances.
@@ -79,6 +80,9 @@ func Advance(ctx context.Context, tx *ent.Tx, c *clock.Frozen, to time.Time) err
 				return err
 			}
 			c.Set(to)
+			if moved != nil {
+				moved()
+			}
 			return nil
 		})
 	})

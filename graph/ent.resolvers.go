@@ -40,6 +40,9 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []string) ([]ent.Noder, e
 // Backup returns generated.BackupResolver implementation.
 func (r *Resolver) Backup() generated.BackupResolver { return &backupResolver{r} }
 
+// Checkout returns generated.CheckoutResolver implementation.
+func (r *Resolver) Checkout() generated.CheckoutResolver { return &checkoutResolver{r} }
+
 // IPLicense returns generated.IPLicenseResolver implementation.
 func (r *Resolver) IPLicense() generated.IPLicenseResolver { return &iPLicenseResolver{r} }
 
@@ -51,6 +54,7 @@ func (r *Resolver) Reseller() generated.ResellerResolver { return &resellerResol
 
 type (
 	backupResolver    struct{ *Resolver }
+	checkoutResolver  struct{ *Resolver }
 	iPLicenseResolver struct{ *Resolver }
 	queryResolver     struct{ *Resolver }
 	resellerResolver  struct{ *Resolver }

@@ -37,6 +37,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	minDeposit := fs.String("min-deposit", env("CLND_MIN_DEPOSIT", "100.00"), "smallest initial deposit a registration accepts (CLND_MIN_DEPOSIT)")
 	sessionTTL := fs.Duration("session-ttl", 7*24*time.Hour, "how long a login session lasts")
 	staleAfter := fs.Duration("stale-after", 72*time.Hour, "a license without a check-in for this long is STALE")
+	publicURL := fs.String("public-url", env("CLND_PUBLIC_URL", ""), "where clients reach clnd, for the links it builds, e.g. https://clnd.example (CLND_PUBLIC_URL); default: the request's own host")
 	manualBilling := fs.Bool("manual-billing", envBool("CLND_MANUAL_BILLING"), "bill months only when an operator calls runBilling, not on the 1st (CLND_MANUAL_BILLING)")
 	checkInInterval := fs.Duration("checkin-interval", time.Hour, "how often servers are told to check in")
 	backupURL := fs.String("backup-manage-url", env("CLND_BACKUP_MANAGE_URL", "https://backup.example.invalid/manage"), "the backup service's management page that signed backup links point at (CLND_BACKUP_MANAGE_URL)")
@@ -99,6 +100,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		SessionTTL:      *sessionTTL,
 		CheckInInterval: *checkInInterval,
 		ManualBilling:   *manualBilling,
+		PublicURL:       *publicURL,
 		BackupManageURL: *backupURL,
 		BackupSizes:     licensing.BackupSizes{MinGB: *backupMin, MaxGB: *backupMax},
 	}, db, testClock, log)

@@ -35,6 +35,9 @@ type BackupResolver interface {
 	MonthlyPrice(ctx context.Context, obj *ent.Backup) (money.Cents, error)
 	ManagementURL(ctx context.Context, obj *ent.Backup) (string, error)
 }
+type CheckoutResolver interface {
+	RedirectURL(ctx context.Context, obj *ent.Checkout) (string, error)
+}
 type IPLicenseResolver interface {
 	Status(ctx context.Context, obj *ent.IPLicense) (model.LicenseStatus, error)
 }
@@ -1438,6 +1441,29 @@ func (ec *executionContext) fieldContext_Checkout_reseller(_ context.Context, fi
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Checkout_redirectURL(ctx context.Context, field graphql.CollectedField, obj *ent.Checkout) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Checkout_redirectURL(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Checkout().RedirectURL(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Checkout_redirectURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Checkout", field, true, true, "String")
 }
 
 func (ec *executionContext) _Datacenter_id(ctx context.Context, field graphql.CollectedField, obj *ent.Datacenter) (ret graphql.Marshaler) {
@@ -10346,6 +10372,12 @@ func (ec *executionContext) _Checkout(ctx context.Context, sel ast.SelectionSet,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Checkout_reseller(ctx, field, obj)
 				})
+		case "redirectURL":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Checkout_redirectURL(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -12087,6 +12119,14 @@ func (ec *executionContext) marshalNBackupOrderField2ᚖclndᚋentᚐBackupOrder
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalNCheckout2ᚖclndᚋentᚐCheckout(ctx context.Context, sel ast.SelectionSet, v *ent.Checkout) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Checkout!")
+		return graphql.Null
+	}
+	return ec._Checkout(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNCheckoutOrderField2ᚖclndᚋentᚐCheckoutOrderField(ctx context.Context, v any) (*ent.CheckoutOrderField, error) {

@@ -175,6 +175,38 @@ func (ec *executionContext) fieldContext_SetDefaultPaymentMethodPayload_paymentM
 	return fc, nil
 }
 
+func (ec *executionContext) _StartCheckoutPayload_checkout(ctx context.Context, field graphql.CollectedField, obj *model.StartCheckoutPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StartCheckoutPayload_checkout(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Checkout, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Checkout) graphql.Marshaler {
+			return ec.marshalNCheckout2ᚖclndᚋentᚐCheckout(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StartCheckoutPayload_checkout(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StartCheckoutPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Checkout(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _TopUpPayload_transaction(ctx context.Context, field graphql.CollectedField, obj *model.TopUpPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -436,6 +468,48 @@ func UnmarshalSetAutopaymentInput(ctx context.Context, raw any) (model.SetAutopa
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputStartCheckoutInput(ctx context.Context, obj any) (model.StartCheckoutInput, error) {
+	var it model.StartCheckoutInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"amount"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "amount":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amount"))
+			data, err := ec.unmarshalNMoney2clndᚋinternalᚋmoneyᚐCents(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Amount = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalStartCheckoutInput unmarshals raw into the StartCheckoutInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalStartCheckoutInput(ctx context.Context, raw any) (model.StartCheckoutInput, error) {
+	var out model.StartCheckoutInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "StartCheckoutInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputTopUpInput(ctx context.Context, obj any) (model.TopUpInput, error) {
 	var it model.TopUpInput
 	if obj == nil {
@@ -665,6 +739,39 @@ func (ec *executionContext) _SetDefaultPaymentMethodPayload(ctx context.Context,
 	return out
 }
 
+var startCheckoutPayloadImplementors = []string{"StartCheckoutPayload"}
+
+func (ec *executionContext) _StartCheckoutPayload(ctx context.Context, sel ast.SelectionSet, obj *model.StartCheckoutPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, startCheckoutPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StartCheckoutPayload")
+		case "checkout":
+			out.Values[i] = ec._StartCheckoutPayload_checkout(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var topUpPayloadImplementors = []string{"TopUpPayload"}
 
 func (ec *executionContext) _TopUpPayload(ctx context.Context, sel ast.SelectionSet, obj *model.TopUpPayload) graphql.Marshaler {
@@ -765,6 +872,19 @@ func (ec *executionContext) marshalNSetDefaultPaymentMethodPayload2ᚖclndᚋgra
 		return graphql.Null
 	}
 	return ec._SetDefaultPaymentMethodPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNStartCheckoutInput2clndᚋgraphᚋmodelᚐStartCheckoutInput(ctx context.Context, v any) (model.StartCheckoutInput, error) {
+	res, err := ec.unmarshalInputStartCheckoutInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNStartCheckoutPayload2ᚖclndᚋgraphᚋmodelᚐStartCheckoutPayload(ctx context.Context, sel ast.SelectionSet, v *model.StartCheckoutPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "StartCheckoutPayload!")
+		return graphql.Null
+	}
+	return ec._StartCheckoutPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNTopUpInput2clndᚋgraphᚋmodelᚐTopUpInput(ctx context.Context, v any) (model.TopUpInput, error) {

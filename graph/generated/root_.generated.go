@@ -27,6 +27,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	Backup() BackupResolver
 	CheckIn() CheckInResolver
+	Checkout() CheckoutResolver
 	IPLicense() IPLicenseResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
@@ -121,6 +122,7 @@ type ComplexityRoot struct {
 		ID          func(childComplexity int) int
 		Provider    func(childComplexity int) int
 		ProviderRef func(childComplexity int) int
+		RedirectURL func(childComplexity int) int
 		Reseller    func(childComplexity int) int
 		Status      func(childComplexity int) int
 	}
@@ -261,6 +263,7 @@ type ComplexityRoot struct {
 		SetBackupPricePerGb     func(childComplexity int, input model.SetBackupPricePerGBInput) int
 		SetDefaultPaymentMethod func(childComplexity int, id string) int
 		SetProductPrice         func(childComplexity int, input model.SetProductPriceInput) int
+		StartCheckout           func(childComplexity int, input model.StartCheckoutInput) int
 		TopUp                   func(childComplexity int, input model.TopUpInput) int
 		UpdateServerAccount     func(childComplexity int, id string, input model.UpdateServerAccountInput) int
 	}
@@ -459,6 +462,10 @@ type ComplexityRoot struct {
 
 	SetProductPricePayload struct {
 		Product func(childComplexity int) int
+	}
+
+	StartCheckoutPayload struct {
+		Checkout func(childComplexity int) int
 	}
 
 	Subscription struct {
@@ -805,6 +812,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Checkout.ProviderRef(childComplexity), true
+	case "Checkout.redirectURL":
+		if e.ComplexityRoot.Checkout.RedirectURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Checkout.RedirectURL(childComplexity), true
 	case "Checkout.reseller":
 		if e.ComplexityRoot.Checkout.Reseller == nil {
 			break
@@ -1481,6 +1494,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetProductPrice(childComplexity, args["input"].(model.SetProductPriceInput)), true
+	case "Mutation.startCheckout":
+		if e.ComplexityRoot.Mutation.StartCheckout == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_startCheckout_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.StartCheckout(childComplexity, args["input"].(model.StartCheckoutInput)), true
 	case "Mutation.topUp":
 		if e.ComplexityRoot.Mutation.TopUp == nil {
 			break
@@ -2258,6 +2282,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SetProductPricePayload.Product(childComplexity), true
 
+	case "StartCheckoutPayload.checkout":
+		if e.ComplexityRoot.StartCheckoutPayload.Checkout == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StartCheckoutPayload.Checkout(childComplexity), true
+
 	case "Subscription.checkIns":
 		if e.ComplexityRoot.Subscription.CheckIns == nil {
 			break
@@ -2432,6 +2463,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("SetAutopaymentInput", ec.unmarshalInputSetAutopaymentInput),
 			graphql.NewInputUnmarshaler("SetBackupPricePerGBInput", ec.unmarshalInputSetBackupPricePerGBInput),
 			graphql.NewInputUnmarshaler("SetProductPriceInput", ec.unmarshalInputSetProductPriceInput),
+			graphql.NewInputUnmarshaler("StartCheckoutInput", ec.unmarshalInputStartCheckoutInput),
 			graphql.NewInputUnmarshaler("TopUpInput", ec.unmarshalInputTopUpInput),
 			graphql.NewInputUnmarshaler("TransactionOrder", ec.unmarshalInputTransactionOrder),
 			graphql.NewInputUnmarshaler("TransactionWhereInput", ec.unmarshalInputTransactionWhereInput),
@@ -4563,6 +4595,28 @@ extend type Mutation {
   "Operator: corrects a reseller's balance with an ADJUSTMENT transaction."
   adjustBalance(input: AdjustBalanceInput!): AdjustBalancePayload! @operator
 }
+
+input StartCheckoutInput {
+  "At least \"1.00\", at most \"100000.00\"."
+  amount: Money!
+}
+
+type StartCheckoutPayload {
+  checkout: Checkout!
+}
+
+extend type Checkout {
+  "Where to send the person to pay (sandbox: a page served by clnd with Pay and Cancel)."
+  redirectURL: String!
+}
+
+extend type Mutation {
+  """
+  Starts a PayPal-style redirect payment. Nothing moves until the provider's signed webhook
+  confirms it; then the amount is credited exactly once as a TOP_UP.
+  """
+  startCheckout(input: StartCheckoutInput!): StartCheckoutPayload!
+}
 `, BuiltIn: false},
 	{Name: "../schema.graphqls", Input: `# clnd's hand-written schema. ent.graphqls is generated from ent/schema by
 # entgql; the files here add the root operations and the computed fields.
@@ -4847,6 +4901,30 @@ func (ec *executionContext) childFields_CheckInPayload(ctx context.Context, fiel
 		return ec.fieldContext_CheckInPayload_nextCheckInAfter(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CheckInPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_Checkout(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Checkout_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Checkout_createdAt(ctx, field)
+	case "amount":
+		return ec.fieldContext_Checkout_amount(ctx, field)
+	case "status":
+		return ec.fieldContext_Checkout_status(ctx, field)
+	case "provider":
+		return ec.fieldContext_Checkout_provider(ctx, field)
+	case "providerRef":
+		return ec.fieldContext_Checkout_providerRef(ctx, field)
+	case "completedAt":
+		return ec.fieldContext_Checkout_completedAt(ctx, field)
+	case "reseller":
+		return ec.fieldContext_Checkout_reseller(ctx, field)
+	case "redirectURL":
+		return ec.fieldContext_Checkout_redirectURL(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Checkout", field.Name)
 }
 
 func (ec *executionContext) childFields_Clock(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5423,6 +5501,14 @@ func (ec *executionContext) childFields_SetProductPricePayload(ctx context.Conte
 		return ec.fieldContext_SetProductPricePayload_product(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SetProductPricePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_StartCheckoutPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "checkout":
+		return ec.fieldContext_StartCheckoutPayload_checkout(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StartCheckoutPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_TopUpPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

@@ -41,6 +41,7 @@ type MutationResolver interface {
 	TopUp(ctx context.Context, input model.TopUpInput) (*model.TopUpPayload, error)
 	SetAutopayment(ctx context.Context, input model.SetAutopaymentInput) (*model.SetAutopaymentPayload, error)
 	AdjustBalance(ctx context.Context, input model.AdjustBalanceInput) (*model.AdjustBalancePayload, error)
+	StartCheckout(ctx context.Context, input model.StartCheckoutInput) (*model.StartCheckoutPayload, error)
 	CreateServerAccount(ctx context.Context, input model.CreateServerAccountInput) (*model.CreateServerAccountPayload, error)
 	UpdateServerAccount(ctx context.Context, id string, input model.UpdateServerAccountInput) (*model.UpdateServerAccountPayload, error)
 	RemoveServerAccount(ctx context.Context, id string) (*model.RemoveServerAccountPayload, error)
@@ -396,6 +397,20 @@ func (ec *executionContext) field_Mutation_setProductPrice_args(ctx context.Cont
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.SetProductPriceInput, error) {
 			return ec.unmarshalNSetProductPriceInput2clndᚋgraphᚋmodelᚐSetProductPriceInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_startCheckout_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.StartCheckoutInput, error) {
+			return ec.unmarshalNStartCheckoutInput2clndᚋgraphᚋmodelᚐStartCheckoutInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -1416,6 +1431,50 @@ func (ec *executionContext) fieldContext_Mutation_adjustBalance(ctx context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_startCheckout(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_startCheckout(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().StartCheckout(ctx, fc.Args["input"].(model.StartCheckoutInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.StartCheckoutPayload) graphql.Marshaler {
+			return ec.marshalNStartCheckoutPayload2ᚖclndᚋgraphᚋmodelᚐStartCheckoutPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_startCheckout(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StartCheckoutPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_startCheckout_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createServerAccount(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2024,6 +2083,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "adjustBalance":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_adjustBalance(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startCheckout":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_startCheckout(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++

@@ -272,6 +272,15 @@ type SetProductPricePayload struct {
 	Product *ent.Product `json:"product"`
 }
 
+type StartCheckoutInput struct {
+	// At least "1.00", at most "100000.00".
+	Amount money.Cents `json:"amount"`
+}
+
+type StartCheckoutPayload struct {
+	Checkout *ent.Checkout `json:"checkout"`
+}
+
 type Subscription struct {
 }
 

@@ -13,7 +13,7 @@ import (
 	"clnd/internal/apitest"
 	"clnd/internal/licensing"
 	"clnd/internal/pgtest"
-	"clnd/internal/pricelist"
+	"clnd/internal/secrets"
 	"clnd/internal/viewer"
 )
 
@@ -212,7 +212,7 @@ func TestBackups(t *testing.T) {
 		e.Expect("CONFLICT", "", a.Token, activate, map[string]any{"id": lic, "gb": 10, "dc": "us-east"})
 
 		// The management link is signed for this backup and expires.
-		secret, err := pricelist.BackupLinkSecret(e.Ctx(), e.DB.Client)
+		secret, err := secrets.Get(e.Ctx(), e.DB.Client, secrets.BackupLinks)
 		if err != nil {
 			t.Fatal(err)
 		}

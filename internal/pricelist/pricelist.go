@@ -4,9 +4,7 @@ package pricelist
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"strconv"
 
@@ -137,28 +135,3 @@ func PricesByType(ctx context.Context, client *ent.Client) (map[catalog.LicenseT
 	return prices, nil
 }
 
-const backupLinkSecretKey = "backup.link_secret"
-
-// BackupLinkSecret is the key that signs backup management links, made once
-// and kept in the database so that every instance signs alike.
-func BackupLinkSecret(ctx context.Context, client *ent.Client) ([]byte, error) {
-	ctx = viewer.SystemContext(ctx)
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return nil, err
-	}
-	err := client.Setting.Create().
-		SetID(backupLinkSecretKey).
-		SetValue(hex.EncodeToString(b[:])).
-		OnConflictColumns(setting.FieldID).
-		DoNothing().
-		Exec(ctx)
-	if err != nil && !isNoRows(err) {
-		return nil, err
-	}
-	s, err := client.Setting.Get(ctx, backupLinkSecretKey)
-	if err != nil {
-		return nil, err
-	}
-	return hex.DecodeString(s.Value)
-}

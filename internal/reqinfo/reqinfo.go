@@ -11,6 +11,9 @@ import (
 type Info struct {
 	ID         string
 	ClientAddr netip.Addr // after X-Forwarded-For from trusted proxies
+	// Origin is how the client reached clnd ("https://clnd.example"), for
+	// absolute links when no public URL is configured.
+	Origin string
 }
 
 type ctxKey struct{}

@@ -49,3 +49,13 @@ func (s *Server) trusted(a netip.Addr) bool {
 	}
 	return false
 }
+
+// trustedPeer reports whether the request's TCP peer is a trusted proxy.
+func (s *Server) trustedPeer(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	addr, err := netip.ParseAddr(host)
+	return err == nil && s.trusted(addr.Unmap())
+}

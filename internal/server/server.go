@@ -31,12 +31,13 @@ import (
 	"clnd/internal/auth"
 	"clnd/internal/billing"
 	"clnd/internal/checkin"
+	"clnd/internal/checkout"
 	"clnd/internal/clock"
 	"clnd/internal/idempotency"
 	"clnd/internal/ids"
 	"clnd/internal/licensing"
 	"clnd/internal/live"
-	"clnd/internal/pricelist"
+	"clnd/internal/secrets"
 	"clnd/internal/reqinfo"
 	"clnd/internal/server/graphiql"
 	"clnd/internal/store"
@@ -68,9 +69,13 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 	if testClock != nil {
 		s.clock = testClock
 	}
-	secret, err := pricelist.BackupLinkSecret(context.Background(), db.Client)
+	secret, err := secrets.Get(context.Background(), db.Client, secrets.BackupLinks)
 	if err != nil {
 		return nil, fmt.Errorf("loading the backup link secret: %w", err)
+	}
+	webhookSecret, err := secrets.Get(context.Background(), db.Client, secrets.SandboxWebhook)
+	if err != nil {
+		return nil, fmt.Errorf("loading the webhook secret: %w", err)
 	}
 	origin := ids.New("ins")
 	s.checkIns = checkin.New(db, s.hub, origin, log, cfg.CheckInBatch)
@@ -125,6 +130,9 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 	mux.Handle("/healthz", s.metrics.instrument("/healthz", http.HandlerFunc(s.healthz)))
 	mux.Handle("/readyz", s.metrics.instrument("/readyz", http.HandlerFunc(s.readyz)))
 	mux.Handle("/metrics", s.metrics.handler())
+	payments := &checkout.Handler{Client: db.Client, Clock: s.clock, Secret: webhookSecret, Log: log}
+	mux.Handle("/webhooks/payments/sandbox", s.metrics.instrument("/webhooks/payments", http.HandlerFunc(payments.Webhook)))
+	mux.Handle(checkout.SandboxPath, http.HandlerFunc(payments.SandboxPage))
 	ui := graphiql.Handler()
 	mux.Handle("/{$}", ui)
 	mux.Handle("/graphiql/", ui)
@@ -248,6 +256,22 @@ func (s *Server) websocketInit(ctx context.Context, payload transport.InitPayloa
 	return viewer.NewContext(ctx, v), &payload, nil // the caller for every operation on this socket
 }
 
+// origin is the configured public URL, or the scheme and host the request
+// came in on (the scheme from X-Forwarded-Proto only behind a trusted proxy).
+func (s *Server) origin(r *http.Request) string {
+	if s.cfg.PublicURL != "" {
+		return strings.TrimSuffix(s.cfg.PublicURL, "/")
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if p := r.Header.Get("X-Forwarded-Proto"); p == "https" && s.trustedPeer(r) {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
 type websocketKey struct{}
 
 func onWebsocket(ctx context.Context) bool {
@@ -265,7 +289,7 @@ func (s *Server) withRequest(next http.Handler) http.Handler {
 			id = ids.New("req")
 		}
 		w.Header().Set("X-Request-ID", id)
-		ctx := reqinfo.NewContext(r.Context(), reqinfo.Info{ID: id, ClientAddr: s.clientAddr(r)})
+		ctx := reqinfo.NewContext(r.Context(), reqinfo.Info{ID: id, ClientAddr: s.clientAddr(r), Origin: s.origin(r)})
 		ctx = clock.NewContext(ctx, s.clock)
 		ctx = idempotency.WithHeaderKey(ctx, r.Header.Get("Idempotency-Key"))
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}

@@ -134,4 +134,3 @@ func PricesByType(ctx context.Context, client *ent.Client) (map[catalog.LicenseT
 	}
 	return prices, nil
 }
-

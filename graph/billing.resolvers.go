@@ -12,10 +12,17 @@ import (
 	"clnd/graph/model"
 	"clnd/internal/apperr"
 	"clnd/internal/billing"
+	"clnd/internal/invoicepdf"
+	"clnd/internal/reqinfo"
 	"context"
 
 	"entgo.io/contrib/entgql"
 )
+
+// DownloadURL is the resolver for the downloadURL field.
+func (r *invoiceResolver) DownloadURL(ctx context.Context, obj *ent.Invoice) (string, error) {
+	return reqinfo.FromContext(ctx).Origin + invoicepdf.PathPrefix + obj.ID + ".pdf", nil
+}
 
 // RunBilling is the resolver for the runBilling field.
 func (r *mutationResolver) RunBilling(ctx context.Context, period string) (*model.RunBillingPayload, error) {

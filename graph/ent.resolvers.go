@@ -46,6 +46,9 @@ func (r *Resolver) Checkout() generated.CheckoutResolver { return &checkoutResol
 // IPLicense returns generated.IPLicenseResolver implementation.
 func (r *Resolver) IPLicense() generated.IPLicenseResolver { return &iPLicenseResolver{r} }
 
+// Invoice returns generated.InvoiceResolver implementation.
+func (r *Resolver) Invoice() generated.InvoiceResolver { return &invoiceResolver{r} }
+
 // Query returns generated.QueryResolver implementation.
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 
@@ -56,6 +59,7 @@ type (
 	backupResolver    struct{ *Resolver }
 	checkoutResolver  struct{ *Resolver }
 	iPLicenseResolver struct{ *Resolver }
+	invoiceResolver   struct{ *Resolver }
 	queryResolver     struct{ *Resolver }
 	resellerResolver  struct{ *Resolver }
 )

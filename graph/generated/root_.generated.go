@@ -29,6 +29,7 @@ type ResolverRoot interface {
 	CheckIn() CheckInResolver
 	Checkout() CheckoutResolver
 	IPLicense() IPLicenseResolver
+	Invoice() InvoiceResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
 	Reseller() ResellerResolver
@@ -186,6 +187,7 @@ type ComplexityRoot struct {
 	Invoice struct {
 		Balance     func(childComplexity int) int
 		CreatedAt   func(childComplexity int) int
+		DownloadURL func(childComplexity int) int
 		ID          func(childComplexity int) int
 		Lines       func(childComplexity int) int
 		Number      func(childComplexity int) int
@@ -1009,6 +1011,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Invoice.CreatedAt(childComplexity), true
+	case "Invoice.downloadURL":
+		if e.ComplexityRoot.Invoice.DownloadURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invoice.DownloadURL(childComplexity), true
 	case "Invoice.id":
 		if e.ComplexityRoot.Invoice.ID == nil {
 			break
@@ -2719,6 +2727,11 @@ extend type Mutation {
   this by itself once a month has ended.
   """
   runBilling(period: String!): RunBillingPayload! @operator
+}
+
+extend type Invoice {
+  "The invoice as a PDF; GET it with the owner's or an operator's bearer token (anyone else gets 404)."
+  downloadURL: String!
 }
 `, BuiltIn: false},
 	{Name: "../catalog.graphqls", Input: `extend type Query {
@@ -5061,6 +5074,8 @@ func (ec *executionContext) childFields_Invoice(ctx context.Context, field graph
 		return ec.fieldContext_Invoice_reseller(ctx, field)
 	case "lines":
 		return ec.fieldContext_Invoice_lines(ctx, field)
+	case "downloadURL":
+		return ec.fieldContext_Invoice_downloadURL(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Invoice", field.Name)
 }

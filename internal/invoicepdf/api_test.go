@@ -26,7 +26,9 @@ func TestInvoicePDF(t *testing.T) {
 		owner := login.Login.Token
 		var out struct {
 			Invoices struct {
-				Edges []struct{ Node struct{ Number, Total, DownloadURL string } }
+				Edges []struct {
+					Node struct{ Number, Total, DownloadURL string }
+				}
 			}
 		}
 		e.Query(owner, `{ invoices(where: {type: INVOICE}, first: 1) { edges { node { number total downloadURL } } } }`, nil, &out)

@@ -199,3 +199,29 @@ func TestConcurrentDebitsAndAutopayments(t *testing.T) {
 		}
 	})
 }
+
+// Top-ups and debits (with their autopayments) of one reseller at once: one
+// lock order everywhere, so none deadlocks, and the ledger adds up.
+func TestTopUpsAndDebitsTogether(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		a := e.Register("alice")
+		counts := e.Race(20, func(i int) apitest.Request {
+			if i%2 == 0 {
+				return apitest.Request{Token: a.Token, Query: topUp, Variables: map[string]any{"amount": "15.00"}}
+			}
+			return apitest.Request{Token: e.OperatorToken, Query: adjust,
+				Variables: map[string]any{"rid": a.ID, "amount": "-40.00", "reason": fmt.Sprint("debit ", i)}}
+		})
+		if counts[""] != 20 {
+			t.Fatalf("answers by code: %v", counts)
+		}
+		s := state(t, e, a.Token)
+		var sum money.Cents
+		for _, edge := range s.Viewer.Reseller.Transactions.Edges {
+			sum += money.MustParse(edge.Node.Amount)
+		}
+		if money.MustParse(s.Viewer.Reseller.Balance) != sum {
+			t.Fatalf("balance %s, Σ transactions %s", s.Viewer.Reseller.Balance, sum)
+		}
+	})
+}

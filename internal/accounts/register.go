@@ -179,12 +179,14 @@ func errLoginTaken(login string) error {
 // the ledger transaction (DEPOSIT, TOP_UP or AUTOPAYMENT) that points at it.
 func RecordPayment(ctx context.Context, tx *ent.Tx, resellerID string, kind transaction.Kind, amount money.Cents, description string) (*ent.Transaction, *ent.Invoice, error) {
 	now := clock.Now(ctx)
-	number, err := billing.NextInvoiceNumber(ctx, tx, now)
+	// Lock order, everywhere: the reseller's row, then the invoice sequence.
+	// The row lock also makes the balance the receipt shows the one the
+	// ledger moves from.
+	current, err := tx.Reseller.Query().Where(reseller.ID(resellerID)).Modify(store.ForUpdate).Only(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	// Locked, so that the balance the receipt shows is the one the ledger moves from.
-	current, err := tx.Reseller.Query().Where(reseller.ID(resellerID)).Modify(store.ForUpdate).Only(ctx)
+	number, err := billing.NextInvoiceNumber(ctx, tx, now)
 	if err != nil {
 		return nil, nil, err
 	}

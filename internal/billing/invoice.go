@@ -69,12 +69,14 @@ func InvoiceReseller(ctx context.Context, tx *ent.Tx, resellerID string, p Perio
 	for _, l := range lines {
 		total += l.subtotal
 	}
-	number, err := NextInvoiceNumber(ctx, tx, now)
+	// Lock order, everywhere: the reseller's row, then the invoice sequence.
+	// The row lock also makes the balance the invoice shows the one the
+	// charge moves from.
+	current, err := tx.Reseller.Query().Where(reseller.ID(resellerID)).Modify(store.ForUpdate).Only(ctx)
 	if err != nil {
 		return nil, err
 	}
-	// Locked, so that the balance the invoice shows is the one the charge moves from.
-	current, err := tx.Reseller.Query().Where(reseller.ID(resellerID)).Modify(store.ForUpdate).Only(ctx)
+	number, err := NextInvoiceNumber(ctx, tx, now)
 	if err != nil {
 		return nil, err
 	}

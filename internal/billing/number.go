@@ -19,6 +19,8 @@ const invoiceSequenceKey = "invoice.sequence"
 // NextInvoiceNumber hands out gap-free invoice numbers ("2026-000042") in
 // tx. The sequence row stays locked until tx ends, so numbers are never
 // handed out twice, and a rolled-back invoice gives its number back.
+// Callers lock the reseller's row first (see RecordPayment): one lock order
+// everywhere, so money transactions cannot deadlock on the two.
 func NextInvoiceNumber(ctx context.Context, tx *ent.Tx, at time.Time) (string, error) {
 	sys := viewer.SystemContext(ctx)
 	err := tx.Setting.Create().

@@ -17,6 +17,7 @@ import (
 	"context"
 
 	"entgo.io/contrib/entgql"
+	"github.com/99designs/gqlgen/graphql"
 )
 
 // DownloadURL is the resolver for the downloadURL field.
@@ -31,8 +32,13 @@ func (r *mutationResolver) RunBilling(ctx context.Context, period string) (*mode
 		return nil, apperr.Input("period", "a period is a month like \"2026-10\"")
 	}
 	created, err := billing.BillPeriod(ctx, r.Client, p, r.Accounts.Autopay, r.Log)
-	if err != nil {
+	if err != nil && len(created) == 0 {
 		return nil, err
+	}
+	if err != nil {
+		// Some resellers were billed and are committed: say which, and why
+		// the rest were not (a rerun bills only them).
+		graphql.AddError(ctx, err)
 	}
 	// Read them again outside the per-reseller transactions that made them.
 	ids := make([]string, len(created))

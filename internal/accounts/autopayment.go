@@ -60,11 +60,14 @@ func (s *Service) Autopay(ctx context.Context, tx *ent.Tx, resellerID string) er
 		return err
 	}
 	charge, err := s.Gateway.Charge(ctx, pm.GatewayRef, due, ids.New("chg"))
-	if e, ok := apperr.As(err); ok && e.Code == apperr.PaymentFailed {
-		return declined(e.Message)
-	}
 	if err != nil {
-		return err
+		// A decline, or a gateway that could not be reached: either way no
+		// money moved, and the debit that triggered this must still stand.
+		reason := err.Error()
+		if e, ok := apperr.As(err); !ok || e.Code != apperr.PaymentFailed {
+			reason = "the payment gateway failed: " + reason
+		}
+		return declined(reason)
 	}
 	refundUnlessCommitted(tx, s.Gateway, charge)
 	txn, _, err := RecordPayment(ctx, tx, resellerID, transaction.KindAUTOPAYMENT, due, fmt.Sprintf("Autopayment (%s)", pm.Label))

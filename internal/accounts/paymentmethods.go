@@ -54,16 +54,30 @@ func (s *Service) AddPaymentMethod(ctx context.Context, tx *ent.Tx, gatewayToken
 		Save(ctx)
 }
 
-// SetDefaultPaymentMethod makes one of the caller's methods the default.
-func SetDefaultPaymentMethod(ctx context.Context, tx *ent.Tx, id string) (*ent.PaymentMethod, error) {
-	pm, err := tx.PaymentMethod.Get(ctx, id)
+// lockedMethod locks the reseller's row, then reads the method: read after
+// the lock, its isDefault cannot be stale.
+func lockedMethod(ctx context.Context, tx *ent.Tx, id string) (*ent.PaymentMethod, error) {
+	owner, err := tx.PaymentMethod.Query().Where(paymentmethod.ID(id)).Select(paymentmethod.FieldResellerID).String(ctx)
 	if ent.IsNotFound(err) {
 		return nil, apperr.NotFoundf("no payment method with ID %q", id)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if _, err := tx.Reseller.Query().Where(reseller.ID(pm.ResellerID)).Modify(store.ForUpdate).Only(ctx); err != nil {
+	if _, err := tx.Reseller.Query().Where(reseller.ID(owner)).Modify(store.ForUpdate).Only(ctx); err != nil {
+		return nil, err
+	}
+	pm, err := tx.PaymentMethod.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return nil, apperr.NotFoundf("no payment method with ID %q", id)
+	}
+	return pm, err
+}
+
+// SetDefaultPaymentMethod makes one of the caller's methods the default.
+func SetDefaultPaymentMethod(ctx context.Context, tx *ent.Tx, id string) (*ent.PaymentMethod, error) {
+	pm, err := lockedMethod(ctx, tx, id)
+	if err != nil {
 		return nil, err
 	}
 	if err := tx.PaymentMethod.Update().Where(paymentmethod.ResellerID(pm.ResellerID)).SetIsDefault(false).Exec(ctx); err != nil {
@@ -75,14 +89,8 @@ func SetDefaultPaymentMethod(ctx context.Context, tx *ent.Tx, id string) (*ent.P
 // RemovePaymentMethod deletes one of the caller's methods; if it was the
 // default, the newest remaining one becomes the default.
 func RemovePaymentMethod(ctx context.Context, tx *ent.Tx, id string) error {
-	pm, err := tx.PaymentMethod.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return apperr.NotFoundf("no payment method with ID %q", id)
-	}
+	pm, err := lockedMethod(ctx, tx, id)
 	if err != nil {
-		return err
-	}
-	if _, err := tx.Reseller.Query().Where(reseller.ID(pm.ResellerID)).Modify(store.ForUpdate).Only(ctx); err != nil {
 		return err
 	}
 	if err := tx.PaymentMethod.DeleteOne(pm).Exec(ctx); err != nil {

@@ -3,9 +3,11 @@ package accounts_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"clnd/ent/reseller"
 	"clnd/ent/transaction"
+	"clnd/internal/accounts"
 	"clnd/internal/apitest"
 	"clnd/internal/ledger"
 	"clnd/internal/money"
@@ -190,6 +192,55 @@ func TestConcurrentTopUps(t *testing.T) {
 		}
 		if len(out.Transactions.Edges) != 11 || out.Viewer.Reseller.Balance != "350.00" || sum.String() != "350.00" {
 			t.Fatalf("%d transactions summing to %s, balance %s; want 11, 350.00", len(out.Transactions.Edges), sum, out.Viewer.Reseller.Balance)
+		}
+	})
+}
+
+// Removing payment methods at once always leaves exactly one default.
+func TestConcurrentRemovalsKeepOneDefault(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		a := e.Register("alice") // Visa, the default
+		for i := 0; i < 2; i++ {
+			e.Query(a.Token, addMethod, map[string]any{"tok": "tok_mastercard"}, nil)
+		}
+		ms := methods(t, e, a.Token)
+		var def, newest string
+		for _, m := range ms {
+			if m.IsDefault {
+				def = m.ID
+			}
+			newest = m.ID
+		}
+		counts := e.Race(2, func(i int) apitest.Request {
+			return apitest.Request{Token: a.Token, Query: `mutation($id: ID!) { removePaymentMethod(id: $id) { removedID } }`,
+				Variables: map[string]any{"id": []string{def, newest}[i]}}
+		})
+		if counts[""] != 2 {
+			t.Fatalf("answers by code: %v", counts)
+		}
+		left := methods(t, e, a.Token)
+		if n, _ := defaults(left); len(left) != 1 || n != 1 {
+			t.Fatalf("left %+v", left)
+		}
+	})
+}
+
+func TestUnpaidCheckoutsExpire(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		a := e.Register("alice")
+		var s struct {
+			StartCheckout struct{ Checkout struct{ ID string } }
+		}
+		e.Query(a.Token, `mutation { startCheckout(input: {amount: "20.00"}) { checkout { id } } }`, nil, &s)
+		e.Query(e.OperatorToken, `mutation($to: Time!) { advanceClock(to: $to) { now } }`,
+			map[string]any{"to": apitest.Start.Add(25 * time.Hour)}, nil)
+		if _, err := accounts.NewService(nil).Sweep(e.Ctx(), e.DB.Client); err != nil {
+			t.Fatal(err)
+		}
+		var out struct{ Node struct{ Status string } }
+		e.Query(a.Token, `query($id: ID!) { node(id: $id) { ... on Checkout { status } } }`, map[string]any{"id": s.StartCheckout.Checkout.ID}, &out)
+		if out.Node.Status != "EXPIRED" {
+			t.Fatalf("status after a day: %s", out.Node.Status)
 		}
 	})
 }

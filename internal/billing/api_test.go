@@ -1,10 +1,16 @@
 package billing_test
 
 import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"clnd/internal/apitest"
+	"clnd/internal/money"
+	"clnd/internal/payments"
 	"clnd/internal/pgtest"
 	"clnd/internal/server"
 )
@@ -115,4 +121,58 @@ func TestSchedulerBillsEndedMonths(t *testing.T) {
 			t.Fatalf("after the scheduled run: %+v", me.Viewer.Reseller)
 		}
 	})
+}
+
+// flakyGateway is the sandbox gateway whose charges fail (not decline)
+// while down is set, like a provider answering 503.
+type flakyGateway struct {
+	payments.Sandbox
+	down atomic.Bool
+}
+
+func (g *flakyGateway) Charge(ctx context.Context, ref string, amount money.Cents, key string) (payments.Charge, error) {
+	if g.down.Load() {
+		return payments.Charge{}, errors.New("503 Service Unavailable")
+	}
+	return g.Sandbox.Charge(ctx, ref, amount, key)
+}
+
+// A gateway failure during the autopayment after a monthly charge leaves
+// the invoice in place, records the failed attempt and makes the reseller
+// past due; it does not undo the month's billing.
+func TestGatewayFailureDuringAutopaymentKeepsTheInvoice(t *testing.T) {
+	g := &flakyGateway{}
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		g.down.Store(false)
+		a := e.Register("alice") // 250.00
+		a.Token = e.APIToken(a.Token, "READ_WRITE")
+		for i := 0; i < 9; i++ {
+			e.AddLicense(a.Token, "198.51.100."+string(rune('1'+i)), "CLOUDLINUX_OS", "") // 279.00 a month
+		}
+		g.down.Store(true)
+		advance(t, e, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+		var out struct{ RunBilling struct{ Invoices []invoice } }
+		e.Query(e.OperatorToken, runBilling, map[string]any{"p": "2026-10"}, &out)
+		if len(out.RunBilling.Invoices) != 1 || out.RunBilling.Invoices[0].Total != "279.00" {
+			t.Fatalf("invoices %+v", out.RunBilling.Invoices)
+		}
+		var me struct {
+			Viewer struct {
+				Reseller struct {
+					Balance, Status string
+					PaymentAttempts struct {
+						Edges []struct {
+							Node struct{ Status, Reason string }
+						}
+					}
+				}
+			}
+		}
+		e.Query(a.Token, `{ viewer { reseller { balance status paymentAttempts { edges { node { status reason } } } } } }`, nil, &me)
+		r := me.Viewer.Reseller
+		if r.Balance != "-29.00" || r.Status != "PAST_DUE" || len(r.PaymentAttempts.Edges) != 1 ||
+			r.PaymentAttempts.Edges[0].Node.Status != "DECLINED" || !strings.Contains(r.PaymentAttempts.Edges[0].Node.Reason, "503") {
+			t.Fatalf("after the failed autopayment: %+v", r)
+		}
+	}, apitest.WithConfig(func(c *server.Config) { c.ManualBilling = true; c.Gateway = g }))
 }

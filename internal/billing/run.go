@@ -13,8 +13,10 @@ import (
 	"clnd/internal/viewer"
 )
 
-// AfterCharge runs in the same transaction as a reseller's monthly charge:
-// autopayment, which lives above this package.
+// AfterCharge runs after a reseller's monthly charge has committed, in a
+// transaction of its own: autopayment, which lives above this package. Its
+// gateway call so never waits inside the invoice's transaction (which holds
+// the invoice-number sequence every receipt needs).
 type AfterCharge func(ctx context.Context, tx *ent.Tx, resellerID string) error
 
 // BillPeriod invoices every reseller with billable activity in a period that has
@@ -43,13 +45,12 @@ func BillPeriod(ctx context.Context, client *ent.Client, p Period, after AfterCh
 	var failed int
 	for _, id := range resellers {
 		inv, err := invoiceOne(ctx, client, id, p, now, after)
+		if inv != nil {
+			invoices = append(invoices, inv)
+		}
 		if err != nil {
 			failed++
 			log.Error("billing a reseller", "period", p.String(), "reseller", id, "err", err)
-			continue
-		}
-		if inv != nil {
-			invoices = append(invoices, inv)
 		}
 	}
 	if failed > 0 {
@@ -59,20 +60,34 @@ func BillPeriod(ctx context.Context, client *ent.Client, p Period, after AfterCh
 }
 
 func invoiceOne(ctx context.Context, client *ent.Client, resellerID string, p Period, now time.Time, after AfterCharge) (*ent.Invoice, error) {
+	inv, err := inTx(ctx, client, func(tx *ent.Tx) (*ent.Invoice, error) {
+		return InvoiceReseller(ctx, tx, resellerID, p, now)
+	})
+	if ent.IsConstraintError(err) {
+		return nil, nil // another instance invoiced it a moment ago
+	}
+	if err != nil || inv == nil || inv.Total == 0 || after == nil {
+		return inv, err
+	}
+	_, err = inTx(ctx, client, func(tx *ent.Tx) (*ent.Invoice, error) {
+		return nil, after(ctx, tx, resellerID)
+	})
+	if err != nil {
+		return inv, fmt.Errorf("invoice %s is committed, but its autopayment failed: %w", inv.Number, err)
+	}
+	return inv, nil
+}
+
+func inTx[T any](ctx context.Context, client *ent.Client, fn func(*ent.Tx) (T, error)) (T, error) {
+	var zero T
 	tx, err := client.Tx(ctx)
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
-	inv, err := InvoiceReseller(ctx, tx, resellerID, p, now)
-	if err == nil && inv != nil && inv.Total != 0 && after != nil {
-		err = after(ctx, tx, resellerID)
-	}
+	v, err := fn(tx)
 	if err != nil {
 		_ = tx.Rollback()
-		if ent.IsConstraintError(err) {
-			return nil, nil // another instance invoiced it a moment ago
-		}
-		return nil, err
+		return zero, err
 	}
-	return inv, tx.Commit()
+	return v, tx.Commit()
 }

@@ -76,17 +76,23 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 	if oldest := Month(latest.AddDate(-1, 0, 0)); next.Start.Before(oldest.Start) {
 		next = oldest
 	}
+	// Every month is billed even if an earlier one had failures; the record
+	// only moves past months that billed completely, so the failed
+	// resellers are retried on the next tick (the others are skipped fast).
+	var failed error
 	for ; !next.Start.After(latest); next = Month(next.End) {
 		invoices, err := BillPeriod(ctx, s.Client, next, s.After, s.Log)
-		if err != nil {
-			return err
-		}
 		s.Log.Info("monthly billing", "period", next.String(), "invoices", len(invoices))
-		if err := s.record(ctx, next); err != nil {
-			return err
+		switch {
+		case err != nil && failed == nil:
+			failed = err
+		case err == nil && failed == nil:
+			if err := s.record(ctx, next); err != nil {
+				return err
+			}
 		}
 	}
-	return nil
+	return failed
 }
 
 func (s *Scheduler) record(ctx context.Context, p Period) error {

@@ -2,6 +2,11 @@ package main
 
 import (
 	"context"
+	"time"
+
+	"clnd/internal/accounts"
+	"clnd/internal/billing"
+	"clnd/internal/payments"
 	"flag"
 	"fmt"
 	"io"
@@ -82,12 +87,14 @@ func seedCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.SetOutput(stderr)
 	dbURL := databaseFlag(fs)
 	demo := fs.Bool("demo", false, "add the demo reseller with licenses, server accounts and invoices")
+	bench := fs.Bool("bench", false, "fill an empty database with the benchmark data set of ../shared/BENCH.md, and bill all but its last month")
+	scale := fs.Float64("scale", 1, "with --bench: the data set's size (1 = 1,000 resellers, 100,000 IP licenses, ...)")
 	sandbox := fs.Bool("sandbox", envBool("CLND_SANDBOX"), "date the data by the sandbox test clock (CLND_SANDBOX)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if !*demo {
-		return fmt.Errorf("nothing to seed: pass --demo")
+	if !*demo && !*bench {
+		return fmt.Errorf("nothing to seed: pass --demo or --bench")
 	}
 	db, err := openReady(ctx, *dbURL, stderr)
 	if err != nil {
@@ -100,6 +107,14 @@ func seedCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 	}
+	if *bench {
+		if *scale <= 0 {
+			return fmt.Errorf("--scale must be positive")
+		}
+		size := seed.BenchAt(*scale)
+		fmt.Fprintf(stdout, "benchmark data set: %+v\n", size)
+		return seed.Bench(clock.NewContext(ctx, c), db.Client, size, stdout)
+	}
 	created, err := seed.Demo(clock.NewContext(ctx, c), db.Client)
 	if err != nil {
 		return err
@@ -110,4 +125,38 @@ func seedCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintln(stdout, "demo reseller already exists; nothing changed")
 	}
 	return nil
+}
+
+// billCmd runs one month's billing, as the scheduler would, and says how
+// long it took: BENCH.md's B5 (run it under /usr/bin/time -v for the peak RSS).
+func billCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bill", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dbURL := databaseFlag(fs)
+	period := fs.String("period", "", "the month to bill, like 2026-10 (required; it must have ended)")
+	sandbox := fs.Bool("sandbox", envBool("CLND_SANDBOX"), "use the sandbox test clock (CLND_SANDBOX)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	p, err := billing.ParseMonth(*period)
+	if err != nil {
+		return fmt.Errorf("--period %q: want a month like 2026-10", *period)
+	}
+	db, err := openReady(ctx, *dbURL, stderr)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var c clock.Clock = clock.System{}
+	if *sandbox {
+		if c, err = testclock.Load(ctx, db.Client); err != nil {
+			return err
+		}
+	}
+	log := newLogger(stderr, "info")
+	svc := accounts.NewService(payments.Sandbox{})
+	began := clock.Wall()
+	invoices, err := billing.BillPeriod(clock.NewContext(ctx, c), db.Client, p, svc.Autopay, log)
+	fmt.Fprintf(stdout, "billed %s: %d invoices in %s\n", p, len(invoices), clock.Wall().Sub(began).Round(time.Millisecond))
+	return err
 }

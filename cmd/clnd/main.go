@@ -21,6 +21,8 @@ Usage:
   clnd migrate [flags]                  bring the database schema up to date
   clnd admin create-token --name NAME   create an operator token (printed once)
   clnd seed --demo [flags]              add the demo reseller and its data
+  clnd seed --bench [--scale S]         fill an empty database with the benchmark data set
+  clnd bill --period YYYY-MM            bill an ended month now (what the scheduler does)
 
 Every subcommand takes --database-url (or CLND_DATABASE_URL):
   sqlite://<path>   the embedded database (default sqlite://./data/clnd.db)
@@ -58,6 +60,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return createToken(ctx, args[2:], stdout, stderr)
 	case "seed":
 		return seedCmd(ctx, args[1:], stdout, stderr)
+	case "bill":
+		return billCmd(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -1,0 +1,168 @@
+package seed
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"clnd/ent"
+	"clnd/ent/product"
+	"clnd/internal/auth"
+	"clnd/internal/billing"
+	"clnd/internal/catalog"
+	"clnd/internal/clock"
+	"clnd/internal/ids"
+	"clnd/internal/money"
+	"clnd/internal/pricelist"
+	"clnd/internal/viewer"
+)
+
+// BenchSize is BENCH.md's data set at scale 1.
+type BenchSize struct {
+	Resellers, Licenses, Accounts, Servers, Months int
+}
+
+// BenchAt scales BENCH.md's data set: 1,000 resellers, 100,000 IP licenses,
+// 5,000 server accounts with 50,000 servers, 12 months of invoices.
+func BenchAt(scale float64) BenchSize {
+	n := func(v int) int { return max(1, int(float64(v)*scale)) }
+	return BenchSize{Resellers: n(1000), Licenses: n(100_000), Accounts: n(5000), Servers: n(50_000), Months: 12}
+}
+
+// Bench fills an empty database with the benchmark data set, dated so that
+// Months whole months have ended, and bills all but the last of them (the
+// last is left for `clnd bill` to measure). It reports progress to w.
+func Bench(ctx context.Context, client *ent.Client, size BenchSize, w io.Writer) error {
+	ctx = viewer.SystemContext(ctx)
+	if err := pricelist.EnsureCatalogue(ctx, client); err != nil {
+		return err
+	}
+	now := clock.Now(ctx)
+	start := billing.Month(now).Start.AddDate(0, -size.Months, 0)
+	products, err := client.Product.Query().Order(product.ByClnTypeCode()).All(ctx)
+	if err != nil {
+		return err
+	}
+	hash, err := auth.HashPassword("bench-password")
+	if err != nil {
+		return err
+	}
+	rng := rand.New(rand.NewPCG(1, 2)) // the same data set every time
+	resellerIDs := make([]string, size.Resellers)
+	err = inBatches(ctx, client, size.Resellers, func(tx *ent.Tx, from, to int) error {
+		bulk := make([]*ent.ResellerCreate, 0, to-from)
+		for i := from; i < to; i++ {
+			resellerIDs[i] = ids.New("rsl")
+			bulk = append(bulk, tx.Reseller.Create().SetID(resellerIDs[i]).
+				SetLogin(fmt.Sprintf("bench%05d", i)).SetPasswordHash(hash).
+				SetCompany(fmt.Sprintf("Bench Hosting %d", i)).SetBillingEmail(fmt.Sprintf("bench%05d@example.com", i)).
+				SetBalance(money.MustParse("100000.00")).SetAutopayMode("NONE").SetCreatedAt(start))
+		}
+		return tx.Reseller.CreateBulk(bulk...).Exec(ctx)
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "resellers: %d\n", size.Resellers)
+
+	err = inBatches(ctx, client, size.Licenses, func(tx *ent.Tx, from, to int) error {
+		licenses := make([]*ent.IPLicenseCreate, 0, to-from)
+		runs := make([]*ent.BillableRunCreate, 0, to-from)
+		for i := from; i < to; i++ {
+			p := products[i%len(products)]
+			entry, _ := catalog.Lookup(p.Type)
+			rid := resellerIDs[i%len(resellerIDs)]
+			id := ids.New("ipl")
+			ip := fmt.Sprintf("%d.%d.%d.%d", 11+i/(250*250*250)%200, i/(250*250)%250+1, i/250%250+1, i%250+1)
+			added := start.Add(time.Duration(rng.Int64N(int64(time.Duration(size.Months) * 30 * 24 * time.Hour))))
+			licenses = append(licenses, tx.IPLicense.Create().SetID(id).SetResellerID(rid).SetIP(ip).
+				SetType(p.Type).SetFamily(entry.Family).SetProductID(p.ID).
+				SetHostname(fmt.Sprintf("host%06d.bench.example", i)).SetCreatedAt(added))
+			runs = append(runs, tx.BillableRun.Create().SetResellerID(rid).SetKind("IP_LICENSE").SetSubjectID(id).
+				SetProductID(p.ID).SetDescription(p.Name+" for "+ip).SetQuantity(1).SetUnitPrice(p.MonthlyPrice).SetStartedAt(added))
+		}
+		if err := tx.IPLicense.CreateBulk(licenses...).Exec(ctx); err != nil {
+			return err
+		}
+		return tx.BillableRun.CreateBulk(runs...).Exec(ctx)
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "IP licenses: %d\n", size.Licenses)
+
+	osPrice := products[0]
+	accountIDs := make([]string, size.Accounts)
+	perAccount := max(1, size.Servers/size.Accounts)
+	err = inBatches(ctx, client, size.Accounts, func(tx *ent.Tx, from, to int) error {
+		accounts := make([]*ent.ServerAccountCreate, 0, to-from)
+		runs := make([]*ent.BillableRunCreate, 0, to-from)
+		for i := from; i < to; i++ {
+			accountIDs[i] = ids.New("sac")
+			rid := resellerIDs[i%len(resellerIDs)]
+			login := fmt.Sprintf("bench-acct%05d", i)
+			accounts = append(accounts, tx.ServerAccount.Create().SetID(accountIDs[i]).SetResellerID(rid).SetLogin(login).
+				SetLicenseLimit(perAccount+2).SetUsedLicenses(perAccount).SetCreatedAt(start))
+			runs = append(runs, tx.BillableRun.Create().SetResellerID(rid).SetKind("SERVER_ACCOUNT").SetSubjectID(accountIDs[i]).
+				SetProductID(osPrice.ID).SetDescription(fmt.Sprintf("Server account %s, limit %d", login, perAccount+2)).
+				SetQuantity(perAccount+2).SetUnitPrice(osPrice.MonthlyPrice).SetStartedAt(start))
+		}
+		if err := tx.ServerAccount.CreateBulk(accounts...).Exec(ctx); err != nil {
+			return err
+		}
+		return tx.BillableRun.CreateBulk(runs...).Exec(ctx)
+	})
+	if err != nil {
+		return err
+	}
+	err = inBatches(ctx, client, size.Servers, func(tx *ent.Tx, from, to int) error {
+		servers := make([]*ent.ServerCreate, 0, to-from)
+		for i := from; i < to; i++ {
+			acct := accountIDs[(i/perAccount)%len(accountIDs)]
+			_, hash := auth.NewSecret(auth.CredentialPrefix)
+			servers = append(servers, tx.Server.Create().SetResellerID(resellerIDs[((i/perAccount)%len(accountIDs))%len(resellerIDs)]).
+				SetServerAccountID(acct).SetHostname(fmt.Sprintf("node%06d.bench.example", i)).
+				SetIP(fmt.Sprintf("100.%d.%d.%d", i/(250*250)%250, i/250%250, i%250)).SetRegisteredAt(start).SetCredentialHash(hash))
+		}
+		return tx.Server.CreateBulk(servers...).Exec(ctx)
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "server accounts: %d with %d servers\n", size.Accounts, size.Servers)
+
+	for p := billing.Month(start); p.End.Before(billing.Month(now).Start); p = billing.Month(p.End) {
+		began := clock.Wall()
+		invoices, err := billing.BillPeriod(ctx, client, p, nil, discard)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "billed %s: %d invoices in %s\n", p, len(invoices), clock.Wall().Sub(began).Round(time.Millisecond))
+	}
+	return nil
+}
+
+var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// batchSize rows per statement keep parameters under both drivers' limits.
+const batchSize = 500
+
+func inBatches(ctx context.Context, client *ent.Client, n int, fn func(tx *ent.Tx, from, to int) error) error {
+	for from := 0; from < n; from += batchSize {
+		tx, err := client.Tx(ctx)
+		if err != nil {
+			return err
+		}
+		if err := fn(tx, from, min(from+batchSize, n)); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -191,4 +191,3 @@ func envInt(name string, def int) int {
 	}
 	return def
 }
-

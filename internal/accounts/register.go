@@ -95,11 +95,11 @@ func (s *Service) validate(r Registration) (Registration, error) {
 	if err := checkPassword(r.Password); err != nil {
 		return r, err
 	}
-	if r.BillingEmail, err = checkEmail("billingEmail", r.BillingEmail); err != nil {
+	if r.BillingEmail, err = CheckEmail("billingEmail", r.BillingEmail); err != nil {
 		return r, err
 	}
 	for field, v := range map[string]*string{"company": &r.Company, "firstName": &r.FirstName, "lastName": &r.LastName} {
-		if *v, err = checkName(field, *v); err != nil {
+		if *v, err = CheckName(field, *v); err != nil {
 			return r, err
 		}
 	}

@@ -36,7 +36,8 @@ func checkPassword(password string) error {
 	return nil
 }
 
-func checkEmail(field, email string) (string, error) {
+// CheckEmail trims an email address and checks it is a bare address.
+func CheckEmail(field, email string) (string, error) {
 	email = strings.TrimSpace(email)
 	addr, err := mail.ParseAddress(email)
 	if err != nil || addr.Address != email || len(email) > 254 {
@@ -48,7 +49,8 @@ func checkEmail(field, email string) (string, error) {
 // MaxNameLength bounds company and person names.
 const MaxNameLength = 200
 
-func checkName(field, s string) (string, error) {
+// CheckName trims a company or person name and bounds its length.
+func CheckName(field, s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if utf8.RuneCountInString(s) > MaxNameLength {
 		return "", apperr.Input(field, "%s has at most %d characters", field, MaxNameLength)

@@ -7,13 +7,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"regexp"
-	"strings"
 	"time"
 
 	"clnd/ent"
 	"clnd/ent/billablerun"
 	"clnd/ent/product"
+	"clnd/internal/accounts"
 	"clnd/internal/apperr"
 	"clnd/internal/billing"
 	"clnd/internal/catalog"
@@ -32,17 +31,15 @@ type NewAccount struct {
 	At           time.Time
 }
 
-var loginPattern = regexp.MustCompile(`^[a-z0-9._-]{3,64}$`)
-
 // MaxLicenseLimit bounds one account's limit.
 const MaxLicenseLimit = 100_000
 
 // Create opens a server account and the billable run of its limit (limit ×
 // the CLOUDLINUX_OS price), in tx.
 func Create(ctx context.Context, tx *ent.Tx, n NewAccount) (*ent.ServerAccount, error) {
-	login := strings.ToLower(strings.TrimSpace(n.Login))
-	if !loginPattern.MatchString(login) {
-		return nil, apperr.Input("login", "a login is 3 to 64 of a-z, 0-9, '.', '_' and '-'")
+	login, err := accounts.NormalizeLogin("login", n.Login)
+	if err != nil {
+		return nil, err
 	}
 	if n.LicenseLimit < 0 || n.LicenseLimit > MaxLicenseLimit {
 		return nil, apperr.Input("licenseLimit", "licenseLimit is 0 to %d", MaxLicenseLimit)

@@ -3,7 +3,6 @@ package serveraccounts
 import (
 	"context"
 	"fmt"
-	"net/mail"
 	"strings"
 
 	"entgo.io/ent/dialect/sql"
@@ -11,6 +10,7 @@ import (
 	"clnd/ent"
 	"clnd/ent/activationkey"
 	"clnd/ent/serveraccount"
+	"clnd/internal/accounts"
 	"clnd/internal/apperr"
 	"clnd/internal/billing"
 	"clnd/internal/clock"
@@ -155,27 +155,26 @@ func RemoveServer(ctx context.Context, tx *ent.Tx, id string) error {
 	return nil
 }
 
-// checkNames trims the given names in place and bounds their length.
+// checkNames trims the given names in place and bounds their length, by
+// the same rule as a reseller's names.
 func checkNames(names map[string]*string) error {
 	for field, v := range names {
 		if v == nil {
 			continue
 		}
-		if *v = strings.TrimSpace(*v); len(*v) > 200 {
-			return apperr.Input(field, "%s has at most 200 characters", field)
+		name, err := accounts.CheckName(field, *v)
+		if err != nil {
+			return err
 		}
+		*v = name
 	}
 	return nil
 }
 
+// checkEmail allows a server account to have no email address.
 func checkEmail(email string) (string, error) {
-	email = strings.TrimSpace(email)
-	if email == "" {
+	if strings.TrimSpace(email) == "" {
 		return "", nil
 	}
-	addr, err := mail.ParseAddress(email)
-	if err != nil || addr.Address != email || len(email) > 254 {
-		return "", apperr.Input("email", "%q is not an email address", email)
-	}
-	return email, nil
+	return accounts.CheckEmail("email", email)
 }

@@ -101,11 +101,9 @@ func seedCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer db.Close()
-	var c clock.Clock = clock.System{}
-	if *sandbox {
-		if c, err = testclock.Load(ctx, db.Client); err != nil {
-			return err
-		}
+	c, err := businessClock(ctx, db, *sandbox)
+	if err != nil {
+		return err
 	}
 	if *bench {
 		if *scale <= 0 {
@@ -147,11 +145,9 @@ func billCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer db.Close()
-	var c clock.Clock = clock.System{}
-	if *sandbox {
-		if c, err = testclock.Load(ctx, db.Client); err != nil {
-			return err
-		}
+	c, err := businessClock(ctx, db, *sandbox)
+	if err != nil {
+		return err
 	}
 	log := newLogger(stderr, "info")
 	svc := accounts.NewService(payments.Sandbox{})
@@ -159,4 +155,13 @@ func billCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	invoices, err := billing.BillPeriod(clock.NewContext(ctx, c), db.Client, p, svc.Autopay, log)
 	fmt.Fprintf(stdout, "billed %s: %d invoices in %s\n", p, len(invoices), clock.Wall().Sub(began).Round(time.Millisecond))
 	return err
+}
+
+// businessClock is the clock a subcommand dates its work by: the shared
+// sandbox test clock, or the system clock.
+func businessClock(ctx context.Context, db *store.DB, sandbox bool) (clock.Clock, error) {
+	if !sandbox {
+		return clock.System{}, nil
+	}
+	return testclock.Load(ctx, db.Client)
 }

@@ -27,6 +27,11 @@ func Open(ctx context.Context, tx *ent.Tx, r Run, at time.Time) error {
 	if r.Quantity == 0 {
 		return nil // nothing to bill: a server account with limit 0
 	}
+	return create(tx, r, at).Exec(ctx)
+}
+
+// create is the builder of a run starting at `at`.
+func create(tx *ent.Tx, r Run, at time.Time) *ent.BillableRunCreate {
 	return tx.BillableRun.Create().
 		SetResellerID(r.ResellerID).
 		SetKind(r.Kind).
@@ -35,8 +40,7 @@ func Open(ctx context.Context, tx *ent.Tx, r Run, at time.Time) error {
 		SetDescription(r.Description).
 		SetQuantity(r.Quantity).
 		SetUnitPrice(r.UnitPrice).
-		SetStartedAt(at).
-		Exec(ctx)
+		SetStartedAt(at)
 }
 
 // Close ends the subject's open run at `at`. Removing a thing closes its run;
@@ -68,15 +72,10 @@ func Reprice(ctx context.Context, tx *ent.Tx, match predicate.BillableRun, price
 		}
 		next := make([]*ent.BillableRunCreate, 0, end-start)
 		for _, r := range open[start:end] {
-			next = append(next, tx.BillableRun.Create().
-				SetResellerID(r.ResellerID).
-				SetKind(r.Kind).
-				SetSubjectID(r.SubjectID).
-				SetNillableProductID(r.ProductID).
-				SetDescription(r.Description).
-				SetQuantity(r.Quantity).
-				SetUnitPrice(price).
-				SetStartedAt(at))
+			next = append(next, create(tx, Run{
+				ResellerID: r.ResellerID, Kind: r.Kind, SubjectID: r.SubjectID, ProductID: r.ProductID,
+				Description: r.Description, Quantity: r.Quantity, UnitPrice: price,
+			}, at))
 		}
 		if err := tx.BillableRun.CreateBulk(next...).Exec(ctx); err != nil {
 			return err

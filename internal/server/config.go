@@ -10,6 +10,7 @@ import (
 	"clnd/internal/licensing"
 	"clnd/internal/money"
 	"clnd/internal/payments"
+	"net/http"
 	"net/netip"
 	"strings"
 	"time"
@@ -51,6 +52,10 @@ type Config struct {
 	// SubscriptionRecheck is how often a live subscription checks that its
 	// credential still holds; 30 s when zero.
 	SubscriptionRecheck time.Duration
+	// Routes are extra handlers on the same mux, behind the same request
+	// id, authentication and metrics as /graphql (the benchmark mounts its
+	// hand-written SQL baseline here). Production adds none.
+	Routes map[string]http.Handler
 }
 
 func (c *Config) accounts() *accounts.Service {

@@ -138,6 +138,9 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 	ui := graphiql.Handler()
 	mux.Handle("/{$}", ui)
 	mux.Handle("/graphiql/", ui)
+	for pattern, h := range cfg.Routes {
+		mux.Handle(pattern, s.metrics.instrument(pattern, h))
+	}
 
 	var h http.Handler = mux
 	h = s.authenticate(h)

@@ -5,6 +5,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,7 +15,7 @@ import (
 	entsql "entgo.io/ent/dialect/sql"
 
 	"entgo.io/ent/dialect"
-	_ "github.com/lib/pq"  // PostgreSQL driver
+	"github.com/lib/pq"    // PostgreSQL driver
 	_ "modernc.org/sqlite" // pure-Go SQLite driver, registered as "sqlite"
 
 	"clnd/ent"
@@ -38,14 +39,42 @@ func (db *DB) Postgres() bool { return db.Dialect == dialect.Postgres }
 // Close closes the client and its pool.
 func (db *DB) Close() error { return db.Client.Close() }
 
+// Pool sizes. An idle connection is kept for every one the pool may open:
+// under steady load a smaller idle limit closes connections that the next
+// burst opens again (a PostgreSQL backend start costs more than most reads).
+// PostgreSQL's idle connections still close after poolMaxIdleTime without use.
+const (
+	postgresPoolSize = 32
+	sqlitePoolSize   = 8
+	poolMaxIdleTime  = 5 * time.Minute
+)
+
+// Option changes how Open connects.
+type Option func(*options)
+
+type options struct {
+	wrapConnector func(driver.Connector) driver.Connector
+}
+
+// WrapPostgres puts wrap around lib/pq's connector, so that every connection
+// of the pool goes through it (the benchmark counts statements this way).
+// Without it the pool talks to lib/pq directly.
+func WrapPostgres(wrap func(driver.Connector) driver.Connector) Option {
+	return func(o *options) { o.wrapConnector = wrap }
+}
+
 // Open connects to url: "sqlite://<path>" (the file and its folder are created
 // on first use) or "postgres://..." (lib/pq). It does not migrate.
-func Open(ctx context.Context, url string) (*DB, error) {
+func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	switch {
 	case strings.HasPrefix(url, "sqlite:"):
 		return openSQLite(ctx, url)
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
-		return openPostgres(ctx, url)
+		return openPostgres(ctx, url, o)
 	}
 	return nil, fmt.Errorf("database URL %q: want sqlite://<path> or postgres://...", redact(url))
 }
@@ -67,7 +96,8 @@ func openSQLite(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	sqlDB.SetMaxOpenConns(8)
+	sqlDB.SetMaxOpenConns(sqlitePoolSize)
+	sqlDB.SetMaxIdleConns(sqlitePoolSize)
 	if err := ping(ctx, sqlDB); err != nil {
 		sqlDB.Close()
 		return nil, fmt.Errorf("opening SQLite database %s: %w", path, err)
@@ -80,14 +110,19 @@ func openSQLite(ctx context.Context, url string) (*DB, error) {
 // '#' or '?' in it opens that file and not a truncated name.
 var uriPath = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
 
-func openPostgres(ctx context.Context, url string) (*DB, error) {
-	sqlDB, err := sql.Open("postgres", withBinaryParameters(url))
+func openPostgres(ctx context.Context, url string, o options) (*DB, error) {
+	pqConnector, err := pq.NewConnector(withBinaryParameters(url))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("PostgreSQL URL %s: %w", redact(url), err)
 	}
-	sqlDB.SetMaxOpenConns(32)
-	sqlDB.SetMaxIdleConns(16)
-	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	var connector driver.Connector = pqConnector
+	if o.wrapConnector != nil {
+		connector = o.wrapConnector(connector)
+	}
+	sqlDB := sql.OpenDB(connector)
+	sqlDB.SetMaxOpenConns(postgresPoolSize)
+	sqlDB.SetMaxIdleConns(postgresPoolSize)
+	sqlDB.SetConnMaxIdleTime(poolMaxIdleTime)
 	if err := ping(ctx, sqlDB); err != nil {
 		sqlDB.Close()
 		return nil, fmt.Errorf("connecting to PostgreSQL %s: %w", redact(url), err)

@@ -13,7 +13,7 @@ build:
 
 ## test: every test; PostgreSQL tests start a throwaway server or skip loudly without one
 test:
-	@if [ -z "$$TEST_DATABASE_URL" ] && ! command -v pg_ctlcluster >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1 \
+	@if [ -z "$$TEST_DATABASE_URL" ] && ! command -v initdb >/dev/null 2>&1 \
 		&& ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		echo "*** PostgreSQL not found: every PostgreSQL test will be SKIPPED (install postgresql or set TEST_DATABASE_URL) ***"; fi
 	$(GO) test -count=1 -timeout 20m ./...

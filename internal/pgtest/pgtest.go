@@ -14,18 +14,17 @@
 //  1. TEST_DATABASE_URL, if set: an admin-capable postgres:// URL. Databases
 //     are created through it. If it is set but unusable, tests fail (they
 //     are not skipped).
-//  2. Otherwise a server is started once per test binary:
-//     - as root, with pg_ctlcluster available: the Debian cluster
-//     "<version> main" (version 15 unless PGTEST_PG_VERSION says otherwise;
-//     cluster name PGTEST_CLUSTER, default main) is created if missing, started if not running, and used over
-//     /var/run/postgresql as database user postgres. The cluster is left
-//     running. If the cluster uses peer authentication for "postgres" (the
-//     Debian default), a pg_ident map letting OS user root connect as
-//     postgres over the local socket is installed once (see ensureRootAuth).
-//     - otherwise: initdb into a temporary directory (trust auth, unix socket
-//     only, fsync off) and pg_ctl start. The server is stopped by Main
+//  2. Otherwise a private, throwaway server is started once per test binary:
+//     initdb into a temporary directory (trust auth, unix socket in that
+//     directory only, fsync off) and pg_ctl start, with the binaries of
+//     PGTEST_PG_VERSION, PATH, or the newest /usr/lib/postgresql/<ver>.
+//     initdb and postgres refuse to run as root, so as root they run as the
+//     OS user "postgres" (or PGTEST_OS_USER, or "nobody"), which owns the
+//     directory. The server is stopped and its directory removed by Main
 //     after m.Run, and, as a backstop, by a small watchdog process when the
-//     test binary exits without Main having run.
+//     test binary exits without Main having run. Nothing outside the
+//     temporary directory is touched: no system cluster is started and no
+//     system configuration is edited.
 //
 // If no server can be had, tests calling DSN or AdminDSN are skipped with a
 // loud message, or fail if CLND_REQUIRE_POSTGRES=1.
@@ -42,10 +41,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -64,12 +63,11 @@ const (
 	envRequire   = "CLND_REQUIRE_POSTGRES"
 	envDisable   = "PGTEST_DISABLE"
 	envPGVersion = "PGTEST_PG_VERSION"
-	envCluster   = "PGTEST_CLUSTER"
+	envOSUser    = "PGTEST_OS_USER"
 
-	defaultPGVersion = "15"
-	debianSocketDir  = "/var/run/postgresql"
-	readyTimeout     = 30 * time.Second
-	dbNamePrefix     = "clndtest_"
+	socketPort   = 5432 // names the socket file; the directory is private
+	readyTimeout = 30 * time.Second
+	dbNamePrefix = "clndtest_"
 )
 
 // server is the process-wide state, set up once.
@@ -81,6 +79,7 @@ type server struct {
 
 	// set only for a server this process started with initdb/pg_ctl
 	pgCtl   string
+	owner   *osUser // nil: runs as this process's user
 	dataDir string
 	tmpDir  string
 }
@@ -163,9 +162,8 @@ func AdminDSN(t testing.TB) string {
 //
 //	func TestMain(m *testing.M) { pgtest.Main(m) }
 //
-// It runs the tests, then stops a server this process started with
-// initdb/pg_ctl (a system cluster started with pg_ctlcluster is left
-// running), and exits with the tests' exit code.
+// It runs the tests, then stops the private server this process started
+// (if any), and exits with the tests' exit code.
 func Main(m *testing.M) {
 	mainInUse.Store(true)
 	code := m.Run()
@@ -198,7 +196,7 @@ func stop() {
 		if s.admin != nil {
 			_ = s.admin.Close()
 		}
-		out, err := exec.Command(s.pgCtl, "-D", s.dataDir, "-m", "immediate", "-w", "stop").CombinedOutput()
+		out, err := s.owner.command(s.tmpDir, s.pgCtl, "-D", s.dataDir, "-m", "immediate", "-w", "stop").CombinedOutput()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "pgtest: pg_ctl stop: %v\n%s", err, out)
 		}
@@ -218,13 +216,7 @@ func setup() (*server, error) {
 		}
 		return s, nil
 	}
-	if os.Geteuid() == 0 {
-		if ctl, err := exec.LookPath("pg_ctlcluster"); err == nil {
-			return startCluster(ctl)
-		}
-		return nil, errors.New("running as root without pg_ctlcluster (initdb refuses to run as root)")
-	}
-	return startInitdb()
+	return startPrivate()
 }
 
 func fromURL(raw string) (*server, error) {
@@ -246,183 +238,57 @@ func fromURL(raw string) (*server, error) {
 }
 
 // ---------------------------------------------------------------------------
-// root: Debian/Ubuntu cluster via pg_ctlcluster
+// private throwaway server via initdb + pg_ctl
 
-func startCluster(pgCtlCluster string) (*server, error) {
-	ver, name := pgVersion(), os.Getenv(envCluster)
-	if name == "" {
-		name = "main"
-	}
-
-	// Several test binaries (go test ./...) may get here at the same time;
-	// serialise creation/start/auth fix-up across processes.
-	unlock, err := lockFile(filepath.Join(os.TempDir(), "clnd-pgtest-cluster.lock"))
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-
-	port, found, err := clusterPort(ver, name)
-	if err != nil {
-		return nil, err
-	}
-	if !found {
-		fmt.Fprintf(os.Stderr, "pgtest: creating cluster %s/%s with pg_createcluster\n", ver, name)
-		out, err := exec.Command("pg_createcluster", ver, name).CombinedOutput()
-		if err != nil {
-			return nil, fmt.Errorf("pg_createcluster %s %s: %v: %s", ver, name, err, strings.TrimSpace(string(out)))
-		}
-		if port, found, err = clusterPort(ver, name); err != nil || !found {
-			return nil, fmt.Errorf("cluster %s/%s missing after pg_createcluster (err=%v)", ver, name, err)
-		}
-	}
-
-	out, startErr := exec.Command(pgCtlCluster, "--skip-systemctl-redirect", ver, name, "start").CombinedOutput()
-	if startErr != nil && !strings.Contains(string(out), "already running") {
-		startErr = fmt.Errorf("pg_ctlcluster %s %s start: %v: %s", ver, name, startErr, strings.TrimSpace(string(out)))
-	} else {
-		startErr = nil
-	}
-
-	adminURL := (&url.URL{
-		Scheme:   "postgres",
-		User:     url.User("postgres"),
-		Path:     "/postgres",
-		RawQuery: "host=" + debianSocketDir + "&port=" + port + "&sslmode=disable",
-	}).String()
-	// Keep the query readable (url.Values would percent-encode the slashes).
-
-	db, err := openReady(adminURL, readyTimeout)
-	if err != nil && isAuthError(err) {
-		if fixErr := ensureRootAuth(pgCtlCluster, ver, name); fixErr != nil {
-			return nil, fmt.Errorf("connect %s: %v; enabling root->postgres peer map failed: %v", adminURL, err, fixErr)
-		}
-		db, err = openReady(adminURL, readyTimeout)
-	}
-	if err != nil {
-		if startErr != nil {
-			return nil, fmt.Errorf("%v; connect: %v", startErr, err)
-		}
-		return nil, fmt.Errorf("connect %s: %w", adminURL, err)
-	}
-	return &server{adminURL: adminURL, admin: db, source: "cluster " + ver + "/" + name}, nil
-}
-
-func pgVersion() string {
-	if v := os.Getenv(envPGVersion); v != "" {
-		return v
-	}
-	if _, err := os.Stat("/usr/lib/postgresql/" + defaultPGVersion + "/bin/postgres"); err == nil {
-		return defaultPGVersion
-	}
-	if vs := installedVersions(); len(vs) > 0 {
-		return vs[len(vs)-1]
-	}
-	return defaultPGVersion
-}
-
-// clusterPort parses `pg_lsclusters -h` for "<ver> <name>".
-func clusterPort(ver, name string) (port string, found bool, err error) {
-	out, err := exec.Command("pg_lsclusters", "-h").CombinedOutput()
-	if err != nil {
-		return "", false, fmt.Errorf("pg_lsclusters: %v: %s", err, strings.TrimSpace(string(out)))
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 3 && f[0] == ver && f[1] == name {
-			return f[2], true, nil
-		}
-	}
-	return "", false, nil
-}
-
-const identMap = "clnd_pgtest"
-
-// ensureRootAuth makes "local all postgres" use peer auth with a pg_ident
-// map that admits OS users root and postgres as database user postgres.
-// Debian's default pg_hba.conf ("local all postgres peer") rejects root
-// connecting as postgres. This grants nothing root could not already do
-// (su postgres), unlike switching to trust. Idempotent.
-func ensureRootAuth(pgCtlCluster, ver, name string) error {
-	dir := filepath.Join("/etc/postgresql", ver, name)
-	hba := filepath.Join(dir, "pg_hba.conf")
-	ident := filepath.Join(dir, "pg_ident.conf")
-	hbaData, err := os.ReadFile(hba)
-	if err != nil {
-		return err
-	}
-	if strings.Contains(string(hbaData), "map="+identMap) {
-		return errors.New("map already installed in " + hba + " but authentication still fails")
-	}
-	identData, err := os.ReadFile(ident)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	identAdd := "\n# added by clnd internal/pgtest: let root connect as postgres over the local socket\n" +
-		identMap + " root postgres\n" + identMap + " postgres postgres\n"
-	if err := os.WriteFile(ident, append(identData, identAdd...), 0o640); err != nil {
-		return err
-	}
-	hbaAdd := "# added by clnd internal/pgtest: let root connect as postgres over the local socket\n" +
-		"local all postgres peer map=" + identMap + "\n"
-	if err := os.WriteFile(hba, append([]byte(hbaAdd), hbaData...), 0o640); err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "pgtest: added peer map %q (root -> postgres) to %s and %s; reloading cluster %s/%s\n", identMap, hba, ident, ver, name)
-	if out, err := exec.Command(pgCtlCluster, "--skip-systemctl-redirect", ver, name, "reload").CombinedOutput(); err != nil {
-		return fmt.Errorf("reload: %v: %s", err, strings.TrimSpace(string(out)))
-	}
-	return nil
-}
-
-// ---------------------------------------------------------------------------
-// non-root: private throwaway server via initdb + pg_ctl
-
-func startInitdb() (*server, error) {
+func startPrivate() (*server, error) {
 	initdb, pgCtl, err := findBinaries()
 	if err != nil {
 		return nil, err
 	}
-	tmp, err := os.MkdirTemp("", "clnd-pgtest-")
+	// initdb and postgres refuse to run as root: as root, the server runs as
+	// an unprivileged user and owns the temporary directory.
+	owner, err := serverOwner()
 	if err != nil {
 		return nil, err
 	}
-	// Unix socket paths are limited to ~107 bytes, and the directory ends up
-	// inside a shell-parsed -o string: keep it short and boring.
-	if len(tmp) > 80 || !regexp.MustCompile(`^[A-Za-z0-9/._-]+$`).MatchString(tmp) {
-		_ = os.RemoveAll(tmp)
-		if tmp, err = os.MkdirTemp("/tmp", "clnd-pgtest-"); err != nil {
-			return nil, err
-		}
+	tmp, err := makeTempDir(owner)
+	if err != nil {
+		return nil, err
 	}
 	fail := func(err error) (*server, error) {
 		_ = os.RemoveAll(tmp)
 		return nil, err
 	}
+	if owner != nil {
+		if err := os.Chown(tmp, int(owner.uid), int(owner.gid)); err != nil {
+			return fail(err)
+		}
+	}
 	data := filepath.Join(tmp, "data")
 	// Make sure the server and directory go away with this process, even if
 	// it dies (os.Exit, test timeout, SIGKILL) without Main's cleanup.
-	startWatchdog(pgCtl, data, tmp)
+	startWatchdog(data, tmp)
 	logFile := filepath.Join(tmp, "postgres.log")
 
-	out, err := exec.Command(initdb, "-D", data, "-U", "postgres", "-A", "trust",
-		"-E", "UTF8", "--locale=C", "--no-sync").CombinedOutput()
+	out, err := owner.command(tmp, initdb, "-D", data, "-U", "postgres", "-A", "trust",
+		"-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions").CombinedOutput()
 	if err != nil {
-		return fail(fmt.Errorf("initdb: %v: %s", err, lastLines(string(out), 5)))
+		return fail(fmt.Errorf("initdb%s: %v: %s", owner.describe(), err, lastLines(string(out), 5)))
 	}
 
-	port, err := freePort()
-	if err != nil {
-		return fail(err)
-	}
-	opts := fmt.Sprintf("-k %s -p %d -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200", tmp, port)
-	cmd := exec.Command(pgCtl, "-D", data, "-l", logFile, "-o", opts, "-w", "-t", strconv.Itoa(int(readyTimeout/time.Second)), "start")
+	// Only a unix socket in the private directory: no TCP port to collide
+	// on, so the port number is just part of the socket's name. Durability
+	// is worthless for a throwaway server; turning it off makes start-up
+	// and every CREATE DATABASE cheaper.
+	opts := fmt.Sprintf("-k %s -p %d -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off"+
+		" -c wal_level=minimal -c max_wal_senders=0 -c max_connections=200", tmp, socketPort)
+	cmd := owner.command(tmp, pgCtl, "-D", data, "-l", logFile, "-o", opts, "-w", "-t", strconv.Itoa(int(readyTimeout/time.Second)), "start")
 	cmd.WaitDelay = 5 * time.Second // never hang on a pipe held open by the postmaster
 	if out, err := cmd.CombinedOutput(); err != nil {
 		logData, _ := os.ReadFile(logFile)
-		return fail(fmt.Errorf("pg_ctl start: %v: %s\n%s", err, strings.TrimSpace(string(out)), lastLines(string(logData), 10)))
+		return fail(fmt.Errorf("pg_ctl start%s: %v: %s\n%s", owner.describe(), err, strings.TrimSpace(string(out)), lastLines(string(logData), 10)))
 	}
-	s := &server{pgCtl: pgCtl, dataDir: data, tmpDir: tmp, source: "private server in " + tmp}
+	s := &server{pgCtl: pgCtl, owner: owner, dataDir: data, tmpDir: tmp, source: "private server in " + tmp}
 	srv = s // so stop() can find it even if setup fails below
 	if !mainInUse.Load() {
 		fmt.Fprintln(os.Stderr, "pgtest: note: TestMain does not call pgtest.Main; the private PostgreSQL server will be stopped by a watchdog shortly after the test binary exits")
@@ -432,7 +298,7 @@ func startInitdb() (*server, error) {
 		Scheme:   "postgres",
 		User:     url.User("postgres"),
 		Path:     "/postgres",
-		RawQuery: "host=" + tmp + "&port=" + strconv.Itoa(port) + "&sslmode=disable",
+		RawQuery: "host=" + tmp + "&port=" + strconv.Itoa(socketPort) + "&sslmode=disable",
 	}).String()
 	db, err := openReady(s.adminURL, readyTimeout)
 	if err != nil {
@@ -443,12 +309,100 @@ func startInitdb() (*server, error) {
 	return s, nil
 }
 
+// osUser is the unprivileged account a root test process runs the server
+// as; nil means "as this process".
+type osUser struct {
+	name     string
+	uid, gid uint32
+}
+
+// serverOwner picks the account for the server: nil unless running as root;
+// as root, PGTEST_OS_USER, else "postgres" (installed with the server
+// packages), else "nobody".
+func serverOwner() (*osUser, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	names := []string{"postgres", "nobody"}
+	if n := os.Getenv(envOSUser); n != "" {
+		names = []string{n}
+	}
+	for _, n := range names {
+		u, err := user.Lookup(n)
+		if err != nil {
+			continue
+		}
+		uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+		gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+		if err1 != nil || err2 != nil || uid == 0 {
+			continue
+		}
+		return &osUser{name: n, uid: uint32(uid), gid: uint32(gid)}, nil
+	}
+	return nil, fmt.Errorf("running as root and no unprivileged user %v to run initdb/postgres as (set %s)", names, envOSUser)
+}
+
+// command builds a command that runs as u (or as this process if u is nil),
+// in dir: the test's working directory may not be readable by u.
+func (u *osUser) command(dir, name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	if u != nil {
+		cmd.SysProcAttr = credentialAttr(u.uid, u.gid)
+		cmd.Env = append(os.Environ(), "HOME="+dir, "USER="+u.name, "LOGNAME="+u.name)
+	}
+	return cmd
+}
+
+func (u *osUser) describe() string {
+	if u == nil {
+		return ""
+	}
+	return " (as OS user " + u.name + ")"
+}
+
+// makeTempDir creates the server's directory. Unix socket paths are limited
+// to ~107 bytes, and the directory ends up inside a shell-parsed -o string:
+// keep it short and boring. When the server runs as another user, every
+// parent directory must let that user through.
+func makeTempDir(owner *osUser) (string, error) {
+	base := os.TempDir()
+	if len(base) > 60 || !safePath.MatchString(base) || (owner != nil && !traversable(base)) {
+		base = "/tmp"
+	}
+	return os.MkdirTemp(base, "clnd-pgtest-")
+}
+
+var safePath = regexp.MustCompile(`^[A-Za-z0-9/._-]+$`)
+
+// traversable reports whether every directory from / down to dir can be
+// searched by any user.
+func traversable(dir string) bool {
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		if d == "/" || d == "." {
+			return true
+		}
+	}
+}
+
 // startWatchdog starts a detached shell that stops the server and removes its
 // directory once this process is gone, however it exits (os.Exit, panic,
 // test timeout, SIGKILL). Main normally does this first; then it is a no-op.
-func startWatchdog(pgCtl, data, tmp string) {
-	script := `while kill -0 "$1" 2>/dev/null; do sleep 1; done; "$2" -D "$3" -m immediate stop >/dev/null 2>&1; rm -rf "$4"`
-	cmd := exec.Command("/bin/sh", "-c", script, "pgtest-watchdog", strconv.Itoa(os.Getpid()), pgCtl, data, tmp)
+// It stops the postmaster with SIGQUIT (what pg_ctl -m immediate sends), so
+// it needs no pg_ctl and no change of user: the watchdog runs as this
+// process's user, which started (or, as root, may signal) the server.
+func startWatchdog(data, tmp string) {
+	script := `while kill -0 "$1" 2>/dev/null; do sleep 1; done
+pm=$(head -n 1 "$2/postmaster.pid" 2>/dev/null)
+if [ -n "$pm" ] && kill -QUIT "$pm" 2>/dev/null; then
+	i=0; while kill -0 "$pm" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done
+fi
+rm -rf "$3"`
+	cmd := exec.Command("/bin/sh", "-c", script, "pgtest-watchdog", strconv.Itoa(os.Getpid()), data, tmp)
 	cmd.SysProcAttr = detachAttr()
 	// stdin/stdout/stderr stay nil (/dev/null): holding go test's output
 	// pipe open would make `go test` wait for the watchdog.
@@ -459,7 +413,17 @@ func startWatchdog(pgCtl, data, tmp string) {
 	_ = cmd.Process.Release()
 }
 
+// findBinaries finds initdb and pg_ctl: PGTEST_PG_VERSION's, else from PATH,
+// else the newest under /usr/lib/postgresql (Debian keeps them off PATH).
 func findBinaries() (initdb, pgCtl string, err error) {
+	if v := os.Getenv(envPGVersion); v != "" {
+		bin := filepath.Join("/usr/lib/postgresql", v, "bin")
+		in, ctl := filepath.Join(bin, "initdb"), filepath.Join(bin, "pg_ctl")
+		if isExec(in) && isExec(ctl) {
+			return in, ctl, nil
+		}
+		return "", "", fmt.Errorf("%s=%s: no initdb/pg_ctl in %s", envPGVersion, v, bin)
+	}
 	if p, err := exec.LookPath("initdb"); err == nil {
 		ctl := filepath.Join(filepath.Dir(p), "pg_ctl")
 		if _, err := os.Stat(ctl); err == nil {
@@ -501,15 +465,6 @@ func installedVersions() []string {
 func isExec(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // ---------------------------------------------------------------------------

@@ -2,9 +2,17 @@ package pgtest_test
 
 import (
 	"database/sql"
+	"errors"
+	"fmt"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"clnd/internal/pgtest"
 )
@@ -116,4 +124,101 @@ func TestParallel(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The server is a private one in a temporary directory, never a system
+// cluster (whose configuration tests must not touch).
+func TestPrivateServer(t *testing.T) {
+	if os.Getenv("TEST_DATABASE_URL") != "" {
+		t.Skip("TEST_DATABASE_URL names the server")
+	}
+	admin := open(t, pgtest.AdminDSN(t))
+	var dataDir, hba string
+	if err := admin.QueryRow(`SELECT current_setting('data_directory'), current_setting('hba_file')`).Scan(&dataDir, &hba); err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(pgtest.AdminDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	socketDir := u.Query().Get("host")
+	if !strings.Contains(filepath.Base(socketDir), "clnd-pgtest-") {
+		t.Errorf("socket directory %q is not a pgtest temporary directory", socketDir)
+	}
+	for _, p := range []string{dataDir, hba} {
+		if !strings.HasPrefix(p, socketDir+"/") {
+			t.Errorf("%q is outside the private directory %q", p, socketDir)
+		}
+	}
+	var superuser string
+	if err := admin.QueryRow(`SELECT current_setting('is_superuser')`).Scan(&superuser); err != nil || superuser != "on" {
+		t.Errorf("admin connection is_superuser = %q, %v", superuser, err)
+	}
+}
+
+// A test binary that exits without pgtest.Main (os.Exit, a crash) still
+// leaves no server and no directory behind: the watchdog removes them.
+func TestWatchdogStopsServerOfDeadProcess(t *testing.T) {
+	if os.Getenv("TEST_DATABASE_URL") != "" {
+		t.Skip("no private server with TEST_DATABASE_URL")
+	}
+	if os.Getenv("PGTEST_WATCHDOG_CHILD") == "1" {
+		u, err := url.Parse(pgtest.AdminDSN(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := u.Query().Get("host")
+		pid, err := os.ReadFile(filepath.Join(dir, "data", "postmaster.pid"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, _, _ := strings.Cut(string(pid), "\n")
+		fmt.Printf("SOCKETDIR=%s\nPOSTMASTER=%s\n", dir, first)
+		os.Exit(0) // skip Main's cleanup, as a crash would
+	}
+	if !pgtest.Available() {
+		t.Skip("no PostgreSQL")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestWatchdogStopsServerOfDeadProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "PGTEST_WATCHDOG_CHILD=1")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	var dir string
+	pid := -1
+	for _, line := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(line, "SOCKETDIR="); ok {
+			dir = v
+		}
+		if v, ok := strings.CutPrefix(line, "POSTMASTER="); ok {
+			pid, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	if dir == "" || pid <= 0 {
+		t.Fatalf("child printed no socket directory or postmaster pid: %s", out)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, statErr := os.Stat(dir)
+		gone := errors.Is(statErr, os.ErrNotExist)
+		alive := syscall.Kill(pid, 0) == nil && !isZombie(pid)
+		if gone && !alive {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("20s after its test process exited: directory %s gone=%v, postmaster %d alive=%v", dir, gone, pid, alive)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// isZombie: an exited postmaster waiting for init to reap it counts as gone.
+func isZombie(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	_, rest, _ := strings.Cut(string(stat), ") ")
+	return strings.HasPrefix(rest, "Z")
 }

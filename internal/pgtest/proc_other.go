@@ -4,6 +4,7 @@ package pgtest
 
 import "syscall"
 
-func lockFile(string) (func(), error) { return func() {}, nil }
+// Only unix test processes run as root and need to switch users.
+func credentialAttr(uint32, uint32) *syscall.SysProcAttr { return nil }
 
 func detachAttr() *syscall.SysProcAttr { return nil }

@@ -2,27 +2,11 @@
 
 package pgtest
 
-import (
-	"fmt"
-	"os"
-	"syscall"
-)
+import "syscall"
 
-// lockFile takes an exclusive flock on path (created if needed), blocking
-// until it is available, and returns the function that releases it.
-func lockFile(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return func() {
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		_ = f.Close()
-	}, nil
+// credentialAttr runs a child as uid/gid with no supplementary groups.
+func credentialAttr(uid, gid uint32) *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}}}
 }
 
 // detachAttr puts a child in its own process group, so a Ctrl-C aimed at

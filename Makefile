@@ -1,7 +1,7 @@
 # clnd — the two commands that matter are `make run` and `make test`.
 GO ?= go
 
-.PHONY: run build test generate bench graphiql vet fmt
+.PHONY: run build test generate bench bench-go graphiql vet fmt
 
 ## run: build and serve on http://localhost:8080 with the embedded SQLite database, sandbox mode and demo data
 run: build
@@ -23,8 +23,13 @@ generate:
 	$(GO) generate ./ent
 	$(GO) run github.com/99designs/gqlgen generate
 
-## bench: the performance harness (see ../shared/BENCH.md and docs/operations.md)
-bench:
+## bench: the read benchmark table, W1–W3 on PostgreSQL, clnd ÷ hand-written SQL (docs/performance.md; ~5 min;
+## BENCH_FLAGS="--rounds 5 --duration 5s --scale 1 --as operator" and the like change it)
+bench: build
+	./bin/clnd bench $(BENCH_FLAGS)
+
+## bench-go: the Go benchmarks: check-in batching, subscriber fan-out, ... (docs/operations.md#benchmarks)
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
 
 ## graphiql: rebuild the embedded GraphiQL bundle from its lockfile (needs npm)

@@ -23,6 +23,7 @@ Usage:
   clnd seed --demo [flags]              add the demo reseller and its data
   clnd seed --bench [--scale S]         fill an empty database with the benchmark data set
   clnd bill --period YYYY-MM            bill an ended month now (what the scheduler does)
+  clnd bench [flags]                    the read benchmark on PostgreSQL (docs/performance.md)
 
 Every subcommand takes --database-url (or CLND_DATABASE_URL):
   sqlite://<path>   the embedded database (default sqlite://./data/clnd.db)
@@ -62,6 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return seedCmd(ctx, args[1:], stdout, stderr)
 	case "bill":
 		return billCmd(ctx, args[1:], stdout, stderr)
+	case "bench":
+		return benchCmd(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil

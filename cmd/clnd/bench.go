@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"clnd/internal/bench"
+)
+
+// benchCmd runs the read benchmark (docs/performance.md) and prints its table.
+func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dbURL := fs.String("database-url", "", "a PostgreSQL database to run on as it is (seeded if it holds no benchmark data, kept afterwards); default: a throwaway database through TEST_DATABASE_URL, or on a private server started for the run")
+	scale := fs.Float64("scale", bench.DefaultScale, "the data set's size when seeding (1 = 1,000 resellers, 100,000 IP licenses, ...)")
+	clients := fs.Int("clients", 8, "concurrent clients (a closed loop)")
+	rounds := fs.Int("rounds", 3, "interleaved rounds: each measures every cell on both servers")
+	phase := fs.Duration("duration", 3*time.Second, "how long each side of each cell runs per round")
+	warmup := fs.Duration("warmup", time.Second, "warm-up per side and cell before the first round")
+	firsts := fs.String("first", "10,50,100", "page sizes, comma-separated")
+	workloads := fs.String("workloads", "W1,W2,W3", "workloads to run, comma-separated")
+	as := fs.String("as", bench.AsReseller, "who calls: 'reseller' (a READ API token of reseller "+bench.BenchReseller+") or 'operator' (every tenant)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o := bench.Options{
+		DatabaseURL: *dbURL,
+		AdminURL:    os.Getenv("TEST_DATABASE_URL"),
+		Scale:       *scale,
+		Clients:     *clients,
+		Rounds:      *rounds,
+		Phase:       *phase,
+		Warmup:      *warmup,
+		Workloads:   strings.Split(*workloads, ","),
+		As:          *as,
+		Progress:    stderr,
+	}
+	if *scale <= 0 || *clients <= 0 || *rounds <= 0 || *phase <= 0 || *warmup <= 0 {
+		return fmt.Errorf("--scale, --clients, --rounds, --duration and --warmup must be positive")
+	}
+	for _, f := range strings.Split(*firsts, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 100 {
+			return fmt.Errorf("--first %q: want page sizes from 1 to 100", *firsts)
+		}
+		o.Firsts = append(o.Firsts, n)
+	}
+	report, err := bench.Run(ctx, o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout)
+	return report.WriteTable(stdout)
+}

@@ -1,0 +1,99 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"clnd/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// TestHarness runs the whole benchmark on the smallest data set for a
+// moment: both servers must answer the same JSON, every cell must be
+// measured, and statements must be counted on both sides.
+func TestHarness(t *testing.T) {
+	url := pgtest.DSN(t)
+	var progress bytes.Buffer
+	o := Options{
+		DatabaseURL: url,
+		Scale:       0.001, // one reseller with BENCH.md's per-reseller data
+		Rounds:      1,
+		Phase:       100 * time.Millisecond,
+		Warmup:      20 * time.Millisecond,
+		Firsts:      []int{2, 10},
+		Progress:    &progress,
+	}
+	for _, as := range []string{AsReseller, AsOperator} {
+		o.As = as
+		report, err := Run(context.Background(), o)
+		if err != nil {
+			t.Fatalf("as %s: %v\n%s", as, err, progress.String())
+		}
+		if len(report.Cells) != len(Workloads)*2 {
+			t.Fatalf("as %s: %d cells, want %d", as, len(report.Cells), len(Workloads)*2)
+		}
+		for _, c := range report.Cells {
+			if c.CLND.Rate <= 0 || c.SQL.Rate <= 0 || c.Ratio <= 0 {
+				t.Errorf("as %s: %s first:%d measured nothing: %+v", as, c.Workload, c.First, c)
+			}
+			// Authentication plus the one statement, at least.
+			if c.SQL.Statements.Min < 2 || c.CLND.Statements.Min < 2 {
+				t.Errorf("as %s: %s first:%d: statements clnd %+v, SQL %+v; want at least 2 per request",
+					as, c.Workload, c.First, c.CLND.Statements, c.SQL.Statements)
+			}
+		}
+		var table bytes.Buffer
+		if err := report.WriteTable(&table); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"clnd÷SQL", "W1", "W2", "W3"} {
+			if !strings.Contains(table.String(), want) {
+				t.Errorf("the table lacks %q:\n%s", want, table.String())
+			}
+		}
+		t.Logf("as %s:\n%s", as, table.String())
+	}
+}
+
+// TestHarnessRefusesADifferentAnswer: a hand-written statement that answers
+// other data than clnd stops the run before anything is measured.
+func TestHarnessRefusesADifferentAnswer(t *testing.T) {
+	url := pgtest.DSN(t)
+	saved := Workloads[2].SQL
+	t.Cleanup(func() { Workloads[2].SQL = saved })
+	Workloads[2].SQL = strings.Replace(saved, `'hostname', s.hostname`, `'hostname', upper(s.hostname)`, 1)
+	if Workloads[2].SQL == saved {
+		t.Fatal("the W3 statement no longer selects 'hostname', s.hostname; update this test")
+	}
+	_, err := Run(context.Background(), Options{
+		DatabaseURL: url, Scale: 0.001, Rounds: 1, Phase: 50 * time.Millisecond, Warmup: 10 * time.Millisecond,
+		Firsts: []int{10}, Workloads: []string{"W3"},
+	})
+	if err == nil || !strings.Contains(err.Error(), "answer differently at $.data.ipLicenses.edges[0].node.hostname") {
+		t.Fatalf("Run with a wrong W3 statement: %v; want it refused at the hostname", err)
+	}
+}
+
+func TestCompareJSON(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want comparison
+	}{
+		{`{"a":1,"b":[1,2]}`, `{"a" : 1, "b" : [1, 2]}`, same},
+		{`{"a":1,"b":2}`, `{"b":2,"a":1}`, different},
+		{`{"a":[{"x":1},{"x":2}]}`, `{"a":[{"x":2},{"x":1}]}`, reordered},
+		{`{"a":[1,2]}`, `{"a":[1,3]}`, different},
+		{`{"a":null}`, `{"a":"null"}`, different},
+		{`{"a":1}`, `{"a":1,"b":1}`, different},
+		{`{"a":"1.00"}`, `{"a":1.00}`, different},
+	} {
+		got, where, err := compareJSON([]byte(tc.a), []byte(tc.b))
+		if err != nil || got != tc.want {
+			t.Errorf("compareJSON(%s, %s) = %v (%s), %v; want %v", tc.a, tc.b, got, where, err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,72 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// WriteTable prints the report as one table, with a header saying how it
+// was measured.
+func (r *Report) WriteTable(w io.Writer) error {
+	fmt.Fprintf(w, "clnd read benchmark: PostgreSQL %s, data set at scale %g (resellers: %d, IP licenses: %d, server accounts: %d, servers: %d, months: %d)\n",
+		r.Postgres, r.Scale, r.Data.Resellers, r.Data.Licenses, r.Data.Accounts, r.Data.Servers, r.Data.Months)
+	caller := "as reseller " + BenchReseller + "'s READ API token"
+	if r.As == AsOperator {
+		caller = "as an operator (every tenant)"
+	}
+	fmt.Fprintf(w, "%s; %d clients in a closed loop; %d interleaved rounds of %s per side; req/s and ratio are medians over rounds\n\n",
+		caller, r.Clients, r.Rounds, r.Phase)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "workload\tfirst\tclnd req/s\tSQL req/s\tclnd÷SQL\tclnd p50 ms\tp99 ms\tSQL p50 ms\tp99 ms\tclnd stmts/req\tSQL stmts/req\tclnd KB\tSQL KB\t")
+	reordered := false
+	for _, c := range r.Cells {
+		mark := ""
+		if c.Reordered {
+			mark, reordered = "*", true
+		}
+		fmt.Fprintf(tw, "%s%s\t%d\t%.1f\t%.1f\t%.2f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+			c.Workload, mark, c.First, c.CLND.Rate, c.SQL.Rate, c.Ratio,
+			ms(c.CLND.P50), ms(c.CLND.P99), ms(c.SQL.P50), ms(c.SQL.P99),
+			statements(c.CLND.Statements), statements(c.SQL.Statements),
+			kb(c.CLND.Bytes), kb(c.SQL.Bytes))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if reordered {
+		fmt.Fprintln(w, "\n* clnd answered a nested list (lines, items or keys) in another order than the statement: clnd gives them no ORDER BY yet")
+	}
+	var docs []string
+	for _, wl := range Workloads {
+		docs = append(docs, fmt.Sprintf("%s  %s", wl.Name, wl.Title))
+	}
+	_, err := fmt.Fprintf(w, "\n%s\nstatements include authentication's; the documents and statements are in docs/performance.md\n", strings.Join(docs, "\n"))
+	return err
+}
+
+func kb(bytes int) string {
+	v := float64(bytes) / 1024
+	if v < 10 {
+		return fmt.Sprintf("%.1f", v)
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+func ms(d time.Duration) string {
+	v := float64(d) / float64(time.Millisecond)
+	if v < 10 {
+		return fmt.Sprintf("%.2f", v)
+	}
+	return fmt.Sprintf("%.1f", v)
+}
+
+// statements is the mean per request, with the range when it varied.
+func statements(s StatementStats) string {
+	if s.Min == s.Max {
+		return fmt.Sprintf("%d", s.Min)
+	}
+	return fmt.Sprintf("%.2f (%d–%d)", s.PerRequest(), s.Min, s.Max)
+}

@@ -9,6 +9,8 @@ import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent/entc"
 	"entgo.io/ent/entc/gen"
+
+	sqlgraphgen "clnd/internal/sqlgraph/gen"
 )
 
 func main() {
@@ -31,6 +33,8 @@ func main() {
 			gen.FeatureExecQuery,
 			gen.FeatureUpsert,
 		},
+		// The read compiler's table of types, columns and edges.
+		Hooks: []gen.Hook{sqlgraphgen.Hook("../internal/sqlgraph/schema_gen.go")},
 	}, entc.Extensions(ex))
 	if err != nil {
 		log.Fatalf("running ent codegen: %v", err)

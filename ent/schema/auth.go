@@ -85,8 +85,8 @@ func (OperatorToken) Indexes() []ent.Index {
 	return []ent.Index{index.Fields("token_hash").Unique()}
 }
 
-func (OperatorToken) Interceptors() []ent.Interceptor { return []ent.Interceptor{systemOnly()} }
-func (OperatorToken) Hooks() []ent.Hook               { return []ent.Hook{operatorWrites} }
+func (OperatorToken) Interceptors() []ent.Interceptor { return systemRows.interceptors() }
+func (OperatorToken) Hooks() []ent.Hook               { return systemRows.hooks() }
 
 func (OperatorToken) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
@@ -114,8 +114,8 @@ func (LoginFailure) Indexes() []ent.Index {
 	}
 }
 
-func (LoginFailure) Interceptors() []ent.Interceptor { return []ent.Interceptor{systemOnly()} }
-func (LoginFailure) Hooks() []ent.Hook               { return []ent.Hook{operatorWrites} }
+func (LoginFailure) Interceptors() []ent.Interceptor { return systemRows.interceptors() }
+func (LoginFailure) Hooks() []ent.Hook               { return systemRows.hooks() }
 
 func (LoginFailure) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}

@@ -41,10 +41,10 @@ func (Product) Indexes() []ent.Index {
 	return []ent.Index{index.Fields("type").Unique()}
 }
 
-func (Product) Hooks() []ent.Hook { return []ent.Hook{operatorWrites} }
+func (Product) Hooks() []ent.Hook { return catalogue.hooks() }
 
 func (Product) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)}
+	return []schema.Annotation{catalogue, entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)}
 }
 
 // Datacenter is where a backup is stored.
@@ -65,10 +65,10 @@ func (Datacenter) Indexes() []ent.Index {
 	return []ent.Index{index.Fields("code").Unique()}
 }
 
-func (Datacenter) Hooks() []ent.Hook { return []ent.Hook{operatorWrites} }
+func (Datacenter) Hooks() []ent.Hook { return catalogue.hooks() }
 
 func (Datacenter) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)}
+	return []schema.Annotation{catalogue, entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)}
 }
 
 // Setting is one operator-editable or system value (the backup price per
@@ -82,8 +82,8 @@ func (Setting) Fields() []ent.Field {
 	}
 }
 
-func (Setting) Hooks() []ent.Hook { return []ent.Hook{operatorWrites} }
+func (Setting) Hooks() []ent.Hook { return catalogue.hooks() }
 
 func (Setting) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+	return []schema.Annotation{catalogue, entgql.Skip(entgql.SkipAll)}
 }

@@ -328,8 +328,8 @@ func (IdempotencyRecord) Indexes() []ent.Index {
 	}
 }
 
-func (IdempotencyRecord) Interceptors() []ent.Interceptor { return []ent.Interceptor{systemOnly()} }
-func (IdempotencyRecord) Hooks() []ent.Hook               { return []ent.Hook{operatorWrites} }
+func (IdempotencyRecord) Interceptors() []ent.Interceptor { return systemRows.interceptors() }
+func (IdempotencyRecord) Hooks() []ent.Hook               { return systemRows.hooks() }
 
 func (IdempotencyRecord) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}

@@ -6,6 +6,7 @@ import (
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
+	"entgo.io/ent/schema"
 
 	"clnd/ent/intercept"
 	"clnd/internal/viewer"
@@ -73,14 +74,13 @@ func tenantGuard(column string) ent.Hook {
 }
 
 // Interceptors filters every read of a tenant-owned type.
-func (tenantMixin) Interceptors() []ent.Interceptor {
-	return []ent.Interceptor{tenantFilter("reseller_id")}
-}
+func (tenantMixin) Interceptors() []ent.Interceptor { return ownedByReseller.interceptors() }
+
+// Annotations declare the rule for the read compiler (see Tenancy).
+func (tenantMixin) Annotations() []schema.Annotation { return ownedByReseller.annotations() }
 
 // Hooks confines every write of a tenant-owned type.
-func (tenantMixin) Hooks() []ent.Hook {
-	return []ent.Hook{tenantGuard("reseller_id")}
-}
+func (tenantMixin) Hooks() []ent.Hook { return ownedByReseller.hooks() }
 
 // operatorWrites lets everyone read a type (the catalogue) but only an
 // operator or clnd itself change it.

@@ -82,8 +82,8 @@ func (Reseller) Edges() []ent.Edge {
 }
 
 // A reseller sees and changes only its own row.
-func (Reseller) Interceptors() []ent.Interceptor { return []ent.Interceptor{tenantFilter("id")} }
-func (Reseller) Hooks() []ent.Hook               { return []ent.Hook{tenantGuard("id")} }
+func (Reseller) Interceptors() []ent.Interceptor { return resellerItself.interceptors() }
+func (Reseller) Hooks() []ent.Hook               { return resellerItself.hooks() }
 
 func (Reseller) Indexes() []ent.Index {
 	return []ent.Index{
@@ -93,6 +93,7 @@ func (Reseller) Indexes() []ent.Index {
 
 func (Reseller) Annotations() []schema.Annotation {
 	return []schema.Annotation{
+		resellerItself,
 		entgql.RelayConnection(),
 	}
 }

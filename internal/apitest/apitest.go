@@ -263,11 +263,15 @@ func (e *Env) Expect(code, field, token, query string, vars map[string]any) *Res
 }
 
 // Reopen starts a second clnd instance on the same database as e, as a
-// second process would: its own server, its own clock loaded from the database.
-func Reopen(t testing.TB, e *Env) *Env {
+// second process would: its own server, its own clock loaded from the
+// database; opts may change its configuration.
+func Reopen(t testing.TB, e *Env, opts ...Option) *Env {
 	t.Helper()
 	ctx := context.Background()
 	e2 := &Env{t: t, Backend: e.Backend, DB: e.DB, Config: e.Config, OperatorToken: e.OperatorToken}
+	for _, o := range opts {
+		o(e2)
+	}
 	if e.Config.Sandbox {
 		c, err := testclock.Load(ctx, e.DB.Client)
 		if err != nil {

@@ -18,7 +18,9 @@ import (
 	"clnd/internal/viewer"
 )
 
-const backupPriceKey = "backup.price_per_gb_cents"
+// BackupPriceKey is the setting that holds the backup price per GB-month in
+// cents (read in SQL by internal/sqlgraph too).
+const BackupPriceKey = "backup.price_per_gb_cents"
 
 // Demo defaults, used only when the catalogue is first created. They are
 // demo values, not CloudLinux's prices: operators set real ones with
@@ -74,7 +76,7 @@ func EnsureCatalogue(ctx context.Context, client *ent.Client) error {
 		}
 	}
 	err := client.Setting.Create().
-		SetID(backupPriceKey).
+		SetID(BackupPriceKey).
 		SetValue(strconv.FormatInt(int64(DemoBackupPricePerGB), 10)).
 		OnConflictColumns(setting.FieldID).
 		DoNothing().
@@ -93,7 +95,7 @@ func isNoRows(err error) bool {
 
 // BackupPricePerGB is the current price of one GB-month of backup storage.
 func BackupPricePerGB(ctx context.Context, client *ent.Client) (money.Cents, error) {
-	s, err := client.Setting.Get(ctx, backupPriceKey)
+	s, err := client.Setting.Get(ctx, BackupPriceKey)
 	if err != nil {
 		return 0, err
 	}
@@ -104,7 +106,7 @@ func BackupPricePerGB(ctx context.Context, client *ent.Client) (money.Cents, err
 // LockedBackupPricePerGB reads the price in tx and keeps it from changing
 // until tx ends, for a backup's billable run opened at it.
 func LockedBackupPricePerGB(ctx context.Context, tx *ent.Tx) (money.Cents, error) {
-	s, err := tx.Setting.Query().Where(setting.ID(backupPriceKey)).Modify(store.ForShare).Only(ctx)
+	s, err := tx.Setting.Query().Where(setting.ID(BackupPriceKey)).Modify(store.ForShare).Only(ctx)
 	if err != nil {
 		return 0, err
 	}

@@ -41,7 +41,7 @@ func SetBackupPricePerGB(ctx context.Context, tx *ent.Tx, price money.Cents) (mo
 	if price < 0 {
 		return 0, apperr.Input("pricePerGB", "a price cannot be negative")
 	}
-	if err := tx.Setting.UpdateOneID(backupPriceKey).SetValue(strconv.FormatInt(int64(price), 10)).Exec(ctx); err != nil {
+	if err := tx.Setting.UpdateOneID(BackupPriceKey).SetValue(strconv.FormatInt(int64(price), 10)).Exec(ctx); err != nil {
 		return 0, err
 	}
 	sys := viewer.SystemContext(ctx)

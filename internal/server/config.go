@@ -49,6 +49,9 @@ type Config struct {
 	// ManualBilling turns the monthly billing scheduler off: months are then
 	// billed only by the operator's runBilling.
 	ManualBilling bool
+	// InterpretedReads turns the read compiler (internal/sqlgraph) off, so
+	// every query runs on gqlgen and ent. SQLite always runs them so.
+	InterpretedReads bool
 	// SubscriptionRecheck is how often a live subscription checks that its
 	// credential still holds; 30 s when zero.
 	SubscriptionRecheck time.Duration

@@ -25,6 +25,8 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	errors   *prometheus.CounterVec
+	// reads counts root query fields by whether internal/sqlgraph compiled them.
+	reads *prometheus.CounterVec
 }
 
 func newMetrics(db *sql.DB, hub *live.Hub, checkIns *checkin.Service) *metrics {
@@ -43,9 +45,13 @@ func newMetrics(db *sql.DB, hub *live.Hub, checkIns *checkin.Service) *metrics {
 			Name: "clnd_graphql_errors_total",
 			Help: "GraphQL errors returned, by extensions.code.",
 		}, []string{"code"}),
+		reads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clnd_graphql_root_fields_total",
+			Help: "Root query fields answered, by field and path: compiled (one SQL statement) or gqlgen.",
+		}, []string{"field", "path"}),
 	}
 	m.registry.MustRegister(
-		m.requests, m.latency, m.errors,
+		m.requests, m.latency, m.errors, m.reads,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewDBStatsCollector(db, "clnd"),
@@ -116,4 +122,13 @@ func (r *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	r.status = http.StatusSwitchingProtocols
 	return h.Hijack()
+}
+
+// compiledRead counts one root query field.
+func (m *metrics) compiledRead(field string, compiled bool) {
+	path := "gqlgen"
+	if compiled {
+		path = "compiled"
+	}
+	m.reads.WithLabelValues(field, path).Inc()
 }

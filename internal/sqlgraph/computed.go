@@ -1,0 +1,145 @@
+package sqlgraph
+
+import (
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+
+	"clnd/internal/autopay"
+	"clnd/internal/catalog"
+	"clnd/internal/invoicepdf"
+	"clnd/internal/licensing"
+	"clnd/internal/pricelist"
+)
+
+// computedField writes a field that a Go resolver computes, as SQL that
+// gives the same answer. A field of a hand-written schema file that is not
+// in this table makes its root field fall back to gqlgen.
+type computedField func(k *compilation, t *Type, alias string, f graphql.CollectedField) (string, error)
+
+// computed is the table of computed fields the compiler knows, by
+// "Type.field". Each mirrors one resolver; the differential tests hold them
+// to it.
+var computed = map[string]computedField{
+	"IPLicense.status":     licenseStatus,
+	"Backup.monthlyPrice":  backupMonthlyPrice,
+	"Invoice.downloadURL":  invoiceDownloadURL,
+	"Reseller.autopayment": resellerAutopayment,
+	"Reseller.summary":     resellerSummary,
+}
+
+// licenseStatus mirrors licensing.StatusAt: STALE when now − lastCheckIn
+// exceeds the window, that is when lastCheckIn < now − window. The cutoff
+// is rounded up to PostgreSQL's microsecond so the comparison is exact.
+func licenseStatus(k *compilation, _ *Type, alias string, _ graphql.CollectedField) (string, error) {
+	cutoff := k.req.Now.Add(-k.c.staleAfter)
+	if r := cutoff.Truncate(time.Microsecond); !r.Equal(cutoff) {
+		cutoff = r.Add(time.Microsecond)
+	} else {
+		cutoff = r
+	}
+	last := col(alias, "last_check_in")
+	return "(CASE WHEN " + last + " IS NULL THEN " + literal(string(licensing.NeverCheckedIn)) +
+		" WHEN " + last + " < " + k.b.arg(cutoff.UTC()) + "::timestamptz THEN " + literal(string(licensing.Stale)) +
+		" ELSE " + literal(string(licensing.Active)) + " END)", nil
+}
+
+// backupPerGB is the backup price setting in cents.
+func (k *compilation) backupPerGB() string {
+	return "(SELECT sv.value::bigint FROM settings sv WHERE sv.id = " + literal(pricelist.BackupPriceKey) + ")"
+}
+
+func backupMonthlyPrice(k *compilation, _ *Type, alias string, _ graphql.CollectedField) (string, error) {
+	return moneyExpr("(" + col(alias, "size_gb") + " * " + k.backupPerGB() + ")"), nil
+}
+
+func invoiceDownloadURL(k *compilation, _ *Type, alias string, _ graphql.CollectedField) (string, error) {
+	return "(" + k.b.arg(k.req.Origin+invoicepdf.PathPrefix) + "::text || " + col(alias, "id") + " || '.pdf')", nil
+}
+
+// resellerAutopayment mirrors graph.autopaymentOf.
+func resellerAutopayment(k *compilation, _ *Type, alias string, f graphql.CollectedField) (string, error) {
+	fields, err := k.collect(f.Selections, "Autopayment")
+	if err != nil {
+		return "", err
+	}
+	mode := col(alias, "autopay_mode")
+	when := func(m, then string) string {
+		return "(CASE WHEN " + mode + " = " + literal(m) + " THEN " + then + " END)"
+	}
+	return k.build(fields, func(f graphql.CollectedField) (string, error) {
+		switch f.Name {
+		case "__typename":
+			return literal("Autopayment"), nil
+		case "mode":
+			return mode, nil
+		case "threshold":
+			return when("AUTO_ADD_FUNDS", literal(autopay.AddFundsThreshold.String())), nil
+		case "targetAmount":
+			return when("AUTO_ADD_FUNDS", moneyExpr(col(alias, "autopay_target"))), nil
+		case "minimumCharge":
+			return when("AUTO_REPAY", literal(autopay.MinimumRepay.String())), nil
+		}
+		return "", fallback("Autopayment.%s", f.Name)
+	})
+}
+
+// resellerSummary mirrors accounts.SummarizeMany: the aggregates are
+// computed once in a subselect, each table read through its tenancy rule.
+func resellerSummary(k *compilation, _ *Type, alias string, f graphql.CollectedField) (string, error) {
+	fields, err := k.collect(f.Selections, "AccountSummary")
+	if err != nil {
+		return "", err
+	}
+	// owned aggregates agg over the reseller's rows of typ.
+	owned := func(typ, agg, join string) (string, error) {
+		t := k.c.types[typ]
+		a := "sx" // each subquery has its own scope; no outer alias starts with s
+		where := col(a, "reseller_id") + " = " + col(alias, "id")
+		tenant, err := k.tenant(t, a)
+		if err != nil {
+			return "", err
+		}
+		if tenant != "" {
+			where += " AND " + tenant
+		}
+		return "(SELECT " + agg + " FROM " + ident(t.Table) + " " + a + join + " WHERE " + where + ")", nil
+	}
+	var parts []string
+	for _, q := range []struct{ name, typ, agg, join string }{
+		{"ip", "IPLicense", "count(*)", ""},
+		{"ipcost", "IPLicense", "coalesce(sum(sp.monthly_price), 0)::bigint", " JOIN products sp ON sp.type = sx.type"},
+		{"lim", "ServerAccount", "coalesce(sum(sx.license_limit), 0)::bigint", ""},
+		{"used", "ServerAccount", "coalesce(sum(sx.used_licenses), 0)::bigint", ""},
+		{"gb", "Backup", "coalesce(sum(sx.size_gb), 0)::bigint", ""},
+	} {
+		e, err := owned(q.typ, q.agg, q.join)
+		if err != nil {
+			return "", err
+		}
+		parts = append(parts, e+" AS "+q.name)
+	}
+	parts = append(parts,
+		"coalesce((SELECT sp.monthly_price FROM products sp WHERE sp.type = "+literal(string(catalog.CloudLinuxOS))+"), 0) AS clos",
+		k.backupPerGB()+" AS pergb")
+	obj, err := k.build(fields, func(f graphql.CollectedField) (string, error) {
+		switch f.Name {
+		case "__typename":
+			return literal("AccountSummary"), nil
+		case "totalLicenses":
+			return "(ss.ip + ss.lim)", nil
+		case "unusedLicenses":
+			return "(ss.lim - ss.used)", nil
+		case "licenseCostPerMonth":
+			return moneyExpr("(ss.ipcost + ss.lim * ss.clos + ss.gb * ss.pergb)"), nil
+		case "ipLicenses":
+			return "ss.ip", nil
+		}
+		return "", fallback("AccountSummary.%s", f.Name)
+	})
+	if err != nil {
+		return "", err
+	}
+	return "(SELECT " + obj + " FROM (SELECT " + strings.Join(parts, ", ") + ") ss)", nil
+}

@@ -39,6 +39,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	staleAfter := fs.Duration("stale-after", 72*time.Hour, "a license without a check-in for this long is STALE")
 	publicURL := fs.String("public-url", env("CLND_PUBLIC_URL", ""), "where clients reach clnd, for the links it builds, e.g. https://clnd.example (CLND_PUBLIC_URL); default: the request's own host")
 	manualBilling := fs.Bool("manual-billing", envBool("CLND_MANUAL_BILLING"), "bill months only when an operator calls runBilling, not on the 1st (CLND_MANUAL_BILLING)")
+	interpretedReads := fs.Bool("interpreted-reads", envBool("CLND_INTERPRETED_READS"), "run every query on gqlgen and ent instead of compiling reads into one SQL statement (CLND_INTERPRETED_READS)")
 	checkInInterval := fs.Duration("checkin-interval", time.Hour, "how often servers are told to check in")
 	backupURL := fs.String("backup-manage-url", env("CLND_BACKUP_MANAGE_URL", "https://backup.example.invalid/manage"), "the backup service's management page that signed backup links point at (CLND_BACKUP_MANAGE_URL)")
 	backupMin := fs.Int("backup-min-gb", 1, "smallest backup size in GB")
@@ -90,19 +91,20 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	srv, err := server.New(server.Config{
-		Addr:            *addr,
-		CORSOrigins:     server.ParseList(*origins),
-		TrustedProxies:  trusted,
-		Sandbox:         *sandbox,
-		StaleAfter:      *staleAfter,
-		Gateway:         payments.Sandbox{},
-		MinDeposit:      deposit,
-		SessionTTL:      *sessionTTL,
-		CheckInInterval: *checkInInterval,
-		ManualBilling:   *manualBilling,
-		PublicURL:       *publicURL,
-		BackupManageURL: *backupURL,
-		BackupSizes:     licensing.BackupSizes{MinGB: *backupMin, MaxGB: *backupMax},
+		Addr:             *addr,
+		CORSOrigins:      server.ParseList(*origins),
+		TrustedProxies:   trusted,
+		Sandbox:          *sandbox,
+		StaleAfter:       *staleAfter,
+		Gateway:          payments.Sandbox{},
+		MinDeposit:       deposit,
+		SessionTTL:       *sessionTTL,
+		CheckInInterval:  *checkInInterval,
+		ManualBilling:    *manualBilling,
+		InterpretedReads: *interpretedReads,
+		PublicURL:        *publicURL,
+		BackupManageURL:  *backupURL,
+		BackupSizes:      licensing.BackupSizes{MinGB: *backupMin, MaxGB: *backupMax},
 	}, db, testClock, log)
 	if err != nil {
 		return err

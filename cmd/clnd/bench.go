@@ -25,21 +25,23 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	warmup := fs.Duration("warmup", time.Second, "warm-up per side and cell before the first round")
 	firsts := fs.String("first", "10,50,100", "page sizes, comma-separated")
 	workloads := fs.String("workloads", "W1,W2,W3", "workloads to run, comma-separated")
+	interpreted := fs.Bool("interpreted-reads", false, "run clnd with its read compiler off, as 'clnd serve --interpreted-reads'")
 	as := fs.String("as", bench.AsReseller, "who calls: 'reseller' (a READ API token of reseller "+bench.BenchReseller+") or 'operator' (every tenant)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	o := bench.Options{
-		DatabaseURL: *dbURL,
-		AdminURL:    os.Getenv("TEST_DATABASE_URL"),
-		Scale:       *scale,
-		Clients:     *clients,
-		Rounds:      *rounds,
-		Phase:       *phase,
-		Warmup:      *warmup,
-		Workloads:   strings.Split(*workloads, ","),
-		As:          *as,
-		Progress:    stderr,
+		DatabaseURL:      *dbURL,
+		AdminURL:         os.Getenv("TEST_DATABASE_URL"),
+		Scale:            *scale,
+		Clients:          *clients,
+		Rounds:           *rounds,
+		Phase:            *phase,
+		Warmup:           *warmup,
+		Workloads:        strings.Split(*workloads, ","),
+		As:               *as,
+		InterpretedReads: *interpreted,
+		Progress:         stderr,
 	}
 	if *scale <= 0 || *clients <= 0 || *rounds <= 0 || *phase <= 0 || *warmup <= 0 {
 		return fmt.Errorf("--scale, --clients, --rounds, --duration and --warmup must be positive")

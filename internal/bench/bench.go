@@ -55,6 +55,9 @@ type Options struct {
 	// As is who calls: AsReseller (BenchReseller's READ API token, the
 	// default) or AsOperator (an operator token, which sees every tenant).
 	As string
+	// InterpretedReads runs clnd with its read compiler off (every field on
+	// gqlgen and ent), as `clnd serve --interpreted-reads` does.
+	InterpretedReads bool
 	// Progress receives what the run is doing.
 	Progress io.Writer
 }
@@ -176,9 +179,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := server.Config{
-		Gateway:       payments.Sandbox{},
-		ManualBilling: true,
-		Routes:        map[string]http.Handler{},
+		Gateway:          payments.Sandbox{},
+		ManualBilling:    true,
+		InterpretedReads: o.InterpretedReads,
+		Routes:           map[string]http.Handler{},
 	}
 	cfg.Defaults()
 	cfg.Routes["GET "+BaselinePath+"{workload}"] = newBaseline(db.SQL, cfg.StaleAfter)

@@ -17,6 +17,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if r.As == AsOperator {
 		caller = "as an operator (every tenant)"
 	}
+	if r.InterpretedReads {
+		caller += "; clnd with --interpreted-reads (read compiler off)"
+	}
 	fmt.Fprintf(w, "%s; %d clients in a closed loop; %d interleaved rounds of %s per side; req/s and ratio are medians over rounds\n\n",
 		caller, r.Clients, r.Rounds, r.Phase)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)

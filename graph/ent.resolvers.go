@@ -9,7 +9,10 @@ import (
 	"clnd/ent"
 	"clnd/graph/generated"
 	"clnd/internal/apperr"
+	"clnd/internal/licensing"
 	"context"
+
+	"entgo.io/contrib/entgql"
 )
 
 // Node is the resolver for the node field.
@@ -37,6 +40,22 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []string) ([]ent.Noder, e
 	return r.db(ctx).Noders(ctx, ids, ent.WithNodeType(nodeTable))
 }
 
+// IPLicenses is the resolver for the ipLicenses field.
+func (r *resellerResolver) IPLicenses(ctx context.Context, obj *ent.Reseller, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.IPLicenseOrder, where *ent.IPLicenseWhereInput) (*ent.IPLicenseConnection, error) {
+	if orderBy != nil && licensing.OrdersByLastCheckIn(orderBy.Field) {
+		return licensing.IPLicensesByLastCheckIn(ctx, obj.QueryIPLicenses(), after, first, before, last, orderBy.Direction, where)
+	}
+	return obj.IPLicenses(ctx, after, first, before, last, orderBy, where)
+}
+
+// Servers is the resolver for the servers field.
+func (r *serverAccountResolver) Servers(ctx context.Context, obj *ent.ServerAccount, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ServerOrder, where *ent.ServerWhereInput) (*ent.ServerConnection, error) {
+	if orderBy != nil && licensing.OrdersByLastCheckIn(orderBy.Field) {
+		return licensing.ServersByLastCheckIn(ctx, obj.QueryServers(), after, first, before, last, orderBy.Direction, where)
+	}
+	return obj.Servers(ctx, after, first, before, last, orderBy, where)
+}
+
 // Backup returns generated.BackupResolver implementation.
 func (r *Resolver) Backup() generated.BackupResolver { return &backupResolver{r} }
 
@@ -55,11 +74,15 @@ func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 // Reseller returns generated.ResellerResolver implementation.
 func (r *Resolver) Reseller() generated.ResellerResolver { return &resellerResolver{r} }
 
+// ServerAccount returns generated.ServerAccountResolver implementation.
+func (r *Resolver) ServerAccount() generated.ServerAccountResolver { return &serverAccountResolver{r} }
+
 type (
-	backupResolver    struct{ *Resolver }
-	checkoutResolver  struct{ *Resolver }
-	iPLicenseResolver struct{ *Resolver }
-	invoiceResolver   struct{ *Resolver }
-	queryResolver     struct{ *Resolver }
-	resellerResolver  struct{ *Resolver }
+	backupResolver        struct{ *Resolver }
+	checkoutResolver      struct{ *Resolver }
+	iPLicenseResolver     struct{ *Resolver }
+	invoiceResolver       struct{ *Resolver }
+	queryResolver         struct{ *Resolver }
+	resellerResolver      struct{ *Resolver }
+	serverAccountResolver struct{ *Resolver }
 )

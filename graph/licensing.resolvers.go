@@ -181,6 +181,9 @@ func (r *queryResolver) IPLicenses(ctx context.Context, after *entgql.Cursor[str
 	if search != nil && *search != "" {
 		q = q.Where(licensing.SearchIPLicenses(*search))
 	}
+	if orderBy != nil && licensing.OrdersByLastCheckIn(orderBy.Field) {
+		return licensing.IPLicensesByLastCheckIn(ctx, q, after, first, before, last, orderBy.Direction, where)
+	}
 	return q.Paginate(ctx, after, first, before, last, ent.WithIPLicenseOrder(orderBy), ent.WithIPLicenseFilter(where.Filter))
 }
 

@@ -185,7 +185,7 @@ var (
 	// DatacentersColumns holds the columns for the "datacenters" table.
 	DatacentersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
-		{Name: "code", Type: field.TypeString},
+		{Name: "code", Type: field.TypeString, Collation: "C"},
 		{Name: "name", Type: field.TypeString},
 	}
 	// DatacentersTable holds the schema information for the "datacenters" table.
@@ -205,10 +205,10 @@ var (
 	IPLicensesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
 		{Name: "created_at", Type: field.TypeTime},
-		{Name: "ip", Type: field.TypeString},
+		{Name: "ip", Type: field.TypeString, Collation: "C"},
 		{Name: "type", Type: field.TypeEnum, Enums: []string{"CLOUDLINUX_OS", "CLOUDLINUX_SOLO", "KERNELCARE", "KERNELCARE_PLUS", "IMUNIFYAV_PLUS", "IMUNIFY360_SINGLE_USER", "IMUNIFY360_UP_TO_30_USERS", "IMUNIFY360_UP_TO_250_USERS", "IMUNIFY360_UNLIMITED"}},
 		{Name: "family", Type: field.TypeEnum, Enums: []string{"CLOUDLINUX", "IMUNIFY", "KERNELCARE"}},
-		{Name: "hostname", Type: field.TypeString, Default: ""},
+		{Name: "hostname", Type: field.TypeString, Default: "", Collation: "C"},
 		{Name: "last_check_in", Type: field.TypeTime, Nullable: true},
 		{Name: "product_id", Type: field.TypeString},
 		{Name: "reseller_id", Type: field.TypeString},
@@ -283,7 +283,7 @@ var (
 	InvoicesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
 		{Name: "created_at", Type: field.TypeTime},
-		{Name: "number", Type: field.TypeString},
+		{Name: "number", Type: field.TypeString, Collation: "C"},
 		{Name: "type", Type: field.TypeEnum, Enums: []string{"INVOICE", "PAYMENT_RECEIVED", "REFUND"}},
 		{Name: "billing_period", Type: field.TypeString, Nullable: true},
 		{Name: "period_start", Type: field.TypeTime, Nullable: true},
@@ -555,9 +555,9 @@ var (
 	ResellersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
 		{Name: "created_at", Type: field.TypeTime},
-		{Name: "login", Type: field.TypeString},
+		{Name: "login", Type: field.TypeString, Collation: "C"},
 		{Name: "password_hash", Type: field.TypeString},
-		{Name: "company", Type: field.TypeString, Default: ""},
+		{Name: "company", Type: field.TypeString, Default: "", Collation: "C"},
 		{Name: "first_name", Type: field.TypeString, Default: ""},
 		{Name: "last_name", Type: field.TypeString, Default: ""},
 		{Name: "billing_email", Type: field.TypeString},
@@ -582,7 +582,7 @@ var (
 	// ServersColumns holds the columns for the "servers" table.
 	ServersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
-		{Name: "hostname", Type: field.TypeString, Default: ""},
+		{Name: "hostname", Type: field.TypeString, Default: "", Collation: "C"},
 		{Name: "ip", Type: field.TypeString, Default: ""},
 		{Name: "registered_at", Type: field.TypeTime},
 		{Name: "last_check_in", Type: field.TypeTime, Nullable: true},
@@ -633,7 +633,7 @@ var (
 	ServerAccountsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
 		{Name: "created_at", Type: field.TypeTime},
-		{Name: "login", Type: field.TypeString},
+		{Name: "login", Type: field.TypeString, Collation: "C"},
 		{Name: "first_name", Type: field.TypeString, Default: ""},
 		{Name: "last_name", Type: field.TypeString, Default: ""},
 		{Name: "company", Type: field.TypeString, Default: ""},

@@ -60,7 +60,9 @@ func init() {
 	activationkey.Hooks[0] = activationkeyMixinHooks1[0]
 	activationkey.Hooks[1] = activationkeyMixinHooks2[0]
 	activationkeyMixinInters2 := activationkeyMixin[2].Interceptors()
+	activationkeyInters := schema.ActivationKey{}.Interceptors()
 	activationkey.Interceptors[0] = activationkeyMixinInters2[0]
+	activationkey.Interceptors[1] = activationkeyInters[0]
 	activationkeyMixinFields0 := activationkeyMixin[0].Fields()
 	_ = activationkeyMixinFields0
 	activationkeyFields := schema.ActivationKey{}.Fields()
@@ -222,7 +224,9 @@ func init() {
 	invoiceitemMixinHooks1 := invoiceitemMixin[1].Hooks()
 	invoiceitem.Hooks[0] = invoiceitemMixinHooks1[0]
 	invoiceitemMixinInters1 := invoiceitemMixin[1].Interceptors()
+	invoiceitemInters := schema.InvoiceItem{}.Interceptors()
 	invoiceitem.Interceptors[0] = invoiceitemMixinInters1[0]
+	invoiceitem.Interceptors[1] = invoiceitemInters[0]
 	invoiceitemMixinFields0 := invoiceitemMixin[0].Fields()
 	_ = invoiceitemMixinFields0
 	invoiceitemFields := schema.InvoiceItem{}.Fields()
@@ -237,7 +241,9 @@ func init() {
 	invoicelineMixinHooks1 := invoicelineMixin[1].Hooks()
 	invoiceline.Hooks[0] = invoicelineMixinHooks1[0]
 	invoicelineMixinInters1 := invoicelineMixin[1].Interceptors()
+	invoicelineInters := schema.InvoiceLine{}.Interceptors()
 	invoiceline.Interceptors[0] = invoicelineMixinInters1[0]
+	invoiceline.Interceptors[1] = invoicelineInters[0]
 	invoicelineMixinFields0 := invoicelineMixin[0].Fields()
 	_ = invoicelineMixinFields0
 	invoicelineFields := schema.InvoiceLine{}.Fields()
@@ -313,7 +319,9 @@ func init() {
 	paymentmethod.Hooks[0] = paymentmethodMixinHooks1[0]
 	paymentmethod.Hooks[1] = paymentmethodMixinHooks2[0]
 	paymentmethodMixinInters2 := paymentmethodMixin[2].Interceptors()
+	paymentmethodInters := schema.PaymentMethod{}.Interceptors()
 	paymentmethod.Interceptors[0] = paymentmethodMixinInters2[0]
+	paymentmethod.Interceptors[1] = paymentmethodInters[0]
 	paymentmethodMixinFields0 := paymentmethodMixin[0].Fields()
 	_ = paymentmethodMixinFields0
 	paymentmethodFields := schema.PaymentMethod{}.Fields()

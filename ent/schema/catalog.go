@@ -56,7 +56,8 @@ func (Datacenter) Mixin() []ent.Mixin {
 
 func (Datacenter) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("code").NotEmpty(),
+		// Query.datacenters lists them by code.
+		field.String("code").NotEmpty().Annotations(bytewise()),
 		field.String("name").NotEmpty(),
 	}
 }

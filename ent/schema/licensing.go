@@ -25,7 +25,7 @@ func (IPLicense) Fields() []ent.Field {
 		field.String("ip").
 			Immutable().
 			NotEmpty().
-			Annotations(entgql.OrderField("IP")),
+			Annotations(entgql.OrderField("IP"), bytewise()),
 		field.Enum("type").
 			GoType(catalog.LicenseType("")).
 			Immutable().
@@ -38,7 +38,7 @@ func (IPLicense) Fields() []ent.Field {
 			Annotations(entgql.Type("ProductFamily"), entgql.Skip(entgql.SkipType, entgql.SkipOrderField)),
 		field.String("hostname").
 			Default("").
-			Annotations(entgql.OrderField("HOSTNAME")),
+			Annotations(entgql.OrderField("HOSTNAME"), bytewise()),
 		field.String("product_id").
 			Immutable().
 			Annotations(entgql.Skip(entgql.SkipAll)),
@@ -133,7 +133,7 @@ func (ServerAccount) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("login").
 			NotEmpty().
-			Annotations(entgql.OrderField("LOGIN")),
+			Annotations(entgql.OrderField("LOGIN"), bytewise()),
 		field.String("first_name").Default(""),
 		field.String("last_name").Default(""),
 		field.String("company").Default(""),
@@ -225,7 +225,7 @@ func (Server) Mixin() []ent.Mixin {
 
 func (Server) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("hostname").Default("").Annotations(entgql.OrderField("HOSTNAME")),
+		field.String("hostname").Default("").Annotations(entgql.OrderField("HOSTNAME"), bytewise()),
 		field.String("ip").Default(""),
 		field.Time("registered_at").
 			Immutable().

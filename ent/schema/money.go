@@ -112,7 +112,7 @@ func (Invoice) Fields() []ent.Field {
 		field.String("number").
 			Immutable().
 			NotEmpty().
-			Annotations(entgql.OrderField("NUMBER")),
+			Annotations(entgql.OrderField("NUMBER"), bytewise()),
 		field.Enum("type").
 			Values("INVOICE", "PAYMENT_RECEIVED", "REFUND").
 			Immutable(),

@@ -24,13 +24,13 @@ func (Reseller) Fields() []ent.Field {
 		// Stored lower-cased; the unique index makes logins case-insensitive.
 		field.String("login").
 			NotEmpty().
-			Annotations(entgql.OrderField("LOGIN")),
+			Annotations(entgql.OrderField("LOGIN"), bytewise()),
 		field.String("password_hash").
 			Sensitive().
 			Annotations(entgql.Skip(entgql.SkipAll)),
 		field.String("company").
 			Default("").
-			Annotations(entgql.OrderField("COMPANY")),
+			Annotations(entgql.OrderField("COMPANY"), bytewise()),
 		field.String("first_name").Default(""),
 		field.String("last_name").Default(""),
 		field.String("billing_email"),

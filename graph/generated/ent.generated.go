@@ -61,8 +61,13 @@ type QueryResolver interface {
 	Clock(ctx context.Context) (*model.Clock, error)
 }
 type ResellerResolver interface {
+	IPLicenses(ctx context.Context, obj *ent.Reseller, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.IPLicenseOrder, where *ent.IPLicenseWhereInput) (*ent.IPLicenseConnection, error)
+
 	Autopayment(ctx context.Context, obj *ent.Reseller) (*model.Autopayment, error)
 	Summary(ctx context.Context, obj *ent.Reseller) (*accounts.Summary, error)
+}
+type ServerAccountResolver interface {
+	Servers(ctx context.Context, obj *ent.ServerAccount, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ServerOrder, where *ent.ServerWhereInput) (*ent.ServerConnection, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -4289,7 +4294,7 @@ func (ec *executionContext) _Reseller_ipLicenses(ctx context.Context, field grap
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return obj.IPLicenses(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.IPLicenseOrder), fc.Args["where"].(*ent.IPLicenseWhereInput))
+			return ec.Resolvers.Reseller().IPLicenses(ctx, obj, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.IPLicenseOrder), fc.Args["where"].(*ent.IPLicenseWhereInput))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.IPLicenseConnection) graphql.Marshaler {
@@ -4304,7 +4309,7 @@ func (ec *executionContext) fieldContext_Reseller_ipLicenses(ctx context.Context
 		Object:     "Reseller",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: false,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_IPLicenseConnection(ctx, field)
 		},
@@ -5229,7 +5234,7 @@ func (ec *executionContext) _ServerAccount_servers(ctx context.Context, field gr
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return obj.Servers(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.ServerOrder), fc.Args["where"].(*ent.ServerWhereInput))
+			return ec.Resolvers.ServerAccount().Servers(ctx, obj, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.ServerOrder), fc.Args["where"].(*ent.ServerWhereInput))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.ServerConnection) graphql.Marshaler {
@@ -5244,7 +5249,7 @@ func (ec *executionContext) fieldContext_ServerAccount_servers(ctx context.Conte
 		Object:     "ServerAccount",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: false,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ServerConnection(ctx, field)
 		},

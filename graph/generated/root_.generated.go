@@ -33,6 +33,7 @@ type ResolverRoot interface {
 	Mutation() MutationResolver
 	Query() QueryResolver
 	Reseller() ResellerResolver
+	ServerAccount() ServerAccountResolver
 	Subscription() SubscriptionResolver
 }
 

@@ -5,11 +5,13 @@ package apitest
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	neturl "net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -41,6 +43,8 @@ type Env struct {
 	Instance      *server.Server
 	Config        server.Config
 	OperatorToken string
+
+	naturalCollation bool
 }
 
 // Option adjusts an Env before it starts.
@@ -51,6 +55,12 @@ func WithoutSandbox() Option { return func(e *Env) { e.Config.Sandbox = false } 
 
 // WithConfig edits the server configuration.
 func WithConfig(f func(*server.Config)) Option { return func(e *Env) { f(&e.Config) } }
+
+// WithNaturalCollation runs PostgreSQL on a database whose default collation
+// is ICU's "en-US" (case-insensitive first, accents near their letters), not
+// the test server's "C", so that a test sees whether clnd's orderings depend
+// on the database's collation. SQLite has no such setting and is unaffected.
+func WithNaturalCollation() Option { return func(e *Env) { e.naturalCollation = true } }
 
 // Each runs fn once per backend, as subtests named after the backend.
 func Each(t *testing.T, fn func(t *testing.T, e *Env), opts ...Option) {
@@ -79,7 +89,13 @@ func New(t testing.TB, backend string, opts ...Option) *Env {
 		o(e)
 	}
 	ctx := context.Background()
-	db, err := store.Open(ctx, URL(t, backend))
+	url := ""
+	if e.naturalCollation && backend == "postgres" {
+		url = naturalCollationURL(t)
+	} else {
+		url = URL(t, backend)
+	}
+	db, err := store.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,6 +123,42 @@ func New(t testing.TB, backend string, opts ...Option) *Env {
 	}
 	e.start(log)
 	return e
+}
+
+// naturalCollationURL creates an empty database whose default collation is
+// ICU's en-US and drops it when t ends.
+func naturalCollationURL(t testing.TB) string {
+	t.Helper()
+	admin, err := neturl.Parse(pgtest.AdminDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminURL := admin.String()
+	adminDB, err := sql.Open("postgres", adminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adminDB.Close()
+	var name string
+	if err := adminDB.QueryRow(`SELECT 'clndtest_icu_' || md5(random()::text)`).Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	_, err = adminDB.Exec(`CREATE DATABASE ` + name + ` TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C'`)
+	if err != nil {
+		t.Fatalf("creating a database with an ICU collation: %v", err)
+	}
+	t.Cleanup(func() {
+		db, err := sql.Open("postgres", adminURL)
+		if err != nil {
+			return
+		}
+		defer db.Close()
+		if _, err := db.Exec(`DROP DATABASE IF EXISTS ` + name + ` WITH (FORCE)`); err != nil {
+			t.Logf("dropping %s: %v", name, err)
+		}
+	})
+	admin.Path = "/" + name
+	return admin.String()
 }
 
 // start runs the instance until the test ends, ready to receive other
@@ -374,4 +426,89 @@ func (e *Env) APIToken(session, scope string) string {
 	e.Query(session, `mutation($s: APITokenScope!) { createAPIToken(input: {name: "test", scope: $s}) { token } }`,
 		map[string]any{"s": scope}, &out)
 	return out.CreateAPIToken.Token
+}
+
+// Page is one page of a connection, as Walk reads it.
+type Page struct {
+	TotalCount int
+	PageInfo   struct {
+		HasNextPage, HasPreviousPage bool
+		StartCursor, EndCursor       *string
+	}
+	Edges []struct {
+		Cursor string
+		Node   struct{ ID string }
+	}
+}
+
+// Walk pages through a connection from one end to the other and returns its
+// node IDs in the connection's order. query declares $first, $after, $last
+// and $before (plus vars) and selects `totalCount pageInfo { hasNextPage
+// hasPreviousPage startCursor endCursor } edges { cursor node { id } }` at
+// path in data. Forward walks use first/after, backward ones last/before.
+// Every page must report the same totalCount, and the walk must end with
+// exactly that many rows.
+func (e *Env) Walk(token, query string, vars map[string]any, path []string, size int, backward bool) []string {
+	e.t.Helper()
+	var ids []string
+	total := -1
+	var cursor any
+	for pages := 0; ; pages++ {
+		if pages > 1000 {
+			e.t.Fatal("the walk does not end")
+		}
+		v := map[string]any{}
+		for k, x := range vars {
+			v[k] = x
+		}
+		if backward {
+			v["last"], v["before"] = size, cursor
+		} else {
+			v["first"], v["after"] = size, cursor
+		}
+		var data map[string]json.RawMessage
+		e.Query(token, query, v, &data)
+		raw := json.RawMessage(nil)
+		for i, key := range path {
+			raw = data[key]
+			if i < len(path)-1 {
+				data = nil
+				if err := json.Unmarshal(raw, &data); err != nil {
+					e.t.Fatalf("walking %v: %v in %s", path, err, raw)
+				}
+			}
+		}
+		var p Page
+		if err := json.Unmarshal(raw, &p); err != nil {
+			e.t.Fatalf("decoding a page at %v: %v in %s", path, err, raw)
+		}
+		if total >= 0 && p.TotalCount != total {
+			e.t.Fatalf("totalCount changed from %d to %d while paging", total, p.TotalCount)
+		}
+		total = p.TotalCount
+		page := make([]string, len(p.Edges))
+		for i, edge := range p.Edges {
+			page[i] = edge.Node.ID
+		}
+		if backward {
+			ids = append(page, ids...)
+		} else {
+			ids = append(ids, page...)
+		}
+		more := p.PageInfo.HasNextPage
+		cursor = p.PageInfo.EndCursor
+		if backward {
+			more, cursor = p.PageInfo.HasPreviousPage, p.PageInfo.StartCursor
+		}
+		if !more {
+			break
+		}
+		if len(p.Edges) == 0 {
+			e.t.Fatalf("an empty page says there is more (page %d)", pages)
+		}
+	}
+	if len(ids) != total {
+		e.t.Fatalf("the walk saw %d rows, totalCount is %d: %v", len(ids), total, ids)
+	}
+	return ids
 }

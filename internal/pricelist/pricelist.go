@@ -116,7 +116,7 @@ func LockedBackupPricePerGB(ctx context.Context, tx *ent.Tx) (money.Cents, error
 
 // Products lists the catalogue in catalogue order.
 func Products(ctx context.Context, client *ent.Client) ([]*ent.Product, error) {
-	return client.Product.Query().Order(product.ByClnTypeCode()).All(ctx)
+	return client.Product.Query().Order(product.ByClnTypeCode(), product.ByID()).All(ctx)
 }
 
 // Datacenters lists the datacenters by code.

@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -41,6 +40,7 @@ import (
 	"clnd/internal/reqinfo"
 	"clnd/internal/secrets"
 	"clnd/internal/server/graphiql"
+	"clnd/internal/sqlgraph"
 	"clnd/internal/store"
 	"clnd/internal/viewer"
 )
@@ -208,6 +208,7 @@ func (s *Server) graphQLHandler(resolver *graph.Resolver) http.Handler {
 	h.AddTransport(jsonPOST{}) // encoding pass over the data (transport_json.go)
 	h.SetQueryCache(pageSizeCache{lru.New[*ast.QueryDocument](1000)})
 	h.Use(extension.Introspection{})
+	h.Use(documentLimits{})
 	h.Use(queryLimits{maxDepth: s.cfg.MaxDepth, maxComplexity: s.cfg.MaxComplexity})
 	h.Use(transactioner{s: s})
 	h.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
@@ -224,6 +225,9 @@ func (s *Server) graphQLHandler(resolver *graph.Resolver) http.Handler {
 		ctx = viewer.NewContext(ctx, caller)
 		return next(graph.WithOperationMemo(ctx))
 	})
+	if s.db.Postgres() && !s.cfg.InterpretedReads {
+		h.AroundRootFields(s.compiledReads(sqlgraph.New(s.cfg.StaleAfter, resolver.BackupLinks)))
+	}
 	h.AroundFields(authorize)
 	h.SetErrorPresenter(s.presentError)
 	h.SetRecoverFunc(s.recoverPanic)
@@ -375,7 +379,7 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 				writeError(w, http.StatusBadRequest, apperr.New(apperr.BadUserInput, "the request body could not be read"))
 				return
 			}
-			if escapedNUL.Match(body) {
+			if escapesNUL(body) {
 				// PostgreSQL cannot store a NUL in text; refuse it here, once,
 				// rather than as a database error in whatever stores it.
 				writeError(w, http.StatusBadRequest, apperr.New(apperr.BadUserInput, "strings cannot contain NUL characters"))
@@ -387,9 +391,25 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 	})
 }
 
-// escapedNUL finds \u0000 in JSON or GraphQL text, unless its backslash is
-// itself escaped.
-var escapedNUL = regexp.MustCompile(`(^|[^\\])(\\\\)*\\u0000`)
+// escapesNUL finds \u0000 in JSON or GraphQL text, unless its backslash is
+// itself escaped. It looks only at the backslashes before each \u0000, so
+// it reads a body once (a regular expression took 70 ms for 1 MiB).
+func escapesNUL(body []byte) bool {
+	for {
+		i := bytes.Index(body, []byte(`\u0000`))
+		if i < 0 {
+			return false
+		}
+		backslashes := 0
+		for j := i - 1; j >= 0 && body[j] == '\\'; j-- {
+			backslashes++
+		}
+		if backslashes%2 == 0 {
+			return true
+		}
+		body = body[i+1:]
+	}
+}
 
 // writeError answers a request that never reached GraphQL in GraphQL's error shape.
 func writeError(w http.ResponseWriter, status int, e *apperr.Error) {

@@ -55,6 +55,7 @@ func (b *builder) entPredicate(table, alias string, preds ...func(*entsql.Select
 	if p == nil {
 		return ""
 	}
+	p.SetDialect(dialect.Postgres)
 	p.SetTotal(len(b.args))
 	text, args := p.Query()
 	b.args = append(b.args, args...)

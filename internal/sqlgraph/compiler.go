@@ -25,6 +25,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"clnd/internal/licensing"
 	"clnd/internal/viewer"
 )
 
@@ -38,12 +39,19 @@ func fallback(format string, args ...any) error {
 // Compiler holds the tables; it is safe for concurrent use.
 type Compiler struct {
 	types      map[string]*Type
+	byTable    map[string]*Type
 	staleAfter time.Duration
+	links      licensing.BackupLinks
 }
 
-// New returns a compiler. staleAfter is the check-in window of IPLicense.status.
-func New(staleAfter time.Duration) *Compiler {
-	return &Compiler{types: generatedTypes, staleAfter: staleAfter}
+// New returns a compiler. staleAfter is the check-in window of
+// IPLicense.status; links sign Backup.managementURL.
+func New(staleAfter time.Duration, links licensing.BackupLinks) *Compiler {
+	c := &Compiler{types: generatedTypes, byTable: map[string]*Type{}, staleAfter: staleAfter, links: links}
+	for _, t := range generatedTypes {
+		c.byTable[t.Table] = t
+	}
+	return c
 }
 
 // Request is what a compiled statement depends on besides the document.
@@ -61,8 +69,11 @@ type Request struct {
 type Statement struct {
 	Query string
 	Args  []any
-	// cursors is set when the JSON holds cursor placeholders.
-	cursors bool
+	// placeholders is set when the JSON holds placeholders (cursors,
+	// signed links) for Finish to fill in.
+	placeholders bool
+	links        licensing.BackupLinks
+	now          time.Time
 }
 
 // compilation is the state of compiling one root field.
@@ -70,8 +81,8 @@ type compilation struct {
 	c   *Compiler
 	req *Request
 	b   builder
-	// cursor is set when a placeholder was written.
-	cursor bool
+	// placeholder is set when a placeholder was written.
+	placeholder bool
 	// reseller is the placeholder of the viewer's reseller ID, once made.
 	reseller string
 }
@@ -105,14 +116,14 @@ func (c *Compiler) Compile(req *Request, field graphql.CollectedField) (*Stateme
 	if err != nil {
 		return nil, err
 	}
-	return &Statement{Query: query, Args: k.b.args, cursors: k.cursor}, nil
+	return &Statement{Query: query, Args: k.b.args, placeholders: k.placeholder, links: c.links, now: req.Now}, nil
 }
 
 // collect is gqlgen's own field collection (fragments, @skip/@include,
 // merging by response key), so the compiled answer has the executor's keys
 // in the executor's order.
-func (k *compilation) collect(sel ast.SelectionSet, typeName string) ([]graphql.CollectedField, error) {
-	fields := graphql.CollectFields(k.req.Op, sel, []string{typeName})
+func (k *compilation) collect(sel ast.SelectionSet, implements ...string) ([]graphql.CollectedField, error) {
+	fields := graphql.CollectFields(k.req.Op, sel, implements)
 	for _, f := range fields {
 		if len(f.Deferrables) > 0 {
 			return nil, fallback("@defer")

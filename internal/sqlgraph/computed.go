@@ -7,6 +7,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 
 	"clnd/internal/autopay"
+	"clnd/internal/checkout"
 	"clnd/internal/catalog"
 	"clnd/internal/invoicepdf"
 	"clnd/internal/licensing"
@@ -27,6 +28,20 @@ var computed = map[string]computedField{
 	"Invoice.downloadURL":  invoiceDownloadURL,
 	"Reseller.autopayment": resellerAutopayment,
 	"Reseller.summary":     resellerSummary,
+	"Backup.managementURL": backupManagementURL,
+	"Checkout.redirectURL": checkoutRedirectURL,
+}
+
+// backupManagementURL mirrors the resolver's signed link: the statement
+// marks the backup and Finish signs the link in Go (HMAC with the backup
+// service's secret, which never reaches the database).
+func backupManagementURL(k *compilation, _ *Type, alias string, _ graphql.CollectedField) (string, error) {
+	k.placeholder = true
+	return "json_build_array(chr(1) || '" + backupLink + "', " + col(alias, "id") + ")", nil
+}
+
+func checkoutRedirectURL(k *compilation, _ *Type, alias string, _ graphql.CollectedField) (string, error) {
+	return "(" + k.b.arg(k.req.Origin+checkout.SandboxPath) + "::text || " + col(alias, "id") + ")", nil
 }
 
 // licenseStatus mirrors licensing.StatusAt: STALE when now − lastCheckIn

@@ -123,6 +123,12 @@ func (k *compilation) connection(spec connection, f graphql.CollectedField) (str
 		if cf.Name == "edges" {
 			edgesAsked = true
 		}
+		// entgql finds edges, totalCount and pageInfo by response key, so
+		// an alias changes its answer (an aliased totalCount reads 0): leave
+		// such documents to it rather than answer differently.
+		if cf.Alias != cf.Name && cf.Name != "__typename" {
+			return "", fallback("aliased connection field %s", cf.Name)
+		}
 	}
 	readPage := edgesAsked && n > 0
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
+
 	"clnd/ent"
 	"clnd/internal/money"
 )
@@ -26,10 +28,12 @@ const (
 	cursorString = "s"
 	cursorInt    = "n" // int
 	cursorMoney  = "m" // money.Cents
+	// backupLink is Backup.managementURL: [tag, backup id], signed in Go.
+	backupLink = "b"
 )
 
 func (k *compilation) cursorExpr(alias string, pg page) string {
-	k.cursor = true
+	k.placeholder = true
 	id := col(alias, "id")
 	if pg.column.Name == "" || pg.column.Name == "id" {
 		return "json_build_array(chr(1) || '" + cursorIDOnly + "', " + id + ")"
@@ -50,7 +54,7 @@ func (k *compilation) cursorExpr(alias string, pg page) string {
 
 // Finish turns the statement's JSON into the field's answer.
 func (s *Statement) Finish(out []byte) ([]byte, error) {
-	if !s.cursors || !bytes.Contains(out, placeholder) {
+	if !s.placeholders || !bytes.Contains(out, placeholder) {
 		return out, nil
 	}
 	var buf bytes.Buffer
@@ -67,13 +71,18 @@ func (s *Statement) Finish(out []byte) ([]byte, error) {
 		dec.UseNumber()
 		var parts []any
 		if err := dec.Decode(&parts); err != nil {
-			return nil, fmt.Errorf("sqlgraph: cursor placeholder: %w", err)
+			return nil, fmt.Errorf("sqlgraph: placeholder: %w", err)
 		}
-		c, err := cursorOf(parts)
-		if err != nil {
-			return nil, err
+		if tag, _ := parts[0].(string); tag == "\x01"+backupLink && len(parts) == 2 {
+			id, _ := parts[1].(string)
+			graphql.MarshalString(s.links.ManagementURL(id, s.now)).MarshalGQL(&buf)
+		} else {
+			c, err := cursorOf(parts)
+			if err != nil {
+				return nil, err
+			}
+			c.MarshalGQL(&buf)
 		}
-		c.MarshalGQL(&buf)
 		rest = rest[i+int(dec.InputOffset()):]
 	}
 }

@@ -40,9 +40,13 @@ type generator struct {
 	schema  *ast.Schema
 	viewers []string
 	cursors []string
+	ids     []string
 }
 
-var cursorRE = regexp.MustCompile(`"(?:cursor|startCursor|endCursor)"\s*:\s*"([^"]+)"`)
+var (
+	cursorRE = regexp.MustCompile(`"(?:cursor|startCursor|endCursor)"\s*:\s*"([^"]+)"`)
+	idRE     = regexp.MustCompile(`"id"\s*:\s*"([a-z]+_[0-9A-Z]{26})"`)
+)
 
 func newGenerator(rng *rand.Rand, w *world) *generator {
 	var viewers []string
@@ -53,8 +57,16 @@ func newGenerator(rng *rand.Rand, w *world) *generator {
 	return &generator{rng: rng, schema: generated.NewExecutableSchema(generated.Config{}).Schema(), viewers: viewers}
 }
 
-// learn keeps the cursors an answer showed, to page with later.
+// learn keeps the cursors and IDs an answer showed, to page with and to
+// ask node(id:) for later.
 func (g *generator) learn(answer []byte) {
+	for _, m := range idRE.FindAllSubmatch(answer, -1) {
+		if len(g.ids) < 500 {
+			g.ids = append(g.ids, string(m[1]))
+		} else {
+			g.ids[g.rng.Intn(len(g.ids))] = string(m[1])
+		}
+	}
 	for _, m := range cursorRE.FindAllSubmatch(answer, -1) {
 		if len(g.cursors) < 500 {
 			g.cursors = append(g.cursors, string(m[1]))
@@ -97,8 +109,18 @@ func (g *generator) query() (string, string) {
 
 func (g *generator) root(alias string) string {
 	names := []string{"ipLicenses", "ipLicenses", "serverAccounts", "invoices", "invoices", "transactions", "resellers",
-		"viewer", "products", "datacenters", "apiTokens", "backupPricePerGB"}
+		"viewer", "products", "datacenters", "apiTokens", "backupPricePerGB", "node", "node", "accountSummary"}
 	name := g.pick(names)
+	switch name {
+	case "node":
+		return alias + ": " + g.node()
+	case "accountSummary":
+		arg := ""
+		if len(g.ids) > 0 && g.chance(0.5) {
+			arg = fmt.Sprintf("(resellerID: %q)", g.pick(g.ids))
+		}
+		return alias + ": accountSummary" + arg + " " + g.selection(g.schema.Types["AccountSummary"], 1)
+	}
 	q := g.schema.Query
 	def := q.Fields.ForName(name)
 	prefix := ""
@@ -113,6 +135,27 @@ func (g *generator) root(alias string) string {
 		return prefix + name
 	}
 	return prefix + name + " " + g.selection(t, 0)
+}
+
+// nodeTypes are the types node(id:) can answer.
+var nodeTypes = []string{"IPLicense", "Backup", "Invoice", "InvoiceLine", "InvoiceItem", "Reseller", "ServerAccount",
+	"ActivationKey", "Server", "Transaction", "PaymentMethod", "Product", "Datacenter", "APIToken"}
+
+func (g *generator) node() string {
+	id := "ipl_01JD000000000000000000000X"
+	if len(g.ids) > 0 && g.chance(0.95) {
+		id = g.pick(g.ids)
+	}
+	parts := []string{"id"}
+	for i := 0; i < 1+g.rng.Intn(3); i++ {
+		t := g.pick(nodeTypes)
+		parts = append(parts, "... on "+t+" "+g.selection(g.schema.Types[t], 1))
+	}
+	if g.chance(0.3) {
+		parts = append(parts, "__typename")
+	}
+	g.rng.Shuffle(len(parts), func(i, j int) { parts[i], parts[j] = parts[j], parts[i] })
+	return fmt.Sprintf("node(id: %q) { %s }", id, strings.Join(parts, " "))
 }
 
 func (g *generator) connectionArgs(name, typ string) string {
@@ -179,6 +222,9 @@ func (g *generator) connectionSelection(connType, nodeType string, depth int) st
 	if g.chance(0.05) {
 		parts = append(parts, "__typename")
 	}
+	if g.chance(0.03) {
+		parts = append(parts, g.pick([]string{"t: totalCount", "e: edges { cursor }", "p: pageInfo { hasNextPage }"}))
+	}
 	g.rng.Shuffle(len(parts), func(i, j int) { parts[i], parts[j] = parts[j], parts[i] })
 	return "{ " + strings.Join(parts, " ") + " }"
 }
@@ -228,6 +274,9 @@ func (g *generator) selection(t *ast.Definition, depth int) string {
 	if g.chance(0.1) && len(parts) > 1 {
 		k := g.rng.Intn(len(parts))
 		parts[k] = "... on " + t.Name + " { " + parts[k] + " }"
+	}
+	if g.chance(0.05) && len(t.Interfaces) > 0 {
+		parts = append(parts, "... on Node { id }")
 	}
 	return "{ " + strings.Join(parts, " ") + " }"
 }

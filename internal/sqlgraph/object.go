@@ -15,7 +15,9 @@ const maxObjectFields = 50
 // object writes the JSON object of the row under alias, of ent type t, with
 // the selection's fields in the executor's order.
 func (k *compilation) object(t *Type, alias string, sel ast.SelectionSet) (string, error) {
-	fields, err := k.collect(sel, t.Name)
+	// Every ent type implements Node, so `... on Node` applies to it, as in
+	// gqlgen's generated implementors lists.
+	fields, err := k.collect(sel, t.Name, "Node")
 	if err != nil {
 		return "", err
 	}

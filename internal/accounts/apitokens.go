@@ -64,6 +64,7 @@ func CreateAPIToken(ctx context.Context, tx *ent.Tx, name string, scope apitoken
 // is NOT_FOUND, like one that does not exist. A READ_WRITE token may revoke
 // tokens (a partner rotating its credentials), though only a session makes them.
 func RevokeAPIToken(ctx context.Context, tx *ent.Tx, id string) error {
+	auth.ForgetOnCommit(tx, id)
 	err := tx.APIToken.DeleteOneID(id).Exec(ctx)
 	if ent.IsNotFound(err) {
 		return apperr.NotFoundf("no API token with ID %q", id)

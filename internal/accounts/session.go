@@ -118,5 +118,6 @@ func Logout(ctx context.Context, tx *ent.Tx) error {
 	if v.SessionID == "" {
 		return apperr.New(apperr.Forbidden, "logout ends a login session; API tokens are revoked with revokeAPIToken")
 	}
+	auth.ForgetOnCommit(tx, v.SessionID)
 	return tx.Session.DeleteOneID(v.SessionID).Where(session.ResellerID(v.ResellerID)).Exec(viewer.SystemContext(ctx))
 }

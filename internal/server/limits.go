@@ -24,9 +24,11 @@ const listFanout = 5
 
 // queryLimits refuses operations nested deeper than maxDepth or estimated to
 // cost more than maxComplexity before any resolver runs. The estimate counts
-// one per field and multiplies a connection's children by its page size
-// (first/last, or the default), so `first: 100` four levels down is expensive
-// and a flat query is cheap.
+// every field occurrence (each alias is one) at its weight and multiplies a
+// connection's children by its page size (first/last, or the default), so
+// `first: 100` four levels down is expensive and a flat query is cheap.
+// Each fragment is measured once, however often it is spread, and the walk
+// stops at the first limit crossed: the check is linear in the document.
 type queryLimits struct {
 	maxDepth      int
 	maxComplexity int
@@ -44,15 +46,15 @@ func (l queryLimits) MutateOperationContext(_ context.Context, oc *graphql.Opera
 	if oc.Operation == nil {
 		return nil
 	}
-	m := measure{vars: oc.Variables}
-	cost := m.selection(oc.Operation.SelectionSet, 1)
+	m := measure{vars: oc.Variables, maxCost: l.maxComplexity, fragments: map[*ast.FragmentDefinition]extent{}}
+	e := m.selection(oc.Operation.SelectionSet)
 	switch {
+	case e.cost > l.maxComplexity:
+		return tooComplex("the query's estimated cost is over %d, the limit (ask for smaller pages, fewer nested lists or fewer summaries)", l.maxComplexity)
 	case m.badPage != nil:
 		return m.badPage
-	case m.depth > l.maxDepth:
-		return tooComplex("the query is nested %d levels deep; the limit is %d", m.depth, l.maxDepth)
-	case cost > l.maxComplexity:
-		return tooComplex("the query's estimated cost is %d; the limit is %d (ask for smaller pages or fewer nested lists)", cost, l.maxComplexity)
+	case e.depth > l.maxDepth:
+		return tooComplex("the query is nested %d levels deep; the limit is %d", e.depth, l.maxDepth)
 	}
 	return nil
 }
@@ -63,38 +65,96 @@ func tooComplex(format string, args ...any) *gqlerror.Error {
 	return err
 }
 
-type measure struct {
-	vars    map[string]any
-	depth   int
-	badPage *gqlerror.Error
+// Weights of the fields that run statements of their own each time they
+// resolve; every other field (a column, an edge loaded with its page, a value
+// computed in memory) weighs 1.
+const (
+	// aggregateWeight is a field computed by aggregate statements over a
+	// reseller's licenses, accounts and backups: one operation can ask for
+	// 200 of them (a page of 100 resellers with their summaries fits, a
+	// thousand aliased summaries do not).
+	aggregateWeight = 250
+	// lookupWeight is a field that reads one row by id.
+	lookupWeight = 10
+)
+
+// fieldWeights holds every field with a resolver that runs statements
+// (TestEveryComputedFieldHasAWeight keeps it complete).
+var fieldWeights = map[string]int{
+	"Reseller.summary":     aggregateWeight,
+	"Query.accountSummary": aggregateWeight,
+	"CheckIn.license":      lookupWeight,
+	"CheckIn.server":       lookupWeight,
 }
 
-func (m *measure) selection(set ast.SelectionSet, depth int) int {
-	cost := 0
+// extent is the cost of a selection set and how many levels of fields
+// (introspection aside) it nests.
+type extent struct {
+	cost  int
+	depth int
+}
+
+type measure struct {
+	vars      map[string]any
+	maxCost   int
+	fragments map[*ast.FragmentDefinition]extent
+	badPage   *gqlerror.Error
+}
+
+// selection measures a selection set. Costs saturate just above maxCost, so
+// nothing overflows and a walk that crossed the limit stops.
+func (m *measure) selection(set ast.SelectionSet) extent {
+	var total extent
 	for _, sel := range set {
+		if total.cost > m.maxCost {
+			break
+		}
+		var e extent
 		switch s := sel.(type) {
 		case *ast.Field:
+			children := m.selection(s.SelectionSet)
+			e.cost = m.saturate(fieldWeight(s) + children.cost*m.fanout(s))
 			// Introspection is deep by nature (GraphiQL's schema query nests
 			// ofType seven times) but not unbounded: it costs like any field,
-			// it just does not count toward the depth limit.
-			introspection := depth < 0 || strings.HasPrefix(s.Name, "__")
-			childDepth := depth + 1
-			if introspection {
-				childDepth = -1
-			} else if depth > m.depth {
-				m.depth = depth
+			// it just does not count toward the depth limit, nor does
+			// anything below it.
+			if !strings.HasPrefix(s.Name, "__") {
+				e.depth = 1 + children.depth
 			}
-			children := m.selection(s.SelectionSet, childDepth)
-			cost += 1 + children*m.fanout(s)
 		case *ast.InlineFragment:
-			cost += m.selection(s.SelectionSet, depth)
+			e = m.selection(s.SelectionSet)
 		case *ast.FragmentSpread:
-			if s.Definition != nil {
-				cost += m.selection(s.Definition.SelectionSet, depth)
-			}
+			e = m.fragment(s.Definition)
+		}
+		total.cost = m.saturate(total.cost + e.cost)
+		total.depth = max(total.depth, e.depth)
+	}
+	return total
+}
+
+// fragment measures a fragment definition once per operation: its cost and
+// depth do not depend on where it is spread.
+func (m *measure) fragment(def *ast.FragmentDefinition) extent {
+	if def == nil {
+		return extent{}
+	}
+	if e, ok := m.fragments[def]; ok {
+		return e
+	}
+	e := m.selection(def.SelectionSet)
+	m.fragments[def] = e
+	return e
+}
+
+func (m *measure) saturate(cost int) int { return min(cost, m.maxCost+1) }
+
+func fieldWeight(f *ast.Field) int {
+	if f.ObjectDefinition != nil {
+		if w, ok := fieldWeights[f.ObjectDefinition.Name+"."+f.Name]; ok {
+			return w
 		}
 	}
-	return cost
+	return 1
 }
 
 // fanout is how many times a field's children are expected to be resolved.

@@ -1,0 +1,253 @@
+package server
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/parser"
+
+	"clnd/internal/apperr"
+)
+
+// Bounds on a query document, checked before gqlgen validates it. Each is
+// far above what a dashboard sends (GraphiQL's schema query: about 200 tokens,
+// 3 fragments, 150 selections, no overlaps) and low enough that validating
+// the largest document they allow takes milliseconds.
+const (
+	// MaxQueryTokens bounds the query text: names, punctuation and values.
+	MaxQueryTokens = 20_000
+	// MaxQueryFragments bounds the fragment definitions of a document.
+	MaxQueryFragments = 200
+	// MaxQuerySelections bounds the selections (fields, aliases included,
+	// inline fragments and fragment spreads) validation visits: those of
+	// every operation and every fragment definition, with each fragment
+	// counted again wherever it is spread.
+	MaxQuerySelections = 5_000
+	// MaxQueryAliases bounds the aliased fields among those selections.
+	// gqlgen gathers a selection set's fields by comparing each response
+	// name with those before it, so a thousand aliases side by side are
+	// half a million comparisons.
+	MaxQueryAliases = 1_000
+	// MaxQueryOverlaps bounds the pairs of selections that land at one place
+	// of the result: fields with the same response name, and fragment
+	// spreads. Validation compares each such pair.
+	MaxQueryOverlaps = 10_000
+)
+
+// documentLimits refuses documents that would make validation slow, before
+// gqlgen parses and validates them. Validation is not linear in the text:
+// gqlparser walks every fragment again from each operation and fragment that
+// reaches it, and its OverlappingFieldsCanBeMerged rule compares every pair
+// of fields that share a response name at one place, fragments expanded. A
+// chain of fragments that each spread the next twice is a few kilobytes and
+// expands to millions of fields; twenty thousand `__typename` are 200 million
+// pairs. The checks here look at each fragment once (its size is remembered),
+// so they are linear in the document, and they bound exactly what validation
+// grows with. The document is parsed twice (here and by gqlgen) the first
+// time it is seen; that is tens of microseconds for a real query.
+type documentLimits struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationParameterMutator
+} = documentLimits{}
+
+func (documentLimits) ExtensionName() string                   { return "DocumentLimits" }
+func (documentLimits) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (documentLimits) MutateOperationParameters(_ context.Context, params *graphql.RawParams) *gqlerror.Error {
+	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: params.Query}, MaxQueryTokens)
+	if err != nil {
+		if e, ok := err.(*gqlerror.Error); ok && e.Message == tokenLimitMessage {
+			return tooComplex("the query has more than %d tokens", MaxQueryTokens)
+		}
+		return nil // a syntax error: gqlgen's own parse reports it
+	}
+	return checkDocument(doc)
+}
+
+// tokenLimitMessage is how gqlparser says a document is over the token limit.
+var tokenLimitMessage = fmt.Sprintf("exceeded token limit of %d", MaxQueryTokens)
+
+func checkDocument(doc *ast.QueryDocument) *gqlerror.Error {
+	if len(doc.Fragments) > MaxQueryFragments {
+		return tooComplex("the query defines %d fragments; the limit is %d", len(doc.Fragments), MaxQueryFragments)
+	}
+	d := newDocumentMeasure(doc)
+	var total docSize
+	for _, set := range d.roots {
+		total = total.plus(d.size(set))
+		switch {
+		case d.cycle != "":
+			e := gqlerror.Errorf("fragment %s spreads itself", d.cycle)
+			e.Extensions = map[string]any{"code": string(apperr.BadUserInput)}
+			return e
+		case total.selections > MaxQuerySelections:
+			return tooComplex("the query has over %d selections (fields, aliases and fragment spreads, each fragment counted wherever it is spread)", MaxQuerySelections)
+		case total.aliases > MaxQueryAliases:
+			return tooComplex("the query has over %d aliases (each fragment counted wherever it is spread)", MaxQueryAliases)
+		}
+	}
+	// Expanding every root is now bounded by MaxQuerySelections.
+	overlaps := 0
+	for _, set := range d.roots {
+		overlaps += d.overlaps(set)
+		if overlaps > MaxQueryOverlaps {
+			return tooComplex("the query repeats a field or a fragment spread at one place too often (over %d pairs): use aliases or ask once", MaxQueryOverlaps)
+		}
+	}
+	return nil
+}
+
+// docSize counts selections, and aliased fields among them, up to just over
+// their limits.
+type docSize struct{ selections, aliases int }
+
+func (a docSize) plus(b docSize) docSize {
+	return docSize{min(a.selections+b.selections, MaxQuerySelections+1), min(a.aliases+b.aliases, MaxQueryAliases+1)}
+}
+
+func (a docSize) over() bool { return a.selections > MaxQuerySelections || a.aliases > MaxQueryAliases }
+
+// documentMeasure sizes a document with fragments expanded, remembering each
+// fragment's size so that no fragment is measured twice.
+type documentMeasure struct {
+	fragments map[string]*ast.FragmentDefinition
+	sizes     map[string]docSize // measured fragments; -1 selections while being measured
+	cycle     string             // a fragment that spreads itself, directly or not
+	roots     []ast.SelectionSet
+
+	// for overlaps: the places of the result seen so far, numbered
+	places   map[place]*placeCount
+	placeIDs int
+}
+
+// A place of the result is a response name (or "..." for the fragment
+// spreads) under a parent place.
+type place struct {
+	parent int
+	name   string
+}
+
+type placeCount struct {
+	id int // the place's own number, the parent of what is below it
+	n  int
+}
+
+func newDocumentMeasure(doc *ast.QueryDocument) *documentMeasure {
+	d := &documentMeasure{
+		fragments: make(map[string]*ast.FragmentDefinition, len(doc.Fragments)),
+		sizes:     make(map[string]docSize, len(doc.Fragments)),
+	}
+	for _, f := range doc.Fragments {
+		// gqlparser resolves a spread to the first of duplicate names.
+		if _, ok := d.fragments[f.Name]; !ok {
+			d.fragments[f.Name] = f
+		}
+	}
+	// Validation starts a walk at every operation and every fragment.
+	for _, op := range doc.Operations {
+		d.roots = append(d.roots, op.SelectionSet)
+	}
+	for _, f := range doc.Fragments {
+		d.roots = append(d.roots, f.SelectionSet)
+	}
+	return d
+}
+
+// size counts the selections of set with fragments expanded, stopping
+// once over a limit.
+func (d *documentMeasure) size(set ast.SelectionSet) docSize {
+	var n docSize
+	for _, sel := range set {
+		if n.over() {
+			break
+		}
+		switch s := sel.(type) {
+		case *ast.Field:
+			n = n.plus(docSize{selections: 1}).plus(d.size(s.SelectionSet))
+			if s.Alias != "" && s.Alias != s.Name {
+				n = n.plus(docSize{aliases: 1})
+			}
+		case *ast.InlineFragment:
+			n = n.plus(docSize{selections: 1}).plus(d.size(s.SelectionSet))
+		case *ast.FragmentSpread:
+			n = n.plus(docSize{selections: 1}).plus(d.fragmentSize(s.Name))
+		}
+	}
+	return n
+}
+
+func (d *documentMeasure) fragmentSize(name string) docSize {
+	f, ok := d.fragments[name]
+	if !ok {
+		return docSize{} // unknown: validation says so
+	}
+	n, seen := d.sizes[name]
+	switch {
+	case seen && n.selections < 0:
+		d.cycle = name
+		return docSize{}
+	case seen:
+		return n
+	}
+	d.sizes[name] = docSize{selections: -1}
+	n = d.size(f.SelectionSet)
+	d.sizes[name] = n
+	return n
+}
+
+// overlaps counts the pairs of selections of set, fragments expanded, that
+// share a place in the result. Call it only on a document whose size is
+// bounded and that has no fragment cycle.
+func (d *documentMeasure) overlaps(set ast.SelectionSet) int {
+	if d.places == nil {
+		d.places = make(map[place]*placeCount)
+	}
+	d.placeIDs++ // each root is a result of its own
+	return d.overlapsAt(set, d.placeIDs)
+}
+
+func (d *documentMeasure) overlapsAt(set ast.SelectionSet, parent int) int {
+	pairs := 0
+	for _, sel := range set {
+		if pairs > MaxQueryOverlaps {
+			break
+		}
+		switch s := sel.(type) {
+		case *ast.Field:
+			name := s.Alias
+			if name == "" {
+				name = s.Name
+			}
+			p := d.visit(place{parent, name})
+			pairs += p.n - 1
+			pairs += d.overlapsAt(s.SelectionSet, p.id)
+		case *ast.InlineFragment:
+			pairs += d.overlapsAt(s.SelectionSet, parent)
+		case *ast.FragmentSpread:
+			// Validation compares every two spreads of a selection set,
+			// whatever their fragments.
+			pairs += d.visit(place{parent, "..."}).n - 1
+			if f, ok := d.fragments[s.Name]; ok {
+				pairs += d.overlapsAt(f.SelectionSet, parent)
+			}
+		}
+	}
+	return pairs
+}
+
+// visit counts one more selection at p.
+func (d *documentMeasure) visit(p place) *placeCount {
+	c, ok := d.places[p]
+	if !ok {
+		d.placeIDs++
+		c = &placeCount{id: d.placeIDs}
+		d.places[p] = c
+	}
+	c.n++
+	return c
+}

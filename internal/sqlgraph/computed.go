@@ -7,8 +7,8 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 
 	"clnd/internal/autopay"
-	"clnd/internal/checkout"
 	"clnd/internal/catalog"
+	"clnd/internal/checkout"
 	"clnd/internal/invoicepdf"
 	"clnd/internal/licensing"
 	"clnd/internal/pricelist"

@@ -254,4 +254,3 @@ func seed(t *testing.T) *world {
 	w.interpreted = apitest.Reopen(t, e, apitest.WithConfig(func(c *server.Config) { c.InterpretedReads = true }))
 	return w
 }
-

@@ -41,7 +41,6 @@ import (
 	"clnd/internal/secrets"
 	"clnd/internal/server/graphiql"
 	"clnd/internal/sqlgraph"
-	"clnd/internal/sqlgraph"
 	"clnd/internal/store"
 	"clnd/internal/viewer"
 )
@@ -226,9 +225,6 @@ func (s *Server) graphQLHandler(resolver *graph.Resolver) http.Handler {
 		ctx = viewer.NewContext(ctx, caller)
 		return next(graph.WithOperationMemo(ctx))
 	})
-	if s.db.Postgres() && !s.cfg.InterpretedReads {
-		h.AroundRootFields(s.compiledReads(sqlgraph.New(s.cfg.StaleAfter, resolver.BackupLinks)))
-	}
 	if s.db.Postgres() && !s.cfg.InterpretedReads {
 		h.AroundRootFields(s.compiledReads(sqlgraph.New(s.cfg.StaleAfter, resolver.BackupLinks)))
 	}

@@ -88,6 +88,7 @@ func (r *mutationResolver) AddIPLicense(ctx context.Context, input model.AddIPLi
 		Type:       input.Type,
 		Hostname:   deref(input.Hostname),
 		AddedAt:    clock.Now(ctx),
+		Sandbox:    r.Sandbox(),
 	})
 	if err != nil {
 		return nil, err
@@ -147,7 +148,7 @@ func (r *mutationResolver) ImportIPLicenses(ctx context.Context, input model.Imp
 	}
 	imports := make([]licensing.NewIPLicense, len(input.Licenses))
 	for i, l := range input.Licenses {
-		imports[i] = licensing.NewIPLicense{IP: l.IP, Type: l.Type, Hostname: deref(l.Hostname), AddedAt: l.AddedAt}
+		imports[i] = licensing.NewIPLicense{IP: l.IP, Type: l.Type, Hostname: deref(l.Hostname), AddedAt: l.AddedAt, Sandbox: r.Sandbox()}
 	}
 	licenses, err := licensing.ImportIPLicenses(ctx, t, owner.ID, imports)
 	if err != nil {

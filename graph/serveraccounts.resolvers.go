@@ -114,13 +114,14 @@ func (r *mutationResolver) RegisterServer(ctx context.Context, input model.Regis
 	if err != nil {
 		return nil, err
 	}
-	ip := deref(input.IP)
-	if ip == "" {
-		if addr := reqinfo.FromContext(ctx).ClientAddr; addr.IsValid() {
-			ip = addr.String()
-		}
-	}
-	srv, credential, err := serveraccounts.Register(ctx, t, input.ActivationKey, deref(input.Hostname), ip, clock.Now(ctx))
+	srv, credential, err := serveraccounts.Register(ctx, t, serveraccounts.NewServer{
+		KeyToken: input.ActivationKey,
+		Hostname: deref(input.Hostname),
+		IP:       deref(input.IP),
+		Source:   reqinfo.FromContext(ctx).ClientAddr,
+		Sandbox:  r.Sandbox(),
+		At:       clock.Now(ctx),
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -123,7 +123,7 @@ func TestCheckInWithCredential(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, credential, err := serveraccounts.Register(ctx, tx, key.Token, "node1", "198.51.100.1", apitest.Start)
+		_, credential, err := serveraccounts.Register(ctx, tx, serveraccounts.NewServer{KeyToken: key.Token, Hostname: "node1", IP: "198.51.100.1", Sandbox: true, At: apitest.Start})
 		if err != nil {
 			t.Fatal(err)
 		}

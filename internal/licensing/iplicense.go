@@ -24,6 +24,8 @@ type NewIPLicense struct {
 	// AddedAt is when the license starts (and its billing); an import keeps
 	// the original date, everything else passes the clock's now.
 	AddedAt time.Time
+	// Sandbox accepts the documentation address ranges (sandbox mode, demo data).
+	Sandbox bool
 }
 
 // CreateIPLicense validates and stores a license and opens its billable run,
@@ -34,7 +36,7 @@ func CreateIPLicense(ctx context.Context, tx *ent.Tx, n NewIPLicense) (*ent.IPLi
 	if !ok {
 		return nil, apperr.Input("type", "unknown license type %q", n.Type)
 	}
-	ip, err := ParsePublicIP("ip", n.IP)
+	ip, err := ParsePublicIP("ip", n.IP, n.Sandbox)
 	if err != nil {
 		return nil, err
 	}

@@ -38,7 +38,7 @@ func TestLicenseAddedDuringPriceChangeGetsTheNewPrice(t *testing.T) {
 				return
 			}
 			_, err = licensing.CreateIPLicense(ctx, tx, licensing.NewIPLicense{
-				ResellerID: r.ID, IP: "203.0.113.77", Type: catalog.CloudLinuxOS, AddedAt: apitest.Start})
+				ResellerID: r.ID, IP: "203.0.113.77", Type: catalog.CloudLinuxOS, AddedAt: apitest.Start, Sandbox: true})
 			if err != nil {
 				_ = tx.Rollback()
 				added <- err

@@ -131,6 +131,7 @@ func demo(ctx context.Context, tx *ent.Tx) error {
 		added := start.AddDate(0, 0, l.addedDays)
 		lic, err := licensing.CreateIPLicense(ctx, tx, licensing.NewIPLicense{
 			ResellerID: r.ID, IP: l.ip, Type: l.typ, Hostname: l.host, AddedAt: added,
+			Sandbox: true, // the demo's addresses are documentation ranges
 		})
 		if err != nil {
 			return fmt.Errorf("license %s %s: %w", l.ip, l.typ, err)
@@ -170,7 +171,9 @@ func demo(ctx context.Context, tx *ent.Tx) error {
 		for s := 0; s < a.servers; s++ {
 			host := fmt.Sprintf("node%d.%s.example", s+1, a.login)
 			ip := fmt.Sprintf("198.51.100.%d", 100+i*10+s)
-			if _, _, err := serveraccounts.Register(ctx, tx, key.Token, host, ip, added.Add(time.Hour)); err != nil {
+			if _, _, err := serveraccounts.Register(ctx, tx, serveraccounts.NewServer{
+				KeyToken: key.Token, Hostname: host, IP: ip, Sandbox: true, At: added.Add(time.Hour),
+			}); err != nil {
 				return err
 			}
 		}

@@ -157,7 +157,7 @@ func TestRegistrationsNeverOverfillAnAccount(t *testing.T) {
 		acct := createAccount(t, e, r.Token, "race", 3)
 		_, keyToken := key(t, e, r.Token, acct.ID)
 		counts := e.Race(12, func(i int) apitest.Request {
-			return apitest.Request{Query: register, Variables: map[string]any{"key": keyToken, "host": fmt.Sprintf("n%d", i)}}
+			return apitest.Request{Query: register, Variables: map[string]any{"key": keyToken, "host": fmt.Sprintf("n%d", i), "ip": "198.51.100.5"}}
 		})
 		if counts[""] != 3 || counts["LIMIT_REACHED"] != 9 {
 			t.Fatalf("answers by code: %v", counts)

@@ -117,6 +117,38 @@ func TestPagingByLastCheckInSeesEveryLicenseOnce(t *testing.T) {
 			}
 		}
 
+		// after and before select the rows after and before the cursor's row
+		// whether the page is taken with first or last.
+		want := lastCheckInOrder(alices, false)
+		var c struct {
+			IPLicenses struct{ Edges []struct{ Cursor string } }
+		}
+		e.Query(a.Token, `{ ipLicenses(first: 100, orderBy: {field: LAST_CHECK_IN}) { edges { cursor } } }`, nil, &c)
+		for _, k := range []int{1, 4, 5, 8} { // NULL rows (4 is the last), checked-in rows (5 is the first)
+			cursor := c.IPLicenses.Edges[k].Cursor
+			for args, w := range map[string][]string{
+				`first: 2, before: $c`: want[:min(2, k)],
+				`last: 2, before: $c`:  want[max(0, k-2):k],
+				`first: 2, after: $c`:  want[k+1 : k+3],
+				`last: 2, after: $c`:   want[len(want)-2:],
+			} {
+				var out struct {
+					IPLicenses struct {
+						Edges []struct{ Node struct{ ID string } }
+					}
+				}
+				e.Query(a.Token, `query($c: Cursor) { ipLicenses(`+args+`, orderBy: {field: LAST_CHECK_IN}) { edges { node { id } } } }`,
+					map[string]any{"c": cursor}, &out)
+				var got []string
+				for _, edge := range out.IPLicenses.Edges {
+					got = append(got, edge.Node.ID)
+				}
+				if !reflect.DeepEqual(got, w) {
+					t.Errorf("ipLicenses(%s) around row %d: got %v, want %v", args, k, got, w)
+				}
+			}
+		}
+
 		// Cursors: a NULL row's is msgpack {"i": id} with no "v"; a checked-in
 		// row's is entgql's {"i": id, "v": time}.
 		var page struct {

@@ -3,6 +3,7 @@ package sqlgraph
 import (
 	"strconv"
 	"strings"
+	"time"
 
 	entsql "entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql"
@@ -305,10 +306,22 @@ func (k *compilation) page(t *Type, spec connection, args map[string]any) (page,
 		if !ok {
 			return pg, fallback("order field %s", pg.order.field)
 		}
-		if c.Nullable {
+		if c.Nullable && c.Kind != KindTime {
 			return pg, fallback("nullable order field %s", pg.order.field)
 		}
 		pg.column = c
+		if c.Nullable {
+			// The ent path refuses a cursor of another ordering up front
+			// (BAD_USER_INPUT), whatever the selection.
+			for _, cur := range []*ent.Cursor{pg.after, pg.before} {
+				if cur == nil {
+					continue
+				}
+				if _, ok := cur.Value.(time.Time); cur.Value != nil && !ok {
+					return pg, fallback("a cursor of another ordering")
+				}
+			}
+		}
 	}
 	return pg, nil
 }
@@ -343,13 +356,65 @@ func (k *compilation) orderBy(alias string, pg page) string {
 	if pg.column.Name == "" || pg.column.Name == "id" {
 		return col(alias, "id") + dir
 	}
+	if pg.column.Nullable {
+		// NULL sorts before every value (docs/schema.md, "Ordering";
+		// licensing.checkInOrder on the ent path).
+		nulls := " NULLS FIRST"
+		if pg.descending() {
+			nulls = " NULLS LAST"
+		}
+		return col(alias, pg.column.Name) + dir + nulls + ", " + col(alias, "id") + dir
+	}
 	return col(alias, pg.column.Name) + dir + ", " + col(alias, "id") + dir
+}
+
+// nullableCursorPredicates mirrors licensing.checkInCursorPredicate: the
+// rows after (or before) the cursor's row in ascending order, NULLs first;
+// a cursor without a value is a row whose value is NULL.
+func (k *compilation) nullableCursorPredicates(alias string, pg page) ([]string, error) {
+	c, id := col(alias, pg.column.Name), col(alias, "id")
+	var out []string
+	for _, cur := range []struct {
+		c     *ent.Cursor
+		after bool
+	}{{pg.after, true}, {pg.before, false}} {
+		if cur.c == nil {
+			continue
+		}
+		afterAsc := cur.after == !pg.order.desc
+		var at *time.Time
+		switch v := cur.c.Value.(type) {
+		case nil:
+		case time.Time:
+			utc := v.UTC()
+			at = &utc
+		default:
+			return nil, fallback("a cursor of another ordering") // BAD_USER_INPUT on gqlgen
+		}
+		cid := k.b.arg(cur.c.ID)
+		switch {
+		case at == nil && afterAsc:
+			out = append(out, "(("+c+" IS NULL AND "+id+" > "+cid+") OR "+c+" IS NOT NULL)")
+		case at == nil:
+			out = append(out, "("+c+" IS NULL AND "+id+" < "+cid+")")
+		case afterAsc:
+			v := k.b.arg(*at)
+			out = append(out, "("+c+" > "+v+" OR ("+c+" = "+v+" AND "+id+" > "+cid+"))")
+		default:
+			v := k.b.arg(*at)
+			out = append(out, "("+c+" IS NULL OR "+c+" < "+v+" OR ("+c+" = "+v+" AND "+id+" < "+cid+"))")
+		}
+	}
+	return out, nil
 }
 
 // cursorPredicates mirrors entgql.CursorsPredicate: each cursor, after or
 // before, keeps the rows past it in the reading direction; a cursor with a
 // value compares (order column, id), one without compares the id alone.
 func (k *compilation) cursorPredicates(alias string, pg page) ([]string, error) {
+	if pg.column.Nullable {
+		return k.nullableCursorPredicates(alias, pg)
+	}
 	op := " > "
 	if pg.descending() {
 		op = " < "

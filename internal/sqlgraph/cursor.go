@@ -49,7 +49,12 @@ func (k *compilation) cursorExpr(alias string, pg page) string {
 	case KindMoney:
 		kind = cursorMoney
 	}
-	return "json_build_array(chr(1) || '" + kind + "', " + id + ", " + v + ")"
+	expr := "json_build_array(chr(1) || '" + kind + "', " + id + ", " + v + ")"
+	if pg.column.Nullable {
+		// A NULL's cursor has no value (licensing.checkInCursor).
+		return "(CASE WHEN " + col(alias, pg.column.Name) + " IS NULL THEN json_build_array(chr(1) || '" + cursorIDOnly + "', " + id + ") ELSE " + expr + " END)"
+	}
+	return expr
 }
 
 // Finish turns the statement's JSON into the field's answer.

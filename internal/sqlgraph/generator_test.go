@@ -32,6 +32,13 @@ var fixedDocuments = []string{
 	`{ serverAccounts(first: 3, orderBy: {field: LICENSE_LIMIT, direction: DESC}) { edges { cursor node { login usedLicenses keys { token usage createdAt serverAccount { login } } } } } }`,
 	`{ ipLicenses(first: 0) { totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor } } }`,
 	`{ ipLicenses { totalCount } a: ipLicenses(first: 1) { edges { node { __typename id } } } }`,
+	`{ ipLicenses(first: 7, orderBy: {field: LAST_CHECK_IN}) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { lastCheckIn status } } } }`,
+	`{ ipLicenses(last: 7, orderBy: {field: LAST_CHECK_IN, direction: DESC}) { pageInfo { hasPreviousPage startCursor } edges { cursor node { lastCheckIn } } } }`,
+	`# may fall back (not found)
+	{ node(id: "ipl_01JD000000000000000000000X") { id } }`,
+	`# may fall back (an operator must name the reseller)
+	{ accountSummary { totalLicenses unusedLicenses licenseCostPerMonth ipLicenses } }`,
+	`{ ipLicenses(first: 3) { edges { node { ip ... on Node { id } backup { managementURL datacenter { code } license { ip } } } } } }`,
 }
 
 // generator makes random read documents over the schema.

@@ -251,6 +251,11 @@ func seed(t *testing.T) *world {
 	e.Query(e.OperatorToken, `mutation { advanceClock(to: "2026-11-01T00:00:10Z") { now } }`, nil, nil)
 	e.Query(e.OperatorToken, `mutation { runBilling(period: "2026-10") { invoices { id } } }`, nil, nil)
 	e.Query(e.OperatorToken, `mutation { advanceClock(to: "2026-11-04T07:30:00.123456Z") { now } }`, nil, nil)
+	// One license checked in exactly the stale window (72 h) before now:
+	// still ACTIVE, the boundary of IPLicense.status.
+	e.CheckInFrom("203.0.113.10", "web1.example.com")
+	e.Query(e.OperatorToken, `mutation { advanceClock(to: "2026-11-07T07:30:00.123456Z") { now } }`, nil, nil)
+	e.CheckInFrom("203.0.113.11", "Web2.example.com")
 	w.interpreted = apitest.Reopen(t, e, apitest.WithConfig(func(c *server.Config) { c.InterpretedReads = true }))
 	return w
 }

@@ -93,8 +93,7 @@ func isNoRows(err error) bool {
 	return errors.Is(err, sql.ErrNoRows)
 }
 
-// BackupPricePerGB is the current price of one GB-month of backup storage.
-func BackupPricePerGB(ctx context.Context, client *ent.Client) (money.Cents, error) {
+func readBackupPricePerGB(ctx context.Context, client *ent.Client) (money.Cents, error) {
 	s, err := client.Setting.Get(ctx, BackupPriceKey)
 	if err != nil {
 		return 0, err
@@ -114,8 +113,7 @@ func LockedBackupPricePerGB(ctx context.Context, tx *ent.Tx) (money.Cents, error
 	return money.Cents(cents), err
 }
 
-// Products lists the catalogue in catalogue order.
-func Products(ctx context.Context, client *ent.Client) ([]*ent.Product, error) {
+func readProducts(ctx context.Context, client *ent.Client) ([]*ent.Product, error) {
 	return client.Product.Query().Order(product.ByClnTypeCode(), product.ByID()).All(ctx)
 }
 
@@ -126,7 +124,7 @@ func Datacenters(ctx context.Context, client *ent.Client) ([]*ent.Datacenter, er
 
 // PricesByType maps every license type to its current monthly price.
 func PricesByType(ctx context.Context, client *ent.Client) (map[catalog.LicenseType]money.Cents, error) {
-	products, err := client.Product.Query().All(ctx)
+	products, err := Products(ctx, client)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -79,13 +80,16 @@ func (s *statements) queries() []string {
 
 // countingServer starts another instance over e's database whose ent client
 // reports every statement to the returned counter.
-func countingServer(t testing.TB, e *apitest.Env) (*httptest.Server, *statements) {
+func countingServer(t testing.TB, e *apitest.Env, configure ...func(*server.Config)) (*httptest.Server, *statements) {
 	t.Helper()
 	st := &statements{}
 	drv := dialect.DebugWithContext(entsql.OpenDB(e.DB.Dialect, e.DB.SQL), st.record)
 	db := &store.DB{Client: ent.NewClient(ent.Driver(drv)), SQL: e.DB.SQL, Dialect: e.DB.Dialect, URL: e.DB.URL}
 	cfg := e.Config
 	cfg.ManualBilling = true // no scheduler statements in the counts
+	for _, f := range configure {
+		f(&cfg)
+	}
 	srv, err := server.New(cfg, db, e.Clock, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -137,15 +141,19 @@ func seeded(t testing.TB, backend string) *apitest.Env {
 	return e
 }
 
+// interpreted runs every read through gqlgen's executor, also on PostgreSQL
+// where the read compiler (internal/sqlgraph) would answer it.
+func interpreted(c *server.Config) { c.InterpretedReads = true }
+
 // BenchmarkPartnerInvoices measures the README's partner query, as the
-// operator over the seeded data set, through HTTP.
+// operator over the seeded data set, through HTTP and gqlgen's executor.
 //
 //	go test ./internal/server/ -run '^$' -bench PartnerInvoices -benchtime 40x -count 1
 func BenchmarkPartnerInvoices(b *testing.B) {
 	for _, backend := range apitest.Backends {
 		b.Run(backend, func(b *testing.B) {
 			e := seeded(b, backend)
-			hs, st := countingServer(b, e)
+			hs, st := countingServer(b, e, interpreted)
 			client := hs.Client()
 			size := len(post(b, client, hs.URL, e.OperatorToken, partnerInvoicesQuery))
 			st.reset()
@@ -159,6 +167,37 @@ func BenchmarkPartnerInvoices(b *testing.B) {
 			b.ReportMetric(float64(processCPU()-cpu)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
 			stopProfile()
 			b.ReportMetric(float64(len(st.queries()))/float64(b.N), "stmts/op")
+		})
+	}
+}
+
+// BenchmarkPartnerInvoicesParallel is the same with 8 clients at once (the
+// issue's closed loop), where goroutine stacks and GC pressure add up.
+//
+//	go test ./internal/server/ -run '^$' -bench PartnerInvoicesParallel -benchtime 80x -count 1
+func BenchmarkPartnerInvoicesParallel(b *testing.B) {
+	for _, backend := range apitest.Backends {
+		b.Run(backend, func(b *testing.B) {
+			e := seeded(b, backend)
+			hs, _ := countingServer(b, e, interpreted)
+			client := hs.Client()
+			client.Transport.(*http.Transport).MaxIdleConnsPerHost = 16
+			size := len(post(b, client, hs.URL, e.OperatorToken, partnerInvoicesQuery))
+			b.SetBytes(int64(size))
+			b.SetParallelism(4) // × GOMAXPROCS (2 here) = 8 clients
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			gcBefore := ms.NumGC
+			cpu := processCPU()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					post(b, client, hs.URL, e.OperatorToken, partnerInvoicesQuery)
+				}
+			})
+			b.ReportMetric(float64(processCPU()-cpu)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
+			runtime.ReadMemStats(&ms)
+			b.ReportMetric(float64(ms.NumGC-gcBefore)/float64(b.N), "gc/op")
 		})
 	}
 }
@@ -191,4 +230,69 @@ func profileLoop(b *testing.B, backend string) func() {
 		pprof.StopCPUProfile()
 		f.Close()
 	}
+}
+
+// The price list is read once per query, not once per row: a page of
+// licenses with each backup's monthlyPrice and each reseller's summary reads
+// products and the backup price as often for 12 rows as for 3.
+func TestPriceListReadOncePerQuery(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		for r := range 3 {
+			seller := e.Register(fmt.Sprintf("price-memo-%d", r))
+			for i := range 4 {
+				id := e.AddLicense(seller.Token, fmt.Sprintf("8.%d.%d.1", r+1, i+1), "CLOUDLINUX_OS", "")
+				e.Query(seller.Token, `mutation($id: ID!) { activateBackup(input: {licenseID: $id, sizeGB: 5, datacenter: "us-east"}) { backup { id } } }`,
+					map[string]any{"id": id}, nil)
+			}
+		}
+		// gqlgen's executor, also where PostgreSQL would compile the query.
+		hs, st := countingServer(t, e, interpreted)
+		reads := func(first int) (products, settings int) {
+			st.reset()
+			post(t, hs.Client(), hs.URL, e.OperatorToken, fmt.Sprintf(`{ ipLicenses(first: %d) { edges { node {
+				ip product { name monthlyPrice } backup { sizeGB monthlyPrice }
+				reseller { login summary { licenseCostPerMonth } } } } }
+				products { type monthlyPrice } backupPricePerGB }`, first))
+			for _, q := range st.queries() {
+				switch {
+				case strings.Contains(q, "FROM `products`"), strings.Contains(q, `FROM "products"`):
+					products++
+				case strings.Contains(q, "FROM `settings`"), strings.Contains(q, `FROM "settings"`):
+					settings++
+				}
+			}
+			return products, settings
+		}
+		p3, s3 := reads(3)
+		p12, s12 := reads(12)
+		if p12 != p3 || s12 != s3 {
+			t.Errorf("price list reads grow with the page: products %d→%d, settings %d→%d for 3→12 rows", p3, p12, s3, s12)
+		}
+		// Once for the list of products (which summaries share), once more
+		// for the eager load of the product edge; the setting once.
+		if p12 > 2 || s12 > 1 {
+			t.Errorf("12 rows read products %d times and settings %d times", p12, s12)
+		}
+	})
+}
+
+// A mutation's later fields see what its earlier fields changed: prices are
+// remembered for queries only.
+func TestMutationSeesItsOwnPriceChange(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		seller := e.Register("price-change")
+		first := e.AddLicense(seller.Token, "8.9.1.1", "CLOUDLINUX_OS", "")
+		second := e.AddLicense(seller.Token, "8.9.1.2", "CLOUDLINUX_OS", "")
+		var out struct {
+			A, B struct{ Backup struct{ MonthlyPrice string } }
+		}
+		e.Query(e.OperatorToken, `mutation($first: ID!, $second: ID!) {
+			a: activateBackup(input: {licenseID: $first, sizeGB: 10, datacenter: "us-east"}) { backup { monthlyPrice } }
+			p: setBackupPricePerGB(input: {pricePerGB: "1.00"}) { backupPricePerGB }
+			b: activateBackup(input: {licenseID: $second, sizeGB: 10, datacenter: "us-east"}) { backup { monthlyPrice } } }`,
+			map[string]any{"first": first, "second": second}, &out)
+		if out.B.Backup.MonthlyPrice != "10.00" || out.A.Backup.MonthlyPrice == out.B.Backup.MonthlyPrice {
+			t.Errorf("backup monthly prices before and after the price change: %q, %q; want the second 10.00", out.A.Backup.MonthlyPrice, out.B.Backup.MonthlyPrice)
+		}
+	})
 }

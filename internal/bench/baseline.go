@@ -18,7 +18,7 @@ import (
 const BaselinePath = "/bench/sql/"
 
 // baseline serves each workload's hand-written statement: one query whose
-// text result is the response's "data", written as it comes.
+// json result is the response's "data", written as it comes.
 type baseline struct {
 	db         *sql.DB
 	staleAfter time.Duration

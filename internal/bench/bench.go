@@ -135,6 +135,7 @@ type Cell struct {
 type Report struct {
 	Options
 	Postgres string // server version
+	JIT      string // the database's jit setting: "off" unless --database-url says otherwise
 	Data     seed.BenchSize
 	Cells    []*Cell
 }
@@ -166,6 +167,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	report := &Report{Options: o, Data: seed.BenchAt(o.Scale)}
 	if err := db.SQL.QueryRowContext(ctx, `SHOW server_version`).Scan(&report.Postgres); err != nil {
+		return nil, err
+	}
+	if err := db.SQL.QueryRowContext(ctx, `SHOW jit`).Scan(&report.JIT); err != nil {
 		return nil, err
 	}
 	if err := db.Migrate(ctx, func(string) {}); err != nil {

@@ -13,7 +13,7 @@ type Workload struct {
 	Title string
 	// Document is the GraphQL query; $first is the page size.
 	Document string
-	// SQL returns the whole "data" object of the response as one text
+	// SQL returns the whole "data" object of the response as one json
 	// value. Its arguments are those of args, in order.
 	SQL  string
 	args func(p baselineParams) []any
@@ -81,8 +81,9 @@ func money(cents string) string {
 
 // timestamp formats a timestamptz as the API's Time: RFC 3339 in UTC with
 // as many fraction digits as needed (Go's time.RFC3339Nano), null for null.
+// Trailing zeros go, then a bare '.'; the seconds' digits are safe behind it.
 func timestamp(t string) string {
-	return fmt.Sprintf(`(to_char(%[1]s AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS') || rtrim(rtrim(to_char(%[1]s AT TIME ZONE 'UTC', '.US'), '0'), '.') || 'Z')`, t)
+	return fmt.Sprintf(`(rtrim(rtrim(to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), '0'), '.') || 'Z')`, t)
 }
 
 // cursor is entgql's opaque cursor of a row ordered by ID alone: unpadded
@@ -138,7 +139,7 @@ var w1SQL = `SELECT json_build_object('invoices', json_build_object('edges', coa
       FROM invoice_lines l WHERE l.invoice_id = i.id AND ($1::text IS NULL OR l.reseller_id = $1))
   )) ORDER BY i.created_at DESC, i.id DESC)
   FROM (SELECT * FROM invoices WHERE ($1::text IS NULL OR reseller_id = $1) ORDER BY created_at DESC, id DESC LIMIT $2) i
-), '[]')))::text`
+), '[]')))`
 
 // The summary is internal/accounts.Summarize: Σ IP-license prices + Σ
 // server-account limits × the CLOUDLINUX_OS price + Σ backup GB × the price
@@ -174,7 +175,7 @@ var w2SQL = `SELECT json_build_object(
         FROM activation_keys k WHERE k.server_account_id = sa.id AND ($1::text IS NULL OR k.reseller_id = $1))
     )) ORDER BY sa.id)
     FROM (SELECT * FROM server_accounts WHERE ($1::text IS NULL OR reseller_id = $1) ORDER BY id LIMIT $2) sa
-  ), '[]')))::text`
+  ), '[]')))`
 
 // $3 type, $4 and $5 the search term as an IP prefix and a hostname
 // substring, $6 now and $7 the stale window for status; one row past the
@@ -205,4 +206,4 @@ SELECT json_build_object('ipLicenses', json_build_object(
       'backup', (SELECT json_build_object('sizeGB', b.size_gb) FROM backups b WHERE b.license_id = s.id AND ($1::text IS NULL OR b.reseller_id = $1))
     )) ORDER BY s.id)
     FROM shown s
-  ), '[]')))::text`
+  ), '[]')))`

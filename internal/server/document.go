@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -35,6 +37,22 @@ const (
 	// of the result: fields with the same response name, and fragment
 	// spreads. Validation compares each such pair.
 	MaxQueryOverlaps = 10_000
+	// MaxQueryListed bounds the operations of a document and each list of
+	// variables, arguments, directives or input-object fields: validation
+	// and gqlgen handle such lists in time that grows faster than their
+	// length (6,000 fields of one input object took 70 ms). List values
+	// (`ids: [...]`) are not bounded here.
+	MaxQueryListed = 100
+	// MaxQueryNameLength bounds every name: of fields, aliases, arguments,
+	// types, fragments, variables and enum values. Validation suggests
+	// names close to an unknown one by an edit distance, whose cost grows
+	// with the product of the lengths.
+	MaxQueryNameLength = 128
+	// MaxQueryUnknownNames bounds the names of fields, arguments, types,
+	// directives and enum values that the schema does not define. For each,
+	// validation computes an edit distance to every name it could have
+	// meant (every type of the schema, for a type).
+	MaxQueryUnknownNames = 20
 )
 
 // documentLimits refuses documents that would make validation slow, before
@@ -44,21 +62,55 @@ const (
 // of fields that share a response name at one place, fragments expanded. A
 // chain of fragments that each spread the next twice is a few kilobytes and
 // expands to millions of fields; twenty thousand `__typename` are 200 million
-// pairs. The checks here look at each fragment once (its size is remembered),
-// so they are linear in the document, and they bound exactly what validation
-// grows with. The document is parsed twice (here and by gqlgen) the first
-// time it is seen; that is tens of microseconds for a real query.
-type documentLimits struct{}
+// pairs. Long lists of variables or input fields, and long unknown names
+// (validation suggests the names they are closest to), are slow too. The
+// checks here look at each fragment once (its size is remembered), so they
+// are linear in the document, and they bound what validation grows with.
+// The document is parsed twice (here and by gqlgen); that is tens of
+// microseconds for a real query, and milliseconds for the largest allowed.
+type documentLimits struct {
+	// schemaNames holds every name the schema defines: types, fields,
+	// arguments, input fields, enum values and directives.
+	schemaNames map[string]bool
+}
 
 var _ interface {
 	graphql.HandlerExtension
 	graphql.OperationParameterMutator
-} = documentLimits{}
+} = &documentLimits{}
 
-func (documentLimits) ExtensionName() string                   { return "DocumentLimits" }
-func (documentLimits) Validate(graphql.ExecutableSchema) error { return nil }
+func (*documentLimits) ExtensionName() string { return "DocumentLimits" }
 
-func (documentLimits) MutateOperationParameters(_ context.Context, params *graphql.RawParams) *gqlerror.Error {
+// Validate is called once, when the extension is added to the handler.
+func (l *documentLimits) Validate(es graphql.ExecutableSchema) error {
+	l.schemaNames = schemaNames(es.Schema())
+	return nil
+}
+
+func schemaNames(schema *ast.Schema) map[string]bool {
+	names := map[string]bool{"__typename": true, "__schema": true, "__type": true}
+	for name, def := range schema.Types {
+		names[name] = true
+		for _, f := range def.Fields {
+			names[f.Name] = true
+			for _, a := range f.Arguments {
+				names[a.Name] = true
+			}
+		}
+		for _, v := range def.EnumValues {
+			names[v.Name] = true
+		}
+	}
+	for name, d := range schema.Directives {
+		names[name] = true
+		for _, a := range d.Arguments {
+			names[a.Name] = true
+		}
+	}
+	return names
+}
+
+func (l *documentLimits) MutateOperationParameters(_ context.Context, params *graphql.RawParams) *gqlerror.Error {
 	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: params.Query}, MaxQueryTokens)
 	if err != nil {
 		if e, ok := err.(*gqlerror.Error); ok && e.Message == tokenLimitMessage {
@@ -66,15 +118,25 @@ func (documentLimits) MutateOperationParameters(_ context.Context, params *graph
 		}
 		return nil // a syntax error: gqlgen's own parse reports it
 	}
-	return checkDocument(doc)
+	return checkDocument(doc, l.schemaNames)
 }
 
 // tokenLimitMessage is how gqlparser says a document is over the token limit.
 var tokenLimitMessage = fmt.Sprintf("exceeded token limit of %d", MaxQueryTokens)
 
-func checkDocument(doc *ast.QueryDocument) *gqlerror.Error {
+func checkDocument(doc *ast.QueryDocument, schemaNames map[string]bool) *gqlerror.Error {
 	if len(doc.Fragments) > MaxQueryFragments {
 		return tooComplex("the query defines %d fragments; the limit is %d", len(doc.Fragments), MaxQueryFragments)
+	}
+	shape := shapeCheck{schemaNames: schemaNames}
+	if problem := shape.document(doc); problem != "" {
+		return tooComplex("the query has %s", problem)
+	}
+	if len(shape.unknown) > MaxQueryUnknownNames {
+		e := gqlerror.Errorf("the query names over %d fields, arguments, types, directives or values the schema does not have, such as %s",
+			MaxQueryUnknownNames, strings.Join(shape.unknown[:3], ", "))
+		e.Extensions = map[string]any{"code": string(apperr.BadUserInput)}
+		return e
 	}
 	d := newDocumentMeasure(doc)
 	var total docSize
@@ -250,4 +312,126 @@ func (d *documentMeasure) visit(p place) *placeCount {
 	}
 	c.n++
 	return c
+}
+
+// document describes the first list in doc longer than MaxQueryListed, or
+// name longer than MaxQueryNameLength, or returns "", and gathers names the
+// schema does not have (up to just over MaxQueryUnknownNames). It reads each
+// definition once, without expanding fragments.
+func (c *shapeCheck) document(doc *ast.QueryDocument) string {
+	if len(doc.Operations) > MaxQueryListed {
+		return fmt.Sprintf("over %d operations", MaxQueryListed)
+	}
+	for _, op := range doc.Operations {
+		c.name(op.Name)
+		c.list(len(op.VariableDefinitions), "variables in one operation")
+		for _, v := range op.VariableDefinitions {
+			c.name(v.Variable)
+			c.typ(v.Type)
+			c.directives(v.Directives)
+			c.value(v.DefaultValue)
+		}
+		c.directives(op.Directives)
+		c.selections(op.SelectionSet)
+	}
+	for _, f := range doc.Fragments {
+		c.name(f.Name)
+		c.schemaName(f.TypeCondition)
+		c.directives(f.Directives)
+		c.selections(f.SelectionSet)
+	}
+	return c.problem
+}
+
+// shapeCheck remembers the first problem it finds.
+type shapeCheck struct {
+	schemaNames map[string]bool
+	problem     string
+	unknown     []string
+}
+
+// name checks a name the document defines (an alias, a variable).
+func (c *shapeCheck) name(s string) {
+	if len(s) > MaxQueryNameLength && c.problem == "" {
+		c.problem = fmt.Sprintf("a name longer than %d characters", MaxQueryNameLength)
+	}
+}
+
+// schemaName checks a name that refers to the schema.
+func (c *shapeCheck) schemaName(s string) {
+	c.name(s)
+	if s != "" && !c.schemaNames[s] && len(c.unknown) <= MaxQueryUnknownNames {
+		c.unknown = append(c.unknown, strconv.Quote(s))
+	}
+}
+
+func (c *shapeCheck) list(n int, what string) {
+	if n > MaxQueryListed && c.problem == "" {
+		c.problem = fmt.Sprintf("over %d %s", MaxQueryListed, what)
+	}
+}
+
+func (c *shapeCheck) typ(t *ast.Type) {
+	for ; t != nil && c.problem == ""; t = t.Elem {
+		c.schemaName(t.NamedType)
+	}
+}
+
+func (c *shapeCheck) selections(set ast.SelectionSet) {
+	for _, sel := range set {
+		if c.problem != "" {
+			return
+		}
+		switch s := sel.(type) {
+		case *ast.Field:
+			c.name(s.Alias)
+			c.schemaName(s.Name)
+			c.arguments(s.Arguments, "arguments in one field")
+			c.directives(s.Directives)
+			c.selections(s.SelectionSet)
+		case *ast.InlineFragment:
+			c.schemaName(s.TypeCondition)
+			c.directives(s.Directives)
+			c.selections(s.SelectionSet)
+		case *ast.FragmentSpread:
+			c.name(s.Name)
+			c.directives(s.Directives)
+		}
+	}
+}
+
+func (c *shapeCheck) directives(list ast.DirectiveList) {
+	c.list(len(list), "directives in one place")
+	for _, d := range list {
+		c.schemaName(d.Name)
+		c.arguments(d.Arguments, "arguments in one directive")
+	}
+}
+
+func (c *shapeCheck) arguments(list ast.ArgumentList, what string) {
+	c.list(len(list), what)
+	for _, a := range list {
+		c.schemaName(a.Name)
+		c.value(a.Value)
+	}
+}
+
+func (c *shapeCheck) value(v *ast.Value) {
+	if v == nil || c.problem != "" {
+		return
+	}
+	switch v.Kind {
+	case ast.EnumValue:
+		c.schemaName(v.Raw)
+	case ast.Variable:
+		c.name(v.Raw)
+	case ast.ObjectValue:
+		c.list(len(v.Children), "fields in one input object")
+	}
+	for _, child := range v.Children {
+		if v.Kind == ast.ObjectValue {
+			c.schemaName(child.Name)
+		}
+		c.value(child.Value)
+	}
 }

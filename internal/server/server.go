@@ -226,7 +226,11 @@ func (s *Server) graphQLHandler(resolver *graph.Resolver) http.Handler {
 		return next(graph.WithOperationMemo(ctx))
 	})
 	if s.db.Postgres() && !s.cfg.InterpretedReads {
-		h.AroundRootFields(s.compiledReads(sqlgraph.New(s.cfg.StaleAfter, resolver.BackupLinks)))
+		// After the operation middleware above: the caller is settled.
+		compiler := sqlgraph.New(s.cfg.StaleAfter, resolver.BackupLinks)
+		stmts := newStmtCache(s.db.SQL, 512)
+		h.AroundOperations(s.compiledOperations(compiler, stmts))
+		h.AroundRootFields(s.compiledReads(compiler, stmts))
 	}
 	h.AroundFields(authorize)
 	h.SetErrorPresenter(s.presentError)

@@ -20,6 +20,7 @@ package sqlgraph
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -64,11 +65,15 @@ type Request struct {
 	Op     *graphql.OperationContext
 }
 
-// Statement is one compiled root field: run Query with Args; its single row
-// and column is the field's JSON, to be passed through Finish.
+// Statement is a compiled root field, or a whole query operation: run Query
+// with Args; its one row holds a column per root field (Keys, in the
+// response's order; one unnamed column for Compile), each the field's JSON,
+// to be passed through Finish. A NULL column means "not found here": run the
+// field on gqlgen for its answer and error.
 type Statement struct {
 	Query string
 	Args  []any
+	Keys  []string
 	// placeholders is set when the JSON holds placeholders (cursors,
 	// signed links) for Finish to fill in.
 	placeholders bool
@@ -76,7 +81,7 @@ type Statement struct {
 	now          time.Time
 }
 
-// compilation is the state of compiling one root field.
+// compilation is the state of compiling one statement.
 type compilation struct {
 	c   *Compiler
 	req *Request
@@ -87,36 +92,104 @@ type compilation struct {
 	reseller string
 }
 
-// Compile compiles field, a root field of Query, or answers ErrFallback.
-func (c *Compiler) Compile(req *Request, field graphql.CollectedField) (*Statement, error) {
+func (c *Compiler) check(req *Request) error {
 	if req.Op == nil || req.Op.Operation == nil || req.Op.Operation.Operation != ast.Query {
-		return nil, fallback("not a query")
+		return fallback("not a query")
 	}
 	switch req.Viewer.Role {
 	case viewer.Operator:
 	case viewer.Reseller:
 		if req.Viewer.ResellerID == "" {
-			return nil, fallback("reseller viewer without an ID")
+			return fallback("reseller viewer without an ID")
 		}
 	default:
-		return nil, fallback("anonymous")
+		return fallback("anonymous")
 	}
-	if field.Definition == nil {
-		return nil, fallback("no definition")
-	}
-	root, ok := roots[field.Name]
-	if !ok {
-		return nil, fallback("root field %s", field.Name)
-	}
-	if field.Definition.Directives.ForName("operator") != nil && req.Viewer.Role != viewer.Operator {
-		return nil, fallback("operator only") // gqlgen answers FORBIDDEN
+	return nil
+}
+
+// Compile compiles field, a root field of Query, or answers ErrFallback.
+func (c *Compiler) Compile(req *Request, field graphql.CollectedField) (*Statement, error) {
+	if err := c.check(req); err != nil {
+		return nil, err
 	}
 	k := &compilation{c: c, req: req}
-	query, err := root.compile(k, field)
+	query, err := k.root(field)
 	if err != nil {
 		return nil, err
 	}
-	return &Statement{Query: query, Args: k.b.args, placeholders: k.placeholder, links: c.links, now: req.Now}, nil
+	return k.statement(query, nil), nil
+}
+
+// CompileOperation compiles every root field of a query operation into one
+// statement, a column each; ErrFallback when any field is not compiled.
+func (c *Compiler) CompileOperation(req *Request) (*Statement, error) {
+	if err := c.check(req); err != nil {
+		return nil, err
+	}
+	k := &compilation{c: c, req: req}
+	fields, err := k.collect(req.Op.Operation.SelectionSet, "Query")
+	if err != nil {
+		return nil, err
+	}
+	if len(fields) == 0 {
+		return nil, fallback("no fields")
+	}
+	cols := make([]string, len(fields))
+	keys := make([]string, len(fields))
+	for i, f := range fields {
+		keys[i] = f.Alias
+		if f.Name == "__typename" {
+			cols[i] = "to_json('Query'::text)"
+			continue
+		}
+		q, err := k.root(f)
+		if err != nil {
+			return nil, err
+		}
+		cols[i] = "(" + q + ")"
+	}
+	return k.statement("SELECT "+strings.Join(cols, ", "), keys), nil
+}
+
+func (k *compilation) statement(query string, keys []string) *Statement {
+	return &Statement{Query: query, Args: k.b.args, Keys: keys, placeholders: k.placeholder, links: k.c.links, now: k.req.Now}
+}
+
+// root compiles one root field into a whole statement.
+func (k *compilation) root(field graphql.CollectedField) (string, error) {
+	if field.Definition == nil {
+		return "", fallback("no definition")
+	}
+	root, ok := roots[field.Name]
+	if !ok {
+		return "", fallback("root field %s", field.Name)
+	}
+	if field.Definition.Directives.ForName("operator") != nil && k.req.Viewer.Role != viewer.Operator {
+		return "", fallback("operator only") // gqlgen answers FORBIDDEN
+	}
+	return root.compile(k, field)
+}
+
+// Assemble writes the data object of a whole operation from its columns,
+// each already through Finish.
+func (s *Statement) Assemble(cols [][]byte) []byte {
+	n := 2
+	for i, c := range cols {
+		n += len(s.Keys[i]) + len(c) + 4
+	}
+	out := make([]byte, 0, n)
+	out = append(out, '{')
+	for i, c := range cols {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, '"')
+		out = append(out, s.Keys[i]...) // a GraphQL name: nothing to escape
+		out = append(out, '"', ':')
+		out = append(out, c...)
+	}
+	return append(out, '}')
 }
 
 // collect is gqlgen's own field collection (fragments, @skip/@include,

@@ -100,15 +100,16 @@ func resellerAutopayment(k *compilation, _ *Type, alias string, f graphql.Collec
 	})
 }
 
-// resellerSummary mirrors accounts.SummarizeMany: the aggregates are
-// computed once in a subselect, each table read through its tenancy rule.
+// resellerSummary mirrors accounts.SummarizeMany: one aggregate per table
+// (each read through its tenancy rule) in FROM, so PostgreSQL computes each
+// once however many fields use it.
 func resellerSummary(k *compilation, _ *Type, alias string, f graphql.CollectedField) (string, error) {
 	fields, err := k.collect(f.Selections, "AccountSummary")
 	if err != nil {
 		return "", err
 	}
-	// owned aggregates agg over the reseller's rows of typ.
-	owned := func(typ, agg, join string) (string, error) {
+	// owned aggregates over the reseller's rows of typ.
+	owned := func(typ, aggs, join string) (string, error) {
 		t := k.c.types[typ]
 		a := "sx" // each subquery has its own scope; no outer alias starts with s
 		where := col(a, "reseller_id") + " = " + col(alias, "id")
@@ -119,42 +120,40 @@ func resellerSummary(k *compilation, _ *Type, alias string, f graphql.CollectedF
 		if tenant != "" {
 			where += " AND " + tenant
 		}
-		return "(SELECT " + agg + " FROM " + ident(t.Table) + " " + a + join + " WHERE " + where + ")", nil
+		return "(SELECT " + aggs + " FROM " + ident(t.Table) + " " + a + join + " WHERE " + where + ")", nil
 	}
-	var parts []string
-	for _, q := range []struct{ name, typ, agg, join string }{
-		{"ip", "IPLicense", "count(*)", ""},
-		{"ipcost", "IPLicense", "coalesce(sum(sp.monthly_price), 0)::bigint", " JOIN products sp ON sp.type = sx.type"},
-		{"lim", "ServerAccount", "coalesce(sum(sx.license_limit), 0)::bigint", ""},
-		{"used", "ServerAccount", "coalesce(sum(sx.used_licenses), 0)::bigint", ""},
-		{"gb", "Backup", "coalesce(sum(sx.size_gb), 0)::bigint", ""},
+	var from []string
+	for _, q := range []struct{ typ, aggs, join, name string }{
+		// A license whose product is gone still counts (prices[type] is 0 in Go).
+		{"IPLicense", "count(*) AS ip, coalesce(sum(sp.monthly_price), 0)::bigint AS ipcost", " LEFT JOIN products sp ON sp.type = sx.type", "lic"},
+		{"ServerAccount", "coalesce(sum(sx.license_limit), 0)::bigint AS lim, coalesce(sum(sx.used_licenses), 0)::bigint AS used", "", "acc"},
+		{"Backup", "coalesce(sum(sx.size_gb), 0)::bigint AS gb", "", "bk"},
 	} {
-		e, err := owned(q.typ, q.agg, q.join)
+		e, err := owned(q.typ, q.aggs, q.join)
 		if err != nil {
 			return "", err
 		}
-		parts = append(parts, e+" AS "+q.name)
+		from = append(from, e+" "+q.name)
 	}
-	parts = append(parts,
-		"coalesce((SELECT sp.monthly_price FROM products sp WHERE sp.type = "+literal(string(catalog.CloudLinuxOS))+"), 0) AS clos",
-		k.backupPerGB()+" AS pergb")
+	from = append(from, "(SELECT coalesce((SELECT sp.monthly_price FROM products sp WHERE sp.type = "+
+		literal(string(catalog.CloudLinuxOS))+"), 0) AS clos, "+k.backupPerGB()+" AS pergb) prc")
 	obj, err := k.build(fields, func(f graphql.CollectedField) (string, error) {
 		switch f.Name {
 		case "__typename":
 			return literal("AccountSummary"), nil
 		case "totalLicenses":
-			return "(ss.ip + ss.lim)", nil
+			return "(lic.ip + acc.lim)", nil
 		case "unusedLicenses":
-			return "(ss.lim - ss.used)", nil
+			return "(acc.lim - acc.used)", nil
 		case "licenseCostPerMonth":
-			return moneyExpr("(ss.ipcost + ss.lim * ss.clos + ss.gb * ss.pergb)"), nil
+			return moneyExpr("(lic.ipcost + acc.lim * prc.clos + bk.gb * prc.pergb)"), nil
 		case "ipLicenses":
-			return "ss.ip", nil
+			return "lic.ip", nil
 		}
 		return "", fallback("AccountSummary.%s", f.Name)
 	})
 	if err != nil {
 		return "", err
 	}
-	return "(SELECT " + obj + " FROM (SELECT " + strings.Join(parts, ", ") + ") ss)", nil
+	return "(SELECT " + obj + " FROM " + strings.Join(from, ", ") + ")", nil
 }

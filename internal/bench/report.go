@@ -11,7 +11,7 @@ import (
 // WriteTable prints the report as one table, with a header saying how it
 // was measured.
 func (r *Report) WriteTable(w io.Writer) error {
-	fmt.Fprintf(w, "clnd read benchmark: PostgreSQL %s (jit %s), data set at scale %g (resellers: %d, IP licenses: %d, server accounts: %d, servers: %d, months: %d)\n",
+	fmt.Fprintf(w, "clnd read benchmark: PostgreSQL %s, jit %s; data set at scale %g (resellers: %d, IP licenses: %d, server accounts: %d, servers: %d, months: %d)\n",
 		r.Postgres, r.JIT, r.Scale, r.Data.Resellers, r.Data.Licenses, r.Data.Accounts, r.Data.Servers, r.Data.Months)
 	caller := "as reseller " + BenchReseller + "'s READ API token"
 	if r.As == AsOperator {

@@ -29,7 +29,7 @@ func testMeasures(t *testing.T, url string) {
 		DatabaseURL: url,
 		Scale:       0.001, // one reseller with BENCH.md's per-reseller data
 		Rounds:      1,
-		Phase:       100 * time.Millisecond,
+		Phase:       50 * time.Millisecond,
 		Warmup:      time.Millisecond,
 		Progress:    &progress,
 	}

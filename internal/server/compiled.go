@@ -26,12 +26,13 @@ func (s *Server) compiledOperations(c *sqlgraph.Compiler, stmts *stmtCache) grap
 		if op.Operation == nil || op.Operation.Operation != ast.Query {
 			return next(ctx)
 		}
-		stmt, err := c.CompileOperation(&sqlgraph.Request{
+		req := &sqlgraph.Request{
 			Viewer: viewer.FromContext(ctx),
 			Now:    clock.Now(ctx),
 			Origin: reqinfo.FromContext(ctx).Origin,
 			Op:     op,
-		})
+		}
+		stmt, err := c.CompileOperation(req)
 		if err != nil {
 			if !errors.Is(err, sqlgraph.ErrFallback) {
 				s.log.Error("compiling a query", "request_id", reqinfo.FromContext(ctx).ID, "err", err)
@@ -46,7 +47,7 @@ func (s *Server) compiledOperations(c *sqlgraph.Compiler, stmts *stmtCache) grap
 		for i := range cols {
 			dest[i] = &cols[i]
 		}
-		if err := stmts.queryRow(ctx, stmt.Query, stmt.Args...).Scan(dest...); err != nil {
+		if err := stmts.queryRow(ctx, stmt.Query, stmt.Bind(req)...).Scan(dest...); err != nil {
 			if ctx.Err() == nil {
 				s.log.Debug("compiled query failed; running it on gqlgen", "request_id", reqinfo.FromContext(ctx).ID, "err", err)
 			}
@@ -56,7 +57,7 @@ func (s *Server) compiledOperations(c *sqlgraph.Compiler, stmts *stmtCache) grap
 			if cols[i] == nil {
 				return next(ctx) // not found: gqlgen says so in its words
 			}
-			if cols[i], err = stmt.Finish(cols[i]); err != nil {
+			if cols[i], err = stmt.Finish(cols[i], req.Now); err != nil {
 				s.log.Error("finishing a compiled query", "request_id", reqinfo.FromContext(ctx).ID, "err", err)
 				return next(ctx)
 			}
@@ -96,14 +97,14 @@ func (s *Server) compiledReads(c *sqlgraph.Compiler, stmts *stmtCache) graphql.R
 			return next(ctx)
 		}
 		var out []byte
-		if err := stmts.queryRow(ctx, stmt.Query, stmt.Args...).Scan(&out); err != nil || out == nil {
+		if err := stmts.queryRow(ctx, stmt.Query, stmt.Bind(req)...).Scan(&out); err != nil || out == nil {
 			if err != nil && ctx.Err() == nil {
 				s.log.Debug("compiled read failed; running it on gqlgen", "request_id", reqinfo.FromContext(ctx).ID, "field", rf.Field.Name, "err", err)
 			}
 			s.metrics.compiledRead(rf.Field.Name, false)
 			return next(ctx)
 		}
-		if out, err = stmt.Finish(out); err != nil {
+		if out, err = stmt.Finish(out, req.Now); err != nil {
 			s.log.Error("finishing a compiled read", "request_id", reqinfo.FromContext(ctx).ID, "field", rf.Field.Name, "err", err)
 			s.metrics.compiledRead(rf.Field.Name, false)
 			return next(ctx)

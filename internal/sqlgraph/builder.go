@@ -24,6 +24,17 @@ func (b *builder) w(parts ...string) *builder {
 	return b
 }
 
+// lateArg is a parameter that depends on the request, not on the document,
+// its variables or the viewer: Statement.Bind fills it in, so that a cached
+// statement serves every request of the same shape.
+type lateArg int
+
+const (
+	lateStaleCutoff  lateArg = iota + 1 // IPLicense.status: now − the stale window
+	lateInvoiceBase                     // Invoice.downloadURL: origin + /invoices/
+	lateCheckoutBase                    // Checkout.redirectURL: origin + the sandbox page
+)
+
 // arg adds a parameter and returns its placeholder.
 func (b *builder) arg(v any) string {
 	b.args = append(b.args, v)

@@ -18,14 +18,19 @@
 package sqlgraph
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"clnd/internal/checkout"
+	"clnd/internal/invoicepdf"
 	"clnd/internal/licensing"
 	"clnd/internal/viewer"
 )
@@ -43,12 +48,21 @@ type Compiler struct {
 	byTable    map[string]*Type
 	staleAfter time.Duration
 	links      licensing.BackupLinks
+	// operations caches CompileOperation's answers (statements and
+	// fallbacks) by viewer, document, operation and variables.
+	operations *lru.LRU[compiled]
+}
+
+type compiled struct {
+	stmt *Statement
+	err  error
 }
 
 // New returns a compiler. staleAfter is the check-in window of
 // IPLicense.status; links sign Backup.managementURL.
 func New(staleAfter time.Duration, links licensing.BackupLinks) *Compiler {
-	c := &Compiler{types: generatedTypes, byTable: map[string]*Type{}, staleAfter: staleAfter, links: links}
+	c := &Compiler{types: generatedTypes, byTable: map[string]*Type{}, staleAfter: staleAfter, links: links,
+		operations: lru.New[compiled](operationCacheSize)}
 	for _, t := range generatedTypes {
 		c.byTable[t.Table] = t
 	}
@@ -78,7 +92,25 @@ type Statement struct {
 	// signed links) for Finish to fill in.
 	placeholders bool
 	links        licensing.BackupLinks
-	now          time.Time
+	staleAfter   time.Duration
+}
+
+// Bind is the statement's arguments for one request.
+func (s *Statement) Bind(req *Request) []any {
+	args := make([]any, len(s.Args))
+	for i, a := range s.Args {
+		switch a {
+		case lateStaleCutoff:
+			args[i] = staleCutoff(req.Now, s.staleAfter)
+		case lateInvoiceBase:
+			args[i] = req.Origin + invoicepdf.PathPrefix
+		case lateCheckoutBase:
+			args[i] = req.Origin + checkout.SandboxPath
+		default:
+			args[i] = a
+		}
+	}
+	return args
 }
 
 // compilation is the state of compiling one statement.
@@ -121,12 +153,34 @@ func (c *Compiler) Compile(req *Request, field graphql.CollectedField) (*Stateme
 	return k.statement(query, nil), nil
 }
 
+// operationCacheSize bounds the compiled-operation cache.
+const operationCacheSize = 2048
+
 // CompileOperation compiles every root field of a query operation into one
 // statement, a column each; ErrFallback when any field is not compiled.
+// A statement depends only on the viewer, the document, the operation and
+// its variables (Bind supplies the rest), so answers are cached by those.
 func (c *Compiler) CompileOperation(req *Request) (*Statement, error) {
 	if err := c.check(req); err != nil {
 		return nil, err
 	}
+	vars, err := json.Marshal(req.Op.Variables)
+	if err != nil {
+		return nil, fallback("variables: %v", err)
+	}
+	key := req.Viewer.Role.String() + "\x00" + req.Viewer.ResellerID + "\x00" + req.Op.OperationName + "\x00" +
+		string(vars) + "\x00" + req.Op.RawQuery
+	if hit, ok := c.operations.Get(context.Background(), key); ok {
+		return hit.stmt, hit.err
+	}
+	stmt, err := c.compileOperation(req)
+	if err == nil || errors.Is(err, ErrFallback) {
+		c.operations.Add(context.Background(), key, compiled{stmt, err})
+	}
+	return stmt, err
+}
+
+func (c *Compiler) compileOperation(req *Request) (*Statement, error) {
 	k := &compilation{c: c, req: req}
 	fields, err := k.collect(req.Op.Operation.SelectionSet, "Query")
 	if err != nil {
@@ -153,7 +207,7 @@ func (c *Compiler) CompileOperation(req *Request) (*Statement, error) {
 }
 
 func (k *compilation) statement(query string, keys []string) *Statement {
-	return &Statement{Query: query, Args: k.b.args, Keys: keys, placeholders: k.placeholder, links: k.c.links, now: k.req.Now}
+	return &Statement{Query: query, Args: k.b.args, Keys: keys, placeholders: k.placeholder, links: k.c.links, staleAfter: k.c.staleAfter}
 }
 
 // root compiles one root field into a whole statement.

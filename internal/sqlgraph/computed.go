@@ -8,8 +8,6 @@ import (
 
 	"clnd/internal/autopay"
 	"clnd/internal/catalog"
-	"clnd/internal/checkout"
-	"clnd/internal/invoicepdf"
 	"clnd/internal/licensing"
 	"clnd/internal/pricelist"
 )
@@ -41,23 +39,26 @@ func backupManagementURL(k *compilation, _ *Type, alias string, _ graphql.Collec
 }
 
 func checkoutRedirectURL(k *compilation, _ *Type, alias string, _ graphql.CollectedField) (string, error) {
-	return "(" + k.b.arg(k.req.Origin+checkout.SandboxPath) + "::text || " + col(alias, "id") + ")", nil
+	return "(" + k.b.arg(lateCheckoutBase) + "::text || " + col(alias, "id") + ")", nil
 }
 
-// licenseStatus mirrors licensing.StatusAt: STALE when now − lastCheckIn
-// exceeds the window, that is when lastCheckIn < now − window. The cutoff
-// is rounded up to PostgreSQL's microsecond so the comparison is exact.
+// licenseStatus mirrors licensing.StatusAt (see staleCutoff).
 func licenseStatus(k *compilation, _ *Type, alias string, _ graphql.CollectedField) (string, error) {
-	cutoff := k.req.Now.Add(-k.c.staleAfter)
-	if r := cutoff.Truncate(time.Microsecond); !r.Equal(cutoff) {
-		cutoff = r.Add(time.Microsecond)
-	} else {
-		cutoff = r
-	}
 	last := col(alias, "last_check_in")
 	return "(CASE WHEN " + last + " IS NULL THEN " + literal(string(licensing.NeverCheckedIn)) +
-		" WHEN " + last + " < " + k.b.arg(cutoff.UTC()) + "::timestamptz THEN " + literal(string(licensing.Stale)) +
+		" WHEN " + last + " < " + k.b.arg(lateStaleCutoff) + "::timestamptz THEN " + literal(string(licensing.Stale)) +
 		" ELSE " + literal(string(licensing.Active)) + " END)", nil
+}
+
+// staleCutoff is licenseStatus's parameter: STALE when now − lastCheckIn
+// exceeds the window, that is when lastCheckIn < now − window. It is
+// rounded up to PostgreSQL's microsecond so the comparison is exact.
+func staleCutoff(now time.Time, window time.Duration) time.Time {
+	cutoff := now.Add(-window)
+	if r := cutoff.Truncate(time.Microsecond); !r.Equal(cutoff) {
+		return r.Add(time.Microsecond).UTC()
+	}
+	return cutoff.UTC()
 }
 
 // backupPerGB is the backup price setting in cents.
@@ -70,7 +71,7 @@ func backupMonthlyPrice(k *compilation, _ *Type, alias string, _ graphql.Collect
 }
 
 func invoiceDownloadURL(k *compilation, _ *Type, alias string, _ graphql.CollectedField) (string, error) {
-	return "(" + k.b.arg(k.req.Origin+invoicepdf.PathPrefix) + "::text || " + col(alias, "id") + " || '.pdf')", nil
+	return "(" + k.b.arg(lateInvoiceBase) + "::text || " + col(alias, "id") + " || '.pdf')", nil
 }
 
 // resellerAutopayment mirrors graph.autopaymentOf.

@@ -57,13 +57,15 @@ func (k *compilation) cursorExpr(alias string, pg page) string {
 	return expr
 }
 
-// Finish turns the statement's JSON into the field's answer.
-func (s *Statement) Finish(out []byte) ([]byte, error) {
+// Finish turns a column of the statement's JSON into the field's answer:
+// it fills in the placeholders (cursors, signed links), reading each with a
+// small scanner rather than a JSON decoder, since a page has one per edge.
+func (s *Statement) Finish(out []byte, now time.Time) ([]byte, error) {
 	if !s.placeholders || !bytes.Contains(out, placeholder) {
 		return out, nil
 	}
 	var buf bytes.Buffer
-	buf.Grow(len(out))
+	buf.Grow(len(out) + len(out)/4)
 	rest := out
 	for {
 		i := bytes.Index(rest, placeholder)
@@ -72,15 +74,13 @@ func (s *Statement) Finish(out []byte) ([]byte, error) {
 			return buf.Bytes(), nil
 		}
 		buf.Write(rest[:i])
-		dec := json.NewDecoder(bytes.NewReader(rest[i:]))
-		dec.UseNumber()
-		var parts []any
-		if err := dec.Decode(&parts); err != nil {
-			return nil, fmt.Errorf("sqlgraph: placeholder: %w", err)
+		parts, n, err := scanPlaceholder(rest[i:])
+		if err != nil {
+			return nil, err
 		}
-		if tag, _ := parts[0].(string); tag == "\x01"+backupLink && len(parts) == 2 {
+		if parts[0] == "\x01"+backupLink && len(parts) == 2 {
 			id, _ := parts[1].(string)
-			graphql.MarshalString(s.links.ManagementURL(id, s.now)).MarshalGQL(&buf)
+			graphql.MarshalString(s.links.ManagementURL(id, now)).MarshalGQL(&buf)
 		} else {
 			c, err := cursorOf(parts)
 			if err != nil {
@@ -88,7 +88,85 @@ func (s *Statement) Finish(out []byte) ([]byte, error) {
 			}
 			c.MarshalGQL(&buf)
 		}
-		rest = rest[i+int(dec.InputOffset()):]
+		rest = rest[i+n:]
+	}
+}
+
+// scanPlaceholder reads ["\u0001<kind>", "id"(, value)] at the start of b:
+// strings and numbers only, as the statement writes them. It returns the
+// parts (strings, or json.Number) and the bytes read.
+func scanPlaceholder(b []byte) ([]any, int, error) {
+	bad := func() ([]any, int, error) {
+		return nil, 0, fmt.Errorf("sqlgraph: malformed placeholder %.60q", b)
+	}
+	// The tag is always `["\u0001<kind>"`: read it without unescaping.
+	if len(b) < 10 || b[9] != '"' {
+		return bad()
+	}
+	parts := make([]any, 1, 3)
+	parts[0] = "\x01" + string(b[8])
+	pos := 10
+	for {
+		for pos < len(b) && (b[pos] == ' ' || b[pos] == '\n' || b[pos] == '\t' || b[pos] == '\r') {
+			pos++
+		}
+		if pos >= len(b) {
+			return bad()
+		}
+		switch b[pos] {
+		case ',':
+			pos++
+		case ']':
+			if len(parts) < 2 {
+				return bad()
+			}
+			return parts, pos + 1, nil
+		default:
+			return bad()
+		}
+		for pos < len(b) && (b[pos] == ' ' || b[pos] == '\n' || b[pos] == '\t' || b[pos] == '\r') {
+			pos++
+		}
+		if pos >= len(b) {
+			return bad()
+		}
+		switch c := b[pos]; {
+		case c == '"':
+			end := pos + 1
+			escaped := false
+			for ; end < len(b); end++ {
+				if b[end] == '\\' {
+					escaped = true
+					end++
+					continue
+				}
+				if b[end] == '"' {
+					break
+				}
+			}
+			if end >= len(b) {
+				return bad()
+			}
+			if escaped {
+				var str string
+				if err := json.Unmarshal(b[pos:end+1], &str); err != nil {
+					return bad()
+				}
+				parts = append(parts, str)
+			} else {
+				parts = append(parts, string(b[pos+1:end]))
+			}
+			pos = end + 1
+		case c == '-' || (c >= '0' && c <= '9'):
+			end := pos + 1
+			for end < len(b) && (b[end] == '-' || b[end] == '.' || b[end] == '+' || b[end] == 'e' || b[end] == 'E' || (b[end] >= '0' && b[end] <= '9')) {
+				end++
+			}
+			parts = append(parts, json.Number(b[pos:end]))
+			pos = end
+		default:
+			return bad()
+		}
 	}
 }
 

@@ -61,7 +61,7 @@ var roots = map[string]rootField{
 		searchBy: func(s string) func(*entsql.Selector) { return accounts.SearchResellers(s) },
 	})},
 	"viewer":           {compile: compileViewer},
-	"products":         {compile: listOf("Product", "cln_type_code")},
+	"products":         {compile: listOf("Product", "cln_type_code", "id")},
 	"datacenters":      {compile: listOf("Datacenter", "code")},
 	"apiTokens":        {compile: listOf("APIToken", "created_at", "id")},
 	"backupPricePerGB": {compile: compileBackupPrice},

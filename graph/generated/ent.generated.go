@@ -12067,7 +12067,7 @@ func (ec *executionContext) _TransactionEdge(ctx context.Context, sel ast.Select
 // region    ***************************** type.gotpl *****************************
 
 func (ec *executionContext) marshalNAPIToken2ᚕᚖclndᚋentᚐAPITokenᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.APIToken) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 1, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNAPIToken2ᚖclndᚋentᚐAPIToken(ctx, sel, v[i])
@@ -12201,7 +12201,7 @@ func (ec *executionContext) marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCurso
 }
 
 func (ec *executionContext) marshalNDatacenter2ᚕᚖclndᚋentᚐDatacenterᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Datacenter) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 1, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNDatacenter2ᚖclndᚋentᚐDatacenter(ctx, sel, v[i])
@@ -12225,7 +12225,7 @@ func (ec *executionContext) marshalNDatacenter2ᚖclndᚋentᚐDatacenter(ctx co
 }
 
 func (ec *executionContext) marshalNIPLicense2ᚕᚖclndᚋentᚐIPLicenseᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.IPLicense) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 1, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNIPLicense2ᚖclndᚋentᚐIPLicense(ctx, sel, v[i])
@@ -12276,7 +12276,7 @@ func (ec *executionContext) unmarshalNIPLicenseWhereInput2ᚖclndᚋentᚐIPLice
 }
 
 func (ec *executionContext) marshalNInvoice2ᚕᚖclndᚋentᚐInvoiceᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Invoice) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 1, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNInvoice2ᚖclndᚋentᚐInvoice(ctx, sel, v[i])
@@ -12377,7 +12377,7 @@ func (ec *executionContext) unmarshalNLicenseType2ᚕclndᚋinternalᚋcatalog�
 }
 
 func (ec *executionContext) marshalNLicenseType2ᚕclndᚋinternalᚋcatalogᚐLicenseTypeᚄ(ctx context.Context, sel ast.SelectionSet, v []catalog.LicenseType) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 1, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNLicenseType2clndᚋinternalᚋcatalogᚐLicenseType(ctx, sel, v[i])
@@ -12393,7 +12393,7 @@ func (ec *executionContext) marshalNLicenseType2ᚕclndᚋinternalᚋcatalogᚐL
 }
 
 func (ec *executionContext) marshalNNode2ᚕclndᚋentᚐNoder(ctx context.Context, sel ast.SelectionSet, v []ent.Noder) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 1, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalONode2clndᚋentᚐNoder(ctx, sel, v[i])
@@ -12491,7 +12491,7 @@ func (ec *executionContext) marshalNPaymentMethodOrderField2ᚖclndᚋentᚐPaym
 }
 
 func (ec *executionContext) marshalNProduct2ᚕᚖclndᚋentᚐProductᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Product) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 1, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNProduct2ᚖclndᚋentᚐProduct(ctx, sel, v[i])
@@ -12688,7 +12688,7 @@ func (ec *executionContext) marshalOActivationKey2ᚕᚖclndᚋentᚐActivationK
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 1, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNActivationKey2ᚖclndᚋentᚐActivationKey(ctx, sel, v[i])
@@ -12744,7 +12744,7 @@ func (ec *executionContext) marshalOIPLicenseEdge2ᚕᚖclndᚋentᚐIPLicenseEd
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 1, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalOIPLicenseEdge2ᚖclndᚋentᚐIPLicenseEdge(ctx, sel, v[i])
@@ -12804,7 +12804,7 @@ func (ec *executionContext) marshalOInvoiceEdge2ᚕᚖclndᚋentᚐInvoiceEdge(c
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 1, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalOInvoiceEdge2ᚖclndᚋentᚐInvoiceEdge(ctx, sel, v[i])
@@ -12824,7 +12824,7 @@ func (ec *executionContext) marshalOInvoiceItem2ᚕᚖclndᚋentᚐInvoiceItem�
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 1, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNInvoiceItem2ᚖclndᚋentᚐInvoiceItem(ctx, sel, v[i])
@@ -12843,7 +12843,7 @@ func (ec *executionContext) marshalOInvoiceLine2ᚕᚖclndᚋentᚐInvoiceLine�
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 1, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNInvoiceLine2ᚖclndᚋentᚐInvoiceLine(ctx, sel, v[i])
@@ -12887,7 +12887,7 @@ func (ec *executionContext) marshalOInvoiceType2ᚕclndᚋentᚋinvoiceᚐType�
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 1, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNInvoiceType2clndᚋentᚋinvoiceᚐType(ctx, sel, v[i])
@@ -12964,7 +12964,7 @@ func (ec *executionContext) marshalOLicenseType2ᚕclndᚋinternalᚋcatalogᚐL
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 1, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNLicenseType2clndᚋinternalᚋcatalogᚐLicenseType(ctx, sel, v[i])
@@ -13013,7 +13013,7 @@ func (ec *executionContext) marshalOPaymentAttemptEdge2ᚕᚖclndᚋentᚐPaymen
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 1, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalOPaymentAttemptEdge2ᚖclndᚋentᚐPaymentAttemptEdge(ctx, sel, v[i])
@@ -13041,7 +13041,7 @@ func (ec *executionContext) marshalOPaymentMethod2ᚕᚖclndᚋentᚐPaymentMeth
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 1, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNPaymentMethod2ᚖclndᚋentᚐPaymentMethod(ctx, sel, v[i])
@@ -13084,7 +13084,7 @@ func (ec *executionContext) marshalOProductFamily2ᚕclndᚋinternalᚋcatalog�
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 1, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNProductFamily2clndᚋinternalᚋcatalogᚐFamily(ctx, sel, v[i])
@@ -13126,7 +13126,7 @@ func (ec *executionContext) marshalOResellerEdge2ᚕᚖclndᚋentᚐResellerEdge
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 1, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalOResellerEdge2ᚖclndᚋentᚐResellerEdge(ctx, sel, v[i])
@@ -13171,7 +13171,7 @@ func (ec *executionContext) marshalOResellerStatus2ᚕclndᚋentᚋresellerᚐSt
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 1, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNResellerStatus2clndᚋentᚋresellerᚐStatus(ctx, sel, v[i])
@@ -13245,7 +13245,7 @@ func (ec *executionContext) marshalOServerAccountEdge2ᚕᚖclndᚋentᚐServerA
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 1, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalOServerAccountEdge2ᚖclndᚋentᚐServerAccountEdge(ctx, sel, v[i])
@@ -13298,7 +13298,7 @@ func (ec *executionContext) marshalOServerEdge2ᚕᚖclndᚋentᚐServerEdge(ctx
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 1, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalOServerEdge2ᚖclndᚋentᚐServerEdge(ctx, sel, v[i])
@@ -13358,7 +13358,7 @@ func (ec *executionContext) marshalOTransactionEdge2ᚕᚖclndᚋentᚐTransacti
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 1, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalOTransactionEdge2ᚖclndᚋentᚐTransactionEdge(ctx, sel, v[i])
@@ -13395,7 +13395,7 @@ func (ec *executionContext) marshalOTransactionKind2ᚕclndᚋentᚋtransaction�
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 1, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNTransactionKind2clndᚋentᚋtransactionᚐKind(ctx, sel, v[i])

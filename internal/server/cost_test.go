@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -189,6 +190,7 @@ func BenchmarkPartnerInvoicesParallel(b *testing.B) {
 			runtime.ReadMemStats(&ms)
 			gcBefore := ms.NumGC
 			cpu := processCPU()
+			peakStacks := samplePeak("/memory/classes/heap/stacks:bytes")
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
@@ -198,7 +200,34 @@ func BenchmarkPartnerInvoicesParallel(b *testing.B) {
 			b.ReportMetric(float64(processCPU()-cpu)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
 			runtime.ReadMemStats(&ms)
 			b.ReportMetric(float64(ms.NumGC-gcBefore)/float64(b.N), "gc/op")
+			b.ReportMetric(float64(peakStacks())/(1<<20), "peak-stack-MB")
 		})
+	}
+}
+
+// samplePeak polls a runtime metric every millisecond until the returned
+// function is called, which returns the largest value seen.
+func samplePeak(name string) func() uint64 {
+	sample := []metrics.Sample{{Name: name}}
+	stop, done := make(chan struct{}), make(chan uint64)
+	go func() {
+		var peak uint64
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			metrics.Read(sample)
+			peak = max(peak, sample[0].Value.Uint64())
+			select {
+			case <-stop:
+				done <- peak
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() uint64 {
+		close(stop)
+		return <-done
 	}
 }
 

@@ -45,6 +45,11 @@ type Env struct {
 	OperatorToken string
 
 	naturalCollation bool
+
+	log      *slog.Logger
+	shadow   *Env // the same database read with the compiler off (shadow.go)
+	isShadow bool
+	noShadow bool
 }
 
 // Option adjusts an Env before it starts.
@@ -121,6 +126,7 @@ func New(t testing.TB, backend string, opts ...Option) *Env {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
+	e.log = log
 	e.start(log)
 	return e
 }
@@ -276,6 +282,7 @@ func (e *Env) post(req Request, body []byte) *Response {
 		if err := json.Unmarshal(raw, out); err != nil {
 			e.t.Fatalf("decoding %q: %v", raw, err)
 		}
+		e.compareWithShadow(req, body, out)
 	}
 	return out
 }

@@ -196,7 +196,7 @@ func TestHostileDocumentsAreRefusedFast(t *testing.T) {
 		{"20 unknown fields", unknownFields(20), "BAD_USER_INPUT: Cannot query field"},
 		{"an unknown field with a long name", "{ " + strings.Repeat("a", maxBody-200) + " }", "QUERY_TOO_COMPLEX"},
 		{"100 unknown fields with long names", unknownLongFields(100, maxBody/100-50), "QUERY_TOO_COMPLEX"},
-		{"4,000 unknown fields with names of 128 characters", unknownLongFields(4000, 120), "BAD_USER_INPUT"},
+		{"4,000 unknown fields with names just within the length limit", unknownLongFields(4000, 120), "BAD_USER_INPUT"},
 		{"an unknown argument with a long name", "{ ipLicenses(" + strings.Repeat("a", maxBody-200) + ": 1) { totalCount } }", "QUERY_TOO_COMPLEX"},
 		{"an unknown enum value with a long name", "{ ipLicenses(where: {type: " + strings.Repeat("A", maxBody-200) + "}) { totalCount } }", "QUERY_TOO_COMPLEX"},
 		{"an unknown type with a long name", "query($v: " + strings.Repeat("A", maxBody-200) + ") { clock { now } }", "QUERY_TOO_COMPLEX"},
@@ -209,7 +209,7 @@ func TestHostileDocumentsAreRefusedFast(t *testing.T) {
 			}
 			r, took := timed(t, e, a.Token, c.query)
 			code, message, _ := strings.Cut(c.code, ": ")
-			if r.Code() != code || !strings.HasPrefix(r.Errors[0].Message, message) || len(r.Data) > 0 && string(r.Data) != "null" {
+			if len(r.Errors) == 0 || r.Code() != code || !strings.HasPrefix(r.Errors[0].Message, message) || len(r.Data) > 0 && string(r.Data) != "null" {
 				t.Fatalf("want %s and no data, got %.300s", c.code, r.Raw)
 			}
 			if took > answerBound {

@@ -248,8 +248,9 @@ func TestSubscriptionsAreScopedToTheTenant(t *testing.T) {
 // Two instances on one PostgreSQL: a check-in through the second reaches a
 // subscriber of the first through LISTEN/NOTIFY, and only the right tenant.
 func TestCheckInsCrossInstances(t *testing.T) {
-	first := apitest.New(t, "postgres")
-	second := apitest.Reopen(t, first)
+	// No shadow instances: the test counts the database's LISTEN connections.
+	first := apitest.New(t, "postgres", apitest.WithoutShadow())
+	second := apitest.Reopen(t, first, apitest.WithoutShadow())
 	a := first.Register("alice")
 	b := first.Register("bob")
 	first.AddLicense(a.Token, "203.0.113.10", "CLOUDLINUX_OS", "")

@@ -2,11 +2,13 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/parser"
@@ -68,10 +70,14 @@ const (
 // are linear in the document, and they bound what validation grows with.
 // The document is parsed twice (here and by gqlgen); that is tens of
 // microseconds for a real query, and milliseconds for the largest allowed.
+// A document that passed is remembered (by its SHA-256) and not parsed here
+// again: dashboards send the same few documents all day.
 type documentLimits struct {
 	// schemaNames holds every name the schema defines: types, fields,
 	// arguments, input fields, enum values and directives.
 	schemaNames map[string]bool
+	// passed holds the hashes of documents that passed the checks.
+	passed *lru.LRU[struct{}]
 }
 
 var _ interface {
@@ -84,6 +90,7 @@ func (*documentLimits) ExtensionName() string { return "DocumentLimits" }
 // Validate is called once, when the extension is added to the handler.
 func (l *documentLimits) Validate(es graphql.ExecutableSchema) error {
 	l.schemaNames = schemaNames(es.Schema())
+	l.passed = lru.New[struct{}](1000)
 	return nil
 }
 
@@ -110,7 +117,14 @@ func schemaNames(schema *ast.Schema) map[string]bool {
 	return names
 }
 
-func (l *documentLimits) MutateOperationParameters(_ context.Context, params *graphql.RawParams) *gqlerror.Error {
+func (l *documentLimits) MutateOperationParameters(ctx context.Context, params *graphql.RawParams) *gqlerror.Error {
+	sum := sha256.Sum256([]byte(params.Query))
+	key := string(sum[:])
+	if l.passed != nil {
+		if _, ok := l.passed.Get(ctx, key); ok {
+			return nil
+		}
+	}
 	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: params.Query}, MaxQueryTokens)
 	if err != nil {
 		if e, ok := err.(*gqlerror.Error); ok && e.Message == tokenLimitMessage {
@@ -118,7 +132,13 @@ func (l *documentLimits) MutateOperationParameters(_ context.Context, params *gr
 		}
 		return nil // a syntax error: gqlgen's own parse reports it
 	}
-	return checkDocument(doc, l.schemaNames)
+	if gerr := checkDocument(doc, l.schemaNames); gerr != nil {
+		return gerr
+	}
+	if l.passed != nil {
+		l.passed.Add(ctx, key, struct{}{})
+	}
+	return nil
 }
 
 // tokenLimitMessage is how gqlparser says a document is over the token limit.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 	"strings"
 
@@ -191,8 +192,10 @@ func (m *measure) pageSize(f *ast.Field) int {
 		if err != nil || v == nil {
 			continue
 		}
-		n, _ := asInt(v)
-		if n < 0 || n > MaxPageSize {
+		// A string is not an Int, whatever gqlparser's variable coercion let
+		// through ("100000" would otherwise count as 0 here and load 100,000 rows).
+		n, ok := asInt(v)
+		if !ok || n < 0 || n > MaxPageSize {
 			m.badPage = gqlerror.Errorf("%s must be between 0 and %d", name, MaxPageSize)
 			m.badPage.Extensions = map[string]any{"code": string(apperr.BadUserInput), "field": name}
 			return DefaultPageSize
@@ -224,7 +227,10 @@ func asInt(v any) (int, bool) {
 	case int64:
 		return int(n), true
 	case float64:
-		return int(n), true
+		return int(n), n == float64(int(n))
+	case json.Number:
+		i, err := n.Int64()
+		return int(i), err == nil
 	}
 	return 0, false
 }

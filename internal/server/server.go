@@ -59,6 +59,8 @@ type Server struct {
 	cancel    context.CancelFunc
 	listening chan struct{}
 	stopped   sync.WaitGroup
+	// stmts keeps compiled reads prepared (nil on SQLite or with the compiler off).
+	stmts *stmtCache
 }
 
 // New builds the HTTP handler. testClock is the sandbox clock (nil outside
@@ -188,6 +190,9 @@ func (s *Server) Close() {
 	s.checkIns.Close()
 	s.cancel()
 	s.stopped.Wait()
+	if s.stmts != nil {
+		s.stmts.close()
+	}
 }
 
 // Handler is the whole HTTP surface.
@@ -228,9 +233,9 @@ func (s *Server) graphQLHandler(resolver *graph.Resolver) http.Handler {
 	if s.db.Postgres() && !s.cfg.InterpretedReads {
 		// After the operation middleware above: the caller is settled.
 		compiler := sqlgraph.New(s.cfg.StaleAfter, resolver.BackupLinks)
-		stmts := newStmtCache(s.db.SQL, 512)
-		h.AroundOperations(s.compiledOperations(compiler, stmts))
-		h.AroundRootFields(s.compiledReads(compiler, stmts))
+		s.stmts = newStmtCache(s.db.SQL)
+		h.AroundOperations(s.compiledOperations(compiler, s.stmts))
+		h.AroundRootFields(s.compiledReads(compiler, s.stmts))
 	}
 	h.AroundFields(authorize)
 	h.SetErrorPresenter(s.presentError)

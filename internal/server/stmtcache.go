@@ -2,63 +2,66 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
-	"sync"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // stmtCache keeps the compiled reads' statements prepared. A compiled
 // statement's text depends only on the document's shape (every value is a
 // parameter), so a dashboard's few queries are planned once per connection
 // instead of on every request; planning was most of PostgreSQL's work for a
-// page of licenses. The cache holds at most max statements and then stops
-// adding: a client sending endless new shapes gets unprepared statements,
-// never unbounded memory.
+// page of licenses.
+//
+// A prepared statement holds memory in every PostgreSQL backend that ran it
+// (about 50 bytes per byte of SQL), so the cache is bounded three ways: only
+// statements of at most maxPreparedSQL bytes, only once a statement text has
+// been seen before (a dashboard repeats itself; a client inventing shapes
+// does not), and at most maxPrepared of them, the least recently used closed
+// (deallocated) to make room. Anything else runs unprepared, as before.
 type stmtCache struct {
-	db  *sql.DB
-	max int
-
-	mu    sync.Mutex
-	stmts map[string]*sql.Stmt
+	db       *sql.DB
+	prepared *lru.Cache[string, *sql.Stmt]
+	seen     *lru.Cache[[32]byte, struct{}]
 }
 
-func newStmtCache(db *sql.DB, max int) *stmtCache {
-	return &stmtCache{db: db, max: max, stmts: map[string]*sql.Stmt{}}
+const (
+	maxPrepared    = 32
+	maxPreparedSQL = 8 << 10
+)
+
+func newStmtCache(db *sql.DB) *stmtCache {
+	prepared, err := lru.NewWithEvict(maxPrepared, func(_ string, s *sql.Stmt) { _ = s.Close() })
+	if err != nil {
+		panic(err) // only for a size below 1
+	}
+	seen, err := lru.New[[32]byte, struct{}](4 * maxPrepared)
+	if err != nil {
+		panic(err)
+	}
+	return &stmtCache{db: db, prepared: prepared, seen: seen}
 }
 
-// queryRow runs query with args, prepared when the cache has room.
+// queryRow runs query with args, prepared when the cache takes it.
 func (c *stmtCache) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	c.mu.Lock()
-	stmt, ok := c.stmts[query]
-	full := len(c.stmts) >= c.max
-	c.mu.Unlock()
-	if !ok && !full {
-		prepared, err := c.db.PrepareContext(ctx, query)
-		if err == nil {
-			c.mu.Lock()
-			if existing, raced := c.stmts[query]; raced {
-				_ = prepared.Close()
-				stmt = existing
-			} else if len(c.stmts) < c.max {
-				c.stmts[query] = prepared
-				stmt = prepared
-			} else {
-				_ = prepared.Close()
+	if stmt, ok := c.prepared.Get(query); ok {
+		return stmt.QueryRowContext(ctx, args...)
+	}
+	if len(query) <= maxPreparedSQL {
+		sum := sha256.Sum256([]byte(query))
+		if ok, _ := c.seen.ContainsOrAdd(sum, struct{}{}); ok {
+			if stmt, err := c.db.PrepareContext(ctx, query); err == nil {
+				if prior, present, _ := c.prepared.PeekOrAdd(query, stmt); present {
+					_ = stmt.Close() // another request prepared it meanwhile
+					stmt = prior
+				}
+				return stmt.QueryRowContext(ctx, args...)
 			}
-			c.mu.Unlock()
 		}
 	}
-	if stmt == nil {
-		return c.db.QueryRowContext(ctx, query, args...)
-	}
-	return stmt.QueryRowContext(ctx, args...)
+	return c.db.QueryRowContext(ctx, query, args...)
 }
 
-// close releases every prepared statement.
-func (c *stmtCache) close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for q, s := range c.stmts {
-		_ = s.Close()
-		delete(c.stmts, q)
-	}
-}
+// close deallocates every prepared statement.
+func (c *stmtCache) close() { c.prepared.Purge() }

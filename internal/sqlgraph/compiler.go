@@ -19,6 +19,7 @@ package sqlgraph
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,7 +50,7 @@ type Compiler struct {
 	staleAfter time.Duration
 	links      licensing.BackupLinks
 	// operations caches CompileOperation's answers (statements and
-	// fallbacks) by viewer, document, operation and variables.
+	// fallbacks) by a hash of the viewer, document, operation and variables.
 	operations *lru.LRU[compiled]
 }
 
@@ -154,7 +155,7 @@ func (c *Compiler) Compile(req *Request, field graphql.CollectedField) (*Stateme
 }
 
 // operationCacheSize bounds the compiled-operation cache.
-const operationCacheSize = 2048
+const operationCacheSize = 1024
 
 // CompileOperation compiles every root field of a query operation into one
 // statement, a column each; ErrFallback when any field is not compiled.
@@ -168,17 +169,34 @@ func (c *Compiler) CompileOperation(req *Request) (*Statement, error) {
 	if err != nil {
 		return nil, fallback("variables: %v", err)
 	}
-	key := req.Viewer.Role.String() + "\x00" + req.Viewer.ResellerID + "\x00" + req.Op.OperationName + "\x00" +
-		string(vars) + "\x00" + req.Op.RawQuery
-	if hit, ok := c.operations.Get(context.Background(), key); ok {
-		return hit.stmt, hit.err
+	// Large documents or variables (a search term of a megabyte) are
+	// compiled afresh each time rather than kept: the cache stays small.
+	cacheable := len(vars) <= maxCachedVariables && len(req.Op.RawQuery) <= maxCachedDocument
+	var key string
+	if cacheable {
+		h := sha256.New()
+		for _, part := range []string{req.Viewer.Role.String(), req.Viewer.ResellerID, req.Op.OperationName, string(vars), req.Op.RawQuery} {
+			h.Write([]byte(part))
+			h.Write([]byte{0})
+		}
+		key = string(h.Sum(nil))
+		if hit, ok := c.operations.Get(context.Background(), key); ok {
+			return hit.stmt, hit.err
+		}
 	}
 	stmt, err := c.compileOperation(req)
-	if err == nil || errors.Is(err, ErrFallback) {
+	if cacheable && (err == nil && len(stmt.Query) <= maxCachedStatement || errors.Is(err, ErrFallback)) {
 		c.operations.Add(context.Background(), key, compiled{stmt, err})
 	}
 	return stmt, err
 }
+
+// Bounds of what the compiled-operation cache keeps.
+const (
+	maxCachedVariables = 4 << 10
+	maxCachedDocument  = 16 << 10
+	maxCachedStatement = 32 << 10
+)
 
 func (c *Compiler) compileOperation(req *Request) (*Statement, error) {
 	k := &compilation{c: c, req: req}

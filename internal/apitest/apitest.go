@@ -257,6 +257,21 @@ func (e *Env) Do(req Request) *Response {
 
 func (e *Env) post(req Request, body []byte) *Response {
 	e.t.Helper()
+	resp, raw := e.send(req, body)
+	out := &Response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/") && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			e.t.Fatalf("decoding %q: %v", raw, err)
+		}
+		e.compareWithShadow(req, body, out)
+	}
+	return out
+}
+
+// send posts body to this instance's /graphql with the request's token and
+// headers, and returns the response and its whole body.
+func (e *Env) send(req Request, body []byte) (*http.Response, []byte) {
+	e.t.Helper()
 	httpReq, err := http.NewRequest(http.MethodPost, e.Server.URL+"/graphql", bytes.NewReader(body))
 	if err != nil {
 		e.t.Fatal(err)
@@ -277,14 +292,7 @@ func (e *Env) post(req Request, body []byte) *Response {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	out := &Response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
-	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/") && len(raw) > 0 {
-		if err := json.Unmarshal(raw, out); err != nil {
-			e.t.Fatalf("decoding %q: %v", raw, err)
-		}
-		e.compareWithShadow(req, body, out)
-	}
-	return out
+	return resp, raw
 }
 
 // PostRaw sends an arbitrary body to /graphql.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"regexp"
 	"sort"
 	"strings"
@@ -61,26 +60,7 @@ func (e *Env) compareWithShadow(req Request, body []byte, got *Response) {
 	if s == nil || !readDocument(req.Query) {
 		return
 	}
-	httpReq, err := http.NewRequest(http.MethodPost, s.Server.URL+"/graphql", bytes.NewReader(body))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	httpReq.Header.Set("Content-Type", "application/json")
-	if req.Token != "" {
-		httpReq.Header.Set("Authorization", "Bearer "+req.Token)
-	}
-	for k, v := range req.Header {
-		httpReq.Header.Set(k, v)
-	}
-	resp, err := s.Server.Client().Do(httpReq)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	resp, raw := s.send(req, body)
 	// Links carry the origin the request came in on: the shadow's port.
 	raw = bytes.ReplaceAll(raw, []byte(s.Server.URL), []byte(e.Server.URL))
 	if resp.StatusCode != got.Status {

@@ -8,8 +8,6 @@ import (
 	"math/rand"
 	"net/http"
 	"os"
-	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -122,60 +120,15 @@ func raw(t *testing.T, e *apitest.Env, token, doc string) []byte {
 	return append([]byte(strconv.Itoa(resp.StatusCode)+" "), out...)
 }
 
-var requestID = regexp.MustCompile(`req_[0-9A-Z]{26}`)
-
-// sameJSON compares two answers: the data token by token (the same keys in
-// the same order, the same values; only insignificant whitespace and string
-// escaping may differ), the errors as a set (root fields run concurrently,
-// so their errors come in any order).
+// sameJSON compares two answers ("<status> <body>") as apitest.SameAnswer
+// does, and their HTTP statuses.
 func sameJSON(a, b []byte) string {
-	// Request IDs in INTERNAL messages differ by nature.
-	a, b = requestID.ReplaceAll(a, []byte("req_X")), requestID.ReplaceAll(b, []byte("req_X"))
 	sa, ra, _ := bytes.Cut(a, []byte(" "))
 	sb, rb, _ := bytes.Cut(b, []byte(" "))
 	if !bytes.Equal(sa, sb) {
 		return fmt.Sprintf("HTTP %s vs %s", sa, sb)
 	}
-	type answer struct {
-		Data   json.RawMessage   `json:"data"`
-		Errors []json.RawMessage `json:"errors"`
-	}
-	var aa, ab answer
-	if err := json.Unmarshal(ra, &aa); err != nil {
-		return fmt.Sprintf("gqlgen's answer is not JSON: %v", err)
-	}
-	if err := json.Unmarshal(rb, &ab); err != nil {
-		return fmt.Sprintf("the compiled answer is not JSON: %v", err)
-	}
-	errs := func(list []json.RawMessage) string {
-		var out []string
-		for _, e := range list {
-			var buf bytes.Buffer
-			_ = json.Compact(&buf, e)
-			out = append(out, buf.String())
-		}
-		sort.Strings(out)
-		return strings.Join(out, "\n")
-	}
-	if ea, eb := errs(aa.Errors), errs(ab.Errors); ea != eb {
-		return fmt.Sprintf("errors %s vs %s", ea, eb)
-	}
-	da, db := json.NewDecoder(bytes.NewReader(aa.Data)), json.NewDecoder(bytes.NewReader(ab.Data))
-	da.UseNumber()
-	db.UseNumber()
-	for i := 0; ; i++ {
-		ta, ea := da.Token()
-		tb, eb := db.Token()
-		if ea == io.EOF && eb == io.EOF {
-			return ""
-		}
-		if ea != nil || eb != nil {
-			return fmt.Sprintf("token %d: %v / %v", i, ea, eb)
-		}
-		if fmt.Sprintf("%T %v", ta, ta) != fmt.Sprintf("%T %v", tb, tb) {
-			return fmt.Sprintf("token %d: %v vs %v", i, ta, tb)
-		}
-	}
+	return apitest.SameAnswer(ra, rb)
 }
 
 func (w *world) compiledCount(t *testing.T) int {

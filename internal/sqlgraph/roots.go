@@ -90,15 +90,21 @@ func compileNode(k *compilation, f graphql.CollectedField) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	where := col(a, "id") + " = " + k.b.arg(id)
-	tenant, err := k.tenant(t, a)
+	return k.byID(t, a, id, obj)
+}
+
+// byID selects value from the row of t with the id, under alias, if the
+// viewer may see it; no row otherwise.
+func (k *compilation) byID(t *Type, alias, id, value string) (string, error) {
+	where := col(alias, "id") + " = " + k.b.arg(id)
+	tenant, err := k.tenant(t, alias)
 	if err != nil {
 		return "", err
 	}
 	if tenant != "" {
 		where += " AND " + tenant
 	}
-	return "SELECT " + obj + " FROM " + ident(t.Table) + " " + a + " WHERE " + where, nil
+	return "SELECT " + value + " FROM " + ident(t.Table) + " " + alias + " WHERE " + where, nil
 }
 
 // compileAccountSummary mirrors Query.accountSummary: a reseller's own
@@ -121,15 +127,7 @@ func compileAccountSummary(k *compilation, f graphql.CollectedField) (string, er
 	if err != nil {
 		return "", err
 	}
-	where := col(a, "id") + " = " + k.b.arg(id)
-	tenant, err := k.tenant(t, a)
-	if err != nil {
-		return "", err
-	}
-	if tenant != "" {
-		where += " AND " + tenant
-	}
-	return "SELECT " + summary + " FROM " + ident(t.Table) + " " + a + " WHERE " + where, nil
+	return k.byID(t, a, id, summary)
 }
 
 // emptyWhere: an empty where input filters nothing, as WhereInput.Filter

@@ -6,7 +6,6 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2"
-	"github.com/vektah/gqlparser/v2/ast"
 
 	"clnd/graph/generated"
 	"clnd/internal/licensing"
@@ -36,5 +35,3 @@ func BenchmarkCompile(b *testing.B) {
 		})
 	}
 }
-
-var _ = ast.Query

@@ -1,8 +1,9 @@
-// Package sqlgraph compiles a GraphQL root query field into one PostgreSQL
-// statement that builds the field's JSON answer inside the database
-// (json_build_object per object, json_agg per list, a correlated subquery
-// per edge, keyset pagination for connections), so that a nested read costs
-// one round trip and no per-row work in Go.
+// Package sqlgraph compiles a GraphQL query — each root field, or the whole
+// operation when every root field compiles — into one PostgreSQL statement
+// that builds the JSON answer inside the database (json_build_object per
+// object, json_agg per list, a correlated subquery per edge, keyset
+// pagination for connections), so that a nested read costs one round trip
+// and no per-row work in Go.
 //
 // parse → plan → SQL → bytes: gqlgen has already parsed and validated the
 // document; the compiler walks the root field's collected selection against
@@ -30,8 +31,6 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/vektah/gqlparser/v2/ast"
 
-	"clnd/internal/checkout"
-	"clnd/internal/invoicepdf"
 	"clnd/internal/licensing"
 	"clnd/internal/viewer"
 )
@@ -78,40 +77,6 @@ type Request struct {
 	// Origin is the scheme and host links are built on (Invoice.downloadURL).
 	Origin string
 	Op     *graphql.OperationContext
-}
-
-// Statement is a compiled root field, or a whole query operation: run Query
-// with Args; its one row holds a column per root field (Keys, in the
-// response's order; one unnamed column for Compile), each the field's JSON,
-// to be passed through Finish. A NULL column means "not found here": run the
-// field on gqlgen for its answer and error.
-type Statement struct {
-	Query string
-	Args  []any
-	Keys  []string
-	// placeholders is set when the JSON holds placeholders (cursors,
-	// signed links) for Finish to fill in.
-	placeholders bool
-	links        licensing.BackupLinks
-	staleAfter   time.Duration
-}
-
-// Bind is the statement's arguments for one request.
-func (s *Statement) Bind(req *Request) []any {
-	args := make([]any, len(s.Args))
-	for i, a := range s.Args {
-		switch a {
-		case lateStaleCutoff:
-			args[i] = staleCutoff(req.Now, s.staleAfter)
-		case lateInvoiceBase:
-			args[i] = req.Origin + invoicepdf.PathPrefix
-		case lateCheckoutBase:
-			args[i] = req.Origin + checkout.SandboxPath
-		default:
-			args[i] = a
-		}
-	}
-	return args
 }
 
 // compilation is the state of compiling one statement.
@@ -225,7 +190,7 @@ func (c *Compiler) compileOperation(req *Request) (*Statement, error) {
 }
 
 func (k *compilation) statement(query string, keys []string) *Statement {
-	return &Statement{Query: query, Args: k.b.args, Keys: keys, placeholders: k.placeholder, links: k.c.links, staleAfter: k.c.staleAfter}
+	return &Statement{Query: query, args: k.b.args, Keys: keys, placeholders: k.placeholder, links: k.c.links, staleAfter: k.c.staleAfter}
 }
 
 // root compiles one root field into a whole statement.
@@ -241,27 +206,6 @@ func (k *compilation) root(field graphql.CollectedField) (string, error) {
 		return "", fallback("operator only") // gqlgen answers FORBIDDEN
 	}
 	return root.compile(k, field)
-}
-
-// Assemble writes the data object of a whole operation from its columns,
-// each already through Finish.
-func (s *Statement) Assemble(cols [][]byte) []byte {
-	n := 2
-	for i, c := range cols {
-		n += len(s.Keys[i]) + len(c) + 4
-	}
-	out := make([]byte, 0, n)
-	out = append(out, '{')
-	for i, c := range cols {
-		if i > 0 {
-			out = append(out, ',')
-		}
-		out = append(out, '"')
-		out = append(out, s.Keys[i]...) // a GraphQL name: nothing to escape
-		out = append(out, '"', ':')
-		out = append(out, c...)
-	}
-	return append(out, '}')
 }
 
 // collect is gqlgen's own field collection (fragments, @skip/@include,

@@ -44,13 +44,13 @@ func TestJSONTransports(t *testing.T) {
 		}{
 			{"post query", post(`{"query": "` + list + `"}`), 200, "", "application/json"},
 			{"post malformed", post(`{"query": `), 400, "BAD_USER_INPUT", "application/json"},
-			{"post parse error", post(`{"query": "{ ipLicenses("}`), 422, "BAD_USER_INPUT", "application/json"},
+			{"post parse error", post(`{"query": "{ ipLicenses("}`), 200, "BAD_USER_INPUT", "application/json"},
 			{"post parse error, graphql-response", withAccept(post(`{"query": "{ ipLicenses("}`), "application/graphql-response+json"), 400, "BAD_USER_INPUT", "application/graphql-response+json"},
-			{"post invalid field", post(`{"query": "{ nope }"}`), 422, "BAD_USER_INPUT", "application/json"},
+			{"post invalid field", post(`{"query": "{ nope }"}`), 200, "BAD_USER_INPUT", "application/json"},
 			{"post resolver error", post(`{"query": "{ node(id: \"ipl_01JD0000000000000000000000\") { id } }"}`), 200, "NOT_FOUND", "application/json"},
 			{"get query", get(url.Values{"query": {list}}), 200, "", "application/json"},
 			{"get query, any type", withAccept(get(url.Values{"query": {list}}), "text/html, */*;q=0.8"), 200, "", "application/json"},
-			{"get mutation", get(url.Values{"query": {`mutation { logout }`}}), 406, "BAD_USER_INPUT", "application/json"},
+			{"get mutation", get(url.Values{"query": {`mutation { logout }`}}), 405, "BAD_USER_INPUT", "application/json"},
 			{"get bad variables", get(url.Values{"query": {list}, "variables": {`{"x":`}}), 400, "BAD_USER_INPUT", "application/json"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
@@ -74,6 +74,9 @@ func TestJSONTransports(t *testing.T) {
 				}
 				if code != tc.code {
 					t.Errorf("code %q, want %q: %s", code, tc.code, body)
+				}
+				if tc.contentType == "application/graphql-response+json" && tc.code != "" {
+					return // a request error: no data entry, checked in TestRequestErrors
 				}
 				gqlgen, err := json.Marshal(decoded)
 				if err != nil {

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -11,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -51,42 +51,50 @@ func (jsonPOST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExe
 
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		writeResponse(w, exec.DispatchError(ctx, gqlerror.List{gqlerror.Errorf("could not read request body: %+v", err)}))
+		refuse(w, contentType, http.StatusBadRequest, "", "the request body could not be read")
 		return
 	}
 	params := &graphql.RawParams{}
 	if err := decodeJSON(bytes.NewReader(body), params); err != nil {
-		w.WriteHeader(http.StatusBadRequest)
-		gqlErr := gqlerror.Errorf("json request body could not be decoded: %+v body:%s", err, body)
-		writeResponse(w, exec.DispatchError(ctx, gqlerror.List{gqlErr}))
+		field, msg := paramsError(err)
+		refuse(w, contentType, http.StatusBadRequest, field, msg)
 		return
 	}
 	params.Headers = r.Header
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
+	if params.Query == "" {
+		refuse(w, contentType, http.StatusBadRequest, "query", "the request has no query")
+		return
+	}
 
 	opCtx, opErr := exec.CreateOperationContext(ctx, params)
 	if opErr != nil {
-		w.WriteHeader(operationErrorStatus(contentType, opErr))
-		writeResponse(w, exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), opErr))
+		writeRequestError(w, contentType, exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), opErr))
+		return
+	}
+	if opCtx.Operation.Operation == ast.Subscription {
+		refuse(w, contentType, http.StatusBadRequest, "", useStream)
 		return
 	}
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)
 	writeResponse(w, responses(ctx))
 }
 
+// useStream answers a subscription sent where no stream can carry its events.
+const useStream = "a subscription needs a stream: open a websocket on /graphql (graphql-transport-ws) or POST with Accept: text/event-stream"
+
 func (jsonGET) Supports(r *http.Request) bool {
 	return r.Header.Get("Upgrade") == "" && r.Method == http.MethodGet
 }
 
 func (jsonGET) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	query, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		w.WriteHeader(http.StatusBadRequest)
-		writeTransportError(w, err.Error())
-		return
-	}
 	contentType := responseContentType(r)
 	w.Header().Set("Content-Type", contentType)
+	query, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		refuse(w, contentType, http.StatusBadRequest, "", "the URL's query string could not be decoded")
+		return
+	}
 
 	raw := &graphql.RawParams{
 		Query:         query.Get("query"),
@@ -94,17 +102,19 @@ func (jsonGET) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExec
 		Headers:       r.Header,
 	}
 	raw.ReadTime.Start = graphql.Now()
+	if raw.Query == "" {
+		refuse(w, contentType, http.StatusBadRequest, "query", "the request has no query")
+		return
+	}
 	if variables := query.Get("variables"); variables != "" {
 		if err := decodeJSON(strings.NewReader(variables), &raw.Variables); err != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			writeTransportError(w, "variables could not be decoded")
+			refuse(w, contentType, http.StatusBadRequest, "variables", "variables must be a JSON object")
 			return
 		}
 	}
 	if extensions := query.Get("extensions"); extensions != "" {
 		if err := decodeJSON(strings.NewReader(extensions), &raw.Extensions); err != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			writeTransportError(w, "extensions could not be decoded")
+			refuse(w, contentType, http.StatusBadRequest, "extensions", "extensions must be a JSON object")
 			return
 		}
 	}
@@ -112,17 +122,99 @@ func (jsonGET) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExec
 
 	opCtx, opErr := exec.CreateOperationContext(r.Context(), raw)
 	if opErr != nil {
-		w.WriteHeader(operationErrorStatus(contentType, opErr))
-		writeResponse(w, exec.DispatchError(graphql.WithOperationContext(r.Context(), opCtx), opErr))
+		writeRequestError(w, contentType, exec.DispatchError(graphql.WithOperationContext(r.Context(), opCtx), opErr))
 		return
 	}
-	if op := opCtx.Doc.Operations.ForName(opCtx.OperationName); op.Operation != ast.Query {
-		w.WriteHeader(http.StatusNotAcceptable)
-		writeTransportError(w, "GET requests only allow query operations")
+	switch opCtx.Operation.Operation {
+	case ast.Mutation:
+		w.Header().Set("Allow", http.MethodPost)
+		refuse(w, contentType, http.StatusMethodNotAllowed, "", "a mutation must be sent with POST")
+		return
+	case ast.Subscription:
+		w.Header().Set("Allow", http.MethodPost)
+		refuse(w, contentType, http.StatusMethodNotAllowed, "", useStream)
 		return
 	}
 	responses, ctx := exec.DispatchOperation(r.Context(), opCtx)
 	writeResponse(w, responses(ctx))
+}
+
+// refused is the last transport: it takes every request the others did not
+// (gqlgen would answer a bare "transport not supported") and answers a coded
+// GraphQL error, 415 for a POST body that is not JSON, 405 for other methods.
+type refused struct{}
+
+var _ graphql.Transport = refused{}
+
+func (refused) Supports(*http.Request) bool { return true }
+
+func (refused) Do(w http.ResponseWriter, r *http.Request, _ graphql.GraphExecutor) {
+	contentType := responseContentType(r)
+	w.Header().Set("Content-Type", contentType)
+	switch r.Method {
+	case http.MethodPost:
+		refuse(w, contentType, http.StatusUnsupportedMediaType, "", "a POST body must be JSON (Content-Type: application/json)")
+	case http.MethodGet:
+		// Only a GET with an Upgrade header the websocket transport did not take.
+		refuse(w, contentType, http.StatusBadRequest, "", "a GET request must not ask for a protocol upgrade other than websocket")
+	default:
+		w.Header().Set("Allow", "GET, POST, OPTIONS")
+		refuse(w, contentType, http.StatusMethodNotAllowed, "", fmt.Sprintf("method %s is not allowed: send POST (or GET for queries)", r.Method))
+	}
+}
+
+// refuse answers a request turned away before GraphQL could run it: the
+// status, and a BAD_USER_INPUT error naming the offending parameter if any.
+func refuse(w http.ResponseWriter, contentType string, status int, field, msg string) {
+	ext := map[string]any{"code": string(apperr.BadUserInput)}
+	if field != "" {
+		ext["field"] = field
+	}
+	writeRequestError(w, contentType, &graphql.Response{Errors: gqlerror.List{{Message: msg, Extensions: ext}}}, status)
+}
+
+// writeRequestError answers an error raised before execution (bad
+// parameters, parse, validation, variable coercion, limits) as GraphQL over
+// HTTP recommends: with application/json, 200 for a request the transport
+// could read, and the body gqlgen writes; with
+// application/graphql-response+json, 400 and no data entry. (A refused
+// credential never gets here: authenticate answers 401 first.) status, if
+// given, is the status of a request the transport could not read, for both
+// media types.
+func writeRequestError(w http.ResponseWriter, contentType string, resp *graphql.Response, status ...int) {
+	code := http.StatusOK
+	if contentType == mediaGraphQLResponse {
+		code = http.StatusBadRequest
+	}
+	if len(status) > 0 {
+		code = status[0]
+	}
+	w.WriteHeader(code)
+	if contentType == mediaGraphQLResponse {
+		var buf bytes.Buffer
+		buf.WriteString(`{"errors":`)
+		writeJSONValue(&buf, resp.Errors)
+		buf.WriteByte('}')
+		_, _ = w.Write(buf.Bytes())
+		return
+	}
+	writeResponse(w, resp)
+}
+
+// paramsError says which request parameter of a POST body is malformed.
+func paramsError(err error) (field, msg string) {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		switch typeErr.Field {
+		case "query", "operationName":
+			return typeErr.Field, typeErr.Field + " must be a string"
+		case "variables", "extensions":
+			return typeErr.Field, typeErr.Field + " must be a JSON object"
+		case "":
+			return "", "the request body must be a JSON object"
+		}
+	}
+	return "", "the request body is not valid JSON"
 }
 
 // writeResponse writes r as gqlgen's json.Marshal(r) would, fields in the
@@ -178,19 +270,17 @@ func writeJSONValue(buf *bytes.Buffer, v any) {
 	buf.Write(b)
 }
 
-// writeTransportError answers a request refused before GraphQL could parse
-// it; like every refusal it carries a code.
-func writeTransportError(w io.Writer, msg string) {
-	writeResponse(w, &graphql.Response{Errors: gqlerror.List{{
-		Message:    msg,
-		Extensions: map[string]any{"code": string(apperr.BadUserInput)},
-	}}})
-}
-
+// decodeJSON decodes one JSON value and refuses anything after it.
 func decodeJSON(r io.Reader, v any) error {
 	dec := json.NewDecoder(r)
 	dec.UseNumber()
-	return dec.Decode(v)
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("data after the JSON value")
+	}
+	return nil
 }
 
 const (
@@ -219,17 +309,4 @@ func responseContentType(r *http.Request) string {
 		}
 	}
 	return mediaGraphQLResponse
-}
-
-// operationErrorStatus is gqlgen's status for a request that failed to parse
-// or validate: 422 (application/json) or 400 (graphql-response+json) for
-// protocol errors, 200 otherwise.
-func operationErrorStatus(contentType string, errs gqlerror.List) int {
-	if errcode.GetErrorKind(errs) != errcode.KindProtocol {
-		return http.StatusOK
-	}
-	if contentType == mediaGraphQLResponse {
-		return http.StatusBadRequest
-	}
-	return http.StatusUnprocessableEntity
 }

@@ -201,9 +201,9 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) graphQLHandler(resolver *graph.Resolver) http.Handler {
 	h := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: resolver}))
 	h.AddTransport(transport.Websocket{
-		Implementation: transport.CoderWebsocketImplementation{
+		Implementation: closeCodes{transport.CoderWebsocketImplementation{
 			AcceptOptions: websocket.AcceptOptions{OriginPatterns: s.websocketOrigins()},
-		},
+		}}, // 4401 for a subscribe before connection_init (websocket_close.go)
 		KeepAlivePingInterval: 10 * time.Second,
 		InitFunc:              s.websocketInit,
 	})
@@ -211,7 +211,6 @@ func (s *Server) graphQLHandler(resolver *graph.Resolver) http.Handler {
 	h.AddTransport(transport.SSE{}) // before POST: both answer POST requests
 	h.AddTransport(jsonGET{})       // gqlgen's GET and POST, minus the second
 	h.AddTransport(jsonPOST{})      // encoding pass over the data (transport_json.go)
-	h.AddTransport(refused{})       // last: a coded 405/415 for what no transport takes
 	h.SetQueryCache(pageSizeCache{lru.New[*ast.QueryDocument](1000)})
 	h.Use(extension.Introspection{})
 	h.Use(&documentLimits{})
@@ -260,19 +259,31 @@ func (s *Server) websocketOrigins() []string {
 }
 
 // websocketInit authenticates a websocket from its connection_init payload.
+// The connection_ack carries no payload: echoing the client's would send its
+// bearer token back over the wire. A refused token closes the socket with
+// 4403 Forbidden (graphql-transport-ws); a credential that cannot be checked
+// now (database unreachable) closes it with 1013 Try Again Later. On the
+// legacy graphql-ws protocol gqlgen first sends connection_error with the
+// message, then closes with the same code.
 func (s *Server) websocketInit(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 	ctx = context.WithValue(ctx, websocketKey{}, true)
 	token, ok := bearer(payload.Authorization())
 	if !ok {
 		// The upgrade request's own Authorization header, if any, decided the
 		// caller; otherwise only @public fields will answer.
-		return ctx, &payload, nil
+		return ctx, nil, nil
 	}
 	v, err := auth.Authenticate(ctx, s.db.Client, token)
-	if err != nil {
-		return ctx, nil, err
+	if errors.Is(err, auth.ErrInvalidToken) {
+		ctx = transport.WithWebsocketCloseCode(ctx, closeForbidden)
+		return transport.AppendCloseReason(ctx, "Forbidden: invalid or expired token"), nil, err
 	}
-	return viewer.NewContext(ctx, v), &payload, nil // the caller for every operation on this socket
+	if err != nil {
+		s.log.ErrorContext(ctx, "websocket connection_init", "err", err)
+		ctx = transport.WithWebsocketCloseCode(ctx, closeTryAgainLater)
+		return transport.AppendCloseReason(ctx, "Try again later"), nil, errors.New("the credential cannot be checked now: try again later")
+	}
+	return viewer.NewContext(ctx, v), nil, nil // the caller for every operation on this socket
 }
 
 // origin is the configured public URL, or the scheme and host the request

@@ -211,6 +211,7 @@ func (s *Server) graphQLHandler(resolver *graph.Resolver) http.Handler {
 	h.AddTransport(transport.SSE{}) // before POST: both answer POST requests
 	h.AddTransport(jsonGET{})       // gqlgen's GET and POST, minus the second
 	h.AddTransport(jsonPOST{})      // encoding pass over the data (transport_json.go)
+	h.AddTransport(refused{})       // last: a coded 405/415 for what no transport takes
 	h.SetQueryCache(pageSizeCache{lru.New[*ast.QueryDocument](1000)})
 	h.Use(extension.Introspection{})
 	h.Use(&documentLimits{})

@@ -70,6 +70,9 @@ func (r *mutationResolver) Logout(ctx context.Context) (bool, error) {
 	if err := accounts.Logout(ctx, t); err != nil {
 		return false, err
 	}
+	if err := r.revoked(ctx, t); err != nil {
+		return false, err
+	}
 	return true, nil
 }
 
@@ -93,6 +96,9 @@ func (r *mutationResolver) RevokeAPIToken(ctx context.Context, id string) (*mode
 		return nil, err
 	}
 	if err := accounts.RevokeAPIToken(ctx, t, id); err != nil {
+		return nil, err
+	}
+	if err := r.revoked(ctx, t); err != nil {
 		return nil, err
 	}
 	return &model.RevokeAPITokenPayload{RevokedID: id}, nil

@@ -214,10 +214,18 @@ func (r *subscriptionResolver) CheckIns(ctx context.Context, where *model.CheckI
 		defer r.Hub.Unsubscribe(sub)
 		recheck := time.NewTicker(r.recheckEvery())
 		defer recheck.Stop()
+		revoked := r.Hub.Revoked()
 		for {
 			select {
 			case <-ctx.Done():
 				return
+			case <-revoked:
+				// A credential was revoked here or on another instance:
+				// recheck ours at once rather than at the next tick.
+				revoked = r.Hub.Revoked()
+				if err := auth.Recheck(ctx, r.Client, caller); err != nil {
+					return
+				}
 			case <-recheck.C:
 				// Logging out or revoking the token ends the subscription too.
 				if err := auth.Recheck(ctx, r.Client, caller); err != nil {

@@ -38,6 +38,9 @@ type Resolver struct {
 	// RecheckEvery is how often a live subscription checks that its
 	// credential still holds; 30 s when zero.
 	RecheckEvery time.Duration
+	// NotifyRevoked, when set (PostgreSQL), tells the other instances inside
+	// tx that a credential was revoked in it (live.NotifyRevoked).
+	NotifyRevoked func(ctx context.Context, tx *ent.Tx) error
 	// ClockMoved is called after advanceClock commits (the billing
 	// scheduler checks whether a month has ended).
 	ClockMoved func()
@@ -50,6 +53,24 @@ func (r *Resolver) recheckEvery() time.Duration {
 		return r.RecheckEvery
 	}
 	return 30 * time.Second
+}
+
+// revoked makes every open subscription, on this instance and on the others,
+// recheck its credential as soon as tx, which revokes one, commits.
+func (r *Resolver) revoked(ctx context.Context, tx *ent.Tx) error {
+	tx.OnCommit(func(next ent.Committer) ent.Committer {
+		return ent.CommitFunc(func(ctx context.Context, tx *ent.Tx) error {
+			err := next.Commit(ctx, tx)
+			if err == nil && r.Hub != nil {
+				r.Hub.Revoke()
+			}
+			return err
+		})
+	})
+	if r.NotifyRevoked != nil {
+		return r.NotifyRevoked(ctx, tx)
+	}
+	return nil
 }
 
 // db is the client to read with: the mutation's transaction when there is

@@ -15,6 +15,11 @@ import (
 // Channel is the PostgreSQL notification channel of check-in events.
 const Channel = "clnd_checkins"
 
+// RevocationChannel is the PostgreSQL notification channel of revoked
+// credentials (logout, revokeAPIToken): every instance's open subscriptions
+// recheck theirs when a notification arrives.
+const RevocationChannel = "clnd_revocations"
+
 // maxPayload keeps NOTIFY payloads under PostgreSQL's 8000-byte limit.
 const maxPayload = 7800
 
@@ -48,6 +53,18 @@ func Notify(ctx context.Context, tx interface {
 	return nil
 }
 
+// NotifyRevoked tells every instance, once tx commits, that a credential was
+// revoked in it. The payload is the origin, so the revoking instance (which
+// has told its own subscribers already) can skip it.
+func NotifyRevoked(ctx context.Context, tx interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, origin string) error {
+	if _, err := tx.ExecContext(ctx, "SELECT pg_notify($1, $2)", RevocationChannel, origin); err != nil {
+		return fmt.Errorf("notifying a revocation: %w", err)
+	}
+	return nil
+}
+
 func pack(origin string, events []Event) []string {
 	var payloads []string
 	batch := envelope{Origin: origin}
@@ -72,8 +89,8 @@ func pack(origin string, events []Event) []string {
 	return payloads
 }
 
-// Listen delivers other instances' notified events to the hub until ctx
-// ends. lib/pq's listener reconnects by itself with back-off (min..max); a
+// Listen delivers other instances' notified events and revocations to the
+// hub until ctx ends. lib/pq's listener reconnects by itself with back-off (min..max); a
 // reconnect is logged, and events notified while it was down are lost for
 // this instance's subscribers (they are in the database all the same).
 func Listen(ctx context.Context, dsn, origin string, hub *Hub, log *slog.Logger, ready func()) error {
@@ -90,6 +107,9 @@ func Listen(ctx context.Context, dsn, origin string, hub *Hub, log *slog.Logger,
 	if err := l.Listen(Channel); err != nil {
 		return fmt.Errorf("LISTEN %s: %w", Channel, err)
 	}
+	if err := l.Listen(RevocationChannel); err != nil {
+		return fmt.Errorf("LISTEN %s: %w", RevocationChannel, err)
+	}
 	if ready != nil {
 		ready()
 	}
@@ -101,7 +121,16 @@ func Listen(ctx context.Context, dsn, origin string, hub *Hub, log *slog.Logger,
 			return nil
 		case n := <-l.Notify:
 			if n == nil {
-				continue // reconnected; nothing to deliver
+				// Reconnected: a revocation notified while the connection
+				// was down is lost, so every subscriber rechecks now.
+				hub.Revoke()
+				continue
+			}
+			if n.Channel == RevocationChannel {
+				if n.Extra != origin {
+					hub.Revoke()
+				}
+				continue
 			}
 			var env envelope
 			if err := json.Unmarshal([]byte(n.Extra), &env); err != nil {

@@ -19,11 +19,34 @@ type Hub struct {
 
 	delivered    atomic.Int64
 	disconnected atomic.Int64
+
+	// revoked is closed (and replaced) when a credential is revoked.
+	revokedMu sync.Mutex
+	revoked   chan struct{}
 }
 
 // NewHub returns an empty hub.
 func NewHub() *Hub {
-	return &Hub{byTenant: map[string]map[*Subscription]struct{}{}}
+	return &Hub{byTenant: map[string]map[*Subscription]struct{}{}, revoked: make(chan struct{})}
+}
+
+// Revoked returns a channel that is closed at the next Revoke. A subscriber
+// selects on it next to its events, rechecks its credential when it closes
+// and then asks for the next one.
+func (h *Hub) Revoked() <-chan struct{} {
+	h.revokedMu.Lock()
+	defer h.revokedMu.Unlock()
+	return h.revoked
+}
+
+// Revoke tells every subscriber that a session or API token has been
+// revoked, so each rechecks its own credential (revocations are rare; one
+// lookup per open subscription each). It never waits for subscribers.
+func (h *Hub) Revoke() {
+	h.revokedMu.Lock()
+	defer h.revokedMu.Unlock()
+	close(h.revoked)
+	h.revoked = make(chan struct{})
 }
 
 // Subscription is one subscriber's stream.

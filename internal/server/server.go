@@ -23,6 +23,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"clnd/ent"
 	"clnd/graph"
 	"clnd/graph/generated"
 	"clnd/internal/accounts"
@@ -125,6 +126,10 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 		RecheckEvery:    cfg.SubscriptionRecheck,
 		ClockMoved:      scheduler.Kick,
 		Log:             log,
+	}
+	if db.Postgres() {
+		// Logout and revokeAPIToken reach the other instances' subscriptions.
+		resolver.NotifyRevoked = func(ctx context.Context, tx *ent.Tx) error { return live.NotifyRevoked(ctx, tx, origin) }
 	}
 
 	mux := http.NewServeMux()

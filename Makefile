@@ -1,5 +1,6 @@
 # clnd — the two commands that matter are `make run` and `make test`.
 GO ?= go
+FUZZTIME ?= 10s
 
 .PHONY: run build test generate bench bench-go graphiql vet fmt
 
@@ -17,6 +18,9 @@ test:
 		&& ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		echo "*** PostgreSQL not found: every PostgreSQL test will be SKIPPED (install postgresql or set TEST_DATABASE_URL) ***"; fi
 	$(GO) test -count=1 -timeout 20m ./...
+	@echo "fuzzing the request path: $(FUZZTIME) per fuzz test (make test FUZZTIME=30s for longer)"
+	$(GO) test -run '^$$' -fuzz '^FuzzQueryChecks$$' -fuzztime $(FUZZTIME) -parallel 2 ./internal/server/
+	$(GO) test -run '^$$' -fuzz '^FuzzHTTPRequest$$' -fuzztime $(FUZZTIME) -parallel 2 ./internal/server/
 
 ## generate: entc (ent + ent.graphqls), then gqlgen
 generate:

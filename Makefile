@@ -1,16 +1,17 @@
 # clnd — the two commands that matter are `make run` and `make test`.
 GO ?= go
 FUZZTIME ?= 10s
+ADDR ?= :8080
 
 .PHONY: run build test generate bench bench-go graphiql vet fmt
 
 ## run: build and serve on http://localhost:8080 with the embedded SQLite database, sandbox mode and demo data
 run: build
-	./bin/clnd serve --sandbox --demo --database-url sqlite://./data/clnd.db
+	./bin/clnd serve --sandbox --demo --database-url sqlite://./data/clnd.db --addr $(ADDR)
 
 ## build: compile bin/clnd
 build:
-	$(GO) build -o bin/clnd ./cmd/clnd
+	$(GO) build -buildvcs=auto -o bin/clnd ./cmd/clnd
 
 ## test: every test; PostgreSQL tests start a throwaway server or skip loudly without one
 test:

@@ -11,7 +11,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strconv"
 	"syscall"
+	"time"
 )
 
 const usage = `clnd — license-reseller back end
@@ -24,6 +27,7 @@ Usage:
   clnd seed --bench [--scale S]         fill an empty database with the benchmark data set
   clnd bill --period YYYY-MM            bill an ended month now (what the scheduler does)
   clnd bench [flags]                    the read benchmark on PostgreSQL (docs/performance.md)
+  clnd version                          the module version and the commit it was built from
 
 Every subcommand takes --database-url (or CLND_DATABASE_URL):
   sqlite://<path>   the embedded database (default sqlite://./data/clnd.db)
@@ -36,9 +40,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "clnd:", err)
+		if errors.Is(err, flag.ErrHelp) {
+			return // -h printed the flags: asking for help is not a failure
 		}
+		fmt.Fprintln(os.Stderr, "clnd:", err)
 		os.Exit(1)
 	}
 }
@@ -65,6 +70,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return billCmd(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return benchCmd(ctx, args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, version())
+		return nil
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -79,6 +87,67 @@ func env(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// envErrors are environment variables a subcommand could not read; it
+// refuses to start with them (envDuration, envInt).
+var envErrors []error
+
+// envDuration is a duration flag's default from the environment.
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, ok := os.LookupEnv(name); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			envErrors = append(envErrors, fmt.Errorf("%s=%q is not a duration like 72h", name, v))
+			return def
+		}
+		return d
+	}
+	return def
+}
+
+// envInt is an integer flag's default from the environment.
+func envInt(name string, def int) int {
+	if v, ok := os.LookupEnv(name); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			envErrors = append(envErrors, fmt.Errorf("%s=%q is not a whole number", name, v))
+			return def
+		}
+		return n
+	}
+	return def
+}
+
+// version is the module version and the commit, from the build information.
+func version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "clnd (no build information)"
+	}
+	v := info.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	var rev, at string
+	dirty := false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return "clnd " + v + ", commit unknown (built without VCS information)"
+	}
+	if dirty {
+		rev += " with local changes"
+	}
+	return "clnd " + v + ", commit " + rev + " of " + at + ", " + info.GoVersion
 }
 
 func envBool(name string) bool {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -26,6 +27,7 @@ import (
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	envErrors = nil
 	dbURL := databaseFlag(fs)
 	addr := fs.String("addr", env("CLND_ADDR", ":8080"), "listen address (CLND_ADDR)")
 	origins := fs.String("cors-origins", env("CLND_CORS_ORIGINS", ""), "comma-separated browser origins allowed to call the API, or * (CLND_CORS_ORIGINS); empty: same origin only")
@@ -35,17 +37,20 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	gateway := fs.String("payment-gateway", env("CLND_PAYMENT_GATEWAY", "sandbox"), "payment gateway (CLND_PAYMENT_GATEWAY); only 'sandbox' exists so far")
 	allowSandboxGateway := fs.Bool("allow-sandbox-gateway", envBool("CLND_ALLOW_SANDBOX_GATEWAY"), "let production mode use the sandbox gateway, which takes no real money (CLND_ALLOW_SANDBOX_GATEWAY)")
 	minDeposit := fs.String("min-deposit", env("CLND_MIN_DEPOSIT", "100.00"), "smallest initial deposit a registration accepts (CLND_MIN_DEPOSIT)")
-	sessionTTL := fs.Duration("session-ttl", 7*24*time.Hour, "how long a login session lasts")
-	staleAfter := fs.Duration("stale-after", 72*time.Hour, "a license without a check-in for this long is STALE")
+	sessionTTL := fs.Duration("session-ttl", envDuration("CLND_SESSION_TTL", 7*24*time.Hour), "how long a login session lasts (CLND_SESSION_TTL)")
+	staleAfter := fs.Duration("stale-after", envDuration("CLND_STALE_AFTER", 72*time.Hour), "a license without a check-in for this long is STALE (CLND_STALE_AFTER)")
 	publicURL := fs.String("public-url", env("CLND_PUBLIC_URL", ""), "where clients reach clnd, for the links it builds, e.g. https://clnd.example (CLND_PUBLIC_URL); default: the request's own host")
 	manualBilling := fs.Bool("manual-billing", envBool("CLND_MANUAL_BILLING"), "bill months only when an operator calls runBilling, not on the 1st (CLND_MANUAL_BILLING)")
 	interpretedReads := fs.Bool("interpreted-reads", envBool("CLND_INTERPRETED_READS"), "run every query on gqlgen and ent instead of compiling reads into one SQL statement (CLND_INTERPRETED_READS)")
-	checkInInterval := fs.Duration("checkin-interval", time.Hour, "how often servers are told to check in")
+	checkInInterval := fs.Duration("checkin-interval", envDuration("CLND_CHECKIN_INTERVAL", time.Hour), "how often servers are told to check in (CLND_CHECKIN_INTERVAL)")
 	backupURL := fs.String("backup-manage-url", env("CLND_BACKUP_MANAGE_URL", "https://backup.example.invalid/manage"), "the backup service's management page that signed backup links point at (CLND_BACKUP_MANAGE_URL)")
-	backupMin := fs.Int("backup-min-gb", 1, "smallest backup size in GB")
-	backupMax := fs.Int("backup-max-gb", 10000, "largest backup size in GB")
+	backupMin := fs.Int("backup-min-gb", envInt("CLND_BACKUP_MIN_GB", 1), "smallest backup size in GB (CLND_BACKUP_MIN_GB)")
+	backupMax := fs.Int("backup-max-gb", envInt("CLND_BACKUP_MAX_GB", 10000), "largest backup size in GB (CLND_BACKUP_MAX_GB)")
 	logLevel := fs.String("log-level", env("CLND_LOG_LEVEL", "info"), "debug, info, warn or error (CLND_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := errors.Join(envErrors...); err != nil {
 		return err
 	}
 	log := newLogger(stderr, *logLevel)
@@ -112,9 +117,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// Start-up work (migrations, the demo seed's password hashing) leaves
 	// garbage behind; give it back so that an idle server stays small.
 	debug.FreeOSMemory()
-	log.Info("clnd serving", "addr", *addr, "database", db.Redacted(), "sandbox", *sandbox, "now", now.Now().Format(time.RFC3339))
+	// Bind before saying anything is served: a busy port is the first thing
+	// a newcomer meets.
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w; choose another address with --addr or CLND_ADDR (make run ADDR=:8081)", *addr, err)
+	}
+	log.Info("clnd serving", "addr", ln.Addr().String(), "database", db.Redacted(), "sandbox", *sandbox, "now", now.Now().Format(time.RFC3339))
 	fmt.Fprintf(stdout, "GraphiQL:             http://%s/\n", displayAddr(*addr))
-	return srv.Run(ctx)
+	return srv.Serve(ctx, ln)
 }
 
 const demoTokenName = "demo (clnd serve --demo)"

@@ -56,3 +56,23 @@ func TestServeReadsNumericFlagsFromTheEnvironment(t *testing.T) {
 		t.Fatalf("CLND_BACKUP_MIN_GB/MAX_GB were not read: %v", err)
 	}
 }
+
+// A second serve on the same SQLite file is refused with a message that
+// says why (issue 13, item 6); another file is fine.
+func TestSecondServeOnOneSQLiteFileIsRefused(t *testing.T) {
+	url := "sqlite://" + filepath.Join(t.TempDir(), "one.db")
+	release, err := lockSQLite(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = runCLI(t, "serve", "--sandbox", "--addr", "127.0.0.1:0", "--database-url", url)
+	if err == nil || !strings.Contains(err.Error(), "another clnd serve") || !strings.Contains(err.Error(), "PostgreSQL") {
+		t.Fatalf("a second serve on one SQLite file answered %v", err)
+	}
+	release()
+	again, err := lockSQLite(url)
+	if err != nil {
+		t.Fatalf("the lock outlived its holder: %v", err)
+	}
+	again()
+}

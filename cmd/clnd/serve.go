@@ -76,6 +76,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer db.Close()
+	unlock, err := lockSQLite(*dbURL)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := pricelist.EnsureCatalogue(ctx, db.Client); err != nil {
 		return fmt.Errorf("creating the catalogue: %w", err)
 	}

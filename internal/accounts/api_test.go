@@ -394,17 +394,17 @@ type recordingGateway struct {
 	charged, refunded atomic.Int64
 }
 
-func (g *recordingGateway) Charge(ctx context.Context, ref string, amount money.Cents, key string) (payments.Charge, error) {
-	c, err := g.Sandbox.Charge(ctx, ref, amount, key)
+func (g *recordingGateway) Charge(ctx context.Context, r payments.ChargeRequest) (payments.Charge, error) {
+	c, err := g.Sandbox.Charge(ctx, r)
 	if err == nil {
-		g.charged.Add(int64(amount))
+		g.charged.Add(int64(r.Amount))
 	}
 	return c, err
 }
 
-func (g *recordingGateway) Refund(_ context.Context, c payments.Charge) error {
-	g.refunded.Add(int64(c.Amount))
-	return nil
+func (g *recordingGateway) Refund(_ context.Context, r payments.RefundRequest) (payments.Refund, error) {
+	g.refunded.Add(int64(r.Amount))
+	return payments.Refund{ID: "re_test", Amount: r.Amount}, nil
 }
 
 // Whoever loses a race for a login after being charged gets the money back:

@@ -13,6 +13,7 @@ import (
 	"clnd/internal/autopay"
 	"clnd/internal/ids"
 	"clnd/internal/money"
+	"clnd/internal/payments"
 	"clnd/internal/store"
 	"clnd/internal/viewer"
 )
@@ -59,7 +60,7 @@ func (s *Service) Autopay(ctx context.Context, tx *ent.Tx, resellerID string) er
 	if err != nil {
 		return err
 	}
-	charge, err := s.Gateway.Charge(ctx, pm.GatewayRef, due, ids.New("chg"))
+	charge, err := s.Gateway.Charge(ctx, payments.ChargeRequest{Key: ids.New("chg"), MethodRef: pm.GatewayRef, Amount: due, ResellerID: resellerID})
 	if err != nil {
 		// A decline, or a gateway that could not be reached: either way no
 		// money moved, and the debit that triggered this must still stand.

@@ -7,6 +7,7 @@ import (
 	"clnd/ent/paymentmethod"
 	"clnd/ent/reseller"
 	"clnd/internal/apperr"
+	"clnd/internal/payments"
 	"clnd/internal/store"
 	"clnd/internal/viewer"
 )
@@ -34,7 +35,7 @@ func (s *Service) AddPaymentMethod(ctx context.Context, tx *ent.Tx, gatewayToken
 	if count >= MaxPaymentMethods {
 		return nil, apperr.New(apperr.LimitReached, "a reseller has at most %d payment methods", MaxPaymentMethods)
 	}
-	saved, err := s.Gateway.Save(ctx, gatewayToken)
+	saved, err := s.Gateway.Save(ctx, payments.MethodRequest{Token: gatewayToken, ResellerID: v.ResellerID})
 	if err != nil {
 		return nil, err
 	}

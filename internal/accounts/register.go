@@ -124,13 +124,13 @@ func (s *Service) createReseller(ctx context.Context, tx *ent.Tx, r Registration
 	if taken {
 		return "", errLoginTaken(r.Login)
 	}
-	method, err := s.Gateway.Save(ctx, r.GatewayToken)
+	method, err := s.Gateway.Save(ctx, payments.MethodRequest{Token: r.GatewayToken, Email: r.BillingEmail, Name: r.Login})
 	if err != nil {
 		return "", err
 	}
 	// A fresh key per attempt: a retry after a refunded attempt must be a new
 	// charge at the gateway, not a replay of the refunded one.
-	charge, err := s.Gateway.Charge(ctx, method.Ref, r.InitialDeposit, ids.New("chg"))
+	charge, err := s.Gateway.Charge(ctx, payments.ChargeRequest{Key: ids.New("chg"), MethodRef: method.Ref, Amount: r.InitialDeposit})
 	if err != nil {
 		return "", err
 	}
@@ -212,7 +212,7 @@ func RecordPayment(ctx context.Context, tx *ent.Tx, resellerID string, kind tran
 // commit's error, which the caller logs.
 func refundUnlessCommitted(tx *ent.Tx, g payments.Gateway, charge payments.Charge) {
 	refund := func(ctx context.Context, cause error) error {
-		if err := g.Refund(context.WithoutCancel(ctx), charge); err != nil {
+		if _, err := g.Refund(context.WithoutCancel(ctx), payments.RefundRequest{Key: "re-" + charge.ID, ChargeID: charge.ID, Amount: charge.Amount}); err != nil {
 			return fmt.Errorf("refunding charge %s (%v): %w", charge.ID, cause, err)
 		}
 		return cause

@@ -10,6 +10,7 @@ import (
 	"clnd/internal/idempotency"
 	"clnd/internal/ids"
 	"clnd/internal/money"
+	"clnd/internal/payments"
 	"clnd/internal/viewer"
 )
 
@@ -61,7 +62,7 @@ func (s *Service) topUp(ctx context.Context, tx *ent.Tx, resellerID string, amou
 	if err != nil {
 		return TopUpResult{}, err
 	}
-	charge, err := s.Gateway.Charge(ctx, pm.GatewayRef, amount, ids.New("chg"))
+	charge, err := s.Gateway.Charge(ctx, payments.ChargeRequest{Key: ids.New("chg"), MethodRef: pm.GatewayRef, Amount: amount, ResellerID: resellerID})
 	if err != nil {
 		return TopUpResult{}, err
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"clnd/internal/apitest"
-	"clnd/internal/money"
 	"clnd/internal/payments"
 	"clnd/internal/pgtest"
 	"clnd/internal/server"
@@ -131,11 +130,11 @@ type flakyGateway struct {
 	down atomic.Bool
 }
 
-func (g *flakyGateway) Charge(ctx context.Context, ref string, amount money.Cents, key string) (payments.Charge, error) {
+func (g *flakyGateway) Charge(ctx context.Context, r payments.ChargeRequest) (payments.Charge, error) {
 	if g.down.Load() {
 		return payments.Charge{}, errors.New("503 Service Unavailable")
 	}
-	return g.Sandbox.Charge(ctx, ref, amount, key)
+	return g.Sandbox.Charge(ctx, r)
 }
 
 // A gateway failure during the autopayment after a monthly charge leaves

@@ -7,7 +7,6 @@ import (
 
 	"clnd/internal/apperr"
 	"clnd/internal/ids"
-	"clnd/internal/money"
 )
 
 // Sandbox is the test gateway of sandbox mode. It follows Stripe's test
@@ -33,7 +32,8 @@ func (Sandbox) Name() string { return "sandbox" }
 
 // Save implements Gateway. The reference is the token itself: the sandbox
 // has no vault, and the token decides how charges behave.
-func (Sandbox) Save(_ context.Context, token string) (SavedMethod, error) {
+func (Sandbox) Save(_ context.Context, r MethodRequest) (SavedMethod, error) {
+	token := r.Token
 	card, ok := sandboxCards[strings.TrimSpace(token)]
 	if !ok {
 		return SavedMethod{}, apperr.Input("gatewayToken", "unknown sandbox token %q; use tok_visa, tok_mastercard, tok_chargeDeclined or tok_insufficientFunds", token)
@@ -42,7 +42,8 @@ func (Sandbox) Save(_ context.Context, token string) (SavedMethod, error) {
 }
 
 // Charge implements Gateway.
-func (Sandbox) Charge(_ context.Context, ref string, amount money.Cents, _ string) (Charge, error) {
+func (Sandbox) Charge(_ context.Context, r ChargeRequest) (Charge, error) {
+	ref, amount := r.MethodRef, r.Amount
 	card, ok := sandboxCards[ref]
 	if !ok {
 		return Charge{}, fmt.Errorf("sandbox: unknown payment method reference %q", ref)
@@ -51,10 +52,12 @@ func (Sandbox) Charge(_ context.Context, ref string, amount money.Cents, _ strin
 		return Charge{}, fmt.Errorf("sandbox: refusing to charge %s", amount)
 	}
 	if card.decline != "" {
-		return Charge{}, Declined(card.decline)
+		return Charge{}, Decline(card.decline, "")
 	}
 	return Charge{ID: ids.New("ch"), Amount: amount}, nil
 }
 
 // Refund implements Gateway.
-func (Sandbox) Refund(context.Context, Charge) error { return nil }
+func (Sandbox) Refund(_ context.Context, r RefundRequest) (Refund, error) {
+	return Refund{ID: ids.New("re"), Amount: r.Amount}, nil
+}

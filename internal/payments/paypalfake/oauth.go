@@ -1,0 +1,49 @@
+package paypalfake
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+)
+
+// token is POST /v1/oauth2/token: client credentials in basic auth,
+// grant_type=client_credentials in the form.
+func (f *Fake) token(w http.ResponseWriter, r *http.Request) {
+	id, secret, ok := r.BasicAuth()
+	if !ok || id != f.ClientID || secret != f.ClientSecret {
+		oauthError(w, http.StatusUnauthorized, "invalid_client", "Client Authentication failed")
+		return
+	}
+	if err := r.ParseForm(); err != nil || r.PostForm.Get("grant_type") != "client_credentials" {
+		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "Grant Type is NULL or not supported")
+		return
+	}
+	token := "A21AA" + randomID(40)
+	f.mu.Lock()
+	f.tokens[token] = true
+	f.tokenRequests++
+	f.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"scope":        "https://uri.paypal.com/services/payments/payment https://uri.paypal.com/services/payments/refund",
+		"access_token": token,
+		"token_type":   "Bearer",
+		"app_id":       "APP-80W284485P519543T",
+		"expires_in":   32400,
+		"nonce":        randomHex(32),
+	})
+}
+
+func oauthError(w http.ResponseWriter, status int, code, description string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": description})
+}
+
+// authorized checks the bearer token of an API call.
+func (f *Fake) authorized(r *http.Request) bool {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return ok && f.tokens[token]
+}

@@ -100,9 +100,9 @@ func (f *Fake) Dispute(piID, reason string) (map[string]any, error) {
 	return d, nil
 }
 
-// PaymentIntent is PaymentIntent id as the API renders it now, for events
-// a test builds itself.
-func (f *Fake) PaymentIntent(id string) (map[string]any, bool) {
+// PaymentIntentObject is PaymentIntent id as the API renders it now, for
+// events a test builds itself.
+func (f *Fake) PaymentIntentObject(id string) (map[string]any, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	pi, ok := f.intents[id]
@@ -112,8 +112,9 @@ func (f *Fake) PaymentIntent(id string) (map[string]any, bool) {
 	return pi.json(), true
 }
 
-// Charge is the latest charge of PaymentIntent piID as the API renders it now.
-func (f *Fake) Charge(piID string) (map[string]any, bool) {
+// ChargeObject is the latest charge of PaymentIntent piID as the API
+// renders it now.
+func (f *Fake) ChargeObject(piID string) (map[string]any, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	pi, ok := f.intents[piID]

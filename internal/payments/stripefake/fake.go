@@ -102,51 +102,61 @@ func invalidRequest(status int, code, param, message string) response {
 	return stripeError(status, "invalid_request_error", code, message, extra)
 }
 
+// fate is what becomes of an answer.
+type fate int
+
+const (
+	answered fate = iota
+	lost          // never answered; the client times out
+	dropped       // the connection closes without an answer
+)
+
 func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		f.write(w, invalidRequest(400, "", "", "Invalid request body."), false)
 		return
 	}
-	f.mu.Lock()
-	f.requests++
-	if f.failNext > 0 {
-		// An outage before the request reaches the API: nothing is done
-		// and nothing is saved for the idempotency key.
-		f.failNext--
-		status := f.failStatus
-		f.mu.Unlock()
-		f.write(w, outage(status), false)
-		return
-	}
-	var res response
-	var replayed bool
-	if r.Header.Get("Authorization") != "Bearer "+f.SecretKey {
-		res = invalidRequest(http.StatusUnauthorized, "", "", "Invalid API Key provided.")
-	} else {
-		res, replayed = f.handleIdempotent(r)
-	}
-	lose, drop := f.loseNext > 0, f.loseNext == 0 && f.dropNext > 0
-	if lose {
-		f.loseNext--
-	} else if drop {
-		f.dropNext--
-	}
-	f.mu.Unlock()
-
-	// In both cases the request was processed: the money moved and the
-	// client never hears of it.
-	switch {
-	case lose:
+	res, replayed, fate := f.process(r)
+	// Unless answered, the request was processed all the same: the money
+	// moved and the client never hears of it.
+	switch fate {
+	case lost:
 		select {
 		case <-r.Context().Done(): // the client gave up
 		case <-f.closed:
 		}
 		dropConnection(w)
-	case drop:
+	case dropped:
 		dropConnection(w)
 	default:
 		f.write(w, res, replayed)
 	}
+}
+
+// process answers r under the lock and decides the answer's fate.
+func (f *Fake) process(r *http.Request) (res response, replayed bool, _ fate) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests++
+	if f.failNext > 0 {
+		// An outage before the request reaches the API: nothing is done
+		// and nothing is saved for the idempotency key.
+		f.failNext--
+		return outage(f.failStatus), false, answered
+	}
+	if r.Header.Get("Authorization") != "Bearer "+f.SecretKey {
+		return invalidRequest(http.StatusUnauthorized, "", "", "Invalid API Key provided."), false, answered
+	}
+	res, replayed = f.handleIdempotent(r)
+	switch {
+	case f.loseNext > 0:
+		f.loseNext--
+		return res, replayed, lost
+	case f.dropNext > 0:
+		f.dropNext--
+		return res, replayed, dropped
+	}
+	return res, replayed, answered
 }
 
 func outage(status int) response {

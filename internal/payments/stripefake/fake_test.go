@@ -169,3 +169,24 @@ func TestSendDeliversASignedEvent(t *testing.T) {
 		t.Errorf("the endpoint could not verify it: %v", err)
 	}
 }
+
+func TestObjectsForHandMadeEvents(t *testing.T) {
+	f := stripefake.New(t)
+	form := url.Values{"amount": {"2000"}, "currency": {"usd"}, "payment_method": {"pm_card_visa"},
+		"confirm": {"true"}, "off_session": {"true"}, "metadata[attempt_id]": {"pat_1"}}
+	_, pi := call(t, f, "POST", "/v1/payment_intents", f.SecretKey, "k1", form)
+	id, _ := pi["id"].(string)
+
+	obj, ok := f.PaymentIntentObject(id)
+	if !ok || obj["status"] != "succeeded" || obj["latest_charge"] == nil {
+		t.Errorf("PaymentIntentObject = %v", obj)
+	}
+	ch, ok := f.ChargeObject(id)
+	if !ok || ch["payment_intent"] != id || ch["amount"] != int64(2000) ||
+		ch["metadata"].(map[string]string)["attempt_id"] != "pat_1" {
+		t.Errorf("ChargeObject = %v", ch)
+	}
+	if _, ok := f.PaymentIntentObject("pi_nope"); ok {
+		t.Error("PaymentIntentObject(pi_nope) found something")
+	}
+}

@@ -174,3 +174,15 @@ func TestAWrongSecretKeyIsNotAPaymentFailure(t *testing.T) {
 		t.Fatalf("Charge with a bad key = %v, want a plain error (clnd's setup, not the card)", err)
 	}
 }
+
+// A CustomerRef Stripe does not know (say, a test-mode customer under a
+// live key) is clnd's problem, not the user's token or card.
+func TestSaveOnAnUnknownCustomerIsAPlainError(t *testing.T) {
+	gw, _ := newGateway(t)
+	_, err := gw.Save(context.Background(), payments.MethodRequest{Token: "pm_card_visa", CustomerRef: "cus_nope"})
+	_, isInput := apperr.As(err)
+	_, isFailure := payments.AsFailure(err)
+	if err == nil || isInput || isFailure {
+		t.Fatalf("Save on cus_nope = %#v, want a plain error", err)
+	}
+}

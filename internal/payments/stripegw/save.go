@@ -39,7 +39,7 @@ func (g *Gateway) Save(ctx context.Context, r payments.MethodRequest) (payments.
 		}
 		c, err := g.client.V1Customers.Create(ctx, params)
 		if err != nil {
-			return payments.SavedMethod{}, failure("create customer", err)
+			return payments.SavedMethod{}, fmt.Errorf("stripe create customer: %w", err)
 		}
 		customer = c.ID
 	}
@@ -57,16 +57,24 @@ func (g *Gateway) Save(ctx context.Context, r payments.MethodRequest) (payments.
 }
 
 // saveError makes Stripe's "no such PaymentMethod" or "already attached
-// elsewhere" the user's error on gatewayToken.
+// elsewhere" the user's error on gatewayToken, and a card the issuer
+// refuses to keep a Declined failure. Anything else (an unknown customer,
+// an outage) is clnd's problem, not the user's: a plain error.
 func saveError(err error) error {
 	var se *stripe.Error
-	if errors.As(err, &se) && se.Type == stripe.ErrorTypeInvalidRequest &&
-		(se.HTTPStatusCode == http.StatusBadRequest || se.HTTPStatusCode == http.StatusNotFound) &&
-		se.Param != "customer" {
+	if !errors.As(err, &se) {
+		return fmt.Errorf("stripe save payment method: %w", err)
+	}
+	switch {
+	case se.Type == stripe.ErrorTypeInvalidRequest && se.Param != "customer" &&
+		(se.HTTPStatusCode == http.StatusBadRequest || se.HTTPStatusCode == http.StatusNotFound):
 		return &apperr.Error{Code: apperr.BadUserInput, Field: "gatewayToken",
 			Message: "Stripe does not accept this payment method: " + se.Msg, Err: err}
+	case se.Type == stripe.ErrorTypeCard:
+		return failure("save payment method", err)
 	}
-	return failure("save payment method", err)
+	return fmt.Errorf("stripe save payment method: HTTP %d %s %s: %s",
+		se.HTTPStatusCode, se.Type, se.Code, se.Msg)
 }
 
 var brandNames = map[stripe.PaymentMethodCardBrand]string{

@@ -3,7 +3,10 @@ package paypal_test
 import (
 	"bytes"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"sync"
 	"testing"
 
 	"clnd/internal/payments"
@@ -166,5 +169,49 @@ func TestWebhookVerificationOutageIsAnError(t *testing.T) {
 	f.FailNext(1, 500)
 	if _, err := p.VerifyWebhook(ctx, h, body); err == nil {
 		t.Fatal("verified while PayPal was down")
+	}
+}
+
+// The shape of clnd's webhook route, over real HTTP: verify, answer 400 to
+// anything that does not verify, act once per event ID (clnd does that in
+// its database; a map stands in for it here).
+func TestWebhookDeliveredOverHTTP(t *testing.T) {
+	f, p := start(t)
+	_, captureID := captured(t, f, p)
+	var mu sync.Mutex
+	actedOn := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		ev, err := p.VerifyWebhook(r.Context(), r.Header, body)
+		if err != nil {
+			http.Error(w, "not verified", http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		actedOn[ev.ID]++
+		mu.Unlock()
+	}))
+	defer srv.Close()
+
+	h, body := f.Webhook(paypal.EventCaptureComplete, f.CaptureResource(captureID))
+	for i := 0; i < 2; i++ { // delivered, then replayed
+		if status, err := paypalfake.Deliver(srv.URL, h, body); err != nil || status != http.StatusOK {
+			t.Fatalf("delivery %d: %d, %v", i, status, err)
+		}
+	}
+	forged := bytes.Replace(body, []byte(captureID), []byte("0JF852973C016714D"), 1)
+	if status, _ := paypalfake.Deliver(srv.URL, h, forged); status != http.StatusBadRequest {
+		t.Fatalf("forged delivery answered %d", status)
+	}
+	if status, _ := f.Send(srv.URL, paypal.EventOrderApproved, f.OrderResource("unknown")); status != http.StatusBadRequest {
+		t.Fatalf("an event naming no order answered %d", status)
+	}
+	for id, n := range actedOn {
+		if len(actedOn) != 1 || n != 2 {
+			t.Fatalf("events verified: %v, want one event ID, verified twice (%s)", actedOn, id)
+		}
+	}
+	if len(actedOn) == 0 {
+		t.Fatal("nothing verified")
 	}
 }

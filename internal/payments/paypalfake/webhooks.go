@@ -110,7 +110,7 @@ func Deliver(url string, header http.Header, body []byte) (int, error) {
 		return 0, err
 	}
 	req.Header = header.Clone()
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 	if err != nil {
 		return 0, err
 	}

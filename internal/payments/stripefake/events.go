@@ -39,7 +39,11 @@ func (f *Fake) event(typ string, obj any, idempotencyKey string) []byte {
 
 // emit records an event the API raised; f.mu is held.
 func (f *Fake) emit(typ string, obj map[string]any, idempotencyKey string) {
-	f.events = append(f.events, f.event(typ, obj, idempotencyKey))
+	body := f.event(typ, obj, idempotencyKey)
+	f.events = append(f.events, body)
+	if f.webhookURL != "" {
+		f.outbox = append(f.outbox, body)
+	}
 }
 
 // Events lists the events the fake raised so far, oldest first:
@@ -84,6 +88,7 @@ func (f *Fake) Send(url, typ string, obj any) (*http.Response, error) {
 // Dispute opens a dispute on the charge of PaymentIntent piID, raises
 // charge.dispute.created and returns the dispute object.
 func (f *Fake) Dispute(piID, reason string) (map[string]any, error) {
+	defer f.deliver()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	pi, ok := f.intents[piID]

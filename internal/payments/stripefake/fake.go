@@ -36,6 +36,9 @@ type Fake struct {
 	refunds      []*refund
 	idempotent   map[string]*savedResponse
 	events       [][]byte
+	webhookURL   string
+	outbox       [][]byte // raised, not yet posted to webhookURL
+	deliveries   []Delivery
 	requests     int
 	failNext     int
 	failStatus   int
@@ -117,6 +120,7 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, replayed, fate := f.process(r)
+	f.deliver()
 	// Unless answered, the request was processed all the same: the money
 	// moved and the client never hears of it.
 	switch fate {

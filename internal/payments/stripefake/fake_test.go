@@ -190,3 +190,31 @@ func TestObjectsForHandMadeEvents(t *testing.T) {
 		t.Error("PaymentIntentObject(pi_nope) found something")
 	}
 }
+
+func TestRaisedEventsArePostedToTheEndpoint(t *testing.T) {
+	f := stripefake.New(t)
+	received := make(chan string, 10)
+	f.SendEventsTo(newHook(t, func(r *http.Request, body []byte) {
+		ev, err := webhook.ConstructEvent(body, r.Header.Get("Stripe-Signature"), f.WebhookSecret)
+		if err != nil {
+			t.Errorf("delivery does not verify: %v", err)
+		}
+		received <- string(ev.Type)
+	}))
+	pay := url.Values{"amount": {"2000"}, "currency": {"usd"}, "payment_method": {"pm_card_visa"},
+		"confirm": {"true"}, "off_session": {"true"}}
+	_, pi := call(t, f, "POST", "/v1/payment_intents", f.SecretKey, "k1", pay)
+	// The event was posted before the API answered.
+	if got := <-received; got != "payment_intent.succeeded" {
+		t.Errorf("first delivery %s", got)
+	}
+	call(t, f, "POST", "/v1/payment_intents", f.SecretKey, "k1", pay) // a replay raises nothing
+	call(t, f, "POST", "/v1/refunds", f.SecretKey, "r1", url.Values{"payment_intent": {pi["id"].(string)}})
+	if got := <-received; got != "charge.refunded" {
+		t.Errorf("second delivery %s", got)
+	}
+	d := f.Deliveries()
+	if len(d) != 2 || d[0].Status != 200 || d[1].Type != "charge.refunded" {
+		t.Errorf("deliveries = %+v", d)
+	}
+}

@@ -40,7 +40,8 @@ type capture struct {
 	} `json:"status_details"`
 	SupplementaryData struct {
 		RelatedIDs struct {
-			OrderID string `json:"order_id"`
+			OrderID   string `json:"order_id"`
+			CaptureID string `json:"capture_id"` // on some refund events
 		} `json:"related_ids"`
 	} `json:"supplementary_data"`
 	Links []link `json:"links"`

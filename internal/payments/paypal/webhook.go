@@ -115,12 +115,16 @@ func parseEvent(ev event) (payments.WebhookEvent, error) {
 		out.CaptureID, out.OrderID = c.ID, c.SupplementaryData.RelatedIDs.OrderID
 		out.Amount, err = c.Amount.cents()
 	case EventCaptureRefunded:
-		// The resource is the refund; the refunded capture is its "up" link.
+		// The resource is the refund; the refunded capture is its "up"
+		// link (or, in some deliveries, supplementary_data.related_ids).
 		var r capture
 		if err = json.Unmarshal(ev.Resource, &r); err != nil {
 			break
 		}
-		out.CaptureID = lastPathSegment(linkHref(r.Links, "up"))
+		out.CaptureID = r.SupplementaryData.RelatedIDs.CaptureID
+		if up := linkHref(r.Links, "up"); up != "" {
+			out.CaptureID = lastPathSegment(up)
+		}
 		out.OrderID = r.SupplementaryData.RelatedIDs.OrderID
 		out.Amount, err = r.Amount.cents()
 	default:

@@ -41,6 +41,10 @@ func TestWebhooksVerifiedAndParsed(t *testing.T) {
 		{paypal.EventCaptureComplete, f.CaptureResource(captureID), payments.WebhookEvent{OrderID: orderID, CaptureID: captureID, Amount: 1234}},
 		{paypal.EventCaptureDenied, f.CaptureResource(captureID), payments.WebhookEvent{OrderID: orderID, CaptureID: captureID, Amount: 1234}},
 		{paypal.EventCaptureRefunded, f.RefundResource(refund.ID), payments.WebhookEvent{CaptureID: captureID, Amount: 234}},
+		{paypal.EventCaptureRefunded, map[string]any{
+			"id": "1JU08902781691411", "status": "COMPLETED", "amount": map[string]string{"currency_code": "USD", "value": "2.34"},
+			"supplementary_data": map[string]any{"related_ids": map[string]string{"capture_id": captureID}},
+		}, payments.WebhookEvent{CaptureID: captureID, Amount: 234}},
 	} {
 		h, body := f.Webhook(tc.eventType, tc.resource)
 		got, err := p.VerifyWebhook(ctx, h, body)
@@ -213,5 +217,16 @@ func TestWebhookDeliveredOverHTTP(t *testing.T) {
 	}
 	if len(actedOn) == 0 {
 		t.Fatal("nothing verified")
+	}
+}
+
+func TestWebhookInAnotherCurrencyIsRefused(t *testing.T) {
+	f, p := start(t)
+	h, body := f.Webhook(paypal.EventCaptureComplete, map[string]any{
+		"id": "2GG279541U471931P", "status": "COMPLETED", "amount": map[string]string{"currency_code": "EUR", "value": "12.34"},
+		"supplementary_data": map[string]any{"related_ids": map[string]string{"order_id": "5O190127TN364715T"}},
+	})
+	if ev, err := p.VerifyWebhook(ctx, h, body); err == nil {
+		t.Fatalf("euros read as %+v", ev)
 	}
 }

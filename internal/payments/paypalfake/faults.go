@@ -108,14 +108,20 @@ func (f *Fake) api(h handler, idempotent bool) http.HandlerFunc {
 		if lose {
 			f.faults.lose--
 		}
+		requestID := ""
+		if idempotent {
+			requestID = r.Header.Get("PayPal-Request-Id")
+		}
+		key := r.Pattern + " " + r.PathValue("id") + " " + requestID
+		prev, seen := f.idempotent[key]
 		var ans answer
-		key := r.Pattern + " " + r.PathValue("id") + " " + r.Header.Get("PayPal-Request-Id")
-		if prev, ok := f.idempotent[key]; ok && idempotent && r.Header.Get("PayPal-Request-Id") != "" {
+		switch {
+		case requestID != "" && seen:
 			// PayPal answers a repeated request ID with 200 and the first result.
 			ans = answer{status: http.StatusOK, body: prev.body}
-		} else {
+		default:
 			ans = h(r, body)
-			if idempotent && r.Header.Get("PayPal-Request-Id") != "" && ans.status/100 == 2 {
+			if requestID != "" && ans.status/100 == 2 {
 				f.idempotent[key] = ans
 			}
 		}

@@ -25,6 +25,21 @@ func TestTokenFetchedOnceAndReused(t *testing.T) {
 	}
 }
 
+// golang.org/x/oauth2 renews a token before it expires (10 s early), so a
+// token PayPal would refuse as expired is never sent.
+func TestExpiringTokenIsRenewed(t *testing.T) {
+	f, p := start(t)
+	f.SetTokenLifetime(11 * time.Second) // renewed after one second
+	o := approved(t, f, p, "co_1", "12.34")
+	time.Sleep(1100 * time.Millisecond)
+	if _, err := p.Capture(ctx, o.ID, "pa_1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.TokenRequests(); n != 2 {
+		t.Fatalf("%d token requests, want 2 (one renewal)", n)
+	}
+}
+
 func TestWrongCredentialsAreNotAFailure(t *testing.T) {
 	f, _ := start(t)
 	p := paypal.New(paypal.Config{ClientID: f.ClientID, ClientSecret: "wrong", APIURL: f.URL, Timeout: time.Second})

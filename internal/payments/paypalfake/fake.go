@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"time"
 )
 
 // Fake is a running fake PayPal. Its zero value is not usable; call New.
@@ -31,7 +32,8 @@ type Fake struct {
 	done chan struct{} // closed by Close; releases held (lost) responses
 
 	mu            sync.Mutex
-	tokens        map[string]bool
+	tokens        map[string]time.Time // access token → expiry
+	tokenLifetime time.Duration
 	tokenRequests int
 	apiCalls      int
 	orders        map[string]*order
@@ -47,15 +49,16 @@ type Fake struct {
 // New starts a fake PayPal; Close stops it.
 func New() *Fake {
 	f := &Fake{
-		ClientID:     "fake-client-" + randomID(8),
-		ClientSecret: "fake-secret-" + randomID(16),
-		WebhookID:    randomID(17),
-		done:         make(chan struct{}),
-		tokens:       map[string]bool{},
-		orders:       map[string]*order{},
-		captures:     map[string]*Capture{},
-		idempotent:   map[string]answer{},
-		sent:         map[string]transmission{},
+		ClientID:      "fake-client-" + randomID(8),
+		ClientSecret:  "fake-secret-" + randomID(16),
+		WebhookID:     randomID(17),
+		done:          make(chan struct{}),
+		tokens:        map[string]time.Time{},
+		tokenLifetime: 9 * time.Hour, // PayPal's expires_in is 32400 s
+		orders:        map[string]*order{},
+		captures:      map[string]*Capture{},
+		idempotent:    map[string]answer{},
+		sent:          map[string]transmission{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/oauth2/token", f.token)

@@ -31,7 +31,7 @@ func token(t *testing.T, f *paypalfake.Fake) string {
 		TokenType   string `json:"token_type"`
 		ExpiresIn   int    `json:"expires_in"`
 	}
-	if status := do(t, req, &out); status != 200 || out.AccessToken == "" || out.TokenType != "Bearer" || out.ExpiresIn <= 0 {
+	if status := do(t, req, &out); status != 200 || out.AccessToken == "" || out.TokenType != "Bearer" || out.ExpiresIn < 0 {
 		t.Fatalf("token: %d %+v", status, out)
 	}
 	return out.AccessToken
@@ -112,8 +112,14 @@ func TestAPINeedsABearerToken(t *testing.T) {
 	if status := call(t, f, "made-up", http.MethodPost, "/v2/checkout/orders", "", orderBody, &e); status != 401 || e.Name != "AUTHENTICATION_FAILURE" {
 		t.Fatalf("%d %+v", status, e)
 	}
+	f.SetTokenLifetime(0)
+	expired := token(t, f)
+	e = errorJSON{}
+	if status := call(t, f, expired, http.MethodPost, "/v2/checkout/orders", "", orderBody, &e); status != 401 {
+		t.Fatalf("expired token: %d %+v", status, e)
+	}
 	if len(f.Orders()) != 0 {
-		t.Fatal("order created without a token")
+		t.Fatal("order created without a valid token")
 	}
 }
 

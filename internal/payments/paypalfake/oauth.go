@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // token is POST /v1/oauth2/token: client credentials in basic auth,
@@ -20,7 +21,8 @@ func (f *Fake) token(w http.ResponseWriter, r *http.Request) {
 	}
 	token := "A21AA" + randomID(40)
 	f.mu.Lock()
-	f.tokens[token] = true
+	lifetime := f.tokenLifetime
+	f.tokens[token] = time.Now().Add(lifetime)
 	f.tokenRequests++
 	f.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
@@ -29,7 +31,7 @@ func (f *Fake) token(w http.ResponseWriter, r *http.Request) {
 		"access_token": token,
 		"token_type":   "Bearer",
 		"app_id":       "APP-80W284485P519543T",
-		"expires_in":   32400,
+		"expires_in":   int(lifetime.Seconds()),
 		"nonce":        randomHex(32),
 	})
 }
@@ -40,10 +42,19 @@ func oauthError(w http.ResponseWriter, status int, code, description string) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": description})
 }
 
+// SetTokenLifetime sets the lifetime of the access tokens handed out from
+// now on (PayPal's is 9 hours); an expired token is refused with 401.
+func (f *Fake) SetTokenLifetime(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tokenLifetime = d
+}
+
 // authorized checks the bearer token of an API call.
 func (f *Fake) authorized(r *http.Request) bool {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return ok && f.tokens[token]
+	expiry, known := f.tokens[token]
+	return ok && known && time.Now().Before(expiry)
 }

@@ -84,6 +84,10 @@ func (p *Provider) call(ctx context.Context, method, path, requestID string, in,
 	if err != nil {
 		return fmt.Errorf("paypal: reading %s %s: %w", method, path, err)
 	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		// The token was refused; the caller's retry will fetch a new one.
+		p.tokens.drop()
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		e := &apiError{Status: resp.StatusCode}
 		_ = json.Unmarshal(raw, e) // a body that is not PayPal's shape still has its status

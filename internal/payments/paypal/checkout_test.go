@@ -40,6 +40,22 @@ func TestExpiringTokenIsRenewed(t *testing.T) {
 	}
 }
 
+// A token PayPal refuses before its expiry is dropped: the call fails as an
+// unknown outcome and asking again works with a new token.
+func TestRevokedTokenIsReplaced(t *testing.T) {
+	f, p := start(t)
+	o := approved(t, f, p, "co_1", "12.34")
+	f.RevokeTokens()
+	_, err := p.Capture(ctx, o.ID, "pa_1")
+	wantUnknown(t, err)
+	if _, err := p.Capture(ctx, o.ID, "pa_1"); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if n := f.TokenRequests(); n != 2 {
+		t.Fatalf("%d token requests, want 2", n)
+	}
+}
+
 func TestWrongCredentialsAreNotAFailure(t *testing.T) {
 	f, _ := start(t)
 	p := paypal.New(paypal.Config{ClientID: f.ClientID, ClientSecret: "wrong", APIURL: f.URL, Timeout: time.Second})

@@ -64,6 +64,7 @@ type Provider struct {
 	base      string
 	webhookID string
 	client    *http.Client // adds the bearer token to every call
+	tokens    *renewableSource
 }
 
 var _ payments.CheckoutProvider = (*Provider)(nil)
@@ -96,11 +97,13 @@ func New(cfg Config) *Provider {
 	// The token source outlives any one request, so it gets a background
 	// context that only carries the HTTP client to fetch tokens with.
 	tokenCtx := context.WithValue(context.Background(), oauth2.HTTPClient, httpClient)
+	tokens := newRenewableSource(func() oauth2.TokenSource { return cc.TokenSource(tokenCtx) })
 	return &Provider{
 		base:      base,
 		webhookID: cfg.WebhookID,
+		tokens:    tokens,
 		client: &http.Client{
-			Transport: &oauth2.Transport{Source: cc.TokenSource(tokenCtx), Base: httpClient.Transport},
+			Transport: &oauth2.Transport{Source: tokens, Base: httpClient.Transport},
 			Timeout:   httpClient.Timeout,
 		},
 	}

@@ -50,6 +50,14 @@ func (f *Fake) SetTokenLifetime(d time.Duration) {
 	f.tokenLifetime = d
 }
 
+// RevokeTokens invalidates every access token handed out so far, as
+// PayPal does when the app's credentials are rotated.
+func (f *Fake) RevokeTokens() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	clear(f.tokens)
+}
+
 // authorized checks the bearer token of an API call.
 func (f *Fake) authorized(r *http.Request) bool {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")

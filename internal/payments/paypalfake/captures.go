@@ -106,5 +106,7 @@ func (f *Fake) refundCapture(r *http.Request, body []byte) answer {
 	if c.Refunded == c.Amount {
 		c.Status = captureFullyRefunded
 	}
-	return jsonAnswer(http.StatusCreated, f.refundJSON(rf))
+	ans := jsonAnswer(http.StatusCreated, f.refundJSON(rf))
+	ans.events = f.raiseLocked("PAYMENT.CAPTURE.REFUNDED", f.refundJSON(rf))
+	return ans
 }

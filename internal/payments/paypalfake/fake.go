@@ -43,6 +43,8 @@ type Fake struct {
 	refunds       []*Refund
 	idempotent    map[string]answer // route + PayPal-Request-Id → first 2xx answer
 	sent          map[string]transmission
+	eventsURL     string // SendEventsTo
+	deliveries    []Delivery
 	faults        faults
 }
 
@@ -81,10 +83,12 @@ func (f *Fake) Close() {
 	f.srv.Close()
 }
 
-// answer is an API response: a status and a JSON body.
+// answer is an API response: a status and a JSON body, and the webhook
+// events the call raised (posted before the answer, see SendEventsTo).
 type answer struct {
 	status int
 	body   []byte
+	events []signedEvent
 }
 
 func jsonAnswer(status int, v any) answer {

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -273,4 +274,51 @@ func httptestServer(t *testing.T, h http.Handler) string {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+func TestSendEventsTo(t *testing.T) {
+	f := start(t)
+	bearer := token(t, f)
+	var mu sync.Mutex
+	var received []string
+	receiver := httptestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev struct {
+			ID        string `json:"id"`
+			EventType string `json:"event_type"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&ev)
+		mu.Lock()
+		received = append(received, ev.EventType+" "+ev.ID)
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	f.SendEventsTo(receiver)
+
+	var o orderJSON
+	call(t, f, bearer, http.MethodPost, "/v2/checkout/orders", "co_1", orderBody, &o)
+	if err := f.Approve(o.ID); err != nil {
+		t.Fatal(err)
+	}
+	call(t, f, bearer, http.MethodPost, "/v2/checkout/orders/"+o.ID+"/capture", "pa_1", "{}", nil)
+	call(t, f, bearer, http.MethodPost, "/v2/checkout/orders/"+o.ID+"/capture", "pa_1", "{}", nil) // a replay raises nothing
+	capID := f.Captures()[0].ID
+	call(t, f, bearer, http.MethodPost, "/v2/payments/captures/"+capID+"/refund", "re_1", `{"amount":{"currency_code":"USD","value":"1.00"}}`, nil)
+
+	ds := f.Deliveries()
+	want := []string{"CHECKOUT.ORDER.APPROVED", "PAYMENT.CAPTURE.COMPLETED", "PAYMENT.CAPTURE.REFUNDED"}
+	if len(ds) != len(want) {
+		t.Fatalf("deliveries %+v", ds)
+	}
+	for i, d := range ds {
+		if d.Type != want[i] || d.Status != http.StatusNoContent || received[i] != d.Type+" "+d.EventID {
+			t.Fatalf("delivery %d: %s %d (%s), want %s", i, d.Type, d.Status, received[i], want[i])
+		}
+	}
+	// A recorded delivery can be replayed as is: the same event again.
+	if status, err := paypalfake.Deliver(receiver, ds[0].Header, ds[0].Body); err != nil || status != http.StatusNoContent {
+		t.Fatalf("replay: %d %v", status, err)
+	}
+	if len(received) != 4 || received[3] != received[0] {
+		t.Fatalf("received %v", received)
+	}
 }

@@ -64,12 +64,15 @@ func (f *Fake) PendNextCapture() {
 // before sending PAYMENT.CAPTURE.COMPLETED.
 func (f *Fake) CompletePending(captureID string) error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	c, ok := f.captures[captureID]
 	if !ok || c.Status != capturePending {
+		f.mu.Unlock()
 		return fmt.Errorf("paypalfake: no pending capture %q", captureID)
 	}
 	c.Status = captureCompleted
+	events := f.raiseLocked("PAYMENT.CAPTURE.COMPLETED", f.captureResource(c))
+	f.mu.Unlock()
+	f.deliver(events)
 	return nil
 }
 
@@ -122,10 +125,11 @@ func (f *Fake) api(h handler, idempotent bool) http.HandlerFunc {
 		default:
 			ans = h(r, body)
 			if requestID != "" && ans.status/100 == 2 {
-				f.idempotent[key] = ans
+				f.idempotent[key] = answer{status: ans.status, body: ans.body}
 			}
 		}
 		f.mu.Unlock()
+		f.deliver(ans.events)
 
 		if lose {
 			select {

@@ -164,7 +164,10 @@ func (f *Fake) captureOrder(r *http.Request, _ []byte) answer {
 	f.captureIDs = append(f.captureIDs, c.ID)
 	o.captureIDs = append(o.captureIDs, c.ID)
 	o.Status = statusCompleted
-	return jsonAnswer(http.StatusCreated, f.orderJSON(o))
+	ans := jsonAnswer(http.StatusCreated, f.orderJSON(o))
+	event := map[string]string{captureCompleted: "PAYMENT.CAPTURE.COMPLETED", captureDeclined: "PAYMENT.CAPTURE.DENIED", capturePending: "PAYMENT.CAPTURE.PENDING"}[c.Status]
+	ans.events = f.raiseLocked(event, f.captureResource(c))
+	return ans
 }
 
 func notFound(what, id string) answer {

@@ -22,27 +22,31 @@ func (f *Fake) CancelLink(orderID string) string {
 // Approve is the payer approving orderID at PayPal (clicking Pay Now).
 func (f *Fake) Approve(orderID string) error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	_, err := f.approve(orderID)
+	_, events, err := f.approveLocked(orderID)
+	f.mu.Unlock()
+	f.deliver(events)
 	return err
 }
 
-func (f *Fake) approve(orderID string) (*order, error) {
+// approveLocked approves an order once and raises CHECKOUT.ORDER.APPROVED;
+// approving it again changes nothing. f.mu is held.
+func (f *Fake) approveLocked(orderID string) (*order, []signedEvent, error) {
 	o, ok := f.orders[orderID]
 	if !ok {
-		return nil, fmt.Errorf("paypalfake: no order %q", orderID)
+		return nil, nil, fmt.Errorf("paypalfake: no order %q", orderID)
 	}
-	if o.Status == statusCreated || o.Status == statusPayerAction {
-		o.Status, o.PayerID = statusApproved, randomID(13)
+	if o.Status != statusCreated && o.Status != statusPayerAction {
+		return o, nil, nil
 	}
-	return o, nil
+	o.Status, o.PayerID = statusApproved, randomID(13)
+	return o, f.raiseLocked("CHECKOUT.ORDER.APPROVED", f.orderJSON(o)), nil
 }
 
 // approvePage is the approve link: the payer logs in, clicks Pay Now and is
 // sent to return_url with ?token=<order ID>&PayerID=<payer>.
 func (f *Fake) approvePage(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
-	o, err := f.approve(r.URL.Query().Get("token"))
+	o, events, err := f.approveLocked(r.URL.Query().Get("token"))
 	var target string
 	if err == nil {
 		target = withQuery(o.ReturnURL, url.Values{"token": {o.ID}, "PayerID": {o.PayerID}})
@@ -52,6 +56,7 @@ func (f *Fake) approvePage(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusNotFound)
 		return
 	}
+	f.deliver(events) // the webhook reaches clnd before the payer does
 	http.Redirect(w, r, target, http.StatusFound)
 }
 

@@ -45,6 +45,21 @@ type webhookEvent struct {
 // type eventType about resource (see OrderResource, CaptureResource,
 // RefundResource), as PayPal would POST it to the webhook's URL.
 func (f *Fake) Webhook(eventType string, resource any) (http.Header, []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ev := f.signLocked(eventType, resource)
+	return ev.header, ev.body
+}
+
+// signedEvent is an event and the transmission headers it is sent with.
+type signedEvent struct {
+	id, eventType string
+	header        http.Header
+	body          []byte
+}
+
+// signLocked builds and remembers a delivery; f.mu is held.
+func (f *Fake) signLocked(eventType string, resource any) signedEvent {
 	id := "WH-" + randomID(17) + "-" + randomID(17)
 	ev := webhookEvent{
 		ID: id, EventVersion: "1.0", CreateTime: time.Now().UTC().Format(time.RFC3339Nano),
@@ -76,11 +91,8 @@ func (f *Fake) Webhook(eventType string, resource any) (http.Header, []byte) {
 	h.Set("PAYPAL-TRANSMISSION-ID", strings.ToLower(randomID(8)+"-"+randomID(4)+"-11f0-"+randomID(4)+"-"+randomID(12)))
 	h.Set("PAYPAL-TRANSMISSION-SIG", base64.StdEncoding.EncodeToString(sig))
 	h.Set("PAYPAL-TRANSMISSION-TIME", time.Now().UTC().Format(time.RFC3339))
-
-	f.mu.Lock()
 	f.sent[h.Get("PAYPAL-TRANSMISSION-ID")] = transmission{header: h.Clone(), body: body, webhookID: f.WebhookID}
-	f.mu.Unlock()
-	return h, body
+	return signedEvent{id: id, eventType: eventType, header: h, body: body}
 }
 
 func resourceType(eventType string) string {
@@ -139,6 +151,10 @@ func (f *Fake) CaptureResource(captureID string) map[string]any {
 	if !ok {
 		return nil
 	}
+	return f.captureResource(c)
+}
+
+func (f *Fake) captureResource(c *Capture) map[string]any {
 	out := f.captureJSON(c)
 	out["supplementary_data"] = map[string]any{"related_ids": map[string]string{"order_id": c.OrderID}}
 	return out

@@ -189,7 +189,7 @@ func TestCaptureTwiceAnswersTheSameCapture(t *testing.T) {
 
 func TestLostResponseThenRetryCapturesOnce(t *testing.T) {
 	f, _ := start(t)
-	p := providerFor(f, 300*time.Millisecond)
+	p := providerFor(f, time.Second) // short: one call times out on purpose
 	o := approved(t, f, p, "co_1", "12.34")
 
 	f.LoseResponses(1)

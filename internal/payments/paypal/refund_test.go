@@ -56,7 +56,7 @@ func TestRefundUnknownCaptureIsRejected(t *testing.T) {
 
 func TestRefundErrorsThenRetryRefundsOnce(t *testing.T) {
 	f, _ := start(t)
-	p := providerFor(f, 300*time.Millisecond)
+	p := providerFor(f, time.Second) // short: one call times out on purpose
 	o := approved(t, f, p, "co_1", "12.34")
 	charge, err := p.Capture(ctx, o.ID, "pa_1")
 	if err != nil {

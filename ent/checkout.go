@@ -31,6 +31,12 @@ type Checkout struct {
 	Provider string `json:"provider,omitempty"`
 	// ProviderRef holds the value of the "provider_ref" field.
 	ProviderRef string `json:"provider_ref,omitempty"`
+	// ApproveURL holds the value of the "approve_url" field.
+	ApproveURL string `json:"approve_url,omitempty"`
+	// ReturnURL holds the value of the "return_url" field.
+	ReturnURL string `json:"return_url,omitempty"`
+	// CancelURL holds the value of the "cancel_url" field.
+	CancelURL string `json:"cancel_url,omitempty"`
 	// CompletedAt holds the value of the "completed_at" field.
 	CompletedAt *time.Time `json:"completed_at,omitempty"`
 	// TransactionID holds the value of the "transaction_id" field.
@@ -70,7 +76,7 @@ func (*Checkout) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case checkout.FieldAmount:
 			values[i] = new(sql.NullInt64)
-		case checkout.FieldID, checkout.FieldResellerID, checkout.FieldStatus, checkout.FieldProvider, checkout.FieldProviderRef, checkout.FieldTransactionID:
+		case checkout.FieldID, checkout.FieldResellerID, checkout.FieldStatus, checkout.FieldProvider, checkout.FieldProviderRef, checkout.FieldApproveURL, checkout.FieldReturnURL, checkout.FieldCancelURL, checkout.FieldTransactionID:
 			values[i] = new(sql.NullString)
 		case checkout.FieldCreatedAt, checkout.FieldCompletedAt:
 			values[i] = new(sql.NullTime)
@@ -130,6 +136,24 @@ func (_m *Checkout) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field provider_ref", values[i])
 			} else if value.Valid {
 				_m.ProviderRef = value.String
+			}
+		case checkout.FieldApproveURL:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field approve_url", values[i])
+			} else if value.Valid {
+				_m.ApproveURL = value.String
+			}
+		case checkout.FieldReturnURL:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field return_url", values[i])
+			} else if value.Valid {
+				_m.ReturnURL = value.String
+			}
+		case checkout.FieldCancelURL:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field cancel_url", values[i])
+			} else if value.Valid {
+				_m.CancelURL = value.String
 			}
 		case checkout.FieldCompletedAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -203,6 +227,15 @@ func (_m *Checkout) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("provider_ref=")
 	builder.WriteString(_m.ProviderRef)
+	builder.WriteString(", ")
+	builder.WriteString("approve_url=")
+	builder.WriteString(_m.ApproveURL)
+	builder.WriteString(", ")
+	builder.WriteString("return_url=")
+	builder.WriteString(_m.ReturnURL)
+	builder.WriteString(", ")
+	builder.WriteString("cancel_url=")
+	builder.WriteString(_m.CancelURL)
 	builder.WriteString(", ")
 	if v := _m.CompletedAt; v != nil {
 		builder.WriteString("completed_at=")

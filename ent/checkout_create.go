@@ -77,6 +77,48 @@ func (_c *CheckoutCreate) SetNillableProviderRef(v *string) *CheckoutCreate {
 	return _c
 }
 
+// SetApproveURL sets the "approve_url" field.
+func (_c *CheckoutCreate) SetApproveURL(v string) *CheckoutCreate {
+	_c.mutation.SetApproveURL(v)
+	return _c
+}
+
+// SetNillableApproveURL sets the "approve_url" field if the given value is not nil.
+func (_c *CheckoutCreate) SetNillableApproveURL(v *string) *CheckoutCreate {
+	if v != nil {
+		_c.SetApproveURL(*v)
+	}
+	return _c
+}
+
+// SetReturnURL sets the "return_url" field.
+func (_c *CheckoutCreate) SetReturnURL(v string) *CheckoutCreate {
+	_c.mutation.SetReturnURL(v)
+	return _c
+}
+
+// SetNillableReturnURL sets the "return_url" field if the given value is not nil.
+func (_c *CheckoutCreate) SetNillableReturnURL(v *string) *CheckoutCreate {
+	if v != nil {
+		_c.SetReturnURL(*v)
+	}
+	return _c
+}
+
+// SetCancelURL sets the "cancel_url" field.
+func (_c *CheckoutCreate) SetCancelURL(v string) *CheckoutCreate {
+	_c.mutation.SetCancelURL(v)
+	return _c
+}
+
+// SetNillableCancelURL sets the "cancel_url" field if the given value is not nil.
+func (_c *CheckoutCreate) SetNillableCancelURL(v *string) *CheckoutCreate {
+	if v != nil {
+		_c.SetCancelURL(*v)
+	}
+	return _c
+}
+
 // SetCompletedAt sets the "completed_at" field.
 func (_c *CheckoutCreate) SetCompletedAt(v time.Time) *CheckoutCreate {
 	_c.mutation.SetCompletedAt(v)
@@ -165,6 +207,18 @@ func (_c *CheckoutCreate) defaults() error {
 		v := checkout.DefaultStatus
 		_c.mutation.SetStatus(v)
 	}
+	if _, ok := _c.mutation.ApproveURL(); !ok {
+		v := checkout.DefaultApproveURL
+		_c.mutation.SetApproveURL(v)
+	}
+	if _, ok := _c.mutation.ReturnURL(); !ok {
+		v := checkout.DefaultReturnURL
+		_c.mutation.SetReturnURL(v)
+	}
+	if _, ok := _c.mutation.CancelURL(); !ok {
+		v := checkout.DefaultCancelURL
+		_c.mutation.SetCancelURL(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if checkout.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized checkout.DefaultID (forgotten import ent/runtime?)")
@@ -196,6 +250,15 @@ func (_c *CheckoutCreate) check() error {
 	}
 	if _, ok := _c.mutation.Provider(); !ok {
 		return &ValidationError{Name: "provider", err: errors.New(`ent: missing required field "Checkout.provider"`)}
+	}
+	if _, ok := _c.mutation.ApproveURL(); !ok {
+		return &ValidationError{Name: "approve_url", err: errors.New(`ent: missing required field "Checkout.approve_url"`)}
+	}
+	if _, ok := _c.mutation.ReturnURL(); !ok {
+		return &ValidationError{Name: "return_url", err: errors.New(`ent: missing required field "Checkout.return_url"`)}
+	}
+	if _, ok := _c.mutation.CancelURL(); !ok {
+		return &ValidationError{Name: "cancel_url", err: errors.New(`ent: missing required field "Checkout.cancel_url"`)}
 	}
 	if v, ok := _c.mutation.ID(); ok {
 		if err := checkout.IDValidator(v); err != nil {
@@ -260,6 +323,18 @@ func (_c *CheckoutCreate) createSpec() (*Checkout, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.ProviderRef(); ok {
 		_spec.SetField(checkout.FieldProviderRef, field.TypeString, value)
 		_node.ProviderRef = value
+	}
+	if value, ok := _c.mutation.ApproveURL(); ok {
+		_spec.SetField(checkout.FieldApproveURL, field.TypeString, value)
+		_node.ApproveURL = value
+	}
+	if value, ok := _c.mutation.ReturnURL(); ok {
+		_spec.SetField(checkout.FieldReturnURL, field.TypeString, value)
+		_node.ReturnURL = value
+	}
+	if value, ok := _c.mutation.CancelURL(); ok {
+		_spec.SetField(checkout.FieldCancelURL, field.TypeString, value)
+		_node.CancelURL = value
 	}
 	if value, ok := _c.mutation.CompletedAt(); ok {
 		_spec.SetField(checkout.FieldCompletedAt, field.TypeTime, value)
@@ -368,6 +443,18 @@ func (u *CheckoutUpsert) ClearProviderRef() *CheckoutUpsert {
 	return u
 }
 
+// SetApproveURL sets the "approve_url" field.
+func (u *CheckoutUpsert) SetApproveURL(v string) *CheckoutUpsert {
+	u.Set(checkout.FieldApproveURL, v)
+	return u
+}
+
+// UpdateApproveURL sets the "approve_url" field to the value that was provided on create.
+func (u *CheckoutUpsert) UpdateApproveURL() *CheckoutUpsert {
+	u.SetExcluded(checkout.FieldApproveURL)
+	return u
+}
+
 // SetCompletedAt sets the "completed_at" field.
 func (u *CheckoutUpsert) SetCompletedAt(v time.Time) *CheckoutUpsert {
 	u.Set(checkout.FieldCompletedAt, v)
@@ -433,6 +520,12 @@ func (u *CheckoutUpsertOne) UpdateNewValues() *CheckoutUpsertOne {
 		if _, exists := u.create.mutation.Provider(); exists {
 			s.SetIgnore(checkout.FieldProvider)
 		}
+		if _, exists := u.create.mutation.ReturnURL(); exists {
+			s.SetIgnore(checkout.FieldReturnURL)
+		}
+		if _, exists := u.create.mutation.CancelURL(); exists {
+			s.SetIgnore(checkout.FieldCancelURL)
+		}
 	}))
 	return u
 }
@@ -496,6 +589,20 @@ func (u *CheckoutUpsertOne) UpdateProviderRef() *CheckoutUpsertOne {
 func (u *CheckoutUpsertOne) ClearProviderRef() *CheckoutUpsertOne {
 	return u.Update(func(s *CheckoutUpsert) {
 		s.ClearProviderRef()
+	})
+}
+
+// SetApproveURL sets the "approve_url" field.
+func (u *CheckoutUpsertOne) SetApproveURL(v string) *CheckoutUpsertOne {
+	return u.Update(func(s *CheckoutUpsert) {
+		s.SetApproveURL(v)
+	})
+}
+
+// UpdateApproveURL sets the "approve_url" field to the value that was provided on create.
+func (u *CheckoutUpsertOne) UpdateApproveURL() *CheckoutUpsertOne {
+	return u.Update(func(s *CheckoutUpsert) {
+		s.UpdateApproveURL()
 	})
 }
 
@@ -736,6 +843,12 @@ func (u *CheckoutUpsertBulk) UpdateNewValues() *CheckoutUpsertBulk {
 			if _, exists := b.mutation.Provider(); exists {
 				s.SetIgnore(checkout.FieldProvider)
 			}
+			if _, exists := b.mutation.ReturnURL(); exists {
+				s.SetIgnore(checkout.FieldReturnURL)
+			}
+			if _, exists := b.mutation.CancelURL(); exists {
+				s.SetIgnore(checkout.FieldCancelURL)
+			}
 		}
 	}))
 	return u
@@ -800,6 +913,20 @@ func (u *CheckoutUpsertBulk) UpdateProviderRef() *CheckoutUpsertBulk {
 func (u *CheckoutUpsertBulk) ClearProviderRef() *CheckoutUpsertBulk {
 	return u.Update(func(s *CheckoutUpsert) {
 		s.ClearProviderRef()
+	})
+}
+
+// SetApproveURL sets the "approve_url" field.
+func (u *CheckoutUpsertBulk) SetApproveURL(v string) *CheckoutUpsertBulk {
+	return u.Update(func(s *CheckoutUpsert) {
+		s.SetApproveURL(v)
+	})
+}
+
+// UpdateApproveURL sets the "approve_url" field to the value that was provided on create.
+func (u *CheckoutUpsertBulk) UpdateApproveURL() *CheckoutUpsertBulk {
+	return u.Update(func(s *CheckoutUpsert) {
+		s.UpdateApproveURL()
 	})
 }
 

@@ -63,6 +63,20 @@ func (_u *CheckoutUpdate) ClearProviderRef() *CheckoutUpdate {
 	return _u
 }
 
+// SetApproveURL sets the "approve_url" field.
+func (_u *CheckoutUpdate) SetApproveURL(v string) *CheckoutUpdate {
+	_u.mutation.SetApproveURL(v)
+	return _u
+}
+
+// SetNillableApproveURL sets the "approve_url" field if the given value is not nil.
+func (_u *CheckoutUpdate) SetNillableApproveURL(v *string) *CheckoutUpdate {
+	if v != nil {
+		_u.SetApproveURL(*v)
+	}
+	return _u
+}
+
 // SetCompletedAt sets the "completed_at" field.
 func (_u *CheckoutUpdate) SetCompletedAt(v time.Time) *CheckoutUpdate {
 	_u.mutation.SetCompletedAt(v)
@@ -175,6 +189,9 @@ func (_u *CheckoutUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if _u.mutation.ProviderRefCleared() {
 		_spec.ClearField(checkout.FieldProviderRef, field.TypeString)
 	}
+	if value, ok := _u.mutation.ApproveURL(); ok {
+		_spec.SetField(checkout.FieldApproveURL, field.TypeString, value)
+	}
 	if value, ok := _u.mutation.CompletedAt(); ok {
 		_spec.SetField(checkout.FieldCompletedAt, field.TypeTime, value)
 	}
@@ -240,6 +257,20 @@ func (_u *CheckoutUpdateOne) SetNillableProviderRef(v *string) *CheckoutUpdateOn
 // ClearProviderRef clears the value of the "provider_ref" field.
 func (_u *CheckoutUpdateOne) ClearProviderRef() *CheckoutUpdateOne {
 	_u.mutation.ClearProviderRef()
+	return _u
+}
+
+// SetApproveURL sets the "approve_url" field.
+func (_u *CheckoutUpdateOne) SetApproveURL(v string) *CheckoutUpdateOne {
+	_u.mutation.SetApproveURL(v)
+	return _u
+}
+
+// SetNillableApproveURL sets the "approve_url" field if the given value is not nil.
+func (_u *CheckoutUpdateOne) SetNillableApproveURL(v *string) *CheckoutUpdateOne {
+	if v != nil {
+		_u.SetApproveURL(*v)
+	}
 	return _u
 }
 
@@ -384,6 +415,9 @@ func (_u *CheckoutUpdateOne) sqlSave(ctx context.Context) (_node *Checkout, err 
 	}
 	if _u.mutation.ProviderRefCleared() {
 		_spec.ClearField(checkout.FieldProviderRef, field.TypeString)
+	}
+	if value, ok := _u.mutation.ApproveURL(); ok {
+		_spec.SetField(checkout.FieldApproveURL, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.CompletedAt(); ok {
 		_spec.SetField(checkout.FieldCompletedAt, field.TypeTime, value)

@@ -17,6 +17,7 @@ import (
 	"clnd/ent/billablerun"
 	"clnd/ent/checkout"
 	"clnd/ent/datacenter"
+	"clnd/ent/gatewayevent"
 	"clnd/ent/idempotencyrecord"
 	"clnd/ent/invoice"
 	"clnd/ent/invoiceitem"
@@ -28,6 +29,7 @@ import (
 	"clnd/ent/paymentmethod"
 	"clnd/ent/product"
 	"clnd/ent/reseller"
+	"clnd/ent/sandboxpayment"
 	"clnd/ent/server"
 	"clnd/ent/serveraccount"
 	"clnd/ent/session"
@@ -59,6 +61,8 @@ type Client struct {
 	Checkout *CheckoutClient
 	// Datacenter is the client for interacting with the Datacenter builders.
 	Datacenter *DatacenterClient
+	// GatewayEvent is the client for interacting with the GatewayEvent builders.
+	GatewayEvent *GatewayEventClient
 	// IPLicense is the client for interacting with the IPLicense builders.
 	IPLicense *IPLicenseClient
 	// IdempotencyRecord is the client for interacting with the IdempotencyRecord builders.
@@ -81,6 +85,8 @@ type Client struct {
 	Product *ProductClient
 	// Reseller is the client for interacting with the Reseller builders.
 	Reseller *ResellerClient
+	// SandboxPayment is the client for interacting with the SandboxPayment builders.
+	SandboxPayment *SandboxPaymentClient
 	// Server is the client for interacting with the Server builders.
 	Server *ServerClient
 	// ServerAccount is the client for interacting with the ServerAccount builders.
@@ -108,6 +114,7 @@ func (c *Client) init() {
 	c.BillableRun = NewBillableRunClient(c.config)
 	c.Checkout = NewCheckoutClient(c.config)
 	c.Datacenter = NewDatacenterClient(c.config)
+	c.GatewayEvent = NewGatewayEventClient(c.config)
 	c.IPLicense = NewIPLicenseClient(c.config)
 	c.IdempotencyRecord = NewIdempotencyRecordClient(c.config)
 	c.Invoice = NewInvoiceClient(c.config)
@@ -119,6 +126,7 @@ func (c *Client) init() {
 	c.PaymentMethod = NewPaymentMethodClient(c.config)
 	c.Product = NewProductClient(c.config)
 	c.Reseller = NewResellerClient(c.config)
+	c.SandboxPayment = NewSandboxPaymentClient(c.config)
 	c.Server = NewServerClient(c.config)
 	c.ServerAccount = NewServerAccountClient(c.config)
 	c.Session = NewSessionClient(c.config)
@@ -222,6 +230,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		BillableRun:       NewBillableRunClient(cfg),
 		Checkout:          NewCheckoutClient(cfg),
 		Datacenter:        NewDatacenterClient(cfg),
+		GatewayEvent:      NewGatewayEventClient(cfg),
 		IPLicense:         NewIPLicenseClient(cfg),
 		IdempotencyRecord: NewIdempotencyRecordClient(cfg),
 		Invoice:           NewInvoiceClient(cfg),
@@ -233,6 +242,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		PaymentMethod:     NewPaymentMethodClient(cfg),
 		Product:           NewProductClient(cfg),
 		Reseller:          NewResellerClient(cfg),
+		SandboxPayment:    NewSandboxPaymentClient(cfg),
 		Server:            NewServerClient(cfg),
 		ServerAccount:     NewServerAccountClient(cfg),
 		Session:           NewSessionClient(cfg),
@@ -263,6 +273,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		BillableRun:       NewBillableRunClient(cfg),
 		Checkout:          NewCheckoutClient(cfg),
 		Datacenter:        NewDatacenterClient(cfg),
+		GatewayEvent:      NewGatewayEventClient(cfg),
 		IPLicense:         NewIPLicenseClient(cfg),
 		IdempotencyRecord: NewIdempotencyRecordClient(cfg),
 		Invoice:           NewInvoiceClient(cfg),
@@ -274,6 +285,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		PaymentMethod:     NewPaymentMethodClient(cfg),
 		Product:           NewProductClient(cfg),
 		Reseller:          NewResellerClient(cfg),
+		SandboxPayment:    NewSandboxPaymentClient(cfg),
 		Server:            NewServerClient(cfg),
 		ServerAccount:     NewServerAccountClient(cfg),
 		Session:           NewSessionClient(cfg),
@@ -309,9 +321,10 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.APIToken, c.ActivationKey, c.Backup, c.BillableRun, c.Checkout, c.Datacenter,
-		c.IPLicense, c.IdempotencyRecord, c.Invoice, c.InvoiceItem, c.InvoiceLine,
-		c.LoginFailure, c.OperatorToken, c.PaymentAttempt, c.PaymentMethod, c.Product,
-		c.Reseller, c.Server, c.ServerAccount, c.Session, c.Setting, c.Transaction,
+		c.GatewayEvent, c.IPLicense, c.IdempotencyRecord, c.Invoice, c.InvoiceItem,
+		c.InvoiceLine, c.LoginFailure, c.OperatorToken, c.PaymentAttempt,
+		c.PaymentMethod, c.Product, c.Reseller, c.SandboxPayment, c.Server,
+		c.ServerAccount, c.Session, c.Setting, c.Transaction,
 	} {
 		n.Use(hooks...)
 	}
@@ -322,9 +335,10 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.APIToken, c.ActivationKey, c.Backup, c.BillableRun, c.Checkout, c.Datacenter,
-		c.IPLicense, c.IdempotencyRecord, c.Invoice, c.InvoiceItem, c.InvoiceLine,
-		c.LoginFailure, c.OperatorToken, c.PaymentAttempt, c.PaymentMethod, c.Product,
-		c.Reseller, c.Server, c.ServerAccount, c.Session, c.Setting, c.Transaction,
+		c.GatewayEvent, c.IPLicense, c.IdempotencyRecord, c.Invoice, c.InvoiceItem,
+		c.InvoiceLine, c.LoginFailure, c.OperatorToken, c.PaymentAttempt,
+		c.PaymentMethod, c.Product, c.Reseller, c.SandboxPayment, c.Server,
+		c.ServerAccount, c.Session, c.Setting, c.Transaction,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -345,6 +359,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Checkout.mutate(ctx, m)
 	case *DatacenterMutation:
 		return c.Datacenter.mutate(ctx, m)
+	case *GatewayEventMutation:
+		return c.GatewayEvent.mutate(ctx, m)
 	case *IPLicenseMutation:
 		return c.IPLicense.mutate(ctx, m)
 	case *IdempotencyRecordMutation:
@@ -367,6 +383,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Product.mutate(ctx, m)
 	case *ResellerMutation:
 		return c.Reseller.mutate(ctx, m)
+	case *SandboxPaymentMutation:
+		return c.SandboxPayment.mutate(ctx, m)
 	case *ServerMutation:
 		return c.Server.mutate(ctx, m)
 	case *ServerAccountMutation:
@@ -1332,6 +1350,141 @@ func (c *DatacenterClient) mutate(ctx context.Context, m *DatacenterMutation) (V
 		return (&DatacenterDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Datacenter mutation op: %q", m.Op())
+	}
+}
+
+// GatewayEventClient is a client for the GatewayEvent schema.
+type GatewayEventClient struct {
+	config
+}
+
+// NewGatewayEventClient returns a client for the GatewayEvent from the given config.
+func NewGatewayEventClient(c config) *GatewayEventClient {
+	return &GatewayEventClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `gatewayevent.Hooks(f(g(h())))`.
+func (c *GatewayEventClient) Use(hooks ...Hook) {
+	c.hooks.GatewayEvent = append(c.hooks.GatewayEvent, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `gatewayevent.Intercept(f(g(h())))`.
+func (c *GatewayEventClient) Intercept(interceptors ...Interceptor) {
+	c.inters.GatewayEvent = append(c.inters.GatewayEvent, interceptors...)
+}
+
+// Create returns a builder for creating a GatewayEvent entity.
+func (c *GatewayEventClient) Create() *GatewayEventCreate {
+	mutation := newGatewayEventMutation(c.config, OpCreate)
+	return &GatewayEventCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of GatewayEvent entities.
+func (c *GatewayEventClient) CreateBulk(builders ...*GatewayEventCreate) *GatewayEventCreateBulk {
+	return &GatewayEventCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *GatewayEventClient) MapCreateBulk(slice any, setFunc func(*GatewayEventCreate, int)) *GatewayEventCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &GatewayEventCreateBulk{err: fmt.Errorf("calling to GatewayEventClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*GatewayEventCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &GatewayEventCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for GatewayEvent.
+func (c *GatewayEventClient) Update() *GatewayEventUpdate {
+	mutation := newGatewayEventMutation(c.config, OpUpdate)
+	return &GatewayEventUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *GatewayEventClient) UpdateOne(_m *GatewayEvent) *GatewayEventUpdateOne {
+	mutation := newGatewayEventMutation(c.config, OpUpdateOne, withGatewayEvent(_m))
+	return &GatewayEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *GatewayEventClient) UpdateOneID(id string) *GatewayEventUpdateOne {
+	mutation := newGatewayEventMutation(c.config, OpUpdateOne, withGatewayEventID(id))
+	return &GatewayEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for GatewayEvent.
+func (c *GatewayEventClient) Delete() *GatewayEventDelete {
+	mutation := newGatewayEventMutation(c.config, OpDelete)
+	return &GatewayEventDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *GatewayEventClient) DeleteOne(_m *GatewayEvent) *GatewayEventDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *GatewayEventClient) DeleteOneID(id string) *GatewayEventDeleteOne {
+	builder := c.Delete().Where(gatewayevent.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &GatewayEventDeleteOne{builder}
+}
+
+// Query returns a query builder for GatewayEvent.
+func (c *GatewayEventClient) Query() *GatewayEventQuery {
+	return &GatewayEventQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeGatewayEvent},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a GatewayEvent entity by its id.
+func (c *GatewayEventClient) Get(ctx context.Context, id string) (*GatewayEvent, error) {
+	return c.Query().Where(gatewayevent.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *GatewayEventClient) GetX(ctx context.Context, id string) *GatewayEvent {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *GatewayEventClient) Hooks() []Hook {
+	hooks := c.hooks.GatewayEvent
+	return append(hooks[:len(hooks):len(hooks)], gatewayevent.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *GatewayEventClient) Interceptors() []Interceptor {
+	inters := c.inters.GatewayEvent
+	return append(inters[:len(inters):len(inters)], gatewayevent.Interceptors[:]...)
+}
+
+func (c *GatewayEventClient) mutate(ctx context.Context, m *GatewayEventMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&GatewayEventCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&GatewayEventUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&GatewayEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&GatewayEventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown GatewayEvent mutation op: %q", m.Op())
 	}
 }
 
@@ -2644,6 +2797,38 @@ func (c *PaymentAttemptClient) QueryReseller(_m *PaymentAttempt) *ResellerQuery 
 	return query
 }
 
+// QueryTransaction queries the transaction edge of a PaymentAttempt.
+func (c *PaymentAttemptClient) QueryTransaction(_m *PaymentAttempt) *TransactionQuery {
+	query := (&TransactionClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(paymentattempt.Table, paymentattempt.FieldID, id),
+			sqlgraph.To(transaction.Table, transaction.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, paymentattempt.TransactionTable, paymentattempt.TransactionColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryRefundOf queries the refund_of edge of a PaymentAttempt.
+func (c *PaymentAttemptClient) QueryRefundOf(_m *PaymentAttempt) *TransactionQuery {
+	query := (&TransactionClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(paymentattempt.Table, paymentattempt.FieldID, id),
+			sqlgraph.To(transaction.Table, transaction.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, paymentattempt.RefundOfTable, paymentattempt.RefundOfColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *PaymentAttemptClient) Hooks() []Hook {
 	hooks := c.hooks.PaymentAttempt
@@ -3328,6 +3513,141 @@ func (c *ResellerClient) mutate(ctx context.Context, m *ResellerMutation) (Value
 		return (&ResellerDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Reseller mutation op: %q", m.Op())
+	}
+}
+
+// SandboxPaymentClient is a client for the SandboxPayment schema.
+type SandboxPaymentClient struct {
+	config
+}
+
+// NewSandboxPaymentClient returns a client for the SandboxPayment from the given config.
+func NewSandboxPaymentClient(c config) *SandboxPaymentClient {
+	return &SandboxPaymentClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `sandboxpayment.Hooks(f(g(h())))`.
+func (c *SandboxPaymentClient) Use(hooks ...Hook) {
+	c.hooks.SandboxPayment = append(c.hooks.SandboxPayment, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `sandboxpayment.Intercept(f(g(h())))`.
+func (c *SandboxPaymentClient) Intercept(interceptors ...Interceptor) {
+	c.inters.SandboxPayment = append(c.inters.SandboxPayment, interceptors...)
+}
+
+// Create returns a builder for creating a SandboxPayment entity.
+func (c *SandboxPaymentClient) Create() *SandboxPaymentCreate {
+	mutation := newSandboxPaymentMutation(c.config, OpCreate)
+	return &SandboxPaymentCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of SandboxPayment entities.
+func (c *SandboxPaymentClient) CreateBulk(builders ...*SandboxPaymentCreate) *SandboxPaymentCreateBulk {
+	return &SandboxPaymentCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *SandboxPaymentClient) MapCreateBulk(slice any, setFunc func(*SandboxPaymentCreate, int)) *SandboxPaymentCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &SandboxPaymentCreateBulk{err: fmt.Errorf("calling to SandboxPaymentClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*SandboxPaymentCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &SandboxPaymentCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for SandboxPayment.
+func (c *SandboxPaymentClient) Update() *SandboxPaymentUpdate {
+	mutation := newSandboxPaymentMutation(c.config, OpUpdate)
+	return &SandboxPaymentUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *SandboxPaymentClient) UpdateOne(_m *SandboxPayment) *SandboxPaymentUpdateOne {
+	mutation := newSandboxPaymentMutation(c.config, OpUpdateOne, withSandboxPayment(_m))
+	return &SandboxPaymentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *SandboxPaymentClient) UpdateOneID(id string) *SandboxPaymentUpdateOne {
+	mutation := newSandboxPaymentMutation(c.config, OpUpdateOne, withSandboxPaymentID(id))
+	return &SandboxPaymentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for SandboxPayment.
+func (c *SandboxPaymentClient) Delete() *SandboxPaymentDelete {
+	mutation := newSandboxPaymentMutation(c.config, OpDelete)
+	return &SandboxPaymentDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *SandboxPaymentClient) DeleteOne(_m *SandboxPayment) *SandboxPaymentDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *SandboxPaymentClient) DeleteOneID(id string) *SandboxPaymentDeleteOne {
+	builder := c.Delete().Where(sandboxpayment.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &SandboxPaymentDeleteOne{builder}
+}
+
+// Query returns a query builder for SandboxPayment.
+func (c *SandboxPaymentClient) Query() *SandboxPaymentQuery {
+	return &SandboxPaymentQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeSandboxPayment},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a SandboxPayment entity by its id.
+func (c *SandboxPaymentClient) Get(ctx context.Context, id string) (*SandboxPayment, error) {
+	return c.Query().Where(sandboxpayment.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *SandboxPaymentClient) GetX(ctx context.Context, id string) *SandboxPayment {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *SandboxPaymentClient) Hooks() []Hook {
+	hooks := c.hooks.SandboxPayment
+	return append(hooks[:len(hooks):len(hooks)], sandboxpayment.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *SandboxPaymentClient) Interceptors() []Interceptor {
+	inters := c.inters.SandboxPayment
+	return append(inters[:len(inters):len(inters)], sandboxpayment.Interceptors[:]...)
+}
+
+func (c *SandboxPaymentClient) mutate(ctx context.Context, m *SandboxPaymentMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&SandboxPaymentCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&SandboxPaymentUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&SandboxPaymentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&SandboxPaymentDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown SandboxPayment mutation op: %q", m.Op())
 	}
 }
 
@@ -4152,16 +4472,17 @@ func (c *TransactionClient) mutate(ctx context.Context, m *TransactionMutation) 
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		APIToken, ActivationKey, Backup, BillableRun, Checkout, Datacenter, IPLicense,
-		IdempotencyRecord, Invoice, InvoiceItem, InvoiceLine, LoginFailure,
-		OperatorToken, PaymentAttempt, PaymentMethod, Product, Reseller, Server,
-		ServerAccount, Session, Setting, Transaction []ent.Hook
+		APIToken, ActivationKey, Backup, BillableRun, Checkout, Datacenter,
+		GatewayEvent, IPLicense, IdempotencyRecord, Invoice, InvoiceItem, InvoiceLine,
+		LoginFailure, OperatorToken, PaymentAttempt, PaymentMethod, Product, Reseller,
+		SandboxPayment, Server, ServerAccount, Session, Setting, Transaction []ent.Hook
 	}
 	inters struct {
-		APIToken, ActivationKey, Backup, BillableRun, Checkout, Datacenter, IPLicense,
-		IdempotencyRecord, Invoice, InvoiceItem, InvoiceLine, LoginFailure,
-		OperatorToken, PaymentAttempt, PaymentMethod, Product, Reseller, Server,
-		ServerAccount, Session, Setting, Transaction []ent.Interceptor
+		APIToken, ActivationKey, Backup, BillableRun, Checkout, Datacenter,
+		GatewayEvent, IPLicense, IdempotencyRecord, Invoice, InvoiceItem, InvoiceLine,
+		LoginFailure, OperatorToken, PaymentAttempt, PaymentMethod, Product, Reseller,
+		SandboxPayment, Server, ServerAccount, Session, Setting,
+		Transaction []ent.Interceptor
 	}
 )
 

@@ -9,6 +9,7 @@ import (
 	"clnd/ent/billablerun"
 	"clnd/ent/checkout"
 	"clnd/ent/datacenter"
+	"clnd/ent/gatewayevent"
 	"clnd/ent/idempotencyrecord"
 	"clnd/ent/invoice"
 	"clnd/ent/invoiceitem"
@@ -20,6 +21,7 @@ import (
 	"clnd/ent/paymentmethod"
 	"clnd/ent/product"
 	"clnd/ent/reseller"
+	"clnd/ent/sandboxpayment"
 	"clnd/ent/server"
 	"clnd/ent/serveraccount"
 	"clnd/ent/session"
@@ -100,6 +102,7 @@ func checkColumn(t, c string) error {
 			billablerun.Table:       billablerun.ValidColumn,
 			checkout.Table:          checkout.ValidColumn,
 			datacenter.Table:        datacenter.ValidColumn,
+			gatewayevent.Table:      gatewayevent.ValidColumn,
 			iplicense.Table:         iplicense.ValidColumn,
 			idempotencyrecord.Table: idempotencyrecord.ValidColumn,
 			invoice.Table:           invoice.ValidColumn,
@@ -111,6 +114,7 @@ func checkColumn(t, c string) error {
 			paymentmethod.Table:     paymentmethod.ValidColumn,
 			product.Table:           product.ValidColumn,
 			reseller.Table:          reseller.ValidColumn,
+			sandboxpayment.Table:    sandboxpayment.ValidColumn,
 			server.Table:            server.ValidColumn,
 			serveraccount.Table:     serveraccount.ValidColumn,
 			session.Table:           session.ValidColumn,

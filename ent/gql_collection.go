@@ -8,6 +8,7 @@ import (
 	"clnd/ent/backup"
 	"clnd/ent/checkout"
 	"clnd/ent/datacenter"
+	"clnd/ent/gatewayevent"
 	"clnd/ent/invoice"
 	"clnd/ent/invoiceitem"
 	"clnd/ent/invoiceline"
@@ -582,6 +583,127 @@ func newDatacenterPaginateArgs(rv map[string]any) *datacenterPaginateArgs {
 	}
 	if v := rv[beforeField]; v != nil {
 		args.before = v.(*Cursor)
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *GatewayEventQuery) CollectFields(ctx context.Context, satisfies ...string) (*GatewayEventQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *GatewayEventQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(gatewayevent.Columns))
+		selectedFields = []string{gatewayevent.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[gatewayevent.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, gatewayevent.FieldCreatedAt)
+				fieldSeen[gatewayevent.FieldCreatedAt] = struct{}{}
+			}
+		case "provider":
+			if _, ok := fieldSeen[gatewayevent.FieldProvider]; !ok {
+				selectedFields = append(selectedFields, gatewayevent.FieldProvider)
+				fieldSeen[gatewayevent.FieldProvider] = struct{}{}
+			}
+		case "eventID":
+			if _, ok := fieldSeen[gatewayevent.FieldEventID]; !ok {
+				selectedFields = append(selectedFields, gatewayevent.FieldEventID)
+				fieldSeen[gatewayevent.FieldEventID] = struct{}{}
+			}
+		case "type":
+			if _, ok := fieldSeen[gatewayevent.FieldType]; !ok {
+				selectedFields = append(selectedFields, gatewayevent.FieldType)
+				fieldSeen[gatewayevent.FieldType] = struct{}{}
+			}
+		case "resellerID":
+			if _, ok := fieldSeen[gatewayevent.FieldResellerID]; !ok {
+				selectedFields = append(selectedFields, gatewayevent.FieldResellerID)
+				fieldSeen[gatewayevent.FieldResellerID] = struct{}{}
+			}
+		case "reference":
+			if _, ok := fieldSeen[gatewayevent.FieldReference]; !ok {
+				selectedFields = append(selectedFields, gatewayevent.FieldReference)
+				fieldSeen[gatewayevent.FieldReference] = struct{}{}
+			}
+		case "amount":
+			if _, ok := fieldSeen[gatewayevent.FieldAmount]; !ok {
+				selectedFields = append(selectedFields, gatewayevent.FieldAmount)
+				fieldSeen[gatewayevent.FieldAmount] = struct{}{}
+			}
+		case "summary":
+			if _, ok := fieldSeen[gatewayevent.FieldSummary]; !ok {
+				selectedFields = append(selectedFields, gatewayevent.FieldSummary)
+				fieldSeen[gatewayevent.FieldSummary] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type gatewayeventPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []GatewayEventPaginateOption
+}
+
+func newGatewayEventPaginateArgs(rv map[string]any) *gatewayeventPaginateArgs {
+	args := &gatewayeventPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &GatewayEventOrder{Field: &GatewayEventOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithGatewayEventOrder(order))
+			}
+		case *GatewayEventOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithGatewayEventOrder(v))
+			}
+		}
 	}
 	return args
 }
@@ -1165,6 +1287,36 @@ func (_q *PaymentAttemptQuery) collectField(ctx context.Context, oneNode bool, o
 	)
 	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
 		switch field.Name {
+
+		case "transaction":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&TransactionClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, transactionImplementors)...); err != nil {
+				return err
+			}
+			_q.withTransaction = query
+			if _, ok := fieldSeen[paymentattempt.FieldTransactionID]; !ok {
+				selectedFields = append(selectedFields, paymentattempt.FieldTransactionID)
+				fieldSeen[paymentattempt.FieldTransactionID] = struct{}{}
+			}
+
+		case "refundOf":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&TransactionClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, transactionImplementors)...); err != nil {
+				return err
+			}
+			_q.withRefundOf = query
+			if _, ok := fieldSeen[paymentattempt.FieldRefundOfID]; !ok {
+				selectedFields = append(selectedFields, paymentattempt.FieldRefundOfID)
+				fieldSeen[paymentattempt.FieldRefundOfID] = struct{}{}
+			}
 		case "createdAt":
 			if _, ok := fieldSeen[paymentattempt.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, paymentattempt.FieldCreatedAt)
@@ -1189,6 +1341,31 @@ func (_q *PaymentAttemptQuery) collectField(ctx context.Context, oneNode bool, o
 			if _, ok := fieldSeen[paymentattempt.FieldReason]; !ok {
 				selectedFields = append(selectedFields, paymentattempt.FieldReason)
 				fieldSeen[paymentattempt.FieldReason] = struct{}{}
+			}
+		case "declineCode":
+			if _, ok := fieldSeen[paymentattempt.FieldDeclineCode]; !ok {
+				selectedFields = append(selectedFields, paymentattempt.FieldDeclineCode)
+				fieldSeen[paymentattempt.FieldDeclineCode] = struct{}{}
+			}
+		case "gateway":
+			if _, ok := fieldSeen[paymentattempt.FieldGateway]; !ok {
+				selectedFields = append(selectedFields, paymentattempt.FieldGateway)
+				fieldSeen[paymentattempt.FieldGateway] = struct{}{}
+			}
+		case "methodLabel":
+			if _, ok := fieldSeen[paymentattempt.FieldMethodLabel]; !ok {
+				selectedFields = append(selectedFields, paymentattempt.FieldMethodLabel)
+				fieldSeen[paymentattempt.FieldMethodLabel] = struct{}{}
+			}
+		case "gatewayRef":
+			if _, ok := fieldSeen[paymentattempt.FieldGatewayRef]; !ok {
+				selectedFields = append(selectedFields, paymentattempt.FieldGatewayRef)
+				fieldSeen[paymentattempt.FieldGatewayRef] = struct{}{}
+			}
+		case "settledAt":
+			if _, ok := fieldSeen[paymentattempt.FieldSettledAt]; !ok {
+				selectedFields = append(selectedFields, paymentattempt.FieldSettledAt)
+				fieldSeen[paymentattempt.FieldSettledAt] = struct{}{}
 			}
 		case "id":
 		case "__typename":

@@ -160,6 +160,22 @@ func (_m *InvoiceLine) Items(ctx context.Context) (result []*InvoiceItem, err er
 	return result, err
 }
 
+func (_m *PaymentAttempt) Transaction(ctx context.Context) (*Transaction, error) {
+	result, err := _m.Edges.TransactionOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryTransaction().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *PaymentAttempt) RefundOf(ctx context.Context) (*Transaction, error) {
+	result, err := _m.Edges.RefundOfOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryRefundOf().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
 func (_m *PaymentMethod) Reseller(ctx context.Context) (*Reseller, error) {
 	result, err := _m.Edges.ResellerOrErr()
 	if IsNotLoaded(err) {

@@ -8,6 +8,7 @@ import (
 	"clnd/ent/backup"
 	"clnd/ent/checkout"
 	"clnd/ent/datacenter"
+	"clnd/ent/gatewayevent"
 	"clnd/ent/invoice"
 	"clnd/ent/invoiceitem"
 	"clnd/ent/invoiceline"
@@ -56,6 +57,11 @@ var datacenterImplementors = []string{"Datacenter", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Datacenter) IsNode() {}
+
+var gatewayeventImplementors = []string{"GatewayEvent", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*GatewayEvent) IsNode() {}
 
 var iplicenseImplementors = []string{"IPLicense", "Node"}
 
@@ -211,6 +217,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(datacenter.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, datacenterImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case gatewayevent.Table:
+		query := c.GatewayEvent.Query().
+			Where(gatewayevent.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, gatewayeventImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -455,6 +470,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.Datacenter.Query().
 			Where(datacenter.IDIn(ids...))
 		query, err := query.CollectFields(ctx, datacenterImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case gatewayevent.Table:
+		query := c.GatewayEvent.Query().
+			Where(gatewayevent.IDIn(ids...))
+		query, err := query.CollectFields(ctx, gatewayeventImplementors...)
 		if err != nil {
 			return nil, err
 		}

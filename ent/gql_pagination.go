@@ -8,6 +8,7 @@ import (
 	"clnd/ent/backup"
 	"clnd/ent/checkout"
 	"clnd/ent/datacenter"
+	"clnd/ent/gatewayevent"
 	"clnd/ent/invoice"
 	"clnd/ent/invoiceitem"
 	"clnd/ent/invoiceline"
@@ -1541,6 +1542,302 @@ func (_m *Datacenter) ToEdge(order *DatacenterOrder) *DatacenterEdge {
 		order = DefaultDatacenterOrder
 	}
 	return &DatacenterEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// GatewayEventEdge is the edge representation of GatewayEvent.
+type GatewayEventEdge struct {
+	Node   *GatewayEvent `json:"node"`
+	Cursor Cursor        `json:"cursor"`
+}
+
+// GatewayEventConnection is the connection containing edges to GatewayEvent.
+type GatewayEventConnection struct {
+	Edges      []*GatewayEventEdge `json:"edges"`
+	PageInfo   PageInfo            `json:"pageInfo"`
+	TotalCount int                 `json:"totalCount"`
+}
+
+func (c *GatewayEventConnection) build(nodes []*GatewayEvent, pager *gatewayeventPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *GatewayEvent
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *GatewayEvent {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *GatewayEvent {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*GatewayEventEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &GatewayEventEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// GatewayEventPaginateOption enables pagination customization.
+type GatewayEventPaginateOption func(*gatewayeventPager) error
+
+// WithGatewayEventOrder configures pagination ordering.
+func WithGatewayEventOrder(order *GatewayEventOrder) GatewayEventPaginateOption {
+	if order == nil {
+		order = DefaultGatewayEventOrder
+	}
+	o := *order
+	return func(pager *gatewayeventPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultGatewayEventOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithGatewayEventFilter configures pagination filter.
+func WithGatewayEventFilter(filter func(*GatewayEventQuery) (*GatewayEventQuery, error)) GatewayEventPaginateOption {
+	return func(pager *gatewayeventPager) error {
+		if filter == nil {
+			return errors.New("GatewayEventQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type gatewayeventPager struct {
+	reverse bool
+	order   *GatewayEventOrder
+	filter  func(*GatewayEventQuery) (*GatewayEventQuery, error)
+}
+
+func newGatewayEventPager(opts []GatewayEventPaginateOption, reverse bool) (*gatewayeventPager, error) {
+	pager := &gatewayeventPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultGatewayEventOrder
+	}
+	return pager, nil
+}
+
+func (p *gatewayeventPager) applyFilter(query *GatewayEventQuery) (*GatewayEventQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *gatewayeventPager) toCursor(_m *GatewayEvent) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *gatewayeventPager) applyCursors(query *GatewayEventQuery, after, before *Cursor) (*GatewayEventQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultGatewayEventOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *gatewayeventPager) applyOrder(query *GatewayEventQuery) *GatewayEventQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultGatewayEventOrder.Field {
+		query = query.Order(DefaultGatewayEventOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *gatewayeventPager) orderExpr(query *GatewayEventQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultGatewayEventOrder.Field {
+			b.Comma().Ident(DefaultGatewayEventOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to GatewayEvent.
+func (_m *GatewayEventQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...GatewayEventPaginateOption,
+) (*GatewayEventConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newGatewayEventPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &GatewayEventConnection{Edges: []*GatewayEventEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// GatewayEventOrderFieldCreatedAt orders GatewayEvent by created_at.
+	GatewayEventOrderFieldCreatedAt = &GatewayEventOrderField{
+		Value: func(_m *GatewayEvent) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: gatewayevent.FieldCreatedAt,
+		toTerm: gatewayevent.ByCreatedAt,
+		toCursor: func(_m *GatewayEvent) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f GatewayEventOrderField) String() string {
+	var str string
+	switch f.column {
+	case GatewayEventOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f GatewayEventOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *GatewayEventOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("GatewayEventOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *GatewayEventOrderFieldCreatedAt
+	default:
+		return fmt.Errorf("%s is not a valid GatewayEventOrderField", str)
+	}
+	return nil
+}
+
+// GatewayEventOrderField defines the ordering field of GatewayEvent.
+type GatewayEventOrderField struct {
+	// Value extracts the ordering value from the given GatewayEvent.
+	Value    func(*GatewayEvent) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) gatewayevent.OrderOption
+	toCursor func(*GatewayEvent) Cursor
+}
+
+// GatewayEventOrder defines the ordering of GatewayEvent.
+type GatewayEventOrder struct {
+	Direction OrderDirection          `json:"direction"`
+	Field     *GatewayEventOrderField `json:"field"`
+}
+
+// DefaultGatewayEventOrder is the default ordering of GatewayEvent.
+var DefaultGatewayEventOrder = &GatewayEventOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &GatewayEventOrderField{
+		Value: func(_m *GatewayEvent) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: gatewayevent.FieldID,
+		toTerm: gatewayevent.ByID,
+		toCursor: func(_m *GatewayEvent) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts GatewayEvent into GatewayEventEdge.
+func (_m *GatewayEvent) ToEdge(order *GatewayEventOrder) *GatewayEventEdge {
+	if order == nil {
+		order = DefaultGatewayEventOrder
+	}
+	return &GatewayEventEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

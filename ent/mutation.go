@@ -9,6 +9,7 @@ import (
 	"clnd/ent/billablerun"
 	"clnd/ent/checkout"
 	"clnd/ent/datacenter"
+	"clnd/ent/gatewayevent"
 	"clnd/ent/idempotencyrecord"
 	"clnd/ent/invoice"
 	"clnd/ent/invoiceitem"
@@ -21,6 +22,7 @@ import (
 	"clnd/ent/predicate"
 	"clnd/ent/product"
 	"clnd/ent/reseller"
+	"clnd/ent/sandboxpayment"
 	"clnd/ent/server"
 	"clnd/ent/serveraccount"
 	"clnd/ent/session"
@@ -53,6 +55,7 @@ const (
 	TypeBillableRun       = "BillableRun"
 	TypeCheckout          = "Checkout"
 	TypeDatacenter        = "Datacenter"
+	TypeGatewayEvent      = "GatewayEvent"
 	TypeIPLicense         = "IPLicense"
 	TypeIdempotencyRecord = "IdempotencyRecord"
 	TypeInvoice           = "Invoice"
@@ -64,6 +67,7 @@ const (
 	TypePaymentMethod     = "PaymentMethod"
 	TypeProduct           = "Product"
 	TypeReseller          = "Reseller"
+	TypeSandboxPayment    = "SandboxPayment"
 	TypeServer            = "Server"
 	TypeServerAccount     = "ServerAccount"
 	TypeSession           = "Session"
@@ -3188,6 +3192,9 @@ type CheckoutMutation struct {
 	status          *checkout.Status
 	provider        *string
 	provider_ref    *string
+	approve_url     *string
+	return_url      *string
+	cancel_url      *string
 	completed_at    *time.Time
 	transaction_id  *string
 	clearedFields   map[string]struct{}
@@ -3551,6 +3558,114 @@ func (m *CheckoutMutation) ResetProviderRef() {
 	delete(m.clearedFields, checkout.FieldProviderRef)
 }
 
+// SetApproveURL sets the "approve_url" field.
+func (m *CheckoutMutation) SetApproveURL(s string) {
+	m.approve_url = &s
+}
+
+// ApproveURL returns the value of the "approve_url" field in the mutation.
+func (m *CheckoutMutation) ApproveURL() (r string, exists bool) {
+	v := m.approve_url
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldApproveURL returns the old "approve_url" field's value of the Checkout entity.
+// If the Checkout object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CheckoutMutation) OldApproveURL(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldApproveURL is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldApproveURL requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldApproveURL: %w", err)
+	}
+	return oldValue.ApproveURL, nil
+}
+
+// ResetApproveURL resets all changes to the "approve_url" field.
+func (m *CheckoutMutation) ResetApproveURL() {
+	m.approve_url = nil
+}
+
+// SetReturnURL sets the "return_url" field.
+func (m *CheckoutMutation) SetReturnURL(s string) {
+	m.return_url = &s
+}
+
+// ReturnURL returns the value of the "return_url" field in the mutation.
+func (m *CheckoutMutation) ReturnURL() (r string, exists bool) {
+	v := m.return_url
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReturnURL returns the old "return_url" field's value of the Checkout entity.
+// If the Checkout object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CheckoutMutation) OldReturnURL(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReturnURL is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReturnURL requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReturnURL: %w", err)
+	}
+	return oldValue.ReturnURL, nil
+}
+
+// ResetReturnURL resets all changes to the "return_url" field.
+func (m *CheckoutMutation) ResetReturnURL() {
+	m.return_url = nil
+}
+
+// SetCancelURL sets the "cancel_url" field.
+func (m *CheckoutMutation) SetCancelURL(s string) {
+	m.cancel_url = &s
+}
+
+// CancelURL returns the value of the "cancel_url" field in the mutation.
+func (m *CheckoutMutation) CancelURL() (r string, exists bool) {
+	v := m.cancel_url
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCancelURL returns the old "cancel_url" field's value of the Checkout entity.
+// If the Checkout object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CheckoutMutation) OldCancelURL(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCancelURL is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCancelURL requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCancelURL: %w", err)
+	}
+	return oldValue.CancelURL, nil
+}
+
+// ResetCancelURL resets all changes to the "cancel_url" field.
+func (m *CheckoutMutation) ResetCancelURL() {
+	m.cancel_url = nil
+}
+
 // SetCompletedAt sets the "completed_at" field.
 func (m *CheckoutMutation) SetCompletedAt(t time.Time) {
 	m.completed_at = &t
@@ -3710,7 +3825,7 @@ func (m *CheckoutMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *CheckoutMutation) Fields() []string {
-	fields := make([]string, 0, 8)
+	fields := make([]string, 0, 11)
 	if m.created_at != nil {
 		fields = append(fields, checkout.FieldCreatedAt)
 	}
@@ -3728,6 +3843,15 @@ func (m *CheckoutMutation) Fields() []string {
 	}
 	if m.provider_ref != nil {
 		fields = append(fields, checkout.FieldProviderRef)
+	}
+	if m.approve_url != nil {
+		fields = append(fields, checkout.FieldApproveURL)
+	}
+	if m.return_url != nil {
+		fields = append(fields, checkout.FieldReturnURL)
+	}
+	if m.cancel_url != nil {
+		fields = append(fields, checkout.FieldCancelURL)
 	}
 	if m.completed_at != nil {
 		fields = append(fields, checkout.FieldCompletedAt)
@@ -3755,6 +3879,12 @@ func (m *CheckoutMutation) Field(name string) (ent.Value, bool) {
 		return m.Provider()
 	case checkout.FieldProviderRef:
 		return m.ProviderRef()
+	case checkout.FieldApproveURL:
+		return m.ApproveURL()
+	case checkout.FieldReturnURL:
+		return m.ReturnURL()
+	case checkout.FieldCancelURL:
+		return m.CancelURL()
 	case checkout.FieldCompletedAt:
 		return m.CompletedAt()
 	case checkout.FieldTransactionID:
@@ -3780,6 +3910,12 @@ func (m *CheckoutMutation) OldField(ctx context.Context, name string) (ent.Value
 		return m.OldProvider(ctx)
 	case checkout.FieldProviderRef:
 		return m.OldProviderRef(ctx)
+	case checkout.FieldApproveURL:
+		return m.OldApproveURL(ctx)
+	case checkout.FieldReturnURL:
+		return m.OldReturnURL(ctx)
+	case checkout.FieldCancelURL:
+		return m.OldCancelURL(ctx)
 	case checkout.FieldCompletedAt:
 		return m.OldCompletedAt(ctx)
 	case checkout.FieldTransactionID:
@@ -3834,6 +3970,27 @@ func (m *CheckoutMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetProviderRef(v)
+		return nil
+	case checkout.FieldApproveURL:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetApproveURL(v)
+		return nil
+	case checkout.FieldReturnURL:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReturnURL(v)
+		return nil
+	case checkout.FieldCancelURL:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCancelURL(v)
 		return nil
 	case checkout.FieldCompletedAt:
 		v, ok := value.(time.Time)
@@ -3951,6 +4108,15 @@ func (m *CheckoutMutation) ResetField(name string) error {
 		return nil
 	case checkout.FieldProviderRef:
 		m.ResetProviderRef()
+		return nil
+	case checkout.FieldApproveURL:
+		m.ResetApproveURL()
+		return nil
+	case checkout.FieldReturnURL:
+		m.ResetReturnURL()
+		return nil
+	case checkout.FieldCancelURL:
+		m.ResetCancelURL()
 		return nil
 	case checkout.FieldCompletedAt:
 		m.ResetCompletedAt()
@@ -4420,6 +4586,794 @@ func (m *DatacenterMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *DatacenterMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Datacenter edge %s", name)
+}
+
+// GatewayEventMutation represents an operation that mutates the GatewayEvent nodes in the graph.
+type GatewayEventMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *string
+	created_at    *time.Time
+	provider      *string
+	event_id      *string
+	_type         *string
+	reseller_id   *string
+	reference     *string
+	amount        *money.Cents
+	addamount     *money.Cents
+	summary       *string
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*GatewayEvent, error)
+	predicates    []predicate.GatewayEvent
+}
+
+var _ ent.Mutation = (*GatewayEventMutation)(nil)
+
+// gatewayeventOption allows management of the mutation configuration using functional options.
+type gatewayeventOption func(*GatewayEventMutation)
+
+// newGatewayEventMutation creates new mutation for the GatewayEvent entity.
+func newGatewayEventMutation(c config, op Op, opts ...gatewayeventOption) *GatewayEventMutation {
+	m := &GatewayEventMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeGatewayEvent,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withGatewayEventID sets the ID field of the mutation.
+func withGatewayEventID(id string) gatewayeventOption {
+	return func(m *GatewayEventMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *GatewayEvent
+		)
+		m.oldValue = func(ctx context.Context) (*GatewayEvent, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().GatewayEvent.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withGatewayEvent sets the old GatewayEvent of the mutation.
+func withGatewayEvent(node *GatewayEvent) gatewayeventOption {
+	return func(m *GatewayEventMutation) {
+		m.oldValue = func(context.Context) (*GatewayEvent, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m GatewayEventMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m GatewayEventMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of GatewayEvent entities.
+func (m *GatewayEventMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *GatewayEventMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *GatewayEventMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().GatewayEvent.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *GatewayEventMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *GatewayEventMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the GatewayEvent entity.
+// If the GatewayEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GatewayEventMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *GatewayEventMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetProvider sets the "provider" field.
+func (m *GatewayEventMutation) SetProvider(s string) {
+	m.provider = &s
+}
+
+// Provider returns the value of the "provider" field in the mutation.
+func (m *GatewayEventMutation) Provider() (r string, exists bool) {
+	v := m.provider
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProvider returns the old "provider" field's value of the GatewayEvent entity.
+// If the GatewayEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GatewayEventMutation) OldProvider(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProvider is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProvider requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProvider: %w", err)
+	}
+	return oldValue.Provider, nil
+}
+
+// ResetProvider resets all changes to the "provider" field.
+func (m *GatewayEventMutation) ResetProvider() {
+	m.provider = nil
+}
+
+// SetEventID sets the "event_id" field.
+func (m *GatewayEventMutation) SetEventID(s string) {
+	m.event_id = &s
+}
+
+// EventID returns the value of the "event_id" field in the mutation.
+func (m *GatewayEventMutation) EventID() (r string, exists bool) {
+	v := m.event_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEventID returns the old "event_id" field's value of the GatewayEvent entity.
+// If the GatewayEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GatewayEventMutation) OldEventID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEventID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEventID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEventID: %w", err)
+	}
+	return oldValue.EventID, nil
+}
+
+// ResetEventID resets all changes to the "event_id" field.
+func (m *GatewayEventMutation) ResetEventID() {
+	m.event_id = nil
+}
+
+// SetType sets the "type" field.
+func (m *GatewayEventMutation) SetType(s string) {
+	m._type = &s
+}
+
+// GetType returns the value of the "type" field in the mutation.
+func (m *GatewayEventMutation) GetType() (r string, exists bool) {
+	v := m._type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldType returns the old "type" field's value of the GatewayEvent entity.
+// If the GatewayEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GatewayEventMutation) OldType(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldType: %w", err)
+	}
+	return oldValue.Type, nil
+}
+
+// ResetType resets all changes to the "type" field.
+func (m *GatewayEventMutation) ResetType() {
+	m._type = nil
+}
+
+// SetResellerID sets the "reseller_id" field.
+func (m *GatewayEventMutation) SetResellerID(s string) {
+	m.reseller_id = &s
+}
+
+// ResellerID returns the value of the "reseller_id" field in the mutation.
+func (m *GatewayEventMutation) ResellerID() (r string, exists bool) {
+	v := m.reseller_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResellerID returns the old "reseller_id" field's value of the GatewayEvent entity.
+// If the GatewayEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GatewayEventMutation) OldResellerID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResellerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResellerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResellerID: %w", err)
+	}
+	return oldValue.ResellerID, nil
+}
+
+// ClearResellerID clears the value of the "reseller_id" field.
+func (m *GatewayEventMutation) ClearResellerID() {
+	m.reseller_id = nil
+	m.clearedFields[gatewayevent.FieldResellerID] = struct{}{}
+}
+
+// ResellerIDCleared returns if the "reseller_id" field was cleared in this mutation.
+func (m *GatewayEventMutation) ResellerIDCleared() bool {
+	_, ok := m.clearedFields[gatewayevent.FieldResellerID]
+	return ok
+}
+
+// ResetResellerID resets all changes to the "reseller_id" field.
+func (m *GatewayEventMutation) ResetResellerID() {
+	m.reseller_id = nil
+	delete(m.clearedFields, gatewayevent.FieldResellerID)
+}
+
+// SetReference sets the "reference" field.
+func (m *GatewayEventMutation) SetReference(s string) {
+	m.reference = &s
+}
+
+// Reference returns the value of the "reference" field in the mutation.
+func (m *GatewayEventMutation) Reference() (r string, exists bool) {
+	v := m.reference
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReference returns the old "reference" field's value of the GatewayEvent entity.
+// If the GatewayEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GatewayEventMutation) OldReference(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReference is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReference requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReference: %w", err)
+	}
+	return oldValue.Reference, nil
+}
+
+// ResetReference resets all changes to the "reference" field.
+func (m *GatewayEventMutation) ResetReference() {
+	m.reference = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *GatewayEventMutation) SetAmount(value money.Cents) {
+	m.amount = &value
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *GatewayEventMutation) Amount() (r money.Cents, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the GatewayEvent entity.
+// If the GatewayEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GatewayEventMutation) OldAmount(ctx context.Context) (v *money.Cents, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds value to the "amount" field.
+func (m *GatewayEventMutation) AddAmount(value money.Cents) {
+	if m.addamount != nil {
+		*m.addamount += value
+	} else {
+		m.addamount = &value
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *GatewayEventMutation) AddedAmount() (r money.Cents, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearAmount clears the value of the "amount" field.
+func (m *GatewayEventMutation) ClearAmount() {
+	m.amount = nil
+	m.addamount = nil
+	m.clearedFields[gatewayevent.FieldAmount] = struct{}{}
+}
+
+// AmountCleared returns if the "amount" field was cleared in this mutation.
+func (m *GatewayEventMutation) AmountCleared() bool {
+	_, ok := m.clearedFields[gatewayevent.FieldAmount]
+	return ok
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *GatewayEventMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+	delete(m.clearedFields, gatewayevent.FieldAmount)
+}
+
+// SetSummary sets the "summary" field.
+func (m *GatewayEventMutation) SetSummary(s string) {
+	m.summary = &s
+}
+
+// Summary returns the value of the "summary" field in the mutation.
+func (m *GatewayEventMutation) Summary() (r string, exists bool) {
+	v := m.summary
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSummary returns the old "summary" field's value of the GatewayEvent entity.
+// If the GatewayEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GatewayEventMutation) OldSummary(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSummary is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSummary requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSummary: %w", err)
+	}
+	return oldValue.Summary, nil
+}
+
+// ResetSummary resets all changes to the "summary" field.
+func (m *GatewayEventMutation) ResetSummary() {
+	m.summary = nil
+}
+
+// Where appends a list predicates to the GatewayEventMutation builder.
+func (m *GatewayEventMutation) Where(ps ...predicate.GatewayEvent) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the GatewayEventMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *GatewayEventMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.GatewayEvent, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *GatewayEventMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *GatewayEventMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (GatewayEvent).
+func (m *GatewayEventMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *GatewayEventMutation) Fields() []string {
+	fields := make([]string, 0, 8)
+	if m.created_at != nil {
+		fields = append(fields, gatewayevent.FieldCreatedAt)
+	}
+	if m.provider != nil {
+		fields = append(fields, gatewayevent.FieldProvider)
+	}
+	if m.event_id != nil {
+		fields = append(fields, gatewayevent.FieldEventID)
+	}
+	if m._type != nil {
+		fields = append(fields, gatewayevent.FieldType)
+	}
+	if m.reseller_id != nil {
+		fields = append(fields, gatewayevent.FieldResellerID)
+	}
+	if m.reference != nil {
+		fields = append(fields, gatewayevent.FieldReference)
+	}
+	if m.amount != nil {
+		fields = append(fields, gatewayevent.FieldAmount)
+	}
+	if m.summary != nil {
+		fields = append(fields, gatewayevent.FieldSummary)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *GatewayEventMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case gatewayevent.FieldCreatedAt:
+		return m.CreatedAt()
+	case gatewayevent.FieldProvider:
+		return m.Provider()
+	case gatewayevent.FieldEventID:
+		return m.EventID()
+	case gatewayevent.FieldType:
+		return m.GetType()
+	case gatewayevent.FieldResellerID:
+		return m.ResellerID()
+	case gatewayevent.FieldReference:
+		return m.Reference()
+	case gatewayevent.FieldAmount:
+		return m.Amount()
+	case gatewayevent.FieldSummary:
+		return m.Summary()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *GatewayEventMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case gatewayevent.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case gatewayevent.FieldProvider:
+		return m.OldProvider(ctx)
+	case gatewayevent.FieldEventID:
+		return m.OldEventID(ctx)
+	case gatewayevent.FieldType:
+		return m.OldType(ctx)
+	case gatewayevent.FieldResellerID:
+		return m.OldResellerID(ctx)
+	case gatewayevent.FieldReference:
+		return m.OldReference(ctx)
+	case gatewayevent.FieldAmount:
+		return m.OldAmount(ctx)
+	case gatewayevent.FieldSummary:
+		return m.OldSummary(ctx)
+	}
+	return nil, fmt.Errorf("unknown GatewayEvent field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *GatewayEventMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case gatewayevent.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case gatewayevent.FieldProvider:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProvider(v)
+		return nil
+	case gatewayevent.FieldEventID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEventID(v)
+		return nil
+	case gatewayevent.FieldType:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetType(v)
+		return nil
+	case gatewayevent.FieldResellerID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResellerID(v)
+		return nil
+	case gatewayevent.FieldReference:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReference(v)
+		return nil
+	case gatewayevent.FieldAmount:
+		v, ok := value.(money.Cents)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case gatewayevent.FieldSummary:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSummary(v)
+		return nil
+	}
+	return fmt.Errorf("unknown GatewayEvent field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *GatewayEventMutation) AddedFields() []string {
+	var fields []string
+	if m.addamount != nil {
+		fields = append(fields, gatewayevent.FieldAmount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *GatewayEventMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case gatewayevent.FieldAmount:
+		return m.AddedAmount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *GatewayEventMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case gatewayevent.FieldAmount:
+		v, ok := value.(money.Cents)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown GatewayEvent numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *GatewayEventMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(gatewayevent.FieldResellerID) {
+		fields = append(fields, gatewayevent.FieldResellerID)
+	}
+	if m.FieldCleared(gatewayevent.FieldAmount) {
+		fields = append(fields, gatewayevent.FieldAmount)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *GatewayEventMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *GatewayEventMutation) ClearField(name string) error {
+	switch name {
+	case gatewayevent.FieldResellerID:
+		m.ClearResellerID()
+		return nil
+	case gatewayevent.FieldAmount:
+		m.ClearAmount()
+		return nil
+	}
+	return fmt.Errorf("unknown GatewayEvent nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *GatewayEventMutation) ResetField(name string) error {
+	switch name {
+	case gatewayevent.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case gatewayevent.FieldProvider:
+		m.ResetProvider()
+		return nil
+	case gatewayevent.FieldEventID:
+		m.ResetEventID()
+		return nil
+	case gatewayevent.FieldType:
+		m.ResetType()
+		return nil
+	case gatewayevent.FieldResellerID:
+		m.ResetResellerID()
+		return nil
+	case gatewayevent.FieldReference:
+		m.ResetReference()
+		return nil
+	case gatewayevent.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case gatewayevent.FieldSummary:
+		m.ResetSummary()
+		return nil
+	}
+	return fmt.Errorf("unknown GatewayEvent field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *GatewayEventMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *GatewayEventMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *GatewayEventMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *GatewayEventMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *GatewayEventMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *GatewayEventMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *GatewayEventMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown GatewayEvent unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *GatewayEventMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown GatewayEvent edge %s", name)
 }
 
 // IPLicenseMutation represents an operation that mutates the IPLicense nodes in the graph.
@@ -10261,22 +11215,37 @@ func (m *OperatorTokenMutation) ResetEdge(name string) error {
 // PaymentAttemptMutation represents an operation that mutates the PaymentAttempt nodes in the graph.
 type PaymentAttemptMutation struct {
 	config
-	op              Op
-	typ             string
-	id              *string
-	created_at      *time.Time
-	purpose         *paymentattempt.Purpose
-	amount          *money.Cents
-	addamount       *money.Cents
-	status          *paymentattempt.Status
-	reason          *string
-	transaction_id  *string
-	clearedFields   map[string]struct{}
-	reseller        *string
-	clearedreseller bool
-	done            bool
-	oldValue        func(context.Context) (*PaymentAttempt, error)
-	predicates      []predicate.PaymentAttempt
+	op                 Op
+	typ                string
+	id                 *string
+	created_at         *time.Time
+	purpose            *paymentattempt.Purpose
+	amount             *money.Cents
+	addamount          *money.Cents
+	status             *paymentattempt.Status
+	reason             *string
+	decline_code       *string
+	gateway            *string
+	method_label       *string
+	method_ref         *string
+	customer_ref       *string
+	gateway_ref        *string
+	charge_ref         *string
+	checkout_id        *string
+	settled_at         *time.Time
+	next_try_at        *time.Time
+	tries              *int
+	addtries           *int
+	clearedFields      map[string]struct{}
+	reseller           *string
+	clearedreseller    bool
+	transaction        *string
+	clearedtransaction bool
+	refund_of          *string
+	clearedrefund_of   bool
+	done               bool
+	oldValue           func(context.Context) (*PaymentAttempt, error)
+	predicates         []predicate.PaymentAttempt
 }
 
 var _ ent.Mutation = (*PaymentAttemptMutation)(nil)
@@ -10619,14 +11588,230 @@ func (m *PaymentAttemptMutation) ResetReason() {
 	m.reason = nil
 }
 
+// SetDeclineCode sets the "decline_code" field.
+func (m *PaymentAttemptMutation) SetDeclineCode(s string) {
+	m.decline_code = &s
+}
+
+// DeclineCode returns the value of the "decline_code" field in the mutation.
+func (m *PaymentAttemptMutation) DeclineCode() (r string, exists bool) {
+	v := m.decline_code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDeclineCode returns the old "decline_code" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldDeclineCode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDeclineCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDeclineCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDeclineCode: %w", err)
+	}
+	return oldValue.DeclineCode, nil
+}
+
+// ResetDeclineCode resets all changes to the "decline_code" field.
+func (m *PaymentAttemptMutation) ResetDeclineCode() {
+	m.decline_code = nil
+}
+
+// SetGateway sets the "gateway" field.
+func (m *PaymentAttemptMutation) SetGateway(s string) {
+	m.gateway = &s
+}
+
+// Gateway returns the value of the "gateway" field in the mutation.
+func (m *PaymentAttemptMutation) Gateway() (r string, exists bool) {
+	v := m.gateway
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGateway returns the old "gateway" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldGateway(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGateway is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGateway requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGateway: %w", err)
+	}
+	return oldValue.Gateway, nil
+}
+
+// ResetGateway resets all changes to the "gateway" field.
+func (m *PaymentAttemptMutation) ResetGateway() {
+	m.gateway = nil
+}
+
+// SetMethodLabel sets the "method_label" field.
+func (m *PaymentAttemptMutation) SetMethodLabel(s string) {
+	m.method_label = &s
+}
+
+// MethodLabel returns the value of the "method_label" field in the mutation.
+func (m *PaymentAttemptMutation) MethodLabel() (r string, exists bool) {
+	v := m.method_label
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMethodLabel returns the old "method_label" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldMethodLabel(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMethodLabel is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMethodLabel requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMethodLabel: %w", err)
+	}
+	return oldValue.MethodLabel, nil
+}
+
+// ResetMethodLabel resets all changes to the "method_label" field.
+func (m *PaymentAttemptMutation) ResetMethodLabel() {
+	m.method_label = nil
+}
+
+// SetMethodRef sets the "method_ref" field.
+func (m *PaymentAttemptMutation) SetMethodRef(s string) {
+	m.method_ref = &s
+}
+
+// MethodRef returns the value of the "method_ref" field in the mutation.
+func (m *PaymentAttemptMutation) MethodRef() (r string, exists bool) {
+	v := m.method_ref
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMethodRef returns the old "method_ref" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldMethodRef(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMethodRef is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMethodRef requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMethodRef: %w", err)
+	}
+	return oldValue.MethodRef, nil
+}
+
+// ResetMethodRef resets all changes to the "method_ref" field.
+func (m *PaymentAttemptMutation) ResetMethodRef() {
+	m.method_ref = nil
+}
+
+// SetCustomerRef sets the "customer_ref" field.
+func (m *PaymentAttemptMutation) SetCustomerRef(s string) {
+	m.customer_ref = &s
+}
+
+// CustomerRef returns the value of the "customer_ref" field in the mutation.
+func (m *PaymentAttemptMutation) CustomerRef() (r string, exists bool) {
+	v := m.customer_ref
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCustomerRef returns the old "customer_ref" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldCustomerRef(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCustomerRef is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCustomerRef requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCustomerRef: %w", err)
+	}
+	return oldValue.CustomerRef, nil
+}
+
+// ResetCustomerRef resets all changes to the "customer_ref" field.
+func (m *PaymentAttemptMutation) ResetCustomerRef() {
+	m.customer_ref = nil
+}
+
+// SetGatewayRef sets the "gateway_ref" field.
+func (m *PaymentAttemptMutation) SetGatewayRef(s string) {
+	m.gateway_ref = &s
+}
+
+// GatewayRef returns the value of the "gateway_ref" field in the mutation.
+func (m *PaymentAttemptMutation) GatewayRef() (r string, exists bool) {
+	v := m.gateway_ref
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGatewayRef returns the old "gateway_ref" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldGatewayRef(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGatewayRef is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGatewayRef requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGatewayRef: %w", err)
+	}
+	return oldValue.GatewayRef, nil
+}
+
+// ResetGatewayRef resets all changes to the "gateway_ref" field.
+func (m *PaymentAttemptMutation) ResetGatewayRef() {
+	m.gateway_ref = nil
+}
+
 // SetTransactionID sets the "transaction_id" field.
 func (m *PaymentAttemptMutation) SetTransactionID(s string) {
-	m.transaction_id = &s
+	m.transaction = &s
 }
 
 // TransactionID returns the value of the "transaction_id" field in the mutation.
 func (m *PaymentAttemptMutation) TransactionID() (r string, exists bool) {
-	v := m.transaction_id
+	v := m.transaction
 	if v == nil {
 		return
 	}
@@ -10652,7 +11837,7 @@ func (m *PaymentAttemptMutation) OldTransactionID(ctx context.Context) (v *strin
 
 // ClearTransactionID clears the value of the "transaction_id" field.
 func (m *PaymentAttemptMutation) ClearTransactionID() {
-	m.transaction_id = nil
+	m.transaction = nil
 	m.clearedFields[paymentattempt.FieldTransactionID] = struct{}{}
 }
 
@@ -10664,8 +11849,283 @@ func (m *PaymentAttemptMutation) TransactionIDCleared() bool {
 
 // ResetTransactionID resets all changes to the "transaction_id" field.
 func (m *PaymentAttemptMutation) ResetTransactionID() {
-	m.transaction_id = nil
+	m.transaction = nil
 	delete(m.clearedFields, paymentattempt.FieldTransactionID)
+}
+
+// SetRefundOfID sets the "refund_of_id" field.
+func (m *PaymentAttemptMutation) SetRefundOfID(s string) {
+	m.refund_of = &s
+}
+
+// RefundOfID returns the value of the "refund_of_id" field in the mutation.
+func (m *PaymentAttemptMutation) RefundOfID() (r string, exists bool) {
+	v := m.refund_of
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRefundOfID returns the old "refund_of_id" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldRefundOfID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRefundOfID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRefundOfID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRefundOfID: %w", err)
+	}
+	return oldValue.RefundOfID, nil
+}
+
+// ClearRefundOfID clears the value of the "refund_of_id" field.
+func (m *PaymentAttemptMutation) ClearRefundOfID() {
+	m.refund_of = nil
+	m.clearedFields[paymentattempt.FieldRefundOfID] = struct{}{}
+}
+
+// RefundOfIDCleared returns if the "refund_of_id" field was cleared in this mutation.
+func (m *PaymentAttemptMutation) RefundOfIDCleared() bool {
+	_, ok := m.clearedFields[paymentattempt.FieldRefundOfID]
+	return ok
+}
+
+// ResetRefundOfID resets all changes to the "refund_of_id" field.
+func (m *PaymentAttemptMutation) ResetRefundOfID() {
+	m.refund_of = nil
+	delete(m.clearedFields, paymentattempt.FieldRefundOfID)
+}
+
+// SetChargeRef sets the "charge_ref" field.
+func (m *PaymentAttemptMutation) SetChargeRef(s string) {
+	m.charge_ref = &s
+}
+
+// ChargeRef returns the value of the "charge_ref" field in the mutation.
+func (m *PaymentAttemptMutation) ChargeRef() (r string, exists bool) {
+	v := m.charge_ref
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldChargeRef returns the old "charge_ref" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldChargeRef(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldChargeRef is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldChargeRef requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldChargeRef: %w", err)
+	}
+	return oldValue.ChargeRef, nil
+}
+
+// ResetChargeRef resets all changes to the "charge_ref" field.
+func (m *PaymentAttemptMutation) ResetChargeRef() {
+	m.charge_ref = nil
+}
+
+// SetCheckoutID sets the "checkout_id" field.
+func (m *PaymentAttemptMutation) SetCheckoutID(s string) {
+	m.checkout_id = &s
+}
+
+// CheckoutID returns the value of the "checkout_id" field in the mutation.
+func (m *PaymentAttemptMutation) CheckoutID() (r string, exists bool) {
+	v := m.checkout_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCheckoutID returns the old "checkout_id" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldCheckoutID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCheckoutID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCheckoutID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCheckoutID: %w", err)
+	}
+	return oldValue.CheckoutID, nil
+}
+
+// ClearCheckoutID clears the value of the "checkout_id" field.
+func (m *PaymentAttemptMutation) ClearCheckoutID() {
+	m.checkout_id = nil
+	m.clearedFields[paymentattempt.FieldCheckoutID] = struct{}{}
+}
+
+// CheckoutIDCleared returns if the "checkout_id" field was cleared in this mutation.
+func (m *PaymentAttemptMutation) CheckoutIDCleared() bool {
+	_, ok := m.clearedFields[paymentattempt.FieldCheckoutID]
+	return ok
+}
+
+// ResetCheckoutID resets all changes to the "checkout_id" field.
+func (m *PaymentAttemptMutation) ResetCheckoutID() {
+	m.checkout_id = nil
+	delete(m.clearedFields, paymentattempt.FieldCheckoutID)
+}
+
+// SetSettledAt sets the "settled_at" field.
+func (m *PaymentAttemptMutation) SetSettledAt(t time.Time) {
+	m.settled_at = &t
+}
+
+// SettledAt returns the value of the "settled_at" field in the mutation.
+func (m *PaymentAttemptMutation) SettledAt() (r time.Time, exists bool) {
+	v := m.settled_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSettledAt returns the old "settled_at" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldSettledAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSettledAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSettledAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSettledAt: %w", err)
+	}
+	return oldValue.SettledAt, nil
+}
+
+// ClearSettledAt clears the value of the "settled_at" field.
+func (m *PaymentAttemptMutation) ClearSettledAt() {
+	m.settled_at = nil
+	m.clearedFields[paymentattempt.FieldSettledAt] = struct{}{}
+}
+
+// SettledAtCleared returns if the "settled_at" field was cleared in this mutation.
+func (m *PaymentAttemptMutation) SettledAtCleared() bool {
+	_, ok := m.clearedFields[paymentattempt.FieldSettledAt]
+	return ok
+}
+
+// ResetSettledAt resets all changes to the "settled_at" field.
+func (m *PaymentAttemptMutation) ResetSettledAt() {
+	m.settled_at = nil
+	delete(m.clearedFields, paymentattempt.FieldSettledAt)
+}
+
+// SetNextTryAt sets the "next_try_at" field.
+func (m *PaymentAttemptMutation) SetNextTryAt(t time.Time) {
+	m.next_try_at = &t
+}
+
+// NextTryAt returns the value of the "next_try_at" field in the mutation.
+func (m *PaymentAttemptMutation) NextTryAt() (r time.Time, exists bool) {
+	v := m.next_try_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNextTryAt returns the old "next_try_at" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldNextTryAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNextTryAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNextTryAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNextTryAt: %w", err)
+	}
+	return oldValue.NextTryAt, nil
+}
+
+// ResetNextTryAt resets all changes to the "next_try_at" field.
+func (m *PaymentAttemptMutation) ResetNextTryAt() {
+	m.next_try_at = nil
+}
+
+// SetTries sets the "tries" field.
+func (m *PaymentAttemptMutation) SetTries(i int) {
+	m.tries = &i
+	m.addtries = nil
+}
+
+// Tries returns the value of the "tries" field in the mutation.
+func (m *PaymentAttemptMutation) Tries() (r int, exists bool) {
+	v := m.tries
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTries returns the old "tries" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldTries(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTries is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTries requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTries: %w", err)
+	}
+	return oldValue.Tries, nil
+}
+
+// AddTries adds i to the "tries" field.
+func (m *PaymentAttemptMutation) AddTries(i int) {
+	if m.addtries != nil {
+		*m.addtries += i
+	} else {
+		m.addtries = &i
+	}
+}
+
+// AddedTries returns the value that was added to the "tries" field in this mutation.
+func (m *PaymentAttemptMutation) AddedTries() (r int, exists bool) {
+	v := m.addtries
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetTries resets all changes to the "tries" field.
+func (m *PaymentAttemptMutation) ResetTries() {
+	m.tries = nil
+	m.addtries = nil
 }
 
 // ClearReseller clears the "reseller" edge to the Reseller entity.
@@ -10693,6 +12153,60 @@ func (m *PaymentAttemptMutation) ResellerIDs() (ids []string) {
 func (m *PaymentAttemptMutation) ResetReseller() {
 	m.reseller = nil
 	m.clearedreseller = false
+}
+
+// ClearTransaction clears the "transaction" edge to the Transaction entity.
+func (m *PaymentAttemptMutation) ClearTransaction() {
+	m.clearedtransaction = true
+	m.clearedFields[paymentattempt.FieldTransactionID] = struct{}{}
+}
+
+// TransactionCleared reports if the "transaction" edge to the Transaction entity was cleared.
+func (m *PaymentAttemptMutation) TransactionCleared() bool {
+	return m.TransactionIDCleared() || m.clearedtransaction
+}
+
+// TransactionIDs returns the "transaction" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// TransactionID instead. It exists only for internal usage by the builders.
+func (m *PaymentAttemptMutation) TransactionIDs() (ids []string) {
+	if id := m.transaction; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetTransaction resets all changes to the "transaction" edge.
+func (m *PaymentAttemptMutation) ResetTransaction() {
+	m.transaction = nil
+	m.clearedtransaction = false
+}
+
+// ClearRefundOf clears the "refund_of" edge to the Transaction entity.
+func (m *PaymentAttemptMutation) ClearRefundOf() {
+	m.clearedrefund_of = true
+	m.clearedFields[paymentattempt.FieldRefundOfID] = struct{}{}
+}
+
+// RefundOfCleared reports if the "refund_of" edge to the Transaction entity was cleared.
+func (m *PaymentAttemptMutation) RefundOfCleared() bool {
+	return m.RefundOfIDCleared() || m.clearedrefund_of
+}
+
+// RefundOfIDs returns the "refund_of" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// RefundOfID instead. It exists only for internal usage by the builders.
+func (m *PaymentAttemptMutation) RefundOfIDs() (ids []string) {
+	if id := m.refund_of; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetRefundOf resets all changes to the "refund_of" edge.
+func (m *PaymentAttemptMutation) ResetRefundOf() {
+	m.refund_of = nil
+	m.clearedrefund_of = false
 }
 
 // Where appends a list predicates to the PaymentAttemptMutation builder.
@@ -10729,7 +12243,7 @@ func (m *PaymentAttemptMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *PaymentAttemptMutation) Fields() []string {
-	fields := make([]string, 0, 7)
+	fields := make([]string, 0, 19)
 	if m.created_at != nil {
 		fields = append(fields, paymentattempt.FieldCreatedAt)
 	}
@@ -10748,8 +12262,44 @@ func (m *PaymentAttemptMutation) Fields() []string {
 	if m.reason != nil {
 		fields = append(fields, paymentattempt.FieldReason)
 	}
-	if m.transaction_id != nil {
+	if m.decline_code != nil {
+		fields = append(fields, paymentattempt.FieldDeclineCode)
+	}
+	if m.gateway != nil {
+		fields = append(fields, paymentattempt.FieldGateway)
+	}
+	if m.method_label != nil {
+		fields = append(fields, paymentattempt.FieldMethodLabel)
+	}
+	if m.method_ref != nil {
+		fields = append(fields, paymentattempt.FieldMethodRef)
+	}
+	if m.customer_ref != nil {
+		fields = append(fields, paymentattempt.FieldCustomerRef)
+	}
+	if m.gateway_ref != nil {
+		fields = append(fields, paymentattempt.FieldGatewayRef)
+	}
+	if m.transaction != nil {
 		fields = append(fields, paymentattempt.FieldTransactionID)
+	}
+	if m.refund_of != nil {
+		fields = append(fields, paymentattempt.FieldRefundOfID)
+	}
+	if m.charge_ref != nil {
+		fields = append(fields, paymentattempt.FieldChargeRef)
+	}
+	if m.checkout_id != nil {
+		fields = append(fields, paymentattempt.FieldCheckoutID)
+	}
+	if m.settled_at != nil {
+		fields = append(fields, paymentattempt.FieldSettledAt)
+	}
+	if m.next_try_at != nil {
+		fields = append(fields, paymentattempt.FieldNextTryAt)
+	}
+	if m.tries != nil {
+		fields = append(fields, paymentattempt.FieldTries)
 	}
 	return fields
 }
@@ -10771,8 +12321,32 @@ func (m *PaymentAttemptMutation) Field(name string) (ent.Value, bool) {
 		return m.Status()
 	case paymentattempt.FieldReason:
 		return m.Reason()
+	case paymentattempt.FieldDeclineCode:
+		return m.DeclineCode()
+	case paymentattempt.FieldGateway:
+		return m.Gateway()
+	case paymentattempt.FieldMethodLabel:
+		return m.MethodLabel()
+	case paymentattempt.FieldMethodRef:
+		return m.MethodRef()
+	case paymentattempt.FieldCustomerRef:
+		return m.CustomerRef()
+	case paymentattempt.FieldGatewayRef:
+		return m.GatewayRef()
 	case paymentattempt.FieldTransactionID:
 		return m.TransactionID()
+	case paymentattempt.FieldRefundOfID:
+		return m.RefundOfID()
+	case paymentattempt.FieldChargeRef:
+		return m.ChargeRef()
+	case paymentattempt.FieldCheckoutID:
+		return m.CheckoutID()
+	case paymentattempt.FieldSettledAt:
+		return m.SettledAt()
+	case paymentattempt.FieldNextTryAt:
+		return m.NextTryAt()
+	case paymentattempt.FieldTries:
+		return m.Tries()
 	}
 	return nil, false
 }
@@ -10794,8 +12368,32 @@ func (m *PaymentAttemptMutation) OldField(ctx context.Context, name string) (ent
 		return m.OldStatus(ctx)
 	case paymentattempt.FieldReason:
 		return m.OldReason(ctx)
+	case paymentattempt.FieldDeclineCode:
+		return m.OldDeclineCode(ctx)
+	case paymentattempt.FieldGateway:
+		return m.OldGateway(ctx)
+	case paymentattempt.FieldMethodLabel:
+		return m.OldMethodLabel(ctx)
+	case paymentattempt.FieldMethodRef:
+		return m.OldMethodRef(ctx)
+	case paymentattempt.FieldCustomerRef:
+		return m.OldCustomerRef(ctx)
+	case paymentattempt.FieldGatewayRef:
+		return m.OldGatewayRef(ctx)
 	case paymentattempt.FieldTransactionID:
 		return m.OldTransactionID(ctx)
+	case paymentattempt.FieldRefundOfID:
+		return m.OldRefundOfID(ctx)
+	case paymentattempt.FieldChargeRef:
+		return m.OldChargeRef(ctx)
+	case paymentattempt.FieldCheckoutID:
+		return m.OldCheckoutID(ctx)
+	case paymentattempt.FieldSettledAt:
+		return m.OldSettledAt(ctx)
+	case paymentattempt.FieldNextTryAt:
+		return m.OldNextTryAt(ctx)
+	case paymentattempt.FieldTries:
+		return m.OldTries(ctx)
 	}
 	return nil, fmt.Errorf("unknown PaymentAttempt field %s", name)
 }
@@ -10847,12 +12445,96 @@ func (m *PaymentAttemptMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetReason(v)
 		return nil
+	case paymentattempt.FieldDeclineCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDeclineCode(v)
+		return nil
+	case paymentattempt.FieldGateway:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGateway(v)
+		return nil
+	case paymentattempt.FieldMethodLabel:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMethodLabel(v)
+		return nil
+	case paymentattempt.FieldMethodRef:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMethodRef(v)
+		return nil
+	case paymentattempt.FieldCustomerRef:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCustomerRef(v)
+		return nil
+	case paymentattempt.FieldGatewayRef:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGatewayRef(v)
+		return nil
 	case paymentattempt.FieldTransactionID:
 		v, ok := value.(string)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetTransactionID(v)
+		return nil
+	case paymentattempt.FieldRefundOfID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRefundOfID(v)
+		return nil
+	case paymentattempt.FieldChargeRef:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetChargeRef(v)
+		return nil
+	case paymentattempt.FieldCheckoutID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCheckoutID(v)
+		return nil
+	case paymentattempt.FieldSettledAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSettledAt(v)
+		return nil
+	case paymentattempt.FieldNextTryAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNextTryAt(v)
+		return nil
+	case paymentattempt.FieldTries:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTries(v)
 		return nil
 	}
 	return fmt.Errorf("unknown PaymentAttempt field %s", name)
@@ -10865,6 +12547,9 @@ func (m *PaymentAttemptMutation) AddedFields() []string {
 	if m.addamount != nil {
 		fields = append(fields, paymentattempt.FieldAmount)
 	}
+	if m.addtries != nil {
+		fields = append(fields, paymentattempt.FieldTries)
+	}
 	return fields
 }
 
@@ -10875,6 +12560,8 @@ func (m *PaymentAttemptMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
 	case paymentattempt.FieldAmount:
 		return m.AddedAmount()
+	case paymentattempt.FieldTries:
+		return m.AddedTries()
 	}
 	return nil, false
 }
@@ -10891,6 +12578,13 @@ func (m *PaymentAttemptMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddAmount(v)
 		return nil
+	case paymentattempt.FieldTries:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTries(v)
+		return nil
 	}
 	return fmt.Errorf("unknown PaymentAttempt numeric field %s", name)
 }
@@ -10901,6 +12595,15 @@ func (m *PaymentAttemptMutation) ClearedFields() []string {
 	var fields []string
 	if m.FieldCleared(paymentattempt.FieldTransactionID) {
 		fields = append(fields, paymentattempt.FieldTransactionID)
+	}
+	if m.FieldCleared(paymentattempt.FieldRefundOfID) {
+		fields = append(fields, paymentattempt.FieldRefundOfID)
+	}
+	if m.FieldCleared(paymentattempt.FieldCheckoutID) {
+		fields = append(fields, paymentattempt.FieldCheckoutID)
+	}
+	if m.FieldCleared(paymentattempt.FieldSettledAt) {
+		fields = append(fields, paymentattempt.FieldSettledAt)
 	}
 	return fields
 }
@@ -10918,6 +12621,15 @@ func (m *PaymentAttemptMutation) ClearField(name string) error {
 	switch name {
 	case paymentattempt.FieldTransactionID:
 		m.ClearTransactionID()
+		return nil
+	case paymentattempt.FieldRefundOfID:
+		m.ClearRefundOfID()
+		return nil
+	case paymentattempt.FieldCheckoutID:
+		m.ClearCheckoutID()
+		return nil
+	case paymentattempt.FieldSettledAt:
+		m.ClearSettledAt()
 		return nil
 	}
 	return fmt.Errorf("unknown PaymentAttempt nullable field %s", name)
@@ -10945,8 +12657,44 @@ func (m *PaymentAttemptMutation) ResetField(name string) error {
 	case paymentattempt.FieldReason:
 		m.ResetReason()
 		return nil
+	case paymentattempt.FieldDeclineCode:
+		m.ResetDeclineCode()
+		return nil
+	case paymentattempt.FieldGateway:
+		m.ResetGateway()
+		return nil
+	case paymentattempt.FieldMethodLabel:
+		m.ResetMethodLabel()
+		return nil
+	case paymentattempt.FieldMethodRef:
+		m.ResetMethodRef()
+		return nil
+	case paymentattempt.FieldCustomerRef:
+		m.ResetCustomerRef()
+		return nil
+	case paymentattempt.FieldGatewayRef:
+		m.ResetGatewayRef()
+		return nil
 	case paymentattempt.FieldTransactionID:
 		m.ResetTransactionID()
+		return nil
+	case paymentattempt.FieldRefundOfID:
+		m.ResetRefundOfID()
+		return nil
+	case paymentattempt.FieldChargeRef:
+		m.ResetChargeRef()
+		return nil
+	case paymentattempt.FieldCheckoutID:
+		m.ResetCheckoutID()
+		return nil
+	case paymentattempt.FieldSettledAt:
+		m.ResetSettledAt()
+		return nil
+	case paymentattempt.FieldNextTryAt:
+		m.ResetNextTryAt()
+		return nil
+	case paymentattempt.FieldTries:
+		m.ResetTries()
 		return nil
 	}
 	return fmt.Errorf("unknown PaymentAttempt field %s", name)
@@ -10954,9 +12702,15 @@ func (m *PaymentAttemptMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *PaymentAttemptMutation) AddedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 3)
 	if m.reseller != nil {
 		edges = append(edges, paymentattempt.EdgeReseller)
+	}
+	if m.transaction != nil {
+		edges = append(edges, paymentattempt.EdgeTransaction)
+	}
+	if m.refund_of != nil {
+		edges = append(edges, paymentattempt.EdgeRefundOf)
 	}
 	return edges
 }
@@ -10969,13 +12723,21 @@ func (m *PaymentAttemptMutation) AddedIDs(name string) []ent.Value {
 		if id := m.reseller; id != nil {
 			return []ent.Value{*id}
 		}
+	case paymentattempt.EdgeTransaction:
+		if id := m.transaction; id != nil {
+			return []ent.Value{*id}
+		}
+	case paymentattempt.EdgeRefundOf:
+		if id := m.refund_of; id != nil {
+			return []ent.Value{*id}
+		}
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *PaymentAttemptMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 3)
 	return edges
 }
 
@@ -10987,9 +12749,15 @@ func (m *PaymentAttemptMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *PaymentAttemptMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 3)
 	if m.clearedreseller {
 		edges = append(edges, paymentattempt.EdgeReseller)
+	}
+	if m.clearedtransaction {
+		edges = append(edges, paymentattempt.EdgeTransaction)
+	}
+	if m.clearedrefund_of {
+		edges = append(edges, paymentattempt.EdgeRefundOf)
 	}
 	return edges
 }
@@ -11000,6 +12768,10 @@ func (m *PaymentAttemptMutation) EdgeCleared(name string) bool {
 	switch name {
 	case paymentattempt.EdgeReseller:
 		return m.clearedreseller
+	case paymentattempt.EdgeTransaction:
+		return m.clearedtransaction
+	case paymentattempt.EdgeRefundOf:
+		return m.clearedrefund_of
 	}
 	return false
 }
@@ -11011,6 +12783,12 @@ func (m *PaymentAttemptMutation) ClearEdge(name string) error {
 	case paymentattempt.EdgeReseller:
 		m.ClearReseller()
 		return nil
+	case paymentattempt.EdgeTransaction:
+		m.ClearTransaction()
+		return nil
+	case paymentattempt.EdgeRefundOf:
+		m.ClearRefundOf()
+		return nil
 	}
 	return fmt.Errorf("unknown PaymentAttempt unique edge %s", name)
 }
@@ -11021,6 +12799,12 @@ func (m *PaymentAttemptMutation) ResetEdge(name string) error {
 	switch name {
 	case paymentattempt.EdgeReseller:
 		m.ResetReseller()
+		return nil
+	case paymentattempt.EdgeTransaction:
+		m.ResetTransaction()
+		return nil
+	case paymentattempt.EdgeRefundOf:
+		m.ResetRefundOf()
 		return nil
 	}
 	return fmt.Errorf("unknown PaymentAttempt edge %s", name)
@@ -12370,6 +14154,7 @@ type ResellerMutation struct {
 	addbalance              *money.Cents
 	status                  *reseller.Status
 	autopay_mode            *reseller.AutopayMode
+	gateway_customer        *string
 	autopay_target          *money.Cents
 	addautopay_target       *money.Cents
 	clearedFields           map[string]struct{}
@@ -12905,6 +14690,42 @@ func (m *ResellerMutation) OldAutopayMode(ctx context.Context) (v reseller.Autop
 // ResetAutopayMode resets all changes to the "autopay_mode" field.
 func (m *ResellerMutation) ResetAutopayMode() {
 	m.autopay_mode = nil
+}
+
+// SetGatewayCustomer sets the "gateway_customer" field.
+func (m *ResellerMutation) SetGatewayCustomer(s string) {
+	m.gateway_customer = &s
+}
+
+// GatewayCustomer returns the value of the "gateway_customer" field in the mutation.
+func (m *ResellerMutation) GatewayCustomer() (r string, exists bool) {
+	v := m.gateway_customer
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGatewayCustomer returns the old "gateway_customer" field's value of the Reseller entity.
+// If the Reseller object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ResellerMutation) OldGatewayCustomer(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGatewayCustomer is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGatewayCustomer requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGatewayCustomer: %w", err)
+	}
+	return oldValue.GatewayCustomer, nil
+}
+
+// ResetGatewayCustomer resets all changes to the "gateway_customer" field.
+func (m *ResellerMutation) ResetGatewayCustomer() {
+	m.gateway_customer = nil
 }
 
 // SetAutopayTarget sets the "autopay_target" field.
@@ -13821,7 +15642,7 @@ func (m *ResellerMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ResellerMutation) Fields() []string {
-	fields := make([]string, 0, 11)
+	fields := make([]string, 0, 12)
 	if m.created_at != nil {
 		fields = append(fields, reseller.FieldCreatedAt)
 	}
@@ -13851,6 +15672,9 @@ func (m *ResellerMutation) Fields() []string {
 	}
 	if m.autopay_mode != nil {
 		fields = append(fields, reseller.FieldAutopayMode)
+	}
+	if m.gateway_customer != nil {
+		fields = append(fields, reseller.FieldGatewayCustomer)
 	}
 	if m.autopay_target != nil {
 		fields = append(fields, reseller.FieldAutopayTarget)
@@ -13883,6 +15707,8 @@ func (m *ResellerMutation) Field(name string) (ent.Value, bool) {
 		return m.Status()
 	case reseller.FieldAutopayMode:
 		return m.AutopayMode()
+	case reseller.FieldGatewayCustomer:
+		return m.GatewayCustomer()
 	case reseller.FieldAutopayTarget:
 		return m.AutopayTarget()
 	}
@@ -13914,6 +15740,8 @@ func (m *ResellerMutation) OldField(ctx context.Context, name string) (ent.Value
 		return m.OldStatus(ctx)
 	case reseller.FieldAutopayMode:
 		return m.OldAutopayMode(ctx)
+	case reseller.FieldGatewayCustomer:
+		return m.OldGatewayCustomer(ctx)
 	case reseller.FieldAutopayTarget:
 		return m.OldAutopayTarget(ctx)
 	}
@@ -13994,6 +15822,13 @@ func (m *ResellerMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetAutopayMode(v)
+		return nil
+	case reseller.FieldGatewayCustomer:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGatewayCustomer(v)
 		return nil
 	case reseller.FieldAutopayTarget:
 		v, ok := value.(money.Cents)
@@ -14116,6 +15951,9 @@ func (m *ResellerMutation) ResetField(name string) error {
 		return nil
 	case reseller.FieldAutopayMode:
 		m.ResetAutopayMode()
+		return nil
+	case reseller.FieldGatewayCustomer:
+		m.ResetGatewayCustomer()
 		return nil
 	case reseller.FieldAutopayTarget:
 		m.ResetAutopayTarget()
@@ -14570,6 +16408,698 @@ func (m *ResellerMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Reseller edge %s", name)
+}
+
+// SandboxPaymentMutation represents an operation that mutates the SandboxPayment nodes in the graph.
+type SandboxPaymentMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *string
+	kind          *sandboxpayment.Kind
+	ref           *string
+	amount        *money.Cents
+	addamount     *money.Cents
+	decline       *string
+	result        *string
+	approved      *bool
+	created_at    *time.Time
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*SandboxPayment, error)
+	predicates    []predicate.SandboxPayment
+}
+
+var _ ent.Mutation = (*SandboxPaymentMutation)(nil)
+
+// sandboxpaymentOption allows management of the mutation configuration using functional options.
+type sandboxpaymentOption func(*SandboxPaymentMutation)
+
+// newSandboxPaymentMutation creates new mutation for the SandboxPayment entity.
+func newSandboxPaymentMutation(c config, op Op, opts ...sandboxpaymentOption) *SandboxPaymentMutation {
+	m := &SandboxPaymentMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeSandboxPayment,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withSandboxPaymentID sets the ID field of the mutation.
+func withSandboxPaymentID(id string) sandboxpaymentOption {
+	return func(m *SandboxPaymentMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *SandboxPayment
+		)
+		m.oldValue = func(ctx context.Context) (*SandboxPayment, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().SandboxPayment.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withSandboxPayment sets the old SandboxPayment of the mutation.
+func withSandboxPayment(node *SandboxPayment) sandboxpaymentOption {
+	return func(m *SandboxPaymentMutation) {
+		m.oldValue = func(context.Context) (*SandboxPayment, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m SandboxPaymentMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m SandboxPaymentMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of SandboxPayment entities.
+func (m *SandboxPaymentMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *SandboxPaymentMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *SandboxPaymentMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().SandboxPayment.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetKind sets the "kind" field.
+func (m *SandboxPaymentMutation) SetKind(s sandboxpayment.Kind) {
+	m.kind = &s
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *SandboxPaymentMutation) Kind() (r sandboxpayment.Kind, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the SandboxPayment entity.
+// If the SandboxPayment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SandboxPaymentMutation) OldKind(ctx context.Context) (v sandboxpayment.Kind, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *SandboxPaymentMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetRef sets the "ref" field.
+func (m *SandboxPaymentMutation) SetRef(s string) {
+	m.ref = &s
+}
+
+// Ref returns the value of the "ref" field in the mutation.
+func (m *SandboxPaymentMutation) Ref() (r string, exists bool) {
+	v := m.ref
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRef returns the old "ref" field's value of the SandboxPayment entity.
+// If the SandboxPayment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SandboxPaymentMutation) OldRef(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRef is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRef requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRef: %w", err)
+	}
+	return oldValue.Ref, nil
+}
+
+// ResetRef resets all changes to the "ref" field.
+func (m *SandboxPaymentMutation) ResetRef() {
+	m.ref = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *SandboxPaymentMutation) SetAmount(value money.Cents) {
+	m.amount = &value
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *SandboxPaymentMutation) Amount() (r money.Cents, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the SandboxPayment entity.
+// If the SandboxPayment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SandboxPaymentMutation) OldAmount(ctx context.Context) (v money.Cents, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds value to the "amount" field.
+func (m *SandboxPaymentMutation) AddAmount(value money.Cents) {
+	if m.addamount != nil {
+		*m.addamount += value
+	} else {
+		m.addamount = &value
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *SandboxPaymentMutation) AddedAmount() (r money.Cents, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *SandboxPaymentMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetDecline sets the "decline" field.
+func (m *SandboxPaymentMutation) SetDecline(s string) {
+	m.decline = &s
+}
+
+// Decline returns the value of the "decline" field in the mutation.
+func (m *SandboxPaymentMutation) Decline() (r string, exists bool) {
+	v := m.decline
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDecline returns the old "decline" field's value of the SandboxPayment entity.
+// If the SandboxPayment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SandboxPaymentMutation) OldDecline(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDecline is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDecline requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDecline: %w", err)
+	}
+	return oldValue.Decline, nil
+}
+
+// ResetDecline resets all changes to the "decline" field.
+func (m *SandboxPaymentMutation) ResetDecline() {
+	m.decline = nil
+}
+
+// SetResult sets the "result" field.
+func (m *SandboxPaymentMutation) SetResult(s string) {
+	m.result = &s
+}
+
+// Result returns the value of the "result" field in the mutation.
+func (m *SandboxPaymentMutation) Result() (r string, exists bool) {
+	v := m.result
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResult returns the old "result" field's value of the SandboxPayment entity.
+// If the SandboxPayment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SandboxPaymentMutation) OldResult(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResult is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResult requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResult: %w", err)
+	}
+	return oldValue.Result, nil
+}
+
+// ResetResult resets all changes to the "result" field.
+func (m *SandboxPaymentMutation) ResetResult() {
+	m.result = nil
+}
+
+// SetApproved sets the "approved" field.
+func (m *SandboxPaymentMutation) SetApproved(b bool) {
+	m.approved = &b
+}
+
+// Approved returns the value of the "approved" field in the mutation.
+func (m *SandboxPaymentMutation) Approved() (r bool, exists bool) {
+	v := m.approved
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldApproved returns the old "approved" field's value of the SandboxPayment entity.
+// If the SandboxPayment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SandboxPaymentMutation) OldApproved(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldApproved is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldApproved requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldApproved: %w", err)
+	}
+	return oldValue.Approved, nil
+}
+
+// ResetApproved resets all changes to the "approved" field.
+func (m *SandboxPaymentMutation) ResetApproved() {
+	m.approved = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *SandboxPaymentMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *SandboxPaymentMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the SandboxPayment entity.
+// If the SandboxPayment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SandboxPaymentMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *SandboxPaymentMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// Where appends a list predicates to the SandboxPaymentMutation builder.
+func (m *SandboxPaymentMutation) Where(ps ...predicate.SandboxPayment) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the SandboxPaymentMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *SandboxPaymentMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.SandboxPayment, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *SandboxPaymentMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *SandboxPaymentMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (SandboxPayment).
+func (m *SandboxPaymentMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *SandboxPaymentMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.kind != nil {
+		fields = append(fields, sandboxpayment.FieldKind)
+	}
+	if m.ref != nil {
+		fields = append(fields, sandboxpayment.FieldRef)
+	}
+	if m.amount != nil {
+		fields = append(fields, sandboxpayment.FieldAmount)
+	}
+	if m.decline != nil {
+		fields = append(fields, sandboxpayment.FieldDecline)
+	}
+	if m.result != nil {
+		fields = append(fields, sandboxpayment.FieldResult)
+	}
+	if m.approved != nil {
+		fields = append(fields, sandboxpayment.FieldApproved)
+	}
+	if m.created_at != nil {
+		fields = append(fields, sandboxpayment.FieldCreatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *SandboxPaymentMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case sandboxpayment.FieldKind:
+		return m.Kind()
+	case sandboxpayment.FieldRef:
+		return m.Ref()
+	case sandboxpayment.FieldAmount:
+		return m.Amount()
+	case sandboxpayment.FieldDecline:
+		return m.Decline()
+	case sandboxpayment.FieldResult:
+		return m.Result()
+	case sandboxpayment.FieldApproved:
+		return m.Approved()
+	case sandboxpayment.FieldCreatedAt:
+		return m.CreatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *SandboxPaymentMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case sandboxpayment.FieldKind:
+		return m.OldKind(ctx)
+	case sandboxpayment.FieldRef:
+		return m.OldRef(ctx)
+	case sandboxpayment.FieldAmount:
+		return m.OldAmount(ctx)
+	case sandboxpayment.FieldDecline:
+		return m.OldDecline(ctx)
+	case sandboxpayment.FieldResult:
+		return m.OldResult(ctx)
+	case sandboxpayment.FieldApproved:
+		return m.OldApproved(ctx)
+	case sandboxpayment.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown SandboxPayment field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *SandboxPaymentMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case sandboxpayment.FieldKind:
+		v, ok := value.(sandboxpayment.Kind)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case sandboxpayment.FieldRef:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRef(v)
+		return nil
+	case sandboxpayment.FieldAmount:
+		v, ok := value.(money.Cents)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case sandboxpayment.FieldDecline:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDecline(v)
+		return nil
+	case sandboxpayment.FieldResult:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResult(v)
+		return nil
+	case sandboxpayment.FieldApproved:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetApproved(v)
+		return nil
+	case sandboxpayment.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown SandboxPayment field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *SandboxPaymentMutation) AddedFields() []string {
+	var fields []string
+	if m.addamount != nil {
+		fields = append(fields, sandboxpayment.FieldAmount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *SandboxPaymentMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case sandboxpayment.FieldAmount:
+		return m.AddedAmount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *SandboxPaymentMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case sandboxpayment.FieldAmount:
+		v, ok := value.(money.Cents)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown SandboxPayment numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *SandboxPaymentMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *SandboxPaymentMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *SandboxPaymentMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown SandboxPayment nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *SandboxPaymentMutation) ResetField(name string) error {
+	switch name {
+	case sandboxpayment.FieldKind:
+		m.ResetKind()
+		return nil
+	case sandboxpayment.FieldRef:
+		m.ResetRef()
+		return nil
+	case sandboxpayment.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case sandboxpayment.FieldDecline:
+		m.ResetDecline()
+		return nil
+	case sandboxpayment.FieldResult:
+		m.ResetResult()
+		return nil
+	case sandboxpayment.FieldApproved:
+		m.ResetApproved()
+		return nil
+	case sandboxpayment.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown SandboxPayment field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *SandboxPaymentMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *SandboxPaymentMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *SandboxPaymentMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *SandboxPaymentMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *SandboxPaymentMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *SandboxPaymentMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *SandboxPaymentMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown SandboxPayment unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *SandboxPaymentMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown SandboxPayment edge %s", name)
 }
 
 // ServerMutation represents an operation that mutates the Server nodes in the graph.

@@ -5,6 +5,7 @@ package ent
 import (
 	"clnd/ent/paymentattempt"
 	"clnd/ent/reseller"
+	"clnd/ent/transaction"
 	"clnd/internal/money"
 	"fmt"
 	"strings"
@@ -23,16 +24,40 @@ type PaymentAttempt struct {
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// ResellerID holds the value of the "reseller_id" field.
 	ResellerID string `json:"reseller_id,omitempty"`
-	// Purpose holds the value of the "purpose" field.
+	// What the money is for. REFUND attempts give money back; the others take it.
 	Purpose paymentattempt.Purpose `json:"purpose,omitempty"`
 	// Amount holds the value of the "amount" field.
 	Amount money.Cents `json:"amount,omitempty"`
-	// Status holds the value of the "status" field.
+	// PENDING until the provider's answer is recorded; REQUIRES_ACTION waits for the payer (3-D Secure, PayPal approval).
 	Status paymentattempt.Status `json:"status,omitempty"`
-	// Reason holds the value of the "reason" field.
+	// Why the provider declined, or why nothing could be charged; the last error while PENDING.
 	Reason string `json:"reason,omitempty"`
+	// The provider's code for a decline (Stripe's decline_code, PayPal's issue).
+	DeclineCode string `json:"decline_code,omitempty"`
+	// The provider: sandbox, stripe or paypal.
+	Gateway string `json:"gateway,omitempty"`
+	// The payment method charged, as its label ("Visa •••• 4242").
+	MethodLabel string `json:"method_label,omitempty"`
+	// MethodRef holds the value of the "method_ref" field.
+	MethodRef string `json:"method_ref,omitempty"`
+	// CustomerRef holds the value of the "customer_ref" field.
+	CustomerRef string `json:"customer_ref,omitempty"`
+	// The provider's reference once known: a PaymentIntent, a PayPal capture, a refund.
+	GatewayRef string `json:"gateway_ref,omitempty"`
 	// TransactionID holds the value of the "transaction_id" field.
 	TransactionID *string `json:"transaction_id,omitempty"`
+	// RefundOfID holds the value of the "refund_of_id" field.
+	RefundOfID *string `json:"refund_of_id,omitempty"`
+	// ChargeRef holds the value of the "charge_ref" field.
+	ChargeRef string `json:"charge_ref,omitempty"`
+	// CheckoutID holds the value of the "checkout_id" field.
+	CheckoutID *string `json:"checkout_id,omitempty"`
+	// When the outcome was recorded.
+	SettledAt *time.Time `json:"settled_at,omitempty"`
+	// NextTryAt holds the value of the "next_try_at" field.
+	NextTryAt time.Time `json:"next_try_at,omitempty"`
+	// Tries holds the value of the "tries" field.
+	Tries int `json:"tries,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the PaymentAttemptQuery when eager-loading is set.
 	Edges        PaymentAttemptEdges `json:"edges"`
@@ -43,9 +68,15 @@ type PaymentAttempt struct {
 type PaymentAttemptEdges struct {
 	// Reseller holds the value of the reseller edge.
 	Reseller *Reseller `json:"reseller,omitempty"`
+	// The ledger entry that recorded the money, once it moved.
+	Transaction *Transaction `json:"transaction,omitempty"`
+	// REFUND attempts: the payment they give back.
+	RefundOf *Transaction `json:"refund_of,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [1]bool
+	loadedTypes [3]bool
+	// totalCount holds the count of the edges above.
+	totalCount [2]map[string]int
 }
 
 // ResellerOrErr returns the Reseller value or an error if the edge
@@ -59,16 +90,38 @@ func (e PaymentAttemptEdges) ResellerOrErr() (*Reseller, error) {
 	return nil, &NotLoadedError{edge: "reseller"}
 }
 
+// TransactionOrErr returns the Transaction value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e PaymentAttemptEdges) TransactionOrErr() (*Transaction, error) {
+	if e.Transaction != nil {
+		return e.Transaction, nil
+	} else if e.loadedTypes[1] {
+		return nil, &NotFoundError{label: transaction.Label}
+	}
+	return nil, &NotLoadedError{edge: "transaction"}
+}
+
+// RefundOfOrErr returns the RefundOf value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e PaymentAttemptEdges) RefundOfOrErr() (*Transaction, error) {
+	if e.RefundOf != nil {
+		return e.RefundOf, nil
+	} else if e.loadedTypes[2] {
+		return nil, &NotFoundError{label: transaction.Label}
+	}
+	return nil, &NotLoadedError{edge: "refund_of"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*PaymentAttempt) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case paymentattempt.FieldAmount:
+		case paymentattempt.FieldAmount, paymentattempt.FieldTries:
 			values[i] = new(sql.NullInt64)
-		case paymentattempt.FieldID, paymentattempt.FieldResellerID, paymentattempt.FieldPurpose, paymentattempt.FieldStatus, paymentattempt.FieldReason, paymentattempt.FieldTransactionID:
+		case paymentattempt.FieldID, paymentattempt.FieldResellerID, paymentattempt.FieldPurpose, paymentattempt.FieldStatus, paymentattempt.FieldReason, paymentattempt.FieldDeclineCode, paymentattempt.FieldGateway, paymentattempt.FieldMethodLabel, paymentattempt.FieldMethodRef, paymentattempt.FieldCustomerRef, paymentattempt.FieldGatewayRef, paymentattempt.FieldTransactionID, paymentattempt.FieldRefundOfID, paymentattempt.FieldChargeRef, paymentattempt.FieldCheckoutID:
 			values[i] = new(sql.NullString)
-		case paymentattempt.FieldCreatedAt:
+		case paymentattempt.FieldCreatedAt, paymentattempt.FieldSettledAt, paymentattempt.FieldNextTryAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -127,12 +180,87 @@ func (_m *PaymentAttempt) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Reason = value.String
 			}
+		case paymentattempt.FieldDeclineCode:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field decline_code", values[i])
+			} else if value.Valid {
+				_m.DeclineCode = value.String
+			}
+		case paymentattempt.FieldGateway:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field gateway", values[i])
+			} else if value.Valid {
+				_m.Gateway = value.String
+			}
+		case paymentattempt.FieldMethodLabel:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field method_label", values[i])
+			} else if value.Valid {
+				_m.MethodLabel = value.String
+			}
+		case paymentattempt.FieldMethodRef:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field method_ref", values[i])
+			} else if value.Valid {
+				_m.MethodRef = value.String
+			}
+		case paymentattempt.FieldCustomerRef:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field customer_ref", values[i])
+			} else if value.Valid {
+				_m.CustomerRef = value.String
+			}
+		case paymentattempt.FieldGatewayRef:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field gateway_ref", values[i])
+			} else if value.Valid {
+				_m.GatewayRef = value.String
+			}
 		case paymentattempt.FieldTransactionID:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field transaction_id", values[i])
 			} else if value.Valid {
 				_m.TransactionID = new(string)
 				*_m.TransactionID = value.String
+			}
+		case paymentattempt.FieldRefundOfID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field refund_of_id", values[i])
+			} else if value.Valid {
+				_m.RefundOfID = new(string)
+				*_m.RefundOfID = value.String
+			}
+		case paymentattempt.FieldChargeRef:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field charge_ref", values[i])
+			} else if value.Valid {
+				_m.ChargeRef = value.String
+			}
+		case paymentattempt.FieldCheckoutID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field checkout_id", values[i])
+			} else if value.Valid {
+				_m.CheckoutID = new(string)
+				*_m.CheckoutID = value.String
+			}
+		case paymentattempt.FieldSettledAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field settled_at", values[i])
+			} else if value.Valid {
+				_m.SettledAt = new(time.Time)
+				*_m.SettledAt = value.Time
+			}
+		case paymentattempt.FieldNextTryAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field next_try_at", values[i])
+			} else if value.Valid {
+				_m.NextTryAt = value.Time
+			}
+		case paymentattempt.FieldTries:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field tries", values[i])
+			} else if value.Valid {
+				_m.Tries = int(value.Int64)
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -150,6 +278,16 @@ func (_m *PaymentAttempt) Value(name string) (ent.Value, error) {
 // QueryReseller queries the "reseller" edge of the PaymentAttempt entity.
 func (_m *PaymentAttempt) QueryReseller() *ResellerQuery {
 	return NewPaymentAttemptClient(_m.config).QueryReseller(_m)
+}
+
+// QueryTransaction queries the "transaction" edge of the PaymentAttempt entity.
+func (_m *PaymentAttempt) QueryTransaction() *TransactionQuery {
+	return NewPaymentAttemptClient(_m.config).QueryTransaction(_m)
+}
+
+// QueryRefundOf queries the "refund_of" edge of the PaymentAttempt entity.
+func (_m *PaymentAttempt) QueryRefundOf() *TransactionQuery {
+	return NewPaymentAttemptClient(_m.config).QueryRefundOf(_m)
 }
 
 // Update returns a builder for updating this PaymentAttempt.
@@ -193,10 +331,52 @@ func (_m *PaymentAttempt) String() string {
 	builder.WriteString("reason=")
 	builder.WriteString(_m.Reason)
 	builder.WriteString(", ")
+	builder.WriteString("decline_code=")
+	builder.WriteString(_m.DeclineCode)
+	builder.WriteString(", ")
+	builder.WriteString("gateway=")
+	builder.WriteString(_m.Gateway)
+	builder.WriteString(", ")
+	builder.WriteString("method_label=")
+	builder.WriteString(_m.MethodLabel)
+	builder.WriteString(", ")
+	builder.WriteString("method_ref=")
+	builder.WriteString(_m.MethodRef)
+	builder.WriteString(", ")
+	builder.WriteString("customer_ref=")
+	builder.WriteString(_m.CustomerRef)
+	builder.WriteString(", ")
+	builder.WriteString("gateway_ref=")
+	builder.WriteString(_m.GatewayRef)
+	builder.WriteString(", ")
 	if v := _m.TransactionID; v != nil {
 		builder.WriteString("transaction_id=")
 		builder.WriteString(*v)
 	}
+	builder.WriteString(", ")
+	if v := _m.RefundOfID; v != nil {
+		builder.WriteString("refund_of_id=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	builder.WriteString("charge_ref=")
+	builder.WriteString(_m.ChargeRef)
+	builder.WriteString(", ")
+	if v := _m.CheckoutID; v != nil {
+		builder.WriteString("checkout_id=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.SettledAt; v != nil {
+		builder.WriteString("settled_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("next_try_at=")
+	builder.WriteString(_m.NextTryAt.Format(time.ANSIC))
+	builder.WriteString(", ")
+	builder.WriteString("tries=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Tries))
 	builder.WriteByte(')')
 	return builder.String()
 }

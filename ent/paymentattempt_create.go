@@ -5,6 +5,7 @@ package ent
 import (
 	"clnd/ent/paymentattempt"
 	"clnd/ent/reseller"
+	"clnd/ent/transaction"
 	"clnd/internal/money"
 	"context"
 	"errors"
@@ -55,6 +56,14 @@ func (_c *PaymentAttemptCreate) SetStatus(v paymentattempt.Status) *PaymentAttem
 	return _c
 }
 
+// SetNillableStatus sets the "status" field if the given value is not nil.
+func (_c *PaymentAttemptCreate) SetNillableStatus(v *paymentattempt.Status) *PaymentAttemptCreate {
+	if v != nil {
+		_c.SetStatus(*v)
+	}
+	return _c
+}
+
 // SetReason sets the "reason" field.
 func (_c *PaymentAttemptCreate) SetReason(v string) *PaymentAttemptCreate {
 	_c.mutation.SetReason(v)
@@ -69,6 +78,82 @@ func (_c *PaymentAttemptCreate) SetNillableReason(v *string) *PaymentAttemptCrea
 	return _c
 }
 
+// SetDeclineCode sets the "decline_code" field.
+func (_c *PaymentAttemptCreate) SetDeclineCode(v string) *PaymentAttemptCreate {
+	_c.mutation.SetDeclineCode(v)
+	return _c
+}
+
+// SetNillableDeclineCode sets the "decline_code" field if the given value is not nil.
+func (_c *PaymentAttemptCreate) SetNillableDeclineCode(v *string) *PaymentAttemptCreate {
+	if v != nil {
+		_c.SetDeclineCode(*v)
+	}
+	return _c
+}
+
+// SetGateway sets the "gateway" field.
+func (_c *PaymentAttemptCreate) SetGateway(v string) *PaymentAttemptCreate {
+	_c.mutation.SetGateway(v)
+	return _c
+}
+
+// SetMethodLabel sets the "method_label" field.
+func (_c *PaymentAttemptCreate) SetMethodLabel(v string) *PaymentAttemptCreate {
+	_c.mutation.SetMethodLabel(v)
+	return _c
+}
+
+// SetNillableMethodLabel sets the "method_label" field if the given value is not nil.
+func (_c *PaymentAttemptCreate) SetNillableMethodLabel(v *string) *PaymentAttemptCreate {
+	if v != nil {
+		_c.SetMethodLabel(*v)
+	}
+	return _c
+}
+
+// SetMethodRef sets the "method_ref" field.
+func (_c *PaymentAttemptCreate) SetMethodRef(v string) *PaymentAttemptCreate {
+	_c.mutation.SetMethodRef(v)
+	return _c
+}
+
+// SetNillableMethodRef sets the "method_ref" field if the given value is not nil.
+func (_c *PaymentAttemptCreate) SetNillableMethodRef(v *string) *PaymentAttemptCreate {
+	if v != nil {
+		_c.SetMethodRef(*v)
+	}
+	return _c
+}
+
+// SetCustomerRef sets the "customer_ref" field.
+func (_c *PaymentAttemptCreate) SetCustomerRef(v string) *PaymentAttemptCreate {
+	_c.mutation.SetCustomerRef(v)
+	return _c
+}
+
+// SetNillableCustomerRef sets the "customer_ref" field if the given value is not nil.
+func (_c *PaymentAttemptCreate) SetNillableCustomerRef(v *string) *PaymentAttemptCreate {
+	if v != nil {
+		_c.SetCustomerRef(*v)
+	}
+	return _c
+}
+
+// SetGatewayRef sets the "gateway_ref" field.
+func (_c *PaymentAttemptCreate) SetGatewayRef(v string) *PaymentAttemptCreate {
+	_c.mutation.SetGatewayRef(v)
+	return _c
+}
+
+// SetNillableGatewayRef sets the "gateway_ref" field if the given value is not nil.
+func (_c *PaymentAttemptCreate) SetNillableGatewayRef(v *string) *PaymentAttemptCreate {
+	if v != nil {
+		_c.SetGatewayRef(*v)
+	}
+	return _c
+}
+
 // SetTransactionID sets the "transaction_id" field.
 func (_c *PaymentAttemptCreate) SetTransactionID(v string) *PaymentAttemptCreate {
 	_c.mutation.SetTransactionID(v)
@@ -79,6 +164,82 @@ func (_c *PaymentAttemptCreate) SetTransactionID(v string) *PaymentAttemptCreate
 func (_c *PaymentAttemptCreate) SetNillableTransactionID(v *string) *PaymentAttemptCreate {
 	if v != nil {
 		_c.SetTransactionID(*v)
+	}
+	return _c
+}
+
+// SetRefundOfID sets the "refund_of_id" field.
+func (_c *PaymentAttemptCreate) SetRefundOfID(v string) *PaymentAttemptCreate {
+	_c.mutation.SetRefundOfID(v)
+	return _c
+}
+
+// SetNillableRefundOfID sets the "refund_of_id" field if the given value is not nil.
+func (_c *PaymentAttemptCreate) SetNillableRefundOfID(v *string) *PaymentAttemptCreate {
+	if v != nil {
+		_c.SetRefundOfID(*v)
+	}
+	return _c
+}
+
+// SetChargeRef sets the "charge_ref" field.
+func (_c *PaymentAttemptCreate) SetChargeRef(v string) *PaymentAttemptCreate {
+	_c.mutation.SetChargeRef(v)
+	return _c
+}
+
+// SetNillableChargeRef sets the "charge_ref" field if the given value is not nil.
+func (_c *PaymentAttemptCreate) SetNillableChargeRef(v *string) *PaymentAttemptCreate {
+	if v != nil {
+		_c.SetChargeRef(*v)
+	}
+	return _c
+}
+
+// SetCheckoutID sets the "checkout_id" field.
+func (_c *PaymentAttemptCreate) SetCheckoutID(v string) *PaymentAttemptCreate {
+	_c.mutation.SetCheckoutID(v)
+	return _c
+}
+
+// SetNillableCheckoutID sets the "checkout_id" field if the given value is not nil.
+func (_c *PaymentAttemptCreate) SetNillableCheckoutID(v *string) *PaymentAttemptCreate {
+	if v != nil {
+		_c.SetCheckoutID(*v)
+	}
+	return _c
+}
+
+// SetSettledAt sets the "settled_at" field.
+func (_c *PaymentAttemptCreate) SetSettledAt(v time.Time) *PaymentAttemptCreate {
+	_c.mutation.SetSettledAt(v)
+	return _c
+}
+
+// SetNillableSettledAt sets the "settled_at" field if the given value is not nil.
+func (_c *PaymentAttemptCreate) SetNillableSettledAt(v *time.Time) *PaymentAttemptCreate {
+	if v != nil {
+		_c.SetSettledAt(*v)
+	}
+	return _c
+}
+
+// SetNextTryAt sets the "next_try_at" field.
+func (_c *PaymentAttemptCreate) SetNextTryAt(v time.Time) *PaymentAttemptCreate {
+	_c.mutation.SetNextTryAt(v)
+	return _c
+}
+
+// SetTries sets the "tries" field.
+func (_c *PaymentAttemptCreate) SetTries(v int) *PaymentAttemptCreate {
+	_c.mutation.SetTries(v)
+	return _c
+}
+
+// SetNillableTries sets the "tries" field if the given value is not nil.
+func (_c *PaymentAttemptCreate) SetNillableTries(v *int) *PaymentAttemptCreate {
+	if v != nil {
+		_c.SetTries(*v)
 	}
 	return _c
 }
@@ -100,6 +261,16 @@ func (_c *PaymentAttemptCreate) SetNillableID(v *string) *PaymentAttemptCreate {
 // SetReseller sets the "reseller" edge to the Reseller entity.
 func (_c *PaymentAttemptCreate) SetReseller(v *Reseller) *PaymentAttemptCreate {
 	return _c.SetResellerID(v.ID)
+}
+
+// SetTransaction sets the "transaction" edge to the Transaction entity.
+func (_c *PaymentAttemptCreate) SetTransaction(v *Transaction) *PaymentAttemptCreate {
+	return _c.SetTransactionID(v.ID)
+}
+
+// SetRefundOf sets the "refund_of" edge to the Transaction entity.
+func (_c *PaymentAttemptCreate) SetRefundOf(v *Transaction) *PaymentAttemptCreate {
+	return _c.SetRefundOfID(v.ID)
 }
 
 // Mutation returns the PaymentAttemptMutation object of the builder.
@@ -139,9 +310,41 @@ func (_c *PaymentAttemptCreate) ExecX(ctx context.Context) {
 
 // defaults sets the default values of the builder before save.
 func (_c *PaymentAttemptCreate) defaults() error {
+	if _, ok := _c.mutation.Status(); !ok {
+		v := paymentattempt.DefaultStatus
+		_c.mutation.SetStatus(v)
+	}
 	if _, ok := _c.mutation.Reason(); !ok {
 		v := paymentattempt.DefaultReason
 		_c.mutation.SetReason(v)
+	}
+	if _, ok := _c.mutation.DeclineCode(); !ok {
+		v := paymentattempt.DefaultDeclineCode
+		_c.mutation.SetDeclineCode(v)
+	}
+	if _, ok := _c.mutation.MethodLabel(); !ok {
+		v := paymentattempt.DefaultMethodLabel
+		_c.mutation.SetMethodLabel(v)
+	}
+	if _, ok := _c.mutation.MethodRef(); !ok {
+		v := paymentattempt.DefaultMethodRef
+		_c.mutation.SetMethodRef(v)
+	}
+	if _, ok := _c.mutation.CustomerRef(); !ok {
+		v := paymentattempt.DefaultCustomerRef
+		_c.mutation.SetCustomerRef(v)
+	}
+	if _, ok := _c.mutation.GatewayRef(); !ok {
+		v := paymentattempt.DefaultGatewayRef
+		_c.mutation.SetGatewayRef(v)
+	}
+	if _, ok := _c.mutation.ChargeRef(); !ok {
+		v := paymentattempt.DefaultChargeRef
+		_c.mutation.SetChargeRef(v)
+	}
+	if _, ok := _c.mutation.Tries(); !ok {
+		v := paymentattempt.DefaultTries
+		_c.mutation.SetTries(v)
 	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if paymentattempt.DefaultID == nil {
@@ -182,6 +385,33 @@ func (_c *PaymentAttemptCreate) check() error {
 	}
 	if _, ok := _c.mutation.Reason(); !ok {
 		return &ValidationError{Name: "reason", err: errors.New(`ent: missing required field "PaymentAttempt.reason"`)}
+	}
+	if _, ok := _c.mutation.DeclineCode(); !ok {
+		return &ValidationError{Name: "decline_code", err: errors.New(`ent: missing required field "PaymentAttempt.decline_code"`)}
+	}
+	if _, ok := _c.mutation.Gateway(); !ok {
+		return &ValidationError{Name: "gateway", err: errors.New(`ent: missing required field "PaymentAttempt.gateway"`)}
+	}
+	if _, ok := _c.mutation.MethodLabel(); !ok {
+		return &ValidationError{Name: "method_label", err: errors.New(`ent: missing required field "PaymentAttempt.method_label"`)}
+	}
+	if _, ok := _c.mutation.MethodRef(); !ok {
+		return &ValidationError{Name: "method_ref", err: errors.New(`ent: missing required field "PaymentAttempt.method_ref"`)}
+	}
+	if _, ok := _c.mutation.CustomerRef(); !ok {
+		return &ValidationError{Name: "customer_ref", err: errors.New(`ent: missing required field "PaymentAttempt.customer_ref"`)}
+	}
+	if _, ok := _c.mutation.GatewayRef(); !ok {
+		return &ValidationError{Name: "gateway_ref", err: errors.New(`ent: missing required field "PaymentAttempt.gateway_ref"`)}
+	}
+	if _, ok := _c.mutation.ChargeRef(); !ok {
+		return &ValidationError{Name: "charge_ref", err: errors.New(`ent: missing required field "PaymentAttempt.charge_ref"`)}
+	}
+	if _, ok := _c.mutation.NextTryAt(); !ok {
+		return &ValidationError{Name: "next_try_at", err: errors.New(`ent: missing required field "PaymentAttempt.next_try_at"`)}
+	}
+	if _, ok := _c.mutation.Tries(); !ok {
+		return &ValidationError{Name: "tries", err: errors.New(`ent: missing required field "PaymentAttempt.tries"`)}
 	}
 	if v, ok := _c.mutation.ID(); ok {
 		if err := paymentattempt.IDValidator(v); err != nil {
@@ -247,9 +477,49 @@ func (_c *PaymentAttemptCreate) createSpec() (*PaymentAttempt, *sqlgraph.CreateS
 		_spec.SetField(paymentattempt.FieldReason, field.TypeString, value)
 		_node.Reason = value
 	}
-	if value, ok := _c.mutation.TransactionID(); ok {
-		_spec.SetField(paymentattempt.FieldTransactionID, field.TypeString, value)
-		_node.TransactionID = &value
+	if value, ok := _c.mutation.DeclineCode(); ok {
+		_spec.SetField(paymentattempt.FieldDeclineCode, field.TypeString, value)
+		_node.DeclineCode = value
+	}
+	if value, ok := _c.mutation.Gateway(); ok {
+		_spec.SetField(paymentattempt.FieldGateway, field.TypeString, value)
+		_node.Gateway = value
+	}
+	if value, ok := _c.mutation.MethodLabel(); ok {
+		_spec.SetField(paymentattempt.FieldMethodLabel, field.TypeString, value)
+		_node.MethodLabel = value
+	}
+	if value, ok := _c.mutation.MethodRef(); ok {
+		_spec.SetField(paymentattempt.FieldMethodRef, field.TypeString, value)
+		_node.MethodRef = value
+	}
+	if value, ok := _c.mutation.CustomerRef(); ok {
+		_spec.SetField(paymentattempt.FieldCustomerRef, field.TypeString, value)
+		_node.CustomerRef = value
+	}
+	if value, ok := _c.mutation.GatewayRef(); ok {
+		_spec.SetField(paymentattempt.FieldGatewayRef, field.TypeString, value)
+		_node.GatewayRef = value
+	}
+	if value, ok := _c.mutation.ChargeRef(); ok {
+		_spec.SetField(paymentattempt.FieldChargeRef, field.TypeString, value)
+		_node.ChargeRef = value
+	}
+	if value, ok := _c.mutation.CheckoutID(); ok {
+		_spec.SetField(paymentattempt.FieldCheckoutID, field.TypeString, value)
+		_node.CheckoutID = &value
+	}
+	if value, ok := _c.mutation.SettledAt(); ok {
+		_spec.SetField(paymentattempt.FieldSettledAt, field.TypeTime, value)
+		_node.SettledAt = &value
+	}
+	if value, ok := _c.mutation.NextTryAt(); ok {
+		_spec.SetField(paymentattempt.FieldNextTryAt, field.TypeTime, value)
+		_node.NextTryAt = value
+	}
+	if value, ok := _c.mutation.Tries(); ok {
+		_spec.SetField(paymentattempt.FieldTries, field.TypeInt, value)
+		_node.Tries = value
 	}
 	if nodes := _c.mutation.ResellerIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -266,6 +536,40 @@ func (_c *PaymentAttemptCreate) createSpec() (*PaymentAttempt, *sqlgraph.CreateS
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.ResellerID = nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.TransactionIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   paymentattempt.TransactionTable,
+			Columns: []string{paymentattempt.TransactionColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(transaction.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.TransactionID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.RefundOfIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   paymentattempt.RefundOfTable,
+			Columns: []string{paymentattempt.RefundOfColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(transaction.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.RefundOfID = &nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec
@@ -320,6 +624,120 @@ type (
 	}
 )
 
+// SetStatus sets the "status" field.
+func (u *PaymentAttemptUpsert) SetStatus(v paymentattempt.Status) *PaymentAttemptUpsert {
+	u.Set(paymentattempt.FieldStatus, v)
+	return u
+}
+
+// UpdateStatus sets the "status" field to the value that was provided on create.
+func (u *PaymentAttemptUpsert) UpdateStatus() *PaymentAttemptUpsert {
+	u.SetExcluded(paymentattempt.FieldStatus)
+	return u
+}
+
+// SetReason sets the "reason" field.
+func (u *PaymentAttemptUpsert) SetReason(v string) *PaymentAttemptUpsert {
+	u.Set(paymentattempt.FieldReason, v)
+	return u
+}
+
+// UpdateReason sets the "reason" field to the value that was provided on create.
+func (u *PaymentAttemptUpsert) UpdateReason() *PaymentAttemptUpsert {
+	u.SetExcluded(paymentattempt.FieldReason)
+	return u
+}
+
+// SetDeclineCode sets the "decline_code" field.
+func (u *PaymentAttemptUpsert) SetDeclineCode(v string) *PaymentAttemptUpsert {
+	u.Set(paymentattempt.FieldDeclineCode, v)
+	return u
+}
+
+// UpdateDeclineCode sets the "decline_code" field to the value that was provided on create.
+func (u *PaymentAttemptUpsert) UpdateDeclineCode() *PaymentAttemptUpsert {
+	u.SetExcluded(paymentattempt.FieldDeclineCode)
+	return u
+}
+
+// SetGatewayRef sets the "gateway_ref" field.
+func (u *PaymentAttemptUpsert) SetGatewayRef(v string) *PaymentAttemptUpsert {
+	u.Set(paymentattempt.FieldGatewayRef, v)
+	return u
+}
+
+// UpdateGatewayRef sets the "gateway_ref" field to the value that was provided on create.
+func (u *PaymentAttemptUpsert) UpdateGatewayRef() *PaymentAttemptUpsert {
+	u.SetExcluded(paymentattempt.FieldGatewayRef)
+	return u
+}
+
+// SetTransactionID sets the "transaction_id" field.
+func (u *PaymentAttemptUpsert) SetTransactionID(v string) *PaymentAttemptUpsert {
+	u.Set(paymentattempt.FieldTransactionID, v)
+	return u
+}
+
+// UpdateTransactionID sets the "transaction_id" field to the value that was provided on create.
+func (u *PaymentAttemptUpsert) UpdateTransactionID() *PaymentAttemptUpsert {
+	u.SetExcluded(paymentattempt.FieldTransactionID)
+	return u
+}
+
+// ClearTransactionID clears the value of the "transaction_id" field.
+func (u *PaymentAttemptUpsert) ClearTransactionID() *PaymentAttemptUpsert {
+	u.SetNull(paymentattempt.FieldTransactionID)
+	return u
+}
+
+// SetSettledAt sets the "settled_at" field.
+func (u *PaymentAttemptUpsert) SetSettledAt(v time.Time) *PaymentAttemptUpsert {
+	u.Set(paymentattempt.FieldSettledAt, v)
+	return u
+}
+
+// UpdateSettledAt sets the "settled_at" field to the value that was provided on create.
+func (u *PaymentAttemptUpsert) UpdateSettledAt() *PaymentAttemptUpsert {
+	u.SetExcluded(paymentattempt.FieldSettledAt)
+	return u
+}
+
+// ClearSettledAt clears the value of the "settled_at" field.
+func (u *PaymentAttemptUpsert) ClearSettledAt() *PaymentAttemptUpsert {
+	u.SetNull(paymentattempt.FieldSettledAt)
+	return u
+}
+
+// SetNextTryAt sets the "next_try_at" field.
+func (u *PaymentAttemptUpsert) SetNextTryAt(v time.Time) *PaymentAttemptUpsert {
+	u.Set(paymentattempt.FieldNextTryAt, v)
+	return u
+}
+
+// UpdateNextTryAt sets the "next_try_at" field to the value that was provided on create.
+func (u *PaymentAttemptUpsert) UpdateNextTryAt() *PaymentAttemptUpsert {
+	u.SetExcluded(paymentattempt.FieldNextTryAt)
+	return u
+}
+
+// SetTries sets the "tries" field.
+func (u *PaymentAttemptUpsert) SetTries(v int) *PaymentAttemptUpsert {
+	u.Set(paymentattempt.FieldTries, v)
+	return u
+}
+
+// UpdateTries sets the "tries" field to the value that was provided on create.
+func (u *PaymentAttemptUpsert) UpdateTries() *PaymentAttemptUpsert {
+	u.SetExcluded(paymentattempt.FieldTries)
+	return u
+}
+
+// AddTries adds v to the "tries" field.
+func (u *PaymentAttemptUpsert) AddTries(v int) *PaymentAttemptUpsert {
+	u.Add(paymentattempt.FieldTries, v)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -349,14 +767,26 @@ func (u *PaymentAttemptUpsertOne) UpdateNewValues() *PaymentAttemptUpsertOne {
 		if _, exists := u.create.mutation.Amount(); exists {
 			s.SetIgnore(paymentattempt.FieldAmount)
 		}
-		if _, exists := u.create.mutation.Status(); exists {
-			s.SetIgnore(paymentattempt.FieldStatus)
+		if _, exists := u.create.mutation.Gateway(); exists {
+			s.SetIgnore(paymentattempt.FieldGateway)
 		}
-		if _, exists := u.create.mutation.Reason(); exists {
-			s.SetIgnore(paymentattempt.FieldReason)
+		if _, exists := u.create.mutation.MethodLabel(); exists {
+			s.SetIgnore(paymentattempt.FieldMethodLabel)
 		}
-		if _, exists := u.create.mutation.TransactionID(); exists {
-			s.SetIgnore(paymentattempt.FieldTransactionID)
+		if _, exists := u.create.mutation.MethodRef(); exists {
+			s.SetIgnore(paymentattempt.FieldMethodRef)
+		}
+		if _, exists := u.create.mutation.CustomerRef(); exists {
+			s.SetIgnore(paymentattempt.FieldCustomerRef)
+		}
+		if _, exists := u.create.mutation.RefundOfID(); exists {
+			s.SetIgnore(paymentattempt.FieldRefundOfID)
+		}
+		if _, exists := u.create.mutation.ChargeRef(); exists {
+			s.SetIgnore(paymentattempt.FieldChargeRef)
+		}
+		if _, exists := u.create.mutation.CheckoutID(); exists {
+			s.SetIgnore(paymentattempt.FieldCheckoutID)
 		}
 	}))
 	return u
@@ -387,6 +817,139 @@ func (u *PaymentAttemptUpsertOne) Update(set func(*PaymentAttemptUpsert)) *Payme
 		set(&PaymentAttemptUpsert{UpdateSet: update})
 	}))
 	return u
+}
+
+// SetStatus sets the "status" field.
+func (u *PaymentAttemptUpsertOne) SetStatus(v paymentattempt.Status) *PaymentAttemptUpsertOne {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.SetStatus(v)
+	})
+}
+
+// UpdateStatus sets the "status" field to the value that was provided on create.
+func (u *PaymentAttemptUpsertOne) UpdateStatus() *PaymentAttemptUpsertOne {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.UpdateStatus()
+	})
+}
+
+// SetReason sets the "reason" field.
+func (u *PaymentAttemptUpsertOne) SetReason(v string) *PaymentAttemptUpsertOne {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.SetReason(v)
+	})
+}
+
+// UpdateReason sets the "reason" field to the value that was provided on create.
+func (u *PaymentAttemptUpsertOne) UpdateReason() *PaymentAttemptUpsertOne {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.UpdateReason()
+	})
+}
+
+// SetDeclineCode sets the "decline_code" field.
+func (u *PaymentAttemptUpsertOne) SetDeclineCode(v string) *PaymentAttemptUpsertOne {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.SetDeclineCode(v)
+	})
+}
+
+// UpdateDeclineCode sets the "decline_code" field to the value that was provided on create.
+func (u *PaymentAttemptUpsertOne) UpdateDeclineCode() *PaymentAttemptUpsertOne {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.UpdateDeclineCode()
+	})
+}
+
+// SetGatewayRef sets the "gateway_ref" field.
+func (u *PaymentAttemptUpsertOne) SetGatewayRef(v string) *PaymentAttemptUpsertOne {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.SetGatewayRef(v)
+	})
+}
+
+// UpdateGatewayRef sets the "gateway_ref" field to the value that was provided on create.
+func (u *PaymentAttemptUpsertOne) UpdateGatewayRef() *PaymentAttemptUpsertOne {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.UpdateGatewayRef()
+	})
+}
+
+// SetTransactionID sets the "transaction_id" field.
+func (u *PaymentAttemptUpsertOne) SetTransactionID(v string) *PaymentAttemptUpsertOne {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.SetTransactionID(v)
+	})
+}
+
+// UpdateTransactionID sets the "transaction_id" field to the value that was provided on create.
+func (u *PaymentAttemptUpsertOne) UpdateTransactionID() *PaymentAttemptUpsertOne {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.UpdateTransactionID()
+	})
+}
+
+// ClearTransactionID clears the value of the "transaction_id" field.
+func (u *PaymentAttemptUpsertOne) ClearTransactionID() *PaymentAttemptUpsertOne {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.ClearTransactionID()
+	})
+}
+
+// SetSettledAt sets the "settled_at" field.
+func (u *PaymentAttemptUpsertOne) SetSettledAt(v time.Time) *PaymentAttemptUpsertOne {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.SetSettledAt(v)
+	})
+}
+
+// UpdateSettledAt sets the "settled_at" field to the value that was provided on create.
+func (u *PaymentAttemptUpsertOne) UpdateSettledAt() *PaymentAttemptUpsertOne {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.UpdateSettledAt()
+	})
+}
+
+// ClearSettledAt clears the value of the "settled_at" field.
+func (u *PaymentAttemptUpsertOne) ClearSettledAt() *PaymentAttemptUpsertOne {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.ClearSettledAt()
+	})
+}
+
+// SetNextTryAt sets the "next_try_at" field.
+func (u *PaymentAttemptUpsertOne) SetNextTryAt(v time.Time) *PaymentAttemptUpsertOne {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.SetNextTryAt(v)
+	})
+}
+
+// UpdateNextTryAt sets the "next_try_at" field to the value that was provided on create.
+func (u *PaymentAttemptUpsertOne) UpdateNextTryAt() *PaymentAttemptUpsertOne {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.UpdateNextTryAt()
+	})
+}
+
+// SetTries sets the "tries" field.
+func (u *PaymentAttemptUpsertOne) SetTries(v int) *PaymentAttemptUpsertOne {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.SetTries(v)
+	})
+}
+
+// AddTries adds v to the "tries" field.
+func (u *PaymentAttemptUpsertOne) AddTries(v int) *PaymentAttemptUpsertOne {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.AddTries(v)
+	})
+}
+
+// UpdateTries sets the "tries" field to the value that was provided on create.
+func (u *PaymentAttemptUpsertOne) UpdateTries() *PaymentAttemptUpsertOne {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.UpdateTries()
+	})
 }
 
 // Exec executes the query.
@@ -584,14 +1147,26 @@ func (u *PaymentAttemptUpsertBulk) UpdateNewValues() *PaymentAttemptUpsertBulk {
 			if _, exists := b.mutation.Amount(); exists {
 				s.SetIgnore(paymentattempt.FieldAmount)
 			}
-			if _, exists := b.mutation.Status(); exists {
-				s.SetIgnore(paymentattempt.FieldStatus)
+			if _, exists := b.mutation.Gateway(); exists {
+				s.SetIgnore(paymentattempt.FieldGateway)
 			}
-			if _, exists := b.mutation.Reason(); exists {
-				s.SetIgnore(paymentattempt.FieldReason)
+			if _, exists := b.mutation.MethodLabel(); exists {
+				s.SetIgnore(paymentattempt.FieldMethodLabel)
 			}
-			if _, exists := b.mutation.TransactionID(); exists {
-				s.SetIgnore(paymentattempt.FieldTransactionID)
+			if _, exists := b.mutation.MethodRef(); exists {
+				s.SetIgnore(paymentattempt.FieldMethodRef)
+			}
+			if _, exists := b.mutation.CustomerRef(); exists {
+				s.SetIgnore(paymentattempt.FieldCustomerRef)
+			}
+			if _, exists := b.mutation.RefundOfID(); exists {
+				s.SetIgnore(paymentattempt.FieldRefundOfID)
+			}
+			if _, exists := b.mutation.ChargeRef(); exists {
+				s.SetIgnore(paymentattempt.FieldChargeRef)
+			}
+			if _, exists := b.mutation.CheckoutID(); exists {
+				s.SetIgnore(paymentattempt.FieldCheckoutID)
 			}
 		}
 	}))
@@ -623,6 +1198,139 @@ func (u *PaymentAttemptUpsertBulk) Update(set func(*PaymentAttemptUpsert)) *Paym
 		set(&PaymentAttemptUpsert{UpdateSet: update})
 	}))
 	return u
+}
+
+// SetStatus sets the "status" field.
+func (u *PaymentAttemptUpsertBulk) SetStatus(v paymentattempt.Status) *PaymentAttemptUpsertBulk {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.SetStatus(v)
+	})
+}
+
+// UpdateStatus sets the "status" field to the value that was provided on create.
+func (u *PaymentAttemptUpsertBulk) UpdateStatus() *PaymentAttemptUpsertBulk {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.UpdateStatus()
+	})
+}
+
+// SetReason sets the "reason" field.
+func (u *PaymentAttemptUpsertBulk) SetReason(v string) *PaymentAttemptUpsertBulk {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.SetReason(v)
+	})
+}
+
+// UpdateReason sets the "reason" field to the value that was provided on create.
+func (u *PaymentAttemptUpsertBulk) UpdateReason() *PaymentAttemptUpsertBulk {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.UpdateReason()
+	})
+}
+
+// SetDeclineCode sets the "decline_code" field.
+func (u *PaymentAttemptUpsertBulk) SetDeclineCode(v string) *PaymentAttemptUpsertBulk {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.SetDeclineCode(v)
+	})
+}
+
+// UpdateDeclineCode sets the "decline_code" field to the value that was provided on create.
+func (u *PaymentAttemptUpsertBulk) UpdateDeclineCode() *PaymentAttemptUpsertBulk {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.UpdateDeclineCode()
+	})
+}
+
+// SetGatewayRef sets the "gateway_ref" field.
+func (u *PaymentAttemptUpsertBulk) SetGatewayRef(v string) *PaymentAttemptUpsertBulk {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.SetGatewayRef(v)
+	})
+}
+
+// UpdateGatewayRef sets the "gateway_ref" field to the value that was provided on create.
+func (u *PaymentAttemptUpsertBulk) UpdateGatewayRef() *PaymentAttemptUpsertBulk {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.UpdateGatewayRef()
+	})
+}
+
+// SetTransactionID sets the "transaction_id" field.
+func (u *PaymentAttemptUpsertBulk) SetTransactionID(v string) *PaymentAttemptUpsertBulk {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.SetTransactionID(v)
+	})
+}
+
+// UpdateTransactionID sets the "transaction_id" field to the value that was provided on create.
+func (u *PaymentAttemptUpsertBulk) UpdateTransactionID() *PaymentAttemptUpsertBulk {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.UpdateTransactionID()
+	})
+}
+
+// ClearTransactionID clears the value of the "transaction_id" field.
+func (u *PaymentAttemptUpsertBulk) ClearTransactionID() *PaymentAttemptUpsertBulk {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.ClearTransactionID()
+	})
+}
+
+// SetSettledAt sets the "settled_at" field.
+func (u *PaymentAttemptUpsertBulk) SetSettledAt(v time.Time) *PaymentAttemptUpsertBulk {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.SetSettledAt(v)
+	})
+}
+
+// UpdateSettledAt sets the "settled_at" field to the value that was provided on create.
+func (u *PaymentAttemptUpsertBulk) UpdateSettledAt() *PaymentAttemptUpsertBulk {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.UpdateSettledAt()
+	})
+}
+
+// ClearSettledAt clears the value of the "settled_at" field.
+func (u *PaymentAttemptUpsertBulk) ClearSettledAt() *PaymentAttemptUpsertBulk {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.ClearSettledAt()
+	})
+}
+
+// SetNextTryAt sets the "next_try_at" field.
+func (u *PaymentAttemptUpsertBulk) SetNextTryAt(v time.Time) *PaymentAttemptUpsertBulk {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.SetNextTryAt(v)
+	})
+}
+
+// UpdateNextTryAt sets the "next_try_at" field to the value that was provided on create.
+func (u *PaymentAttemptUpsertBulk) UpdateNextTryAt() *PaymentAttemptUpsertBulk {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.UpdateNextTryAt()
+	})
+}
+
+// SetTries sets the "tries" field.
+func (u *PaymentAttemptUpsertBulk) SetTries(v int) *PaymentAttemptUpsertBulk {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.SetTries(v)
+	})
+}
+
+// AddTries adds v to the "tries" field.
+func (u *PaymentAttemptUpsertBulk) AddTries(v int) *PaymentAttemptUpsertBulk {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.AddTries(v)
+	})
+}
+
+// UpdateTries sets the "tries" field to the value that was provided on create.
+func (u *PaymentAttemptUpsertBulk) UpdateTries() *PaymentAttemptUpsertBulk {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.UpdateTries()
+	})
 }
 
 // Exec executes the query.

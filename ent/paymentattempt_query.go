@@ -6,6 +6,7 @@ import (
 	"clnd/ent/paymentattempt"
 	"clnd/ent/predicate"
 	"clnd/ent/reseller"
+	"clnd/ent/transaction"
 	"context"
 	"fmt"
 	"math"
@@ -20,13 +21,15 @@ import (
 // PaymentAttemptQuery is the builder for querying PaymentAttempt entities.
 type PaymentAttemptQuery struct {
 	config
-	ctx          *QueryContext
-	order        []paymentattempt.OrderOption
-	inters       []Interceptor
-	predicates   []predicate.PaymentAttempt
-	withReseller *ResellerQuery
-	loadTotal    []func(context.Context, []*PaymentAttempt) error
-	modifiers    []func(*sql.Selector)
+	ctx             *QueryContext
+	order           []paymentattempt.OrderOption
+	inters          []Interceptor
+	predicates      []predicate.PaymentAttempt
+	withReseller    *ResellerQuery
+	withTransaction *TransactionQuery
+	withRefundOf    *TransactionQuery
+	loadTotal       []func(context.Context, []*PaymentAttempt) error
+	modifiers       []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -78,6 +81,50 @@ func (_q *PaymentAttemptQuery) QueryReseller() *ResellerQuery {
 			sqlgraph.From(paymentattempt.Table, paymentattempt.FieldID, selector),
 			sqlgraph.To(reseller.Table, reseller.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, true, paymentattempt.ResellerTable, paymentattempt.ResellerColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryTransaction chains the current query on the "transaction" edge.
+func (_q *PaymentAttemptQuery) QueryTransaction() *TransactionQuery {
+	query := (&TransactionClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(paymentattempt.Table, paymentattempt.FieldID, selector),
+			sqlgraph.To(transaction.Table, transaction.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, paymentattempt.TransactionTable, paymentattempt.TransactionColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryRefundOf chains the current query on the "refund_of" edge.
+func (_q *PaymentAttemptQuery) QueryRefundOf() *TransactionQuery {
+	query := (&TransactionClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(paymentattempt.Table, paymentattempt.FieldID, selector),
+			sqlgraph.To(transaction.Table, transaction.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, paymentattempt.RefundOfTable, paymentattempt.RefundOfColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -272,12 +319,14 @@ func (_q *PaymentAttemptQuery) Clone() *PaymentAttemptQuery {
 		return nil
 	}
 	return &PaymentAttemptQuery{
-		config:       _q.config,
-		ctx:          _q.ctx.Clone(),
-		order:        append([]paymentattempt.OrderOption{}, _q.order...),
-		inters:       append([]Interceptor{}, _q.inters...),
-		predicates:   append([]predicate.PaymentAttempt{}, _q.predicates...),
-		withReseller: _q.withReseller.Clone(),
+		config:          _q.config,
+		ctx:             _q.ctx.Clone(),
+		order:           append([]paymentattempt.OrderOption{}, _q.order...),
+		inters:          append([]Interceptor{}, _q.inters...),
+		predicates:      append([]predicate.PaymentAttempt{}, _q.predicates...),
+		withReseller:    _q.withReseller.Clone(),
+		withTransaction: _q.withTransaction.Clone(),
+		withRefundOf:    _q.withRefundOf.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -293,6 +342,28 @@ func (_q *PaymentAttemptQuery) WithReseller(opts ...func(*ResellerQuery)) *Payme
 		opt(query)
 	}
 	_q.withReseller = query
+	return _q
+}
+
+// WithTransaction tells the query-builder to eager-load the nodes that are connected to
+// the "transaction" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PaymentAttemptQuery) WithTransaction(opts ...func(*TransactionQuery)) *PaymentAttemptQuery {
+	query := (&TransactionClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withTransaction = query
+	return _q
+}
+
+// WithRefundOf tells the query-builder to eager-load the nodes that are connected to
+// the "refund_of" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PaymentAttemptQuery) WithRefundOf(opts ...func(*TransactionQuery)) *PaymentAttemptQuery {
+	query := (&TransactionClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withRefundOf = query
 	return _q
 }
 
@@ -374,8 +445,10 @@ func (_q *PaymentAttemptQuery) sqlAll(ctx context.Context, hooks ...queryHook) (
 	var (
 		nodes       = []*PaymentAttempt{}
 		_spec       = _q.querySpec()
-		loadedTypes = [1]bool{
+		loadedTypes = [3]bool{
 			_q.withReseller != nil,
+			_q.withTransaction != nil,
+			_q.withRefundOf != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -402,6 +475,18 @@ func (_q *PaymentAttemptQuery) sqlAll(ctx context.Context, hooks ...queryHook) (
 	if query := _q.withReseller; query != nil {
 		if err := _q.loadReseller(ctx, query, nodes, nil,
 			func(n *PaymentAttempt, e *Reseller) { n.Edges.Reseller = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withTransaction; query != nil {
+		if err := _q.loadTransaction(ctx, query, nodes, nil,
+			func(n *PaymentAttempt, e *Transaction) { n.Edges.Transaction = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withRefundOf; query != nil {
+		if err := _q.loadRefundOf(ctx, query, nodes, nil,
+			func(n *PaymentAttempt, e *Transaction) { n.Edges.RefundOf = e }); err != nil {
 			return nil, err
 		}
 	}
@@ -442,6 +527,70 @@ func (_q *PaymentAttemptQuery) loadReseller(ctx context.Context, query *Reseller
 	}
 	return nil
 }
+func (_q *PaymentAttemptQuery) loadTransaction(ctx context.Context, query *TransactionQuery, nodes []*PaymentAttempt, init func(*PaymentAttempt), assign func(*PaymentAttempt, *Transaction)) error {
+	ids := make([]string, 0, len(nodes))
+	nodeids := make(map[string][]*PaymentAttempt)
+	for i := range nodes {
+		if nodes[i].TransactionID == nil {
+			continue
+		}
+		fk := *nodes[i].TransactionID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(transaction.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "transaction_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
+func (_q *PaymentAttemptQuery) loadRefundOf(ctx context.Context, query *TransactionQuery, nodes []*PaymentAttempt, init func(*PaymentAttempt), assign func(*PaymentAttempt, *Transaction)) error {
+	ids := make([]string, 0, len(nodes))
+	nodeids := make(map[string][]*PaymentAttempt)
+	for i := range nodes {
+		if nodes[i].RefundOfID == nil {
+			continue
+		}
+		fk := *nodes[i].RefundOfID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(transaction.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "refund_of_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
 
 func (_q *PaymentAttemptQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -473,6 +622,12 @@ func (_q *PaymentAttemptQuery) querySpec() *sqlgraph.QuerySpec {
 		}
 		if _q.withReseller != nil {
 			_spec.Node.AddColumnOnce(paymentattempt.FieldResellerID)
+		}
+		if _q.withTransaction != nil {
+			_spec.Node.AddColumnOnce(paymentattempt.FieldTransactionID)
+		}
+		if _q.withRefundOf != nil {
+			_spec.Node.AddColumnOnce(paymentattempt.FieldRefundOfID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {

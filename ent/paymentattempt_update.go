@@ -5,9 +5,11 @@ package ent
 import (
 	"clnd/ent/paymentattempt"
 	"clnd/ent/predicate"
+	"clnd/ent/transaction"
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
@@ -28,9 +30,151 @@ func (_u *PaymentAttemptUpdate) Where(ps ...predicate.PaymentAttempt) *PaymentAt
 	return _u
 }
 
+// SetStatus sets the "status" field.
+func (_u *PaymentAttemptUpdate) SetStatus(v paymentattempt.Status) *PaymentAttemptUpdate {
+	_u.mutation.SetStatus(v)
+	return _u
+}
+
+// SetNillableStatus sets the "status" field if the given value is not nil.
+func (_u *PaymentAttemptUpdate) SetNillableStatus(v *paymentattempt.Status) *PaymentAttemptUpdate {
+	if v != nil {
+		_u.SetStatus(*v)
+	}
+	return _u
+}
+
+// SetReason sets the "reason" field.
+func (_u *PaymentAttemptUpdate) SetReason(v string) *PaymentAttemptUpdate {
+	_u.mutation.SetReason(v)
+	return _u
+}
+
+// SetNillableReason sets the "reason" field if the given value is not nil.
+func (_u *PaymentAttemptUpdate) SetNillableReason(v *string) *PaymentAttemptUpdate {
+	if v != nil {
+		_u.SetReason(*v)
+	}
+	return _u
+}
+
+// SetDeclineCode sets the "decline_code" field.
+func (_u *PaymentAttemptUpdate) SetDeclineCode(v string) *PaymentAttemptUpdate {
+	_u.mutation.SetDeclineCode(v)
+	return _u
+}
+
+// SetNillableDeclineCode sets the "decline_code" field if the given value is not nil.
+func (_u *PaymentAttemptUpdate) SetNillableDeclineCode(v *string) *PaymentAttemptUpdate {
+	if v != nil {
+		_u.SetDeclineCode(*v)
+	}
+	return _u
+}
+
+// SetGatewayRef sets the "gateway_ref" field.
+func (_u *PaymentAttemptUpdate) SetGatewayRef(v string) *PaymentAttemptUpdate {
+	_u.mutation.SetGatewayRef(v)
+	return _u
+}
+
+// SetNillableGatewayRef sets the "gateway_ref" field if the given value is not nil.
+func (_u *PaymentAttemptUpdate) SetNillableGatewayRef(v *string) *PaymentAttemptUpdate {
+	if v != nil {
+		_u.SetGatewayRef(*v)
+	}
+	return _u
+}
+
+// SetTransactionID sets the "transaction_id" field.
+func (_u *PaymentAttemptUpdate) SetTransactionID(v string) *PaymentAttemptUpdate {
+	_u.mutation.SetTransactionID(v)
+	return _u
+}
+
+// SetNillableTransactionID sets the "transaction_id" field if the given value is not nil.
+func (_u *PaymentAttemptUpdate) SetNillableTransactionID(v *string) *PaymentAttemptUpdate {
+	if v != nil {
+		_u.SetTransactionID(*v)
+	}
+	return _u
+}
+
+// ClearTransactionID clears the value of the "transaction_id" field.
+func (_u *PaymentAttemptUpdate) ClearTransactionID() *PaymentAttemptUpdate {
+	_u.mutation.ClearTransactionID()
+	return _u
+}
+
+// SetSettledAt sets the "settled_at" field.
+func (_u *PaymentAttemptUpdate) SetSettledAt(v time.Time) *PaymentAttemptUpdate {
+	_u.mutation.SetSettledAt(v)
+	return _u
+}
+
+// SetNillableSettledAt sets the "settled_at" field if the given value is not nil.
+func (_u *PaymentAttemptUpdate) SetNillableSettledAt(v *time.Time) *PaymentAttemptUpdate {
+	if v != nil {
+		_u.SetSettledAt(*v)
+	}
+	return _u
+}
+
+// ClearSettledAt clears the value of the "settled_at" field.
+func (_u *PaymentAttemptUpdate) ClearSettledAt() *PaymentAttemptUpdate {
+	_u.mutation.ClearSettledAt()
+	return _u
+}
+
+// SetNextTryAt sets the "next_try_at" field.
+func (_u *PaymentAttemptUpdate) SetNextTryAt(v time.Time) *PaymentAttemptUpdate {
+	_u.mutation.SetNextTryAt(v)
+	return _u
+}
+
+// SetNillableNextTryAt sets the "next_try_at" field if the given value is not nil.
+func (_u *PaymentAttemptUpdate) SetNillableNextTryAt(v *time.Time) *PaymentAttemptUpdate {
+	if v != nil {
+		_u.SetNextTryAt(*v)
+	}
+	return _u
+}
+
+// SetTries sets the "tries" field.
+func (_u *PaymentAttemptUpdate) SetTries(v int) *PaymentAttemptUpdate {
+	_u.mutation.ResetTries()
+	_u.mutation.SetTries(v)
+	return _u
+}
+
+// SetNillableTries sets the "tries" field if the given value is not nil.
+func (_u *PaymentAttemptUpdate) SetNillableTries(v *int) *PaymentAttemptUpdate {
+	if v != nil {
+		_u.SetTries(*v)
+	}
+	return _u
+}
+
+// AddTries adds value to the "tries" field.
+func (_u *PaymentAttemptUpdate) AddTries(v int) *PaymentAttemptUpdate {
+	_u.mutation.AddTries(v)
+	return _u
+}
+
+// SetTransaction sets the "transaction" edge to the Transaction entity.
+func (_u *PaymentAttemptUpdate) SetTransaction(v *Transaction) *PaymentAttemptUpdate {
+	return _u.SetTransactionID(v.ID)
+}
+
 // Mutation returns the PaymentAttemptMutation object of the builder.
 func (_u *PaymentAttemptUpdate) Mutation() *PaymentAttemptMutation {
 	return _u.mutation
+}
+
+// ClearTransaction clears the "transaction" edge to the Transaction entity.
+func (_u *PaymentAttemptUpdate) ClearTransaction() *PaymentAttemptUpdate {
+	_u.mutation.ClearTransaction()
+	return _u
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -62,6 +206,11 @@ func (_u *PaymentAttemptUpdate) ExecX(ctx context.Context) {
 
 // check runs all checks and user-defined validators on the builder.
 func (_u *PaymentAttemptUpdate) check() error {
+	if v, ok := _u.mutation.Status(); ok {
+		if err := paymentattempt.StatusValidator(v); err != nil {
+			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "PaymentAttempt.status": %w`, err)}
+		}
+	}
 	if _u.mutation.ResellerCleared() && len(_u.mutation.ResellerIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "PaymentAttempt.reseller"`)
 	}
@@ -86,8 +235,64 @@ func (_u *PaymentAttemptUpdate) sqlSave(ctx context.Context) (_node int, err err
 			}
 		}
 	}
-	if _u.mutation.TransactionIDCleared() {
-		_spec.ClearField(paymentattempt.FieldTransactionID, field.TypeString)
+	if value, ok := _u.mutation.Status(); ok {
+		_spec.SetField(paymentattempt.FieldStatus, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.Reason(); ok {
+		_spec.SetField(paymentattempt.FieldReason, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.DeclineCode(); ok {
+		_spec.SetField(paymentattempt.FieldDeclineCode, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.GatewayRef(); ok {
+		_spec.SetField(paymentattempt.FieldGatewayRef, field.TypeString, value)
+	}
+	if _u.mutation.CheckoutIDCleared() {
+		_spec.ClearField(paymentattempt.FieldCheckoutID, field.TypeString)
+	}
+	if value, ok := _u.mutation.SettledAt(); ok {
+		_spec.SetField(paymentattempt.FieldSettledAt, field.TypeTime, value)
+	}
+	if _u.mutation.SettledAtCleared() {
+		_spec.ClearField(paymentattempt.FieldSettledAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.NextTryAt(); ok {
+		_spec.SetField(paymentattempt.FieldNextTryAt, field.TypeTime, value)
+	}
+	if value, ok := _u.mutation.Tries(); ok {
+		_spec.SetField(paymentattempt.FieldTries, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedTries(); ok {
+		_spec.AddField(paymentattempt.FieldTries, field.TypeInt, value)
+	}
+	if _u.mutation.TransactionCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   paymentattempt.TransactionTable,
+			Columns: []string{paymentattempt.TransactionColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(transaction.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.TransactionIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   paymentattempt.TransactionTable,
+			Columns: []string{paymentattempt.TransactionColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(transaction.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -111,9 +316,151 @@ type PaymentAttemptUpdateOne struct {
 	modifiers []func(*sql.UpdateBuilder)
 }
 
+// SetStatus sets the "status" field.
+func (_u *PaymentAttemptUpdateOne) SetStatus(v paymentattempt.Status) *PaymentAttemptUpdateOne {
+	_u.mutation.SetStatus(v)
+	return _u
+}
+
+// SetNillableStatus sets the "status" field if the given value is not nil.
+func (_u *PaymentAttemptUpdateOne) SetNillableStatus(v *paymentattempt.Status) *PaymentAttemptUpdateOne {
+	if v != nil {
+		_u.SetStatus(*v)
+	}
+	return _u
+}
+
+// SetReason sets the "reason" field.
+func (_u *PaymentAttemptUpdateOne) SetReason(v string) *PaymentAttemptUpdateOne {
+	_u.mutation.SetReason(v)
+	return _u
+}
+
+// SetNillableReason sets the "reason" field if the given value is not nil.
+func (_u *PaymentAttemptUpdateOne) SetNillableReason(v *string) *PaymentAttemptUpdateOne {
+	if v != nil {
+		_u.SetReason(*v)
+	}
+	return _u
+}
+
+// SetDeclineCode sets the "decline_code" field.
+func (_u *PaymentAttemptUpdateOne) SetDeclineCode(v string) *PaymentAttemptUpdateOne {
+	_u.mutation.SetDeclineCode(v)
+	return _u
+}
+
+// SetNillableDeclineCode sets the "decline_code" field if the given value is not nil.
+func (_u *PaymentAttemptUpdateOne) SetNillableDeclineCode(v *string) *PaymentAttemptUpdateOne {
+	if v != nil {
+		_u.SetDeclineCode(*v)
+	}
+	return _u
+}
+
+// SetGatewayRef sets the "gateway_ref" field.
+func (_u *PaymentAttemptUpdateOne) SetGatewayRef(v string) *PaymentAttemptUpdateOne {
+	_u.mutation.SetGatewayRef(v)
+	return _u
+}
+
+// SetNillableGatewayRef sets the "gateway_ref" field if the given value is not nil.
+func (_u *PaymentAttemptUpdateOne) SetNillableGatewayRef(v *string) *PaymentAttemptUpdateOne {
+	if v != nil {
+		_u.SetGatewayRef(*v)
+	}
+	return _u
+}
+
+// SetTransactionID sets the "transaction_id" field.
+func (_u *PaymentAttemptUpdateOne) SetTransactionID(v string) *PaymentAttemptUpdateOne {
+	_u.mutation.SetTransactionID(v)
+	return _u
+}
+
+// SetNillableTransactionID sets the "transaction_id" field if the given value is not nil.
+func (_u *PaymentAttemptUpdateOne) SetNillableTransactionID(v *string) *PaymentAttemptUpdateOne {
+	if v != nil {
+		_u.SetTransactionID(*v)
+	}
+	return _u
+}
+
+// ClearTransactionID clears the value of the "transaction_id" field.
+func (_u *PaymentAttemptUpdateOne) ClearTransactionID() *PaymentAttemptUpdateOne {
+	_u.mutation.ClearTransactionID()
+	return _u
+}
+
+// SetSettledAt sets the "settled_at" field.
+func (_u *PaymentAttemptUpdateOne) SetSettledAt(v time.Time) *PaymentAttemptUpdateOne {
+	_u.mutation.SetSettledAt(v)
+	return _u
+}
+
+// SetNillableSettledAt sets the "settled_at" field if the given value is not nil.
+func (_u *PaymentAttemptUpdateOne) SetNillableSettledAt(v *time.Time) *PaymentAttemptUpdateOne {
+	if v != nil {
+		_u.SetSettledAt(*v)
+	}
+	return _u
+}
+
+// ClearSettledAt clears the value of the "settled_at" field.
+func (_u *PaymentAttemptUpdateOne) ClearSettledAt() *PaymentAttemptUpdateOne {
+	_u.mutation.ClearSettledAt()
+	return _u
+}
+
+// SetNextTryAt sets the "next_try_at" field.
+func (_u *PaymentAttemptUpdateOne) SetNextTryAt(v time.Time) *PaymentAttemptUpdateOne {
+	_u.mutation.SetNextTryAt(v)
+	return _u
+}
+
+// SetNillableNextTryAt sets the "next_try_at" field if the given value is not nil.
+func (_u *PaymentAttemptUpdateOne) SetNillableNextTryAt(v *time.Time) *PaymentAttemptUpdateOne {
+	if v != nil {
+		_u.SetNextTryAt(*v)
+	}
+	return _u
+}
+
+// SetTries sets the "tries" field.
+func (_u *PaymentAttemptUpdateOne) SetTries(v int) *PaymentAttemptUpdateOne {
+	_u.mutation.ResetTries()
+	_u.mutation.SetTries(v)
+	return _u
+}
+
+// SetNillableTries sets the "tries" field if the given value is not nil.
+func (_u *PaymentAttemptUpdateOne) SetNillableTries(v *int) *PaymentAttemptUpdateOne {
+	if v != nil {
+		_u.SetTries(*v)
+	}
+	return _u
+}
+
+// AddTries adds value to the "tries" field.
+func (_u *PaymentAttemptUpdateOne) AddTries(v int) *PaymentAttemptUpdateOne {
+	_u.mutation.AddTries(v)
+	return _u
+}
+
+// SetTransaction sets the "transaction" edge to the Transaction entity.
+func (_u *PaymentAttemptUpdateOne) SetTransaction(v *Transaction) *PaymentAttemptUpdateOne {
+	return _u.SetTransactionID(v.ID)
+}
+
 // Mutation returns the PaymentAttemptMutation object of the builder.
 func (_u *PaymentAttemptUpdateOne) Mutation() *PaymentAttemptMutation {
 	return _u.mutation
+}
+
+// ClearTransaction clears the "transaction" edge to the Transaction entity.
+func (_u *PaymentAttemptUpdateOne) ClearTransaction() *PaymentAttemptUpdateOne {
+	_u.mutation.ClearTransaction()
+	return _u
 }
 
 // Where appends a list predicates to the PaymentAttemptUpdate builder.
@@ -158,6 +505,11 @@ func (_u *PaymentAttemptUpdateOne) ExecX(ctx context.Context) {
 
 // check runs all checks and user-defined validators on the builder.
 func (_u *PaymentAttemptUpdateOne) check() error {
+	if v, ok := _u.mutation.Status(); ok {
+		if err := paymentattempt.StatusValidator(v); err != nil {
+			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "PaymentAttempt.status": %w`, err)}
+		}
+	}
 	if _u.mutation.ResellerCleared() && len(_u.mutation.ResellerIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "PaymentAttempt.reseller"`)
 	}
@@ -199,8 +551,64 @@ func (_u *PaymentAttemptUpdateOne) sqlSave(ctx context.Context) (_node *PaymentA
 			}
 		}
 	}
-	if _u.mutation.TransactionIDCleared() {
-		_spec.ClearField(paymentattempt.FieldTransactionID, field.TypeString)
+	if value, ok := _u.mutation.Status(); ok {
+		_spec.SetField(paymentattempt.FieldStatus, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.Reason(); ok {
+		_spec.SetField(paymentattempt.FieldReason, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.DeclineCode(); ok {
+		_spec.SetField(paymentattempt.FieldDeclineCode, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.GatewayRef(); ok {
+		_spec.SetField(paymentattempt.FieldGatewayRef, field.TypeString, value)
+	}
+	if _u.mutation.CheckoutIDCleared() {
+		_spec.ClearField(paymentattempt.FieldCheckoutID, field.TypeString)
+	}
+	if value, ok := _u.mutation.SettledAt(); ok {
+		_spec.SetField(paymentattempt.FieldSettledAt, field.TypeTime, value)
+	}
+	if _u.mutation.SettledAtCleared() {
+		_spec.ClearField(paymentattempt.FieldSettledAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.NextTryAt(); ok {
+		_spec.SetField(paymentattempt.FieldNextTryAt, field.TypeTime, value)
+	}
+	if value, ok := _u.mutation.Tries(); ok {
+		_spec.SetField(paymentattempt.FieldTries, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedTries(); ok {
+		_spec.AddField(paymentattempt.FieldTries, field.TypeInt, value)
+	}
+	if _u.mutation.TransactionCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   paymentattempt.TransactionTable,
+			Columns: []string{paymentattempt.TransactionColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(transaction.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.TransactionIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   paymentattempt.TransactionTable,
+			Columns: []string{paymentattempt.TransactionColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(transaction.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &PaymentAttempt{config: _u.config}

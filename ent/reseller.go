@@ -38,6 +38,8 @@ type Reseller struct {
 	Status reseller.Status `json:"status,omitempty"`
 	// AutopayMode holds the value of the "autopay_mode" field.
 	AutopayMode reseller.AutopayMode `json:"autopay_mode,omitempty"`
+	// GatewayCustomer holds the value of the "gateway_customer" field.
+	GatewayCustomer string `json:"gateway_customer,omitempty"`
 	// AutopayTarget holds the value of the "autopay_target" field.
 	AutopayTarget *money.Cents `json:"autopay_target,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -243,7 +245,7 @@ func (*Reseller) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case reseller.FieldBalance, reseller.FieldAutopayTarget:
 			values[i] = new(sql.NullInt64)
-		case reseller.FieldID, reseller.FieldLogin, reseller.FieldPasswordHash, reseller.FieldCompany, reseller.FieldFirstName, reseller.FieldLastName, reseller.FieldBillingEmail, reseller.FieldStatus, reseller.FieldAutopayMode:
+		case reseller.FieldID, reseller.FieldLogin, reseller.FieldPasswordHash, reseller.FieldCompany, reseller.FieldFirstName, reseller.FieldLastName, reseller.FieldBillingEmail, reseller.FieldStatus, reseller.FieldAutopayMode, reseller.FieldGatewayCustomer:
 			values[i] = new(sql.NullString)
 		case reseller.FieldCreatedAt:
 			values[i] = new(sql.NullTime)
@@ -327,6 +329,12 @@ func (_m *Reseller) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field autopay_mode", values[i])
 			} else if value.Valid {
 				_m.AutopayMode = reseller.AutopayMode(value.String)
+			}
+		case reseller.FieldGatewayCustomer:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field gateway_customer", values[i])
+			} else if value.Valid {
+				_m.GatewayCustomer = value.String
 			}
 		case reseller.FieldAutopayTarget:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
@@ -474,6 +482,9 @@ func (_m *Reseller) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("autopay_mode=")
 	builder.WriteString(fmt.Sprintf("%v", _m.AutopayMode))
+	builder.WriteString(", ")
+	builder.WriteString("gateway_customer=")
+	builder.WriteString(_m.GatewayCustomer)
 	builder.WriteString(", ")
 	if v := _m.AutopayTarget; v != nil {
 		builder.WriteString("autopay_target=")

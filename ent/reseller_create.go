@@ -147,6 +147,20 @@ func (_c *ResellerCreate) SetNillableAutopayMode(v *reseller.AutopayMode) *Resel
 	return _c
 }
 
+// SetGatewayCustomer sets the "gateway_customer" field.
+func (_c *ResellerCreate) SetGatewayCustomer(v string) *ResellerCreate {
+	_c.mutation.SetGatewayCustomer(v)
+	return _c
+}
+
+// SetNillableGatewayCustomer sets the "gateway_customer" field if the given value is not nil.
+func (_c *ResellerCreate) SetNillableGatewayCustomer(v *string) *ResellerCreate {
+	if v != nil {
+		_c.SetGatewayCustomer(*v)
+	}
+	return _c
+}
+
 // SetAutopayTarget sets the "autopay_target" field.
 func (_c *ResellerCreate) SetAutopayTarget(v money.Cents) *ResellerCreate {
 	_c.mutation.SetAutopayTarget(v)
@@ -461,6 +475,10 @@ func (_c *ResellerCreate) defaults() error {
 		v := reseller.DefaultAutopayMode
 		_c.mutation.SetAutopayMode(v)
 	}
+	if _, ok := _c.mutation.GatewayCustomer(); !ok {
+		v := reseller.DefaultGatewayCustomer
+		_c.mutation.SetGatewayCustomer(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if reseller.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized reseller.DefaultID (forgotten import ent/runtime?)")
@@ -517,6 +535,9 @@ func (_c *ResellerCreate) check() error {
 		if err := reseller.AutopayModeValidator(v); err != nil {
 			return &ValidationError{Name: "autopay_mode", err: fmt.Errorf(`ent: validator failed for field "Reseller.autopay_mode": %w`, err)}
 		}
+	}
+	if _, ok := _c.mutation.GatewayCustomer(); !ok {
+		return &ValidationError{Name: "gateway_customer", err: errors.New(`ent: missing required field "Reseller.gateway_customer"`)}
 	}
 	if v, ok := _c.mutation.ID(); ok {
 		if err := reseller.IDValidator(v); err != nil {
@@ -598,6 +619,10 @@ func (_c *ResellerCreate) createSpec() (*Reseller, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.AutopayMode(); ok {
 		_spec.SetField(reseller.FieldAutopayMode, field.TypeEnum, value)
 		_node.AutopayMode = value
+	}
+	if value, ok := _c.mutation.GatewayCustomer(); ok {
+		_spec.SetField(reseller.FieldGatewayCustomer, field.TypeString, value)
+		_node.GatewayCustomer = value
 	}
 	if value, ok := _c.mutation.AutopayTarget(); ok {
 		_spec.SetField(reseller.FieldAutopayTarget, field.TypeInt64, value)
@@ -1009,6 +1034,18 @@ func (u *ResellerUpsert) UpdateAutopayMode() *ResellerUpsert {
 	return u
 }
 
+// SetGatewayCustomer sets the "gateway_customer" field.
+func (u *ResellerUpsert) SetGatewayCustomer(v string) *ResellerUpsert {
+	u.Set(reseller.FieldGatewayCustomer, v)
+	return u
+}
+
+// UpdateGatewayCustomer sets the "gateway_customer" field to the value that was provided on create.
+func (u *ResellerUpsert) UpdateGatewayCustomer() *ResellerUpsert {
+	u.SetExcluded(reseller.FieldGatewayCustomer)
+	return u
+}
+
 // SetAutopayTarget sets the "autopay_target" field.
 func (u *ResellerUpsert) SetAutopayTarget(v money.Cents) *ResellerUpsert {
 	u.Set(reseller.FieldAutopayTarget, v)
@@ -1214,6 +1251,20 @@ func (u *ResellerUpsertOne) SetAutopayMode(v reseller.AutopayMode) *ResellerUpse
 func (u *ResellerUpsertOne) UpdateAutopayMode() *ResellerUpsertOne {
 	return u.Update(func(s *ResellerUpsert) {
 		s.UpdateAutopayMode()
+	})
+}
+
+// SetGatewayCustomer sets the "gateway_customer" field.
+func (u *ResellerUpsertOne) SetGatewayCustomer(v string) *ResellerUpsertOne {
+	return u.Update(func(s *ResellerUpsert) {
+		s.SetGatewayCustomer(v)
+	})
+}
+
+// UpdateGatewayCustomer sets the "gateway_customer" field to the value that was provided on create.
+func (u *ResellerUpsertOne) UpdateGatewayCustomer() *ResellerUpsertOne {
+	return u.Update(func(s *ResellerUpsert) {
+		s.UpdateGatewayCustomer()
 	})
 }
 
@@ -1593,6 +1644,20 @@ func (u *ResellerUpsertBulk) SetAutopayMode(v reseller.AutopayMode) *ResellerUps
 func (u *ResellerUpsertBulk) UpdateAutopayMode() *ResellerUpsertBulk {
 	return u.Update(func(s *ResellerUpsert) {
 		s.UpdateAutopayMode()
+	})
+}
+
+// SetGatewayCustomer sets the "gateway_customer" field.
+func (u *ResellerUpsertBulk) SetGatewayCustomer(v string) *ResellerUpsertBulk {
+	return u.Update(func(s *ResellerUpsert) {
+		s.SetGatewayCustomer(v)
+	})
+}
+
+// UpdateGatewayCustomer sets the "gateway_customer" field to the value that was provided on create.
+func (u *ResellerUpsertBulk) UpdateGatewayCustomer() *ResellerUpsertBulk {
+	return u.Update(func(s *ResellerUpsert) {
+		s.UpdateGatewayCustomer()
 	})
 }
 

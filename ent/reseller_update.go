@@ -177,6 +177,20 @@ func (_u *ResellerUpdate) SetNillableAutopayMode(v *reseller.AutopayMode) *Resel
 	return _u
 }
 
+// SetGatewayCustomer sets the "gateway_customer" field.
+func (_u *ResellerUpdate) SetGatewayCustomer(v string) *ResellerUpdate {
+	_u.mutation.SetGatewayCustomer(v)
+	return _u
+}
+
+// SetNillableGatewayCustomer sets the "gateway_customer" field if the given value is not nil.
+func (_u *ResellerUpdate) SetNillableGatewayCustomer(v *string) *ResellerUpdate {
+	if v != nil {
+		_u.SetGatewayCustomer(*v)
+	}
+	return _u
+}
+
 // SetAutopayTarget sets the "autopay_target" field.
 func (_u *ResellerUpdate) SetAutopayTarget(v money.Cents) *ResellerUpdate {
 	_u.mutation.ResetAutopayTarget()
@@ -843,6 +857,9 @@ func (_u *ResellerUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.AutopayMode(); ok {
 		_spec.SetField(reseller.FieldAutopayMode, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.GatewayCustomer(); ok {
+		_spec.SetField(reseller.FieldGatewayCustomer, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.AutopayTarget(); ok {
 		_spec.SetField(reseller.FieldAutopayTarget, field.TypeInt64, value)
@@ -1683,6 +1700,20 @@ func (_u *ResellerUpdateOne) SetNillableAutopayMode(v *reseller.AutopayMode) *Re
 	return _u
 }
 
+// SetGatewayCustomer sets the "gateway_customer" field.
+func (_u *ResellerUpdateOne) SetGatewayCustomer(v string) *ResellerUpdateOne {
+	_u.mutation.SetGatewayCustomer(v)
+	return _u
+}
+
+// SetNillableGatewayCustomer sets the "gateway_customer" field if the given value is not nil.
+func (_u *ResellerUpdateOne) SetNillableGatewayCustomer(v *string) *ResellerUpdateOne {
+	if v != nil {
+		_u.SetGatewayCustomer(*v)
+	}
+	return _u
+}
+
 // SetAutopayTarget sets the "autopay_target" field.
 func (_u *ResellerUpdateOne) SetAutopayTarget(v money.Cents) *ResellerUpdateOne {
 	_u.mutation.ResetAutopayTarget()
@@ -2379,6 +2410,9 @@ func (_u *ResellerUpdateOne) sqlSave(ctx context.Context) (_node *Reseller, err 
 	}
 	if value, ok := _u.mutation.AutopayMode(); ok {
 		_spec.SetField(reseller.FieldAutopayMode, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.GatewayCustomer(); ok {
+		_spec.SetField(reseller.FieldGatewayCustomer, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.AutopayTarget(); ok {
 		_spec.SetField(reseller.FieldAutopayTarget, field.TypeInt64, value)

@@ -26,6 +26,8 @@ type Tx struct {
 	Checkout *CheckoutClient
 	// Datacenter is the client for interacting with the Datacenter builders.
 	Datacenter *DatacenterClient
+	// GatewayEvent is the client for interacting with the GatewayEvent builders.
+	GatewayEvent *GatewayEventClient
 	// IPLicense is the client for interacting with the IPLicense builders.
 	IPLicense *IPLicenseClient
 	// IdempotencyRecord is the client for interacting with the IdempotencyRecord builders.
@@ -48,6 +50,8 @@ type Tx struct {
 	Product *ProductClient
 	// Reseller is the client for interacting with the Reseller builders.
 	Reseller *ResellerClient
+	// SandboxPayment is the client for interacting with the SandboxPayment builders.
+	SandboxPayment *SandboxPaymentClient
 	// Server is the client for interacting with the Server builders.
 	Server *ServerClient
 	// ServerAccount is the client for interacting with the ServerAccount builders.
@@ -195,6 +199,7 @@ func (tx *Tx) init() {
 	tx.BillableRun = NewBillableRunClient(tx.config)
 	tx.Checkout = NewCheckoutClient(tx.config)
 	tx.Datacenter = NewDatacenterClient(tx.config)
+	tx.GatewayEvent = NewGatewayEventClient(tx.config)
 	tx.IPLicense = NewIPLicenseClient(tx.config)
 	tx.IdempotencyRecord = NewIdempotencyRecordClient(tx.config)
 	tx.Invoice = NewInvoiceClient(tx.config)
@@ -206,6 +211,7 @@ func (tx *Tx) init() {
 	tx.PaymentMethod = NewPaymentMethodClient(tx.config)
 	tx.Product = NewProductClient(tx.config)
 	tx.Reseller = NewResellerClient(tx.config)
+	tx.SandboxPayment = NewSandboxPaymentClient(tx.config)
 	tx.Server = NewServerClient(tx.config)
 	tx.ServerAccount = NewServerAccountClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)

@@ -19,15 +19,11 @@ import (
 
 // RegisterReseller is the resolver for the registerReseller field.
 func (r *mutationResolver) RegisterReseller(ctx context.Context, input model.RegisterResellerInput) (*model.RegisterResellerPayload, error) {
-	t, err := tx(ctx)
-	if err != nil {
-		return nil, err
-	}
 	key, err := idempotency.Key(ctx, input.IdempotencyKey)
 	if err != nil {
 		return nil, err
 	}
-	sess, err := r.Accounts.Register(ctx, t, accounts.Registration{
+	sess, err := r.Accounts.Register(ctx, accounts.Registration{
 		Login:           input.Login,
 		Password:        input.Password,
 		BillingEmail:    input.BillingEmail,

@@ -14,10 +14,15 @@ import (
 	"clnd/internal/idempotency"
 	"clnd/internal/reqinfo"
 	"context"
+
+	"entgo.io/contrib/entgql"
 )
 
 // RedirectURL is the resolver for the redirectURL field.
 func (r *checkoutResolver) RedirectURL(ctx context.Context, obj *ent.Checkout) (string, error) {
+	if obj.ApproveURL != "" {
+		return obj.ApproveURL, nil
+	}
 	return reqinfo.FromContext(ctx).Origin + checkout.SandboxPath + obj.ID, nil
 }
 
@@ -61,27 +66,27 @@ func (r *mutationResolver) RemovePaymentMethod(ctx context.Context, id string) (
 
 // TopUp is the resolver for the topUp field.
 func (r *mutationResolver) TopUp(ctx context.Context, input model.TopUpInput) (*model.TopUpPayload, error) {
-	t, err := tx(ctx)
-	if err != nil {
-		return nil, err
-	}
 	key, err := idempotency.Key(ctx, input.IdempotencyKey)
 	if err != nil {
 		return nil, err
 	}
-	res, err := r.Accounts.TopUp(ctx, t, input.Amount, deref(input.PaymentMethodID), key)
+	attempt, err := r.Accounts.TopUp(ctx, input.Amount, deref(input.PaymentMethodID), key)
 	if err != nil {
 		return nil, err
 	}
-	txn, err := t.Transaction.Get(ctx, res.TransactionID)
+	res, err := r.Accounts.Paid(ctx, attempt)
 	if err != nil {
 		return nil, err
 	}
-	inv, err := t.Invoice.Get(ctx, res.InvoiceID)
+	txn, err := r.Client.Transaction.Get(ctx, res.TransactionID)
 	if err != nil {
 		return nil, err
 	}
-	owner, err := t.Reseller.Get(ctx, txn.ResellerID)
+	inv, err := r.Client.Invoice.Get(ctx, res.InvoiceID)
+	if err != nil {
+		return nil, err
+	}
+	owner, err := r.Client.Reseller.Get(ctx, txn.ResellerID)
 	if err != nil {
 		return nil, err
 	}
@@ -124,13 +129,54 @@ func (r *mutationResolver) AdjustBalance(ctx context.Context, input model.Adjust
 
 // StartCheckout is the resolver for the startCheckout field.
 func (r *mutationResolver) StartCheckout(ctx context.Context, input model.StartCheckoutInput) (*model.StartCheckoutPayload, error) {
-	t, err := tx(ctx)
-	if err != nil {
-		return nil, err
-	}
-	c, err := accounts.StartCheckout(ctx, t, "sandbox", input.Amount)
+	c, err := r.Accounts.StartCheckout(ctx, accounts.CheckoutStart{
+		Amount:    input.Amount,
+		ReturnURL: deref(input.ReturnURL),
+		CancelURL: deref(input.CancelURL),
+		Base:      reqinfo.FromContext(ctx).Origin,
+	})
 	if err != nil {
 		return nil, err
 	}
 	return &model.StartCheckoutPayload{Checkout: c}, nil
+}
+
+// Refund is the resolver for the refund field.
+func (r *mutationResolver) Refund(ctx context.Context, input model.RefundInput) (*model.RefundPayload, error) {
+	key, err := idempotency.Key(ctx, input.IdempotencyKey)
+	if err != nil {
+		return nil, err
+	}
+	attempt, err := r.Accounts.OpenRefund(ctx, accounts.RefundRequest{TransactionID: input.TransactionID, Amount: input.Amount, Reason: input.Reason}, key)
+	if err != nil {
+		return nil, err
+	}
+	res, err := r.Accounts.Refunded(ctx, attempt)
+	if err != nil {
+		return nil, err
+	}
+	txn, err := r.Client.Transaction.Get(ctx, res.TransactionID)
+	if err != nil {
+		return nil, err
+	}
+	inv, err := r.Client.Invoice.Get(ctx, res.InvoiceID)
+	if err != nil {
+		return nil, err
+	}
+	return &model.RefundPayload{Transaction: txn, Invoice: inv}, nil
+}
+
+// SettlePaymentAttempts is the resolver for the settlePaymentAttempts field.
+func (r *mutationResolver) SettlePaymentAttempts(ctx context.Context) (*model.SettlePaymentAttemptsPayload, error) {
+	settled, pending, err := r.Accounts.ReconcileNow(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &model.SettlePaymentAttemptsPayload{Settled: settled, Pending: pending}, nil
+}
+
+// GatewayEvents is the resolver for the gatewayEvents field.
+func (r *queryResolver) GatewayEvents(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int) (*ent.GatewayEventConnection, error) {
+	return r.Client.GatewayEvent.Query().Paginate(ctx, after, first, before, last,
+		ent.WithGatewayEventOrder(&ent.GatewayEventOrder{Direction: entgql.OrderDirectionDesc, Field: ent.GatewayEventOrderFieldCreatedAt}))
 }

@@ -150,7 +150,8 @@ func billCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	log := newLogger(stderr, "info")
-	svc := accounts.NewService(payments.Sandbox{})
+	svc := accounts.NewService(&payments.Sandbox{Client: db.Client})
+	svc.Client, svc.Clock, svc.Log = db.Client, c, log
 	began := clock.Wall()
 	invoices, err := billing.BillPeriod(clock.NewContext(ctx, c), db.Client, p, svc.Autopay, log)
 	fmt.Fprintf(stdout, "billed %s: %d invoices in %s\n", p, len(invoices), clock.Wall().Sub(began).Round(time.Millisecond))

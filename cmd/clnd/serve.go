@@ -15,7 +15,6 @@ import (
 	"clnd/internal/clock"
 	"clnd/internal/licensing"
 	"clnd/internal/money"
-	"clnd/internal/payments"
 	"clnd/internal/pricelist"
 	"clnd/internal/seed"
 	"clnd/internal/server"
@@ -34,8 +33,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	proxies := fs.String("trusted-proxies", env("CLND_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDRs whose X-Forwarded-For is believed, besides loopback (CLND_TRUSTED_PROXIES)")
 	sandbox := fs.Bool("sandbox", envBool("CLND_SANDBOX"), "sandbox mode: test clock and sandbox payment gateway (CLND_SANDBOX)")
 	demo := fs.Bool("demo", envBool("CLND_DEMO"), "seed demo data on first start and print a fresh operator token (CLND_DEMO)")
-	gateway := fs.String("payment-gateway", env("CLND_PAYMENT_GATEWAY", "sandbox"), "payment gateway (CLND_PAYMENT_GATEWAY); only 'sandbox' exists so far")
-	allowSandboxGateway := fs.Bool("allow-sandbox-gateway", envBool("CLND_ALLOW_SANDBOX_GATEWAY"), "let production mode use the sandbox gateway, which takes no real money (CLND_ALLOW_SANDBOX_GATEWAY)")
+	pay := paymentFlagsOn(fs)
 	minDeposit := fs.String("min-deposit", env("CLND_MIN_DEPOSIT", "100.00"), "smallest initial deposit a registration accepts (CLND_MIN_DEPOSIT)")
 	sessionTTL := fs.Duration("session-ttl", envDuration("CLND_SESSION_TTL", 7*24*time.Hour), "how long a login session lasts (CLND_SESSION_TTL)")
 	staleAfter := fs.Duration("stale-after", envDuration("CLND_STALE_AFTER", 72*time.Hour), "a license without a check-in for this long is STALE (CLND_STALE_AFTER)")
@@ -58,11 +56,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *gateway != "sandbox" {
-		return fmt.Errorf("unknown payment gateway %q (only 'sandbox' exists)", *gateway)
-	}
-	if !*sandbox && !*allowSandboxGateway {
-		return fmt.Errorf("production mode with the sandbox payment gateway takes no real money; pass --sandbox, or --allow-sandbox-gateway if that is really meant")
+	var providers server.Config
+	if err := pay.apply(&providers, *sandbox); err != nil {
+		return err
 	}
 	if *backupMin < 1 || *backupMax < *backupMin {
 		return fmt.Errorf("--backup-min-gb %d and --backup-max-gb %d: want 1 ≤ min ≤ max", *backupMin, *backupMax)
@@ -101,12 +97,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	srv, err := server.New(server.Config{
+		Gateway:          providers.Gateway,
+		Checkout:         providers.Checkout,
+		StripeWebhook:    providers.StripeWebhook,
+		ReturnOrigins:    providers.ReturnOrigins,
 		Addr:             *addr,
 		CORSOrigins:      server.ParseList(*origins),
 		TrustedProxies:   trusted,
 		Sandbox:          *sandbox,
 		StaleAfter:       *staleAfter,
-		Gateway:          payments.Sandbox{},
 		MinDeposit:       deposit,
 		SessionTTL:       *sessionTTL,
 		CheckInInterval:  *checkInInterval,

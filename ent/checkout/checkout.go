@@ -29,6 +29,12 @@ const (
 	FieldProvider = "provider"
 	// FieldProviderRef holds the string denoting the provider_ref field in the database.
 	FieldProviderRef = "provider_ref"
+	// FieldApproveURL holds the string denoting the approve_url field in the database.
+	FieldApproveURL = "approve_url"
+	// FieldReturnURL holds the string denoting the return_url field in the database.
+	FieldReturnURL = "return_url"
+	// FieldCancelURL holds the string denoting the cancel_url field in the database.
+	FieldCancelURL = "cancel_url"
 	// FieldCompletedAt holds the string denoting the completed_at field in the database.
 	FieldCompletedAt = "completed_at"
 	// FieldTransactionID holds the string denoting the transaction_id field in the database.
@@ -55,6 +61,9 @@ var Columns = []string{
 	FieldStatus,
 	FieldProvider,
 	FieldProviderRef,
+	FieldApproveURL,
+	FieldReturnURL,
+	FieldCancelURL,
 	FieldCompletedAt,
 	FieldTransactionID,
 }
@@ -77,6 +86,12 @@ func ValidColumn(column string) bool {
 var (
 	Hooks        [2]ent.Hook
 	Interceptors [1]ent.Interceptor
+	// DefaultApproveURL holds the default value on creation for the "approve_url" field.
+	DefaultApproveURL string
+	// DefaultReturnURL holds the default value on creation for the "return_url" field.
+	DefaultReturnURL string
+	// DefaultCancelURL holds the default value on creation for the "cancel_url" field.
+	DefaultCancelURL string
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() string
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
@@ -95,6 +110,7 @@ const (
 	StatusCOMPLETED Status = "COMPLETED"
 	StatusCANCELED  Status = "CANCELED"
 	StatusEXPIRED   Status = "EXPIRED"
+	StatusFAILED    Status = "FAILED"
 )
 
 func (s Status) String() string {
@@ -104,7 +120,7 @@ func (s Status) String() string {
 // StatusValidator is a validator for the "status" field enum values. It is called by the builders before save.
 func StatusValidator(s Status) error {
 	switch s {
-	case StatusPENDING, StatusCOMPLETED, StatusCANCELED, StatusEXPIRED:
+	case StatusPENDING, StatusCOMPLETED, StatusCANCELED, StatusEXPIRED, StatusFAILED:
 		return nil
 	default:
 		return fmt.Errorf("checkout: invalid enum value for status field: %q", s)
@@ -147,6 +163,21 @@ func ByProvider(opts ...sql.OrderTermOption) OrderOption {
 // ByProviderRef orders the results by the provider_ref field.
 func ByProviderRef(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldProviderRef, opts...).ToFunc()
+}
+
+// ByApproveURL orders the results by the approve_url field.
+func ByApproveURL(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldApproveURL, opts...).ToFunc()
+}
+
+// ByReturnURL orders the results by the return_url field.
+func ByReturnURL(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldReturnURL, opts...).ToFunc()
+}
+
+// ByCancelURL orders the results by the cancel_url field.
+func ByCancelURL(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCancelURL, opts...).ToFunc()
 }
 
 // ByCompletedAt orders the results by the completed_at field.

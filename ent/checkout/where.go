@@ -92,6 +92,21 @@ func ProviderRef(v string) predicate.Checkout {
 	return predicate.Checkout(sql.FieldEQ(FieldProviderRef, v))
 }
 
+// ApproveURL applies equality check predicate on the "approve_url" field. It's identical to ApproveURLEQ.
+func ApproveURL(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldEQ(FieldApproveURL, v))
+}
+
+// ReturnURL applies equality check predicate on the "return_url" field. It's identical to ReturnURLEQ.
+func ReturnURL(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldEQ(FieldReturnURL, v))
+}
+
+// CancelURL applies equality check predicate on the "cancel_url" field. It's identical to CancelURLEQ.
+func CancelURL(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldEQ(FieldCancelURL, v))
+}
+
 // CompletedAt applies equality check predicate on the "completed_at" field. It's identical to CompletedAtEQ.
 func CompletedAt(v time.Time) predicate.Checkout {
 	return predicate.Checkout(sql.FieldEQ(FieldCompletedAt, v))
@@ -419,6 +434,201 @@ func ProviderRefEqualFold(v string) predicate.Checkout {
 // ProviderRefContainsFold applies the ContainsFold predicate on the "provider_ref" field.
 func ProviderRefContainsFold(v string) predicate.Checkout {
 	return predicate.Checkout(sql.FieldContainsFold(FieldProviderRef, v))
+}
+
+// ApproveURLEQ applies the EQ predicate on the "approve_url" field.
+func ApproveURLEQ(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldEQ(FieldApproveURL, v))
+}
+
+// ApproveURLNEQ applies the NEQ predicate on the "approve_url" field.
+func ApproveURLNEQ(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldNEQ(FieldApproveURL, v))
+}
+
+// ApproveURLIn applies the In predicate on the "approve_url" field.
+func ApproveURLIn(vs ...string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldIn(FieldApproveURL, vs...))
+}
+
+// ApproveURLNotIn applies the NotIn predicate on the "approve_url" field.
+func ApproveURLNotIn(vs ...string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldNotIn(FieldApproveURL, vs...))
+}
+
+// ApproveURLGT applies the GT predicate on the "approve_url" field.
+func ApproveURLGT(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldGT(FieldApproveURL, v))
+}
+
+// ApproveURLGTE applies the GTE predicate on the "approve_url" field.
+func ApproveURLGTE(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldGTE(FieldApproveURL, v))
+}
+
+// ApproveURLLT applies the LT predicate on the "approve_url" field.
+func ApproveURLLT(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldLT(FieldApproveURL, v))
+}
+
+// ApproveURLLTE applies the LTE predicate on the "approve_url" field.
+func ApproveURLLTE(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldLTE(FieldApproveURL, v))
+}
+
+// ApproveURLContains applies the Contains predicate on the "approve_url" field.
+func ApproveURLContains(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldContains(FieldApproveURL, v))
+}
+
+// ApproveURLHasPrefix applies the HasPrefix predicate on the "approve_url" field.
+func ApproveURLHasPrefix(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldHasPrefix(FieldApproveURL, v))
+}
+
+// ApproveURLHasSuffix applies the HasSuffix predicate on the "approve_url" field.
+func ApproveURLHasSuffix(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldHasSuffix(FieldApproveURL, v))
+}
+
+// ApproveURLEqualFold applies the EqualFold predicate on the "approve_url" field.
+func ApproveURLEqualFold(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldEqualFold(FieldApproveURL, v))
+}
+
+// ApproveURLContainsFold applies the ContainsFold predicate on the "approve_url" field.
+func ApproveURLContainsFold(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldContainsFold(FieldApproveURL, v))
+}
+
+// ReturnURLEQ applies the EQ predicate on the "return_url" field.
+func ReturnURLEQ(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldEQ(FieldReturnURL, v))
+}
+
+// ReturnURLNEQ applies the NEQ predicate on the "return_url" field.
+func ReturnURLNEQ(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldNEQ(FieldReturnURL, v))
+}
+
+// ReturnURLIn applies the In predicate on the "return_url" field.
+func ReturnURLIn(vs ...string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldIn(FieldReturnURL, vs...))
+}
+
+// ReturnURLNotIn applies the NotIn predicate on the "return_url" field.
+func ReturnURLNotIn(vs ...string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldNotIn(FieldReturnURL, vs...))
+}
+
+// ReturnURLGT applies the GT predicate on the "return_url" field.
+func ReturnURLGT(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldGT(FieldReturnURL, v))
+}
+
+// ReturnURLGTE applies the GTE predicate on the "return_url" field.
+func ReturnURLGTE(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldGTE(FieldReturnURL, v))
+}
+
+// ReturnURLLT applies the LT predicate on the "return_url" field.
+func ReturnURLLT(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldLT(FieldReturnURL, v))
+}
+
+// ReturnURLLTE applies the LTE predicate on the "return_url" field.
+func ReturnURLLTE(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldLTE(FieldReturnURL, v))
+}
+
+// ReturnURLContains applies the Contains predicate on the "return_url" field.
+func ReturnURLContains(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldContains(FieldReturnURL, v))
+}
+
+// ReturnURLHasPrefix applies the HasPrefix predicate on the "return_url" field.
+func ReturnURLHasPrefix(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldHasPrefix(FieldReturnURL, v))
+}
+
+// ReturnURLHasSuffix applies the HasSuffix predicate on the "return_url" field.
+func ReturnURLHasSuffix(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldHasSuffix(FieldReturnURL, v))
+}
+
+// ReturnURLEqualFold applies the EqualFold predicate on the "return_url" field.
+func ReturnURLEqualFold(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldEqualFold(FieldReturnURL, v))
+}
+
+// ReturnURLContainsFold applies the ContainsFold predicate on the "return_url" field.
+func ReturnURLContainsFold(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldContainsFold(FieldReturnURL, v))
+}
+
+// CancelURLEQ applies the EQ predicate on the "cancel_url" field.
+func CancelURLEQ(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldEQ(FieldCancelURL, v))
+}
+
+// CancelURLNEQ applies the NEQ predicate on the "cancel_url" field.
+func CancelURLNEQ(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldNEQ(FieldCancelURL, v))
+}
+
+// CancelURLIn applies the In predicate on the "cancel_url" field.
+func CancelURLIn(vs ...string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldIn(FieldCancelURL, vs...))
+}
+
+// CancelURLNotIn applies the NotIn predicate on the "cancel_url" field.
+func CancelURLNotIn(vs ...string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldNotIn(FieldCancelURL, vs...))
+}
+
+// CancelURLGT applies the GT predicate on the "cancel_url" field.
+func CancelURLGT(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldGT(FieldCancelURL, v))
+}
+
+// CancelURLGTE applies the GTE predicate on the "cancel_url" field.
+func CancelURLGTE(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldGTE(FieldCancelURL, v))
+}
+
+// CancelURLLT applies the LT predicate on the "cancel_url" field.
+func CancelURLLT(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldLT(FieldCancelURL, v))
+}
+
+// CancelURLLTE applies the LTE predicate on the "cancel_url" field.
+func CancelURLLTE(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldLTE(FieldCancelURL, v))
+}
+
+// CancelURLContains applies the Contains predicate on the "cancel_url" field.
+func CancelURLContains(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldContains(FieldCancelURL, v))
+}
+
+// CancelURLHasPrefix applies the HasPrefix predicate on the "cancel_url" field.
+func CancelURLHasPrefix(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldHasPrefix(FieldCancelURL, v))
+}
+
+// CancelURLHasSuffix applies the HasSuffix predicate on the "cancel_url" field.
+func CancelURLHasSuffix(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldHasSuffix(FieldCancelURL, v))
+}
+
+// CancelURLEqualFold applies the EqualFold predicate on the "cancel_url" field.
+func CancelURLEqualFold(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldEqualFold(FieldCancelURL, v))
+}
+
+// CancelURLContainsFold applies the ContainsFold predicate on the "cancel_url" field.
+func CancelURLContainsFold(v string) predicate.Checkout {
+	return predicate.Checkout(sql.FieldContainsFold(FieldCancelURL, v))
 }
 
 // CompletedAtEQ applies the EQ predicate on the "completed_at" field.

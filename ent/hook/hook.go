@@ -80,6 +80,18 @@ func (f DatacenterFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, 
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DatacenterMutation", m)
 }
 
+// The GatewayEventFunc type is an adapter to allow the use of ordinary
+// function as GatewayEvent mutator.
+type GatewayEventFunc func(context.Context, *ent.GatewayEventMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f GatewayEventFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.GatewayEventMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.GatewayEventMutation", m)
+}
+
 // The IPLicenseFunc type is an adapter to allow the use of ordinary
 // function as IPLicense mutator.
 type IPLicenseFunc func(context.Context, *ent.IPLicenseMutation) (ent.Value, error)
@@ -210,6 +222,18 @@ func (f ResellerFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, er
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ResellerMutation", m)
+}
+
+// The SandboxPaymentFunc type is an adapter to allow the use of ordinary
+// function as SandboxPayment mutator.
+type SandboxPaymentFunc func(context.Context, *ent.SandboxPaymentMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f SandboxPaymentFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.SandboxPaymentMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.SandboxPaymentMutation", m)
 }
 
 // The ServerFunc type is an adapter to allow the use of ordinary

@@ -13,6 +13,7 @@ import (
 	"clnd/ent/billablerun"
 	"clnd/ent/checkout"
 	"clnd/ent/datacenter"
+	"clnd/ent/gatewayevent"
 	"clnd/ent/idempotencyrecord"
 	"clnd/ent/invoice"
 	"clnd/ent/invoiceitem"
@@ -25,6 +26,7 @@ import (
 	"clnd/ent/predicate"
 	"clnd/ent/product"
 	"clnd/ent/reseller"
+	"clnd/ent/sandboxpayment"
 	"clnd/ent/server"
 	"clnd/ent/serveraccount"
 	"clnd/ent/session"
@@ -250,6 +252,33 @@ func (f TraverseDatacenter) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.DatacenterQuery", q)
+}
+
+// The GatewayEventFunc type is an adapter to allow the use of ordinary function as a Querier.
+type GatewayEventFunc func(context.Context, *ent.GatewayEventQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f GatewayEventFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.GatewayEventQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.GatewayEventQuery", q)
+}
+
+// The TraverseGatewayEvent type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseGatewayEvent func(context.Context, *ent.GatewayEventQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseGatewayEvent) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseGatewayEvent) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.GatewayEventQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.GatewayEventQuery", q)
 }
 
 // The IPLicenseFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -549,6 +578,33 @@ func (f TraverseReseller) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.ResellerQuery", q)
 }
 
+// The SandboxPaymentFunc type is an adapter to allow the use of ordinary function as a Querier.
+type SandboxPaymentFunc func(context.Context, *ent.SandboxPaymentQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f SandboxPaymentFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.SandboxPaymentQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.SandboxPaymentQuery", q)
+}
+
+// The TraverseSandboxPayment type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseSandboxPayment func(context.Context, *ent.SandboxPaymentQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseSandboxPayment) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseSandboxPayment) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.SandboxPaymentQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.SandboxPaymentQuery", q)
+}
+
 // The ServerFunc type is an adapter to allow the use of ordinary function as a Querier.
 type ServerFunc func(context.Context, *ent.ServerQuery) (ent.Value, error)
 
@@ -699,6 +755,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.CheckoutQuery, predicate.Checkout, checkout.OrderOption]{typ: ent.TypeCheckout, tq: q}, nil
 	case *ent.DatacenterQuery:
 		return &query[*ent.DatacenterQuery, predicate.Datacenter, datacenter.OrderOption]{typ: ent.TypeDatacenter, tq: q}, nil
+	case *ent.GatewayEventQuery:
+		return &query[*ent.GatewayEventQuery, predicate.GatewayEvent, gatewayevent.OrderOption]{typ: ent.TypeGatewayEvent, tq: q}, nil
 	case *ent.IPLicenseQuery:
 		return &query[*ent.IPLicenseQuery, predicate.IPLicense, iplicense.OrderOption]{typ: ent.TypeIPLicense, tq: q}, nil
 	case *ent.IdempotencyRecordQuery:
@@ -721,6 +779,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.ProductQuery, predicate.Product, product.OrderOption]{typ: ent.TypeProduct, tq: q}, nil
 	case *ent.ResellerQuery:
 		return &query[*ent.ResellerQuery, predicate.Reseller, reseller.OrderOption]{typ: ent.TypeReseller, tq: q}, nil
+	case *ent.SandboxPaymentQuery:
+		return &query[*ent.SandboxPaymentQuery, predicate.SandboxPayment, sandboxpayment.OrderOption]{typ: ent.TypeSandboxPayment, tq: q}, nil
 	case *ent.ServerQuery:
 		return &query[*ent.ServerQuery, predicate.Server, server.OrderOption]{typ: ent.TypeServer, tq: q}, nil
 	case *ent.ServerAccountQuery:

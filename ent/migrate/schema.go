@@ -161,9 +161,12 @@ var (
 		{Name: "id", Type: field.TypeString},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "amount", Type: field.TypeInt64},
-		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "COMPLETED", "CANCELED", "EXPIRED"}, Default: "PENDING"},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "COMPLETED", "CANCELED", "EXPIRED", "FAILED"}, Default: "PENDING"},
 		{Name: "provider", Type: field.TypeString},
 		{Name: "provider_ref", Type: field.TypeString, Nullable: true},
+		{Name: "approve_url", Type: field.TypeString, Default: ""},
+		{Name: "return_url", Type: field.TypeString, Default: ""},
+		{Name: "cancel_url", Type: field.TypeString, Default: ""},
 		{Name: "completed_at", Type: field.TypeTime, Nullable: true},
 		{Name: "transaction_id", Type: field.TypeString, Nullable: true},
 		{Name: "reseller_id", Type: field.TypeString},
@@ -176,7 +179,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "checkouts_resellers_checkouts",
-				Columns:    []*schema.Column{CheckoutsColumns[8]},
+				Columns:    []*schema.Column{CheckoutsColumns[11]},
 				RefColumns: []*schema.Column{ResellersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -198,6 +201,36 @@ var (
 				Name:    "datacenter_code",
 				Unique:  true,
 				Columns: []*schema.Column{DatacentersColumns[1]},
+			},
+		},
+	}
+	// GatewayEventsColumns holds the columns for the "gateway_events" table.
+	GatewayEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "provider", Type: field.TypeString},
+		{Name: "event_id", Type: field.TypeString},
+		{Name: "type", Type: field.TypeString},
+		{Name: "reseller_id", Type: field.TypeString, Nullable: true},
+		{Name: "reference", Type: field.TypeString, Default: ""},
+		{Name: "amount", Type: field.TypeInt64, Nullable: true},
+		{Name: "summary", Type: field.TypeString, Default: ""},
+	}
+	// GatewayEventsTable holds the schema information for the "gateway_events" table.
+	GatewayEventsTable = &schema.Table{
+		Name:       "gateway_events",
+		Columns:    GatewayEventsColumns,
+		PrimaryKey: []*schema.Column{GatewayEventsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "gatewayevent_provider_event_id",
+				Unique:  true,
+				Columns: []*schema.Column{GatewayEventsColumns[2], GatewayEventsColumns[3]},
+			},
+			{
+				Name:    "gatewayevent_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{GatewayEventsColumns[1]},
 			},
 		},
 	}
@@ -476,11 +509,23 @@ var (
 	PaymentAttemptsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
 		{Name: "created_at", Type: field.TypeTime},
-		{Name: "purpose", Type: field.TypeEnum, Enums: []string{"AUTOPAYMENT"}},
+		{Name: "purpose", Type: field.TypeEnum, Enums: []string{"DEPOSIT", "TOP_UP", "AUTOPAYMENT", "CHECKOUT", "REFUND"}},
 		{Name: "amount", Type: field.TypeInt64},
-		{Name: "status", Type: field.TypeEnum, Enums: []string{"SUCCEEDED", "DECLINED"}},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "SUCCEEDED", "DECLINED", "REQUIRES_ACTION"}, Default: "PENDING"},
 		{Name: "reason", Type: field.TypeString, Default: ""},
+		{Name: "decline_code", Type: field.TypeString, Default: ""},
+		{Name: "gateway", Type: field.TypeString},
+		{Name: "method_label", Type: field.TypeString, Default: ""},
+		{Name: "method_ref", Type: field.TypeString, Default: ""},
+		{Name: "customer_ref", Type: field.TypeString, Default: ""},
+		{Name: "gateway_ref", Type: field.TypeString, Default: ""},
+		{Name: "charge_ref", Type: field.TypeString, Default: ""},
+		{Name: "checkout_id", Type: field.TypeString, Nullable: true},
+		{Name: "settled_at", Type: field.TypeTime, Nullable: true},
+		{Name: "next_try_at", Type: field.TypeTime},
+		{Name: "tries", Type: field.TypeInt, Default: 0},
 		{Name: "transaction_id", Type: field.TypeString, Nullable: true},
+		{Name: "refund_of_id", Type: field.TypeString, Nullable: true},
 		{Name: "reseller_id", Type: field.TypeString},
 	}
 	// PaymentAttemptsTable holds the schema information for the "payment_attempts" table.
@@ -490,8 +535,20 @@ var (
 		PrimaryKey: []*schema.Column{PaymentAttemptsColumns[0]},
 		ForeignKeys: []*schema.ForeignKey{
 			{
+				Symbol:     "payment_attempts_transactions_transaction",
+				Columns:    []*schema.Column{PaymentAttemptsColumns[17]},
+				RefColumns: []*schema.Column{TransactionsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "payment_attempts_transactions_refund_of",
+				Columns:    []*schema.Column{PaymentAttemptsColumns[18]},
+				RefColumns: []*schema.Column{TransactionsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
 				Symbol:     "payment_attempts_resellers_payment_attempts",
-				Columns:    []*schema.Column{PaymentAttemptsColumns[7]},
+				Columns:    []*schema.Column{PaymentAttemptsColumns[19]},
 				RefColumns: []*schema.Column{ResellersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -500,7 +557,27 @@ var (
 			{
 				Name:    "paymentattempt_reseller_id_created_at",
 				Unique:  false,
-				Columns: []*schema.Column{PaymentAttemptsColumns[7], PaymentAttemptsColumns[1]},
+				Columns: []*schema.Column{PaymentAttemptsColumns[19], PaymentAttemptsColumns[1]},
+			},
+			{
+				Name:    "paymentattempt_status_next_try_at",
+				Unique:  false,
+				Columns: []*schema.Column{PaymentAttemptsColumns[4], PaymentAttemptsColumns[15]},
+			},
+			{
+				Name:    "paymentattempt_refund_of_id",
+				Unique:  false,
+				Columns: []*schema.Column{PaymentAttemptsColumns[18]},
+			},
+			{
+				Name:    "paymentattempt_checkout_id",
+				Unique:  false,
+				Columns: []*schema.Column{PaymentAttemptsColumns[13]},
+			},
+			{
+				Name:    "paymentattempt_transaction_id",
+				Unique:  false,
+				Columns: []*schema.Column{PaymentAttemptsColumns[17]},
 			},
 		},
 	}
@@ -564,6 +641,7 @@ var (
 		{Name: "balance", Type: field.TypeInt64, Default: 0},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"ACTIVE", "PAST_DUE", "SUSPENDED"}, Default: "ACTIVE"},
 		{Name: "autopay_mode", Type: field.TypeEnum, Enums: []string{"AUTO_ADD_FUNDS", "AUTO_REPAY", "NONE"}, Default: "AUTO_REPAY"},
+		{Name: "gateway_customer", Type: field.TypeString, Default: ""},
 		{Name: "autopay_target", Type: field.TypeInt64, Nullable: true},
 	}
 	// ResellersTable holds the schema information for the "resellers" table.
@@ -576,6 +654,30 @@ var (
 				Name:    "reseller_login",
 				Unique:  true,
 				Columns: []*schema.Column{ResellersColumns[2]},
+			},
+		},
+	}
+	// SandboxPaymentsColumns holds the columns for the "sandbox_payments" table.
+	SandboxPaymentsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"CHARGE", "REFUND", "ORDER", "CAPTURE"}},
+		{Name: "ref", Type: field.TypeString},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "decline", Type: field.TypeString, Default: ""},
+		{Name: "result", Type: field.TypeString, Default: ""},
+		{Name: "approved", Type: field.TypeBool, Default: false},
+		{Name: "created_at", Type: field.TypeTime},
+	}
+	// SandboxPaymentsTable holds the schema information for the "sandbox_payments" table.
+	SandboxPaymentsTable = &schema.Table{
+		Name:       "sandbox_payments",
+		Columns:    SandboxPaymentsColumns,
+		PrimaryKey: []*schema.Column{SandboxPaymentsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "sandboxpayment_kind_ref",
+				Unique:  false,
+				Columns: []*schema.Column{SandboxPaymentsColumns[1], SandboxPaymentsColumns[2]},
 			},
 		},
 	}
@@ -754,6 +856,7 @@ var (
 		BillableRunsTable,
 		CheckoutsTable,
 		DatacentersTable,
+		GatewayEventsTable,
 		IPLicensesTable,
 		IdempotencyRecordsTable,
 		InvoicesTable,
@@ -765,6 +868,7 @@ var (
 		PaymentMethodsTable,
 		ProductsTable,
 		ResellersTable,
+		SandboxPaymentsTable,
 		ServersTable,
 		ServerAccountsTable,
 		SessionsTable,
@@ -793,7 +897,9 @@ func init() {
 	InvoiceLinesTable.ForeignKeys[0].RefTable = InvoicesTable
 	InvoiceLinesTable.ForeignKeys[1].RefTable = ProductsTable
 	InvoiceLinesTable.ForeignKeys[2].RefTable = ResellersTable
-	PaymentAttemptsTable.ForeignKeys[0].RefTable = ResellersTable
+	PaymentAttemptsTable.ForeignKeys[0].RefTable = TransactionsTable
+	PaymentAttemptsTable.ForeignKeys[1].RefTable = TransactionsTable
+	PaymentAttemptsTable.ForeignKeys[2].RefTable = ResellersTable
 	PaymentMethodsTable.ForeignKeys[0].RefTable = ResellersTable
 	ServersTable.ForeignKeys[0].RefTable = ActivationKeysTable
 	ServersTable.ForeignKeys[1].RefTable = ResellersTable

@@ -29,10 +29,38 @@ const (
 	FieldStatus = "status"
 	// FieldReason holds the string denoting the reason field in the database.
 	FieldReason = "reason"
+	// FieldDeclineCode holds the string denoting the decline_code field in the database.
+	FieldDeclineCode = "decline_code"
+	// FieldGateway holds the string denoting the gateway field in the database.
+	FieldGateway = "gateway"
+	// FieldMethodLabel holds the string denoting the method_label field in the database.
+	FieldMethodLabel = "method_label"
+	// FieldMethodRef holds the string denoting the method_ref field in the database.
+	FieldMethodRef = "method_ref"
+	// FieldCustomerRef holds the string denoting the customer_ref field in the database.
+	FieldCustomerRef = "customer_ref"
+	// FieldGatewayRef holds the string denoting the gateway_ref field in the database.
+	FieldGatewayRef = "gateway_ref"
 	// FieldTransactionID holds the string denoting the transaction_id field in the database.
 	FieldTransactionID = "transaction_id"
+	// FieldRefundOfID holds the string denoting the refund_of_id field in the database.
+	FieldRefundOfID = "refund_of_id"
+	// FieldChargeRef holds the string denoting the charge_ref field in the database.
+	FieldChargeRef = "charge_ref"
+	// FieldCheckoutID holds the string denoting the checkout_id field in the database.
+	FieldCheckoutID = "checkout_id"
+	// FieldSettledAt holds the string denoting the settled_at field in the database.
+	FieldSettledAt = "settled_at"
+	// FieldNextTryAt holds the string denoting the next_try_at field in the database.
+	FieldNextTryAt = "next_try_at"
+	// FieldTries holds the string denoting the tries field in the database.
+	FieldTries = "tries"
 	// EdgeReseller holds the string denoting the reseller edge name in mutations.
 	EdgeReseller = "reseller"
+	// EdgeTransaction holds the string denoting the transaction edge name in mutations.
+	EdgeTransaction = "transaction"
+	// EdgeRefundOf holds the string denoting the refund_of edge name in mutations.
+	EdgeRefundOf = "refund_of"
 	// Table holds the table name of the paymentattempt in the database.
 	Table = "payment_attempts"
 	// ResellerTable is the table that holds the reseller relation/edge.
@@ -42,6 +70,20 @@ const (
 	ResellerInverseTable = "resellers"
 	// ResellerColumn is the table column denoting the reseller relation/edge.
 	ResellerColumn = "reseller_id"
+	// TransactionTable is the table that holds the transaction relation/edge.
+	TransactionTable = "payment_attempts"
+	// TransactionInverseTable is the table name for the Transaction entity.
+	// It exists in this package in order to avoid circular dependency with the "transaction" package.
+	TransactionInverseTable = "transactions"
+	// TransactionColumn is the table column denoting the transaction relation/edge.
+	TransactionColumn = "transaction_id"
+	// RefundOfTable is the table that holds the refund_of relation/edge.
+	RefundOfTable = "payment_attempts"
+	// RefundOfInverseTable is the table name for the Transaction entity.
+	// It exists in this package in order to avoid circular dependency with the "transaction" package.
+	RefundOfInverseTable = "transactions"
+	// RefundOfColumn is the table column denoting the refund_of relation/edge.
+	RefundOfColumn = "refund_of_id"
 )
 
 // Columns holds all SQL columns for paymentattempt fields.
@@ -53,7 +95,19 @@ var Columns = []string{
 	FieldAmount,
 	FieldStatus,
 	FieldReason,
+	FieldDeclineCode,
+	FieldGateway,
+	FieldMethodLabel,
+	FieldMethodRef,
+	FieldCustomerRef,
+	FieldGatewayRef,
 	FieldTransactionID,
+	FieldRefundOfID,
+	FieldChargeRef,
+	FieldCheckoutID,
+	FieldSettledAt,
+	FieldNextTryAt,
+	FieldTries,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -76,6 +130,20 @@ var (
 	Interceptors [1]ent.Interceptor
 	// DefaultReason holds the default value on creation for the "reason" field.
 	DefaultReason string
+	// DefaultDeclineCode holds the default value on creation for the "decline_code" field.
+	DefaultDeclineCode string
+	// DefaultMethodLabel holds the default value on creation for the "method_label" field.
+	DefaultMethodLabel string
+	// DefaultMethodRef holds the default value on creation for the "method_ref" field.
+	DefaultMethodRef string
+	// DefaultCustomerRef holds the default value on creation for the "customer_ref" field.
+	DefaultCustomerRef string
+	// DefaultGatewayRef holds the default value on creation for the "gateway_ref" field.
+	DefaultGatewayRef string
+	// DefaultChargeRef holds the default value on creation for the "charge_ref" field.
+	DefaultChargeRef string
+	// DefaultTries holds the default value on creation for the "tries" field.
+	DefaultTries int
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() string
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
@@ -87,7 +155,11 @@ type Purpose string
 
 // Purpose values.
 const (
+	PurposeDEPOSIT     Purpose = "DEPOSIT"
+	PurposeTOP_UP      Purpose = "TOP_UP"
 	PurposeAUTOPAYMENT Purpose = "AUTOPAYMENT"
+	PurposeCHECKOUT    Purpose = "CHECKOUT"
+	PurposeREFUND      Purpose = "REFUND"
 )
 
 func (pu Purpose) String() string {
@@ -97,7 +169,7 @@ func (pu Purpose) String() string {
 // PurposeValidator is a validator for the "purpose" field enum values. It is called by the builders before save.
 func PurposeValidator(pu Purpose) error {
 	switch pu {
-	case PurposeAUTOPAYMENT:
+	case PurposeDEPOSIT, PurposeTOP_UP, PurposeAUTOPAYMENT, PurposeCHECKOUT, PurposeREFUND:
 		return nil
 	default:
 		return fmt.Errorf("paymentattempt: invalid enum value for purpose field: %q", pu)
@@ -107,10 +179,15 @@ func PurposeValidator(pu Purpose) error {
 // Status defines the type for the "status" enum field.
 type Status string
 
+// StatusPENDING is the default value of the Status enum.
+const DefaultStatus = StatusPENDING
+
 // Status values.
 const (
-	StatusSUCCEEDED Status = "SUCCEEDED"
-	StatusDECLINED  Status = "DECLINED"
+	StatusPENDING         Status = "PENDING"
+	StatusSUCCEEDED       Status = "SUCCEEDED"
+	StatusDECLINED        Status = "DECLINED"
+	StatusREQUIRES_ACTION Status = "REQUIRES_ACTION"
 )
 
 func (s Status) String() string {
@@ -120,7 +197,7 @@ func (s Status) String() string {
 // StatusValidator is a validator for the "status" field enum values. It is called by the builders before save.
 func StatusValidator(s Status) error {
 	switch s {
-	case StatusSUCCEEDED, StatusDECLINED:
+	case StatusPENDING, StatusSUCCEEDED, StatusDECLINED, StatusREQUIRES_ACTION:
 		return nil
 	default:
 		return fmt.Errorf("paymentattempt: invalid enum value for status field: %q", s)
@@ -165,9 +242,69 @@ func ByReason(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldReason, opts...).ToFunc()
 }
 
+// ByDeclineCode orders the results by the decline_code field.
+func ByDeclineCode(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDeclineCode, opts...).ToFunc()
+}
+
+// ByGateway orders the results by the gateway field.
+func ByGateway(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldGateway, opts...).ToFunc()
+}
+
+// ByMethodLabel orders the results by the method_label field.
+func ByMethodLabel(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldMethodLabel, opts...).ToFunc()
+}
+
+// ByMethodRef orders the results by the method_ref field.
+func ByMethodRef(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldMethodRef, opts...).ToFunc()
+}
+
+// ByCustomerRef orders the results by the customer_ref field.
+func ByCustomerRef(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCustomerRef, opts...).ToFunc()
+}
+
+// ByGatewayRef orders the results by the gateway_ref field.
+func ByGatewayRef(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldGatewayRef, opts...).ToFunc()
+}
+
 // ByTransactionID orders the results by the transaction_id field.
 func ByTransactionID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldTransactionID, opts...).ToFunc()
+}
+
+// ByRefundOfID orders the results by the refund_of_id field.
+func ByRefundOfID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRefundOfID, opts...).ToFunc()
+}
+
+// ByChargeRef orders the results by the charge_ref field.
+func ByChargeRef(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldChargeRef, opts...).ToFunc()
+}
+
+// ByCheckoutID orders the results by the checkout_id field.
+func ByCheckoutID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCheckoutID, opts...).ToFunc()
+}
+
+// BySettledAt orders the results by the settled_at field.
+func BySettledAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSettledAt, opts...).ToFunc()
+}
+
+// ByNextTryAt orders the results by the next_try_at field.
+func ByNextTryAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldNextTryAt, opts...).ToFunc()
+}
+
+// ByTries orders the results by the tries field.
+func ByTries(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldTries, opts...).ToFunc()
 }
 
 // ByResellerField orders the results by reseller field.
@@ -176,11 +313,39 @@ func ByResellerField(field string, opts ...sql.OrderTermOption) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newResellerStep(), sql.OrderByField(field, opts...))
 	}
 }
+
+// ByTransactionField orders the results by transaction field.
+func ByTransactionField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newTransactionStep(), sql.OrderByField(field, opts...))
+	}
+}
+
+// ByRefundOfField orders the results by refund_of field.
+func ByRefundOfField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newRefundOfStep(), sql.OrderByField(field, opts...))
+	}
+}
 func newResellerStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(ResellerInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, true, ResellerTable, ResellerColumn),
+	)
+}
+func newTransactionStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(TransactionInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, false, TransactionTable, TransactionColumn),
+	)
+}
+func newRefundOfStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(RefundOfInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, false, RefundOfTable, RefundOfColumn),
 	)
 }
 

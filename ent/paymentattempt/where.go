@@ -87,9 +87,69 @@ func Reason(v string) predicate.PaymentAttempt {
 	return predicate.PaymentAttempt(sql.FieldEQ(FieldReason, v))
 }
 
+// DeclineCode applies equality check predicate on the "decline_code" field. It's identical to DeclineCodeEQ.
+func DeclineCode(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEQ(FieldDeclineCode, v))
+}
+
+// Gateway applies equality check predicate on the "gateway" field. It's identical to GatewayEQ.
+func Gateway(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEQ(FieldGateway, v))
+}
+
+// MethodLabel applies equality check predicate on the "method_label" field. It's identical to MethodLabelEQ.
+func MethodLabel(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEQ(FieldMethodLabel, v))
+}
+
+// MethodRef applies equality check predicate on the "method_ref" field. It's identical to MethodRefEQ.
+func MethodRef(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEQ(FieldMethodRef, v))
+}
+
+// CustomerRef applies equality check predicate on the "customer_ref" field. It's identical to CustomerRefEQ.
+func CustomerRef(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEQ(FieldCustomerRef, v))
+}
+
+// GatewayRef applies equality check predicate on the "gateway_ref" field. It's identical to GatewayRefEQ.
+func GatewayRef(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEQ(FieldGatewayRef, v))
+}
+
 // TransactionID applies equality check predicate on the "transaction_id" field. It's identical to TransactionIDEQ.
 func TransactionID(v string) predicate.PaymentAttempt {
 	return predicate.PaymentAttempt(sql.FieldEQ(FieldTransactionID, v))
+}
+
+// RefundOfID applies equality check predicate on the "refund_of_id" field. It's identical to RefundOfIDEQ.
+func RefundOfID(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEQ(FieldRefundOfID, v))
+}
+
+// ChargeRef applies equality check predicate on the "charge_ref" field. It's identical to ChargeRefEQ.
+func ChargeRef(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEQ(FieldChargeRef, v))
+}
+
+// CheckoutID applies equality check predicate on the "checkout_id" field. It's identical to CheckoutIDEQ.
+func CheckoutID(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEQ(FieldCheckoutID, v))
+}
+
+// SettledAt applies equality check predicate on the "settled_at" field. It's identical to SettledAtEQ.
+func SettledAt(v time.Time) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEQ(FieldSettledAt, v))
+}
+
+// NextTryAt applies equality check predicate on the "next_try_at" field. It's identical to NextTryAtEQ.
+func NextTryAt(v time.Time) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEQ(FieldNextTryAt, v))
+}
+
+// Tries applies equality check predicate on the "tries" field. It's identical to TriesEQ.
+func Tries(v int) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEQ(FieldTries, v))
 }
 
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
@@ -356,6 +416,396 @@ func ReasonContainsFold(v string) predicate.PaymentAttempt {
 	return predicate.PaymentAttempt(sql.FieldContainsFold(FieldReason, v))
 }
 
+// DeclineCodeEQ applies the EQ predicate on the "decline_code" field.
+func DeclineCodeEQ(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEQ(FieldDeclineCode, v))
+}
+
+// DeclineCodeNEQ applies the NEQ predicate on the "decline_code" field.
+func DeclineCodeNEQ(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldNEQ(FieldDeclineCode, v))
+}
+
+// DeclineCodeIn applies the In predicate on the "decline_code" field.
+func DeclineCodeIn(vs ...string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldIn(FieldDeclineCode, vs...))
+}
+
+// DeclineCodeNotIn applies the NotIn predicate on the "decline_code" field.
+func DeclineCodeNotIn(vs ...string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldNotIn(FieldDeclineCode, vs...))
+}
+
+// DeclineCodeGT applies the GT predicate on the "decline_code" field.
+func DeclineCodeGT(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldGT(FieldDeclineCode, v))
+}
+
+// DeclineCodeGTE applies the GTE predicate on the "decline_code" field.
+func DeclineCodeGTE(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldGTE(FieldDeclineCode, v))
+}
+
+// DeclineCodeLT applies the LT predicate on the "decline_code" field.
+func DeclineCodeLT(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldLT(FieldDeclineCode, v))
+}
+
+// DeclineCodeLTE applies the LTE predicate on the "decline_code" field.
+func DeclineCodeLTE(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldLTE(FieldDeclineCode, v))
+}
+
+// DeclineCodeContains applies the Contains predicate on the "decline_code" field.
+func DeclineCodeContains(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldContains(FieldDeclineCode, v))
+}
+
+// DeclineCodeHasPrefix applies the HasPrefix predicate on the "decline_code" field.
+func DeclineCodeHasPrefix(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldHasPrefix(FieldDeclineCode, v))
+}
+
+// DeclineCodeHasSuffix applies the HasSuffix predicate on the "decline_code" field.
+func DeclineCodeHasSuffix(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldHasSuffix(FieldDeclineCode, v))
+}
+
+// DeclineCodeEqualFold applies the EqualFold predicate on the "decline_code" field.
+func DeclineCodeEqualFold(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEqualFold(FieldDeclineCode, v))
+}
+
+// DeclineCodeContainsFold applies the ContainsFold predicate on the "decline_code" field.
+func DeclineCodeContainsFold(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldContainsFold(FieldDeclineCode, v))
+}
+
+// GatewayEQ applies the EQ predicate on the "gateway" field.
+func GatewayEQ(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEQ(FieldGateway, v))
+}
+
+// GatewayNEQ applies the NEQ predicate on the "gateway" field.
+func GatewayNEQ(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldNEQ(FieldGateway, v))
+}
+
+// GatewayIn applies the In predicate on the "gateway" field.
+func GatewayIn(vs ...string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldIn(FieldGateway, vs...))
+}
+
+// GatewayNotIn applies the NotIn predicate on the "gateway" field.
+func GatewayNotIn(vs ...string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldNotIn(FieldGateway, vs...))
+}
+
+// GatewayGT applies the GT predicate on the "gateway" field.
+func GatewayGT(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldGT(FieldGateway, v))
+}
+
+// GatewayGTE applies the GTE predicate on the "gateway" field.
+func GatewayGTE(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldGTE(FieldGateway, v))
+}
+
+// GatewayLT applies the LT predicate on the "gateway" field.
+func GatewayLT(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldLT(FieldGateway, v))
+}
+
+// GatewayLTE applies the LTE predicate on the "gateway" field.
+func GatewayLTE(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldLTE(FieldGateway, v))
+}
+
+// GatewayContains applies the Contains predicate on the "gateway" field.
+func GatewayContains(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldContains(FieldGateway, v))
+}
+
+// GatewayHasPrefix applies the HasPrefix predicate on the "gateway" field.
+func GatewayHasPrefix(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldHasPrefix(FieldGateway, v))
+}
+
+// GatewayHasSuffix applies the HasSuffix predicate on the "gateway" field.
+func GatewayHasSuffix(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldHasSuffix(FieldGateway, v))
+}
+
+// GatewayEqualFold applies the EqualFold predicate on the "gateway" field.
+func GatewayEqualFold(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEqualFold(FieldGateway, v))
+}
+
+// GatewayContainsFold applies the ContainsFold predicate on the "gateway" field.
+func GatewayContainsFold(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldContainsFold(FieldGateway, v))
+}
+
+// MethodLabelEQ applies the EQ predicate on the "method_label" field.
+func MethodLabelEQ(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEQ(FieldMethodLabel, v))
+}
+
+// MethodLabelNEQ applies the NEQ predicate on the "method_label" field.
+func MethodLabelNEQ(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldNEQ(FieldMethodLabel, v))
+}
+
+// MethodLabelIn applies the In predicate on the "method_label" field.
+func MethodLabelIn(vs ...string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldIn(FieldMethodLabel, vs...))
+}
+
+// MethodLabelNotIn applies the NotIn predicate on the "method_label" field.
+func MethodLabelNotIn(vs ...string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldNotIn(FieldMethodLabel, vs...))
+}
+
+// MethodLabelGT applies the GT predicate on the "method_label" field.
+func MethodLabelGT(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldGT(FieldMethodLabel, v))
+}
+
+// MethodLabelGTE applies the GTE predicate on the "method_label" field.
+func MethodLabelGTE(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldGTE(FieldMethodLabel, v))
+}
+
+// MethodLabelLT applies the LT predicate on the "method_label" field.
+func MethodLabelLT(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldLT(FieldMethodLabel, v))
+}
+
+// MethodLabelLTE applies the LTE predicate on the "method_label" field.
+func MethodLabelLTE(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldLTE(FieldMethodLabel, v))
+}
+
+// MethodLabelContains applies the Contains predicate on the "method_label" field.
+func MethodLabelContains(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldContains(FieldMethodLabel, v))
+}
+
+// MethodLabelHasPrefix applies the HasPrefix predicate on the "method_label" field.
+func MethodLabelHasPrefix(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldHasPrefix(FieldMethodLabel, v))
+}
+
+// MethodLabelHasSuffix applies the HasSuffix predicate on the "method_label" field.
+func MethodLabelHasSuffix(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldHasSuffix(FieldMethodLabel, v))
+}
+
+// MethodLabelEqualFold applies the EqualFold predicate on the "method_label" field.
+func MethodLabelEqualFold(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEqualFold(FieldMethodLabel, v))
+}
+
+// MethodLabelContainsFold applies the ContainsFold predicate on the "method_label" field.
+func MethodLabelContainsFold(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldContainsFold(FieldMethodLabel, v))
+}
+
+// MethodRefEQ applies the EQ predicate on the "method_ref" field.
+func MethodRefEQ(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEQ(FieldMethodRef, v))
+}
+
+// MethodRefNEQ applies the NEQ predicate on the "method_ref" field.
+func MethodRefNEQ(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldNEQ(FieldMethodRef, v))
+}
+
+// MethodRefIn applies the In predicate on the "method_ref" field.
+func MethodRefIn(vs ...string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldIn(FieldMethodRef, vs...))
+}
+
+// MethodRefNotIn applies the NotIn predicate on the "method_ref" field.
+func MethodRefNotIn(vs ...string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldNotIn(FieldMethodRef, vs...))
+}
+
+// MethodRefGT applies the GT predicate on the "method_ref" field.
+func MethodRefGT(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldGT(FieldMethodRef, v))
+}
+
+// MethodRefGTE applies the GTE predicate on the "method_ref" field.
+func MethodRefGTE(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldGTE(FieldMethodRef, v))
+}
+
+// MethodRefLT applies the LT predicate on the "method_ref" field.
+func MethodRefLT(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldLT(FieldMethodRef, v))
+}
+
+// MethodRefLTE applies the LTE predicate on the "method_ref" field.
+func MethodRefLTE(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldLTE(FieldMethodRef, v))
+}
+
+// MethodRefContains applies the Contains predicate on the "method_ref" field.
+func MethodRefContains(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldContains(FieldMethodRef, v))
+}
+
+// MethodRefHasPrefix applies the HasPrefix predicate on the "method_ref" field.
+func MethodRefHasPrefix(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldHasPrefix(FieldMethodRef, v))
+}
+
+// MethodRefHasSuffix applies the HasSuffix predicate on the "method_ref" field.
+func MethodRefHasSuffix(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldHasSuffix(FieldMethodRef, v))
+}
+
+// MethodRefEqualFold applies the EqualFold predicate on the "method_ref" field.
+func MethodRefEqualFold(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEqualFold(FieldMethodRef, v))
+}
+
+// MethodRefContainsFold applies the ContainsFold predicate on the "method_ref" field.
+func MethodRefContainsFold(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldContainsFold(FieldMethodRef, v))
+}
+
+// CustomerRefEQ applies the EQ predicate on the "customer_ref" field.
+func CustomerRefEQ(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEQ(FieldCustomerRef, v))
+}
+
+// CustomerRefNEQ applies the NEQ predicate on the "customer_ref" field.
+func CustomerRefNEQ(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldNEQ(FieldCustomerRef, v))
+}
+
+// CustomerRefIn applies the In predicate on the "customer_ref" field.
+func CustomerRefIn(vs ...string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldIn(FieldCustomerRef, vs...))
+}
+
+// CustomerRefNotIn applies the NotIn predicate on the "customer_ref" field.
+func CustomerRefNotIn(vs ...string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldNotIn(FieldCustomerRef, vs...))
+}
+
+// CustomerRefGT applies the GT predicate on the "customer_ref" field.
+func CustomerRefGT(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldGT(FieldCustomerRef, v))
+}
+
+// CustomerRefGTE applies the GTE predicate on the "customer_ref" field.
+func CustomerRefGTE(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldGTE(FieldCustomerRef, v))
+}
+
+// CustomerRefLT applies the LT predicate on the "customer_ref" field.
+func CustomerRefLT(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldLT(FieldCustomerRef, v))
+}
+
+// CustomerRefLTE applies the LTE predicate on the "customer_ref" field.
+func CustomerRefLTE(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldLTE(FieldCustomerRef, v))
+}
+
+// CustomerRefContains applies the Contains predicate on the "customer_ref" field.
+func CustomerRefContains(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldContains(FieldCustomerRef, v))
+}
+
+// CustomerRefHasPrefix applies the HasPrefix predicate on the "customer_ref" field.
+func CustomerRefHasPrefix(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldHasPrefix(FieldCustomerRef, v))
+}
+
+// CustomerRefHasSuffix applies the HasSuffix predicate on the "customer_ref" field.
+func CustomerRefHasSuffix(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldHasSuffix(FieldCustomerRef, v))
+}
+
+// CustomerRefEqualFold applies the EqualFold predicate on the "customer_ref" field.
+func CustomerRefEqualFold(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEqualFold(FieldCustomerRef, v))
+}
+
+// CustomerRefContainsFold applies the ContainsFold predicate on the "customer_ref" field.
+func CustomerRefContainsFold(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldContainsFold(FieldCustomerRef, v))
+}
+
+// GatewayRefEQ applies the EQ predicate on the "gateway_ref" field.
+func GatewayRefEQ(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEQ(FieldGatewayRef, v))
+}
+
+// GatewayRefNEQ applies the NEQ predicate on the "gateway_ref" field.
+func GatewayRefNEQ(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldNEQ(FieldGatewayRef, v))
+}
+
+// GatewayRefIn applies the In predicate on the "gateway_ref" field.
+func GatewayRefIn(vs ...string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldIn(FieldGatewayRef, vs...))
+}
+
+// GatewayRefNotIn applies the NotIn predicate on the "gateway_ref" field.
+func GatewayRefNotIn(vs ...string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldNotIn(FieldGatewayRef, vs...))
+}
+
+// GatewayRefGT applies the GT predicate on the "gateway_ref" field.
+func GatewayRefGT(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldGT(FieldGatewayRef, v))
+}
+
+// GatewayRefGTE applies the GTE predicate on the "gateway_ref" field.
+func GatewayRefGTE(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldGTE(FieldGatewayRef, v))
+}
+
+// GatewayRefLT applies the LT predicate on the "gateway_ref" field.
+func GatewayRefLT(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldLT(FieldGatewayRef, v))
+}
+
+// GatewayRefLTE applies the LTE predicate on the "gateway_ref" field.
+func GatewayRefLTE(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldLTE(FieldGatewayRef, v))
+}
+
+// GatewayRefContains applies the Contains predicate on the "gateway_ref" field.
+func GatewayRefContains(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldContains(FieldGatewayRef, v))
+}
+
+// GatewayRefHasPrefix applies the HasPrefix predicate on the "gateway_ref" field.
+func GatewayRefHasPrefix(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldHasPrefix(FieldGatewayRef, v))
+}
+
+// GatewayRefHasSuffix applies the HasSuffix predicate on the "gateway_ref" field.
+func GatewayRefHasSuffix(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldHasSuffix(FieldGatewayRef, v))
+}
+
+// GatewayRefEqualFold applies the EqualFold predicate on the "gateway_ref" field.
+func GatewayRefEqualFold(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEqualFold(FieldGatewayRef, v))
+}
+
+// GatewayRefContainsFold applies the ContainsFold predicate on the "gateway_ref" field.
+func GatewayRefContainsFold(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldContainsFold(FieldGatewayRef, v))
+}
+
 // TransactionIDEQ applies the EQ predicate on the "transaction_id" field.
 func TransactionIDEQ(v string) predicate.PaymentAttempt {
 	return predicate.PaymentAttempt(sql.FieldEQ(FieldTransactionID, v))
@@ -431,6 +881,351 @@ func TransactionIDContainsFold(v string) predicate.PaymentAttempt {
 	return predicate.PaymentAttempt(sql.FieldContainsFold(FieldTransactionID, v))
 }
 
+// RefundOfIDEQ applies the EQ predicate on the "refund_of_id" field.
+func RefundOfIDEQ(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEQ(FieldRefundOfID, v))
+}
+
+// RefundOfIDNEQ applies the NEQ predicate on the "refund_of_id" field.
+func RefundOfIDNEQ(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldNEQ(FieldRefundOfID, v))
+}
+
+// RefundOfIDIn applies the In predicate on the "refund_of_id" field.
+func RefundOfIDIn(vs ...string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldIn(FieldRefundOfID, vs...))
+}
+
+// RefundOfIDNotIn applies the NotIn predicate on the "refund_of_id" field.
+func RefundOfIDNotIn(vs ...string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldNotIn(FieldRefundOfID, vs...))
+}
+
+// RefundOfIDGT applies the GT predicate on the "refund_of_id" field.
+func RefundOfIDGT(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldGT(FieldRefundOfID, v))
+}
+
+// RefundOfIDGTE applies the GTE predicate on the "refund_of_id" field.
+func RefundOfIDGTE(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldGTE(FieldRefundOfID, v))
+}
+
+// RefundOfIDLT applies the LT predicate on the "refund_of_id" field.
+func RefundOfIDLT(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldLT(FieldRefundOfID, v))
+}
+
+// RefundOfIDLTE applies the LTE predicate on the "refund_of_id" field.
+func RefundOfIDLTE(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldLTE(FieldRefundOfID, v))
+}
+
+// RefundOfIDContains applies the Contains predicate on the "refund_of_id" field.
+func RefundOfIDContains(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldContains(FieldRefundOfID, v))
+}
+
+// RefundOfIDHasPrefix applies the HasPrefix predicate on the "refund_of_id" field.
+func RefundOfIDHasPrefix(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldHasPrefix(FieldRefundOfID, v))
+}
+
+// RefundOfIDHasSuffix applies the HasSuffix predicate on the "refund_of_id" field.
+func RefundOfIDHasSuffix(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldHasSuffix(FieldRefundOfID, v))
+}
+
+// RefundOfIDIsNil applies the IsNil predicate on the "refund_of_id" field.
+func RefundOfIDIsNil() predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldIsNull(FieldRefundOfID))
+}
+
+// RefundOfIDNotNil applies the NotNil predicate on the "refund_of_id" field.
+func RefundOfIDNotNil() predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldNotNull(FieldRefundOfID))
+}
+
+// RefundOfIDEqualFold applies the EqualFold predicate on the "refund_of_id" field.
+func RefundOfIDEqualFold(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEqualFold(FieldRefundOfID, v))
+}
+
+// RefundOfIDContainsFold applies the ContainsFold predicate on the "refund_of_id" field.
+func RefundOfIDContainsFold(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldContainsFold(FieldRefundOfID, v))
+}
+
+// ChargeRefEQ applies the EQ predicate on the "charge_ref" field.
+func ChargeRefEQ(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEQ(FieldChargeRef, v))
+}
+
+// ChargeRefNEQ applies the NEQ predicate on the "charge_ref" field.
+func ChargeRefNEQ(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldNEQ(FieldChargeRef, v))
+}
+
+// ChargeRefIn applies the In predicate on the "charge_ref" field.
+func ChargeRefIn(vs ...string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldIn(FieldChargeRef, vs...))
+}
+
+// ChargeRefNotIn applies the NotIn predicate on the "charge_ref" field.
+func ChargeRefNotIn(vs ...string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldNotIn(FieldChargeRef, vs...))
+}
+
+// ChargeRefGT applies the GT predicate on the "charge_ref" field.
+func ChargeRefGT(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldGT(FieldChargeRef, v))
+}
+
+// ChargeRefGTE applies the GTE predicate on the "charge_ref" field.
+func ChargeRefGTE(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldGTE(FieldChargeRef, v))
+}
+
+// ChargeRefLT applies the LT predicate on the "charge_ref" field.
+func ChargeRefLT(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldLT(FieldChargeRef, v))
+}
+
+// ChargeRefLTE applies the LTE predicate on the "charge_ref" field.
+func ChargeRefLTE(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldLTE(FieldChargeRef, v))
+}
+
+// ChargeRefContains applies the Contains predicate on the "charge_ref" field.
+func ChargeRefContains(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldContains(FieldChargeRef, v))
+}
+
+// ChargeRefHasPrefix applies the HasPrefix predicate on the "charge_ref" field.
+func ChargeRefHasPrefix(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldHasPrefix(FieldChargeRef, v))
+}
+
+// ChargeRefHasSuffix applies the HasSuffix predicate on the "charge_ref" field.
+func ChargeRefHasSuffix(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldHasSuffix(FieldChargeRef, v))
+}
+
+// ChargeRefEqualFold applies the EqualFold predicate on the "charge_ref" field.
+func ChargeRefEqualFold(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEqualFold(FieldChargeRef, v))
+}
+
+// ChargeRefContainsFold applies the ContainsFold predicate on the "charge_ref" field.
+func ChargeRefContainsFold(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldContainsFold(FieldChargeRef, v))
+}
+
+// CheckoutIDEQ applies the EQ predicate on the "checkout_id" field.
+func CheckoutIDEQ(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEQ(FieldCheckoutID, v))
+}
+
+// CheckoutIDNEQ applies the NEQ predicate on the "checkout_id" field.
+func CheckoutIDNEQ(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldNEQ(FieldCheckoutID, v))
+}
+
+// CheckoutIDIn applies the In predicate on the "checkout_id" field.
+func CheckoutIDIn(vs ...string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldIn(FieldCheckoutID, vs...))
+}
+
+// CheckoutIDNotIn applies the NotIn predicate on the "checkout_id" field.
+func CheckoutIDNotIn(vs ...string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldNotIn(FieldCheckoutID, vs...))
+}
+
+// CheckoutIDGT applies the GT predicate on the "checkout_id" field.
+func CheckoutIDGT(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldGT(FieldCheckoutID, v))
+}
+
+// CheckoutIDGTE applies the GTE predicate on the "checkout_id" field.
+func CheckoutIDGTE(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldGTE(FieldCheckoutID, v))
+}
+
+// CheckoutIDLT applies the LT predicate on the "checkout_id" field.
+func CheckoutIDLT(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldLT(FieldCheckoutID, v))
+}
+
+// CheckoutIDLTE applies the LTE predicate on the "checkout_id" field.
+func CheckoutIDLTE(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldLTE(FieldCheckoutID, v))
+}
+
+// CheckoutIDContains applies the Contains predicate on the "checkout_id" field.
+func CheckoutIDContains(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldContains(FieldCheckoutID, v))
+}
+
+// CheckoutIDHasPrefix applies the HasPrefix predicate on the "checkout_id" field.
+func CheckoutIDHasPrefix(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldHasPrefix(FieldCheckoutID, v))
+}
+
+// CheckoutIDHasSuffix applies the HasSuffix predicate on the "checkout_id" field.
+func CheckoutIDHasSuffix(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldHasSuffix(FieldCheckoutID, v))
+}
+
+// CheckoutIDIsNil applies the IsNil predicate on the "checkout_id" field.
+func CheckoutIDIsNil() predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldIsNull(FieldCheckoutID))
+}
+
+// CheckoutIDNotNil applies the NotNil predicate on the "checkout_id" field.
+func CheckoutIDNotNil() predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldNotNull(FieldCheckoutID))
+}
+
+// CheckoutIDEqualFold applies the EqualFold predicate on the "checkout_id" field.
+func CheckoutIDEqualFold(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEqualFold(FieldCheckoutID, v))
+}
+
+// CheckoutIDContainsFold applies the ContainsFold predicate on the "checkout_id" field.
+func CheckoutIDContainsFold(v string) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldContainsFold(FieldCheckoutID, v))
+}
+
+// SettledAtEQ applies the EQ predicate on the "settled_at" field.
+func SettledAtEQ(v time.Time) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEQ(FieldSettledAt, v))
+}
+
+// SettledAtNEQ applies the NEQ predicate on the "settled_at" field.
+func SettledAtNEQ(v time.Time) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldNEQ(FieldSettledAt, v))
+}
+
+// SettledAtIn applies the In predicate on the "settled_at" field.
+func SettledAtIn(vs ...time.Time) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldIn(FieldSettledAt, vs...))
+}
+
+// SettledAtNotIn applies the NotIn predicate on the "settled_at" field.
+func SettledAtNotIn(vs ...time.Time) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldNotIn(FieldSettledAt, vs...))
+}
+
+// SettledAtGT applies the GT predicate on the "settled_at" field.
+func SettledAtGT(v time.Time) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldGT(FieldSettledAt, v))
+}
+
+// SettledAtGTE applies the GTE predicate on the "settled_at" field.
+func SettledAtGTE(v time.Time) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldGTE(FieldSettledAt, v))
+}
+
+// SettledAtLT applies the LT predicate on the "settled_at" field.
+func SettledAtLT(v time.Time) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldLT(FieldSettledAt, v))
+}
+
+// SettledAtLTE applies the LTE predicate on the "settled_at" field.
+func SettledAtLTE(v time.Time) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldLTE(FieldSettledAt, v))
+}
+
+// SettledAtIsNil applies the IsNil predicate on the "settled_at" field.
+func SettledAtIsNil() predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldIsNull(FieldSettledAt))
+}
+
+// SettledAtNotNil applies the NotNil predicate on the "settled_at" field.
+func SettledAtNotNil() predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldNotNull(FieldSettledAt))
+}
+
+// NextTryAtEQ applies the EQ predicate on the "next_try_at" field.
+func NextTryAtEQ(v time.Time) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEQ(FieldNextTryAt, v))
+}
+
+// NextTryAtNEQ applies the NEQ predicate on the "next_try_at" field.
+func NextTryAtNEQ(v time.Time) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldNEQ(FieldNextTryAt, v))
+}
+
+// NextTryAtIn applies the In predicate on the "next_try_at" field.
+func NextTryAtIn(vs ...time.Time) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldIn(FieldNextTryAt, vs...))
+}
+
+// NextTryAtNotIn applies the NotIn predicate on the "next_try_at" field.
+func NextTryAtNotIn(vs ...time.Time) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldNotIn(FieldNextTryAt, vs...))
+}
+
+// NextTryAtGT applies the GT predicate on the "next_try_at" field.
+func NextTryAtGT(v time.Time) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldGT(FieldNextTryAt, v))
+}
+
+// NextTryAtGTE applies the GTE predicate on the "next_try_at" field.
+func NextTryAtGTE(v time.Time) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldGTE(FieldNextTryAt, v))
+}
+
+// NextTryAtLT applies the LT predicate on the "next_try_at" field.
+func NextTryAtLT(v time.Time) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldLT(FieldNextTryAt, v))
+}
+
+// NextTryAtLTE applies the LTE predicate on the "next_try_at" field.
+func NextTryAtLTE(v time.Time) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldLTE(FieldNextTryAt, v))
+}
+
+// TriesEQ applies the EQ predicate on the "tries" field.
+func TriesEQ(v int) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEQ(FieldTries, v))
+}
+
+// TriesNEQ applies the NEQ predicate on the "tries" field.
+func TriesNEQ(v int) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldNEQ(FieldTries, v))
+}
+
+// TriesIn applies the In predicate on the "tries" field.
+func TriesIn(vs ...int) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldIn(FieldTries, vs...))
+}
+
+// TriesNotIn applies the NotIn predicate on the "tries" field.
+func TriesNotIn(vs ...int) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldNotIn(FieldTries, vs...))
+}
+
+// TriesGT applies the GT predicate on the "tries" field.
+func TriesGT(v int) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldGT(FieldTries, v))
+}
+
+// TriesGTE applies the GTE predicate on the "tries" field.
+func TriesGTE(v int) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldGTE(FieldTries, v))
+}
+
+// TriesLT applies the LT predicate on the "tries" field.
+func TriesLT(v int) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldLT(FieldTries, v))
+}
+
+// TriesLTE applies the LTE predicate on the "tries" field.
+func TriesLTE(v int) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldLTE(FieldTries, v))
+}
+
 // HasReseller applies the HasEdge predicate on the "reseller" edge.
 func HasReseller() predicate.PaymentAttempt {
 	return predicate.PaymentAttempt(func(s *sql.Selector) {
@@ -446,6 +1241,52 @@ func HasReseller() predicate.PaymentAttempt {
 func HasResellerWith(preds ...predicate.Reseller) predicate.PaymentAttempt {
 	return predicate.PaymentAttempt(func(s *sql.Selector) {
 		step := newResellerStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasTransaction applies the HasEdge predicate on the "transaction" edge.
+func HasTransaction() predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, TransactionTable, TransactionColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasTransactionWith applies the HasEdge predicate on the "transaction" edge with a given conditions (other predicates).
+func HasTransactionWith(preds ...predicate.Transaction) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(func(s *sql.Selector) {
+		step := newTransactionStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasRefundOf applies the HasEdge predicate on the "refund_of" edge.
+func HasRefundOf() predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, RefundOfTable, RefundOfColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasRefundOfWith applies the HasEdge predicate on the "refund_of" edge with a given conditions (other predicates).
+func HasRefundOfWith(preds ...predicate.Transaction) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(func(s *sql.Selector) {
+		step := newRefundOfStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

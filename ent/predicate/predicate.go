@@ -24,6 +24,9 @@ type Checkout func(*sql.Selector)
 // Datacenter is the predicate function for datacenter builders.
 type Datacenter func(*sql.Selector)
 
+// GatewayEvent is the predicate function for gatewayevent builders.
+type GatewayEvent func(*sql.Selector)
+
 // IPLicense is the predicate function for iplicense builders.
 type IPLicense func(*sql.Selector)
 
@@ -56,6 +59,9 @@ type Product func(*sql.Selector)
 
 // Reseller is the predicate function for reseller builders.
 type Reseller func(*sql.Selector)
+
+// SandboxPayment is the predicate function for sandboxpayment builders.
+type SandboxPayment func(*sql.Selector)
 
 // Server is the predicate function for server builders.
 type Server func(*sql.Selector)

@@ -38,6 +38,8 @@ const (
 	FieldStatus = "status"
 	// FieldAutopayMode holds the string denoting the autopay_mode field in the database.
 	FieldAutopayMode = "autopay_mode"
+	// FieldGatewayCustomer holds the string denoting the gateway_customer field in the database.
+	FieldGatewayCustomer = "gateway_customer"
 	// FieldAutopayTarget holds the string denoting the autopay_target field in the database.
 	FieldAutopayTarget = "autopay_target"
 	// EdgeIPLicenses holds the string denoting the ip_licenses edge name in mutations.
@@ -192,6 +194,7 @@ var Columns = []string{
 	FieldBalance,
 	FieldStatus,
 	FieldAutopayMode,
+	FieldGatewayCustomer,
 	FieldAutopayTarget,
 }
 
@@ -223,6 +226,8 @@ var (
 	DefaultLastName string
 	// DefaultBalance holds the default value on creation for the "balance" field.
 	DefaultBalance money.Cents
+	// DefaultGatewayCustomer holds the default value on creation for the "gateway_customer" field.
+	DefaultGatewayCustomer string
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() string
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
@@ -339,6 +344,11 @@ func ByStatus(opts ...sql.OrderTermOption) OrderOption {
 // ByAutopayMode orders the results by the autopay_mode field.
 func ByAutopayMode(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldAutopayMode, opts...).ToFunc()
+}
+
+// ByGatewayCustomer orders the results by the gateway_customer field.
+func ByGatewayCustomer(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldGatewayCustomer, opts...).ToFunc()
 }
 
 // ByAutopayTarget orders the results by the autopay_target field.

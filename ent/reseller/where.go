@@ -107,6 +107,11 @@ func Balance(v money.Cents) predicate.Reseller {
 	return predicate.Reseller(sql.FieldEQ(FieldBalance, vc))
 }
 
+// GatewayCustomer applies equality check predicate on the "gateway_customer" field. It's identical to GatewayCustomerEQ.
+func GatewayCustomer(v string) predicate.Reseller {
+	return predicate.Reseller(sql.FieldEQ(FieldGatewayCustomer, v))
+}
+
 // AutopayTarget applies equality check predicate on the "autopay_target" field. It's identical to AutopayTargetEQ.
 func AutopayTarget(v money.Cents) predicate.Reseller {
 	vc := int64(v)
@@ -635,6 +640,71 @@ func AutopayModeIn(vs ...AutopayMode) predicate.Reseller {
 // AutopayModeNotIn applies the NotIn predicate on the "autopay_mode" field.
 func AutopayModeNotIn(vs ...AutopayMode) predicate.Reseller {
 	return predicate.Reseller(sql.FieldNotIn(FieldAutopayMode, vs...))
+}
+
+// GatewayCustomerEQ applies the EQ predicate on the "gateway_customer" field.
+func GatewayCustomerEQ(v string) predicate.Reseller {
+	return predicate.Reseller(sql.FieldEQ(FieldGatewayCustomer, v))
+}
+
+// GatewayCustomerNEQ applies the NEQ predicate on the "gateway_customer" field.
+func GatewayCustomerNEQ(v string) predicate.Reseller {
+	return predicate.Reseller(sql.FieldNEQ(FieldGatewayCustomer, v))
+}
+
+// GatewayCustomerIn applies the In predicate on the "gateway_customer" field.
+func GatewayCustomerIn(vs ...string) predicate.Reseller {
+	return predicate.Reseller(sql.FieldIn(FieldGatewayCustomer, vs...))
+}
+
+// GatewayCustomerNotIn applies the NotIn predicate on the "gateway_customer" field.
+func GatewayCustomerNotIn(vs ...string) predicate.Reseller {
+	return predicate.Reseller(sql.FieldNotIn(FieldGatewayCustomer, vs...))
+}
+
+// GatewayCustomerGT applies the GT predicate on the "gateway_customer" field.
+func GatewayCustomerGT(v string) predicate.Reseller {
+	return predicate.Reseller(sql.FieldGT(FieldGatewayCustomer, v))
+}
+
+// GatewayCustomerGTE applies the GTE predicate on the "gateway_customer" field.
+func GatewayCustomerGTE(v string) predicate.Reseller {
+	return predicate.Reseller(sql.FieldGTE(FieldGatewayCustomer, v))
+}
+
+// GatewayCustomerLT applies the LT predicate on the "gateway_customer" field.
+func GatewayCustomerLT(v string) predicate.Reseller {
+	return predicate.Reseller(sql.FieldLT(FieldGatewayCustomer, v))
+}
+
+// GatewayCustomerLTE applies the LTE predicate on the "gateway_customer" field.
+func GatewayCustomerLTE(v string) predicate.Reseller {
+	return predicate.Reseller(sql.FieldLTE(FieldGatewayCustomer, v))
+}
+
+// GatewayCustomerContains applies the Contains predicate on the "gateway_customer" field.
+func GatewayCustomerContains(v string) predicate.Reseller {
+	return predicate.Reseller(sql.FieldContains(FieldGatewayCustomer, v))
+}
+
+// GatewayCustomerHasPrefix applies the HasPrefix predicate on the "gateway_customer" field.
+func GatewayCustomerHasPrefix(v string) predicate.Reseller {
+	return predicate.Reseller(sql.FieldHasPrefix(FieldGatewayCustomer, v))
+}
+
+// GatewayCustomerHasSuffix applies the HasSuffix predicate on the "gateway_customer" field.
+func GatewayCustomerHasSuffix(v string) predicate.Reseller {
+	return predicate.Reseller(sql.FieldHasSuffix(FieldGatewayCustomer, v))
+}
+
+// GatewayCustomerEqualFold applies the EqualFold predicate on the "gateway_customer" field.
+func GatewayCustomerEqualFold(v string) predicate.Reseller {
+	return predicate.Reseller(sql.FieldEqualFold(FieldGatewayCustomer, v))
+}
+
+// GatewayCustomerContainsFold applies the ContainsFold predicate on the "gateway_customer" field.
+func GatewayCustomerContainsFold(v string) predicate.Reseller {
+	return predicate.Reseller(sql.FieldContainsFold(FieldGatewayCustomer, v))
 }
 
 // AutopayTargetEQ applies the EQ predicate on the "autopay_target" field.

@@ -9,6 +9,7 @@ import (
 	"clnd/ent/billablerun"
 	"clnd/ent/checkout"
 	"clnd/ent/datacenter"
+	"clnd/ent/gatewayevent"
 	"clnd/ent/idempotencyrecord"
 	"clnd/ent/invoice"
 	"clnd/ent/invoiceitem"
@@ -20,6 +21,7 @@ import (
 	"clnd/ent/paymentmethod"
 	"clnd/ent/product"
 	"clnd/ent/reseller"
+	"clnd/ent/sandboxpayment"
 	"clnd/ent/schema"
 	"clnd/ent/server"
 	"clnd/ent/serveraccount"
@@ -130,6 +132,18 @@ func init() {
 	_ = checkoutMixinFields0
 	checkoutFields := schema.Checkout{}.Fields()
 	_ = checkoutFields
+	// checkoutDescApproveURL is the schema descriptor for approve_url field.
+	checkoutDescApproveURL := checkoutFields[4].Descriptor()
+	// checkout.DefaultApproveURL holds the default value on creation for the approve_url field.
+	checkout.DefaultApproveURL = checkoutDescApproveURL.Default.(string)
+	// checkoutDescReturnURL is the schema descriptor for return_url field.
+	checkoutDescReturnURL := checkoutFields[5].Descriptor()
+	// checkout.DefaultReturnURL holds the default value on creation for the return_url field.
+	checkout.DefaultReturnURL = checkoutDescReturnURL.Default.(string)
+	// checkoutDescCancelURL is the schema descriptor for cancel_url field.
+	checkoutDescCancelURL := checkoutFields[6].Descriptor()
+	// checkout.DefaultCancelURL holds the default value on creation for the cancel_url field.
+	checkout.DefaultCancelURL = checkoutDescCancelURL.Default.(string)
 	// checkoutDescID is the schema descriptor for id field.
 	checkoutDescID := checkoutMixinFields0[0].Descriptor()
 	// checkout.DefaultID holds the default value on creation for the id field.
@@ -157,6 +171,31 @@ func init() {
 	datacenter.DefaultID = datacenterDescID.Default.(func() string)
 	// datacenter.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	datacenter.IDValidator = datacenterDescID.Validators[0].(func(string) error)
+	gatewayeventMixin := schema.GatewayEvent{}.Mixin()
+	gatewayeventMixinHooks1 := gatewayeventMixin[1].Hooks()
+	gatewayeventHooks := schema.GatewayEvent{}.Hooks()
+	gatewayevent.Hooks[0] = gatewayeventMixinHooks1[0]
+	gatewayevent.Hooks[1] = gatewayeventHooks[0]
+	gatewayeventInters := schema.GatewayEvent{}.Interceptors()
+	gatewayevent.Interceptors[0] = gatewayeventInters[0]
+	gatewayeventMixinFields0 := gatewayeventMixin[0].Fields()
+	_ = gatewayeventMixinFields0
+	gatewayeventFields := schema.GatewayEvent{}.Fields()
+	_ = gatewayeventFields
+	// gatewayeventDescReference is the schema descriptor for reference field.
+	gatewayeventDescReference := gatewayeventFields[4].Descriptor()
+	// gatewayevent.DefaultReference holds the default value on creation for the reference field.
+	gatewayevent.DefaultReference = gatewayeventDescReference.Default.(string)
+	// gatewayeventDescSummary is the schema descriptor for summary field.
+	gatewayeventDescSummary := gatewayeventFields[6].Descriptor()
+	// gatewayevent.DefaultSummary holds the default value on creation for the summary field.
+	gatewayevent.DefaultSummary = gatewayeventDescSummary.Default.(string)
+	// gatewayeventDescID is the schema descriptor for id field.
+	gatewayeventDescID := gatewayeventMixinFields0[0].Descriptor()
+	// gatewayevent.DefaultID holds the default value on creation for the id field.
+	gatewayevent.DefaultID = gatewayeventDescID.Default.(func() string)
+	// gatewayevent.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	gatewayevent.IDValidator = gatewayeventDescID.Validators[0].(func(string) error)
 	iplicenseMixin := schema.IPLicense{}.Mixin()
 	iplicenseMixinHooks1 := iplicenseMixin[1].Hooks()
 	iplicenseMixinHooks2 := iplicenseMixin[2].Hooks()
@@ -307,6 +346,34 @@ func init() {
 	paymentattemptDescReason := paymentattemptFields[3].Descriptor()
 	// paymentattempt.DefaultReason holds the default value on creation for the reason field.
 	paymentattempt.DefaultReason = paymentattemptDescReason.Default.(string)
+	// paymentattemptDescDeclineCode is the schema descriptor for decline_code field.
+	paymentattemptDescDeclineCode := paymentattemptFields[4].Descriptor()
+	// paymentattempt.DefaultDeclineCode holds the default value on creation for the decline_code field.
+	paymentattempt.DefaultDeclineCode = paymentattemptDescDeclineCode.Default.(string)
+	// paymentattemptDescMethodLabel is the schema descriptor for method_label field.
+	paymentattemptDescMethodLabel := paymentattemptFields[6].Descriptor()
+	// paymentattempt.DefaultMethodLabel holds the default value on creation for the method_label field.
+	paymentattempt.DefaultMethodLabel = paymentattemptDescMethodLabel.Default.(string)
+	// paymentattemptDescMethodRef is the schema descriptor for method_ref field.
+	paymentattemptDescMethodRef := paymentattemptFields[7].Descriptor()
+	// paymentattempt.DefaultMethodRef holds the default value on creation for the method_ref field.
+	paymentattempt.DefaultMethodRef = paymentattemptDescMethodRef.Default.(string)
+	// paymentattemptDescCustomerRef is the schema descriptor for customer_ref field.
+	paymentattemptDescCustomerRef := paymentattemptFields[8].Descriptor()
+	// paymentattempt.DefaultCustomerRef holds the default value on creation for the customer_ref field.
+	paymentattempt.DefaultCustomerRef = paymentattemptDescCustomerRef.Default.(string)
+	// paymentattemptDescGatewayRef is the schema descriptor for gateway_ref field.
+	paymentattemptDescGatewayRef := paymentattemptFields[9].Descriptor()
+	// paymentattempt.DefaultGatewayRef holds the default value on creation for the gateway_ref field.
+	paymentattempt.DefaultGatewayRef = paymentattemptDescGatewayRef.Default.(string)
+	// paymentattemptDescChargeRef is the schema descriptor for charge_ref field.
+	paymentattemptDescChargeRef := paymentattemptFields[12].Descriptor()
+	// paymentattempt.DefaultChargeRef holds the default value on creation for the charge_ref field.
+	paymentattempt.DefaultChargeRef = paymentattemptDescChargeRef.Default.(string)
+	// paymentattemptDescTries is the schema descriptor for tries field.
+	paymentattemptDescTries := paymentattemptFields[16].Descriptor()
+	// paymentattempt.DefaultTries holds the default value on creation for the tries field.
+	paymentattempt.DefaultTries = paymentattemptDescTries.Default.(int)
 	// paymentattemptDescID is the schema descriptor for id field.
 	paymentattemptDescID := paymentattemptMixinFields0[0].Descriptor()
 	// paymentattempt.DefaultID holds the default value on creation for the id field.
@@ -388,12 +455,34 @@ func init() {
 	resellerDescBalance := resellerFields[6].Descriptor()
 	// reseller.DefaultBalance holds the default value on creation for the balance field.
 	reseller.DefaultBalance = money.Cents(resellerDescBalance.Default.(int64))
+	// resellerDescGatewayCustomer is the schema descriptor for gateway_customer field.
+	resellerDescGatewayCustomer := resellerFields[9].Descriptor()
+	// reseller.DefaultGatewayCustomer holds the default value on creation for the gateway_customer field.
+	reseller.DefaultGatewayCustomer = resellerDescGatewayCustomer.Default.(string)
 	// resellerDescID is the schema descriptor for id field.
 	resellerDescID := resellerMixinFields0[0].Descriptor()
 	// reseller.DefaultID holds the default value on creation for the id field.
 	reseller.DefaultID = resellerDescID.Default.(func() string)
 	// reseller.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	reseller.IDValidator = resellerDescID.Validators[0].(func(string) error)
+	sandboxpaymentHooks := schema.SandboxPayment{}.Hooks()
+	sandboxpayment.Hooks[0] = sandboxpaymentHooks[0]
+	sandboxpaymentInters := schema.SandboxPayment{}.Interceptors()
+	sandboxpayment.Interceptors[0] = sandboxpaymentInters[0]
+	sandboxpaymentFields := schema.SandboxPayment{}.Fields()
+	_ = sandboxpaymentFields
+	// sandboxpaymentDescDecline is the schema descriptor for decline field.
+	sandboxpaymentDescDecline := sandboxpaymentFields[4].Descriptor()
+	// sandboxpayment.DefaultDecline holds the default value on creation for the decline field.
+	sandboxpayment.DefaultDecline = sandboxpaymentDescDecline.Default.(string)
+	// sandboxpaymentDescResult is the schema descriptor for result field.
+	sandboxpaymentDescResult := sandboxpaymentFields[5].Descriptor()
+	// sandboxpayment.DefaultResult holds the default value on creation for the result field.
+	sandboxpayment.DefaultResult = sandboxpaymentDescResult.Default.(string)
+	// sandboxpaymentDescApproved is the schema descriptor for approved field.
+	sandboxpaymentDescApproved := sandboxpaymentFields[6].Descriptor()
+	// sandboxpayment.DefaultApproved holds the default value on creation for the approved field.
+	sandboxpayment.DefaultApproved = sandboxpaymentDescApproved.Default.(bool)
 	serverMixin := schema.Server{}.Mixin()
 	serverMixinHooks1 := serverMixin[1].Hooks()
 	server.Hooks[0] = serverMixinHooks1[0]

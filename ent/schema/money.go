@@ -346,9 +346,15 @@ func (Checkout) Mixin() []ent.Mixin {
 func (Checkout) Fields() []ent.Field {
 	return []ent.Field{
 		fixedMoneyField("amount"),
-		field.Enum("status").Values("PENDING", "COMPLETED", "CANCELED", "EXPIRED").Default("PENDING"),
+		field.Enum("status").Values("PENDING", "COMPLETED", "CANCELED", "EXPIRED", "FAILED").Default("PENDING"),
 		field.String("provider").Immutable(),
+		// The provider's order ID (the sandbox's is the checkout's own ID).
 		field.String("provider_ref").Optional(),
+		// Where the payer approves the order at the provider.
+		field.String("approve_url").Default("").Annotations(entgql.Skip(entgql.SkipAll)),
+		// The dashboard's pages the payer is sent back to.
+		field.String("return_url").Default("").Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
+		field.String("cancel_url").Default("").Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Time("completed_at").Optional().Nillable(),
 		field.String("transaction_id").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipAll)),
 	}
@@ -364,8 +370,12 @@ func (Checkout) Annotations() []schema.Annotation {
 	}
 }
 
-// PaymentAttempt records a charge clnd tried on its own initiative (an
-// autopayment): a declined one moves no money but must leave a trace.
+// PaymentAttempt is one call to a payment provider that moves money: a
+// charge (the registration deposit, a top-up, an autopayment, a checkout
+// capture) or a refund. It is committed PENDING before the provider is
+// called, and its ID is the idempotency key the provider gets, so a crash or
+// a timeout is settled later by asking again with the same key (see
+// internal/accounts/settle.go).
 type PaymentAttempt struct{ ent.Schema }
 
 func (PaymentAttempt) Mixin() []ent.Mixin {
@@ -373,26 +383,80 @@ func (PaymentAttempt) Mixin() []ent.Mixin {
 }
 
 func (PaymentAttempt) Fields() []ent.Field {
+	hidden := entgql.Skip(entgql.SkipAll)
 	return []ent.Field{
-		field.Enum("purpose").Values("AUTOPAYMENT").Immutable(),
+		field.Enum("purpose").
+			Values("DEPOSIT", "TOP_UP", "AUTOPAYMENT", "CHECKOUT", "REFUND").
+			Immutable().
+			Comment("What the money is for. REFUND attempts give money back; the others take it."),
+		// Always positive, also for refunds.
 		fixedMoneyField("amount"),
-		field.Enum("status").Values("SUCCEEDED", "DECLINED").Immutable(),
-		// Why the gateway declined, or why nothing could be charged.
-		field.String("reason").Default("").Immutable(),
+		field.Enum("status").
+			Values("PENDING", "SUCCEEDED", "DECLINED", "REQUIRES_ACTION").
+			Default("PENDING").
+			Comment("PENDING until the provider's answer is recorded; REQUIRES_ACTION waits for the payer (3-D Secure, PayPal approval)."),
+		field.String("reason").
+			Default("").
+			Comment("Why the provider declined, or why nothing could be charged; the last error while PENDING."),
+		field.String("decline_code").
+			Default("").
+			Comment("The provider's code for a decline (Stripe's decline_code, PayPal's issue)."),
+		field.String("gateway").
+			Immutable().
+			Comment("The provider: sandbox, stripe or paypal."),
+		field.String("method_label").
+			Default("").
+			Immutable().
+			Comment("The payment method charged, as its label (\"Visa •••• 4242\")."),
+		field.String("method_ref").Default("").Immutable().Annotations(hidden),
+		field.String("customer_ref").Default("").Immutable().Annotations(hidden),
+		field.String("gateway_ref").
+			Default("").
+			Comment("The provider's reference once known: a PaymentIntent, a PayPal capture, a refund."),
 		field.String("transaction_id").
 			Optional().
 			Nillable().
-			Immutable().
-			Annotations(entgql.Skip(entgql.SkipAll)),
+			Annotations(hidden),
+		// REFUND attempts: the payment transaction they give back and the
+		// provider's reference of its charge.
+		field.String("refund_of_id").Optional().Nillable().Immutable().Annotations(hidden),
+		field.String("charge_ref").Default("").Immutable().Annotations(hidden),
+		// CHECKOUT attempts: the checkout they capture.
+		field.String("checkout_id").Optional().Nillable().Immutable().Annotations(hidden),
+		field.Time("settled_at").
+			Optional().
+			Nillable().
+			Comment("When the outcome was recorded."),
+		// Wall-clock time the reconciler next asks the provider about a
+		// PENDING attempt (never the sandbox clock, which may stand still).
+		field.Time("next_try_at").Annotations(hidden),
+		field.Int("tries").Default(0).Annotations(hidden),
 	}
 }
 
 func (PaymentAttempt) Edges() []ent.Edge {
-	return []ent.Edge{resellerEdge("payment_attempts", entgql.Skip(entgql.SkipAll))}
+	return []ent.Edge{
+		resellerEdge("payment_attempts", entgql.Skip(entgql.SkipAll)),
+		edge.To("transaction", Transaction.Type).
+			Field("transaction_id").
+			Unique().
+			Comment("The ledger entry that recorded the money, once it moved."),
+		edge.To("refund_of", Transaction.Type).
+			Field("refund_of_id").
+			Unique().
+			Immutable().
+			Comment("REFUND attempts: the payment they give back."),
+	}
 }
 
 func (PaymentAttempt) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("reseller_id", "created_at")}
+	return []ent.Index{
+		index.Fields("reseller_id", "created_at"),
+		index.Fields("status", "next_try_at"),
+		index.Fields("refund_of_id"),
+		index.Fields("checkout_id"),
+		index.Fields("transaction_id"),
+	}
 }
 
 func (PaymentAttempt) Annotations() []schema.Annotation {
@@ -400,4 +464,73 @@ func (PaymentAttempt) Annotations() []schema.Annotation {
 		entgql.RelayConnection(),
 		entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
 	}
+}
+
+// GatewayEvent is a payment provider's webhook notification as received:
+// each is acted on once (the provider's event ID is unique), and operators
+// read them, disputes above all.
+type GatewayEvent struct{ ent.Schema }
+
+func (GatewayEvent) Mixin() []ent.Mixin {
+	return []ent.Mixin{withID("gev", "gateway_events"), createdAtMixin{}}
+}
+
+func (GatewayEvent) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("provider").Immutable().Comment("stripe, paypal or sandbox."),
+		field.String("event_id").Immutable().Comment("The provider's event ID."),
+		field.String("type").Immutable().Comment("The provider's event type, e.g. charge.dispute.created."),
+		field.String("reseller_id").Optional().Nillable().Immutable().Comment("The reseller it concerns, when known."),
+		field.String("reference").Default("").Immutable().Comment("The provider's object it is about (PaymentIntent, charge, order, capture)."),
+		field.Int64("amount").GoType(money.Cents(0)).Optional().Nillable().Immutable().
+			Annotations(entgql.Type("Money")).Comment("The amount it names, when it names one."),
+		field.String("summary").Default("").Immutable().Comment("What clnd did with it, for humans."),
+	}
+}
+
+func (GatewayEvent) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("provider", "event_id").Unique(),
+		index.Fields("created_at"),
+	}
+}
+
+func (GatewayEvent) Interceptors() []ent.Interceptor { return systemRows.interceptors() }
+func (GatewayEvent) Hooks() []ent.Hook               { return systemRows.hooks() }
+
+func (GatewayEvent) Annotations() []schema.Annotation {
+	return append(systemRows.annotations(),
+		entgql.RelayConnection(),
+		entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+	)
+}
+
+// SandboxPayment is the sandbox provider's own memory of what it charged,
+// captured and refunded, keyed like Stripe by the idempotency key. It stands
+// for the provider's side of the world, so it is written outside clnd's
+// transactions and survives a crash of clnd.
+type SandboxPayment struct{ ent.Schema }
+
+func (SandboxPayment) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("id").Immutable().Comment("The idempotency key."),
+		field.Enum("kind").Values("CHARGE", "REFUND", "ORDER", "CAPTURE").Immutable(),
+		field.String("ref").Immutable().Comment("The method charged, the charge refunded, or the order captured."),
+		fixedMoneyField("amount"),
+		field.String("decline").Default("").Immutable().Comment("The decline code; empty when money moved."),
+		field.String("result").Default("").Immutable().Comment("The ID of what was made: ch_…, re_…, an order or a capture."),
+		field.Bool("approved").Default(false).Comment("ORDER rows: the payer clicked Pay."),
+		field.Time("created_at").Immutable(),
+	}
+}
+
+func (SandboxPayment) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("kind", "ref")}
+}
+
+func (SandboxPayment) Interceptors() []ent.Interceptor { return systemRows.interceptors() }
+func (SandboxPayment) Hooks() []ent.Hook               { return systemRows.hooks() }
+
+func (SandboxPayment) Annotations() []schema.Annotation {
+	return append(systemRows.annotations(), entgql.Skip(entgql.SkipAll))
 }

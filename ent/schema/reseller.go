@@ -46,6 +46,10 @@ func (Reseller) Fields() []ent.Field {
 			Values("AUTO_ADD_FUNDS", "AUTO_REPAY", "NONE").
 			Default("AUTO_REPAY").
 			Annotations(entgql.Skip(entgql.SkipAll)),
+		// The reseller's customer at the card gateway (Stripe: "cus_…").
+		field.String("gateway_customer").
+			Default("").
+			Annotations(entgql.Skip(entgql.SkipAll)),
 		// The balance AUTO_ADD_FUNDS tops up to.
 		field.Int64("autopay_target").
 			GoType(money.Cents(0)).

@@ -88,6 +88,70 @@ func (ec *executionContext) fieldContext_AdjustBalancePayload_transaction(_ cont
 	return fc, nil
 }
 
+func (ec *executionContext) _RefundPayload_transaction(ctx context.Context, field graphql.CollectedField, obj *model.RefundPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefundPayload_transaction(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Transaction, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Transaction) graphql.Marshaler {
+			return ec.marshalNTransaction2ᚖclndᚋentᚐTransaction(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefundPayload_transaction(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefundPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Transaction(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefundPayload_invoice(ctx context.Context, field graphql.CollectedField, obj *model.RefundPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefundPayload_invoice(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Invoice, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Invoice) graphql.Marshaler {
+			return ec.marshalNInvoice2ᚖclndᚋentᚐInvoice(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefundPayload_invoice(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefundPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Invoice(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _RemovePaymentMethodPayload_removedID(ctx context.Context, field graphql.CollectedField, obj *model.RemovePaymentMethodPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -173,6 +237,52 @@ func (ec *executionContext) fieldContext_SetDefaultPaymentMethodPayload_paymentM
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _SettlePaymentAttemptsPayload_settled(ctx context.Context, field graphql.CollectedField, obj *model.SettlePaymentAttemptsPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SettlePaymentAttemptsPayload_settled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Settled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SettlePaymentAttemptsPayload_settled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SettlePaymentAttemptsPayload", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SettlePaymentAttemptsPayload_pending(ctx context.Context, field graphql.CollectedField, obj *model.SettlePaymentAttemptsPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SettlePaymentAttemptsPayload_pending(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pending, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SettlePaymentAttemptsPayload_pending(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SettlePaymentAttemptsPayload", field, false, false, "Int")
 }
 
 func (ec *executionContext) _StartCheckoutPayload_checkout(ctx context.Context, field graphql.CollectedField, obj *model.StartCheckoutPayload) (ret graphql.Marshaler) {
@@ -419,6 +529,69 @@ func UnmarshalAdjustBalanceInput(ctx context.Context, raw any) (model.AdjustBala
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRefundInput(ctx context.Context, obj any) (model.RefundInput, error) {
+	var it model.RefundInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"transactionID", "amount", "reason", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "transactionID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("transactionID"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TransactionID = data
+		case "amount":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amount"))
+			data, err := ec.unmarshalNMoney2clndᚋinternalᚋmoneyᚐCents(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Amount = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRefundInput unmarshals raw into the RefundInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRefundInput(ctx context.Context, raw any) (model.RefundInput, error) {
+	var out model.RefundInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RefundInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputSetAutopaymentInput(ctx context.Context, obj any) (model.SetAutopaymentInput, error) {
 	var it model.SetAutopaymentInput
 	if obj == nil {
@@ -479,7 +652,7 @@ func (ec *executionContext) unmarshalInputStartCheckoutInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"amount"}
+	fieldsInOrder := [...]string{"amount", "returnURL", "cancelURL"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -493,6 +666,20 @@ func (ec *executionContext) unmarshalInputStartCheckoutInput(ctx context.Context
 				return it, err
 			}
 			it.Amount = data
+		case "returnURL":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnURL"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURL = data
+		case "cancelURL":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cancelURL"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CancelURL = data
 		}
 	}
 	return it, nil
@@ -640,6 +827,44 @@ func (ec *executionContext) _AdjustBalancePayload(ctx context.Context, sel ast.S
 	return out
 }
 
+var refundPayloadImplementors = []string{"RefundPayload"}
+
+func (ec *executionContext) _RefundPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RefundPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, refundPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RefundPayload")
+		case "transaction":
+			out.Values[i] = ec._RefundPayload_transaction(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "invoice":
+			out.Values[i] = ec._RefundPayload_invoice(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var removePaymentMethodPayloadImplementors = []string{"RemovePaymentMethodPayload"}
 
 func (ec *executionContext) _RemovePaymentMethodPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RemovePaymentMethodPayload) graphql.Marshaler {
@@ -719,6 +944,44 @@ func (ec *executionContext) _SetDefaultPaymentMethodPayload(ctx context.Context,
 			out.Values[i] = graphql.MarshalString("SetDefaultPaymentMethodPayload")
 		case "paymentMethod":
 			out.Values[i] = ec._SetDefaultPaymentMethodPayload_paymentMethod(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var settlePaymentAttemptsPayloadImplementors = []string{"SettlePaymentAttemptsPayload"}
+
+func (ec *executionContext) _SettlePaymentAttemptsPayload(ctx context.Context, sel ast.SelectionSet, obj *model.SettlePaymentAttemptsPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, settlePaymentAttemptsPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SettlePaymentAttemptsPayload")
+		case "settled":
+			out.Values[i] = ec._SettlePaymentAttemptsPayload_settled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pending":
+			out.Values[i] = ec._SettlePaymentAttemptsPayload_pending(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -845,6 +1108,19 @@ func (ec *executionContext) marshalNAdjustBalancePayload2ᚖclndᚋgraphᚋmodel
 	return ec._AdjustBalancePayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNRefundInput2clndᚋgraphᚋmodelᚐRefundInput(ctx context.Context, v any) (model.RefundInput, error) {
+	res, err := ec.unmarshalInputRefundInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRefundPayload2ᚖclndᚋgraphᚋmodelᚐRefundPayload(ctx context.Context, sel ast.SelectionSet, v *model.RefundPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RefundPayload!")
+		return graphql.Null
+	}
+	return ec._RefundPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNRemovePaymentMethodPayload2ᚖclndᚋgraphᚋmodelᚐRemovePaymentMethodPayload(ctx context.Context, sel ast.SelectionSet, v *model.RemovePaymentMethodPayload) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "RemovePaymentMethodPayload!")
@@ -872,6 +1148,14 @@ func (ec *executionContext) marshalNSetDefaultPaymentMethodPayload2ᚖclndᚋgra
 		return graphql.Null
 	}
 	return ec._SetDefaultPaymentMethodPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSettlePaymentAttemptsPayload2ᚖclndᚋgraphᚋmodelᚐSettlePaymentAttemptsPayload(ctx context.Context, sel ast.SelectionSet, v *model.SettlePaymentAttemptsPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SettlePaymentAttemptsPayload!")
+		return graphql.Null
+	}
+	return ec._SettlePaymentAttemptsPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNStartCheckoutInput2clndᚋgraphᚋmodelᚐStartCheckoutInput(ctx context.Context, v any) (model.StartCheckoutInput, error) {

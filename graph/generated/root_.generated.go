@@ -157,6 +157,29 @@ type ComplexityRoot struct {
 		License func(childComplexity int) int
 	}
 
+	GatewayEvent struct {
+		Amount     func(childComplexity int) int
+		CreatedAt  func(childComplexity int) int
+		EventID    func(childComplexity int) int
+		ID         func(childComplexity int) int
+		Provider   func(childComplexity int) int
+		Reference  func(childComplexity int) int
+		ResellerID func(childComplexity int) int
+		Summary    func(childComplexity int) int
+		Type       func(childComplexity int) int
+	}
+
+	GatewayEventConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	GatewayEventEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	IPLicense struct {
 		Backup      func(childComplexity int) int
 		CreatedAt   func(childComplexity int) int
@@ -253,6 +276,7 @@ type ComplexityRoot struct {
 		ImportIPLicenses        func(childComplexity int, input model.ImportIPLicensesInput) int
 		Login                   func(childComplexity int, input model.LoginInput) int
 		Logout                  func(childComplexity int) int
+		Refund                  func(childComplexity int, input model.RefundInput) int
 		RegisterReseller        func(childComplexity int, input model.RegisterResellerInput) int
 		RegisterServer          func(childComplexity int, input model.RegisterServerInput) int
 		RemoveActivationKey     func(childComplexity int, id string) int
@@ -266,6 +290,7 @@ type ComplexityRoot struct {
 		SetBackupPricePerGb     func(childComplexity int, input model.SetBackupPricePerGBInput) int
 		SetDefaultPaymentMethod func(childComplexity int, id string) int
 		SetProductPrice         func(childComplexity int, input model.SetProductPriceInput) int
+		SettlePaymentAttempts   func(childComplexity int) int
 		StartCheckout           func(childComplexity int, input model.StartCheckoutInput) int
 		TopUp                   func(childComplexity int, input model.TopUpInput) int
 		UpdateServerAccount     func(childComplexity int, id string, input model.UpdateServerAccountInput) int
@@ -279,12 +304,19 @@ type ComplexityRoot struct {
 	}
 
 	PaymentAttempt struct {
-		Amount    func(childComplexity int) int
-		CreatedAt func(childComplexity int) int
-		ID        func(childComplexity int) int
-		Purpose   func(childComplexity int) int
-		Reason    func(childComplexity int) int
-		Status    func(childComplexity int) int
+		Amount      func(childComplexity int) int
+		CreatedAt   func(childComplexity int) int
+		DeclineCode func(childComplexity int) int
+		Gateway     func(childComplexity int) int
+		GatewayRef  func(childComplexity int) int
+		ID          func(childComplexity int) int
+		MethodLabel func(childComplexity int) int
+		Purpose     func(childComplexity int) int
+		Reason      func(childComplexity int) int
+		RefundOf    func(childComplexity int) int
+		SettledAt   func(childComplexity int) int
+		Status      func(childComplexity int) int
+		Transaction func(childComplexity int) int
 	}
 
 	PaymentAttemptConnection struct {
@@ -322,6 +354,7 @@ type ComplexityRoot struct {
 		BackupPricePerGb func(childComplexity int) int
 		Clock            func(childComplexity int) int
 		Datacenters      func(childComplexity int) int
+		GatewayEvents    func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int) int
 		IPLicenses       func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.IPLicenseOrder, where *ent.IPLicenseWhereInput, search *string, resellerID *string) int
 		Invoices         func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.InvoiceOrder, where *ent.InvoiceWhereInput, resellerID *string) int
 		Node             func(childComplexity int, id string) int
@@ -331,6 +364,11 @@ type ComplexityRoot struct {
 		ServerAccounts   func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ServerAccountOrder, where *ent.ServerAccountWhereInput, search *string, resellerID *string) int
 		Transactions     func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.TransactionOrder, where *ent.TransactionWhereInput, resellerID *string) int
 		Viewer           func(childComplexity int) int
+	}
+
+	RefundPayload struct {
+		Invoice     func(childComplexity int) int
+		Transaction func(childComplexity int) int
 	}
 
 	RegisterResellerPayload struct {
@@ -465,6 +503,11 @@ type ComplexityRoot struct {
 
 	SetProductPricePayload struct {
 		Product func(childComplexity int) int
+	}
+
+	SettlePaymentAttemptsPayload struct {
+		Pending func(childComplexity int) int
+		Settled func(childComplexity int) int
 	}
 
 	StartCheckoutPayload struct {
@@ -899,6 +942,93 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DeactivateBackupPayload.License(childComplexity), true
+
+	case "GatewayEvent.amount":
+		if e.ComplexityRoot.GatewayEvent.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GatewayEvent.Amount(childComplexity), true
+	case "GatewayEvent.createdAt":
+		if e.ComplexityRoot.GatewayEvent.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GatewayEvent.CreatedAt(childComplexity), true
+	case "GatewayEvent.eventID":
+		if e.ComplexityRoot.GatewayEvent.EventID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GatewayEvent.EventID(childComplexity), true
+	case "GatewayEvent.id":
+		if e.ComplexityRoot.GatewayEvent.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GatewayEvent.ID(childComplexity), true
+	case "GatewayEvent.provider":
+		if e.ComplexityRoot.GatewayEvent.Provider == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GatewayEvent.Provider(childComplexity), true
+	case "GatewayEvent.reference":
+		if e.ComplexityRoot.GatewayEvent.Reference == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GatewayEvent.Reference(childComplexity), true
+	case "GatewayEvent.resellerID":
+		if e.ComplexityRoot.GatewayEvent.ResellerID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GatewayEvent.ResellerID(childComplexity), true
+	case "GatewayEvent.summary":
+		if e.ComplexityRoot.GatewayEvent.Summary == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GatewayEvent.Summary(childComplexity), true
+	case "GatewayEvent.type":
+		if e.ComplexityRoot.GatewayEvent.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GatewayEvent.Type(childComplexity), true
+
+	case "GatewayEventConnection.edges":
+		if e.ComplexityRoot.GatewayEventConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GatewayEventConnection.Edges(childComplexity), true
+	case "GatewayEventConnection.pageInfo":
+		if e.ComplexityRoot.GatewayEventConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GatewayEventConnection.PageInfo(childComplexity), true
+	case "GatewayEventConnection.totalCount":
+		if e.ComplexityRoot.GatewayEventConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GatewayEventConnection.TotalCount(childComplexity), true
+
+	case "GatewayEventEdge.cursor":
+		if e.ComplexityRoot.GatewayEventEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GatewayEventEdge.Cursor(childComplexity), true
+	case "GatewayEventEdge.node":
+		if e.ComplexityRoot.GatewayEventEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GatewayEventEdge.Node(childComplexity), true
 
 	case "IPLicense.backup":
 		if e.ComplexityRoot.IPLicense.Backup == nil {
@@ -1360,6 +1490,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Logout(childComplexity), true
+	case "Mutation.refund":
+		if e.ComplexityRoot.Mutation.Refund == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_refund_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Refund(childComplexity, args["input"].(model.RefundInput)), true
 	case "Mutation.registerReseller":
 		if e.ComplexityRoot.Mutation.RegisterReseller == nil {
 			break
@@ -1503,6 +1644,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetProductPrice(childComplexity, args["input"].(model.SetProductPriceInput)), true
+	case "Mutation.settlePaymentAttempts":
+		if e.ComplexityRoot.Mutation.SettlePaymentAttempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.SettlePaymentAttempts(childComplexity), true
 	case "Mutation.startCheckout":
 		if e.ComplexityRoot.Mutation.StartCheckout == nil {
 			break
@@ -1574,12 +1721,36 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PaymentAttempt.CreatedAt(childComplexity), true
+	case "PaymentAttempt.declineCode":
+		if e.ComplexityRoot.PaymentAttempt.DeclineCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.DeclineCode(childComplexity), true
+	case "PaymentAttempt.gateway":
+		if e.ComplexityRoot.PaymentAttempt.Gateway == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.Gateway(childComplexity), true
+	case "PaymentAttempt.gatewayRef":
+		if e.ComplexityRoot.PaymentAttempt.GatewayRef == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.GatewayRef(childComplexity), true
 	case "PaymentAttempt.id":
 		if e.ComplexityRoot.PaymentAttempt.ID == nil {
 			break
 		}
 
 		return e.ComplexityRoot.PaymentAttempt.ID(childComplexity), true
+	case "PaymentAttempt.methodLabel":
+		if e.ComplexityRoot.PaymentAttempt.MethodLabel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.MethodLabel(childComplexity), true
 	case "PaymentAttempt.purpose":
 		if e.ComplexityRoot.PaymentAttempt.Purpose == nil {
 			break
@@ -1592,12 +1763,30 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PaymentAttempt.Reason(childComplexity), true
+	case "PaymentAttempt.refundOf":
+		if e.ComplexityRoot.PaymentAttempt.RefundOf == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.RefundOf(childComplexity), true
+	case "PaymentAttempt.settledAt":
+		if e.ComplexityRoot.PaymentAttempt.SettledAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.SettledAt(childComplexity), true
 	case "PaymentAttempt.status":
 		if e.ComplexityRoot.PaymentAttempt.Status == nil {
 			break
 		}
 
 		return e.ComplexityRoot.PaymentAttempt.Status(childComplexity), true
+	case "PaymentAttempt.transaction":
+		if e.ComplexityRoot.PaymentAttempt.Transaction == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.Transaction(childComplexity), true
 
 	case "PaymentAttemptConnection.edges":
 		if e.ComplexityRoot.PaymentAttemptConnection.Edges == nil {
@@ -1740,6 +1929,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Datacenters(childComplexity), true
+	case "Query.gatewayEvents":
+		if e.ComplexityRoot.Query.GatewayEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Query_gatewayEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.GatewayEvents(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int)), true
 	case "Query.ipLicenses":
 		if e.ComplexityRoot.Query.IPLicenses == nil {
 			break
@@ -1830,6 +2030,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Viewer(childComplexity), true
+
+	case "RefundPayload.invoice":
+		if e.ComplexityRoot.RefundPayload.Invoice == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RefundPayload.Invoice(childComplexity), true
+	case "RefundPayload.transaction":
+		if e.ComplexityRoot.RefundPayload.Transaction == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RefundPayload.Transaction(childComplexity), true
 
 	case "RegisterResellerPayload.expiresAt":
 		if e.ComplexityRoot.RegisterResellerPayload.ExpiresAt == nil {
@@ -2291,6 +2504,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SetProductPricePayload.Product(childComplexity), true
 
+	case "SettlePaymentAttemptsPayload.pending":
+		if e.ComplexityRoot.SettlePaymentAttemptsPayload.Pending == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SettlePaymentAttemptsPayload.Pending(childComplexity), true
+	case "SettlePaymentAttemptsPayload.settled":
+		if e.ComplexityRoot.SettlePaymentAttemptsPayload.Settled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SettlePaymentAttemptsPayload.Settled(childComplexity), true
+
 	case "StartCheckoutPayload.checkout":
 		if e.ComplexityRoot.StartCheckoutPayload.Checkout == nil {
 			break
@@ -2451,6 +2677,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CheckoutOrder", ec.unmarshalInputCheckoutOrder),
 			graphql.NewInputUnmarshaler("CreateAPITokenInput", ec.unmarshalInputCreateAPITokenInput),
 			graphql.NewInputUnmarshaler("CreateServerAccountInput", ec.unmarshalInputCreateServerAccountInput),
+			graphql.NewInputUnmarshaler("GatewayEventOrder", ec.unmarshalInputGatewayEventOrder),
 			graphql.NewInputUnmarshaler("IPLicenseOrder", ec.unmarshalInputIPLicenseOrder),
 			graphql.NewInputUnmarshaler("IPLicenseWhereInput", ec.unmarshalInputIPLicenseWhereInput),
 			graphql.NewInputUnmarshaler("ImportIPLicenseInput", ec.unmarshalInputImportIPLicenseInput),
@@ -2461,6 +2688,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("PaymentAttemptOrder", ec.unmarshalInputPaymentAttemptOrder),
 			graphql.NewInputUnmarshaler("PaymentMethodInput", ec.unmarshalInputPaymentMethodInput),
 			graphql.NewInputUnmarshaler("PaymentMethodOrder", ec.unmarshalInputPaymentMethodOrder),
+			graphql.NewInputUnmarshaler("RefundInput", ec.unmarshalInputRefundInput),
 			graphql.NewInputUnmarshaler("RegisterResellerInput", ec.unmarshalInputRegisterResellerInput),
 			graphql.NewInputUnmarshaler("RegisterServerInput", ec.unmarshalInputRegisterServerInput),
 			graphql.NewInputUnmarshaler("ResellerOrder", ec.unmarshalInputResellerOrder),
@@ -2894,6 +3122,7 @@ enum CheckoutStatus @goModel(model: "clnd/ent/checkout.Status") {
   COMPLETED
   CANCELED
   EXPIRED
+  FAILED
 }
 """
 Define a Relay Cursor type:
@@ -2904,6 +3133,87 @@ type Datacenter implements Node {
   id: ID!
   code: String!
   name: String!
+}
+type GatewayEvent implements Node {
+  id: ID!
+  createdAt: Time!
+  """
+  stripe, paypal or sandbox.
+  """
+  provider: String!
+  """
+  The provider's event ID.
+  """
+  eventID: String!
+  """
+  The provider's event type, e.g. charge.dispute.created.
+  """
+  type: String!
+  """
+  The reseller it concerns, when known.
+  """
+  resellerID: String
+  """
+  The provider's object it is about (PaymentIntent, charge, order, capture).
+  """
+  reference: String!
+  """
+  The amount it names, when it names one.
+  """
+  amount: Money
+  """
+  What clnd did with it, for humans.
+  """
+  summary: String!
+}
+"""
+A connection to a list of items.
+"""
+type GatewayEventConnection {
+  """
+  A list of edges.
+  """
+  edges: [GatewayEventEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type GatewayEventEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: GatewayEvent
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for GatewayEvent connections
+"""
+input GatewayEventOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order GatewayEvents.
+  """
+  field: GatewayEventOrderField!
+}
+"""
+Properties by which GatewayEvent connections can be ordered.
+"""
+enum GatewayEventOrderField {
+  CREATED_AT
 }
 type IPLicense implements Node {
   id: ID!
@@ -3327,10 +3637,47 @@ type PageInfo {
 type PaymentAttempt implements Node {
   id: ID!
   createdAt: Time!
+  """
+  What the money is for. REFUND attempts give money back; the others take it.
+  """
   purpose: PaymentAttemptPurpose!
   amount: Money!
+  """
+  PENDING until the provider's answer is recorded; REQUIRES_ACTION waits for the payer (3-D Secure, PayPal approval).
+  """
   status: PaymentAttemptStatus!
+  """
+  Why the provider declined, or why nothing could be charged; the last error while PENDING.
+  """
   reason: String!
+  """
+  The provider's code for a decline (Stripe's decline_code, PayPal's issue).
+  """
+  declineCode: String!
+  """
+  The provider: sandbox, stripe or paypal.
+  """
+  gateway: String!
+  """
+  The payment method charged, as its label ("Visa •••• 4242").
+  """
+  methodLabel: String!
+  """
+  The provider's reference once known: a PaymentIntent, a PayPal capture, a refund.
+  """
+  gatewayRef: String!
+  """
+  When the outcome was recorded.
+  """
+  settledAt: Time
+  """
+  The ledger entry that recorded the money, once it moved.
+  """
+  transaction: Transaction
+  """
+  REFUND attempts: the payment they give back.
+  """
+  refundOf: Transaction
 }
 """
 A connection to a list of items.
@@ -3385,14 +3732,20 @@ enum PaymentAttemptOrderField {
 PaymentAttemptPurpose is enum for the field purpose
 """
 enum PaymentAttemptPurpose @goModel(model: "clnd/ent/paymentattempt.Purpose") {
+  DEPOSIT
+  TOP_UP
   AUTOPAYMENT
+  CHECKOUT
+  REFUND
 }
 """
 PaymentAttemptStatus is enum for the field status
 """
 enum PaymentAttemptStatus @goModel(model: "clnd/ent/paymentattempt.Status") {
+  PENDING
   SUCCEEDED
   DECLINED
+  REQUIRES_ACTION
 }
 type PaymentMethod implements Node {
   id: ID!
@@ -4613,6 +4966,10 @@ extend type Mutation {
 input StartCheckoutInput {
   "At least \"1.00\", at most \"100000.00\"."
   amount: Money!
+  "The dashboard page the payer returns to after paying; its origin must be one the operator allows (--checkout-return-origins). Without it clnd shows the outcome itself."
+  returnURL: String
+  "The dashboard page the payer returns to after canceling; the same origin rule."
+  cancelURL: String
 }
 
 type StartCheckoutPayload {
@@ -4626,10 +4983,56 @@ extend type Checkout {
 
 extend type Mutation {
   """
-  Starts a PayPal-style redirect payment. Nothing moves until the provider's signed webhook
-  confirms it; then the amount is credited exactly once as a TOP_UP.
+  Starts a redirect payment (PayPal, or the sandbox's own page): send the payer to the checkout's
+  redirectURL. Nothing moves until the payer approves and the order is captured (on the payer's
+  return or the provider's signed webhook, whichever comes first); then the amount is credited
+  exactly once as a TOP_UP. Must be the only field of its mutation.
   """
   startCheckout(input: StartCheckoutInput!): StartCheckoutPayload!
+}
+
+input RefundInput {
+  "The payment to refund: a DEPOSIT, TOP_UP or AUTOPAYMENT transaction (checkout top-ups included)."
+  transactionID: ID!
+  "Positive; at most what the payment brought in less earlier refunds, and at most the reseller's balance."
+  amount: Money!
+  "Why; shown on the REFUND transaction. At most 500 characters."
+  reason: String!
+  "Makes a retry safe; the Idempotency-Key header works too."
+  idempotencyKey: String
+}
+
+type RefundPayload {
+  "The negative REFUND transaction."
+  transaction: Transaction!
+  "The REFUND invoice document."
+  invoice: Invoice!
+}
+
+type SettlePaymentAttemptsPayload {
+  "Attempts whose outcome this run recorded."
+  settled: Int!
+  "Attempts still pending (their provider did not answer); the reconciler asks again later."
+  pending: Int!
+}
+
+extend type Mutation {
+  """
+  Operator: gives all or part of one payment back to where it came from, through the provider that
+  took it. A provider's refusal is PAYMENT_FAILED and moves nothing; more than the payment has left,
+  or more than the balance, is CONFLICT. Must be the only field of its mutation.
+  """
+  refund(input: RefundInput!): RefundPayload! @operator
+  """
+  Operator: asks the providers now about every pending payment attempt whose retry is due, as the
+  reconciler does every minute on every instance.
+  """
+  settlePaymentAttempts: SettlePaymentAttemptsPayload! @operator
+}
+
+extend type Query {
+  "Operator: payment providers' webhook events as received (disputes, refunds made at the provider, payments), newest first."
+  gatewayEvents(after: Cursor, first: Int, before: Cursor, last: Int): GatewayEventConnection! @operator
 }
 `, BuiltIn: false},
 	{Name: "../schema.graphqls", Input: `# clnd's hand-written schema. ent.graphqls is generated from ent/schema by
@@ -4997,6 +5400,52 @@ func (ec *executionContext) childFields_DeactivateBackupPayload(ctx context.Cont
 	return nil, fmt.Errorf("no field named %q was found under type DeactivateBackupPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_GatewayEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_GatewayEvent_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_GatewayEvent_createdAt(ctx, field)
+	case "provider":
+		return ec.fieldContext_GatewayEvent_provider(ctx, field)
+	case "eventID":
+		return ec.fieldContext_GatewayEvent_eventID(ctx, field)
+	case "type":
+		return ec.fieldContext_GatewayEvent_type(ctx, field)
+	case "resellerID":
+		return ec.fieldContext_GatewayEvent_resellerID(ctx, field)
+	case "reference":
+		return ec.fieldContext_GatewayEvent_reference(ctx, field)
+	case "amount":
+		return ec.fieldContext_GatewayEvent_amount(ctx, field)
+	case "summary":
+		return ec.fieldContext_GatewayEvent_summary(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type GatewayEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_GatewayEventConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_GatewayEventConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_GatewayEventConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_GatewayEventConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type GatewayEventConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_GatewayEventEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_GatewayEventEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_GatewayEventEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type GatewayEventEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_IPLicense(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -5189,6 +5638,20 @@ func (ec *executionContext) childFields_PaymentAttempt(ctx context.Context, fiel
 		return ec.fieldContext_PaymentAttempt_status(ctx, field)
 	case "reason":
 		return ec.fieldContext_PaymentAttempt_reason(ctx, field)
+	case "declineCode":
+		return ec.fieldContext_PaymentAttempt_declineCode(ctx, field)
+	case "gateway":
+		return ec.fieldContext_PaymentAttempt_gateway(ctx, field)
+	case "methodLabel":
+		return ec.fieldContext_PaymentAttempt_methodLabel(ctx, field)
+	case "gatewayRef":
+		return ec.fieldContext_PaymentAttempt_gatewayRef(ctx, field)
+	case "settledAt":
+		return ec.fieldContext_PaymentAttempt_settledAt(ctx, field)
+	case "transaction":
+		return ec.fieldContext_PaymentAttempt_transaction(ctx, field)
+	case "refundOf":
+		return ec.fieldContext_PaymentAttempt_refundOf(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PaymentAttempt", field.Name)
 }
@@ -5249,6 +5712,16 @@ func (ec *executionContext) childFields_Product(ctx context.Context, field graph
 		return ec.fieldContext_Product_monthlyPrice(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Product", field.Name)
+}
+
+func (ec *executionContext) childFields_RefundPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "transaction":
+		return ec.fieldContext_RefundPayload_transaction(ctx, field)
+	case "invoice":
+		return ec.fieldContext_RefundPayload_invoice(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RefundPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_RegisterResellerPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5517,6 +5990,16 @@ func (ec *executionContext) childFields_SetProductPricePayload(ctx context.Conte
 		return ec.fieldContext_SetProductPricePayload_product(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SetProductPricePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_SettlePaymentAttemptsPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "settled":
+		return ec.fieldContext_SettlePaymentAttemptsPayload_settled(ctx, field)
+	case "pending":
+		return ec.fieldContext_SettlePaymentAttemptsPayload_pending(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SettlePaymentAttemptsPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_StartCheckoutPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

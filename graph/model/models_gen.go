@@ -172,6 +172,24 @@ type PaymentMethodInput struct {
 	GatewayToken string `json:"gatewayToken"`
 }
 
+type RefundInput struct {
+	// The payment to refund: a DEPOSIT, TOP_UP or AUTOPAYMENT transaction (checkout top-ups included).
+	TransactionID string `json:"transactionID"`
+	// Positive; at most what the payment brought in less earlier refunds, and at most the reseller's balance.
+	Amount money.Cents `json:"amount"`
+	// Why; shown on the REFUND transaction. At most 500 characters.
+	Reason string `json:"reason"`
+	// Makes a retry safe; the Idempotency-Key header works too.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+}
+
+type RefundPayload struct {
+	// The negative REFUND transaction.
+	Transaction *ent.Transaction `json:"transaction"`
+	// The REFUND invoice document.
+	Invoice *ent.Invoice `json:"invoice"`
+}
+
 type RegisterResellerInput struct {
 	// 3–64 of a-z 0-9 . _ -, unique without regard to case.
 	Login string `json:"login"`
@@ -272,9 +290,20 @@ type SetProductPricePayload struct {
 	Product *ent.Product `json:"product"`
 }
 
+type SettlePaymentAttemptsPayload struct {
+	// Attempts whose outcome this run recorded.
+	Settled int `json:"settled"`
+	// Attempts still pending (their provider did not answer); the reconciler asks again later.
+	Pending int `json:"pending"`
+}
+
 type StartCheckoutInput struct {
 	// At least "1.00", at most "100000.00".
 	Amount money.Cents `json:"amount"`
+	// The dashboard page the payer returns to after paying; its origin must be one the operator allows (--checkout-return-origins). Without it clnd shows the outcome itself.
+	ReturnURL *string `json:"returnURL,omitempty"`
+	// The dashboard page the payer returns to after canceling; the same origin rule.
+	CancelURL *string `json:"cancelURL,omitempty"`
 }
 
 type StartCheckoutPayload struct {

@@ -56,7 +56,7 @@ func (s *Service) AdjustBalance(ctx context.Context, tx *ent.Tx, a Adjustment, k
 		if a.Amount < 0 {
 			err = s.Autopay(ctx, tx, a.ResellerID)
 		} else {
-			err = standingAfter(ctx, tx, a.ResellerID, txn.BalanceAfter)
+			err = standingAfter(ctx, tx, a.ResellerID)
 		}
 		return adjusted{TransactionID: txn.ID}, err
 	})

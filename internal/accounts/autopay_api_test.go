@@ -74,7 +74,9 @@ func TestAutoRepayAfterADebit(t *testing.T) {
 		if newest.Kind != "AUTOPAYMENT" || newest.Amount != "20.00" || newest.Invoice == nil || newest.Invoice.Type != "PAYMENT_RECEIVED" {
 			t.Fatalf("autopayment %+v", newest)
 		}
-		if at := r.PaymentAttempts.Edges; len(at) != 1 || at[0].Node.Status != "SUCCEEDED" || at[0].Node.Amount != "20.00" {
+		// Every charge is an attempt: the deposit, then the autopayment.
+		if at := r.PaymentAttempts.Edges; len(at) != 2 || at[0].Node.Purpose != "DEPOSIT" || at[1].Node.Purpose != "AUTOPAYMENT" ||
+			at[1].Node.Status != "SUCCEEDED" || at[1].Node.Amount != "20.00" {
 			t.Fatalf("attempts %+v", at)
 		}
 	})
@@ -131,7 +133,8 @@ func TestNoAutopaymentAndDeclinesLeavePastDue(t *testing.T) {
 			t.Fatalf("after a declined autopayment: %+v", r)
 		}
 		at := r.PaymentAttempts.Edges
-		if len(at) != 1 || at[0].Node.Status != "DECLINED" || at[0].Node.Amount != "20.00" || at[0].Node.Reason == "" {
+		at = at[len(at)-1:]
+		if at[0].Node.Purpose != "AUTOPAYMENT" || at[0].Node.Status != "DECLINED" || at[0].Node.Amount != "20.00" || at[0].Node.Reason == "" {
 			t.Fatalf("attempts %+v", at)
 		}
 	})

@@ -2,32 +2,30 @@ package accounts
 
 import (
 	"context"
-	"fmt"
 
 	"clnd/ent"
 	"clnd/ent/paymentattempt"
 	"clnd/ent/paymentmethod"
 	"clnd/ent/reseller"
-	"clnd/ent/transaction"
 	"clnd/internal/apperr"
 	"clnd/internal/autopay"
-	"clnd/internal/ids"
+	"clnd/internal/clock"
 	"clnd/internal/money"
-	"clnd/internal/payments"
-	"clnd/internal/store"
 	"clnd/internal/viewer"
 )
 
-// Autopay applies the reseller's autopayment rule after a debit, in tx.
-// The reseller's row is locked first, so concurrent or repeated triggers
-// queue and each sees the balance the previous one left: nothing is charged
-// twice. A successful charge is an AUTOPAYMENT transaction with a
-// PAYMENT_RECEIVED receipt; a declined one (or none possible: no payment
-// method) moves no money, is recorded as a declined PaymentAttempt, and
-// leaves the reseller PAST_DUE while the balance is negative.
+// Autopay applies the reseller's autopayment rule after a debit, in the
+// debit's own transaction tx. It does not charge: it commits the due
+// autopayment as a PENDING attempt with the debit, and settles it once tx
+// has committed (a crash in between leaves it to the reconciler, so a due
+// autopayment is never lost). The reseller's row is locked first and
+// pending autopayments count as paid, so concurrent or repeated triggers
+// queue and nothing is charged twice. With no default payment method the
+// attempt is DECLINED at once, and the reseller is PAST_DUE while the
+// balance is negative.
 func (s *Service) Autopay(ctx context.Context, tx *ent.Tx, resellerID string) error {
 	ctx = viewer.SystemContext(ctx)
-	r, err := tx.Reseller.Query().Where(reseller.ID(resellerID)).Modify(store.ForUpdate).Only(ctx)
+	r, expected, err := expectedBalance(ctx, tx, resellerID)
 	if err != nil {
 		return err
 	}
@@ -35,63 +33,49 @@ func (s *Service) Autopay(ctx context.Context, tx *ent.Tx, resellerID string) er
 	if r.AutopayTarget != nil {
 		target = *r.AutopayTarget
 	}
-	due := autopay.Due(autopay.Mode(r.AutopayMode), r.Balance, target)
+	due := autopay.Due(autopay.Mode(r.AutopayMode), expected, target)
 	if due == 0 {
-		return standingAfter(ctx, tx, resellerID, r.Balance)
-	}
-	declined := func(reason string) error {
-		if err := tx.PaymentAttempt.Create().
-			SetResellerID(resellerID).
-			SetPurpose(paymentattempt.PurposeAUTOPAYMENT).
-			SetAmount(due).
-			SetStatus(paymentattempt.StatusDECLINED).
-			SetReason(reason).
-			Exec(ctx); err != nil {
-			return err
-		}
-		return standingAfter(ctx, tx, resellerID, r.Balance)
+		return standingAfter(ctx, tx, resellerID)
 	}
 	pm, err := tx.PaymentMethod.Query().
 		Where(paymentmethod.ResellerID(resellerID), paymentmethod.IsDefault(true)).
 		Only(ctx)
 	if ent.IsNotFound(err) {
-		return declined("no default payment method")
-	}
-	if err != nil {
-		return err
-	}
-	charge, err := s.Gateway.Charge(ctx, payments.ChargeRequest{Key: ids.New("chg"), MethodRef: pm.GatewayRef, Amount: due, ResellerID: resellerID})
-	if err != nil {
-		// A decline, or a gateway that could not be reached: either way no
-		// money moved, and the debit that triggered this must still stand.
-		reason := err.Error()
-		if e, ok := apperr.As(err); !ok || e.Code != apperr.PaymentFailed {
-			reason = "the payment gateway failed: " + reason
+		if err := tx.PaymentAttempt.Create().
+			SetResellerID(resellerID).
+			SetPurpose(paymentattempt.PurposeAUTOPAYMENT).
+			SetAmount(due).
+			SetGateway(s.Gateway.Name()).
+			SetStatus(paymentattempt.StatusDECLINED).
+			SetReason("no default payment method").
+			SetSettledAt(clock.Now(ctx)).
+			SetNextTryAt(clock.Wall()).
+			Exec(ctx); err != nil {
+			return err
 		}
-		return declined(reason)
+		return standingAfter(ctx, tx, resellerID)
 	}
-	refundUnlessCommitted(tx, s.Gateway, charge)
-	txn, _, err := RecordPayment(ctx, tx, resellerID, transaction.KindAUTOPAYMENT, due, fmt.Sprintf("Autopayment (%s)", pm.Label))
 	if err != nil {
 		return err
 	}
-	if err := tx.PaymentAttempt.Create().
-		SetResellerID(resellerID).
-		SetPurpose(paymentattempt.PurposeAUTOPAYMENT).
-		SetAmount(due).
-		SetStatus(paymentattempt.StatusSUCCEEDED).
-		SetTransactionID(txn.ID).
-		Exec(ctx); err != nil {
+	a, err := s.openAttempt(ctx, tx, paymentattempt.PurposeAUTOPAYMENT, r, pm, due)
+	if err != nil {
 		return err
 	}
-	return standingAfter(ctx, tx, resellerID, txn.BalanceAfter)
+	s.settleAfterCommit(tx, a.ID)
+	return standingAfter(ctx, tx, resellerID)
 }
 
-// standingAfter sets PAST_DUE while the balance is negative and ACTIVE
-// again once it is not (a suspended reseller stays suspended).
-func standingAfter(ctx context.Context, tx *ent.Tx, resellerID string, balance money.Cents) error {
+// standingAfter sets PAST_DUE while the balance, counting pending
+// autopayments as paid, is negative, and ACTIVE again once it is not (a
+// suspended reseller stays suspended).
+func standingAfter(ctx context.Context, tx *ent.Tx, resellerID string) error {
+	_, expected, err := expectedBalance(ctx, tx, resellerID)
+	if err != nil {
+		return err
+	}
 	from, to := reseller.StatusACTIVE, reseller.StatusPAST_DUE
-	if balance >= 0 {
+	if expected >= 0 {
 		from, to = to, from
 	}
 	return tx.Reseller.Update().

@@ -2,11 +2,13 @@ package accounts
 
 import (
 	"context"
-	"fmt"
+	"strconv"
 	"time"
 
 	"clnd/ent"
+	"clnd/ent/idempotencyrecord"
 	"clnd/ent/invoice"
+	"clnd/ent/paymentattempt"
 	"clnd/ent/paymentmethod"
 	"clnd/ent/reseller"
 	"clnd/ent/transaction"
@@ -15,7 +17,6 @@ import (
 	"clnd/internal/billing"
 	"clnd/internal/clock"
 	"clnd/internal/idempotency"
-	"clnd/internal/ids"
 	"clnd/internal/ledger"
 	"clnd/internal/money"
 	"clnd/internal/payments"
@@ -52,31 +53,45 @@ type Session struct {
 	ExpiresAt  time.Time
 }
 
+// registered is what a registration's idempotency key replays.
 type registered struct {
 	ResellerID string `json:"resellerID"`
+	AttemptID  string `json:"attemptID"`
 }
 
-// Register signs a reseller up, in tx: the deposit is charged first, and
-// only when the gateway took it are the reseller, its default payment
-// method, the DEPOSIT transaction and the PAYMENT_RECEIVED invoice written.
-// A declined charge writes nothing. If anything after the charge fails, the
-// transaction rolls back and the charge is refunded.
-func (s *Service) Register(ctx context.Context, tx *ent.Tx, r Registration, key string) (*Session, error) {
+// Register signs a reseller up in two steps. First, in a transaction of its
+// own: the login is claimed, the payment method saved at the gateway, and
+// the reseller, its default method and a PENDING deposit attempt committed.
+// Then the deposit is charged (Settle): when the gateway took it, the DEPOSIT
+// transaction and the PAYMENT_RECEIVED receipt are written and a session is
+// opened; when it declined, the registration is removed again, so nothing is
+// left behind and the login is free. Until the deposit is settled the
+// reseller cannot log in. A retry with the same key settles the same deposit.
+func (s *Service) Register(ctx context.Context, r Registration, key string) (*Session, error) {
 	r, err := s.validate(r)
 	if err != nil {
 		return nil, err
 	}
 	fp := fingerprint{r.Login, r.BillingEmail, r.Company, r.FirstName, r.LastName, r.GatewayToken, r.InitialDeposit}
-	res, replayed, err := idempotency.Do(ctx, tx, "anonymous", "registerReseller", key, fp, func() (registered, error) {
-		id, err := s.createReseller(ctx, tx, r, key)
-		return registered{ResellerID: id}, err
+	var res registered
+	var replayed bool
+	err = s.withTx(ctx, func(tx *ent.Tx) error {
+		res, replayed, err = idempotency.Do(ctx, tx, "anonymous", "registerReseller", key, fp, func() (registered, error) {
+			return s.openRegistration(ctx, tx, r)
+		})
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	if replayed {
 		// The first request's password must be this one's too.
-		acct, err := tx.Reseller.Get(viewer.SystemContext(ctx), res.ResellerID)
+		acct, err := s.Client.Reseller.Get(viewer.SystemContext(ctx), res.ResellerID)
+		if ent.IsNotFound(err) {
+			// Its deposit was declined and the registration removed
+			// while this retry waited for the key.
+			return nil, apperr.New(apperr.PaymentFailed, "the initial deposit was declined")
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -84,7 +99,28 @@ func (s *Service) Register(ctx context.Context, tx *ent.Tx, r Registration, key 
 			return nil, apperr.New(apperr.IdempotencyConflict, "this idempotency key was used with different input")
 		}
 	}
-	return s.openSession(ctx, tx, res.ResellerID)
+	if _, err := s.Settle(ctx, res.AttemptID); err != nil {
+		return nil, err
+	}
+	var sess *Session
+	err = s.withTx(ctx, func(tx *ent.Tx) error {
+		sess, err = s.openSession(ctx, tx, res.ResellerID)
+		return err
+	})
+	return sess, err
+}
+
+// withTx runs fn in a transaction of its own.
+func (s *Service) withTx(ctx context.Context, fn func(*ent.Tx) error) error {
+	tx, err := s.Client.Tx(ctx)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
 }
 
 func (s *Service) validate(r Registration) (Registration, error) {
@@ -115,30 +151,22 @@ func (s *Service) validate(r Registration) (Registration, error) {
 	return r, nil
 }
 
-func (s *Service) createReseller(ctx context.Context, tx *ent.Tx, r Registration, key string) (string, error) {
+func (s *Service) openRegistration(ctx context.Context, tx *ent.Tx, r Registration) (registered, error) {
 	sys := viewer.SystemContext(ctx)
 	taken, err := tx.Reseller.Query().Where(reseller.Login(r.Login)).Exist(sys)
 	if err != nil {
-		return "", err
+		return registered{}, err
 	}
 	if taken {
-		return "", errLoginTaken(r.Login)
+		return registered{}, errLoginTaken(r.Login)
 	}
 	method, err := s.Gateway.Save(ctx, payments.MethodRequest{Token: r.GatewayToken, Email: r.BillingEmail, Name: r.Login})
 	if err != nil {
-		return "", err
+		return registered{}, err
 	}
-	// A fresh key per attempt: a retry after a refunded attempt must be a new
-	// charge at the gateway, not a replay of the refunded one.
-	charge, err := s.Gateway.Charge(ctx, payments.ChargeRequest{Key: ids.New("chg"), MethodRef: method.Ref, Amount: r.InitialDeposit})
-	if err != nil {
-		return "", err
-	}
-	refundUnlessCommitted(tx, s.Gateway, charge)
-
 	hash, err := auth.HashPassword(r.Password)
 	if err != nil {
-		return "", err
+		return registered{}, err
 	}
 	acct, err := tx.Reseller.Create().
 		SetLogin(r.Login).
@@ -147,28 +175,65 @@ func (s *Service) createReseller(ctx context.Context, tx *ent.Tx, r Registration
 		SetCompany(r.Company).
 		SetFirstName(r.FirstName).
 		SetLastName(r.LastName).
+		SetGatewayCustomer(method.CustomerRef).
 		Save(sys)
 	if ent.IsConstraintError(err) {
-		return "", errLoginTaken(r.Login) // lost a race for the login
+		return registered{}, errLoginTaken(r.Login) // lost a race for the login
 	}
 	if err != nil {
-		return "", err
+		return registered{}, err
 	}
-	if err := tx.PaymentMethod.Create().
+	pm, err := tx.PaymentMethod.Create().
 		SetResellerID(acct.ID).
 		SetKind(paymentmethod.Kind(method.Kind)).
 		SetLabel(method.Label).
 		SetIsDefault(true).
 		SetGateway(s.Gateway.Name()).
 		SetGatewayRef(method.Ref).
-		Exec(sys); err != nil {
-		return "", err
+		Save(sys)
+	if err != nil {
+		return registered{}, err
 	}
-	if _, _, err := RecordPayment(sys, tx, acct.ID, transaction.KindDEPOSIT, charge.Amount,
-		fmt.Sprintf("Initial deposit (%s)", method.Label)); err != nil {
-		return "", err
+	a, err := s.openAttempt(sys, tx, paymentattempt.PurposeDEPOSIT, acct, pm, r.InitialDeposit)
+	if err != nil {
+		return registered{}, err
 	}
-	return acct.ID, nil
+	return registered{ResellerID: acct.ID, AttemptID: a.ID}, nil
+}
+
+// abandonRegistration removes a registration whose deposit was declined:
+// the reseller, its payment method and attempts, and the idempotency record
+// that named it, so the login is free again and a retry starts anew.
+func abandonRegistration(ctx context.Context, tx *ent.Tx, resellerID string) error {
+	ctx = viewer.SystemContext(ctx)
+	if _, err := tx.PaymentAttempt.Delete().Where(paymentattempt.ResellerID(resellerID)).Exec(ctx); err != nil {
+		return err
+	}
+	if _, err := tx.PaymentMethod.Delete().Where(paymentmethod.ResellerID(resellerID)).Exec(ctx); err != nil {
+		return err
+	}
+	if _, err := tx.IdempotencyRecord.Delete().
+		Where(
+			idempotencyrecord.Owner("anonymous"),
+			idempotencyrecord.Operation("registerReseller"),
+			idempotencyrecord.ResponseContains(strconv.Quote(resellerID)),
+		).
+		Exec(ctx); err != nil {
+		return err
+	}
+	return tx.Reseller.DeleteOneID(resellerID).Exec(ctx)
+}
+
+// pendingDeposit says whether a reseller's registration is still waiting
+// for its deposit to settle (logins wait too).
+func pendingDeposit(ctx context.Context, client *ent.Client, resellerID string) (bool, error) {
+	return client.PaymentAttempt.Query().
+		Where(
+			paymentattempt.ResellerID(resellerID),
+			paymentattempt.PurposeEQ(paymentattempt.PurposeDEPOSIT),
+			paymentattempt.StatusIn(paymentattempt.StatusPENDING, paymentattempt.StatusREQUIRES_ACTION),
+		).
+		Exist(viewer.SystemContext(ctx))
 }
 
 func errLoginTaken(login string) error {
@@ -204,30 +269,4 @@ func RecordPayment(ctx context.Context, tx *ent.Tx, resellerID string, kind tran
 		ResellerID: resellerID, Kind: kind, Amount: amount, Description: description, InvoiceID: &inv.ID,
 	})
 	return txn, inv, err
-}
-
-// refundUnlessCommitted gives a charge back if the transaction that records
-// it rolls back or fails to commit, so money is never kept for something that
-// was not saved. A refund that fails is returned as the rollback's or
-// commit's error, which the caller logs.
-func refundUnlessCommitted(tx *ent.Tx, g payments.Gateway, charge payments.Charge) {
-	refund := func(ctx context.Context, cause error) error {
-		if _, err := g.Refund(context.WithoutCancel(ctx), payments.RefundRequest{Key: "re-" + charge.ID, ChargeID: charge.ID, Amount: charge.Amount}); err != nil {
-			return fmt.Errorf("refunding charge %s (%v): %w", charge.ID, cause, err)
-		}
-		return cause
-	}
-	tx.OnRollback(func(next ent.Rollbacker) ent.Rollbacker {
-		return ent.RollbackFunc(func(ctx context.Context, tx *ent.Tx) error {
-			return refund(ctx, next.Rollback(ctx, tx))
-		})
-	})
-	tx.OnCommit(func(next ent.Committer) ent.Committer {
-		return ent.CommitFunc(func(ctx context.Context, tx *ent.Tx) error {
-			if err := next.Commit(ctx, tx); err != nil {
-				return refund(ctx, err)
-			}
-			return nil
-		})
-	})
 }

@@ -1,7 +1,11 @@
 package accounts
 
 import (
+	"log/slog"
 	"time"
+
+	"clnd/ent"
+	"clnd/internal/clock"
 
 	"clnd/internal/money"
 	"clnd/internal/payments"
@@ -9,7 +13,22 @@ import (
 
 // Service holds what the account rules need from configuration.
 type Service struct {
-	Gateway payments.Gateway
+	// Client opens the transactions that record payment outcomes, apart
+	// from the request's own.
+	Client *ent.Client
+	// Gateway charges cards; Checkout runs redirect payments.
+	Gateway  payments.Gateway
+	Checkout payments.CheckoutProvider
+	// Clock is the business clock for work outside a request (settling
+	// after commit, the reconciler).
+	Clock clock.Clock
+	Log   *slog.Logger
+	// Grace is how long the reconciler leaves a PENDING attempt to the
+	// request that opened it (SettleGrace when zero).
+	Grace time.Duration
+	// ReturnOrigins are the dashboard origins a checkout may send the
+	// payer back to.
+	ReturnOrigins []string
 	// MinDeposit is the smallest initial deposit a registration accepts.
 	MinDeposit money.Cents
 	// SessionTTL is how long a login lasts.
@@ -37,4 +56,11 @@ func NewService(g payments.Gateway) *Service {
 		LoginFailures: DefaultLoginFailures,
 		LoginWindow:   DefaultLoginWindow,
 	}
+}
+
+func (s *Service) logger() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
 }

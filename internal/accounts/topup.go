@@ -2,15 +2,12 @@ package accounts
 
 import (
 	"context"
-	"fmt"
 
 	"clnd/ent"
-	"clnd/ent/transaction"
+	"clnd/ent/paymentattempt"
 	"clnd/internal/apperr"
 	"clnd/internal/idempotency"
-	"clnd/internal/ids"
 	"clnd/internal/money"
-	"clnd/internal/payments"
 	"clnd/internal/viewer"
 )
 
@@ -33,25 +30,37 @@ type topUpFingerprint struct {
 
 // TopUp charges one of the caller's payment methods (the default when
 // methodID is empty) and credits the amount: a TOP_UP transaction and a
-// PAYMENT_RECEIVED receipt, in tx. A declined charge is PAYMENT_FAILED and
-// writes nothing. A past-due reseller whose balance reaches zero or more is
-// ACTIVE again.
-func (s *Service) TopUp(ctx context.Context, tx *ent.Tx, amount money.Cents, methodID, key string) (TopUpResult, error) {
+// PAYMENT_RECEIVED receipt. The PENDING attempt is committed first, in a
+// transaction of its own, and the charge happens after (Paid, called with
+// the attempt ID this returns). A retry with the
+// same key answers the same attempt, settling it first if it is still
+// pending.
+func (s *Service) TopUp(ctx context.Context, amount money.Cents, methodID, key string) (attemptID string, err error) {
 	v := viewer.FromContext(ctx)
 	if v.Role != viewer.Reseller {
-		return TopUpResult{}, apperr.New(apperr.Forbidden, "top-ups are made by resellers; operators use adjustBalance")
+		return "", apperr.New(apperr.Forbidden, "top-ups are made by resellers; operators use adjustBalance")
 	}
 	if amount < MinTopUp || amount > MaxTopUp {
-		return TopUpResult{}, apperr.Input("amount", "a top-up is %s to %s", MinTopUp, MaxTopUp)
+		return "", apperr.Input("amount", "a top-up is %s to %s", MinTopUp, MaxTopUp)
 	}
 	fp := topUpFingerprint{Amount: amount, PaymentMethodID: methodID}
-	res, _, err := idempotency.Do(ctx, tx, v.ResellerID, "topUp", key, fp, func() (TopUpResult, error) {
-		return s.topUp(ctx, tx, v.ResellerID, amount, methodID)
+	var res topUpAttempt
+	err = s.withTx(ctx, func(tx *ent.Tx) error {
+		res, _, err = idempotency.Do(ctx, tx, v.ResellerID, "topUp", key, fp, func() (topUpAttempt, error) {
+			id, err := s.openTopUp(ctx, tx, v.ResellerID, amount, methodID)
+			return topUpAttempt{AttemptID: id}, err
+		})
+		return err
 	})
-	return res, err
+	return res.AttemptID, err
 }
 
-func (s *Service) topUp(ctx context.Context, tx *ent.Tx, resellerID string, amount money.Cents, methodID string) (TopUpResult, error) {
+// topUpAttempt is what a top-up's idempotency key replays: its attempt.
+type topUpAttempt struct {
+	AttemptID string `json:"attemptID"`
+}
+
+func (s *Service) openTopUp(ctx context.Context, tx *ent.Tx, resellerID string, amount money.Cents, methodID string) (string, error) {
 	var pm *ent.PaymentMethod
 	var err error
 	if methodID == "" {
@@ -60,19 +69,33 @@ func (s *Service) topUp(ctx context.Context, tx *ent.Tx, resellerID string, amou
 		err = apperr.NotFoundf("no payment method with ID %q", methodID)
 	}
 	if err != nil {
-		return TopUpResult{}, err
+		return "", err
 	}
-	charge, err := s.Gateway.Charge(ctx, payments.ChargeRequest{Key: ids.New("chg"), MethodRef: pm.GatewayRef, Amount: amount, ResellerID: resellerID})
+	r, err := tx.Reseller.Get(ctx, resellerID)
+	if err != nil {
+		return "", err
+	}
+	a, err := s.openAttempt(ctx, tx, paymentattempt.PurposeTOP_UP, r, pm, amount)
+	if err != nil {
+		return "", err
+	}
+	return a.ID, nil
+}
+
+// Paid answers what a settled charge recorded: its transaction and receipt.
+// A charge that did not go through answers the error Settle gave.
+func (s *Service) Paid(ctx context.Context, attemptID string) (TopUpResult, error) {
+	a, err := s.Settle(ctx, attemptID)
 	if err != nil {
 		return TopUpResult{}, err
 	}
-	refundUnlessCommitted(tx, s.Gateway, charge)
-	txn, inv, err := RecordPayment(ctx, tx, resellerID, transaction.KindTOP_UP, amount, fmt.Sprintf("Top-up (%s)", pm.Label))
+	txn, err := s.Client.Transaction.Get(viewer.SystemContext(ctx), *a.TransactionID)
 	if err != nil {
 		return TopUpResult{}, err
 	}
-	if err := standingAfter(ctx, tx, resellerID, txn.BalanceAfter); err != nil {
-		return TopUpResult{}, err
+	res := TopUpResult{TransactionID: txn.ID}
+	if txn.InvoiceID != nil {
+		res.InvoiceID = *txn.InvoiceID
 	}
-	return TopUpResult{TransactionID: txn.ID, InvoiceID: inv.ID}, nil
+	return res, nil
 }

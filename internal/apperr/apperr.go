@@ -23,7 +23,10 @@ const (
 	IdempotencyConflict Code = "IDEMPOTENCY_CONFLICT"
 	RateLimited         Code = "RATE_LIMITED"
 	QueryTooComplex     Code = "QUERY_TOO_COMPLEX"
-	Internal            Code = "INTERNAL"
+	// Unavailable: the database or a payment provider cannot be reached;
+	// retry later (for money: with the same idempotency key).
+	Unavailable Code = "UNAVAILABLE"
+	Internal    Code = "INTERNAL"
 )
 
 // Error is a domain error with an API code and a message fit for humans.
@@ -34,6 +37,9 @@ type Error struct {
 	Field string
 	// Err is the underlying cause, kept for errors.Is and logs; never shown.
 	Err error
+	// Extensions are more facts for the client beside code and field
+	// (a decline code, a 3-D Secure client secret); never internals.
+	Extensions map[string]any
 }
 
 func (e *Error) Error() string { return e.Message }

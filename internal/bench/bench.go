@@ -26,7 +26,6 @@ import (
 	"clnd/ent/reseller"
 	"clnd/internal/auth"
 	"clnd/internal/clock"
-	"clnd/internal/payments"
 	"clnd/internal/seed"
 	"clnd/internal/server"
 	"clnd/internal/store"
@@ -183,7 +182,6 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := server.Config{
-		Gateway:          payments.Sandbox{},
 		ManualBilling:    true,
 		InterpretedReads: o.InterpretedReads,
 		Routes:           map[string]http.Handler{},

@@ -11,6 +11,7 @@ import (
 	"clnd/ent/checkout"
 	"clnd/internal/clock"
 	"clnd/internal/ids"
+	"clnd/internal/payments"
 	"clnd/internal/viewer"
 )
 
@@ -32,33 +33,42 @@ var page = template.Must(template.New("checkout").Parse(`<!doctype html>
 
 // SandboxPage serves GET /sandbox/checkout/<id> (the page a person is sent
 // to) and POST /sandbox/checkout/<id>/pay or /cancel (its buttons). A button
-// makes the sandbox provider send clnd its signed webhook, just as a real
-// provider would, and the page then shows the outcome.
+// makes the sandbox provider send clnd its signed webhook, just as PayPal
+// would, and then sends the person back through clnd's return or cancel
+// page, as PayPal sends the payer back.
 func (h *Handler) SandboxPage(w http.ResponseWriter, r *http.Request) {
+	sb, ok := h.Provider.(*payments.SandboxCheckout)
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
 	rest := strings.TrimPrefix(r.URL.Path, SandboxPath)
 	id, action, _ := strings.Cut(rest, "/")
 	ctx := clock.NewContext(viewer.SystemContext(r.Context()), h.Clock)
-	c, err := h.Client.Checkout.Query().Where(checkout.ID(id), checkout.Provider("sandbox")).Only(ctx)
+	c, err := h.Accounts.Client.Checkout.Query().Where(checkout.ID(id), checkout.Provider(sb.Name())).Only(ctx)
 	if err != nil {
 		http.NotFound(w, r)
 		return
 	}
 	if r.Method == http.MethodPost {
-		kind := map[string]string{"pay": "checkout.completed", "cancel": "checkout.canceled"}[action]
+		kind, back := map[string]string{"pay": "checkout.completed", "cancel": "checkout.canceled"}[action], ReturnPage(c.ID)
 		if kind == "" {
 			http.NotFound(w, r)
 			return
 		}
+		if action == "cancel" {
+			back = CancelPage(c.ID)
+		}
 		body, _ := json.Marshal(Event{ID: ids.New("evt"), Type: kind, Checkout: c.ID})
 		req := httptest.NewRequest(http.MethodPost, "/webhooks/payments/sandbox", bytes.NewReader(body)).WithContext(r.Context())
-		req.Header.Set(SignatureHeader, Sign(h.Secret, body, clock.Wall()))
+		req.Header.Set(SignatureHeader, Sign(sb.Secret, body, clock.Wall()))
 		rec := httptest.NewRecorder()
 		h.Webhook(rec, req)
 		if rec.Code != http.StatusOK {
 			http.Error(w, "the payment could not be confirmed; try again", http.StatusBadGateway)
 			return
 		}
-		http.Redirect(w, r, SandboxPath+c.ID, http.StatusSeeOther)
+		http.Redirect(w, r, back, http.StatusSeeOther)
 		return
 	}
 	if r.Method != http.MethodGet || action != "" {

@@ -1,134 +1,128 @@
-// Package checkout serves the PayPal-style redirect payment flow: the
-// provider's signed webhook that confirms a checkout, and the sandbox
-// provider's own payment page.
+// Package checkout is clnd's side of the payment providers' HTTP traffic:
+// the pages a payer returns to from a redirect payment, the providers'
+// webhooks (sandbox, PayPal, Stripe), and the sandbox provider's own
+// payment page. The money rules live in internal/accounts.
 package checkout
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
-	"clnd/ent"
 	"clnd/internal/accounts"
 	"clnd/internal/clock"
+	"clnd/internal/payments"
 )
 
-// SignatureHeader carries "t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">".
-const SignatureHeader = "Clnd-Signature"
+// SignatureHeader carries the sandbox provider's signature.
+const SignatureHeader = payments.SandboxSignatureHeader
 
-// Tolerance is how old a signed webhook may be (against replays).
-const Tolerance = 5 * time.Minute
+// Tolerance is how old a signed sandbox webhook may be (against replays).
+const Tolerance = payments.SandboxTolerance
 
-// Event is what a provider sends.
-type Event struct {
-	ID       string `json:"id"`
-	Type     string `json:"type"` // checkout.completed or checkout.canceled
-	Checkout string `json:"checkout"`
-}
+// Event is what the sandbox provider sends.
+type Event = payments.SandboxEvent
 
-// Handler receives webhooks and serves the sandbox payment page.
+// Sign returns the sandbox signature header value for a body at a time.
+func Sign(secret, body []byte, at time.Time) string { return payments.SignSandbox(secret, body, at) }
+
+// Handler serves the providers' webhooks and the checkout pages.
 type Handler struct {
-	Client *ent.Client
+	Accounts *accounts.Service
+	// Provider is the configured checkout provider (sandbox or PayPal).
+	Provider payments.CheckoutProvider
+	// Stripe checks and parses Stripe's webhooks; nil without Stripe.
+	Stripe StripeParser
 	Clock  clock.Clock
-	Secret []byte
 	Log    *slog.Logger
 }
 
-// Sign returns the signature header value for a body at a time.
-func Sign(secret, body []byte, at time.Time) string {
-	t := strconv.FormatInt(at.Unix(), 10)
-	return "t=" + t + ",v1=" + mac(secret, t, body)
+// maxWebhookBody bounds what a provider may send.
+const maxWebhookBody = 256 << 10
+
+func (h *Handler) context(r *http.Request) context.Context {
+	return clock.NewContext(r.Context(), h.Clock)
 }
 
-func mac(secret []byte, t string, body []byte) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(t + "."))
-	m.Write(body)
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-func (h *Handler) verify(header string, body []byte) error {
-	var t, sig string
-	for _, part := range strings.Split(header, ",") {
-		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
-		switch k {
-		case "t":
-			t = v
-		case "v1":
-			sig = v
-		}
-	}
-	unix, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || sig == "" {
-		return fmt.Errorf("malformed signature")
-	}
-	// Real time, not the business clock: this guards against replays of
-	// captured requests.
-	if age := clock.Wall().Sub(time.Unix(unix, 0)); age > Tolerance || age < -Tolerance {
-		return fmt.Errorf("signature too old")
-	}
-	if !hmac.Equal([]byte(mac(h.Secret, t, body)), []byte(sig)) {
-		return fmt.Errorf("bad signature")
-	}
-	return nil
-}
-
-// Webhook is POST /webhooks/payments/sandbox. A verified event is applied
-// exactly once (a repeat finds the checkout already settled) and answered
-// 200; anything unverifiable is 400 and changes nothing.
-func (h *Handler) Webhook(w http.ResponseWriter, r *http.Request) {
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	if r.Method != http.MethodPost {
 		http.Error(w, "POST only", http.StatusMethodNotAllowed)
-		return
+		return nil, false
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxWebhookBody))
 	if err != nil {
 		http.Error(w, "unreadable body", http.StatusBadRequest)
+		return nil, false
+	}
+	return body, true
+}
+
+// Webhook is POST /webhooks/payments/<provider> for the checkout provider
+// (sandbox or PayPal). A verified event is acted on and answered 200;
+// anything unverifiable is 400 and changes nothing. Acting is idempotent
+// (captures are keyed, credits conditional), so a repeated or replayed
+// event changes nothing more; the event is kept for operators once.
+func (h *Handler) Webhook(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r)
+	if !ok {
 		return
 	}
-	if err := h.verify(r.Header.Get(SignatureHeader), body); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+	ctx := h.context(r)
+	ev, err := h.Provider.VerifyWebhook(ctx, r.Header, body)
+	if err != nil {
+		http.Error(w, "unverified event: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	var ev Event
-	if err := json.Unmarshal(body, &ev); err != nil || ev.Checkout == "" {
-		http.Error(w, "malformed event", http.StatusBadRequest)
-		return
+	seen, err := h.Accounts.SeenGatewayEvent(ctx, h.Provider.Name(), ev.ID)
+	if err == nil && !seen {
+		err = h.applyCheckoutEvent(ctx, ev)
 	}
-	if err := h.apply(r.Context(), ev); err != nil {
-		h.Log.Error("applying a payment webhook", "event", ev.ID, "checkout", ev.Checkout, "err", err)
+	if err != nil {
+		h.Log.Error("applying a payment webhook", "provider", h.Provider.Name(), "event", ev.ID, "type", ev.Type, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError) // the provider retries
 		return
 	}
 	w.WriteHeader(http.StatusOK)
 }
 
-func (h *Handler) apply(ctx context.Context, ev Event) error {
-	ctx = clock.NewContext(ctx, h.Clock)
-	tx, err := h.Client.Tx(ctx)
-	if err != nil {
-		return err
+func (h *Handler) applyCheckoutEvent(ctx context.Context, ev payments.WebhookEvent) error {
+	rec := accounts.GatewayEventRecord{Provider: h.Provider.Name(), EventID: ev.ID, Type: ev.Type, Reference: ev.OrderID}
+	if ev.CaptureID != "" {
+		rec.Reference = ev.CaptureID
 	}
+	if ev.Amount != 0 {
+		rec.Amount = &ev.Amount
+	}
+	c, err := h.Accounts.CheckoutByOrder(ctx, h.Provider.Name(), ev.OrderID)
+	if err != nil {
+		rec.Summary = "no checkout has this order; ignored"
+		return h.Accounts.RecordGatewayEvent(ctx, rec)
+	}
+	rec.ResellerID = c.ResellerID
 	switch ev.Type {
-	case "checkout.completed":
-		_, err = accounts.CompleteCheckout(ctx, tx, ev.Checkout)
+	case "checkout.completed": // the sandbox: the payer clicked Pay
+		if sb, ok := h.Provider.(*payments.SandboxCheckout); ok {
+			if err := sb.Approve(ctx, ev.OrderID); err != nil {
+				return err
+			}
+		}
+		fallthrough
+	case "CHECKOUT.ORDER.APPROVED", "PAYMENT.CAPTURE.COMPLETED":
+		after, err := h.Accounts.CaptureCheckout(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		rec.Summary = "checkout " + c.ID + " is " + string(after.Status)
 	case "checkout.canceled":
-		err = accounts.CancelCheckout(ctx, tx, ev.Checkout)
+		after, err := h.Accounts.CancelCheckout(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		rec.Summary = "checkout " + c.ID + " is " + string(after.Status)
 	default:
-		err = nil // not ours to handle; acknowledged so it is not resent
+		rec.Summary = "recorded"
 	}
-	if err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
+	return h.Accounts.RecordGatewayEvent(ctx, rec)
 }

@@ -4,6 +4,11 @@ package server
 
 import (
 	"fmt"
+	"log/slog"
+
+	"clnd/ent"
+	"clnd/internal/checkout"
+	"clnd/internal/clock"
 
 	"clnd/internal/accounts"
 	"clnd/internal/checkin"
@@ -30,8 +35,20 @@ type Config struct {
 	// PublicURL is where clients reach clnd, for links it builds (PDFs, checkout pages).
 	PublicURL string
 
-	// Gateway charges payment methods; the sandbox gateway when nil.
+	// Gateway charges cards; the sandbox gateway (remembering its keys in
+	// the database) when nil.
 	Gateway payments.Gateway
+	// Checkout runs redirect payments; the sandbox's own page when nil.
+	Checkout payments.CheckoutProvider
+	// StripeWebhook checks and parses POST /webhooks/payments/stripe (nil:
+	// the route answers 404).
+	StripeWebhook checkout.StripeParser
+	// ReturnOrigins are the dashboard origins a checkout may send the payer
+	// back to; the CORS origins when empty.
+	ReturnOrigins []string
+	// PaymentGrace is how long the reconciler leaves a pending payment to
+	// the request that opened it; 30 s when zero.
+	PaymentGrace time.Duration
 	// MinDeposit is the smallest initial deposit; "100.00" when zero.
 	MinDeposit money.Cents
 	// SessionTTL is how long a login lasts; 7 days when zero.
@@ -61,12 +78,22 @@ type Config struct {
 	Routes map[string]http.Handler
 }
 
-func (c *Config) accounts() *accounts.Service {
+func (c *Config) accounts(db *ent.Client, clk clock.Clock, webhookSecret []byte, log *slog.Logger) *accounts.Service {
+	sandbox := &payments.Sandbox{Client: db}
 	g := c.Gateway
 	if g == nil {
-		g = payments.Sandbox{}
+		g = sandbox
 	}
 	svc := accounts.NewService(g)
+	svc.Client, svc.Clock, svc.Log, svc.Grace = db, clk, log, c.PaymentGrace
+	svc.Checkout = c.Checkout
+	if svc.Checkout == nil {
+		svc.Checkout = &payments.SandboxCheckout{Sandbox: sandbox, Secret: webhookSecret}
+	}
+	svc.ReturnOrigins = c.ReturnOrigins
+	if len(svc.ReturnOrigins) == 0 {
+		svc.ReturnOrigins = c.CORSOrigins
+	}
 	if c.MinDeposit != 0 {
 		svc.MinDeposit = c.MinDeposit
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -32,6 +33,13 @@ func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {
 	gqlErr.Extensions = map[string]any{"code": string(code)}
 	if field != "" {
 		gqlErr.Extensions["field"] = field
+	}
+	if e, ok := apperr.As(err); ok {
+		for k, v := range e.Extensions {
+			if k != "code" && k != "field" {
+				gqlErr.Extensions[k] = v
+			}
+		}
 	}
 	s.metrics.errors.WithLabelValues(string(code)).Inc()
 	return gqlErr
@@ -90,7 +98,7 @@ func (s *Server) classify(ctx context.Context, err error, gqlErr *gqlerror.Error
 var apiCodes = map[apperr.Code]bool{
 	apperr.Unauthenticated: true, apperr.Forbidden: true, apperr.NotFound: true, apperr.BadUserInput: true,
 	apperr.Conflict: true, apperr.LimitReached: true, apperr.PaymentRequired: true, apperr.PaymentFailed: true,
-	apperr.IdempotencyConflict: true, apperr.RateLimited: true, apperr.QueryTooComplex: true,
+	apperr.IdempotencyConflict: true, apperr.RateLimited: true, apperr.QueryTooComplex: true, apperr.Unavailable: true,
 }
 
 // lastPathKey names the innermost input field of an argument error path.
@@ -105,6 +113,6 @@ func lastPathKey(path ast.Path) string {
 
 // recoverPanic turns a resolver panic into an INTERNAL error, logged.
 func (s *Server) recoverPanic(ctx context.Context, p any) error {
-	s.log.ErrorContext(ctx, "panic in resolver", "request_id", reqinfo.FromContext(ctx).ID, "panic", p)
+	s.log.ErrorContext(ctx, "panic in resolver", "request_id", reqinfo.FromContext(ctx).ID, "panic", p, "stack", string(debug.Stack()))
 	return errors.New("panic")
 }

@@ -99,12 +99,17 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 	} else {
 		close(s.listening) // SQLite: one process, events stay in it
 	}
-	accountsService := cfg.accounts()
+	accountsService := cfg.accounts(db.Client, s.clock, webhookSecret, log)
 	scheduler := billing.NewScheduler(db.Client, s.clock, accountsService.Autopay, log)
 	s.stopped.Add(1)
 	go func() {
 		defer s.stopped.Done()
 		s.sweep(bg, accountsService)
+	}()
+	s.stopped.Add(1)
+	go func() {
+		defer s.stopped.Done()
+		accountsService.RunReconciler(bg)
 	}()
 	if !cfg.ManualBilling {
 		s.stopped.Add(1)
@@ -139,9 +144,11 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 	mux.Handle("/healthz", s.metrics.instrument("/healthz", http.HandlerFunc(s.healthz)))
 	mux.Handle("/readyz", s.metrics.instrument("/readyz", http.HandlerFunc(s.readyz)))
 	mux.Handle("/metrics", s.metrics.handler())
-	payments := &checkout.Handler{Client: db.Client, Clock: s.clock, Secret: webhookSecret, Log: log}
-	mux.Handle("/webhooks/payments/sandbox", s.metrics.instrument("/webhooks/payments", http.HandlerFunc(payments.Webhook)))
+	payments := &checkout.Handler{Accounts: accountsService, Provider: accountsService.Checkout, Stripe: cfg.StripeWebhook, Clock: s.clock, Log: log}
+	mux.Handle("/webhooks/payments/"+accountsService.Checkout.Name(), s.metrics.instrument("/webhooks/payments", http.HandlerFunc(payments.Webhook)))
+	mux.Handle("/webhooks/payments/stripe", s.metrics.instrument("/webhooks/payments", http.HandlerFunc(payments.StripeWebhook)))
 	mux.Handle(checkout.SandboxPath, http.HandlerFunc(payments.SandboxPage))
+	mux.Handle(accounts.CheckoutPagePrefix, s.metrics.instrument("/checkout", http.HandlerFunc(payments.Pages)))
 	mux.Handle(invoicepdf.PathPrefix, s.metrics.instrument("/invoices", invoicepdf.Handler(db.Client)))
 	ui := graphiql.Handler()
 	mux.Handle("/{$}", ui)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"strings"
 	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -15,9 +16,14 @@ import (
 
 // outsideTransaction are the mutations that manage their own writes: a
 // failed login must still be recorded for rate limiting, check-ins are
-// written in batches by the check-in service, and a billing run commits
-// each reseller's invoice on its own.
-var outsideTransaction = map[string]bool{"login": true, "checkIn": true, "runBilling": true}
+// written in batches by the check-in service, a billing run commits each
+// reseller's invoice on its own, and the mutations that call a payment
+// provider commit their payment attempt before the call and record its
+// answer after (internal/accounts/settle.go).
+var outsideTransaction = map[string]bool{
+	"login": true, "checkIn": true, "runBilling": true,
+	"registerReseller": true, "topUp": true, "startCheckout": true, "refund": true, "settlePaymentAttempts": true,
+}
 
 // transactioner runs every mutation operation in one database transaction,
 // committed only when no field failed, so a failed mutation changes nothing.
@@ -52,7 +58,7 @@ func (t transactioner) MutateOperationContext(_ context.Context, oc *graphql.Ope
 		}
 	}
 	if managed > 0 && len(fields) > 1 {
-		err := gqlerror.Errorf("login, checkIn and runBilling must be the only field of their mutation")
+		err := gqlerror.Errorf("%s must be the only field of its mutation", strings.Join(managedIn(fields), ", "))
 		err.Extensions = map[string]any{"code": string(apperr.BadUserInput)}
 		return err
 	}
@@ -120,6 +126,16 @@ func (t transactioner) rollback(ctx context.Context, tx *ent.Tx) {
 // error presenter (INTERNAL, logged with the request id).
 func (t transactioner) fail(ctx context.Context, err error) *graphql.Response {
 	return &graphql.Response{Errors: gqlerror.List{t.s.presentError(ctx, err)}}
+}
+
+func managedIn(fields []string) []string {
+	var out []string
+	for _, f := range fields {
+		if outsideTransaction[f] {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func onlyManaged(op *ast.OperationDefinition) bool {

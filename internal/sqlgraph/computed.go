@@ -38,8 +38,11 @@ func backupManagementURL(k *compilation, _ *Type, alias string, _ graphql.Collec
 	return "json_build_array(chr(1) || '" + backupLink + "', " + col(alias, "id") + ")", nil
 }
 
+// checkoutRedirectURL mirrors the resolver: the provider's approve page when
+// it gave one (PayPal), else clnd's own sandbox page.
 func checkoutRedirectURL(k *compilation, _ *Type, alias string, _ graphql.CollectedField) (string, error) {
-	return "(" + k.b.arg(lateCheckoutBase) + "::text || " + col(alias, "id") + ")", nil
+	approve := col(alias, "approve_url")
+	return "(CASE WHEN " + approve + " <> '' THEN " + approve + " ELSE " + k.b.arg(lateCheckoutBase) + "::text || " + col(alias, "id") + " END)", nil
 }
 
 // licenseStatus mirrors licensing.StatusAt (see staleCutoff).

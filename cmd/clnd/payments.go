@@ -1,0 +1,94 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"clnd/internal/checkout"
+	"clnd/internal/payments/paypal"
+	"clnd/internal/payments/stripegw"
+	"clnd/internal/server"
+)
+
+// paymentFlags choose the payment providers. Their secrets come only from
+// the environment (never flags, which show in process lists), and are
+// never logged.
+type paymentFlags struct {
+	card, checkout, returnOrigins *string
+	allowSandbox                  *bool
+}
+
+func paymentFlagsOn(fs *flag.FlagSet) *paymentFlags {
+	return &paymentFlags{
+		card:          fs.String("card-gateway", env("CLND_CARD_GATEWAY", "sandbox"), "card payments: sandbox or stripe (CLND_CARD_GATEWAY; stripe reads CLND_STRIPE_SECRET_KEY and CLND_STRIPE_WEBHOOK_SECRET)"),
+		checkout:      fs.String("checkout-provider", env("CLND_CHECKOUT_PROVIDER", "sandbox"), "redirect payments: sandbox or paypal (CLND_CHECKOUT_PROVIDER; paypal reads CLND_PAYPAL_CLIENT_ID, CLND_PAYPAL_CLIENT_SECRET, CLND_PAYPAL_WEBHOOK_ID and CLND_PAYPAL_ENV)"),
+		returnOrigins: fs.String("checkout-return-origins", env("CLND_CHECKOUT_RETURN_ORIGINS", ""), "comma-separated dashboard origins a checkout may return the payer to (CLND_CHECKOUT_RETURN_ORIGINS); default: the CORS origins"),
+		allowSandbox:  fs.Bool("allow-sandbox-gateway", envBool("CLND_ALLOW_SANDBOX_GATEWAY"), "let production mode use a sandbox provider, which takes no real money (CLND_ALLOW_SANDBOX_GATEWAY)"),
+	}
+}
+
+// apply configures cfg's providers, refusing an incomplete configuration
+// with a message that names what is missing (never a secret's value).
+func (p *paymentFlags) apply(cfg *server.Config, sandboxMode bool) error {
+	cfg.ReturnOrigins = server.ParseList(*p.returnOrigins)
+	switch *p.card {
+	case "sandbox":
+	case "stripe":
+		key, hook := os.Getenv("CLND_STRIPE_SECRET_KEY"), os.Getenv("CLND_STRIPE_WEBHOOK_SECRET")
+		if missing := missingEnv(map[string]string{"CLND_STRIPE_SECRET_KEY": key, "CLND_STRIPE_WEBHOOK_SECRET": hook}); missing != "" {
+			return fmt.Errorf("--card-gateway stripe needs %s in the environment", missing)
+		}
+		cfg.Gateway = stripegw.New(stripegw.Config{
+			SecretKey: key, APIURL: os.Getenv("CLND_STRIPE_API_URL"), Timeout: 30 * time.Second, MaxNetworkRetries: 2,
+		})
+		cfg.StripeWebhook = func(body []byte, signature string) (checkout.StripeEvent, error) {
+			ev, err := stripegw.ParseWebhook(body, signature, hook)
+			return checkout.StripeEvent{
+				ID: ev.ID, Type: ev.Type, PaymentIntentID: ev.PaymentIntentID, AttemptID: ev.AttemptID,
+				ChargeID: ev.ChargeID, Amount: ev.Amount, AmountRefunded: ev.AmountRefunded,
+				DeclineCode: ev.DeclineCode, FailureMessage: ev.FailureMessage, DisputeID: ev.DisputeID, Reason: ev.DisputeReason,
+			}, err
+		}
+	default:
+		return fmt.Errorf("--card-gateway %q: want sandbox or stripe", *p.card)
+	}
+	switch *p.checkout {
+	case "sandbox":
+	case "paypal":
+		c := paypal.Config{
+			ClientID: os.Getenv("CLND_PAYPAL_CLIENT_ID"), ClientSecret: os.Getenv("CLND_PAYPAL_CLIENT_SECRET"),
+			WebhookID: os.Getenv("CLND_PAYPAL_WEBHOOK_ID"), Env: os.Getenv("CLND_PAYPAL_ENV"),
+			APIURL: os.Getenv("CLND_PAYPAL_API_URL"), Timeout: 30 * time.Second,
+		}
+		if missing := missingEnv(map[string]string{"CLND_PAYPAL_CLIENT_ID": c.ClientID, "CLND_PAYPAL_CLIENT_SECRET": c.ClientSecret,
+			"CLND_PAYPAL_WEBHOOK_ID": c.WebhookID, "CLND_PAYPAL_ENV": c.Env}); missing != "" {
+			return fmt.Errorf("--checkout-provider paypal needs %s in the environment", missing)
+		}
+		if c.Env != "sandbox" && c.Env != "live" {
+			return fmt.Errorf("CLND_PAYPAL_ENV=%q: want sandbox or live", c.Env)
+		}
+		cfg.Checkout = paypal.New(c)
+	default:
+		return fmt.Errorf("--checkout-provider %q: want sandbox or paypal", *p.checkout)
+	}
+	if !sandboxMode && !*p.allowSandbox && (*p.card == "sandbox" || *p.checkout == "sandbox") {
+		return fmt.Errorf("production mode with a sandbox payment provider takes no real money; pass --card-gateway stripe and --checkout-provider paypal, --sandbox, or --allow-sandbox-gateway if that is really meant")
+	}
+	return nil
+}
+
+// missingEnv names the empty variables, in order.
+func missingEnv(vars map[string]string) string {
+	var out string
+	for _, name := range []string{"CLND_STRIPE_SECRET_KEY", "CLND_STRIPE_WEBHOOK_SECRET", "CLND_PAYPAL_CLIENT_ID", "CLND_PAYPAL_CLIENT_SECRET", "CLND_PAYPAL_WEBHOOK_ID", "CLND_PAYPAL_ENV"} {
+		if v, ok := vars[name]; ok && v == "" {
+			if out != "" {
+				out += ", "
+			}
+			out += name
+		}
+	}
+	return out
+}

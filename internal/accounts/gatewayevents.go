@@ -1,0 +1,93 @@
+package accounts
+
+import (
+	"context"
+
+	"clnd/ent"
+	"clnd/ent/gatewayevent"
+	"clnd/ent/paymentattempt"
+	"clnd/internal/money"
+	"clnd/internal/viewer"
+)
+
+// GatewayEventRecord is a provider's webhook event as operators see it.
+type GatewayEventRecord struct {
+	Provider, EventID, Type string
+	ResellerID              string
+	Reference               string
+	Amount                  *money.Cents
+	Summary                 string
+}
+
+// SeenGatewayEvent says whether a provider's event was acted on already.
+func (s *Service) SeenGatewayEvent(ctx context.Context, provider, eventID string) (bool, error) {
+	return s.Client.GatewayEvent.Query().
+		Where(gatewayevent.Provider(provider), gatewayevent.EventID(eventID)).
+		Exist(viewer.SystemContext(ctx))
+}
+
+// RecordGatewayEvent keeps an event for operators; a repeat is ignored.
+func (s *Service) RecordGatewayEvent(ctx context.Context, e GatewayEventRecord) error {
+	create := s.Client.GatewayEvent.Create().
+		SetProvider(e.Provider).
+		SetEventID(e.EventID).
+		SetType(e.Type).
+		SetReference(e.Reference).
+		SetNillableAmount(e.Amount).
+		SetSummary(e.Summary)
+	if e.ResellerID != "" {
+		create.SetResellerID(e.ResellerID)
+	}
+	err := create.Exec(viewer.SystemContext(ctx))
+	if ent.IsConstraintError(err) {
+		return nil
+	}
+	return err
+}
+
+// AttemptByRef finds the attempt a provider's event names, by the attempt
+// ID the provider was given (Stripe's metadata) or by the provider's own
+// reference.
+func (s *Service) AttemptByRef(ctx context.Context, attemptID, ref string) (*ent.PaymentAttempt, error) {
+	ctx = viewer.SystemContext(ctx)
+	if attemptID != "" {
+		a, err := s.Client.PaymentAttempt.Get(ctx, attemptID)
+		if !ent.IsNotFound(err) {
+			return a, err
+		}
+	}
+	if ref == "" {
+		return nil, &ent.NotFoundError{}
+	}
+	return s.Client.PaymentAttempt.Query().Where(paymentattempt.GatewayRef(ref)).First(ctx)
+}
+
+// ProviderSucceeded records what a provider says moved money (a Stripe
+// payment_intent.succeeded): a PENDING attempt, one waiting for 3-D Secure,
+// or one a failed first try declined is credited, once.
+func (s *Service) ProviderSucceeded(ctx context.Context, a *ent.PaymentAttempt, ref string) (*ent.PaymentAttempt, error) {
+	ctx = viewer.SystemContext(ctx)
+	return s.inTx(ctx, a.ID, func(tx *ent.Tx) error {
+		return recordSuccessTx(ctx, tx, a, ref,
+			paymentattempt.StatusPENDING, paymentattempt.StatusREQUIRES_ACTION, paymentattempt.StatusDECLINED)
+	})
+}
+
+// ProviderFailed records a provider's word that an attempt failed (a Stripe
+// payment_intent.payment_failed): only a PENDING attempt or one waiting for
+// the payer is declined; a succeeded one stays succeeded.
+func (s *Service) ProviderFailed(ctx context.Context, a *ent.PaymentAttempt, code, message string) (*ent.PaymentAttempt, error) {
+	ctx = viewer.SystemContext(ctx)
+	reason := code
+	if message != "" {
+		reason = code + ": " + message
+	}
+	return s.inTx(ctx, a.ID, func(tx *ent.Tx) error {
+		upd := settling(ctx, tx, a, paymentattempt.StatusDECLINED, paymentattempt.StatusPENDING, paymentattempt.StatusREQUIRES_ACTION)
+		n, err := upd.SetReason(reason).SetDeclineCode(code).Save(ctx)
+		if err != nil || n == 0 {
+			return err
+		}
+		return declinedTx(ctx, tx, a)
+	})
+}

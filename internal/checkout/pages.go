@@ -1,0 +1,78 @@
+package checkout
+
+import (
+	"html/template"
+	"net/http"
+	"strings"
+
+	"clnd/ent"
+	"clnd/ent/checkout"
+	"clnd/internal/accounts"
+)
+
+// ReturnPage and CancelPage are clnd's pages a provider sends the payer
+// back to.
+func ReturnPage(id string) string { return accounts.CheckoutPagePrefix + id + accounts.ReturnPath }
+func CancelPage(id string) string { return accounts.CheckoutPagePrefix + id + accounts.CancelPath }
+
+var outcome = template.Must(template.New("outcome").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Checkout</title>
+<style>body{font-family:sans-serif;max-width:28rem;margin:4rem auto}</style>
+</head><body>
+<h1>Checkout {{.Status}}</h1>
+<p>{{.Message}}</p>
+</body></html>`))
+
+// Pages serves GET /checkout/<id>/return (the payer approved: capture now,
+// whichever of this and the provider's webhook comes first) and GET
+// /checkout/<id>/cancel, then redirects to the dashboard's returnURL or
+// cancelURL (allowed origins only, checked when the checkout started), or
+// shows the outcome when the checkout named none. The checkout's ID is the
+// only input: the page is safe to load twice and reveals nothing but the
+// outcome.
+func (h *Handler) Pages(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		http.Error(w, "GET only", http.StatusMethodNotAllowed)
+		return
+	}
+	rest := strings.TrimPrefix(r.URL.Path, accounts.CheckoutPagePrefix)
+	id, action, _ := strings.Cut(rest, "/")
+	ctx := h.context(r)
+	var c *ent.Checkout
+	var err error
+	switch "/" + action {
+	case accounts.ReturnPath:
+		c, err = h.Accounts.CaptureCheckout(ctx, id)
+	case accounts.CancelPath:
+		c, err = h.Accounts.CancelCheckout(ctx, id)
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	if ent.IsNotFound(err) {
+		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		h.Log.Error("a checkout return page", "checkout", id, "err", err)
+		http.Error(w, "the checkout could not be completed; try again", http.StatusBadGateway)
+		return
+	}
+	back := c.ReturnURL
+	if c.Status == checkout.StatusCANCELED || c.Status == checkout.StatusFAILED {
+		back = c.CancelURL
+	}
+	if back != "" {
+		http.Redirect(w, r, back, http.StatusSeeOther)
+		return
+	}
+	msg := map[checkout.Status]string{
+		checkout.StatusCOMPLETED: "The payment was received and credited to your balance. You can close this page.",
+		checkout.StatusPENDING:   "The payment is being confirmed; your balance shows it as soon as it is.",
+		checkout.StatusCANCELED:  "The checkout was canceled; nothing was charged.",
+		checkout.StatusFAILED:    "The payment did not go through; nothing was charged.",
+		checkout.StatusEXPIRED:   "The checkout expired; nothing was charged.",
+	}[c.Status]
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_ = outcome.Execute(w, map[string]any{"Status": strings.ToLower(string(c.Status)), "Message": msg})
+}

@@ -4,9 +4,8 @@ import (
 	"context"
 	"time"
 
-	"clnd/internal/accounts"
 	"clnd/internal/billing"
-	"clnd/internal/payments"
+	"clnd/internal/server"
 	"flag"
 	"fmt"
 	"io"
@@ -133,7 +132,12 @@ func billCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	dbURL := databaseFlag(fs)
 	period := fs.String("period", "", "the month to bill, like 2026-10 (required; it must have ended)")
 	sandbox := fs.Bool("sandbox", envBool("CLND_SANDBOX"), "use the sandbox test clock (CLND_SANDBOX)")
+	pay := paymentFlagsOn(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var cfg server.Config
+	if err := pay.apply(&cfg, *sandbox); err != nil {
 		return err
 	}
 	p, err := billing.ParseMonth(*period)
@@ -150,8 +154,15 @@ func billCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	log := newLogger(stderr, "info")
-	svc := accounts.NewService(&payments.Sandbox{Client: db.Client})
-	svc.Client, svc.Clock, svc.Log = db.Client, c, log
+	svc := cfg.AccountsService(db.Client, c, nil, log)
+	// First finish what a run that died left pending (autopayments its
+	// invoices made due), then bill; each due autopayment is settled as its
+	// invoice commits.
+	if settled, pending, err := svc.Reconcile(clock.NewContext(ctx, c)); err != nil {
+		return err
+	} else if settled+pending > 0 {
+		fmt.Fprintf(stdout, "settled %d pending payments left by an earlier run (%d still pending)\n", settled, pending)
+	}
 	began := clock.Wall()
 	invoices, err := billing.BillPeriod(clock.NewContext(ctx, c), db.Client, p, svc.Autopay, log)
 	fmt.Fprintf(stdout, "billed %s: %d invoices in %s\n", p, len(invoices), clock.Wall().Sub(began).Round(time.Millisecond))

@@ -18,6 +18,7 @@ import (
 type paymentFlags struct {
 	card, checkout, returnOrigins *string
 	allowSandbox                  *bool
+	grace                         *time.Duration
 }
 
 func paymentFlagsOn(fs *flag.FlagSet) *paymentFlags {
@@ -25,6 +26,7 @@ func paymentFlagsOn(fs *flag.FlagSet) *paymentFlags {
 		card:          fs.String("card-gateway", env("CLND_CARD_GATEWAY", "sandbox"), "card payments: sandbox or stripe (CLND_CARD_GATEWAY; stripe reads CLND_STRIPE_SECRET_KEY and CLND_STRIPE_WEBHOOK_SECRET)"),
 		checkout:      fs.String("checkout-provider", env("CLND_CHECKOUT_PROVIDER", "sandbox"), "redirect payments: sandbox or paypal (CLND_CHECKOUT_PROVIDER; paypal reads CLND_PAYPAL_CLIENT_ID, CLND_PAYPAL_CLIENT_SECRET, CLND_PAYPAL_WEBHOOK_ID and CLND_PAYPAL_ENV)"),
 		returnOrigins: fs.String("checkout-return-origins", env("CLND_CHECKOUT_RETURN_ORIGINS", ""), "comma-separated dashboard origins a checkout may return the payer to (CLND_CHECKOUT_RETURN_ORIGINS); default: the CORS origins"),
+		grace:         fs.Duration("payment-grace", envDuration("CLND_PAYMENT_GRACE", 30*time.Second), "how long a pending payment is left to the request that opened it before the reconciler asks the provider (CLND_PAYMENT_GRACE)"),
 		allowSandbox:  fs.Bool("allow-sandbox-gateway", envBool("CLND_ALLOW_SANDBOX_GATEWAY"), "let production mode use a sandbox provider, which takes no real money (CLND_ALLOW_SANDBOX_GATEWAY)"),
 	}
 }
@@ -33,6 +35,10 @@ func paymentFlagsOn(fs *flag.FlagSet) *paymentFlags {
 // with a message that names what is missing (never a secret's value).
 func (p *paymentFlags) apply(cfg *server.Config, sandboxMode bool) error {
 	cfg.ReturnOrigins = server.ParseList(*p.returnOrigins)
+	if *p.grace <= 0 {
+		return fmt.Errorf("--payment-grace %s: want a positive duration", *p.grace)
+	}
+	cfg.PaymentGrace = *p.grace
 	switch *p.card {
 	case "sandbox":
 	case "stripe":

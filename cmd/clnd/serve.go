@@ -101,6 +101,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Checkout:         providers.Checkout,
 		StripeWebhook:    providers.StripeWebhook,
 		ReturnOrigins:    providers.ReturnOrigins,
+		PaymentGrace:     providers.PaymentGrace,
 		Addr:             *addr,
 		CORSOrigins:      server.ParseList(*origins),
 		TrustedProxies:   trusted,

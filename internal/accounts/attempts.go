@@ -48,7 +48,7 @@ func (s *Service) settleAfterCommit(tx *ent.Tx, id string) {
 			if err := next.Commit(ctx, tx); err != nil {
 				return err
 			}
-			failpoint.Hit(failpoint.AfterDebit)
+			failpoint.Hit(failpoint.AfterDebit, "")
 			ctx = context.WithoutCancel(ctx)
 			if s.Clock != nil && clock.FromContext(ctx) == nil {
 				ctx = clock.NewContext(ctx, s.Clock)

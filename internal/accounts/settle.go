@@ -64,7 +64,7 @@ func (s *Service) Settle(ctx context.Context, id string) (*ent.PaymentAttempt, e
 		return a, attemptError(a, nil)
 	}
 	ref, amount, callErr := s.call(ctx, a)
-	failpoint.Hit(failpoint.AfterGateway)
+	failpoint.Hit(failpoint.AfterGateway, string(a.Purpose))
 	failure, definite := payments.AsFailure(callErr)
 	switch {
 	case callErr == nil:

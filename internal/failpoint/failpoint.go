@@ -1,7 +1,8 @@
 // Package failpoint lets crash tests stop clnd at one named moment, so that
-// a test can kill -9 the process exactly there: with CLND_FAILPOINT=<name>,
-// reaching Hit(<name>) prints "failpoint <name> reached" to stderr and blocks
-// the goroutine forever. Without the variable Hit costs one comparison.
+// a test can kill -9 the process exactly there: with CLND_FAILPOINT=<name>
+// (or <name>:<detail>, e.g. after-gateway:TOP_UP), reaching Hit(<name>,
+// <detail>) prints "failpoint <name> reached" to stderr and blocks the
+// goroutine forever. Without the variable Hit costs one comparison.
 package failpoint
 
 import (
@@ -20,9 +21,9 @@ const (
 
 var armed = os.Getenv("CLND_FAILPOINT")
 
-// Hit stops here if the failpoint name is armed.
-func Hit(name string) {
-	if armed == "" || armed != name {
+// Hit stops here if the failpoint name (or name:detail) is armed.
+func Hit(name, detail string) {
+	if armed == "" || (armed != name && armed != name+":"+detail) {
 		return
 	}
 	fmt.Fprintf(os.Stderr, "failpoint %s reached\n", name)

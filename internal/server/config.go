@@ -78,7 +78,9 @@ type Config struct {
 	Routes map[string]http.Handler
 }
 
-func (c *Config) accounts(db *ent.Client, clk clock.Clock, webhookSecret []byte, log *slog.Logger) *accounts.Service {
+// AccountsService builds the account rules with the configured payment
+// providers (the sandbox ones by default); clnd bill uses it too.
+func (c *Config) AccountsService(db *ent.Client, clk clock.Clock, webhookSecret []byte, log *slog.Logger) *accounts.Service {
 	sandbox := &payments.Sandbox{Client: db}
 	g := c.Gateway
 	if g == nil {

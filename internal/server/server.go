@@ -99,7 +99,7 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 	} else {
 		close(s.listening) // SQLite: one process, events stay in it
 	}
-	accountsService := cfg.accounts(db.Client, s.clock, webhookSecret, log)
+	accountsService := cfg.AccountsService(db.Client, s.clock, webhookSecret, log)
 	scheduler := billing.NewScheduler(db.Client, s.clock, accountsService.Autopay, log)
 	s.stopped.Add(1)
 	go func() {

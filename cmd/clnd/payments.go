@@ -49,14 +49,7 @@ func (p *paymentFlags) apply(cfg *server.Config, sandboxMode bool) error {
 		cfg.Gateway = stripegw.New(stripegw.Config{
 			SecretKey: key, APIURL: os.Getenv("CLND_STRIPE_API_URL"), Timeout: 30 * time.Second, MaxNetworkRetries: 2,
 		})
-		cfg.StripeWebhook = func(body []byte, signature string) (checkout.StripeEvent, error) {
-			ev, err := stripegw.ParseWebhook(body, signature, hook)
-			return checkout.StripeEvent{
-				ID: ev.ID, Type: ev.Type, PaymentIntentID: ev.PaymentIntentID, AttemptID: ev.AttemptID,
-				ChargeID: ev.ChargeID, Amount: ev.Amount, AmountRefunded: ev.AmountRefunded,
-				DeclineCode: ev.DeclineCode, FailureMessage: ev.FailureMessage, DisputeID: ev.DisputeID, Reason: ev.DisputeReason,
-			}, err
-		}
+		cfg.StripeWebhook = checkout.StripeParserFor(hook)
 	default:
 		return fmt.Errorf("--card-gateway %q: want sandbox or stripe", *p.card)
 	}

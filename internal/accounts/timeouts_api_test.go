@@ -1,0 +1,93 @@
+package accounts_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"clnd/internal/apitest"
+	"clnd/internal/money"
+	"clnd/internal/payments"
+	"clnd/internal/server"
+)
+
+// timeoutGateway is the sandbox gateway behind a bad network: while armed,
+// a third of the charges time out before the gateway sees them, and a
+// third time out after it charged (the answer is lost), as a real
+// provider's would.
+type timeoutGateway struct {
+	payments.Sandbox
+	armed atomic.Bool
+	calls atomic.Int64
+}
+
+var errTimeout = errors.New("Post \"https://api.stripe.com/v1/payment_intents\": context deadline exceeded")
+
+func (g *timeoutGateway) Charge(ctx context.Context, r payments.ChargeRequest) (payments.Charge, error) {
+	if !g.armed.Load() {
+		return g.Sandbox.Charge(ctx, r)
+	}
+	switch g.calls.Add(1) % 3 {
+	case 0:
+		return payments.Charge{}, errTimeout
+	case 1:
+		if _, err := g.Sandbox.Charge(ctx, r); err != nil {
+			return payments.Charge{}, err
+		}
+		return payments.Charge{}, errTimeout
+	}
+	return g.Sandbox.Charge(ctx, r)
+}
+
+// 100 top-ups at once through a gateway that times out two times in three:
+// the lost ones answer UNAVAILABLE and stay pending, a retry with the same
+// key or the reconciler settles each exactly once, and in the end every
+// attempt is settled, the gateway took exactly what the ledger credited,
+// and the balance is the sum of the transactions.
+func TestConcurrentTopUpsThroughTimeouts(t *testing.T) {
+	g := &timeoutGateway{}
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		g.armed.Store(false)
+		g.Sandbox = payments.Sandbox{}
+		a := e.Register("alice") // 250.00
+		g.armed.Store(true)
+		request := func(i int) apitest.Request {
+			return apitest.Request{Token: a.Token, Query: topUp,
+				Variables: map[string]any{"amount": "1.00", "key": fmt.Sprintf("k%d", i)}}
+		}
+		counts := e.Race(100, request)
+		if counts[""]+counts["UNAVAILABLE"] != 100 || counts["UNAVAILABLE"] == 0 {
+			t.Fatalf("answers by code: %v", counts)
+		}
+		g.armed.Store(false)
+		// Half the callers retry with their key; the reconciler does the rest.
+		for i := 0; i < 100; i += 2 {
+			if code := e.Do(request(i)).Code(); code != "" {
+				t.Fatalf("retrying k%d: %s", i, code)
+			}
+		}
+		var settled struct{ SettlePaymentAttempts struct{ Settled, Pending int } }
+		e.Query(e.OperatorToken, `mutation { settlePaymentAttempts { settled pending } }`, nil, &settled)
+		if settled.SettlePaymentAttempts.Pending != 0 {
+			t.Fatalf("still pending: %+v", settled)
+		}
+		balance, kinds, attempts := ledgerOf(t, e, a.ID)
+		if balance != "350.00" || len(kinds) != 101 || len(attempts) != 101 {
+			t.Fatalf("balance %s, %d transactions, %d attempts; want 350.00, 101, 101", balance, len(kinds), len(attempts))
+		}
+		for _, at := range attempts {
+			if at.Status != "SUCCEEDED" {
+				t.Fatalf("attempt %+v", at)
+			}
+		}
+		took, err := g.Sandbox.Charged(e.Ctx())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if took != money.MustParse("350.00") {
+			t.Fatalf("the gateway took %s for 350.00 credited", took)
+		}
+	}, apitest.WithConfig(func(c *server.Config) { c.Gateway = g }))
+}

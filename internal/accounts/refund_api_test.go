@@ -77,7 +77,9 @@ func firstPayment(t *testing.T, e *apitest.Env, token string) string {
 	var out struct {
 		Viewer struct {
 			Reseller struct {
-				Transactions struct{ Edges []struct{ Node struct{ ID, Kind string } } }
+				Transactions struct {
+					Edges []struct{ Node struct{ ID, Kind string } }
+				}
 			}
 		}
 	}
@@ -189,7 +191,9 @@ func TestRefundOfACheckoutPayment(t *testing.T) {
 	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
 		a := e.Register("alice")
 		var s struct {
-			StartCheckout struct{ Checkout struct{ ID, RedirectURL string } }
+			StartCheckout struct {
+				Checkout struct{ ID, RedirectURL string }
+			}
 		}
 		e.Query(a.Token, `mutation { startCheckout(input: {amount: "40.00"}) { checkout { id redirectURL } } }`, nil, &s)
 		resp, err := e.Server.Client().Post(s.StartCheckout.Checkout.RedirectURL+"/pay", "application/x-www-form-urlencoded", nil)
@@ -200,7 +204,11 @@ func TestRefundOfACheckoutPayment(t *testing.T) {
 		var out struct {
 			Viewer struct {
 				Reseller struct {
-					Transactions struct{ Edges []struct{ Node struct{ ID, Kind, Amount string } } }
+					Transactions struct {
+						Edges []struct {
+							Node struct{ ID, Kind, Amount string }
+						}
+					}
 				}
 			}
 		}

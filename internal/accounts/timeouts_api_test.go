@@ -68,7 +68,9 @@ func TestConcurrentTopUpsThroughTimeouts(t *testing.T) {
 				t.Fatalf("retrying k%d: %s", i, code)
 			}
 		}
-		var settled struct{ SettlePaymentAttempts struct{ Settled, Pending int } }
+		var settled struct {
+			SettlePaymentAttempts struct{ Settled, Pending int }
+		}
 		e.Query(e.OperatorToken, `mutation { settlePaymentAttempts { settled pending } }`, nil, &settled)
 		if settled.SettlePaymentAttempts.Pending != 0 {
 			t.Fatalf("still pending: %+v", settled)

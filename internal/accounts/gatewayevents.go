@@ -75,12 +75,21 @@ func (s *Service) ProviderSucceeded(ctx context.Context, a *ent.PaymentAttempt, 
 
 // ProviderFailed records a provider's word that an attempt failed (a Stripe
 // payment_intent.payment_failed): only a PENDING attempt or one waiting for
-// the payer is declined; a succeeded one stays succeeded.
+// the payer is declined; a succeeded one stays succeeded. A failure that
+// asks for the payer (Stripe's authentication_required, which Stripe sends
+// as payment_failed, often before the charge call has its answer) leaves
+// the attempt waiting for the payer, as the answer would have, not
+// declined: the payer can still complete it with 3-D Secure.
 func (s *Service) ProviderFailed(ctx context.Context, a *ent.PaymentAttempt, code, message string) (*ent.PaymentAttempt, error) {
 	ctx = viewer.SystemContext(ctx)
 	reason := code
 	if message != "" {
 		reason = code + ": " + message
+	}
+	if code == authenticationRequired && a.Purpose != paymentattempt.PurposeDEPOSIT {
+		return s.inTx(ctx, a.ID, func(tx *ent.Tx) error {
+			return settling(ctx, tx, a, paymentattempt.StatusREQUIRES_ACTION).SetReason(reason).SetDeclineCode(code).Exec(ctx)
+		})
 	}
 	return s.inTx(ctx, a.ID, func(tx *ent.Tx) error {
 		upd := settling(ctx, tx, a, paymentattempt.StatusDECLINED, paymentattempt.StatusPENDING, paymentattempt.StatusREQUIRES_ACTION)
@@ -91,3 +100,7 @@ func (s *Service) ProviderFailed(ctx context.Context, a *ent.PaymentAttempt, cod
 		return declinedTx(ctx, tx, a)
 	})
 }
+
+// authenticationRequired is Stripe's code for a payment the payer must
+// authenticate (3-D Secure) before it can go through.
+const authenticationRequired = "authentication_required"

@@ -25,7 +25,8 @@ func (s *Service) AddPaymentMethod(ctx context.Context, tx *ent.Tx, gatewayToken
 	}
 	// The reseller's row lock serialises this reseller's method changes, so
 	// there is always exactly one default.
-	if _, err := tx.Reseller.Query().Where(reseller.ID(v.ResellerID)).Modify(store.ForUpdate).Only(ctx); err != nil {
+	owner, err := tx.Reseller.Query().Where(reseller.ID(v.ResellerID)).Modify(store.ForUpdate).Only(ctx)
+	if err != nil {
 		return nil, err
 	}
 	count, err := tx.PaymentMethod.Query().Count(ctx)
@@ -35,9 +36,19 @@ func (s *Service) AddPaymentMethod(ctx context.Context, tx *ent.Tx, gatewayToken
 	if count >= MaxPaymentMethods {
 		return nil, apperr.New(apperr.LimitReached, "a reseller has at most %d payment methods", MaxPaymentMethods)
 	}
-	saved, err := s.Gateway.Save(ctx, payments.MethodRequest{Token: gatewayToken, ResellerID: v.ResellerID})
+	// Saving is not a charge; it attaches the method to the reseller's
+	// customer at the gateway, created on first use (one per reseller).
+	saved, err := s.Gateway.Save(ctx, payments.MethodRequest{
+		Token: gatewayToken, CustomerRef: owner.GatewayCustomer, ResellerID: v.ResellerID,
+		Email: owner.BillingEmail, Name: owner.Login,
+	})
 	if err != nil {
 		return nil, err
+	}
+	if saved.CustomerRef != owner.GatewayCustomer {
+		if err := tx.Reseller.UpdateOne(owner).SetGatewayCustomer(saved.CustomerRef).Exec(ctx); err != nil {
+			return nil, err
+		}
 	}
 	makeDefault = makeDefault || count == 0
 	if makeDefault {

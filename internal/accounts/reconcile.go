@@ -71,7 +71,29 @@ func (s *Service) reconcile(ctx context.Context, all bool) (settled, pending int
 			s.logger().Info("settled a payment attempt", "attempt", a.ID, "purpose", a.Purpose, "status", after.Status)
 		}
 	}
-	return settled, pending, nil
+	return settled, pending, s.expireWaiting(ctx)
+}
+
+// expireWaiting declines the attempts that waited for the payer (3-D
+// Secure, a PayPal approval) longer than GiveUpAfter: the payer is gone,
+// and a due autopayment must leave its reseller past due.
+func (s *Service) expireWaiting(ctx context.Context) error {
+	stale, err := s.Client.PaymentAttempt.Query().
+		Where(
+			paymentattempt.StatusEQ(paymentattempt.StatusREQUIRES_ACTION),
+			paymentattempt.NextTryAtLT(clock.Wall().Add(-GiveUpAfter)),
+		).
+		Limit(200).
+		All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range stale {
+		if _, err := s.ProviderFailed(ctx, a, "payer_action_expired", "the payer did not complete the payment in time"); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // RunReconciler reconciles at start-up and then every ReconcileEvery until

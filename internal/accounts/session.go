@@ -71,6 +71,13 @@ func (s *Service) Login(ctx context.Context, client *ent.Client, login, password
 	if _, err := client.LoginFailure.Delete().Where(loginfailure.Login(login)).Exec(sys); err != nil {
 		return nil, err
 	}
+	// A registration whose deposit is still being settled is not an account
+	// yet: if the deposit is declined it goes away.
+	if waiting, err := pendingDeposit(ctx, client, acct.ID); err != nil {
+		return nil, err
+	} else if waiting {
+		return nil, apperr.New(apperr.Unavailable, "the account's initial deposit is still being confirmed; try again in a minute")
+	}
 	tx, err := client.Tx(ctx)
 	if err != nil {
 		return nil, err

@@ -93,3 +93,39 @@ func TestConcurrentTopUpsThroughTimeouts(t *testing.T) {
 		}
 	}, apitest.WithConfig(func(c *server.Config) { c.Gateway = g }))
 }
+
+// A registration whose deposit the gateway did not answer for is not an
+// account yet: it answers UNAVAILABLE, the login waits, and once the
+// deposit is settled the same request (same key) signs in.
+func TestRegistrationWaitsForItsDeposit(t *testing.T) {
+	g := &timeoutGateway{}
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		g.Sandbox = payments.Sandbox{}
+		g.calls.Store(2) // the next call times out after charging
+		g.armed.Store(true)
+		in := apitest.RegistrationInput("alice")
+		in["idempotencyKey"] = "reg-1"
+		register := apitest.Request{Query: apitest.RegisterMutation, Variables: map[string]any{"input": in}}
+		if code := e.Do(register).Code(); code != "UNAVAILABLE" {
+			t.Fatalf("registering through a timeout: %q", code)
+		}
+		g.armed.Store(false)
+		login := `mutation { login(input: {login: "alice", password: "correct horse battery"}) { token } }`
+		e.Expect("UNAVAILABLE", "", "", login, nil)
+		var out struct {
+			RegisterReseller struct {
+				Token    string
+				Reseller struct{ ID, Balance string }
+			}
+		}
+		e.Query("", apitest.RegisterMutation, map[string]any{"input": in}, &out)
+		if out.RegisterReseller.Token == "" || out.RegisterReseller.Reseller.Balance != "250.00" {
+			t.Fatalf("the retried registration: %+v", out.RegisterReseller)
+		}
+		e.Query("", login, nil, nil)
+		if took, _ := g.Sandbox.Charged(e.Ctx()); took != money.MustParse("250.00") {
+			t.Fatalf("the gateway took %s for one 250.00 deposit", took)
+		}
+		ledgerOf(t, e, out.RegisterReseller.Reseller.ID)
+	}, apitest.WithConfig(func(c *server.Config) { c.Gateway = g }))
+}

@@ -126,3 +126,43 @@ func TestServeRefusesWhatItCannotRun(t *testing.T) {
 		t.Fatal("an unknown subcommand succeeded")
 	}
 }
+
+// A payment provider without its secrets refuses to start, naming what is
+// missing and never echoing a secret it was given.
+func TestServeRefusesIncompletePaymentProviders(t *testing.T) {
+	db := "sqlite://" + filepath.Join(t.TempDir(), "p.db")
+	t.Setenv("CLND_STRIPE_SECRET_KEY", "sk_test_secret_value_123")
+	t.Setenv("CLND_STRIPE_WEBHOOK_SECRET", "")
+	stdout, stderr, err := runCLI(t, "serve", "--sandbox", "--card-gateway", "stripe", "--database-url", db)
+	if err == nil || !strings.Contains(err.Error(), "CLND_STRIPE_WEBHOOK_SECRET") || strings.Contains(err.Error(), "CLND_STRIPE_SECRET_KEY") {
+		t.Fatalf("stripe without its webhook secret: %v", err)
+	}
+	if strings.Contains(stdout+stderr+err.Error(), "sk_test_secret_value_123") {
+		t.Fatal("a secret was printed")
+	}
+	t.Setenv("CLND_PAYPAL_CLIENT_ID", "id")
+	t.Setenv("CLND_PAYPAL_CLIENT_SECRET", "")
+	t.Setenv("CLND_PAYPAL_WEBHOOK_ID", "")
+	t.Setenv("CLND_PAYPAL_ENV", "")
+	if _, _, err := runCLI(t, "serve", "--sandbox", "--checkout-provider", "paypal", "--database-url", db); err == nil ||
+		!strings.Contains(err.Error(), "CLND_PAYPAL_CLIENT_SECRET, CLND_PAYPAL_WEBHOOK_ID, CLND_PAYPAL_ENV") {
+		t.Fatalf("paypal without its secrets: %v", err)
+	}
+	t.Setenv("CLND_PAYPAL_CLIENT_SECRET", "s")
+	t.Setenv("CLND_PAYPAL_WEBHOOK_ID", "w")
+	t.Setenv("CLND_PAYPAL_ENV", "production")
+	if _, _, err := runCLI(t, "serve", "--sandbox", "--checkout-provider", "paypal", "--database-url", db); err == nil ||
+		!strings.Contains(err.Error(), "CLND_PAYPAL_ENV") {
+		t.Fatalf("an unknown PayPal environment: %v", err)
+	}
+	for _, args := range [][]string{{"--card-gateway", "paypal"}, {"--checkout-provider", "stripe"}, {"--payment-grace", "0s"}} {
+		if _, _, err := runCLI(t, append([]string{"serve", "--sandbox", "--database-url", db}, args...)...); err == nil {
+			t.Fatalf("%v was accepted", args)
+		}
+	}
+	// Production mode with real providers still refuses a sandbox checkout.
+	t.Setenv("CLND_STRIPE_WEBHOOK_SECRET", "whsec_x")
+	if _, _, err := runCLI(t, "serve", "--card-gateway", "stripe", "--database-url", db); err == nil || !strings.Contains(err.Error(), "sandbox") {
+		t.Fatalf("production with the sandbox checkout: %v", err)
+	}
+}

@@ -23,6 +23,9 @@ const (
 	IdempotencyConflict Code = "IDEMPOTENCY_CONFLICT"
 	RateLimited         Code = "RATE_LIMITED"
 	QueryTooComplex     Code = "QUERY_TOO_COMPLEX"
+	// PersistedQueryNotFound: a persisted query's hash the server does not
+	// know; the client sends the query with its hash (Apollo's protocol).
+	PersistedQueryNotFound Code = "PERSISTED_QUERY_NOT_FOUND"
 	// Unavailable: the database or a payment provider cannot be reached;
 	// retry later (for money: with the same idempotency key).
 	Unavailable Code = "UNAVAILABLE"

@@ -99,6 +99,7 @@ var apiCodes = map[apperr.Code]bool{
 	apperr.Unauthenticated: true, apperr.Forbidden: true, apperr.NotFound: true, apperr.BadUserInput: true,
 	apperr.Conflict: true, apperr.LimitReached: true, apperr.PaymentRequired: true, apperr.PaymentFailed: true,
 	apperr.IdempotencyConflict: true, apperr.RateLimited: true, apperr.QueryTooComplex: true, apperr.Unavailable: true,
+	apperr.PersistedQueryNotFound: true,
 }
 
 // lastPathKey names the innermost input field of an argument error path.

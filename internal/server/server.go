@@ -226,6 +226,7 @@ func (s *Server) graphQLHandler(resolver *graph.Resolver) http.Handler {
 	h.AddTransport(jsonPOST{})      // encoding pass over the data (transport_json.go)
 	h.AddTransport(refused{})       // last: a coded 405/415 for what no transport takes
 	h.SetQueryCache(pageSizeCache{lru.New[*ast.QueryDocument](1000)})
+	h.Use(newPersistedQueries()) // first: it may supply the query text
 	h.Use(extension.Introspection{})
 	h.Use(&documentLimits{})
 	h.Use(queryLimits{maxDepth: s.cfg.MaxDepth, maxComplexity: s.cfg.MaxComplexity})

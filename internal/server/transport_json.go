@@ -62,7 +62,7 @@ func (jsonPOST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExe
 	}
 	params.Headers = r.Header
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
-	if params.Query == "" {
+	if params.Query == "" && params.Extensions["persistedQuery"] == nil {
 		refuse(w, contentType, http.StatusBadRequest, "query", "the request has no query")
 		return
 	}
@@ -102,10 +102,6 @@ func (jsonGET) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExec
 		Headers:       r.Header,
 	}
 	raw.ReadTime.Start = graphql.Now()
-	if raw.Query == "" {
-		refuse(w, contentType, http.StatusBadRequest, "query", "the request has no query")
-		return
-	}
 	if variables := query.Get("variables"); variables != "" {
 		if err := decodeJSON(strings.NewReader(variables), &raw.Variables); err != nil {
 			refuse(w, contentType, http.StatusBadRequest, "variables", "variables must be a JSON object")
@@ -117,6 +113,10 @@ func (jsonGET) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExec
 			refuse(w, contentType, http.StatusBadRequest, "extensions", "extensions must be a JSON object")
 			return
 		}
+	}
+	if raw.Query == "" && raw.Extensions["persistedQuery"] == nil {
+		refuse(w, contentType, http.StatusBadRequest, "query", "the request has no query")
+		return
 	}
 	raw.ReadTime.End = graphql.Now()
 

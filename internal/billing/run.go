@@ -13,14 +13,18 @@ import (
 	"clnd/internal/viewer"
 )
 
-// AfterCharge runs after a reseller's monthly charge has committed, in a
-// transaction of its own: autopayment, which lives above this package. Its
-// gateway call so never waits inside the invoice's transaction (which holds
-// the invoice-number sequence every receipt needs).
+// AfterCharge runs in the transaction of a reseller's monthly charge:
+// autopayment, which lives above this package. It must not call a payment
+// provider there (the transaction holds the invoice-number sequence every
+// receipt needs); it records the due autopayment as a PENDING attempt,
+// which commits with the invoice or not at all, and charges it after the
+// commit. A crash in between leaves the attempt to the reconciler; an
+// autopayment in a later transaction of its own would be lost by a crash
+// before it, since a rerun skips the invoiced reseller.
 type AfterCharge func(ctx context.Context, tx *ent.Tx, resellerID string) error
 
 // BillPeriod invoices every reseller with billable activity in a period that has
-// ended, each in its own transaction with its autopayment, and returns the
+// ended, each in one transaction with its due autopayment, and returns the
 // invoices it created. Resellers invoiced already are skipped, so running it
 // again (or on two instances at once) bills nothing twice; one reseller's
 // failure is logged and does not undo the others.
@@ -61,21 +65,16 @@ func BillPeriod(ctx context.Context, client *ent.Client, p Period, after AfterCh
 
 func invoiceOne(ctx context.Context, client *ent.Client, resellerID string, p Period, now time.Time, after AfterCharge) (*ent.Invoice, error) {
 	inv, err := inTx(ctx, client, func(tx *ent.Tx) (*ent.Invoice, error) {
-		return InvoiceReseller(ctx, tx, resellerID, p, now)
+		inv, err := InvoiceReseller(ctx, tx, resellerID, p, now)
+		if err != nil || inv == nil || inv.Total == 0 || after == nil {
+			return inv, err
+		}
+		return inv, after(ctx, tx, resellerID)
 	})
 	if ent.IsConstraintError(err) {
 		return nil, nil // another instance invoiced it a moment ago
 	}
-	if err != nil || inv == nil || inv.Total == 0 || after == nil {
-		return inv, err
-	}
-	_, err = inTx(ctx, client, func(tx *ent.Tx) (*ent.Invoice, error) {
-		return nil, after(ctx, tx, resellerID)
-	})
-	if err != nil {
-		return inv, fmt.Errorf("invoice %s is committed, but its autopayment failed: %w", inv.Number, err)
-	}
-	return inv, nil
+	return inv, err
 }
 
 func inTx[T any](ctx context.Context, client *ent.Client, fn func(*ent.Tx) (T, error)) (T, error) {

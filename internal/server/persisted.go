@@ -3,11 +3,9 @@ package server
 import (
 	"context"
 	"strings"
-	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"clnd/internal/apperr"
@@ -121,48 +119,5 @@ func (r registrationCache) Get(_ context.Context, hash string) (string, bool) { 
 func (r registrationCache) Add(ctx context.Context, hash, query string) {
 	if oc := graphql.GetOperationContext(ctx); oc != nil {
 		oc.Stats.SetExtension(pendingRegistration, registration{hash, query})
-	}
-}
-
-// boundedCache is a least-recently-used cache bounded both by its number of
-// entries and by their total weight (roughly bytes), safe for concurrent use.
-type boundedCache[V any] struct {
-	mu        sync.Mutex
-	lru       *simplelru.LRU[string, V]
-	weigh     func(key string, v V) int
-	weight    int
-	maxWeight int
-}
-
-func newBoundedCache[V any](entries, maxWeight int, weigh func(string, V) int) *boundedCache[V] {
-	c := &boundedCache[V]{weigh: weigh, maxWeight: maxWeight}
-	lru, err := simplelru.NewLRU(entries, func(k string, v V) { c.weight -= c.weigh(k, v) })
-	if err != nil {
-		panic(err) // only for a size below 1
-	}
-	c.lru = lru
-	return c
-}
-
-func (c *boundedCache[V]) Get(key string) (V, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.lru.Get(key)
-}
-
-// Add stores v under key, evicting the least recently used entries until the
-// total weight fits; an entry heavier than the whole budget is not stored.
-func (c *boundedCache[V]) Add(key string, v V) {
-	w := c.weigh(key, v)
-	if w > c.maxWeight {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.lru.Remove(key) // a replaced value leaves through the eviction callback
-	c.lru.Add(key, v)
-	c.weight += w
-	for c.weight > c.maxWeight {
-		c.lru.RemoveOldest()
 	}
 }

@@ -17,11 +17,9 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/coder/websocket"
 	"github.com/rs/cors"
-	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"clnd/ent"
@@ -225,7 +223,8 @@ func (s *Server) graphQLHandler(resolver *graph.Resolver) http.Handler {
 	h.AddTransport(jsonGET{})       // gqlgen's GET and POST, minus the second
 	h.AddTransport(jsonPOST{})      // encoding pass over the data (transport_json.go)
 	h.AddTransport(refused{})       // last: a coded 405/415 for what no transport takes
-	h.SetQueryCache(pageSizeCache{lru.New[*ast.QueryDocument](1000)})
+	// Parsed and validated documents, by their text (querycache.go).
+	h.SetQueryCache(pageSizeCache{newDocumentCache()})
 	h.Use(newPersistedQueries()) // first: it may supply the query text
 	h.Use(extension.Introspection{})
 	h.Use(&documentLimits{})

@@ -28,11 +28,7 @@ func (r *checkoutResolver) RedirectURL(ctx context.Context, obj *ent.Checkout) (
 
 // AddPaymentMethod is the resolver for the addPaymentMethod field.
 func (r *mutationResolver) AddPaymentMethod(ctx context.Context, input model.AddPaymentMethodInput) (*model.AddPaymentMethodPayload, error) {
-	t, err := tx(ctx)
-	if err != nil {
-		return nil, err
-	}
-	pm, err := r.Accounts.AddPaymentMethod(ctx, t, input.GatewayToken, input.MakeDefault != nil && *input.MakeDefault)
+	pm, err := r.Accounts.AddPaymentMethod(ctx, input.GatewayToken, input.MakeDefault != nil && *input.MakeDefault)
 	if err != nil {
 		return nil, err
 	}

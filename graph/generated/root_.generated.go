@@ -4926,6 +4926,7 @@ type TopUpPayload {
 }
 
 extend type Mutation {
+  "Saves a payment method through the gateway (which is called outside any transaction). Must be the only field of its mutation."
   addPaymentMethod(input: AddPaymentMethodInput!): AddPaymentMethodPayload!
   setDefaultPaymentMethod(id: ID!): SetDefaultPaymentMethodPayload!
   "Removes a payment method; removing the default makes the newest remaining one the default."

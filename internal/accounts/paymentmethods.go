@@ -17,24 +17,24 @@ const MaxPaymentMethods = 20
 
 // AddPaymentMethod saves a method for the calling reseller through the
 // gateway (only its reference and label are kept). The first method, or one
-// asked to be, becomes the default.
-func (s *Service) AddPaymentMethod(ctx context.Context, tx *ent.Tx, gatewayToken string, makeDefault bool) (*ent.PaymentMethod, error) {
+// asked to be, becomes the default. The gateway is called before any
+// transaction begins, so a slow gateway holds no lock; the method is then
+// written under the reseller's row lock, which serialises this reseller's
+// method changes, so there is always exactly one default.
+func (s *Service) AddPaymentMethod(ctx context.Context, gatewayToken string, makeDefault bool) (*ent.PaymentMethod, error) {
 	v := viewer.FromContext(ctx)
 	if v.Role != viewer.Reseller {
 		return nil, apperr.New(apperr.Forbidden, "payment methods belong to resellers")
 	}
-	// The reseller's row lock serialises this reseller's method changes, so
-	// there is always exactly one default.
-	owner, err := tx.Reseller.Query().Where(reseller.ID(v.ResellerID)).Modify(store.ForUpdate).Only(ctx)
+	if !v.CanWrite() {
+		return nil, apperr.ErrForbidden
+	}
+	owner, err := s.Client.Reseller.Get(ctx, v.ResellerID)
 	if err != nil {
 		return nil, err
 	}
-	count, err := tx.PaymentMethod.Query().Count(ctx)
-	if err != nil {
+	if err := s.roomForMethod(ctx, s.Client.PaymentMethod.Query()); err != nil {
 		return nil, err
-	}
-	if count >= MaxPaymentMethods {
-		return nil, apperr.New(apperr.LimitReached, "a reseller has at most %d payment methods", MaxPaymentMethods)
 	}
 	// Saving is not a charge; it attaches the method to the reseller's
 	// customer at the gateway, created on first use (one per reseller).
@@ -45,25 +45,53 @@ func (s *Service) AddPaymentMethod(ctx context.Context, tx *ent.Tx, gatewayToken
 	if err != nil {
 		return nil, err
 	}
-	if saved.CustomerRef != owner.GatewayCustomer {
-		if err := tx.Reseller.UpdateOne(owner).SetGatewayCustomer(saved.CustomerRef).Exec(ctx); err != nil {
-			return nil, err
+	var pm *ent.PaymentMethod
+	err = s.withTx(ctx, func(tx *ent.Tx) error {
+		owner, err := tx.Reseller.Query().Where(reseller.ID(v.ResellerID)).Modify(store.ForUpdate).Only(ctx)
+		if err != nil {
+			return err
 		}
-	}
-	makeDefault = makeDefault || count == 0
-	if makeDefault {
-		if err := tx.PaymentMethod.Update().SetIsDefault(false).Exec(ctx); err != nil {
-			return nil, err
+		if err := s.roomForMethod(ctx, tx.PaymentMethod.Query()); err != nil {
+			return err
 		}
+		if owner.GatewayCustomer == "" && saved.CustomerRef != "" {
+			if err := tx.Reseller.UpdateOne(owner).SetGatewayCustomer(saved.CustomerRef).Exec(ctx); err != nil {
+				return err
+			}
+		}
+		count, err := tx.PaymentMethod.Query().Count(ctx)
+		if err != nil {
+			return err
+		}
+		makeDefault = makeDefault || count == 0
+		if makeDefault {
+			if err := tx.PaymentMethod.Update().SetIsDefault(false).Exec(ctx); err != nil {
+				return err
+			}
+		}
+		pm, err = tx.PaymentMethod.Create().
+			SetResellerID(v.ResellerID).
+			SetKind(paymentmethod.Kind(saved.Kind)).
+			SetLabel(saved.Label).
+			SetIsDefault(makeDefault).
+			SetGateway(s.Gateway.Name()).
+			SetGatewayRef(saved.Ref).
+			Save(ctx)
+		return err
+	})
+	return pm, err
+}
+
+// roomForMethod refuses a method beyond MaxPaymentMethods.
+func (s *Service) roomForMethod(ctx context.Context, q *ent.PaymentMethodQuery) error {
+	count, err := q.Count(ctx)
+	if err != nil {
+		return err
 	}
-	return tx.PaymentMethod.Create().
-		SetResellerID(v.ResellerID).
-		SetKind(paymentmethod.Kind(saved.Kind)).
-		SetLabel(saved.Label).
-		SetIsDefault(makeDefault).
-		SetGateway(s.Gateway.Name()).
-		SetGatewayRef(saved.Ref).
-		Save(ctx)
+	if count >= MaxPaymentMethods {
+		return apperr.New(apperr.LimitReached, "a reseller has at most %d payment methods", MaxPaymentMethods)
+	}
+	return nil
 }
 
 // lockedMethod locks the reseller's row, then reads the method: read after

@@ -22,7 +22,7 @@ import (
 // answer after (internal/accounts/settle.go).
 var outsideTransaction = map[string]bool{
 	"login": true, "checkIn": true, "runBilling": true,
-	"registerReseller": true, "topUp": true, "startCheckout": true, "refund": true, "settlePaymentAttempts": true,
+	"registerReseller": true, "addPaymentMethod": true, "topUp": true, "startCheckout": true, "refund": true, "settlePaymentAttempts": true,
 }
 
 // transactioner runs every mutation operation in one database transaction,

@@ -42,26 +42,12 @@ func (r *backupResolver) ManagementURL(ctx context.Context, obj *ent.Backup) (st
 
 // License is the resolver for the license field.
 func (r *checkInResolver) License(ctx context.Context, obj *live.Event) (*ent.IPLicense, error) {
-	if obj.LicenseID == "" {
-		return nil, nil
-	}
-	lic, err := r.db(ctx).IPLicense.Get(ctx, obj.LicenseID)
-	if ent.IsNotFound(err) {
-		return nil, nil // removed since it checked in
-	}
-	return lic, err
+	return obj.License(ctx, r.Client) // loaded once per published batch, for every subscriber
 }
 
 // Server is the resolver for the server field.
 func (r *checkInResolver) Server(ctx context.Context, obj *live.Event) (*ent.Server, error) {
-	if obj.ServerID == "" {
-		return nil, nil
-	}
-	srv, err := r.db(ctx).Server.Get(ctx, obj.ServerID)
-	if ent.IsNotFound(err) {
-		return nil, nil
-	}
-	return srv, err
+	return obj.Server(ctx, r.Client)
 }
 
 // Status is the resolver for the status field.

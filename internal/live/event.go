@@ -19,6 +19,9 @@ type Event struct {
 	LicenseType     catalog.LicenseType `json:"type,omitempty"`
 	ServerID        string              `json:"sid,omitempty"`
 	ServerAccountID string              `json:"said,omitempty"`
+
+	// batch is shared by the events published together (rows.go).
+	batch *batch
 }
 
 // Filter narrows a subscription; empty fields match everything.

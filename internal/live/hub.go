@@ -89,7 +89,15 @@ func (h *Hub) Unsubscribe(s *Subscription) {
 
 // Publish delivers events to the subscribers of their tenant and to
 // operators. It never waits: a subscriber with a full buffer is dropped.
-func (h *Hub) Publish(events []Event) {
+// The events published together share one batch, so what subscribers select
+// of them beyond their own fields is loaded once for all (rows.go).
+func (h *Hub) Publish(published []Event) {
+	b := &batch{events: make([]Event, len(published))}
+	copy(b.events, published)
+	events := b.events
+	for i := range events {
+		events[i].batch = b
+	}
 	var overflowed map[*Subscription]bool
 	h.mu.RLock()
 	operators := h.byTenant[""]

@@ -6,12 +6,12 @@ package checkin
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"clnd/internal/apperr"
 	"clnd/internal/auth"
@@ -75,8 +75,9 @@ type pending struct {
 // ErrUnknownCredential answers a check-in with a credential clnd did not issue.
 var ErrUnknownCredential = apperr.New(apperr.Unauthenticated, "unknown server credential")
 
-// ErrStopped answers check-ins that arrive while the service shuts down.
-var ErrStopped = errors.New("check-in service stopped")
+// ErrStopped answers check-ins that arrive while the service shuts down:
+// another instance (or this one, restarted) will take them.
+var ErrStopped = apperr.New(apperr.Unavailable, "this instance is shutting down: check in again")
 
 // New starts the flusher. Close stops it.
 func New(db *store.DB, hub *live.Hub, origin string, log *slog.Logger, opts Options) *Service {
@@ -104,6 +105,11 @@ func (s *Service) CheckIn(ctx context.Context, req Request) (Result, error) {
 	hostname, err := licensing.CleanHostname("hostname", req.Hostname)
 	if err != nil {
 		return Result{}, err
+	}
+	if !utf8.ValidString(hostname) {
+		// A form body can carry any bytes; PostgreSQL would refuse the
+		// whole batch over one of them.
+		return Result{}, apperr.Input("hostname", "a hostname must be UTF-8")
 	}
 	req.Hostname = hostname
 	p := &pending{req: req, answered: make(chan struct{})}

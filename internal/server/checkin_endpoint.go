@@ -1,0 +1,239 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"clnd/internal/apperr"
+	"clnd/internal/checkin"
+	"clnd/internal/clock"
+	"clnd/internal/reqinfo"
+)
+
+// CheckInPath is the lean check-in endpoint for agents (docs/checkins.md):
+// the checkIn mutation's input and answer without GraphQL around them.
+const CheckInPath = "/v1/checkin"
+
+// checkInInput is the endpoint's body, JSON or a form.
+type checkInInput struct {
+	Hostname   *string `json:"hostname"`
+	Credential *string `json:"credential"`
+}
+
+// leanCheckIn answers POST /v1/checkin. The host is identified exactly as
+// the checkIn mutation identifies it: by the request's client address
+// (withRequest's clientAddr, X-Forwarded-For only from trusted proxies) or
+// by its credential, in checkin.Service.CheckIn, whose batches both paths
+// join. Nothing here parses GraphQL; the answer is written by hand, once.
+func (s *Server) leanCheckIn(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		s.writeCheckInError(w, r, http.StatusMethodNotAllowed,
+			apperr.New(apperr.BadUserInput, "method %s is not allowed: send POST", r.Method))
+		return
+	}
+	in, status, err := readCheckIn(r)
+	if err != nil {
+		s.writeCheckInError(w, r, status, err)
+		return
+	}
+	ctx := r.Context()
+	now := clock.Now(ctx)
+	res, err := s.checkIns.CheckIn(ctx, checkin.Request{
+		Addr:       reqinfo.FromContext(ctx).ClientAddr,
+		Credential: deref(in.Credential),
+		Hostname:   deref(in.Hostname),
+		At:         now,
+	})
+	if err != nil {
+		s.writeCheckInError(w, r, 0, err)
+		return
+	}
+	// The mutation's answer, field for field: Time is RFC 3339 (with
+	// fractional seconds when there are any) in UTC, as graph/scalar writes it.
+	buf := make([]byte, 0, 128)
+	buf = append(buf, `{"at":"`...)
+	buf = res.At.UTC().AppendFormat(buf, time.RFC3339Nano)
+	buf = append(buf, `","licensed":[`...)
+	for i, t := range res.Licensed {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, '"')
+		buf = append(buf, t...) // enum names: A-Z, 0-9 and _
+		buf = append(buf, '"')
+	}
+	buf = append(buf, `],"nextCheckInAfter":"`...)
+	buf = now.Add(s.cfg.CheckInInterval).UTC().AppendFormat(buf, time.RFC3339Nano)
+	buf = append(buf, "\"}\n"...)
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
+	h["Content-Length"] = []string{strconv.Itoa(len(buf))}
+	_, _ = w.Write(buf)
+}
+
+// jsonContentType is shared by every answer; nothing modifies it.
+var jsonContentType = []string{"application/json"}
+
+// readCheckIn reads the body (already held in memory and checked for
+// escaped NULs by limitBody): JSON, a form, or nothing at all.
+func readCheckIn(r *http.Request) (checkInInput, int, error) {
+	var in checkInInput
+	if r.URL.RawQuery != "" {
+		// A credential in a URL ends up in access logs.
+		return in, http.StatusBadRequest, apperr.New(apperr.BadUserInput, "send hostname and credential in the request body, not the URL")
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return in, http.StatusBadRequest, apperr.New(apperr.BadUserInput, "the request body could not be read")
+	}
+	contentType := r.Header.Get("Content-Type")
+	if contentType == "" && len(body) == 0 {
+		return in, 0, nil // a check-in without a hostname
+	}
+	mediaType, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		mediaType = ""
+	}
+	switch mediaType {
+	case "application/json":
+		return in, http.StatusBadRequest, decodeCheckInJSON(body, &in)
+	case "application/x-www-form-urlencoded":
+		return in, http.StatusBadRequest, decodeCheckInForm(body, &in)
+	}
+	return in, http.StatusUnsupportedMediaType, apperr.New(apperr.BadUserInput,
+		"the body must be JSON (Content-Type: application/json) or a form (application/x-www-form-urlencoded)")
+}
+
+// decodeCheckInJSON reads {"hostname": ..., "credential": ...}. Keys are
+// matched exactly (encoding/json's struct decoding would take "hostName" for
+// hostname), and an unknown one is refused rather than ignored, so a typo
+// does not check in without what was meant.
+func decodeCheckInJSON(body []byte, in *checkInInput) error {
+	notObject := apperr.New(apperr.BadUserInput, "the request body must be a JSON object")
+	notJSON := apperr.New(apperr.BadUserInput, "the request body is not valid JSON")
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil {
+		return notJSON
+	} else if tok != json.Delim('{') {
+		return notObject
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return notJSON
+		}
+		key, _ := tok.(string)
+		var dst **string
+		switch key {
+		case "hostname":
+			dst = &in.Hostname
+		case "credential":
+			dst = &in.Credential
+		default:
+			return apperr.Input(key, "unknown field %q: send hostname and, for a registered server, credential", key)
+		}
+		if *dst != nil {
+			return apperr.Input(key, "%s was sent twice", key)
+		}
+		var v *string
+		if err := dec.Decode(&v); err != nil {
+			var typeErr *json.UnmarshalTypeError
+			if errors.As(err, &typeErr) {
+				return apperr.Input(key, "%s must be a string", key)
+			}
+			return notJSON
+		}
+		if v != nil {
+			*dst = v
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return notJSON
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return notJSON
+	}
+	return nil
+}
+
+func decodeCheckInForm(body []byte, in *checkInInput) error {
+	values, err := url.ParseQuery(string(body))
+	if err != nil {
+		return apperr.New(apperr.BadUserInput, "the form body could not be decoded")
+	}
+	for key, vs := range values {
+		var dst **string
+		switch key {
+		case "hostname":
+			dst = &in.Hostname
+		case "credential":
+			dst = &in.Credential
+		default:
+			return apperr.Input(key, "unknown field %q: send hostname and, for a registered server, credential", key)
+		}
+		if len(vs) != 1 {
+			return apperr.Input(key, "%s was sent %d times", key, len(vs))
+		}
+		*dst = &vs[0]
+	}
+	return nil
+}
+
+// writeCheckInError answers in GraphQL's error shape with a code from
+// API.md's set, through the same presenter as /graphql (so an unknown error
+// is logged and shown as INTERNAL). status 0 derives the status from the code.
+func (s *Server) writeCheckInError(w http.ResponseWriter, r *http.Request, status int, err error) {
+	gqlErr := s.presentError(r.Context(), err)
+	code, _ := gqlErr.Extensions["code"].(string)
+	if status == 0 {
+		status = statusOf(apperr.Code(code))
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
+	}
+	body, _ := json.Marshal(struct {
+		Errors gqlerror.List `json:"errors"`
+	}{gqlerror.List{gqlErr}})
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+}
+
+// statusOf is the HTTP status of an error code on a path that is not GraphQL.
+func statusOf(code apperr.Code) int {
+	switch code {
+	case apperr.BadUserInput:
+		return http.StatusBadRequest
+	case apperr.Unauthenticated:
+		return http.StatusUnauthorized
+	case apperr.Forbidden:
+		return http.StatusForbidden
+	case apperr.NotFound:
+		return http.StatusNotFound
+	case apperr.Conflict:
+		return http.StatusConflict
+	case apperr.RateLimited:
+		return http.StatusTooManyRequests
+	case apperr.Unavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"clnd/internal/apitest"
-	"clnd/internal/serveraccounts"
 	"clnd/internal/server"
+	"clnd/internal/serveraccounts"
 	"clnd/internal/viewer"
 )
 

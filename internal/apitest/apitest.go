@@ -45,6 +45,7 @@ type Env struct {
 	OperatorToken string
 
 	naturalCollation bool
+	databaseURL      string
 
 	log      *slog.Logger
 	shadow   *Env // the same database read with the compiler off (shadow.go)
@@ -66,6 +67,11 @@ func WithConfig(f func(*server.Config)) Option { return func(e *Env) { f(&e.Conf
 // the test server's "C", so that a test sees whether clnd's orderings depend
 // on the database's collation. SQLite has no such setting and is unaffected.
 func WithNaturalCollation() Option { return func(e *Env) { e.naturalCollation = true } }
+
+// WithDatabaseURL runs the instance on the database at url (migrated on
+// start) rather than on a fresh one: a server the test controls, say
+// pgtest.StartStoppable's. Backend must name url's kind.
+func WithDatabaseURL(url string) Option { return func(e *Env) { e.databaseURL = url } }
 
 // Each runs fn once per backend, as subtests named after the backend.
 func Each(t *testing.T, fn func(t *testing.T, e *Env), opts ...Option) {
@@ -94,10 +100,12 @@ func New(t testing.TB, backend string, opts ...Option) *Env {
 		o(e)
 	}
 	ctx := context.Background()
-	url := ""
-	if e.naturalCollation && backend == "postgres" {
+	url := e.databaseURL
+	switch {
+	case url != "":
+	case e.naturalCollation && backend == "postgres":
 		url = naturalCollationURL(t)
-	} else {
+	default:
 		url = URL(t, backend)
 	}
 	db, err := store.Open(ctx, url)

@@ -82,6 +82,7 @@ type server struct {
 	owner   *osUser // nil: runs as this process's user
 	dataDir string
 	tmpDir  string
+	options string // pg_ctl -o: socket, port and settings
 }
 
 var (
@@ -196,9 +197,8 @@ func stop() {
 		if s.admin != nil {
 			_ = s.admin.Close()
 		}
-		out, err := s.owner.command(s.tmpDir, s.pgCtl, "-D", s.dataDir, "-m", "immediate", "-w", "stop").CombinedOutput()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "pgtest: pg_ctl stop: %v\n%s", err, out)
+		if err := s.halt(); err != nil {
+			fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
 		}
 		_ = os.RemoveAll(s.tmpDir)
 	})
@@ -241,6 +241,32 @@ func fromURL(raw string) (*server, error) {
 // private throwaway server via initdb + pg_ctl
 
 func startPrivate() (*server, error) {
+	// Durability is worthless for a throwaway server; turning it off makes
+	// start-up and every CREATE DATABASE cheaper.
+	s, err := initPrivate("-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+	if err != nil {
+		return nil, err
+	}
+	if err := s.start(); err != nil {
+		_ = os.RemoveAll(s.tmpDir)
+		return nil, err
+	}
+	srv = s // so stop() can find it even if setup fails below
+	if !mainInUse.Load() {
+		fmt.Fprintln(os.Stderr, "pgtest: note: TestMain does not call pgtest.Main; the private PostgreSQL server will be stopped by a watchdog shortly after the test binary exits")
+	}
+	db, err := openReady(s.adminURL, readyTimeout)
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("connect to private server: %w", err)
+	}
+	s.admin = db
+	return s, nil
+}
+
+// initPrivate creates a server's directory and cluster (initdb), to be
+// started with settings (postgres -c options) by start.
+func initPrivate(settings string) (*server, error) {
 	initdb, pgCtl, err := findBinaries()
 	if err != nil {
 		return nil, err
@@ -268,45 +294,51 @@ func startPrivate() (*server, error) {
 	// Make sure the server and directory go away with this process, even if
 	// it dies (os.Exit, test timeout, SIGKILL) without Main's cleanup.
 	startWatchdog(data, tmp)
-	logFile := filepath.Join(tmp, "postgres.log")
 
 	out, err := owner.command(tmp, initdb, "-D", data, "-U", "postgres", "-A", "trust",
 		"-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions").CombinedOutput()
 	if err != nil {
 		return fail(fmt.Errorf("initdb%s: %v: %s", owner.describe(), err, lastLines(string(out), 5)))
 	}
-
 	// Only a unix socket in the private directory: no TCP port to collide
-	// on, so the port number is just part of the socket's name. Durability
-	// is worthless for a throwaway server; turning it off makes start-up
-	// and every CREATE DATABASE cheaper.
-	opts := fmt.Sprintf("-k %s -p %d -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off"+
-		" -c wal_level=minimal -c max_wal_senders=0 -c max_connections=200", tmp, socketPort)
-	cmd := owner.command(tmp, pgCtl, "-D", data, "-l", logFile, "-o", opts, "-w", "-t", strconv.Itoa(int(readyTimeout/time.Second)), "start")
-	cmd.WaitDelay = 5 * time.Second // never hang on a pipe held open by the postmaster
-	if out, err := cmd.CombinedOutput(); err != nil {
-		logData, _ := os.ReadFile(logFile)
-		return fail(fmt.Errorf("pg_ctl start%s: %v: %s\n%s", owner.describe(), err, strings.TrimSpace(string(out)), lastLines(string(logData), 10)))
-	}
-	s := &server{pgCtl: pgCtl, owner: owner, dataDir: data, tmpDir: tmp, source: "private server in " + tmp}
-	srv = s // so stop() can find it even if setup fails below
-	if !mainInUse.Load() {
-		fmt.Fprintln(os.Stderr, "pgtest: note: TestMain does not call pgtest.Main; the private PostgreSQL server will be stopped by a watchdog shortly after the test binary exits")
-	}
-
+	// on, so the port number is just part of the socket's name.
+	opts := fmt.Sprintf("-k %s -p %d -c listen_addresses='' -c wal_level=minimal -c max_wal_senders=0 %s", tmp, socketPort, settings)
+	s := &server{pgCtl: pgCtl, owner: owner, dataDir: data, tmpDir: tmp, options: opts, source: "private server in " + tmp}
 	s.adminURL = (&url.URL{
 		Scheme:   "postgres",
 		User:     url.User("postgres"),
 		Path:     "/postgres",
 		RawQuery: "host=" + tmp + "&port=" + strconv.Itoa(socketPort) + "&sslmode=disable",
 	}).String()
-	db, err := openReady(s.adminURL, readyTimeout)
-	if err != nil {
-		stop()
-		return nil, fmt.Errorf("connect to private server: %w", err)
-	}
-	s.admin = db
 	return s, nil
+}
+
+// start starts (or starts again) a server initPrivate made, and waits
+// until it accepts connections.
+func (s *server) start() error {
+	logFile := filepath.Join(s.tmpDir, "postgres.log")
+	cmd := s.owner.command(s.tmpDir, s.pgCtl, "-D", s.dataDir, "-l", logFile, "-o", s.options, "-w", "-t", strconv.Itoa(int(readyTimeout/time.Second)), "start")
+	cmd.WaitDelay = 5 * time.Second // never hang on a pipe held open by the postmaster
+	if out, err := cmd.CombinedOutput(); err != nil {
+		logData, _ := os.ReadFile(logFile)
+		return fmt.Errorf("pg_ctl start%s: %v: %s\n%s", s.owner.describe(), err, strings.TrimSpace(string(out)), lastLines(string(logData), 10))
+	}
+	return nil
+}
+
+// halt stops a server this process started, as a crash would (pg_ctl -m
+// immediate: no checkpoint, clients cut off).
+func (s *server) halt() error { return s.stop("immediate") }
+
+// stop stops a server this process started in pg_ctl's mode: "fast" (what
+// an administrator's restart does: clients are disconnected, everything
+// committed is written) or "immediate".
+func (s *server) stop(mode string) error {
+	out, err := s.owner.command(s.tmpDir, s.pgCtl, "-D", s.dataDir, "-m", mode, "-w", "stop").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("pg_ctl stop: %v: %s", err, lastLines(string(out), 5))
+	}
+	return nil
 }
 
 // osUser is the unprivileged account a root test process runs the server

@@ -15,6 +15,7 @@ import (
 	"clnd/internal/apperr"
 	"clnd/internal/money"
 	"clnd/internal/reqinfo"
+	"clnd/internal/store"
 )
 
 // presentError is the one place an error becomes what a client sees: a code
@@ -67,6 +68,10 @@ func (s *Server) classify(ctx context.Context, err error, gqlErr *gqlerror.Error
 		return apperr.Unauthenticated, apperr.ErrUnauthenticated.Message, ""
 	case errors.Is(err, schema.ErrReadOnly):
 		return apperr.Forbidden, apperr.ErrForbidden.Message, ""
+	case store.Unavailable(err):
+		// Logged as it happens, not as a failure of this request's making.
+		s.log.WarnContext(ctx, "database unavailable", "request_id", reqinfo.FromContext(ctx).ID, "reason", store.UnavailableReason(err))
+		return apperr.Unavailable, unavailableMessage, ""
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return apperr.Internal, "", ""
 	}
@@ -94,6 +99,10 @@ func (s *Server) classify(ctx context.Context, err error, gqlErr *gqlerror.Error
 	}
 	return apperr.Internal, "", ""
 }
+
+// unavailableMessage answers a request that failed because the database
+// could not be used.
+const unavailableMessage = "the database cannot be reached right now: retry later"
 
 var apiCodes = map[apperr.Code]bool{
 	apperr.Unauthenticated: true, apperr.Forbidden: true, apperr.NotFound: true, apperr.BadUserInput: true,

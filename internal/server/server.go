@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -373,6 +374,10 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		if err != nil {
 			e, ok := apperr.As(err)
+			if !ok && store.Unavailable(err) {
+				writeUnavailable(w)
+				return
+			}
 			if !ok {
 				s.log.Error("authenticating", "request_id", reqinfo.FromContext(r.Context()).ID, "err", err)
 				e = apperr.New(apperr.Internal, "internal error (request %s)", reqinfo.FromContext(r.Context()).ID)
@@ -461,13 +466,14 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write([]byte("ok\n"))
 }
 
+// readyz answers 503 with the reason (unavailable.go) while the database
+// cannot serve requests.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
 	w.Header().Set("Content-Type", "text/plain")
-	if err := s.db.SQL.PingContext(ctx); err != nil {
+	if reason := s.readiness(r.Context(), 2*time.Second); reason != "" {
+		w.Header().Set("Retry-After", strconv.Itoa(int(retryAfter/time.Second)))
 		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte("database unreachable\n"))
+		_, _ = w.Write([]byte("not ready: " + reason + "\n"))
 		return
 	}
 	_, _ = w.Write([]byte("ok\n"))

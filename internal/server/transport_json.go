@@ -77,7 +77,9 @@ func (jsonPOST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExe
 		return
 	}
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)
-	writeResponse(w, responses(ctx))
+	resp := responses(ctx)
+	markUnavailable(w, resp)
+	writeResponse(w, resp)
 }
 
 // useStream answers a subscription sent where no stream can carry its events.
@@ -136,7 +138,9 @@ func (jsonGET) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExec
 		return
 	}
 	responses, ctx := exec.DispatchOperation(r.Context(), opCtx)
-	writeResponse(w, responses(ctx))
+	resp := responses(ctx)
+	markUnavailable(w, resp)
+	writeResponse(w, resp)
 }
 
 // refused is the last transport: it takes every request the others did not

@@ -69,8 +69,10 @@ func (s *Server) classify(ctx context.Context, err error, gqlErr *gqlerror.Error
 	case errors.Is(err, schema.ErrReadOnly):
 		return apperr.Forbidden, apperr.ErrForbidden.Message, ""
 	case store.Unavailable(err):
-		// Logged as it happens, not as a failure of this request's making.
-		s.log.WarnContext(ctx, "database unavailable", "request_id", reqinfo.FromContext(ctx).ID, "reason", store.UnavailableReason(err))
+		// Not an error of this request: the outage is logged by what
+		// noticed it (the check-in writer, the LISTEN bridge) and counted
+		// in clnd_graphql_errors_total; one line per request would flood.
+		s.log.DebugContext(ctx, "database unavailable", "request_id", reqinfo.FromContext(ctx).ID, "reason", store.UnavailableReason(err))
 		return apperr.Unavailable, unavailableMessage, ""
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return apperr.Internal, "", ""

@@ -41,6 +41,9 @@ func TestDatabaseOutageAnswersUnavailable(t *testing.T) {
 		}
 	}
 	unavailable("a check-in", e.CheckInFrom("203.0.113.20", "during.example"))
+	if r := e.LeanCheckInFrom("203.0.113.20", "during.example"); r.Code() != "UNAVAILABLE" || r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
+		t.Errorf("POST /v1/checkin during the outage answered HTTP %d, Retry-After %q: %s", r.Status, r.Header.Get("Retry-After"), r.Raw)
+	}
 	unavailable("a query", e.Do(apitest.Request{Token: seller.Token, Query: `{ viewer { reseller { login } } ipLicenses { totalCount } }`}))
 	// A token is checked against the database once its cached check (a
 	// second) has run out: that refusal comes before GraphQL runs.

@@ -61,15 +61,18 @@ func unavailableReason(err error) string {
 		}
 		return ""
 	}
-	var netErr net.Error
+	// *net.OpError, not the net.Error interface: context.DeadlineExceeded
+	// implements that too, and a bare deadline is not an outage.
+	var opErr *net.OpError
+	var dnsErr *net.DNSError
 	switch {
-	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ENOENT) && errors.As(err, &netErr):
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ENOENT) && errors.As(err, &opErr):
 		return "the database refuses connections (not running?)"
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
 		return "the database closed the connection"
-	case errors.As(err, &netErr) && netErr.Timeout():
+	case errors.As(err, &opErr) && opErr.Timeout():
 		return "the database did not answer in time"
-	case errors.As(err, &netErr):
+	case errors.As(err, &opErr), errors.As(err, &dnsErr):
 		return "the database cannot be reached"
 	case errors.Is(err, driver.ErrBadConn), errors.Is(err, io.ErrUnexpectedEOF):
 		return "the connection to the database broke"

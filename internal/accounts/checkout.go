@@ -163,6 +163,34 @@ func (s *Service) CaptureCheckout(ctx context.Context, id string) (*ent.Checkout
 	return s.Client.Checkout.Get(ctx, id)
 }
 
+// CheckoutCaptured records the provider's word that a checkout's capture
+// took the money (PayPal's PAYMENT.CAPTURE.COMPLETED, verified): the capture
+// attempt still waiting is credited, once. Asking PayPal again would not
+// do: a capture it held for review answers "pending" to every retry with
+// the same key, and only this event says that it settled. Without a
+// waiting attempt the checkout is captured as on the payer's return.
+func (s *Service) CheckoutCaptured(ctx context.Context, id, captureID string) (*ent.Checkout, error) {
+	ctx = viewer.SystemContext(ctx)
+	a, err := s.Client.PaymentAttempt.Query().
+		Where(
+			paymentattempt.CheckoutID(id),
+			// DECLINED too: one the reconciler gave up on was paid after all.
+			paymentattempt.StatusIn(paymentattempt.StatusPENDING, paymentattempt.StatusREQUIRES_ACTION, paymentattempt.StatusDECLINED),
+		).
+		Order(ent.Desc(paymentattempt.FieldCreatedAt)).
+		First(ctx)
+	if ent.IsNotFound(err) || captureID == "" {
+		return s.CaptureCheckout(ctx, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.ProviderSucceeded(ctx, a, captureID); err != nil {
+		return nil, err
+	}
+	return s.Client.Checkout.Get(ctx, id)
+}
+
 // CancelCheckout ends a pending checkout without payment (the payer
 // canceled at the provider). A capture already in flight still counts.
 func (s *Service) CancelCheckout(ctx context.Context, id string) (*ent.Checkout, error) {

@@ -379,3 +379,47 @@ func attemptOfCheckout(t *testing.T, e *apitest.Env, token string) attempt {
 	}
 	return found[0]
 }
+
+// PayPal holds a capture for review (PENDING): no money yet, and the payer
+// is told to wait. When PayPal settles it, PAYMENT.CAPTURE.COMPLETED
+// credits it once.
+func TestPayPalPendingCaptureCompletedByWebhook(t *testing.T) {
+	eachPayPal(t, 10*time.Second, func(t *testing.T, e *apitest.Env, fake *paypalfake.Fake) {
+		fake.SendEventsTo(e.Server.URL + "/webhooks/payments/paypal")
+		a := e.Register("alice")
+		c := startPayPal(t, e, a.Token, "65.00")
+		fake.PendNextCapture()
+		if hops := browse(t, c.RedirectURL); hops[len(hops)-1] != dashboard+"/paid" {
+			t.Fatalf("the payer went %v", hops)
+		}
+		if st := status(t, e, a.Token, c.ID); st != "PENDING" {
+			t.Fatalf("status %s while PayPal holds the capture", st)
+		}
+		if b, _ := balance(t, e, a.Token); b != "250.00" {
+			t.Fatalf("a pending capture was credited: %s", b)
+		}
+		caps := fake.Captures()
+		if len(caps) != 1 {
+			t.Fatalf("captures %+v", caps)
+		}
+		if err := fake.CompletePending(caps[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		if st := status(t, e, a.Token, c.ID); st != "COMPLETED" {
+			t.Fatalf("status %s after PAYMENT.CAPTURE.COMPLETED", st)
+		}
+		if b, n := balance(t, e, a.Token); b != "315.00" || n != 2 {
+			t.Fatalf("after the capture completed: balance %s with %d transactions", b, n)
+		}
+		for _, d := range fake.Deliveries() {
+			if d.Status != http.StatusOK {
+				t.Errorf("%s answered %d (%v)", d.Type, d.Status, d.Err)
+			}
+		}
+		// The reconciler asking again changes nothing more.
+		e.Query(e.OperatorToken, settle, nil, nil)
+		if b, n := balance(t, e, a.Token); b != "315.00" || n != 2 || len(fake.Captures()) != 1 {
+			t.Fatalf("after settling: balance %s with %d transactions, %d captures", b, n, len(fake.Captures()))
+		}
+	})
+}

@@ -6,6 +6,7 @@ package checkout
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"clnd/internal/accounts"
 	"clnd/internal/clock"
 	"clnd/internal/payments"
+	"clnd/internal/payments/paypal"
 )
 
 // SignatureHeader carries the sandbox provider's signature.
@@ -71,6 +73,12 @@ func (h *Handler) Webhook(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := h.context(r)
 	ev, err := h.Provider.VerifyWebhook(ctx, r.Header, body)
+	if errors.Is(err, paypal.ErrUnhandledEvent) {
+		// Authentic, of a type clnd does not act on (PAYMENT.CAPTURE.PENDING):
+		// a 400 would make PayPal redeliver it for days.
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	if err != nil {
 		http.Error(w, "unverified event: "+err.Error(), http.StatusBadRequest)
 		return
@@ -109,8 +117,16 @@ func (h *Handler) applyCheckoutEvent(ctx context.Context, ev payments.WebhookEve
 			}
 		}
 		fallthrough
-	case "CHECKOUT.ORDER.APPROVED", "PAYMENT.CAPTURE.COMPLETED":
+	case "CHECKOUT.ORDER.APPROVED":
 		after, err := h.Accounts.CaptureCheckout(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		rec.Summary = "checkout " + c.ID + " is " + string(after.Status)
+	case "PAYMENT.CAPTURE.COMPLETED":
+		// Also the end of a capture PayPal held (PENDING), which no retry
+		// of the capture call would ever report.
+		after, err := h.Accounts.CheckoutCaptured(ctx, c.ID, ev.CaptureID)
 		if err != nil {
 			return err
 		}

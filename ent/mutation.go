@@ -11233,6 +11233,7 @@ type PaymentAttemptMutation struct {
 	charge_ref         *string
 	checkout_id        *string
 	settled_at         *time.Time
+	opened_at          *time.Time
 	next_try_at        *time.Time
 	tries              *int
 	addtries           *int
@@ -12036,6 +12037,55 @@ func (m *PaymentAttemptMutation) ResetSettledAt() {
 	delete(m.clearedFields, paymentattempt.FieldSettledAt)
 }
 
+// SetOpenedAt sets the "opened_at" field.
+func (m *PaymentAttemptMutation) SetOpenedAt(t time.Time) {
+	m.opened_at = &t
+}
+
+// OpenedAt returns the value of the "opened_at" field in the mutation.
+func (m *PaymentAttemptMutation) OpenedAt() (r time.Time, exists bool) {
+	v := m.opened_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOpenedAt returns the old "opened_at" field's value of the PaymentAttempt entity.
+// If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAttemptMutation) OldOpenedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOpenedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOpenedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOpenedAt: %w", err)
+	}
+	return oldValue.OpenedAt, nil
+}
+
+// ClearOpenedAt clears the value of the "opened_at" field.
+func (m *PaymentAttemptMutation) ClearOpenedAt() {
+	m.opened_at = nil
+	m.clearedFields[paymentattempt.FieldOpenedAt] = struct{}{}
+}
+
+// OpenedAtCleared returns if the "opened_at" field was cleared in this mutation.
+func (m *PaymentAttemptMutation) OpenedAtCleared() bool {
+	_, ok := m.clearedFields[paymentattempt.FieldOpenedAt]
+	return ok
+}
+
+// ResetOpenedAt resets all changes to the "opened_at" field.
+func (m *PaymentAttemptMutation) ResetOpenedAt() {
+	m.opened_at = nil
+	delete(m.clearedFields, paymentattempt.FieldOpenedAt)
+}
+
 // SetNextTryAt sets the "next_try_at" field.
 func (m *PaymentAttemptMutation) SetNextTryAt(t time.Time) {
 	m.next_try_at = &t
@@ -12053,7 +12103,7 @@ func (m *PaymentAttemptMutation) NextTryAt() (r time.Time, exists bool) {
 // OldNextTryAt returns the old "next_try_at" field's value of the PaymentAttempt entity.
 // If the PaymentAttempt object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *PaymentAttemptMutation) OldNextTryAt(ctx context.Context) (v time.Time, err error) {
+func (m *PaymentAttemptMutation) OldNextTryAt(ctx context.Context) (v *time.Time, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldNextTryAt is only allowed on UpdateOne operations")
 	}
@@ -12067,9 +12117,22 @@ func (m *PaymentAttemptMutation) OldNextTryAt(ctx context.Context) (v time.Time,
 	return oldValue.NextTryAt, nil
 }
 
+// ClearNextTryAt clears the value of the "next_try_at" field.
+func (m *PaymentAttemptMutation) ClearNextTryAt() {
+	m.next_try_at = nil
+	m.clearedFields[paymentattempt.FieldNextTryAt] = struct{}{}
+}
+
+// NextTryAtCleared returns if the "next_try_at" field was cleared in this mutation.
+func (m *PaymentAttemptMutation) NextTryAtCleared() bool {
+	_, ok := m.clearedFields[paymentattempt.FieldNextTryAt]
+	return ok
+}
+
 // ResetNextTryAt resets all changes to the "next_try_at" field.
 func (m *PaymentAttemptMutation) ResetNextTryAt() {
 	m.next_try_at = nil
+	delete(m.clearedFields, paymentattempt.FieldNextTryAt)
 }
 
 // SetTries sets the "tries" field.
@@ -12243,7 +12306,7 @@ func (m *PaymentAttemptMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *PaymentAttemptMutation) Fields() []string {
-	fields := make([]string, 0, 19)
+	fields := make([]string, 0, 20)
 	if m.created_at != nil {
 		fields = append(fields, paymentattempt.FieldCreatedAt)
 	}
@@ -12295,6 +12358,9 @@ func (m *PaymentAttemptMutation) Fields() []string {
 	if m.settled_at != nil {
 		fields = append(fields, paymentattempt.FieldSettledAt)
 	}
+	if m.opened_at != nil {
+		fields = append(fields, paymentattempt.FieldOpenedAt)
+	}
 	if m.next_try_at != nil {
 		fields = append(fields, paymentattempt.FieldNextTryAt)
 	}
@@ -12343,6 +12409,8 @@ func (m *PaymentAttemptMutation) Field(name string) (ent.Value, bool) {
 		return m.CheckoutID()
 	case paymentattempt.FieldSettledAt:
 		return m.SettledAt()
+	case paymentattempt.FieldOpenedAt:
+		return m.OpenedAt()
 	case paymentattempt.FieldNextTryAt:
 		return m.NextTryAt()
 	case paymentattempt.FieldTries:
@@ -12390,6 +12458,8 @@ func (m *PaymentAttemptMutation) OldField(ctx context.Context, name string) (ent
 		return m.OldCheckoutID(ctx)
 	case paymentattempt.FieldSettledAt:
 		return m.OldSettledAt(ctx)
+	case paymentattempt.FieldOpenedAt:
+		return m.OldOpenedAt(ctx)
 	case paymentattempt.FieldNextTryAt:
 		return m.OldNextTryAt(ctx)
 	case paymentattempt.FieldTries:
@@ -12522,6 +12592,13 @@ func (m *PaymentAttemptMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetSettledAt(v)
 		return nil
+	case paymentattempt.FieldOpenedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOpenedAt(v)
+		return nil
 	case paymentattempt.FieldNextTryAt:
 		v, ok := value.(time.Time)
 		if !ok {
@@ -12605,6 +12682,12 @@ func (m *PaymentAttemptMutation) ClearedFields() []string {
 	if m.FieldCleared(paymentattempt.FieldSettledAt) {
 		fields = append(fields, paymentattempt.FieldSettledAt)
 	}
+	if m.FieldCleared(paymentattempt.FieldOpenedAt) {
+		fields = append(fields, paymentattempt.FieldOpenedAt)
+	}
+	if m.FieldCleared(paymentattempt.FieldNextTryAt) {
+		fields = append(fields, paymentattempt.FieldNextTryAt)
+	}
 	return fields
 }
 
@@ -12630,6 +12713,12 @@ func (m *PaymentAttemptMutation) ClearField(name string) error {
 		return nil
 	case paymentattempt.FieldSettledAt:
 		m.ClearSettledAt()
+		return nil
+	case paymentattempt.FieldOpenedAt:
+		m.ClearOpenedAt()
+		return nil
+	case paymentattempt.FieldNextTryAt:
+		m.ClearNextTryAt()
 		return nil
 	}
 	return fmt.Errorf("unknown PaymentAttempt nullable field %s", name)
@@ -12689,6 +12778,9 @@ func (m *PaymentAttemptMutation) ResetField(name string) error {
 		return nil
 	case paymentattempt.FieldSettledAt:
 		m.ResetSettledAt()
+		return nil
+	case paymentattempt.FieldOpenedAt:
+		m.ResetOpenedAt()
 		return nil
 	case paymentattempt.FieldNextTryAt:
 		m.ResetNextTryAt()

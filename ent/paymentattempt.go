@@ -28,7 +28,7 @@ type PaymentAttempt struct {
 	Purpose paymentattempt.Purpose `json:"purpose,omitempty"`
 	// Amount holds the value of the "amount" field.
 	Amount money.Cents `json:"amount,omitempty"`
-	// PENDING until the provider's answer is recorded; REQUIRES_ACTION waits for the payer (3-D Secure, PayPal approval).
+	// PENDING until the provider's answer is recorded; REQUIRES_ACTION waits for the payer (3-D Secure, PayPal approval); NEEDS_REVIEW: the provider never answered within a day, so an operator checks its dashboard.
 	Status paymentattempt.Status `json:"status,omitempty"`
 	// Why the provider declined, or why nothing could be charged; the last error while PENDING.
 	Reason string `json:"reason,omitempty"`
@@ -54,8 +54,10 @@ type PaymentAttempt struct {
 	CheckoutID *string `json:"checkout_id,omitempty"`
 	// When the outcome was recorded.
 	SettledAt *time.Time `json:"settled_at,omitempty"`
+	// OpenedAt holds the value of the "opened_at" field.
+	OpenedAt *time.Time `json:"opened_at,omitempty"`
 	// NextTryAt holds the value of the "next_try_at" field.
-	NextTryAt time.Time `json:"next_try_at,omitempty"`
+	NextTryAt *time.Time `json:"next_try_at,omitempty"`
 	// Tries holds the value of the "tries" field.
 	Tries int `json:"tries,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -121,7 +123,7 @@ func (*PaymentAttempt) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullInt64)
 		case paymentattempt.FieldID, paymentattempt.FieldResellerID, paymentattempt.FieldPurpose, paymentattempt.FieldStatus, paymentattempt.FieldReason, paymentattempt.FieldDeclineCode, paymentattempt.FieldGateway, paymentattempt.FieldMethodLabel, paymentattempt.FieldMethodRef, paymentattempt.FieldCustomerRef, paymentattempt.FieldGatewayRef, paymentattempt.FieldTransactionID, paymentattempt.FieldRefundOfID, paymentattempt.FieldChargeRef, paymentattempt.FieldCheckoutID:
 			values[i] = new(sql.NullString)
-		case paymentattempt.FieldCreatedAt, paymentattempt.FieldSettledAt, paymentattempt.FieldNextTryAt:
+		case paymentattempt.FieldCreatedAt, paymentattempt.FieldSettledAt, paymentattempt.FieldOpenedAt, paymentattempt.FieldNextTryAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -250,11 +252,19 @@ func (_m *PaymentAttempt) assignValues(columns []string, values []any) error {
 				_m.SettledAt = new(time.Time)
 				*_m.SettledAt = value.Time
 			}
+		case paymentattempt.FieldOpenedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field opened_at", values[i])
+			} else if value.Valid {
+				_m.OpenedAt = new(time.Time)
+				*_m.OpenedAt = value.Time
+			}
 		case paymentattempt.FieldNextTryAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
 				return fmt.Errorf("unexpected type %T for field next_try_at", values[i])
 			} else if value.Valid {
-				_m.NextTryAt = value.Time
+				_m.NextTryAt = new(time.Time)
+				*_m.NextTryAt = value.Time
 			}
 		case paymentattempt.FieldTries:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
@@ -372,8 +382,15 @@ func (_m *PaymentAttempt) String() string {
 		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteString(", ")
-	builder.WriteString("next_try_at=")
-	builder.WriteString(_m.NextTryAt.Format(time.ANSIC))
+	if v := _m.OpenedAt; v != nil {
+		builder.WriteString("opened_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.NextTryAt; v != nil {
+		builder.WriteString("next_try_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteString(", ")
 	builder.WriteString("tries=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Tries))

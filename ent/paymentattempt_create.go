@@ -98,6 +98,14 @@ func (_c *PaymentAttemptCreate) SetGateway(v string) *PaymentAttemptCreate {
 	return _c
 }
 
+// SetNillableGateway sets the "gateway" field if the given value is not nil.
+func (_c *PaymentAttemptCreate) SetNillableGateway(v *string) *PaymentAttemptCreate {
+	if v != nil {
+		_c.SetGateway(*v)
+	}
+	return _c
+}
+
 // SetMethodLabel sets the "method_label" field.
 func (_c *PaymentAttemptCreate) SetMethodLabel(v string) *PaymentAttemptCreate {
 	_c.mutation.SetMethodLabel(v)
@@ -224,9 +232,31 @@ func (_c *PaymentAttemptCreate) SetNillableSettledAt(v *time.Time) *PaymentAttem
 	return _c
 }
 
+// SetOpenedAt sets the "opened_at" field.
+func (_c *PaymentAttemptCreate) SetOpenedAt(v time.Time) *PaymentAttemptCreate {
+	_c.mutation.SetOpenedAt(v)
+	return _c
+}
+
+// SetNillableOpenedAt sets the "opened_at" field if the given value is not nil.
+func (_c *PaymentAttemptCreate) SetNillableOpenedAt(v *time.Time) *PaymentAttemptCreate {
+	if v != nil {
+		_c.SetOpenedAt(*v)
+	}
+	return _c
+}
+
 // SetNextTryAt sets the "next_try_at" field.
 func (_c *PaymentAttemptCreate) SetNextTryAt(v time.Time) *PaymentAttemptCreate {
 	_c.mutation.SetNextTryAt(v)
+	return _c
+}
+
+// SetNillableNextTryAt sets the "next_try_at" field if the given value is not nil.
+func (_c *PaymentAttemptCreate) SetNillableNextTryAt(v *time.Time) *PaymentAttemptCreate {
+	if v != nil {
+		_c.SetNextTryAt(*v)
+	}
 	return _c
 }
 
@@ -322,6 +352,10 @@ func (_c *PaymentAttemptCreate) defaults() error {
 		v := paymentattempt.DefaultDeclineCode
 		_c.mutation.SetDeclineCode(v)
 	}
+	if _, ok := _c.mutation.Gateway(); !ok {
+		v := paymentattempt.DefaultGateway
+		_c.mutation.SetGateway(v)
+	}
 	if _, ok := _c.mutation.MethodLabel(); !ok {
 		v := paymentattempt.DefaultMethodLabel
 		_c.mutation.SetMethodLabel(v)
@@ -406,9 +440,6 @@ func (_c *PaymentAttemptCreate) check() error {
 	}
 	if _, ok := _c.mutation.ChargeRef(); !ok {
 		return &ValidationError{Name: "charge_ref", err: errors.New(`ent: missing required field "PaymentAttempt.charge_ref"`)}
-	}
-	if _, ok := _c.mutation.NextTryAt(); !ok {
-		return &ValidationError{Name: "next_try_at", err: errors.New(`ent: missing required field "PaymentAttempt.next_try_at"`)}
 	}
 	if _, ok := _c.mutation.Tries(); !ok {
 		return &ValidationError{Name: "tries", err: errors.New(`ent: missing required field "PaymentAttempt.tries"`)}
@@ -513,9 +544,13 @@ func (_c *PaymentAttemptCreate) createSpec() (*PaymentAttempt, *sqlgraph.CreateS
 		_spec.SetField(paymentattempt.FieldSettledAt, field.TypeTime, value)
 		_node.SettledAt = &value
 	}
+	if value, ok := _c.mutation.OpenedAt(); ok {
+		_spec.SetField(paymentattempt.FieldOpenedAt, field.TypeTime, value)
+		_node.OpenedAt = &value
+	}
 	if value, ok := _c.mutation.NextTryAt(); ok {
 		_spec.SetField(paymentattempt.FieldNextTryAt, field.TypeTime, value)
-		_node.NextTryAt = value
+		_node.NextTryAt = &value
 	}
 	if value, ok := _c.mutation.Tries(); ok {
 		_spec.SetField(paymentattempt.FieldTries, field.TypeInt, value)
@@ -720,6 +755,12 @@ func (u *PaymentAttemptUpsert) UpdateNextTryAt() *PaymentAttemptUpsert {
 	return u
 }
 
+// ClearNextTryAt clears the value of the "next_try_at" field.
+func (u *PaymentAttemptUpsert) ClearNextTryAt() *PaymentAttemptUpsert {
+	u.SetNull(paymentattempt.FieldNextTryAt)
+	return u
+}
+
 // SetTries sets the "tries" field.
 func (u *PaymentAttemptUpsert) SetTries(v int) *PaymentAttemptUpsert {
 	u.Set(paymentattempt.FieldTries, v)
@@ -787,6 +828,9 @@ func (u *PaymentAttemptUpsertOne) UpdateNewValues() *PaymentAttemptUpsertOne {
 		}
 		if _, exists := u.create.mutation.CheckoutID(); exists {
 			s.SetIgnore(paymentattempt.FieldCheckoutID)
+		}
+		if _, exists := u.create.mutation.OpenedAt(); exists {
+			s.SetIgnore(paymentattempt.FieldOpenedAt)
 		}
 	}))
 	return u
@@ -928,6 +972,13 @@ func (u *PaymentAttemptUpsertOne) SetNextTryAt(v time.Time) *PaymentAttemptUpser
 func (u *PaymentAttemptUpsertOne) UpdateNextTryAt() *PaymentAttemptUpsertOne {
 	return u.Update(func(s *PaymentAttemptUpsert) {
 		s.UpdateNextTryAt()
+	})
+}
+
+// ClearNextTryAt clears the value of the "next_try_at" field.
+func (u *PaymentAttemptUpsertOne) ClearNextTryAt() *PaymentAttemptUpsertOne {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.ClearNextTryAt()
 	})
 }
 
@@ -1168,6 +1219,9 @@ func (u *PaymentAttemptUpsertBulk) UpdateNewValues() *PaymentAttemptUpsertBulk {
 			if _, exists := b.mutation.CheckoutID(); exists {
 				s.SetIgnore(paymentattempt.FieldCheckoutID)
 			}
+			if _, exists := b.mutation.OpenedAt(); exists {
+				s.SetIgnore(paymentattempt.FieldOpenedAt)
+			}
 		}
 	}))
 	return u
@@ -1309,6 +1363,13 @@ func (u *PaymentAttemptUpsertBulk) SetNextTryAt(v time.Time) *PaymentAttemptUpse
 func (u *PaymentAttemptUpsertBulk) UpdateNextTryAt() *PaymentAttemptUpsertBulk {
 	return u.Update(func(s *PaymentAttemptUpsert) {
 		s.UpdateNextTryAt()
+	})
+}
+
+// ClearNextTryAt clears the value of the "next_try_at" field.
+func (u *PaymentAttemptUpsertBulk) ClearNextTryAt() *PaymentAttemptUpsertBulk {
+	return u.Update(func(s *PaymentAttemptUpsert) {
+		s.ClearNextTryAt()
 	})
 }
 

@@ -140,6 +140,12 @@ func (_u *PaymentAttemptUpdate) SetNillableNextTryAt(v *time.Time) *PaymentAttem
 	return _u
 }
 
+// ClearNextTryAt clears the value of the "next_try_at" field.
+func (_u *PaymentAttemptUpdate) ClearNextTryAt() *PaymentAttemptUpdate {
+	_u.mutation.ClearNextTryAt()
+	return _u
+}
+
 // SetTries sets the "tries" field.
 func (_u *PaymentAttemptUpdate) SetTries(v int) *PaymentAttemptUpdate {
 	_u.mutation.ResetTries()
@@ -256,8 +262,14 @@ func (_u *PaymentAttemptUpdate) sqlSave(ctx context.Context) (_node int, err err
 	if _u.mutation.SettledAtCleared() {
 		_spec.ClearField(paymentattempt.FieldSettledAt, field.TypeTime)
 	}
+	if _u.mutation.OpenedAtCleared() {
+		_spec.ClearField(paymentattempt.FieldOpenedAt, field.TypeTime)
+	}
 	if value, ok := _u.mutation.NextTryAt(); ok {
 		_spec.SetField(paymentattempt.FieldNextTryAt, field.TypeTime, value)
+	}
+	if _u.mutation.NextTryAtCleared() {
+		_spec.ClearField(paymentattempt.FieldNextTryAt, field.TypeTime)
 	}
 	if value, ok := _u.mutation.Tries(); ok {
 		_spec.SetField(paymentattempt.FieldTries, field.TypeInt, value)
@@ -426,6 +438,12 @@ func (_u *PaymentAttemptUpdateOne) SetNillableNextTryAt(v *time.Time) *PaymentAt
 	return _u
 }
 
+// ClearNextTryAt clears the value of the "next_try_at" field.
+func (_u *PaymentAttemptUpdateOne) ClearNextTryAt() *PaymentAttemptUpdateOne {
+	_u.mutation.ClearNextTryAt()
+	return _u
+}
+
 // SetTries sets the "tries" field.
 func (_u *PaymentAttemptUpdateOne) SetTries(v int) *PaymentAttemptUpdateOne {
 	_u.mutation.ResetTries()
@@ -572,8 +590,14 @@ func (_u *PaymentAttemptUpdateOne) sqlSave(ctx context.Context) (_node *PaymentA
 	if _u.mutation.SettledAtCleared() {
 		_spec.ClearField(paymentattempt.FieldSettledAt, field.TypeTime)
 	}
+	if _u.mutation.OpenedAtCleared() {
+		_spec.ClearField(paymentattempt.FieldOpenedAt, field.TypeTime)
+	}
 	if value, ok := _u.mutation.NextTryAt(); ok {
 		_spec.SetField(paymentattempt.FieldNextTryAt, field.TypeTime, value)
+	}
+	if _u.mutation.NextTryAtCleared() {
+		_spec.ClearField(paymentattempt.FieldNextTryAt, field.TypeTime)
 	}
 	if value, ok := _u.mutation.Tries(); ok {
 		_spec.SetField(paymentattempt.FieldTries, field.TypeInt, value)

@@ -8,6 +8,7 @@ import (
 	"clnd/ent/backup"
 	"clnd/ent/checkout"
 	"clnd/ent/datacenter"
+	"clnd/ent/gatewayevent"
 	"clnd/ent/invoice"
 	"clnd/ent/invoiceitem"
 	"clnd/ent/invoiceline"
@@ -27,7 +28,7 @@ import (
 // types (sessions, operator tokens, ...) are well-formed but never nodes.
 var nodeTables = map[string]bool{
 	apitoken.Table: true, activationkey.Table: true, backup.Table: true, checkout.Table: true,
-	datacenter.Table: true, invoice.Table: true, invoiceitem.Table: true, invoiceline.Table: true,
+	datacenter.Table: true, gatewayevent.Table: true, invoice.Table: true, invoiceitem.Table: true, invoiceline.Table: true,
 	iplicense.Table: true, paymentattempt.Table: true, paymentmethod.Table: true, product.Table: true, reseller.Table: true,
 	server.Table: true, serveraccount.Table: true, transaction.Table: true,
 }

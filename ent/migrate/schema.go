@@ -511,10 +511,10 @@ var (
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "purpose", Type: field.TypeEnum, Enums: []string{"DEPOSIT", "TOP_UP", "AUTOPAYMENT", "CHECKOUT", "REFUND"}},
 		{Name: "amount", Type: field.TypeInt64},
-		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "SUCCEEDED", "DECLINED", "REQUIRES_ACTION"}, Default: "PENDING"},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "SUCCEEDED", "DECLINED", "REQUIRES_ACTION", "NEEDS_REVIEW"}, Default: "PENDING"},
 		{Name: "reason", Type: field.TypeString, Default: ""},
 		{Name: "decline_code", Type: field.TypeString, Default: ""},
-		{Name: "gateway", Type: field.TypeString},
+		{Name: "gateway", Type: field.TypeString, Default: "sandbox"},
 		{Name: "method_label", Type: field.TypeString, Default: ""},
 		{Name: "method_ref", Type: field.TypeString, Default: ""},
 		{Name: "customer_ref", Type: field.TypeString, Default: ""},
@@ -522,7 +522,8 @@ var (
 		{Name: "charge_ref", Type: field.TypeString, Default: ""},
 		{Name: "checkout_id", Type: field.TypeString, Nullable: true},
 		{Name: "settled_at", Type: field.TypeTime, Nullable: true},
-		{Name: "next_try_at", Type: field.TypeTime},
+		{Name: "opened_at", Type: field.TypeTime, Nullable: true},
+		{Name: "next_try_at", Type: field.TypeTime, Nullable: true},
 		{Name: "tries", Type: field.TypeInt, Default: 0},
 		{Name: "transaction_id", Type: field.TypeString, Nullable: true},
 		{Name: "refund_of_id", Type: field.TypeString, Nullable: true},
@@ -536,19 +537,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "payment_attempts_transactions_transaction",
-				Columns:    []*schema.Column{PaymentAttemptsColumns[17]},
-				RefColumns: []*schema.Column{TransactionsColumns[0]},
-				OnDelete:   schema.SetNull,
-			},
-			{
-				Symbol:     "payment_attempts_transactions_refund_of",
 				Columns:    []*schema.Column{PaymentAttemptsColumns[18]},
 				RefColumns: []*schema.Column{TransactionsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
-				Symbol:     "payment_attempts_resellers_payment_attempts",
+				Symbol:     "payment_attempts_transactions_refund_of",
 				Columns:    []*schema.Column{PaymentAttemptsColumns[19]},
+				RefColumns: []*schema.Column{TransactionsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "payment_attempts_resellers_payment_attempts",
+				Columns:    []*schema.Column{PaymentAttemptsColumns[20]},
 				RefColumns: []*schema.Column{ResellersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -557,17 +558,17 @@ var (
 			{
 				Name:    "paymentattempt_reseller_id_created_at",
 				Unique:  false,
-				Columns: []*schema.Column{PaymentAttemptsColumns[19], PaymentAttemptsColumns[1]},
+				Columns: []*schema.Column{PaymentAttemptsColumns[20], PaymentAttemptsColumns[1]},
 			},
 			{
 				Name:    "paymentattempt_status_next_try_at",
 				Unique:  false,
-				Columns: []*schema.Column{PaymentAttemptsColumns[4], PaymentAttemptsColumns[15]},
+				Columns: []*schema.Column{PaymentAttemptsColumns[4], PaymentAttemptsColumns[16]},
 			},
 			{
 				Name:    "paymentattempt_refund_of_id",
 				Unique:  false,
-				Columns: []*schema.Column{PaymentAttemptsColumns[18]},
+				Columns: []*schema.Column{PaymentAttemptsColumns[19]},
 			},
 			{
 				Name:    "paymentattempt_checkout_id",
@@ -577,7 +578,7 @@ var (
 			{
 				Name:    "paymentattempt_transaction_id",
 				Unique:  false,
-				Columns: []*schema.Column{PaymentAttemptsColumns[17]},
+				Columns: []*schema.Column{PaymentAttemptsColumns[18]},
 			},
 		},
 	}

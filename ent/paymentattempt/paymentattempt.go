@@ -51,6 +51,8 @@ const (
 	FieldCheckoutID = "checkout_id"
 	// FieldSettledAt holds the string denoting the settled_at field in the database.
 	FieldSettledAt = "settled_at"
+	// FieldOpenedAt holds the string denoting the opened_at field in the database.
+	FieldOpenedAt = "opened_at"
 	// FieldNextTryAt holds the string denoting the next_try_at field in the database.
 	FieldNextTryAt = "next_try_at"
 	// FieldTries holds the string denoting the tries field in the database.
@@ -106,6 +108,7 @@ var Columns = []string{
 	FieldChargeRef,
 	FieldCheckoutID,
 	FieldSettledAt,
+	FieldOpenedAt,
 	FieldNextTryAt,
 	FieldTries,
 }
@@ -132,6 +135,8 @@ var (
 	DefaultReason string
 	// DefaultDeclineCode holds the default value on creation for the "decline_code" field.
 	DefaultDeclineCode string
+	// DefaultGateway holds the default value on creation for the "gateway" field.
+	DefaultGateway string
 	// DefaultMethodLabel holds the default value on creation for the "method_label" field.
 	DefaultMethodLabel string
 	// DefaultMethodRef holds the default value on creation for the "method_ref" field.
@@ -188,6 +193,7 @@ const (
 	StatusSUCCEEDED       Status = "SUCCEEDED"
 	StatusDECLINED        Status = "DECLINED"
 	StatusREQUIRES_ACTION Status = "REQUIRES_ACTION"
+	StatusNEEDS_REVIEW    Status = "NEEDS_REVIEW"
 )
 
 func (s Status) String() string {
@@ -197,7 +203,7 @@ func (s Status) String() string {
 // StatusValidator is a validator for the "status" field enum values. It is called by the builders before save.
 func StatusValidator(s Status) error {
 	switch s {
-	case StatusPENDING, StatusSUCCEEDED, StatusDECLINED, StatusREQUIRES_ACTION:
+	case StatusPENDING, StatusSUCCEEDED, StatusDECLINED, StatusREQUIRES_ACTION, StatusNEEDS_REVIEW:
 		return nil
 	default:
 		return fmt.Errorf("paymentattempt: invalid enum value for status field: %q", s)
@@ -295,6 +301,11 @@ func ByCheckoutID(opts ...sql.OrderTermOption) OrderOption {
 // BySettledAt orders the results by the settled_at field.
 func BySettledAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSettledAt, opts...).ToFunc()
+}
+
+// ByOpenedAt orders the results by the opened_at field.
+func ByOpenedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldOpenedAt, opts...).ToFunc()
 }
 
 // ByNextTryAt orders the results by the next_try_at field.

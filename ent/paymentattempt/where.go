@@ -142,6 +142,11 @@ func SettledAt(v time.Time) predicate.PaymentAttempt {
 	return predicate.PaymentAttempt(sql.FieldEQ(FieldSettledAt, v))
 }
 
+// OpenedAt applies equality check predicate on the "opened_at" field. It's identical to OpenedAtEQ.
+func OpenedAt(v time.Time) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEQ(FieldOpenedAt, v))
+}
+
 // NextTryAt applies equality check predicate on the "next_try_at" field. It's identical to NextTryAtEQ.
 func NextTryAt(v time.Time) predicate.PaymentAttempt {
 	return predicate.PaymentAttempt(sql.FieldEQ(FieldNextTryAt, v))
@@ -1146,6 +1151,56 @@ func SettledAtNotNil() predicate.PaymentAttempt {
 	return predicate.PaymentAttempt(sql.FieldNotNull(FieldSettledAt))
 }
 
+// OpenedAtEQ applies the EQ predicate on the "opened_at" field.
+func OpenedAtEQ(v time.Time) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldEQ(FieldOpenedAt, v))
+}
+
+// OpenedAtNEQ applies the NEQ predicate on the "opened_at" field.
+func OpenedAtNEQ(v time.Time) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldNEQ(FieldOpenedAt, v))
+}
+
+// OpenedAtIn applies the In predicate on the "opened_at" field.
+func OpenedAtIn(vs ...time.Time) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldIn(FieldOpenedAt, vs...))
+}
+
+// OpenedAtNotIn applies the NotIn predicate on the "opened_at" field.
+func OpenedAtNotIn(vs ...time.Time) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldNotIn(FieldOpenedAt, vs...))
+}
+
+// OpenedAtGT applies the GT predicate on the "opened_at" field.
+func OpenedAtGT(v time.Time) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldGT(FieldOpenedAt, v))
+}
+
+// OpenedAtGTE applies the GTE predicate on the "opened_at" field.
+func OpenedAtGTE(v time.Time) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldGTE(FieldOpenedAt, v))
+}
+
+// OpenedAtLT applies the LT predicate on the "opened_at" field.
+func OpenedAtLT(v time.Time) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldLT(FieldOpenedAt, v))
+}
+
+// OpenedAtLTE applies the LTE predicate on the "opened_at" field.
+func OpenedAtLTE(v time.Time) predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldLTE(FieldOpenedAt, v))
+}
+
+// OpenedAtIsNil applies the IsNil predicate on the "opened_at" field.
+func OpenedAtIsNil() predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldIsNull(FieldOpenedAt))
+}
+
+// OpenedAtNotNil applies the NotNil predicate on the "opened_at" field.
+func OpenedAtNotNil() predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldNotNull(FieldOpenedAt))
+}
+
 // NextTryAtEQ applies the EQ predicate on the "next_try_at" field.
 func NextTryAtEQ(v time.Time) predicate.PaymentAttempt {
 	return predicate.PaymentAttempt(sql.FieldEQ(FieldNextTryAt, v))
@@ -1184,6 +1239,16 @@ func NextTryAtLT(v time.Time) predicate.PaymentAttempt {
 // NextTryAtLTE applies the LTE predicate on the "next_try_at" field.
 func NextTryAtLTE(v time.Time) predicate.PaymentAttempt {
 	return predicate.PaymentAttempt(sql.FieldLTE(FieldNextTryAt, v))
+}
+
+// NextTryAtIsNil applies the IsNil predicate on the "next_try_at" field.
+func NextTryAtIsNil() predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldIsNull(FieldNextTryAt))
+}
+
+// NextTryAtNotNil applies the NotNil predicate on the "next_try_at" field.
+func NextTryAtNotNil() predicate.PaymentAttempt {
+	return predicate.PaymentAttempt(sql.FieldNotNull(FieldNextTryAt))
 }
 
 // TriesEQ applies the EQ predicate on the "tries" field.

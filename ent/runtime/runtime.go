@@ -350,6 +350,10 @@ func init() {
 	paymentattemptDescDeclineCode := paymentattemptFields[4].Descriptor()
 	// paymentattempt.DefaultDeclineCode holds the default value on creation for the decline_code field.
 	paymentattempt.DefaultDeclineCode = paymentattemptDescDeclineCode.Default.(string)
+	// paymentattemptDescGateway is the schema descriptor for gateway field.
+	paymentattemptDescGateway := paymentattemptFields[5].Descriptor()
+	// paymentattempt.DefaultGateway holds the default value on creation for the gateway field.
+	paymentattempt.DefaultGateway = paymentattemptDescGateway.Default.(string)
 	// paymentattemptDescMethodLabel is the schema descriptor for method_label field.
 	paymentattemptDescMethodLabel := paymentattemptFields[6].Descriptor()
 	// paymentattempt.DefaultMethodLabel holds the default value on creation for the method_label field.
@@ -371,7 +375,7 @@ func init() {
 	// paymentattempt.DefaultChargeRef holds the default value on creation for the charge_ref field.
 	paymentattempt.DefaultChargeRef = paymentattemptDescChargeRef.Default.(string)
 	// paymentattemptDescTries is the schema descriptor for tries field.
-	paymentattemptDescTries := paymentattemptFields[16].Descriptor()
+	paymentattemptDescTries := paymentattemptFields[17].Descriptor()
 	// paymentattempt.DefaultTries holds the default value on creation for the tries field.
 	paymentattempt.DefaultTries = paymentattemptDescTries.Default.(int)
 	// paymentattemptDescID is the schema descriptor for id field.

@@ -392,9 +392,9 @@ func (PaymentAttempt) Fields() []ent.Field {
 		// Always positive, also for refunds.
 		fixedMoneyField("amount"),
 		field.Enum("status").
-			Values("PENDING", "SUCCEEDED", "DECLINED", "REQUIRES_ACTION").
+			Values("PENDING", "SUCCEEDED", "DECLINED", "REQUIRES_ACTION", "NEEDS_REVIEW").
 			Default("PENDING").
-			Comment("PENDING until the provider's answer is recorded; REQUIRES_ACTION waits for the payer (3-D Secure, PayPal approval)."),
+			Comment("PENDING until the provider's answer is recorded; REQUIRES_ACTION waits for the payer (3-D Secure, PayPal approval); NEEDS_REVIEW: the provider never answered within a day, so an operator checks its dashboard."),
 		field.String("reason").
 			Default("").
 			Comment("Why the provider declined, or why nothing could be charged; the last error while PENDING."),
@@ -402,6 +402,7 @@ func (PaymentAttempt) Fields() []ent.Field {
 			Default("").
 			Comment("The provider's code for a decline (Stripe's decline_code, PayPal's issue)."),
 		field.String("gateway").
+			Default("sandbox").
 			Immutable().
 			Comment("The provider: sandbox, stripe or paypal."),
 		field.String("method_label").
@@ -427,9 +428,12 @@ func (PaymentAttempt) Fields() []ent.Field {
 			Optional().
 			Nillable().
 			Comment("When the outcome was recorded."),
-		// Wall-clock time the reconciler next asks the provider about a
-		// PENDING attempt (never the sandbox clock, which may stand still).
-		field.Time("next_try_at").Annotations(hidden),
+		// Wall-clock times (never the sandbox clock, which may stand still):
+		// when the attempt was opened, and when the reconciler next asks the
+		// provider about it while PENDING. NULL on attempts recorded before
+		// attempts were committed first (all settled).
+		field.Time("opened_at").Optional().Nillable().Immutable().Annotations(hidden),
+		field.Time("next_try_at").Optional().Nillable().Annotations(hidden),
 		field.Int("tries").Default(0).Annotations(hidden),
 	}
 }

@@ -3643,7 +3643,7 @@ type PaymentAttempt implements Node {
   purpose: PaymentAttemptPurpose!
   amount: Money!
   """
-  PENDING until the provider's answer is recorded; REQUIRES_ACTION waits for the payer (3-D Secure, PayPal approval).
+  PENDING until the provider's answer is recorded; REQUIRES_ACTION waits for the payer (3-D Secure, PayPal approval); NEEDS_REVIEW: the provider never answered within a day, so an operator checks its dashboard.
   """
   status: PaymentAttemptStatus!
   """
@@ -3746,6 +3746,7 @@ enum PaymentAttemptStatus @goModel(model: "clnd/ent/paymentattempt.Status") {
   SUCCEEDED
   DECLINED
   REQUIRES_ACTION
+  NEEDS_REVIEW
 }
 type PaymentMethod implements Node {
   id: ID!

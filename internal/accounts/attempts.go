@@ -27,6 +27,7 @@ func (s *Service) openAttempt(ctx context.Context, tx *ent.Tx, purpose paymentat
 		SetMethodLabel(pm.Label).
 		SetMethodRef(pm.GatewayRef).
 		SetCustomerRef(r.GatewayCustomer).
+		SetOpenedAt(clock.Wall()).
 		SetNextTryAt(clockWallPlus(s.grace())).
 		Save(viewer.SystemContext(ctx))
 }

@@ -49,7 +49,7 @@ func (s *Service) Autopay(ctx context.Context, tx *ent.Tx, resellerID string) er
 			SetStatus(paymentattempt.StatusDECLINED).
 			SetReason("no default payment method").
 			SetSettledAt(clock.Now(ctx)).
-			SetNextTryAt(clock.Wall()).
+			SetOpenedAt(clock.Wall()).
 			Exec(ctx); err != nil {
 			return err
 		}

@@ -3,13 +3,13 @@ package accounts
 import (
 	"context"
 	"net/url"
-	"slices"
 	"strings"
 
 	"clnd/ent"
 	"clnd/ent/checkout"
 	"clnd/ent/paymentattempt"
 	"clnd/internal/apperr"
+	"clnd/internal/clock"
 	"clnd/internal/money"
 	"clnd/internal/payments"
 	"clnd/internal/viewer"
@@ -93,15 +93,41 @@ func (s *Service) allowedReturn(field, raw string) error {
 	if raw == "" {
 		return nil
 	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+	if len(raw) > maxReturnURL {
+		return apperr.Input(field, "at most %d characters", maxReturnURL)
+	}
+	origin, ok := originOf(raw)
+	if !ok {
 		return apperr.Input(field, "an absolute http(s) URL is required")
 	}
-	origin := u.Scheme + "://" + u.Host
-	if !slices.Contains(s.ReturnOrigins, origin) {
-		return apperr.Input(field, "%s is not an allowed origin for checkout pages (configure --checkout-return-origins)", origin)
+	for _, allowed := range s.ReturnOrigins {
+		if o, ok := originOf(allowed); ok && o == origin {
+			return nil
+		}
 	}
-	return nil
+	return apperr.Input(field, "%s is not an allowed origin for checkout pages (configure --checkout-return-origins)", origin)
+}
+
+// maxReturnURL bounds a checkout's return and cancel URLs.
+const maxReturnURL = 2048
+
+// originOf is a URL's origin as browsers compare it: scheme and host in
+// lower case, the scheme's default port left out. Only absolute http(s)
+// URLs without userinfo have one here.
+func originOf(raw string) (string, bool) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.User != nil || u.Opaque != "" {
+		return "", false
+	}
+	scheme, host := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname())
+	port := u.Port()
+	switch {
+	case scheme != "https" && scheme != "http":
+		return "", false
+	case port == "" || (scheme == "https" && port == "443") || (scheme == "http" && port == "80"):
+		return scheme + "://" + host, true
+	}
+	return scheme + "://" + host + ":" + port, true
 }
 
 // CaptureCheckout takes the money of an approved checkout, once: on the
@@ -141,6 +167,7 @@ func (s *Service) CaptureCheckout(ctx context.Context, id string) (*ent.Checkout
 				SetGateway(c.Provider).
 				SetMethodLabel(c.Provider + " checkout").
 				SetCheckoutID(id).
+				SetOpenedAt(clock.Wall()).
 				SetNextTryAt(clockWallPlus(s.grace())).
 				Save(ctx)
 		case err == nil && open.Status == paymentattempt.StatusREQUIRES_ACTION:
@@ -192,13 +219,29 @@ func (s *Service) CheckoutCaptured(ctx context.Context, id, captureID string) (*
 }
 
 // CancelCheckout ends a pending checkout without payment (the payer
-// canceled at the provider). A capture already in flight still counts.
+// canceled at the provider), unless its capture is already in flight: that
+// payment counts, and the checkout stays PENDING until it is recorded. The
+// checkout's row is claimed first, as CaptureCheckout claims it, so the two
+// take turns and a cancel never answers CANCELED for money that arrives.
 func (s *Service) CancelCheckout(ctx context.Context, id string) (*ent.Checkout, error) {
 	ctx = viewer.SystemContext(ctx)
-	if err := s.Client.Checkout.Update().
-		Where(checkout.ID(id), checkout.StatusEQ(checkout.StatusPENDING)).
-		SetStatus(checkout.StatusCANCELED).
-		Exec(ctx); err != nil {
+	err := s.withTx(ctx, func(tx *ent.Tx) error {
+		n, err := tx.Checkout.Update().
+			Where(checkout.ID(id), checkout.StatusEQ(checkout.StatusPENDING)).
+			SetStatus(checkout.StatusPENDING).
+			Save(ctx)
+		if err != nil || n == 0 {
+			return err
+		}
+		capturing, err := tx.PaymentAttempt.Query().
+			Where(paymentattempt.CheckoutID(id), paymentattempt.StatusIn(paymentattempt.StatusPENDING, paymentattempt.StatusSUCCEEDED)).
+			Exist(ctx)
+		if err != nil || capturing {
+			return err
+		}
+		return tx.Checkout.UpdateOneID(id).SetStatus(checkout.StatusCANCELED).Exec(ctx)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return s.Client.Checkout.Get(ctx, id)

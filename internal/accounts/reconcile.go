@@ -50,7 +50,7 @@ func (s *Service) reconcile(ctx context.Context, all bool) (settled, pending int
 	}
 	for _, a := range due {
 		n, err := s.Client.PaymentAttempt.Update().
-			Where(paymentattempt.ID(a.ID), paymentattempt.StatusEQ(paymentattempt.StatusPENDING), paymentattempt.NextTryAt(a.NextTryAt)).
+			Where(paymentattempt.ID(a.ID), paymentattempt.StatusEQ(paymentattempt.StatusPENDING), paymentattempt.NextTryAt(*a.NextTryAt)).
 			SetNextTryAt(clock.Wall().Add(claimFor)).
 			Save(ctx)
 		if err != nil {
@@ -63,15 +63,18 @@ func (s *Service) reconcile(ctx context.Context, all bool) (settled, pending int
 		switch {
 		case after == nil:
 			s.logger().Error("settling a payment attempt", "attempt", a.ID, "err", err)
-			pending++
 		case after.Status == paymentattempt.StatusPENDING:
-			pending++
 		default:
 			settled++
 			s.logger().Info("settled a payment attempt", "attempt", a.ID, "purpose", a.Purpose, "status", after.Status)
 		}
 	}
-	return settled, pending, s.expireWaiting(ctx)
+	if err := s.expireWaiting(ctx); err != nil {
+		return settled, pending, err
+	}
+	// What stays pending, beyond this run's batch too.
+	left, err := s.Client.PaymentAttempt.Query().Where(paymentattempt.StatusEQ(paymentattempt.StatusPENDING)).Count(ctx)
+	return settled, left, err
 }
 
 // expireWaiting declines the attempts that waited for the payer (3-D
@@ -81,7 +84,7 @@ func (s *Service) expireWaiting(ctx context.Context) error {
 	stale, err := s.Client.PaymentAttempt.Query().
 		Where(
 			paymentattempt.StatusEQ(paymentattempt.StatusREQUIRES_ACTION),
-			paymentattempt.NextTryAtLT(clock.Wall().Add(-GiveUpAfter)),
+			paymentattempt.OpenedAtLT(clock.Wall().Add(-GiveUpAfter)),
 		).
 		Limit(200).
 		All(ctx)

@@ -82,7 +82,7 @@ func (s *Service) openRefund(ctx context.Context, tx *ent.Tx, r RefundRequest) (
 	charge, err := tx.PaymentAttempt.Query().
 		Where(paymentattempt.TransactionID(paid.ID), paymentattempt.PurposeNEQ(paymentattempt.PurposeREFUND)).
 		Only(ctx)
-	if ent.IsNotFound(err) {
+	if ent.IsNotFound(err) || (err == nil && charge.GatewayRef == "") {
 		return "", apperr.New(apperr.Conflict, "this payment has no record of the provider's charge (it predates payment attempts): refund it at the provider and post an adjustment")
 	}
 	if err != nil {
@@ -122,6 +122,7 @@ func (s *Service) openRefund(ctx context.Context, tx *ent.Tx, r RefundRequest) (
 		SetChargeRef(charge.GatewayRef).
 		SetRefundOfID(paid.ID).
 		SetReason(r.Reason).
+		SetOpenedAt(clock.Wall()).
 		SetNextTryAt(clock.Wall().Add(s.grace())).
 		Save(viewer.SystemContext(ctx))
 	if err != nil {

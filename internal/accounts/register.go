@@ -6,11 +6,16 @@ import (
 	"time"
 
 	"clnd/ent"
+	"clnd/ent/apitoken"
+	"clnd/ent/checkout"
 	"clnd/ent/idempotencyrecord"
 	"clnd/ent/invoice"
+	"clnd/ent/iplicense"
 	"clnd/ent/paymentattempt"
 	"clnd/ent/paymentmethod"
 	"clnd/ent/reseller"
+	"clnd/ent/serveraccount"
+	"clnd/ent/session"
 	"clnd/ent/transaction"
 	"clnd/internal/apperr"
 	"clnd/internal/auth"
@@ -73,11 +78,23 @@ func (s *Service) Register(ctx context.Context, r Registration, key string) (*Se
 		return nil, err
 	}
 	fp := fingerprint{r.Login, r.BillingEmail, r.Company, r.FirstName, r.LastName, r.GatewayToken, r.InitialDeposit}
+	// A login that is taken fails before the gateway is bothered.
+	if taken, err := s.Client.Reseller.Query().Where(reseller.Login(r.Login)).Exist(viewer.SystemContext(ctx)); err != nil {
+		return nil, err
+	} else if taken && key == "" {
+		return nil, errLoginTaken(r.Login)
+	}
+	// The gateway is called before any transaction, holding no lock (on a
+	// replay the saved method goes unused).
+	method, err := s.Gateway.Save(ctx, payments.MethodRequest{Token: r.GatewayToken, Email: r.BillingEmail, Name: r.Login})
+	if err != nil {
+		return nil, err
+	}
 	var res registered
 	var replayed bool
 	err = s.withTx(ctx, func(tx *ent.Tx) error {
 		res, replayed, err = idempotency.Do(ctx, tx, "anonymous", "registerReseller", key, fp, func() (registered, error) {
-			return s.openRegistration(ctx, tx, r)
+			return s.openRegistration(ctx, tx, r, method)
 		})
 		return err
 	})
@@ -85,7 +102,11 @@ func (s *Service) Register(ctx context.Context, r Registration, key string) (*Se
 		return nil, err
 	}
 	if replayed {
-		// The first request's password must be this one's too.
+		// The first request's password must be this one's too, and a replay
+		// is a password check: throttled like login.
+		if err := s.throttled(ctx, r.Login); err != nil {
+			return nil, err
+		}
 		acct, err := s.Client.Reseller.Get(viewer.SystemContext(ctx), res.ResellerID)
 		if ent.IsNotFound(err) {
 			// Its deposit was declined and the registration removed
@@ -96,6 +117,9 @@ func (s *Service) Register(ctx context.Context, r Registration, key string) (*Se
 			return nil, err
 		}
 		if !auth.CheckPassword(r.Password, acct.PasswordHash) {
+			if err := s.failedCheck(ctx, r.Login); err != nil {
+				return nil, err
+			}
 			return nil, apperr.New(apperr.IdempotencyConflict, "this idempotency key was used with different input")
 		}
 	}
@@ -151,7 +175,7 @@ func (s *Service) validate(r Registration) (Registration, error) {
 	return r, nil
 }
 
-func (s *Service) openRegistration(ctx context.Context, tx *ent.Tx, r Registration) (registered, error) {
+func (s *Service) openRegistration(ctx context.Context, tx *ent.Tx, r Registration, method payments.SavedMethod) (registered, error) {
 	sys := viewer.SystemContext(ctx)
 	taken, err := tx.Reseller.Query().Where(reseller.Login(r.Login)).Exist(sys)
 	if err != nil {
@@ -159,10 +183,6 @@ func (s *Service) openRegistration(ctx context.Context, tx *ent.Tx, r Registrati
 	}
 	if taken {
 		return registered{}, errLoginTaken(r.Login)
-	}
-	method, err := s.Gateway.Save(ctx, payments.MethodRequest{Token: r.GatewayToken, Email: r.BillingEmail, Name: r.Login})
-	if err != nil {
-		return registered{}, err
 	}
 	hash, err := auth.HashPassword(r.Password)
 	if err != nil {
@@ -203,9 +223,14 @@ func (s *Service) openRegistration(ctx context.Context, tx *ent.Tx, r Registrati
 
 // abandonRegistration removes a registration whose deposit was declined:
 // the reseller, its payment method and attempts, and the idempotency record
-// that named it, so the login is free again and a retry starts anew.
+// that named it, so the login is free again and a retry starts anew. A
+// reseller something else already refers to (an operator adjusted its
+// balance meanwhile, say) stays, without a deposit, and may log in.
 func abandonRegistration(ctx context.Context, tx *ent.Tx, resellerID string) error {
 	ctx = viewer.SystemContext(ctx)
+	if used, err := registrationInUse(ctx, tx, resellerID); err != nil || used {
+		return err
+	}
 	if _, err := tx.PaymentAttempt.Delete().Where(paymentattempt.ResellerID(resellerID)).Exec(ctx); err != nil {
 		return err
 	}
@@ -224,6 +249,25 @@ func abandonRegistration(ctx context.Context, tx *ent.Tx, resellerID string) err
 	return tx.Reseller.DeleteOneID(resellerID).Exec(ctx)
 }
 
+// registrationInUse says whether anything besides its own registration
+// rows refers to a reseller.
+func registrationInUse(ctx context.Context, tx *ent.Tx, id string) (bool, error) {
+	for _, exists := range []func() (bool, error){
+		func() (bool, error) { return tx.Transaction.Query().Where(transaction.ResellerID(id)).Exist(ctx) },
+		func() (bool, error) { return tx.Session.Query().Where(session.ResellerID(id)).Exist(ctx) },
+		func() (bool, error) { return tx.APIToken.Query().Where(apitoken.ResellerID(id)).Exist(ctx) },
+		func() (bool, error) { return tx.IPLicense.Query().Where(iplicense.ResellerID(id)).Exist(ctx) },
+		func() (bool, error) { return tx.ServerAccount.Query().Where(serveraccount.ResellerID(id)).Exist(ctx) },
+		func() (bool, error) { return tx.Checkout.Query().Where(checkout.ResellerID(id)).Exist(ctx) },
+		func() (bool, error) { return tx.Invoice.Query().Where(invoice.ResellerID(id)).Exist(ctx) },
+	} {
+		if used, err := exists(); err != nil || used {
+			return used, err
+		}
+	}
+	return false, nil
+}
+
 // pendingDeposit says whether a reseller's registration is still waiting
 // for its deposit to settle (logins wait too).
 func pendingDeposit(ctx context.Context, client *ent.Client, resellerID string) (bool, error) {
@@ -231,7 +275,7 @@ func pendingDeposit(ctx context.Context, client *ent.Client, resellerID string) 
 		Where(
 			paymentattempt.ResellerID(resellerID),
 			paymentattempt.PurposeEQ(paymentattempt.PurposeDEPOSIT),
-			paymentattempt.StatusIn(paymentattempt.StatusPENDING, paymentattempt.StatusREQUIRES_ACTION),
+			paymentattempt.StatusIn(paymentattempt.StatusPENDING, paymentattempt.StatusREQUIRES_ACTION, paymentattempt.StatusNEEDS_REVIEW),
 		).
 		Exist(viewer.SystemContext(ctx))
 }

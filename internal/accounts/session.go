@@ -11,6 +11,7 @@ import (
 	"clnd/internal/apperr"
 	"clnd/internal/auth"
 	"clnd/internal/clock"
+	"clnd/internal/reqinfo"
 	"clnd/internal/viewer"
 )
 
@@ -88,6 +89,24 @@ func (s *Service) Login(ctx context.Context, client *ent.Client, login, password
 		return nil, err
 	}
 	return sess, tx.Commit()
+}
+
+// throttled refuses a password check for a login (or from the request's
+// address) past login's limits.
+func (s *Service) throttled(ctx context.Context, login string) error {
+	return s.checkRate(viewer.SystemContext(ctx), s.Client, login, requestAddress(ctx))
+}
+
+// failedCheck counts a wrong password against the login and the address.
+func (s *Service) failedCheck(ctx context.Context, login string) error {
+	return s.Client.LoginFailure.Create().SetLogin(login).SetAddress(requestAddress(ctx)).Exec(viewer.SystemContext(ctx))
+}
+
+func requestAddress(ctx context.Context) string {
+	if from := reqinfo.FromContext(ctx).ClientAddr; from.IsValid() {
+		return from.String()
+	}
+	return ""
 }
 
 // checkRate counts the attempts recorded within the window, this one

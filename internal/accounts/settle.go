@@ -44,8 +44,8 @@ func settleRetry(tries int) time.Duration {
 // GiveUpAfter is how long the reconciler keeps asking a provider that does
 // not answer about a PENDING attempt. Stripe keeps idempotency keys for 24
 // hours, so after that asking again could charge twice; the attempt is then
-// DECLINED with the last error, and an operator checks the provider's
-// dashboard (docs/operations.md).
+// NEEDS_REVIEW (the money may or may not have moved) and an operator checks
+// the provider's dashboard (docs/operations.md).
 const GiveUpAfter = 23 * time.Hour
 
 // Settle asks the provider about a PENDING attempt with its own key and
@@ -59,6 +59,9 @@ func (s *Service) Settle(ctx context.Context, id string) (*ent.PaymentAttempt, e
 	a, err := s.Client.PaymentAttempt.Get(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	if a.Status == paymentattempt.StatusREQUIRES_ACTION && a.Purpose != paymentattempt.PurposeCHECKOUT {
+		return s.stillWaiting(ctx, a)
 	}
 	if a.Status != paymentattempt.StatusPENDING {
 		return a, attemptError(a, nil)
@@ -80,6 +83,23 @@ func (s *Service) Settle(ctx context.Context, id string) (*ent.PaymentAttempt, e
 	return a, attemptError(a, failure)
 }
 
+// stillWaiting answers a retry of a payment that waits for the payer (3-D
+// Secure): the provider is asked again with the same key, which answers the
+// same challenge (and its client secret, which clnd does not store) or, if
+// the payer has finished meanwhile, the payment, which is then recorded.
+func (s *Service) stillWaiting(ctx context.Context, a *ent.PaymentAttempt) (*ent.PaymentAttempt, error) {
+	ref, _, err := s.call(ctx, a)
+	if err == nil {
+		after, err := s.ProviderSucceeded(ctx, a, ref)
+		if err != nil {
+			return after, err
+		}
+		return after, attemptError(after, nil)
+	}
+	f, _ := payments.AsFailure(err)
+	return a, attemptError(a, f)
+}
+
 // attemptError is what a client is told about an attempt's state.
 func attemptError(a *ent.PaymentAttempt, f *payments.Failure) error {
 	ext := map[string]any{"paymentAttemptID": a.ID}
@@ -96,6 +116,10 @@ func attemptError(a *ent.PaymentAttempt, f *payments.Failure) error {
 			ext["clientSecret"] = f.ClientSecret
 		}
 		ext["requiresAction"] = true
+		e.Extensions = ext
+		return e
+	case paymentattempt.StatusNEEDS_REVIEW:
+		e := apperr.New(apperr.Unavailable, "the payment provider never answered; an operator is checking whether the payment went through")
 		e.Extensions = ext
 		return e
 	case paymentattempt.StatusDECLINED:
@@ -208,6 +232,13 @@ func (s *Service) recordSuccess(ctx context.Context, a *ent.PaymentAttempt, ref 
 // moved, once: if the attempt is no longer in one of the from states,
 // someone else recorded it and nothing is written.
 func recordSuccessTx(ctx context.Context, tx *ent.Tx, a *ent.PaymentAttempt, ref string, from ...paymentattempt.Status) error {
+	if a.Purpose == paymentattempt.PurposeCHECKOUT {
+		// The checkout's row first, as CaptureCheckout takes it, so the two
+		// never wait for each other in opposite orders.
+		if _, err := tx.Checkout.Query().Where(checkout.ID(*a.CheckoutID)).Modify(store.ForUpdate).Only(ctx); err != nil {
+			return err
+		}
+	}
 	upd := settling(ctx, tx, a, paymentattempt.StatusSUCCEEDED, from...)
 	if a.Purpose != paymentattempt.PurposeREFUND {
 		upd.SetReason("") // a refund keeps the operator's reason
@@ -272,8 +303,10 @@ func recordCheckout(ctx context.Context, tx *ent.Tx, a *ent.PaymentAttempt) (*en
 
 func (s *Service) recordFailure(ctx context.Context, a *ent.PaymentAttempt, f *payments.Failure) (*ent.PaymentAttempt, error) {
 	status := paymentattempt.StatusDECLINED
-	// A deposit cannot wait for the payer: the registration is answered now.
-	if f.Outcome == payments.ActionRequired && a.Purpose != paymentattempt.PurposeDEPOSIT {
+	// A deposit cannot wait for the payer (the registration is answered
+	// now), nor can an autopayment (off-session: the payer is not there;
+	// the reseller is past due until it pays on-session).
+	if f.Outcome == payments.ActionRequired && a.Purpose != paymentattempt.PurposeDEPOSIT && a.Purpose != paymentattempt.PurposeAUTOPAYMENT {
 		status = paymentattempt.StatusREQUIRES_ACTION
 	}
 	reason := f.Code
@@ -320,12 +353,20 @@ func declinedTx(ctx context.Context, tx *ent.Tx, a *ent.PaymentAttempt) error {
 // is unknown, and tells the reconciler when to ask again. Past GiveUpAfter
 // it is DECLINED with the last error.
 func (s *Service) recordUnknown(ctx context.Context, a *ent.PaymentAttempt, cause error) (*ent.PaymentAttempt, error) {
-	reason := "the provider did not answer: " + cause.Error()
-	if len(reason) > 500 {
-		reason = reason[:500]
-	}
-	if clock.Wall().Sub(a.NextTryAt) > GiveUpAfter {
-		return s.recordFailure(ctx, a, &payments.Failure{Outcome: payments.Declined, Code: "provider_unreachable", Message: reason})
+	// The cause stays in the log: it may name hosts and internals a
+	// reseller reading the attempt should not see.
+	reason := "the payment provider did not answer; clnd asks again later"
+	if a.OpenedAt != nil && clock.Wall().Sub(*a.OpenedAt) > GiveUpAfter {
+		s.logger().Error("payment provider never answered; the attempt needs review", "attempt", a.ID, "purpose", a.Purpose, "err", cause)
+		return s.inTx(ctx, a.ID, func(tx *ent.Tx) error {
+			n, err := settling(ctx, tx, a, paymentattempt.StatusNEEDS_REVIEW).
+				SetReason("the payment provider never answered within a day; an operator checks whether it went through").
+				Save(ctx)
+			if err != nil || n == 0 || a.Purpose != paymentattempt.PurposeAUTOPAYMENT {
+				return err
+			}
+			return standingAfter(ctx, tx, a.ResellerID) // no longer counted as paid
+		})
 	}
 	_, err := s.Client.PaymentAttempt.Update().
 		Where(paymentattempt.ID(a.ID), paymentattempt.StatusEQ(paymentattempt.StatusPENDING)).
@@ -368,16 +409,21 @@ func expectedBalance(ctx context.Context, tx *ent.Tx, resellerID string) (*ent.R
 	pending, err := tx.PaymentAttempt.Query().
 		Where(
 			paymentattempt.ResellerID(resellerID),
-			paymentattempt.PurposeEQ(paymentattempt.PurposeAUTOPAYMENT),
+			paymentattempt.PurposeIn(paymentattempt.PurposeAUTOPAYMENT, paymentattempt.PurposeREFUND),
 			paymentattempt.StatusEQ(paymentattempt.StatusPENDING),
 		).
 		All(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
+	// Pending autopayments count as paid; pending refunds as gone.
 	expected := r.Balance
 	for _, a := range pending {
-		expected += a.Amount
+		if a.Purpose == paymentattempt.PurposeREFUND {
+			expected -= a.Amount
+		} else {
+			expected += a.Amount
+		}
 	}
 	return r, expected, nil
 }

@@ -58,9 +58,11 @@ func (h *Handler) Pages(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "the checkout could not be completed; try again", http.StatusBadGateway)
 		return
 	}
-	back := c.ReturnURL
-	if c.Status == checkout.StatusCANCELED || c.Status == checkout.StatusFAILED {
-		back = c.CancelURL
+	// The dashboard's return page for money received or on its way, its
+	// cancel page for everything that took none.
+	back := c.CancelURL
+	if c.Status == checkout.StatusCOMPLETED || c.Status == checkout.StatusPENDING {
+		back = c.ReturnURL
 	}
 	if back != "" {
 		http.Redirect(w, r, back, http.StatusSeeOther)

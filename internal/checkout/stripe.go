@@ -3,6 +3,7 @@ package checkout
 import (
 	"net/http"
 
+	"clnd/ent"
 	"clnd/internal/accounts"
 	"clnd/internal/money"
 )
@@ -64,8 +65,11 @@ func (h *Handler) applyStripe(r *http.Request, ev StripeEvent) error {
 		rec.Amount = &ev.Amount
 	}
 	a, err := h.Accounts.AttemptByRef(ctx, ev.AttemptID, ev.PaymentIntentID)
-	if err == nil {
+	switch {
+	case err == nil:
 		rec.ResellerID = a.ResellerID
+	case !ent.IsNotFound(err):
+		return err // answered 500: Stripe sends it again
 	}
 	switch ev.Type {
 	case "payment_intent.succeeded":

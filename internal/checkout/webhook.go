@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"clnd/ent"
 	"clnd/internal/accounts"
 	"clnd/internal/clock"
 	"clnd/internal/payments"
@@ -53,9 +54,13 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 		http.Error(w, "POST only", http.StatusMethodNotAllowed)
 		return nil, false
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxWebhookBody))
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxWebhookBody+1))
 	if err != nil {
 		http.Error(w, "unreadable body", http.StatusBadRequest)
+		return nil, false
+	}
+	if len(body) > maxWebhookBody {
+		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
 		return nil, false
 	}
 	return body, true
@@ -104,9 +109,12 @@ func (h *Handler) applyCheckoutEvent(ctx context.Context, ev payments.WebhookEve
 		rec.Amount = &ev.Amount
 	}
 	c, err := h.Accounts.CheckoutByOrder(ctx, h.Provider.Name(), ev.OrderID)
-	if err != nil {
+	if ent.IsNotFound(err) {
 		rec.Summary = "no checkout has this order; ignored"
 		return h.Accounts.RecordGatewayEvent(ctx, rec)
+	}
+	if err != nil {
+		return err // answered 500: the provider sends it again
 	}
 	rec.ResellerID = c.ResellerID
 	switch ev.Type {

@@ -357,6 +357,74 @@ func TestStripeRefundAndDispute(t *testing.T) {
 	})
 }
 
+// A deposit Stripe declines leaves no account behind, even when Stripe's
+// payment_failed webhook reaches clnd before the answer does.
+func TestStripeDeclinedDeposit(t *testing.T) {
+	eachStripe(t, 10*time.Second, func(t *testing.T, e *apitest.Env, fake *stripefake.Fake) {
+		for _, card := range []string{"pm_card_chargeDeclined", "pm_card_authenticationRequired"} {
+			in := apitest.RegistrationInput("alice")
+			in["paymentMethod"] = map[string]any{"gatewayToken": card}
+			r := e.Expect("PAYMENT_FAILED", "", "", apitest.RegisterMutation, map[string]any{"input": in})
+			if r.Errors[0].Extensions["requiresAction"] != nil {
+				t.Fatalf("a deposit cannot wait for the payer: %s", r.Raw)
+			}
+		}
+		e.Expect("UNAUTHENTICATED", "", "", `mutation { login(input: {login: "alice", password: "correct horse battery"}) { token } }`, nil)
+		var rs struct{ Resellers struct{ TotalCount int } }
+		e.Query(e.OperatorToken, `{ resellers { totalCount } }`, nil, &rs)
+		if rs.Resellers.TotalCount != 0 || len(fake.Charges()) != 0 {
+			t.Fatalf("declined deposits left %d resellers, %d charges", rs.Resellers.TotalCount, len(fake.Charges()))
+		}
+		registerWithCard(t, e, "alice", "pm_card_visa") // the login is free again
+	})
+}
+
+// A debit makes an autopayment due: it is charged off-session at Stripe
+// once, keyed by its attempt, while Stripe's webhook races the answer; a
+// declining default card leaves the reseller past due.
+func TestStripeAutopayment(t *testing.T) {
+	eachStripe(t, 10*time.Second, func(t *testing.T, e *apitest.Env, fake *stripefake.Fake) {
+		a := registerWithCard(t, e, "alice", "pm_card_visa")
+		debit := func(amount, key string) {
+			t.Helper()
+			e.Query(e.OperatorToken, `mutation($r: ID!, $a: Money!, $k: String) {
+				adjustBalance(input: {resellerID: $r, amount: $a, reason: "test debit", idempotencyKey: $k}) { transaction { id } } }`,
+				map[string]any{"r": a.ID, "a": amount, "k": key}, nil)
+		}
+		debit("-300.00", "d1") // 250.00 → -50.00: AUTO_REPAY charges 50.00
+		if b, n := balance(t, e, a.Token); b != "0.00" || n != 3 {
+			t.Fatalf("after the autopayment: balance %s with %d transactions", b, n)
+		}
+		var auto attempt
+		for _, at := range attempts(t, e, a.Token) {
+			if at.Purpose == "AUTOPAYMENT" {
+				auto = at
+			}
+		}
+		charges := fake.Charges()
+		if auto.Status != "SUCCEEDED" || len(charges) != 2 || charges[1].Amount != 5000 || charges[1].IdempotencyKey != auto.ID {
+			t.Fatalf("the autopayment %+v, at Stripe %+v", auto, charges)
+		}
+		debit("-300.00", "d1") // the operator's retry
+		if b, _ := balance(t, e, a.Token); b != "0.00" || len(fake.Charges()) != 2 {
+			t.Fatalf("a retried debit: balance %s, %d charges", b, len(fake.Charges()))
+		}
+
+		declining := addCardID(t, e, a.Token, "pm_card_chargeDeclined")
+		e.Query(a.Token, `mutation($id: ID!) { setDefaultPaymentMethod(id: $id) { paymentMethod { id } } }`, map[string]any{"id": declining}, nil)
+		debit("-10.00", "d2")
+		var me struct {
+			Viewer struct {
+				Reseller struct{ Balance, Status string }
+			}
+		}
+		e.Query(a.Token, `{ viewer { reseller { balance status } } }`, nil, &me)
+		if me.Viewer.Reseller.Balance != "-10.00" || me.Viewer.Reseller.Status != "PAST_DUE" || len(fake.Charges()) != 2 {
+			t.Fatalf("after a declined autopayment: %+v, %d charges", me.Viewer.Reseller, len(fake.Charges()))
+		}
+	})
+}
+
 // --- helpers ---
 
 const settle = `mutation { settlePaymentAttempts { settled pending } }`

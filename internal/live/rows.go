@@ -104,10 +104,11 @@ func (e *Event) Server(ctx context.Context, client *ent.Client) (*ent.Server, er
 }
 
 // shared is the event's batch; an event that did not come through Publish
-// is a batch of its own.
+// is a batch of its own (not remembered: the event's fields may be resolved
+// concurrently).
 func (e *Event) shared() *batch {
 	if e.batch == nil {
-		e.batch = &batch{events: []Event{*e}}
+		return &batch{events: []Event{*e}}
 	}
 	return e.batch
 }

@@ -222,6 +222,7 @@ func TestPayPalDeclinedCapture(t *testing.T) {
 // A checkout's money goes back through PayPal, against its capture.
 func TestPayPalRefund(t *testing.T) {
 	eachPayPal(t, 10*time.Second, func(t *testing.T, e *apitest.Env, fake *paypalfake.Fake) {
+		fake.SendEventsTo(e.Server.URL + "/webhooks/payments/paypal")
 		a := e.Register("alice")
 		c := startPayPal(t, e, a.Token, "60.00")
 		browse(t, c.RedirectURL)
@@ -242,6 +243,19 @@ func TestPayPalRefund(t *testing.T) {
 		}
 		if b, _ := balance(t, e, a.Token); b != "285.00" {
 			t.Fatalf("balance %s", b)
+		}
+		// PayPal's PAYMENT.CAPTURE.REFUNDED about it is taken and moves nothing.
+		var refunded int
+		for _, d := range fake.Deliveries() {
+			if d.Status != http.StatusOK {
+				t.Fatalf("%s answered %d (%v)", d.Type, d.Status, d.Err)
+			}
+			if d.Type == paypal.EventCaptureRefunded {
+				refunded++
+			}
+		}
+		if refunded != 1 {
+			t.Fatalf("%d refund webhooks in %+v", refunded, fake.Deliveries())
 		}
 	})
 }

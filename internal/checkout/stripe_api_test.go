@@ -425,6 +425,28 @@ func TestStripeAutopayment(t *testing.T) {
 	})
 }
 
+// A client that sends the same top-up several times at once (a double
+// click, a retrying proxy) is charged once: the requests share one attempt
+// and its key at Stripe. Some may be told UNAVAILABLE (Stripe refuses a
+// key that is in use), never that a second charge was made.
+func TestStripeConcurrentRetries(t *testing.T) {
+	eachStripe(t, 10*time.Second, func(t *testing.T, e *apitest.Env, fake *stripefake.Fake) {
+		a := registerWithCard(t, e, "alice", "pm_card_visa")
+		codes := e.Race(6, func(int) apitest.Request {
+			return apitest.Request{Token: a.Token, Query: topUp, Variables: map[string]any{"amount": "30.00", "key": "double"}}
+		})
+		t.Logf("answers %v", codes)
+		if codes[""] == 0 || codes[""]+codes["UNAVAILABLE"] != 6 {
+			t.Fatalf("answers %v", codes)
+		}
+		var r topUpResult
+		e.Query(a.Token, topUp, map[string]any{"amount": "30.00", "key": "double"}, &r)
+		if b, n := balance(t, e, a.Token); b != "280.00" || n != 2 || len(fake.Charges()) != 2 {
+			t.Fatalf("after %v: balance %s with %d transactions, %d charges at Stripe", codes, b, n, len(fake.Charges()))
+		}
+	})
+}
+
 // --- helpers ---
 
 const settle = `mutation { settlePaymentAttempts { settled pending } }`

@@ -231,6 +231,15 @@ func TestStripeLostAnswer(t *testing.T) {
 			t.Fatalf("a lost answer with the webhook: %+v, %d charges at Stripe", healed.TopUp, len(fake.Charges()))
 		}
 
+		// Stripe's edge answers 500 without doing anything: the outcome is
+		// just as unknown to clnd, and the retry charges once.
+		fake.FailNext(1, http.StatusInternalServerError)
+		e.Expect("UNAVAILABLE", "", a.Token, topUp, map[string]any{"amount": "2.00", "key": "500"})
+		e.Query(a.Token, topUp, map[string]any{"amount": "2.00", "key": "500"}, &healed)
+		if healed.TopUp.Reseller.Balance != "253.00" || len(fake.Charges()) != 3 {
+			t.Fatalf("a retry after a 500: %+v, %d charges at Stripe", healed.TopUp, len(fake.Charges()))
+		}
+
 		// Without the webhook (delayed, or not configured) clnd cannot know.
 		fake.SendEventsTo("")
 		fake.LoseResponses(1)
@@ -239,15 +248,15 @@ func TestStripeLostAnswer(t *testing.T) {
 		if at := attemptByID(t, e, a.Token, id); at.Status != "PENDING" {
 			t.Fatalf("the attempt whose answer was lost %+v", at)
 		}
-		if b, _ := balance(t, e, a.Token); b != "251.00" || len(fake.Charges()) != 3 {
+		if b, _ := balance(t, e, a.Token); b != "253.00" || len(fake.Charges()) != 4 {
 			t.Fatalf("before the retry: balance %s, %d charges at Stripe (the lost one went through)", b, len(fake.Charges()))
 		}
 		var retried topUpResult
 		e.Query(a.Token, topUp, map[string]any{"amount": "60.00", "key": "lost"}, &retried)
-		if retried.TopUp.Reseller.Balance != "311.00" {
+		if retried.TopUp.Reseller.Balance != "313.00" {
 			t.Fatalf("the retry %+v", retried.TopUp)
 		}
-		if cs := fake.Charges(); len(cs) != 3 || cs[2].IdempotencyKey != id {
+		if cs := fake.Charges(); len(cs) != 4 || cs[3].IdempotencyKey != id {
 			t.Fatalf("Stripe charged %+v", cs)
 		}
 
@@ -267,11 +276,11 @@ func TestStripeLostAnswer(t *testing.T) {
 		if at := attemptByID(t, e, a.Token, id); at.Status != "SUCCEEDED" {
 			t.Fatalf("the settled attempt %+v", at)
 		}
-		if b, n := balance(t, e, a.Token); b != "316.00" || n != 4 || len(fake.Charges()) != 4 {
+		if b, n := balance(t, e, a.Token); b != "318.00" || n != 5 || len(fake.Charges()) != 5 {
 			t.Fatalf("after settling: balance %s with %d transactions, %d charges at Stripe", b, n, len(fake.Charges()))
 		}
 		e.Query(e.OperatorToken, settle, nil, &s)
-		if s.SettlePaymentAttempts.Settled != 0 || len(fake.Charges()) != 4 {
+		if s.SettlePaymentAttempts.Settled != 0 || len(fake.Charges()) != 5 {
 			t.Fatalf("settling again %+v, %d charges", s.SettlePaymentAttempts, len(fake.Charges()))
 		}
 	})

@@ -79,14 +79,16 @@ func (s *Service) ProviderSucceeded(ctx context.Context, a *ent.PaymentAttempt, 
 // asks for the payer (Stripe's authentication_required, which Stripe sends
 // as payment_failed, often before the charge call has its answer) leaves
 // the attempt waiting for the payer, as the answer would have, not
-// declined: the payer can still complete it with 3-D Secure.
+// declined: the payer can still complete it with 3-D Secure. As in
+// recordFailure, deposits and autopayments never wait: nobody is there to
+// authenticate them.
 func (s *Service) ProviderFailed(ctx context.Context, a *ent.PaymentAttempt, code, message string) (*ent.PaymentAttempt, error) {
 	ctx = viewer.SystemContext(ctx)
 	reason := code
 	if message != "" {
 		reason = code + ": " + message
 	}
-	if code == authenticationRequired && a.Purpose != paymentattempt.PurposeDEPOSIT {
+	if code == authenticationRequired && a.Purpose != paymentattempt.PurposeDEPOSIT && a.Purpose != paymentattempt.PurposeAUTOPAYMENT {
 		return s.inTx(ctx, a.ID, func(tx *ent.Tx) error {
 			return settling(ctx, tx, a, paymentattempt.StatusREQUIRES_ACTION).SetReason(reason).SetDeclineCode(code).Exec(ctx)
 		})

@@ -431,6 +431,24 @@ func TestStripeAutopayment(t *testing.T) {
 		if me.Viewer.Reseller.Balance != "-10.00" || me.Viewer.Reseller.Status != "PAST_DUE" || len(fake.Charges()) != 2 {
 			t.Fatalf("after a declined autopayment: %+v, %d charges", me.Viewer.Reseller, len(fake.Charges()))
 		}
+
+		// A card that needs 3-D Secure cannot pay an autopayment: nobody
+		// is there to authenticate it, so it is declined like any other
+		// and the reseller stays past due until it pays on-session.
+		e.Query(a.Token, topUp, map[string]any{"amount": "10.00", "pm": addCardID(t, e, a.Token, "pm_card_visa")}, nil)
+		needs3DS := addCardID(t, e, a.Token, "pm_card_authenticationRequired")
+		e.Query(a.Token, `mutation($id: ID!) { setDefaultPaymentMethod(id: $id) { paymentMethod { id } } }`, map[string]any{"id": needs3DS}, nil)
+		debit("-20.00", "d3")
+		e.Query(a.Token, `{ viewer { reseller { balance status } } }`, nil, &me)
+		var waiting int
+		for _, at := range attempts(t, e, a.Token) {
+			if at.Purpose == "AUTOPAYMENT" && at.Status == "REQUIRES_ACTION" {
+				waiting++
+			}
+		}
+		if me.Viewer.Reseller.Balance != "-20.00" || me.Viewer.Reseller.Status != "PAST_DUE" || waiting != 0 {
+			t.Fatalf("after an autopayment needing 3-D Secure: %+v, %d waiting for nobody", me.Viewer.Reseller, waiting)
+		}
 	})
 }
 

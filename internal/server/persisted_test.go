@@ -245,6 +245,9 @@ func TestPersistedQueryRefusals(t *testing.T) {
 		if r := e.PostRaw(seller.Token, body); r.Code() != "BAD_USER_INPUT" {
 			t.Fatalf("a malformed extension answered %s", r.Raw)
 		}
+		if r := e.PostRaw(seller.Token, persisted("", "abc", nil)); r.Code() != "BAD_USER_INPUT" || r.Field() != "sha256Hash" {
+			t.Fatalf("a hash that is not 64 hex digits answered %s", r.Raw)
+		}
 		body, _ = json.Marshal(map[string]any{"extensions": map[string]any{"other": 1}})
 		if r := e.PostRaw(seller.Token, body); r.Code() != "BAD_USER_INPUT" || r.Field() != "query" {
 			t.Fatalf("no query and no persisted query answered %s", r.Raw)

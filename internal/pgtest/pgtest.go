@@ -29,6 +29,9 @@
 // If no server can be had, tests calling DSN or AdminDSN are skipped with a
 // loud message, or fail if CLND_REQUIRE_POSTGRES=1.
 //
+// A test that needs to stop the database under clnd (an outage) starts a
+// server of its own with StartStoppable (outage.go).
+//
 // PGTEST_DISABLE=1 simulates "no PostgreSQL available" (for testing the skip
 // path). The package imports github.com/lib/pq, so the "postgres" driver is
 // registered for any package that uses it.

@@ -81,21 +81,29 @@ func (s *Service) ProviderSucceeded(ctx context.Context, a *ent.PaymentAttempt, 
 // the attempt waiting for the payer, as the answer would have, not
 // declined: the payer can still complete it with 3-D Secure. As in
 // recordFailure, deposits and autopayments never wait: nobody is there to
-// authenticate them.
-func (s *Service) ProviderFailed(ctx context.Context, a *ent.PaymentAttempt, code, message string) (*ent.PaymentAttempt, error) {
+// authenticate them. ref is the provider's object (the PaymentIntent), kept
+// as the attempt's reference when not "", as the charge's answer would
+// have: the webhook usually arrives first.
+func (s *Service) ProviderFailed(ctx context.Context, a *ent.PaymentAttempt, ref, code, message string) (*ent.PaymentAttempt, error) {
 	ctx = viewer.SystemContext(ctx)
 	reason := code
 	if message != "" {
 		reason = code + ": " + message
 	}
+	withRef := func(u *ent.PaymentAttemptUpdate) *ent.PaymentAttemptUpdate {
+		if ref != "" {
+			u.SetGatewayRef(ref)
+		}
+		return u.SetReason(reason).SetDeclineCode(code)
+	}
 	if code == authenticationRequired && a.Purpose != paymentattempt.PurposeDEPOSIT && a.Purpose != paymentattempt.PurposeAUTOPAYMENT {
 		return s.inTx(ctx, a.ID, func(tx *ent.Tx) error {
-			return settling(ctx, tx, a, paymentattempt.StatusREQUIRES_ACTION).SetReason(reason).SetDeclineCode(code).Exec(ctx)
+			return withRef(settling(ctx, tx, a, paymentattempt.StatusREQUIRES_ACTION)).Exec(ctx)
 		})
 	}
 	return s.inTx(ctx, a.ID, func(tx *ent.Tx) error {
 		upd := settling(ctx, tx, a, paymentattempt.StatusDECLINED, paymentattempt.StatusPENDING, paymentattempt.StatusREQUIRES_ACTION)
-		n, err := upd.SetReason(reason).SetDeclineCode(code).Save(ctx)
+		n, err := withRef(upd).Save(ctx)
 		if err != nil || n == 0 {
 			return err
 		}

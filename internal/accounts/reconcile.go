@@ -92,7 +92,7 @@ func (s *Service) expireWaiting(ctx context.Context) error {
 		return err
 	}
 	for _, a := range stale {
-		if _, err := s.ProviderFailed(ctx, a, "payer_action_expired", "the payer did not complete the payment in time"); err != nil {
+		if _, err := s.ProviderFailed(ctx, a, "", "payer_action_expired", "the payer did not complete the payment in time"); err != nil {
 			return err
 		}
 	}

@@ -87,7 +87,7 @@ func (h *Handler) applyStripe(r *http.Request, ev StripeEvent) error {
 			rec.Summary = "no payment attempt has this PaymentIntent"
 			break
 		}
-		after, err := h.Accounts.ProviderFailed(ctx, a, ev.DeclineCode, ev.FailureMessage)
+		after, err := h.Accounts.ProviderFailed(ctx, a, ev.PaymentIntentID, ev.DeclineCode, ev.FailureMessage)
 		if err != nil {
 			return err
 		}

@@ -97,7 +97,8 @@ func TestStripeDecline(t *testing.T) {
 			t.Fatalf("the decline says %v", ext)
 		}
 		at := attemptByID(t, e, a.Token, ext["paymentAttemptID"].(string))
-		if at.Status != "DECLINED" || at.DeclineCode != "insufficient_funds" || at.Amount != "40.00" || at.Transaction != nil {
+		if at.Status != "DECLINED" || at.DeclineCode != "insufficient_funds" || at.Amount != "40.00" || at.Transaction != nil ||
+			!strings.HasPrefix(at.GatewayRef, "pi_") {
 			t.Fatalf("the declined attempt %+v", at)
 		}
 		if b, n := balance(t, e, a.Token); b != "250.00" || n != 1 || len(fake.Charges()) != 1 {
@@ -125,6 +126,9 @@ func TestStripeThreeDSecureCompletedByWebhook(t *testing.T) {
 			t.Fatalf("the attempt waiting for the payer %+v", at)
 		}
 		piID, _, _ := strings.Cut(secret, "_secret_") // Stripe.js confirms this PaymentIntent
+		if at.GatewayRef != piID {
+			t.Fatalf("the attempt names PaymentIntent %q, the client secret %q", at.GatewayRef, piID)
+		}
 		if b, _ := balance(t, e, a.Token); b != "250.00" {
 			t.Fatalf("3-D Secure pending moved money: %s", b)
 		}

@@ -1,7 +1,9 @@
 // Package checkin records servers' check-ins. Check-ins arrive by the
-// thousand; each waits for a batch that one flusher writes in a single
-// transaction (one UPDATE per table, one NOTIFY per few dozen events), and is
-// answered once that transaction has committed: group commit.
+// thousand; each waits for a batch that one flusher writes (one UPDATE per
+// table, committed on its own), and is answered once that batch has
+// committed: group commit. The batch's events are then NOTIFYed (one NOTIFY
+// per few dozen events) and published by the announcer while the flusher
+// writes the next batch.
 package checkin
 
 import (
@@ -54,6 +56,10 @@ type Service struct {
 	stop  chan struct{}
 	done  chan struct{}
 	once  sync.Once
+	// written carries each written batch's events to the announcer, which
+	// NOTIFYs and publishes them while the flusher writes the next batch.
+	written   chan []live.Event
+	announced chan struct{}
 
 	batches, checkIns atomic.Int64
 }
@@ -86,18 +92,25 @@ func New(db *store.DB, hub *live.Hub, origin string, log *slog.Logger, opts Opti
 	}
 	s := &Service{
 		db: db, hub: hub, origin: origin, log: log, opts: opts,
-		queue: make(chan *pending, 4*opts.MaxBatch),
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
+		queue:     make(chan *pending, 4*opts.MaxBatch),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+		written:   make(chan []live.Event, 64),
+		announced: make(chan struct{}),
 	}
 	go s.run()
+	go s.announceWritten()
 	return s
 }
 
-// Close flushes what is queued and stops the flusher.
+// Close flushes what is queued, announces what was written and stops.
 func (s *Service) Close() {
-	s.once.Do(func() { close(s.stop) })
-	<-s.done
+	s.once.Do(func() {
+		close(s.stop)
+		<-s.done
+		close(s.written)
+	})
+	<-s.announced
 }
 
 // CheckIn records one check-in and waits until it is committed.
@@ -202,6 +215,6 @@ func (s *Service) flush(batch []*pending) {
 		return
 	}
 	if len(events) > 0 {
-		s.hub.Publish(events) // after commit: never announce what was not written
+		s.written <- events // after commit: never announce what was not written
 	}
 }

@@ -2,11 +2,11 @@ package checkin
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
 
-	"clnd/ent"
 	"clnd/internal/catalog"
 	"clnd/internal/live"
 	"clnd/internal/viewer"
@@ -18,12 +18,26 @@ type touch struct {
 	hostname string
 }
 
-// write records a batch in one transaction and returns its events. On
-// PostgreSQL that is four round trips whatever the batch size: BEGIN, one
-// UPDATE ... RETURNING per table (which both finds and touches the rows),
-// one statement with the NOTIFYs, COMMIT.
+// querier is what a batch is written through: a transaction on SQLite, the
+// pool (each statement its own transaction) on PostgreSQL.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// write records a batch and returns its events, to be announced once the
+// check-ins are answered. On PostgreSQL that is one round trip whatever the
+// batch size: one UPDATE ... RETURNING (which both finds and touches the
+// rows, and commits on its own), two when the batch has both licenses and
+// servers. A check-in is answered as soon as its row is committed; the
+// NOTIFY follows in its own statement (announce), so it is still never sent
+// for what was not written. (BEGIN, UPDATE, NOTIFY, COMMIT in one
+// transaction took four round trips, and under load a batch's latency is
+// its round trips.) SQLite writes in one local transaction.
 func (s *Service) write(batch []*pending) ([]live.Event, error) {
 	ctx := viewer.SystemContext(context.Background())
+	if s.db.Postgres() {
+		return s.record(ctx, s.db.SQL, batch)
+	}
 	tx, err := s.db.Client.Tx(ctx)
 	if err != nil {
 		return nil, err
@@ -39,7 +53,45 @@ func (s *Service) write(batch []*pending) ([]live.Event, error) {
 	return events, nil
 }
 
-func (s *Service) record(ctx context.Context, tx *ent.Tx, batch []*pending) ([]live.Event, error) {
+// announceWritten sends written batches' events to every instance
+// (NOTIFY, on PostgreSQL) and to this instance's subscribers, in the order
+// they were written; the batches waiting when it gets to them go out
+// together, in one statement. The flusher meanwhile writes on: a batch's
+// check-ins are answered after one round trip, not two.
+func (s *Service) announceWritten() {
+	defer close(s.announced)
+	for events := range s.written {
+	more:
+		for {
+			select {
+			case next, ok := <-s.written:
+				if !ok {
+					break more
+				}
+				events = append(events, next...)
+			default:
+				break more
+			}
+		}
+		s.announce(events)
+	}
+}
+
+// announce sends events to every instance (NOTIFY, on PostgreSQL) and to
+// this instance's subscribers.
+func (s *Service) announce(events []live.Event) {
+	if s.db.Postgres() {
+		ctx := viewer.SystemContext(context.Background())
+		if err := live.Notify(ctx, s.db.SQL, s.origin, events); err != nil {
+			// The check-ins are written; other instances' subscribers miss
+			// these events, as they do while their LISTEN reconnects.
+			s.log.Error("notifying check-ins", "events", len(events), "err", err)
+		}
+	}
+	s.hub.Publish(events)
+}
+
+func (s *Service) record(ctx context.Context, tx querier, batch []*pending) ([]live.Event, error) {
 	byIP := map[string]touch{}
 	byHash := map[string]touch{}
 	for _, p := range batch {
@@ -79,11 +131,6 @@ func (s *Service) record(ctx context.Context, tx *ent.Tx, batch []*pending) ([]l
 				LicenseID: l.id, LicenseType: l.typ})
 		}
 	}
-	if s.db.Postgres() && len(events) > 0 {
-		if err := live.Notify(ctx, tx, s.origin, events); err != nil {
-			return nil, err
-		}
-	}
 	return events, nil
 }
 
@@ -104,7 +151,7 @@ type touchedLicense struct {
 
 // touchLicenses sets last_check_in (and hostname, when one was sent) of every
 // license on the addresses and returns them by address.
-func (s *Service) touchLicenses(ctx context.Context, tx *ent.Tx, byIP map[string]touch) (map[string][]touchedLicense, error) {
+func (s *Service) touchLicenses(ctx context.Context, tx querier, byIP map[string]touch) (map[string][]touchedLicense, error) {
 	out := map[string][]touchedLicense{}
 	err := s.touchRows(ctx, tx, byIP, "ip_licenses", "ip", "text",
 		"id, ip, type, reseller_id",
@@ -125,7 +172,7 @@ type touchedServer struct {
 }
 
 // touchServers does the same for servers, found by their credential's hash.
-func (s *Service) touchServers(ctx context.Context, tx *ent.Tx, byHash map[string]touch) (map[string]touchedServer, error) {
+func (s *Service) touchServers(ctx context.Context, tx querier, byHash map[string]touch) (map[string]touchedServer, error) {
 	out := map[string]touchedServer{}
 	err := s.touchRows(ctx, tx, byHash, "servers", "credential_hash", "bytea",
 		"id, ip, reseller_id, server_account_id, credential_hash",
@@ -152,7 +199,10 @@ const touchChunk = 1000
 //
 // which finds and touches the rows in one statement. (SQLite allows only
 // unqualified columns of the updated table in RETURNING; v has none of them.)
-func (s *Service) touchRows(ctx context.Context, tx *ent.Tx, touches map[string]touch, table, keyColumn, keyType, returning string, scan func(func(...any) error) error) error {
+// On PostgreSQL the statement is its own transaction, and its commit does
+// not wait for the WAL flush: a check-in is telemetry, not money, and a
+// database crash that forgets the last moments of lastCheckIn harms nobody.
+func (s *Service) touchRows(ctx context.Context, tx querier, touches map[string]touch, table, keyColumn, keyType, returning string, scan func(func(...any) error) error) error {
 	keys := make([]string, 0, len(touches))
 	for k := range touches {
 		keys = append(keys, k)
@@ -161,7 +211,11 @@ func (s *Service) touchRows(ctx context.Context, tx *ent.Tx, touches map[string]
 		chunk := keys[start:min(start+touchChunk, len(keys))]
 		var sb strings.Builder
 		args := make([]any, 0, 3*len(chunk))
-		sb.WriteString("WITH v(key, at, hostname) AS (VALUES ")
+		sb.WriteString("WITH ")
+		if s.db.Postgres() {
+			sb.WriteString("async(off) AS (SELECT set_config('synchronous_commit', 'off', true)), ")
+		}
+		sb.WriteString("v(key, at, hostname) AS (VALUES ")
 		for i, k := range chunk {
 			if i > 0 {
 				sb.WriteString(", ")
@@ -179,9 +233,13 @@ func (s *Service) touchRows(ctx context.Context, tx *ent.Tx, touches map[string]
 			}
 			args = append(args, key, t.at, t.hostname)
 		}
+		from := "v"
+		if s.db.Postgres() {
+			from = "v CROSS JOIN async"
+		}
 		fmt.Fprintf(&sb, ") UPDATE %s AS t SET last_check_in = v.at, "+
 			"hostname = CASE WHEN v.hostname = '' THEN t.hostname ELSE v.hostname END "+
-			"FROM v WHERE t.%s = v.key RETURNING %s", table, keyColumn, returning)
+			"FROM %s WHERE t.%s = v.key RETURNING %s", table, from, keyColumn, returning)
 		rows, err := tx.QueryContext(ctx, sb.String(), args...)
 		if err != nil {
 			return fmt.Errorf("recording check-ins in %s: %w", table, err)

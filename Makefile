@@ -28,8 +28,9 @@ generate:
 	$(GO) generate ./ent
 	$(GO) run github.com/99designs/gqlgen generate
 
-## bench: the read benchmark table, W1–W3 on PostgreSQL, clnd ÷ hand-written SQL (docs/performance.md; ~5 min;
-## BENCH_FLAGS="--rounds 5 --duration 5s --scale 1 --as operator" and the like change it)
+## bench: the read table (W1–W3, clnd ÷ hand-written SQL) and the check-in table (B3: lean endpoint and GraphQL
+## check-ins ÷ single-row UPDATEs) on PostgreSQL (docs/performance.md; ~5 min; BENCH_FLAGS="--only checkins" for
+## the check-in table alone (~1 min), "--rounds 5 --duration 5s --scale 1 --as operator" and the like change it)
 bench: build
 	./bin/clnd bench $(BENCH_FLAGS)
 

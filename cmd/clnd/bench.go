@@ -13,7 +13,8 @@ import (
 	"clnd/internal/bench"
 )
 
-// benchCmd runs the read benchmark (docs/performance.md) and prints its table.
+// benchCmd runs the read and check-in benchmarks (docs/performance.md) and
+// prints their tables.
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -26,6 +27,8 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	firsts := fs.String("first", "10,50,100", "page sizes, comma-separated")
 	workloads := fs.String("workloads", "W1,W2,W3", "workloads to run, comma-separated")
 	interpreted := fs.Bool("interpreted-reads", false, "run clnd with its read compiler off, as 'clnd serve --interpreted-reads'")
+	only := fs.String("only", "", "run one table: 'reads' (W1–W3) or 'checkins' (B3: check-ins ÷ single-row UPDATEs); default both")
+	checkInClients := fs.Int("checkin-clients", 64, "concurrent clients of the check-in table")
 	as := fs.String("as", bench.AsReseller, "who calls: 'reseller' (a READ API token of reseller "+bench.BenchReseller+") or 'operator' (every tenant)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -41,10 +44,12 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Workloads:        strings.Split(*workloads, ","),
 		As:               *as,
 		InterpretedReads: *interpreted,
+		Only:             *only,
+		CheckInClients:   *checkInClients,
 		Progress:         stderr,
 	}
-	if *scale <= 0 || *clients <= 0 || *rounds <= 0 || *phase <= 0 || *warmup <= 0 {
-		return fmt.Errorf("--scale, --clients, --rounds, --duration and --warmup must be positive")
+	if *scale <= 0 || *clients <= 0 || *rounds <= 0 || *phase <= 0 || *warmup <= 0 || *checkInClients <= 0 {
+		return fmt.Errorf("--scale, --clients, --checkin-clients, --rounds, --duration and --warmup must be positive")
 	}
 	for _, f := range strings.Split(*firsts, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))

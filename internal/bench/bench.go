@@ -57,9 +57,23 @@ type Options struct {
 	// InterpretedReads runs clnd with its read compiler off (every field on
 	// gqlgen and ent), as `clnd serve --interpreted-reads` does.
 	InterpretedReads bool
+	// Only runs one of the tables: "reads" (W1–W3) or "checkins" (B3);
+	// both when empty.
+	Only string
+	// CheckInClients is how many check-ins (and UPDATEs) are in flight at
+	// once: BENCH.md's B3 says 64.
+	CheckInClients int
 	// Progress receives what the run is doing.
 	Progress io.Writer
 }
+
+// The tables Only can choose.
+const (
+	TableReads    = "reads"
+	TableCheckIns = "checkins"
+)
+
+func (o *Options) runs(table string) bool { return o.Only == "" || o.Only == table }
 
 // Defaults keep a whole run within about five minutes on two cores.
 func (o *Options) Defaults() {
@@ -86,6 +100,9 @@ func (o *Options) Defaults() {
 	}
 	if o.As == "" {
 		o.As = AsReseller
+	}
+	if o.CheckInClients == 0 {
+		o.CheckInClients = 64
 	}
 }
 
@@ -137,6 +154,7 @@ type Report struct {
 	JIT      string // the database's jit setting: "off" unless --database-url says otherwise
 	Data     seed.BenchSize
 	Cells    []*Cell
+	CheckIns *CheckInReport // nil unless the check-in table ran
 }
 
 // Run measures and returns the report; it stops at the first wrong answer
@@ -145,6 +163,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	o.Defaults()
 	if o.As != AsReseller && o.As != AsOperator {
 		return nil, fmt.Errorf("run as %q: want %q or %q", o.As, AsReseller, AsOperator)
+	}
+	if o.Only != "" && o.Only != TableReads && o.Only != TableCheckIns {
+		return nil, fmt.Errorf("only %q: want %q or %q", o.Only, TableReads, TableCheckIns)
 	}
 	log := o.Progress
 	target := &database{url: o.DatabaseURL}
@@ -201,6 +222,22 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		DisableCompression:  true,
 	}}
 
+	if o.runs(TableReads) {
+		if err := runReads(ctx, o, report, client, httpServer.URL, token, stmts, log); err != nil {
+			return nil, err
+		}
+	}
+	if o.runs(TableCheckIns) {
+		if report.CheckIns, err = runCheckIns(ctx, o, target.url, httpServer.URL, srv, log); err != nil {
+			return nil, err
+		}
+	}
+	return report, nil
+}
+
+// runReads measures W1–W3 against the hand-written statements: every
+// workload and page size, interleaved rounds.
+func runReads(ctx context.Context, o Options, report *Report, client *http.Client, base, token string, stmts *Statements, log io.Writer) error {
 	type pair struct {
 		cell       *Cell
 		clnd, base request
@@ -213,24 +250,24 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		for _, first := range o.Firsts {
 			c := &Cell{Workload: w.Name, First: first}
 			report.Cells = append(report.Cells, c)
-			pairs = append(pairs, pair{c, graphQLRequest(httpServer.URL, token, w, first), baselineRequest(httpServer.URL, token, w, first)})
+			pairs = append(pairs, pair{c, graphQLRequest(base, token, w, first), baselineRequest(base, token, w, first)})
 		}
 	}
 	if len(pairs) == 0 {
-		return nil, fmt.Errorf("no workload named %v", o.Workloads)
+		return fmt.Errorf("no workload named %v", o.Workloads)
 	}
 
 	fmt.Fprintln(log, "checking that both servers answer the same JSON")
 	for _, p := range pairs {
 		if err := sameAnswers(ctx, client, p.cell, p.clnd, p.base, log); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	fmt.Fprintf(log, "warming up: %s per side and cell\n", o.Warmup)
 	for _, p := range pairs {
 		for _, r := range []request{p.clnd, p.base} {
 			if _, err := closedLoop(ctx, client, o.Clients, o.Warmup, r); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
@@ -252,7 +289,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			for _, s := range sides {
 				res, err := closedLoop(ctx, client, o.Clients, o.Phase, s.req)
 				if err != nil {
-					return nil, fmt.Errorf("%s first:%d %s: %w", p.cell.Workload, p.cell.First, s.name, err)
+					return fmt.Errorf("%s first:%d %s: %w", p.cell.Workload, p.cell.First, s.name, err)
 				}
 				s.side.add(res, stmts.Reset())
 				rates[s.side] = res.rate()
@@ -267,7 +304,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		c.SQL.finish()
 		c.Ratio = median(c.ratios)
 	}
-	return report, nil
+	return nil
 }
 
 // prepareData seeds the benchmark data set unless the database has it, and

@@ -8,9 +8,59 @@ import (
 	"time"
 )
 
-// WriteTable prints the report as one table, with a header saying how it
-// was measured.
+// WriteTable prints the report: the read table and the check-in table (each
+// when it ran), with a header saying how they were measured.
 func (r *Report) WriteTable(w io.Writer) error {
+	if len(r.Cells) > 0 {
+		if err := r.writeReads(w); err != nil {
+			return err
+		}
+	}
+	if r.CheckIns != nil {
+		if len(r.Cells) > 0 {
+			fmt.Fprintln(w)
+		}
+		return r.writeCheckIns(w)
+	}
+	return nil
+}
+
+// writeCheckIns prints B3: each way of checking in ÷ single-row UPDATEs.
+func (r *Report) writeCheckIns(w io.Writer) error {
+	c := r.CheckIns
+	fmt.Fprintf(w, "clnd check-ins (BENCH.md B3): PostgreSQL %s; %d clients in a closed loop over %d licenses; %d interleaved rounds of %s per side; rates and ratios are medians over rounds\n\n",
+		r.Postgres, c.Clients, c.Licenses, r.Rounds, r.Phase)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "side\tper s\t÷ UPDATE\ttarget\tp50 ms\tp99 ms\tper batch\tCPU µs/op\tby CPU ÷ UPDATE\t")
+	targets := map[string]string{SideLean: "≥ 3", SideGraphQL: "≥ 1.5"}
+	for _, s := range c.Sides {
+		target, perBatch := targets[s.Name], "-"
+		if s.PerBatch > 0 {
+			perBatch = fmt.Sprintf("%.1f", s.PerBatch)
+		}
+		if target == "" {
+			target = "-"
+		}
+		cpu, byCPU := "-", "-"
+		if s.CPU > 0 {
+			cpu, byCPU = fmt.Sprintf("%.0f", float64(s.CPU)/float64(time.Microsecond)), fmt.Sprintf("%.2f", s.CPURatio)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", s.Name, s.Rate, s.Ratio, target, ms(s.P50), ms(s.P99), perBatch, cpu, byCPU)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	for _, s := range c.Sides {
+		fmt.Fprintf(w, "%-8s %s\n", s.Name, s.Title)
+	}
+	_, err := fmt.Fprintln(w, "per batch: check-ins per write transaction of the check-in flusher\n"+
+		"CPU µs/op: processor time per operation of this process (clients and clnd) and of PostgreSQL's processes, so\n"+
+		"  \"by CPU ÷ UPDATE\" holds however busy the machine is with other work; \"÷ UPDATE\" (the target's) is wall-clock rates")
+	return err
+}
+
+func (r *Report) writeReads(w io.Writer) error {
 	fmt.Fprintf(w, "clnd read benchmark: PostgreSQL %s, jit %s; data set at scale %g (resellers: %d, IP licenses: %d, server accounts: %d, servers: %d, months: %d)\n",
 		r.Postgres, r.JIT, r.Scale, r.Data.Resellers, r.Data.Licenses, r.Data.Accounts, r.Data.Servers, r.Data.Months)
 	caller := "as reseller " + BenchReseller + "'s READ API token"

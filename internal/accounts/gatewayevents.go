@@ -111,6 +111,31 @@ func (s *Service) ProviderFailed(ctx context.Context, a *ent.PaymentAttempt, ref
 	})
 }
 
+// RefundedThroughClnd says whether clnd's own refunds of the payment a
+// attempt made (recorded or still in flight) account for total, the
+// provider's refunded total of that payment (Stripe's charge.refunded), so
+// that operators are told to adjust only for refunds made at the provider.
+func (s *Service) RefundedThroughClnd(ctx context.Context, a *ent.PaymentAttempt, total money.Cents) (bool, error) {
+	if a.TransactionID == nil {
+		return false, nil
+	}
+	refunds, err := s.Client.PaymentAttempt.Query().
+		Where(
+			paymentattempt.PurposeEQ(paymentattempt.PurposeREFUND),
+			paymentattempt.RefundOfID(*a.TransactionID),
+			paymentattempt.StatusIn(paymentattempt.StatusPENDING, paymentattempt.StatusSUCCEEDED),
+		).
+		All(viewer.SystemContext(ctx))
+	if err != nil {
+		return false, err
+	}
+	var sum money.Cents
+	for _, r := range refunds {
+		sum += r.Amount
+	}
+	return sum >= total, nil
+}
+
 // authenticationRequired is Stripe's code for a payment the payer must
 // authenticate (3-D Secure) before it can go through.
 const authenticationRequired = "authentication_required"

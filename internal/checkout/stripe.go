@@ -96,6 +96,17 @@ func (h *Handler) applyStripe(r *http.Request, ev StripeEvent) error {
 		rec.Reference = ev.ChargeID
 		rec.Amount = &ev.AmountRefunded
 		rec.Summary = "refunded at Stripe; refunds made outside clnd need an adjustment"
+		if err == nil {
+			// Usually clnd's own refund, whose webhook arrives before
+			// Stripe's answer: no adjustment is due for it.
+			ours, err := h.Accounts.RefundedThroughClnd(ctx, a, ev.AmountRefunded)
+			if err != nil {
+				return err
+			}
+			if ours {
+				rec.Summary = "refunded by clnd (payment attempt " + a.ID + "); nothing to do"
+			}
+		}
 	case "charge.dispute.created":
 		rec.Reference = ev.DisputeID
 		rec.Summary = "DISPUTE (" + ev.Reason + ") on charge " + ev.ChargeID + ": answer it in Stripe's dashboard"

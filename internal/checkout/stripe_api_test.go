@@ -357,15 +357,42 @@ func TestStripeRefundAndDispute(t *testing.T) {
 					t.Fatalf("the dispute as recorded %+v", n)
 				}
 			case "charge.refunded":
+				// Both were clnd's own refunds: nothing for an operator to adjust.
 				refunded++
+				if !strings.Contains(n.Summary, "refunded by clnd") {
+					t.Fatalf("clnd's refund as recorded %+v", n)
+				}
 			}
 		}
 		if disputes != 1 || refunded != 2 {
 			t.Fatalf("gateway events: %d disputes, %d refunds in %+v", disputes, refunded, ev.GatewayEvents.Edges)
 		}
+		// A refund an operator made in Stripe's dashboard is not clnd's:
+		// that one needs an adjustment.
+		var other topUpResult
+		e.Query(a.Token, topUp, map[string]any{"amount": "20.00"}, &other)
+		ch, _ := fake.ChargeObject(attemptOf(t, e, a.Token, other.TopUp.Transaction.ID).GatewayRef)
+		ch["amount_refunded"], ch["refunded"] = 500, false
+		outside := fake.Event("charge.refunded", ch)
+		if code := postStripe(t, e, outside, fake.SignedHeader(outside)); code != http.StatusOK {
+			t.Fatalf("a refund made at Stripe answered %d", code)
+		}
+		e.Query(e.OperatorToken, `{ gatewayEvents(first: 50) { edges { node { provider type reference summary resellerID amount } } } }`, nil, &ev)
+		var atStripe int
+		for _, edge := range ev.GatewayEvents.Edges {
+			if n := edge.Node; n.Reference == ch["id"] {
+				atStripe++
+				if n.Type != "charge.refunded" || !strings.Contains(n.Summary, "adjustment") || n.Amount == nil || *n.Amount != "5.00" {
+					t.Fatalf("a refund made at Stripe as recorded %+v", n)
+				}
+			}
+		}
+		if atStripe != 1 {
+			t.Fatalf("%d events about the refund made at Stripe", atStripe)
+		}
 		e.Expect("FORBIDDEN", "", a.Token, `{ gatewayEvents { totalCount } }`, nil)
-		if b, _ := balance(t, e, a.Token); b != "250.00" {
-			t.Fatalf("a dispute moved money by itself: %s", b)
+		if b, _ := balance(t, e, a.Token); b != "270.00" {
+			t.Fatalf("a dispute or a refund at Stripe moved money by itself: %s", b)
 		}
 	})
 }

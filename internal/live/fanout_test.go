@@ -18,6 +18,7 @@ import (
 	"clnd/internal/checkin"
 	"clnd/internal/live"
 	"clnd/internal/pgtest"
+	"clnd/internal/serveraccounts"
 	"clnd/internal/viewer"
 )
 
@@ -43,6 +44,31 @@ func TestBatchRowsAreLoadedOnceForEverySubscriber(t *testing.T) {
 			id := e.AddLicense(owner.Token, ip, "KERNELCARE", fmt.Sprintf("host%d", i))
 			events = append(events, live.Event{At: apitest.Start, IP: ip, ResellerID: owner.ID, LicenseID: id, LicenseType: "KERNELCARE"})
 		}
+		// Servers registered with an activation key, for server events.
+		ctx := viewer.SystemContext(e.Ctx())
+		tx, err := e.DB.Client.Tx(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acct, err := serveraccounts.Create(ctx, tx, serveraccounts.NewAccount{ResellerID: b.ID, Login: "acct1", LicenseLimit: 3, At: apitest.Start})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 3; i++ {
+			key, err := serveraccounts.CreateKey(ctx, tx, acct, apitest.Start)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv, _, err := serveraccounts.Register(ctx, tx, serveraccounts.NewServer{KeyToken: key.Token, Hostname: fmt.Sprintf("node%d", i),
+				IP: fmt.Sprintf("198.51.100.%d", i+1), Sandbox: true, At: apitest.Start})
+			if err != nil {
+				t.Fatal(err)
+			}
+			events = append(events, live.Event{At: apitest.Start, IP: srv.IP, ResellerID: b.ID, ServerID: srv.ID, ServerAccountID: acct.ID, LicenseType: "CLOUDLINUX_OS"})
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
 		// An event naming another tenant's license (which no writer
 		// produces) must not hand that license out.
 		forged := events[0]
@@ -58,7 +84,7 @@ func TestBatchRowsAreLoadedOnceForEverySubscriber(t *testing.T) {
 		hub.Publish(events)
 
 		client, statements := countingClient(e)
-		ctx := viewer.NewContext(e.Ctx(), viewer.Viewer{Role: viewer.Operator})
+		ctx = viewer.NewContext(e.Ctx(), viewer.Viewer{Role: viewer.Operator})
 		var wg sync.WaitGroup
 		errs := make(chan error, subscribers)
 		for _, s := range subs {
@@ -70,6 +96,26 @@ func TestBatchRowsAreLoadedOnceForEverySubscriber(t *testing.T) {
 					lic, err := ev.License(ctx, client)
 					if err != nil {
 						errs <- err
+						return
+					}
+					srv, err := ev.Server(ctx, client)
+					if err != nil {
+						errs <- err
+						return
+					}
+					if ev.ServerID != "" {
+						if lic != nil || srv == nil || srv.ID != ev.ServerID || srv.ResellerID != b.ID {
+							errs <- fmt.Errorf("event %d: server %+v, license %+v, want server %s", i, srv, lic, ev.ServerID)
+							return
+						}
+						if k, err := srv.Edges.ServerAccountOrErr(); err != nil || k.ID != ev.ServerAccountID {
+							errs <- fmt.Errorf("event %d: the server account was not loaded with the server: %v", i, err)
+							return
+						}
+						continue
+					}
+					if srv != nil {
+						errs <- fmt.Errorf("event %d: a license's check-in with server %s", i, srv.ID)
 						return
 					}
 					if i == len(events)-1 {
@@ -95,9 +141,10 @@ func TestBatchRowsAreLoadedOnceForEverySubscriber(t *testing.T) {
 			t.Fatal(err)
 		}
 		// One statement for the licenses and one per edge (product,
-		// backup, reseller), for 20 subscribers × 11 events.
-		if n := statements.Load(); n > 4 {
-			t.Fatalf("%d statements for %d subscribers × %d events: want the batch's rows read once (≤ 4)", n, subscribers, len(events))
+		// backup, reseller), the same for the servers (reseller, account,
+		// key), for 20 subscribers × 14 events.
+		if n := statements.Load(); n > 8 {
+			t.Fatalf("%d statements for %d subscribers × %d events: want the batch's rows read once (≤ 8)", n, subscribers, len(events))
 		}
 	})
 }

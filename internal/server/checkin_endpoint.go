@@ -100,9 +100,11 @@ func readCheckIn(r *http.Request) (checkInInput, int, error) {
 	if contentType == "" && len(body) == 0 {
 		return in, 0, nil // a check-in without a hostname
 	}
-	mediaType, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		mediaType = ""
+	mediaType := contentType // what agents send; ParseMediaType allocates
+	if contentType != "application/json" && contentType != "application/x-www-form-urlencoded" {
+		if mediaType, _, err = mime.ParseMediaType(contentType); err != nil {
+			mediaType = ""
+		}
 	}
 	switch mediaType {
 	case "application/json":

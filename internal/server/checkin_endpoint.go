@@ -201,7 +201,7 @@ func (s *Server) writeCheckInError(w http.ResponseWriter, r *http.Request, statu
 		status = statusOf(apperr.Code(code))
 	}
 	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "5")
+		w.Header().Set("Retry-After", strconv.Itoa(int(retryAfter/time.Second)))
 	}
 	body, _ := json.Marshal(struct {
 		Errors gqlerror.List `json:"errors"`

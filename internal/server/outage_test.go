@@ -1,11 +1,15 @@
 package server_test
 
 import (
+	"context"
+	"database/sql"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lib/pq"
 
 	"clnd/internal/apitest"
 	"clnd/internal/pgtest"
@@ -119,4 +123,92 @@ func readyz(t *testing.T, e *apitest.Env) (int, string) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body)
+}
+
+// When PostgreSQL has no connection left to give (max_connections reached
+// by other clients) and clnd's own connections are gone, requests answer
+// UNAVAILABLE with 503 and /readyz says "too many clients"; once
+// connections free up, the instance serves again.
+func TestDatabaseOutOfConnectionsAnswersUnavailable(t *testing.T) {
+	pg := pgtest.StartStoppable(t)
+	e := apitest.New(t, "postgres", apitest.WithDatabaseURL(pg.DSN()), apitest.WithoutShadow())
+	seller := e.Register("full-seller")
+	e.AddLicense(seller.Token, "203.0.113.30", "CLOUDLINUX_OS", "")
+
+	hog, err := sql.Open("postgres", pg.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hog.Close()
+	ctx := context.Background()
+	var held []*sql.Conn
+	var pids []int64
+	release := func() {
+		for _, c := range held {
+			c.Close()
+		}
+		held, pids = nil, nil
+	}
+	defer release()
+	// Take every connection the server has left, then end clnd's pool's
+	// and take those too. (clnd's LISTEN connections are left alone: they
+	// reconnect at once, and are not the pool.)
+	fill := func() {
+		for {
+			c, err := hog.Conn(ctx)
+			if err == nil {
+				var pid int64
+				err = c.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&pid)
+				if err == nil {
+					held, pids = append(held, c), append(pids, pid)
+					continue
+				}
+				c.Close()
+			}
+			if !strings.Contains(err.Error(), "too many clients") {
+				t.Fatalf("filling the server's connections: %v", err)
+			}
+			return
+		}
+	}
+	fill()
+	for attempt := 0; ; attempt++ {
+		// The timeout makes pg_terminate_backend wait until the backend is
+		// gone.
+		var others int
+		if err := held[0].QueryRowContext(ctx, `SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity
+			WHERE backend_type = 'client backend' AND pid <> ALL($1) AND query NOT LIKE 'LISTEN %'`, pq.Array(pids)).Scan(&others); err != nil {
+			t.Fatal(err)
+		}
+		if others == 0 {
+			break
+		}
+		if attempt == 20 {
+			var who string
+			_ = held[0].QueryRowContext(ctx, `SELECT string_agg(format('%s %s %s %s', pid, usename, state, left(query, 60)), '; ') FROM pg_stat_activity
+				WHERE backend_type = 'client backend' AND pid <> ALL($1) AND query NOT LIKE 'LISTEN %'`, pq.Array(pids)).Scan(&who)
+			t.Fatalf("other clients keep connecting (%d): %s", others, who)
+		}
+		// A slot is free a moment after its backend is gone: keep asking.
+		for wait := time.Now().Add(300 * time.Millisecond); time.Now().Before(wait); time.Sleep(5 * time.Millisecond) {
+			fill()
+		}
+	}
+
+	r := e.Do(apitest.Request{Token: seller.Token, Query: `{ ipLicenses { totalCount } }`})
+	if r.Code() != "UNAVAILABLE" || r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
+		t.Errorf("a query with no connection to be had answered HTTP %d: %s", r.Status, r.Raw)
+	}
+	if r := e.CheckInFrom("203.0.113.30", "full.example"); r.Code() != "UNAVAILABLE" || r.Status != http.StatusServiceUnavailable {
+		t.Errorf("a check-in with no connection to be had answered HTTP %d: %s", r.Status, r.Raw)
+	}
+	if status, body := readyz(t, e); status != http.StatusServiceUnavailable || !strings.Contains(body, "too many clients") {
+		t.Errorf("/readyz with no connection to be had: %d %q", status, body)
+	}
+
+	release()
+	waitReady(t, e)
+	if r := e.CheckInFrom("203.0.113.30", "free.example"); len(r.Errors) > 0 {
+		t.Fatalf("check-in once connections are free: %s", r.Raw)
+	}
 }

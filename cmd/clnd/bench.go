@@ -29,6 +29,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	interpreted := fs.Bool("interpreted-reads", false, "run clnd with its read compiler off, as 'clnd serve --interpreted-reads'")
 	only := fs.String("only", "", "run one table: 'reads' (W1–W3) or 'checkins' (B3: check-ins ÷ single-row UPDATEs); default both")
 	checkInClients := fs.Int("checkin-clients", 64, "concurrent clients of the check-in table")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measurements (clnd and the clients; not the seeding) to this file")
 	as := fs.String("as", bench.AsReseller, "who calls: 'reseller' (a READ API token of reseller "+bench.BenchReseller+") or 'operator' (every tenant)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -57,6 +58,14 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return fmt.Errorf("--first %q: want page sizes from 1 to 100", *firsts)
 		}
 		o.Firsts = append(o.Firsts, n)
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		o.Profile = f
 	}
 	report, err := bench.Run(ctx, o)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"time"
@@ -65,6 +66,8 @@ type Options struct {
 	CheckInClients int
 	// Progress receives what the run is doing.
 	Progress io.Writer
+	// Profile, when set, receives a CPU profile of the measurements.
+	Profile io.Writer
 }
 
 // The tables Only can choose.
@@ -222,6 +225,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		DisableCompression:  true,
 	}}
 
+	if o.Profile != nil {
+		if err := pprof.StartCPUProfile(o.Profile); err != nil {
+			return nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if o.runs(TableReads) {
 		if err := runReads(ctx, o, report, client, httpServer.URL, token, stmts, log); err != nil {
 			return nil, err

@@ -44,9 +44,11 @@ type CheckInSide struct {
 	// CPURatio is the UPDATE's CPU ÷ this one's: how many of these the
 	// machine can do for the price of one UPDATE, however busy it is with
 	// other work. Zero when the database's processes cannot be read.
-	CPU         time.Duration
-	CPURatio    float64
-	cpu         time.Duration
+	CPU      time.Duration
+	CPURatio float64
+	// DBCPU is the part of CPU spent in PostgreSQL's processes.
+	DBCPU       time.Duration
+	cpu, dbCPU  time.Duration
 	ops         int
 	latencies   []time.Duration
 	batches     int64
@@ -96,6 +98,12 @@ func runCheckIns(ctx context.Context, o Options, dbURL, base string, srv *server
 	}}
 	defer client.CloseIdleConnections()
 	pick := func(worker, i int) benchLicense { return licenses[(worker*7919+i)%len(licenses)] }
+	// Each client's own connection (wire.go); only its goroutine uses it.
+	wires := make([]*wire, o.CheckInClients)
+	for w := range wires {
+		wires[w] = newWire(base)
+		defer wires[w].close()
+	}
 
 	report := &CheckInReport{Clients: o.CheckInClients, Licenses: len(licenses)}
 	gql, persisted, err := graphQLCheckIn(ctx, client, base)
@@ -119,12 +127,12 @@ func runCheckIns(ctx context.Context, o Options, dbURL, base string, srv *server
 			op: func(ctx context.Context, worker, i int) error {
 				l := pick(worker, i)
 				body := `{"hostname":"` + l.hostname + `"}`
-				return post(ctx, client, base+server.CheckInPath, body, l.ip, []byte(`{"at":"`))
+				return wires[worker].post(server.CheckInPath, body, l.ip, []byte(`{"at":"`))
 			}},
 		{Name: SideGraphQL, Title: gqlTitle, countsBatch: true,
 			op: func(ctx context.Context, worker, i int) error {
 				l := pick(worker, i)
-				return post(ctx, client, base+"/graphql", gql(l.hostname), l.ip, []byte(`{"data":{"checkIn":{`))
+				return wires[worker].post("/graphql", gql(l.hostname), l.ip, []byte(`{"data":{"checkIn":{`))
 			}},
 	}
 	fmt.Fprintf(log, "check-ins: %d clients over %d licenses; warming up %s per side\n", o.CheckInClients, len(licenses), o.Warmup)
@@ -142,12 +150,14 @@ func runCheckIns(ctx context.Context, o Options, dbURL, base string, srv *server
 		rates := map[string]float64{}
 		for _, s := range order {
 			b0, w0 := srv.CheckIns().Stats()
-			cpu0 := meter.read()
+			cpu0, db0 := meter.read()
 			res, err := loop(ctx, o.CheckInClients, o.Phase, s.op)
 			if err != nil {
 				return nil, fmt.Errorf("check-ins, %s: %w", s.Name, err)
 			}
-			s.cpu += meter.read() - cpu0
+			cpu1, db1 := meter.read()
+			s.cpu += cpu1 - cpu0
+			s.dbCPU += db1 - db0
 			s.ops += res.requests
 			b1, w1 := srv.CheckIns().Stats()
 			if s.countsBatch {
@@ -174,6 +184,7 @@ func runCheckIns(ctx context.Context, o Options, dbURL, base string, srv *server
 		}
 		if meter != nil && s.ops > 0 {
 			s.CPU = s.cpu / time.Duration(s.ops)
+			s.DBCPU = s.dbCPU / time.Duration(s.ops)
 		}
 	}
 	if meter != nil {

@@ -42,15 +42,15 @@ func newCPUMeter(ctx context.Context, db *sql.DB) (*cpuMeter, error) {
 	return &cpuMeter{postmaster: parent}, nil
 }
 
-// read is this process's time plus the postmaster's, its living children's
-// and its exited children's. A nil meter reads zero.
-func (m *cpuMeter) read() time.Duration {
+// read returns this process's time plus the database's, and the database's:
+// the postmaster's, its living children's and its exited children's. A nil
+// meter reads zero.
+func (m *cpuMeter) read() (total, db time.Duration) {
 	if m == nil {
-		return 0
+		return 0, 0
 	}
 	var self syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self)
-	total := time.Duration(self.Utime.Nano() + self.Stime.Nano())
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, dir := range dirs {
 		pid, err := strconv.Atoi(filepath.Base(dir))
@@ -64,12 +64,12 @@ func (m *cpuMeter) read() time.Duration {
 		ppid, _ := strconv.Atoi(string(fields[1]))
 		switch {
 		case pid == m.postmaster:
-			total += ticks(fields, 11, 12, 13, 14) // its own and its exited children's
+			db += ticks(fields, 11, 12, 13, 14) // its own and its exited children's
 		case ppid == m.postmaster:
-			total += ticks(fields, 11, 12)
+			db += ticks(fields, 11, 12)
 		}
 	}
-	return total
+	return time.Duration(self.Utime.Nano()+self.Stime.Nano()) + db, db
 }
 
 // procStat returns /proc/<pid>/stat's fields after the command name: [0] is

@@ -111,7 +111,7 @@ func openSQLite(ctx context.Context, url string) (*DB, error) {
 var uriPath = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
 
 func openPostgres(ctx context.Context, url string, o options) (*DB, error) {
-	pqConnector, err := pq.NewConnector(withBinaryParameters(url))
+	pqConnector, err := pq.NewConnector(withDefaultParameter(withBinaryParameters(url), "connect_timeout", connectTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("PostgreSQL URL %s: %w", redact(url), err)
 	}
@@ -147,6 +147,24 @@ func withBinaryParameters(url string) string {
 		return url + "&binary_parameters=yes"
 	}
 	return url + "?binary_parameters=yes"
+}
+
+// connectTimeout bounds, in seconds, the opening of one connection (TCP and
+// the start-up handshake) unless the URL sets connect_timeout: without it
+// lib/pq waits as long as the operating system does (minutes, for a host
+// that has gone silent), and every request would wait with it instead of
+// answering UNAVAILABLE.
+const connectTimeout = "10"
+
+// withDefaultParameter adds key=value to a URL's query unless it is there.
+func withDefaultParameter(url, key, value string) string {
+	if strings.Contains(url, key+"=") {
+		return url
+	}
+	if strings.Contains(url, "?") {
+		return url + "&" + key + "=" + value
+	}
+	return url + "?" + key + "=" + value
 }
 
 // redact hides a password in a database URL for logs and errors.

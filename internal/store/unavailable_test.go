@@ -11,6 +11,7 @@ import (
 	"os"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/lib/pq"
 
@@ -51,5 +52,32 @@ func TestUnavailableClassifiesErrors(t *testing.T) {
 		if reason := store.UnavailableReason(tc.err); (reason != "") != tc.want {
 			t.Errorf("%s: reason %q", tc.name, reason)
 		}
+	}
+}
+
+// A server that accepts connections and then says nothing is an outage once
+// connect_timeout has passed, not a hang.
+func TestSilentServerIsUnavailable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never answered
+		}
+	}()
+	start := time.Now()
+	_, err = store.Open(context.Background(), "postgres://clnd@"+ln.Addr().String()+"/clnd?sslmode=disable&connect_timeout=1")
+	if err == nil || !store.Unavailable(err) {
+		t.Fatalf("opening a silent server: %v (unavailable: %v)", err, store.Unavailable(err))
+	}
+	if waited := time.Since(start); waited > 8*time.Second {
+		t.Fatalf("opening a silent server took %v", waited)
 	}
 }

@@ -24,10 +24,14 @@ type Backup struct {
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// ResellerID holds the value of the "reseller_id" field.
 	ResellerID string `json:"reseller_id,omitempty"`
+	// RemovedAt holds the value of the "removed_at" field.
+	RemovedAt *time.Time `json:"removed_at,omitempty"`
 	// SizeGB holds the value of the "size_gb" field.
 	SizeGB int `json:"size_gb,omitempty"`
 	// LicenseID holds the value of the "license_id" field.
 	LicenseID string `json:"license_id,omitempty"`
+	// LiveLicenseID holds the value of the "live_license_id" field.
+	LiveLicenseID *string `json:"live_license_id,omitempty"`
 	// DatacenterID holds the value of the "datacenter_id" field.
 	DatacenterID string `json:"datacenter_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -42,11 +46,13 @@ type BackupEdges struct {
 	Reseller *Reseller `json:"reseller,omitempty"`
 	// License holds the value of the license edge.
 	License *IPLicense `json:"license,omitempty"`
+	// LiveLicense holds the value of the live_license edge.
+	LiveLicense *IPLicense `json:"live_license,omitempty"`
 	// Datacenter holds the value of the datacenter edge.
 	Datacenter *Datacenter `json:"datacenter,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [3]bool
+	loadedTypes [4]bool
 	// totalCount holds the count of the edges above.
 	totalCount [3]map[string]int
 }
@@ -73,12 +79,23 @@ func (e BackupEdges) LicenseOrErr() (*IPLicense, error) {
 	return nil, &NotLoadedError{edge: "license"}
 }
 
+// LiveLicenseOrErr returns the LiveLicense value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e BackupEdges) LiveLicenseOrErr() (*IPLicense, error) {
+	if e.LiveLicense != nil {
+		return e.LiveLicense, nil
+	} else if e.loadedTypes[2] {
+		return nil, &NotFoundError{label: iplicense.Label}
+	}
+	return nil, &NotLoadedError{edge: "live_license"}
+}
+
 // DatacenterOrErr returns the Datacenter value or an error if the edge
 // was not loaded in eager-loading, or loaded but was not found.
 func (e BackupEdges) DatacenterOrErr() (*Datacenter, error) {
 	if e.Datacenter != nil {
 		return e.Datacenter, nil
-	} else if e.loadedTypes[2] {
+	} else if e.loadedTypes[3] {
 		return nil, &NotFoundError{label: datacenter.Label}
 	}
 	return nil, &NotLoadedError{edge: "datacenter"}
@@ -91,9 +108,9 @@ func (*Backup) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case backup.FieldSizeGB:
 			values[i] = new(sql.NullInt64)
-		case backup.FieldID, backup.FieldResellerID, backup.FieldLicenseID, backup.FieldDatacenterID:
+		case backup.FieldID, backup.FieldResellerID, backup.FieldLicenseID, backup.FieldLiveLicenseID, backup.FieldDatacenterID:
 			values[i] = new(sql.NullString)
-		case backup.FieldCreatedAt:
+		case backup.FieldCreatedAt, backup.FieldRemovedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -128,6 +145,13 @@ func (_m *Backup) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.ResellerID = value.String
 			}
+		case backup.FieldRemovedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field removed_at", values[i])
+			} else if value.Valid {
+				_m.RemovedAt = new(time.Time)
+				*_m.RemovedAt = value.Time
+			}
 		case backup.FieldSizeGB:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
 				return fmt.Errorf("unexpected type %T for field size_gb", values[i])
@@ -139,6 +163,13 @@ func (_m *Backup) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field license_id", values[i])
 			} else if value.Valid {
 				_m.LicenseID = value.String
+			}
+		case backup.FieldLiveLicenseID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field live_license_id", values[i])
+			} else if value.Valid {
+				_m.LiveLicenseID = new(string)
+				*_m.LiveLicenseID = value.String
 			}
 		case backup.FieldDatacenterID:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -167,6 +198,11 @@ func (_m *Backup) QueryReseller() *ResellerQuery {
 // QueryLicense queries the "license" edge of the Backup entity.
 func (_m *Backup) QueryLicense() *IPLicenseQuery {
 	return NewBackupClient(_m.config).QueryLicense(_m)
+}
+
+// QueryLiveLicense queries the "live_license" edge of the Backup entity.
+func (_m *Backup) QueryLiveLicense() *IPLicenseQuery {
+	return NewBackupClient(_m.config).QueryLiveLicense(_m)
 }
 
 // QueryDatacenter queries the "datacenter" edge of the Backup entity.
@@ -203,11 +239,21 @@ func (_m *Backup) String() string {
 	builder.WriteString("reseller_id=")
 	builder.WriteString(_m.ResellerID)
 	builder.WriteString(", ")
+	if v := _m.RemovedAt; v != nil {
+		builder.WriteString("removed_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
 	builder.WriteString("size_gb=")
 	builder.WriteString(fmt.Sprintf("%v", _m.SizeGB))
 	builder.WriteString(", ")
 	builder.WriteString("license_id=")
 	builder.WriteString(_m.LicenseID)
+	builder.WriteString(", ")
+	if v := _m.LiveLicenseID; v != nil {
+		builder.WriteString("live_license_id=")
+		builder.WriteString(*v)
+	}
 	builder.WriteString(", ")
 	builder.WriteString("datacenter_id=")
 	builder.WriteString(_m.DatacenterID)

@@ -38,6 +38,20 @@ func (_c *BackupCreate) SetResellerID(v string) *BackupCreate {
 	return _c
 }
 
+// SetRemovedAt sets the "removed_at" field.
+func (_c *BackupCreate) SetRemovedAt(v time.Time) *BackupCreate {
+	_c.mutation.SetRemovedAt(v)
+	return _c
+}
+
+// SetNillableRemovedAt sets the "removed_at" field if the given value is not nil.
+func (_c *BackupCreate) SetNillableRemovedAt(v *time.Time) *BackupCreate {
+	if v != nil {
+		_c.SetRemovedAt(*v)
+	}
+	return _c
+}
+
 // SetSizeGB sets the "size_gb" field.
 func (_c *BackupCreate) SetSizeGB(v int) *BackupCreate {
 	_c.mutation.SetSizeGB(v)
@@ -47,6 +61,20 @@ func (_c *BackupCreate) SetSizeGB(v int) *BackupCreate {
 // SetLicenseID sets the "license_id" field.
 func (_c *BackupCreate) SetLicenseID(v string) *BackupCreate {
 	_c.mutation.SetLicenseID(v)
+	return _c
+}
+
+// SetLiveLicenseID sets the "live_license_id" field.
+func (_c *BackupCreate) SetLiveLicenseID(v string) *BackupCreate {
+	_c.mutation.SetLiveLicenseID(v)
+	return _c
+}
+
+// SetNillableLiveLicenseID sets the "live_license_id" field if the given value is not nil.
+func (_c *BackupCreate) SetNillableLiveLicenseID(v *string) *BackupCreate {
+	if v != nil {
+		_c.SetLiveLicenseID(*v)
+	}
 	return _c
 }
 
@@ -78,6 +106,11 @@ func (_c *BackupCreate) SetReseller(v *Reseller) *BackupCreate {
 // SetLicense sets the "license" edge to the IPLicense entity.
 func (_c *BackupCreate) SetLicense(v *IPLicense) *BackupCreate {
 	return _c.SetLicenseID(v.ID)
+}
+
+// SetLiveLicense sets the "live_license" edge to the IPLicense entity.
+func (_c *BackupCreate) SetLiveLicense(v *IPLicense) *BackupCreate {
+	return _c.SetLiveLicenseID(v.ID)
 }
 
 // SetDatacenter sets the "datacenter" edge to the Datacenter entity.
@@ -208,6 +241,10 @@ func (_c *BackupCreate) createSpec() (*Backup, *sqlgraph.CreateSpec) {
 		_spec.SetField(backup.FieldCreatedAt, field.TypeTime, value)
 		_node.CreatedAt = value
 	}
+	if value, ok := _c.mutation.RemovedAt(); ok {
+		_spec.SetField(backup.FieldRemovedAt, field.TypeTime, value)
+		_node.RemovedAt = &value
+	}
 	if value, ok := _c.mutation.SizeGB(); ok {
 		_spec.SetField(backup.FieldSizeGB, field.TypeInt, value)
 		_node.SizeGB = value
@@ -231,8 +268,8 @@ func (_c *BackupCreate) createSpec() (*Backup, *sqlgraph.CreateSpec) {
 	}
 	if nodes := _c.mutation.LicenseIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2O,
-			Inverse: true,
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
 			Table:   backup.LicenseTable,
 			Columns: []string{backup.LicenseColumn},
 			Bidi:    false,
@@ -244,6 +281,23 @@ func (_c *BackupCreate) createSpec() (*Backup, *sqlgraph.CreateSpec) {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.LicenseID = nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.LiveLicenseIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: true,
+			Table:   backup.LiveLicenseTable,
+			Columns: []string{backup.LiveLicenseColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(iplicense.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.LiveLicenseID = &nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	if nodes := _c.mutation.DatacenterIDs(); len(nodes) > 0 {
@@ -315,6 +369,24 @@ type (
 	}
 )
 
+// SetRemovedAt sets the "removed_at" field.
+func (u *BackupUpsert) SetRemovedAt(v time.Time) *BackupUpsert {
+	u.Set(backup.FieldRemovedAt, v)
+	return u
+}
+
+// UpdateRemovedAt sets the "removed_at" field to the value that was provided on create.
+func (u *BackupUpsert) UpdateRemovedAt() *BackupUpsert {
+	u.SetExcluded(backup.FieldRemovedAt)
+	return u
+}
+
+// ClearRemovedAt clears the value of the "removed_at" field.
+func (u *BackupUpsert) ClearRemovedAt() *BackupUpsert {
+	u.SetNull(backup.FieldRemovedAt)
+	return u
+}
+
 // SetSizeGB sets the "size_gb" field.
 func (u *BackupUpsert) SetSizeGB(v int) *BackupUpsert {
 	u.Set(backup.FieldSizeGB, v)
@@ -330,6 +402,24 @@ func (u *BackupUpsert) UpdateSizeGB() *BackupUpsert {
 // AddSizeGB adds v to the "size_gb" field.
 func (u *BackupUpsert) AddSizeGB(v int) *BackupUpsert {
 	u.Add(backup.FieldSizeGB, v)
+	return u
+}
+
+// SetLiveLicenseID sets the "live_license_id" field.
+func (u *BackupUpsert) SetLiveLicenseID(v string) *BackupUpsert {
+	u.Set(backup.FieldLiveLicenseID, v)
+	return u
+}
+
+// UpdateLiveLicenseID sets the "live_license_id" field to the value that was provided on create.
+func (u *BackupUpsert) UpdateLiveLicenseID() *BackupUpsert {
+	u.SetExcluded(backup.FieldLiveLicenseID)
+	return u
+}
+
+// ClearLiveLicenseID clears the value of the "live_license_id" field.
+func (u *BackupUpsert) ClearLiveLicenseID() *BackupUpsert {
+	u.SetNull(backup.FieldLiveLicenseID)
 	return u
 }
 
@@ -402,6 +492,27 @@ func (u *BackupUpsertOne) Update(set func(*BackupUpsert)) *BackupUpsertOne {
 	return u
 }
 
+// SetRemovedAt sets the "removed_at" field.
+func (u *BackupUpsertOne) SetRemovedAt(v time.Time) *BackupUpsertOne {
+	return u.Update(func(s *BackupUpsert) {
+		s.SetRemovedAt(v)
+	})
+}
+
+// UpdateRemovedAt sets the "removed_at" field to the value that was provided on create.
+func (u *BackupUpsertOne) UpdateRemovedAt() *BackupUpsertOne {
+	return u.Update(func(s *BackupUpsert) {
+		s.UpdateRemovedAt()
+	})
+}
+
+// ClearRemovedAt clears the value of the "removed_at" field.
+func (u *BackupUpsertOne) ClearRemovedAt() *BackupUpsertOne {
+	return u.Update(func(s *BackupUpsert) {
+		s.ClearRemovedAt()
+	})
+}
+
 // SetSizeGB sets the "size_gb" field.
 func (u *BackupUpsertOne) SetSizeGB(v int) *BackupUpsertOne {
 	return u.Update(func(s *BackupUpsert) {
@@ -420,6 +531,27 @@ func (u *BackupUpsertOne) AddSizeGB(v int) *BackupUpsertOne {
 func (u *BackupUpsertOne) UpdateSizeGB() *BackupUpsertOne {
 	return u.Update(func(s *BackupUpsert) {
 		s.UpdateSizeGB()
+	})
+}
+
+// SetLiveLicenseID sets the "live_license_id" field.
+func (u *BackupUpsertOne) SetLiveLicenseID(v string) *BackupUpsertOne {
+	return u.Update(func(s *BackupUpsert) {
+		s.SetLiveLicenseID(v)
+	})
+}
+
+// UpdateLiveLicenseID sets the "live_license_id" field to the value that was provided on create.
+func (u *BackupUpsertOne) UpdateLiveLicenseID() *BackupUpsertOne {
+	return u.Update(func(s *BackupUpsert) {
+		s.UpdateLiveLicenseID()
+	})
+}
+
+// ClearLiveLicenseID clears the value of the "live_license_id" field.
+func (u *BackupUpsertOne) ClearLiveLicenseID() *BackupUpsertOne {
+	return u.Update(func(s *BackupUpsert) {
+		s.ClearLiveLicenseID()
 	})
 }
 
@@ -661,6 +793,27 @@ func (u *BackupUpsertBulk) Update(set func(*BackupUpsert)) *BackupUpsertBulk {
 	return u
 }
 
+// SetRemovedAt sets the "removed_at" field.
+func (u *BackupUpsertBulk) SetRemovedAt(v time.Time) *BackupUpsertBulk {
+	return u.Update(func(s *BackupUpsert) {
+		s.SetRemovedAt(v)
+	})
+}
+
+// UpdateRemovedAt sets the "removed_at" field to the value that was provided on create.
+func (u *BackupUpsertBulk) UpdateRemovedAt() *BackupUpsertBulk {
+	return u.Update(func(s *BackupUpsert) {
+		s.UpdateRemovedAt()
+	})
+}
+
+// ClearRemovedAt clears the value of the "removed_at" field.
+func (u *BackupUpsertBulk) ClearRemovedAt() *BackupUpsertBulk {
+	return u.Update(func(s *BackupUpsert) {
+		s.ClearRemovedAt()
+	})
+}
+
 // SetSizeGB sets the "size_gb" field.
 func (u *BackupUpsertBulk) SetSizeGB(v int) *BackupUpsertBulk {
 	return u.Update(func(s *BackupUpsert) {
@@ -679,6 +832,27 @@ func (u *BackupUpsertBulk) AddSizeGB(v int) *BackupUpsertBulk {
 func (u *BackupUpsertBulk) UpdateSizeGB() *BackupUpsertBulk {
 	return u.Update(func(s *BackupUpsert) {
 		s.UpdateSizeGB()
+	})
+}
+
+// SetLiveLicenseID sets the "live_license_id" field.
+func (u *BackupUpsertBulk) SetLiveLicenseID(v string) *BackupUpsertBulk {
+	return u.Update(func(s *BackupUpsert) {
+		s.SetLiveLicenseID(v)
+	})
+}
+
+// UpdateLiveLicenseID sets the "live_license_id" field to the value that was provided on create.
+func (u *BackupUpsertBulk) UpdateLiveLicenseID() *BackupUpsertBulk {
+	return u.Update(func(s *BackupUpsert) {
+		s.UpdateLiveLicenseID()
+	})
+}
+
+// ClearLiveLicenseID clears the value of the "live_license_id" field.
+func (u *BackupUpsertBulk) ClearLiveLicenseID() *BackupUpsertBulk {
+	return u.Update(func(s *BackupUpsert) {
+		s.ClearLiveLicenseID()
 	})
 }
 

@@ -22,15 +22,16 @@ import (
 // BackupQuery is the builder for querying Backup entities.
 type BackupQuery struct {
 	config
-	ctx            *QueryContext
-	order          []backup.OrderOption
-	inters         []Interceptor
-	predicates     []predicate.Backup
-	withReseller   *ResellerQuery
-	withLicense    *IPLicenseQuery
-	withDatacenter *DatacenterQuery
-	loadTotal      []func(context.Context, []*Backup) error
-	modifiers      []func(*sql.Selector)
+	ctx             *QueryContext
+	order           []backup.OrderOption
+	inters          []Interceptor
+	predicates      []predicate.Backup
+	withReseller    *ResellerQuery
+	withLicense     *IPLicenseQuery
+	withLiveLicense *IPLicenseQuery
+	withDatacenter  *DatacenterQuery
+	loadTotal       []func(context.Context, []*Backup) error
+	modifiers       []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -103,7 +104,29 @@ func (_q *BackupQuery) QueryLicense() *IPLicenseQuery {
 		step := sqlgraph.NewStep(
 			sqlgraph.From(backup.Table, backup.FieldID, selector),
 			sqlgraph.To(iplicense.Table, iplicense.FieldID),
-			sqlgraph.Edge(sqlgraph.O2O, true, backup.LicenseTable, backup.LicenseColumn),
+			sqlgraph.Edge(sqlgraph.M2O, false, backup.LicenseTable, backup.LicenseColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryLiveLicense chains the current query on the "live_license" edge.
+func (_q *BackupQuery) QueryLiveLicense() *IPLicenseQuery {
+	query := (&IPLicenseClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(backup.Table, backup.FieldID, selector),
+			sqlgraph.To(iplicense.Table, iplicense.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, true, backup.LiveLicenseTable, backup.LiveLicenseColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -320,14 +343,15 @@ func (_q *BackupQuery) Clone() *BackupQuery {
 		return nil
 	}
 	return &BackupQuery{
-		config:         _q.config,
-		ctx:            _q.ctx.Clone(),
-		order:          append([]backup.OrderOption{}, _q.order...),
-		inters:         append([]Interceptor{}, _q.inters...),
-		predicates:     append([]predicate.Backup{}, _q.predicates...),
-		withReseller:   _q.withReseller.Clone(),
-		withLicense:    _q.withLicense.Clone(),
-		withDatacenter: _q.withDatacenter.Clone(),
+		config:          _q.config,
+		ctx:             _q.ctx.Clone(),
+		order:           append([]backup.OrderOption{}, _q.order...),
+		inters:          append([]Interceptor{}, _q.inters...),
+		predicates:      append([]predicate.Backup{}, _q.predicates...),
+		withReseller:    _q.withReseller.Clone(),
+		withLicense:     _q.withLicense.Clone(),
+		withLiveLicense: _q.withLiveLicense.Clone(),
+		withDatacenter:  _q.withDatacenter.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -354,6 +378,17 @@ func (_q *BackupQuery) WithLicense(opts ...func(*IPLicenseQuery)) *BackupQuery {
 		opt(query)
 	}
 	_q.withLicense = query
+	return _q
+}
+
+// WithLiveLicense tells the query-builder to eager-load the nodes that are connected to
+// the "live_license" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *BackupQuery) WithLiveLicense(opts ...func(*IPLicenseQuery)) *BackupQuery {
+	query := (&IPLicenseClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withLiveLicense = query
 	return _q
 }
 
@@ -446,9 +481,10 @@ func (_q *BackupQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Backu
 	var (
 		nodes       = []*Backup{}
 		_spec       = _q.querySpec()
-		loadedTypes = [3]bool{
+		loadedTypes = [4]bool{
 			_q.withReseller != nil,
 			_q.withLicense != nil,
+			_q.withLiveLicense != nil,
 			_q.withDatacenter != nil,
 		}
 	)
@@ -482,6 +518,12 @@ func (_q *BackupQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Backu
 	if query := _q.withLicense; query != nil {
 		if err := _q.loadLicense(ctx, query, nodes, nil,
 			func(n *Backup, e *IPLicense) { n.Edges.License = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withLiveLicense; query != nil {
+		if err := _q.loadLiveLicense(ctx, query, nodes, nil,
+			func(n *Backup, e *IPLicense) { n.Edges.LiveLicense = e }); err != nil {
 			return nil, err
 		}
 	}
@@ -557,6 +599,38 @@ func (_q *BackupQuery) loadLicense(ctx context.Context, query *IPLicenseQuery, n
 	}
 	return nil
 }
+func (_q *BackupQuery) loadLiveLicense(ctx context.Context, query *IPLicenseQuery, nodes []*Backup, init func(*Backup), assign func(*Backup, *IPLicense)) error {
+	ids := make([]string, 0, len(nodes))
+	nodeids := make(map[string][]*Backup)
+	for i := range nodes {
+		if nodes[i].LiveLicenseID == nil {
+			continue
+		}
+		fk := *nodes[i].LiveLicenseID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(iplicense.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "live_license_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
 func (_q *BackupQuery) loadDatacenter(ctx context.Context, query *DatacenterQuery, nodes []*Backup, init func(*Backup), assign func(*Backup, *Datacenter)) error {
 	ids := make([]string, 0, len(nodes))
 	nodeids := make(map[string][]*Backup)
@@ -620,6 +694,9 @@ func (_q *BackupQuery) querySpec() *sqlgraph.QuerySpec {
 		}
 		if _q.withLicense != nil {
 			_spec.Node.AddColumnOnce(backup.FieldLicenseID)
+		}
+		if _q.withLiveLicense != nil {
+			_spec.Node.AddColumnOnce(backup.FieldLiveLicenseID)
 		}
 		if _q.withDatacenter != nil {
 			_spec.Node.AddColumnOnce(backup.FieldDatacenterID)

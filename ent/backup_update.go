@@ -5,10 +5,12 @@ package ent
 import (
 	"clnd/ent/backup"
 	"clnd/ent/datacenter"
+	"clnd/ent/iplicense"
 	"clnd/ent/predicate"
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
@@ -26,6 +28,26 @@ type BackupUpdate struct {
 // Where appends a list predicates to the BackupUpdate builder.
 func (_u *BackupUpdate) Where(ps ...predicate.Backup) *BackupUpdate {
 	_u.mutation.Where(ps...)
+	return _u
+}
+
+// SetRemovedAt sets the "removed_at" field.
+func (_u *BackupUpdate) SetRemovedAt(v time.Time) *BackupUpdate {
+	_u.mutation.SetRemovedAt(v)
+	return _u
+}
+
+// SetNillableRemovedAt sets the "removed_at" field if the given value is not nil.
+func (_u *BackupUpdate) SetNillableRemovedAt(v *time.Time) *BackupUpdate {
+	if v != nil {
+		_u.SetRemovedAt(*v)
+	}
+	return _u
+}
+
+// ClearRemovedAt clears the value of the "removed_at" field.
+func (_u *BackupUpdate) ClearRemovedAt() *BackupUpdate {
+	_u.mutation.ClearRemovedAt()
 	return _u
 }
 
@@ -50,6 +72,26 @@ func (_u *BackupUpdate) AddSizeGB(v int) *BackupUpdate {
 	return _u
 }
 
+// SetLiveLicenseID sets the "live_license_id" field.
+func (_u *BackupUpdate) SetLiveLicenseID(v string) *BackupUpdate {
+	_u.mutation.SetLiveLicenseID(v)
+	return _u
+}
+
+// SetNillableLiveLicenseID sets the "live_license_id" field if the given value is not nil.
+func (_u *BackupUpdate) SetNillableLiveLicenseID(v *string) *BackupUpdate {
+	if v != nil {
+		_u.SetLiveLicenseID(*v)
+	}
+	return _u
+}
+
+// ClearLiveLicenseID clears the value of the "live_license_id" field.
+func (_u *BackupUpdate) ClearLiveLicenseID() *BackupUpdate {
+	_u.mutation.ClearLiveLicenseID()
+	return _u
+}
+
 // SetDatacenterID sets the "datacenter_id" field.
 func (_u *BackupUpdate) SetDatacenterID(v string) *BackupUpdate {
 	_u.mutation.SetDatacenterID(v)
@@ -64,6 +106,11 @@ func (_u *BackupUpdate) SetNillableDatacenterID(v *string) *BackupUpdate {
 	return _u
 }
 
+// SetLiveLicense sets the "live_license" edge to the IPLicense entity.
+func (_u *BackupUpdate) SetLiveLicense(v *IPLicense) *BackupUpdate {
+	return _u.SetLiveLicenseID(v.ID)
+}
+
 // SetDatacenter sets the "datacenter" edge to the Datacenter entity.
 func (_u *BackupUpdate) SetDatacenter(v *Datacenter) *BackupUpdate {
 	return _u.SetDatacenterID(v.ID)
@@ -72,6 +119,12 @@ func (_u *BackupUpdate) SetDatacenter(v *Datacenter) *BackupUpdate {
 // Mutation returns the BackupMutation object of the builder.
 func (_u *BackupUpdate) Mutation() *BackupMutation {
 	return _u.mutation
+}
+
+// ClearLiveLicense clears the "live_license" edge to the IPLicense entity.
+func (_u *BackupUpdate) ClearLiveLicense() *BackupUpdate {
+	_u.mutation.ClearLiveLicense()
+	return _u
 }
 
 // ClearDatacenter clears the "datacenter" edge to the Datacenter entity.
@@ -144,11 +197,46 @@ func (_u *BackupUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			}
 		}
 	}
+	if value, ok := _u.mutation.RemovedAt(); ok {
+		_spec.SetField(backup.FieldRemovedAt, field.TypeTime, value)
+	}
+	if _u.mutation.RemovedAtCleared() {
+		_spec.ClearField(backup.FieldRemovedAt, field.TypeTime)
+	}
 	if value, ok := _u.mutation.SizeGB(); ok {
 		_spec.SetField(backup.FieldSizeGB, field.TypeInt, value)
 	}
 	if value, ok := _u.mutation.AddedSizeGB(); ok {
 		_spec.AddField(backup.FieldSizeGB, field.TypeInt, value)
+	}
+	if _u.mutation.LiveLicenseCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: true,
+			Table:   backup.LiveLicenseTable,
+			Columns: []string{backup.LiveLicenseColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(iplicense.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.LiveLicenseIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: true,
+			Table:   backup.LiveLicenseTable,
+			Columns: []string{backup.LiveLicenseColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(iplicense.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
 	if _u.mutation.DatacenterCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -201,6 +289,26 @@ type BackupUpdateOne struct {
 	modifiers []func(*sql.UpdateBuilder)
 }
 
+// SetRemovedAt sets the "removed_at" field.
+func (_u *BackupUpdateOne) SetRemovedAt(v time.Time) *BackupUpdateOne {
+	_u.mutation.SetRemovedAt(v)
+	return _u
+}
+
+// SetNillableRemovedAt sets the "removed_at" field if the given value is not nil.
+func (_u *BackupUpdateOne) SetNillableRemovedAt(v *time.Time) *BackupUpdateOne {
+	if v != nil {
+		_u.SetRemovedAt(*v)
+	}
+	return _u
+}
+
+// ClearRemovedAt clears the value of the "removed_at" field.
+func (_u *BackupUpdateOne) ClearRemovedAt() *BackupUpdateOne {
+	_u.mutation.ClearRemovedAt()
+	return _u
+}
+
 // SetSizeGB sets the "size_gb" field.
 func (_u *BackupUpdateOne) SetSizeGB(v int) *BackupUpdateOne {
 	_u.mutation.ResetSizeGB()
@@ -222,6 +330,26 @@ func (_u *BackupUpdateOne) AddSizeGB(v int) *BackupUpdateOne {
 	return _u
 }
 
+// SetLiveLicenseID sets the "live_license_id" field.
+func (_u *BackupUpdateOne) SetLiveLicenseID(v string) *BackupUpdateOne {
+	_u.mutation.SetLiveLicenseID(v)
+	return _u
+}
+
+// SetNillableLiveLicenseID sets the "live_license_id" field if the given value is not nil.
+func (_u *BackupUpdateOne) SetNillableLiveLicenseID(v *string) *BackupUpdateOne {
+	if v != nil {
+		_u.SetLiveLicenseID(*v)
+	}
+	return _u
+}
+
+// ClearLiveLicenseID clears the value of the "live_license_id" field.
+func (_u *BackupUpdateOne) ClearLiveLicenseID() *BackupUpdateOne {
+	_u.mutation.ClearLiveLicenseID()
+	return _u
+}
+
 // SetDatacenterID sets the "datacenter_id" field.
 func (_u *BackupUpdateOne) SetDatacenterID(v string) *BackupUpdateOne {
 	_u.mutation.SetDatacenterID(v)
@@ -236,6 +364,11 @@ func (_u *BackupUpdateOne) SetNillableDatacenterID(v *string) *BackupUpdateOne {
 	return _u
 }
 
+// SetLiveLicense sets the "live_license" edge to the IPLicense entity.
+func (_u *BackupUpdateOne) SetLiveLicense(v *IPLicense) *BackupUpdateOne {
+	return _u.SetLiveLicenseID(v.ID)
+}
+
 // SetDatacenter sets the "datacenter" edge to the Datacenter entity.
 func (_u *BackupUpdateOne) SetDatacenter(v *Datacenter) *BackupUpdateOne {
 	return _u.SetDatacenterID(v.ID)
@@ -244,6 +377,12 @@ func (_u *BackupUpdateOne) SetDatacenter(v *Datacenter) *BackupUpdateOne {
 // Mutation returns the BackupMutation object of the builder.
 func (_u *BackupUpdateOne) Mutation() *BackupMutation {
 	return _u.mutation
+}
+
+// ClearLiveLicense clears the "live_license" edge to the IPLicense entity.
+func (_u *BackupUpdateOne) ClearLiveLicense() *BackupUpdateOne {
+	_u.mutation.ClearLiveLicense()
+	return _u
 }
 
 // ClearDatacenter clears the "datacenter" edge to the Datacenter entity.
@@ -346,11 +485,46 @@ func (_u *BackupUpdateOne) sqlSave(ctx context.Context) (_node *Backup, err erro
 			}
 		}
 	}
+	if value, ok := _u.mutation.RemovedAt(); ok {
+		_spec.SetField(backup.FieldRemovedAt, field.TypeTime, value)
+	}
+	if _u.mutation.RemovedAtCleared() {
+		_spec.ClearField(backup.FieldRemovedAt, field.TypeTime)
+	}
 	if value, ok := _u.mutation.SizeGB(); ok {
 		_spec.SetField(backup.FieldSizeGB, field.TypeInt, value)
 	}
 	if value, ok := _u.mutation.AddedSizeGB(); ok {
 		_spec.AddField(backup.FieldSizeGB, field.TypeInt, value)
+	}
+	if _u.mutation.LiveLicenseCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: true,
+			Table:   backup.LiveLicenseTable,
+			Columns: []string{backup.LiveLicenseColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(iplicense.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.LiveLicenseIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: true,
+			Table:   backup.LiveLicenseTable,
+			Columns: []string{backup.LiveLicenseColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(iplicense.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
 	if _u.mutation.DatacenterCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -27,6 +27,7 @@ import (
 	"clnd/ent/operatortoken"
 	"clnd/ent/paymentattempt"
 	"clnd/ent/paymentmethod"
+	"clnd/ent/pricechange"
 	"clnd/ent/product"
 	"clnd/ent/reseller"
 	"clnd/ent/sandboxpayment"
@@ -81,6 +82,8 @@ type Client struct {
 	PaymentAttempt *PaymentAttemptClient
 	// PaymentMethod is the client for interacting with the PaymentMethod builders.
 	PaymentMethod *PaymentMethodClient
+	// PriceChange is the client for interacting with the PriceChange builders.
+	PriceChange *PriceChangeClient
 	// Product is the client for interacting with the Product builders.
 	Product *ProductClient
 	// Reseller is the client for interacting with the Reseller builders.
@@ -124,6 +127,7 @@ func (c *Client) init() {
 	c.OperatorToken = NewOperatorTokenClient(c.config)
 	c.PaymentAttempt = NewPaymentAttemptClient(c.config)
 	c.PaymentMethod = NewPaymentMethodClient(c.config)
+	c.PriceChange = NewPriceChangeClient(c.config)
 	c.Product = NewProductClient(c.config)
 	c.Reseller = NewResellerClient(c.config)
 	c.SandboxPayment = NewSandboxPaymentClient(c.config)
@@ -240,6 +244,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		OperatorToken:     NewOperatorTokenClient(cfg),
 		PaymentAttempt:    NewPaymentAttemptClient(cfg),
 		PaymentMethod:     NewPaymentMethodClient(cfg),
+		PriceChange:       NewPriceChangeClient(cfg),
 		Product:           NewProductClient(cfg),
 		Reseller:          NewResellerClient(cfg),
 		SandboxPayment:    NewSandboxPaymentClient(cfg),
@@ -283,6 +288,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		OperatorToken:     NewOperatorTokenClient(cfg),
 		PaymentAttempt:    NewPaymentAttemptClient(cfg),
 		PaymentMethod:     NewPaymentMethodClient(cfg),
+		PriceChange:       NewPriceChangeClient(cfg),
 		Product:           NewProductClient(cfg),
 		Reseller:          NewResellerClient(cfg),
 		SandboxPayment:    NewSandboxPaymentClient(cfg),
@@ -323,8 +329,8 @@ func (c *Client) Use(hooks ...Hook) {
 		c.APIToken, c.ActivationKey, c.Backup, c.BillableRun, c.Checkout, c.Datacenter,
 		c.GatewayEvent, c.IPLicense, c.IdempotencyRecord, c.Invoice, c.InvoiceItem,
 		c.InvoiceLine, c.LoginFailure, c.OperatorToken, c.PaymentAttempt,
-		c.PaymentMethod, c.Product, c.Reseller, c.SandboxPayment, c.Server,
-		c.ServerAccount, c.Session, c.Setting, c.Transaction,
+		c.PaymentMethod, c.PriceChange, c.Product, c.Reseller, c.SandboxPayment,
+		c.Server, c.ServerAccount, c.Session, c.Setting, c.Transaction,
 	} {
 		n.Use(hooks...)
 	}
@@ -337,8 +343,8 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.APIToken, c.ActivationKey, c.Backup, c.BillableRun, c.Checkout, c.Datacenter,
 		c.GatewayEvent, c.IPLicense, c.IdempotencyRecord, c.Invoice, c.InvoiceItem,
 		c.InvoiceLine, c.LoginFailure, c.OperatorToken, c.PaymentAttempt,
-		c.PaymentMethod, c.Product, c.Reseller, c.SandboxPayment, c.Server,
-		c.ServerAccount, c.Session, c.Setting, c.Transaction,
+		c.PaymentMethod, c.PriceChange, c.Product, c.Reseller, c.SandboxPayment,
+		c.Server, c.ServerAccount, c.Session, c.Setting, c.Transaction,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -379,6 +385,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.PaymentAttempt.mutate(ctx, m)
 	case *PaymentMethodMutation:
 		return c.PaymentMethod.mutate(ctx, m)
+	case *PriceChangeMutation:
+		return c.PriceChange.mutate(ctx, m)
 	case *ProductMutation:
 		return c.Product.mutate(ctx, m)
 	case *ResellerMutation:
@@ -866,7 +874,23 @@ func (c *BackupClient) QueryLicense(_m *Backup) *IPLicenseQuery {
 		step := sqlgraph.NewStep(
 			sqlgraph.From(backup.Table, backup.FieldID, id),
 			sqlgraph.To(iplicense.Table, iplicense.FieldID),
-			sqlgraph.Edge(sqlgraph.O2O, true, backup.LicenseTable, backup.LicenseColumn),
+			sqlgraph.Edge(sqlgraph.M2O, false, backup.LicenseTable, backup.LicenseColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryLiveLicense queries the live_license edge of a Backup.
+func (c *BackupClient) QueryLiveLicense(_m *Backup) *IPLicenseQuery {
+	query := (&IPLicenseClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(backup.Table, backup.FieldID, id),
+			sqlgraph.To(iplicense.Table, iplicense.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, true, backup.LiveLicenseTable, backup.LiveLicenseColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -1335,7 +1359,8 @@ func (c *DatacenterClient) Hooks() []Hook {
 
 // Interceptors returns the client interceptors.
 func (c *DatacenterClient) Interceptors() []Interceptor {
-	return c.inters.Datacenter
+	inters := c.inters.Datacenter
+	return append(inters[:len(inters):len(inters)], datacenter.Interceptors[:]...)
 }
 
 func (c *DatacenterClient) mutate(ctx context.Context, m *DatacenterMutation) (Value, error) {
@@ -3007,6 +3032,141 @@ func (c *PaymentMethodClient) mutate(ctx context.Context, m *PaymentMethodMutati
 	}
 }
 
+// PriceChangeClient is a client for the PriceChange schema.
+type PriceChangeClient struct {
+	config
+}
+
+// NewPriceChangeClient returns a client for the PriceChange from the given config.
+func NewPriceChangeClient(c config) *PriceChangeClient {
+	return &PriceChangeClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `pricechange.Hooks(f(g(h())))`.
+func (c *PriceChangeClient) Use(hooks ...Hook) {
+	c.hooks.PriceChange = append(c.hooks.PriceChange, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `pricechange.Intercept(f(g(h())))`.
+func (c *PriceChangeClient) Intercept(interceptors ...Interceptor) {
+	c.inters.PriceChange = append(c.inters.PriceChange, interceptors...)
+}
+
+// Create returns a builder for creating a PriceChange entity.
+func (c *PriceChangeClient) Create() *PriceChangeCreate {
+	mutation := newPriceChangeMutation(c.config, OpCreate)
+	return &PriceChangeCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of PriceChange entities.
+func (c *PriceChangeClient) CreateBulk(builders ...*PriceChangeCreate) *PriceChangeCreateBulk {
+	return &PriceChangeCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *PriceChangeClient) MapCreateBulk(slice any, setFunc func(*PriceChangeCreate, int)) *PriceChangeCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &PriceChangeCreateBulk{err: fmt.Errorf("calling to PriceChangeClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*PriceChangeCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &PriceChangeCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for PriceChange.
+func (c *PriceChangeClient) Update() *PriceChangeUpdate {
+	mutation := newPriceChangeMutation(c.config, OpUpdate)
+	return &PriceChangeUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *PriceChangeClient) UpdateOne(_m *PriceChange) *PriceChangeUpdateOne {
+	mutation := newPriceChangeMutation(c.config, OpUpdateOne, withPriceChange(_m))
+	return &PriceChangeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *PriceChangeClient) UpdateOneID(id string) *PriceChangeUpdateOne {
+	mutation := newPriceChangeMutation(c.config, OpUpdateOne, withPriceChangeID(id))
+	return &PriceChangeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for PriceChange.
+func (c *PriceChangeClient) Delete() *PriceChangeDelete {
+	mutation := newPriceChangeMutation(c.config, OpDelete)
+	return &PriceChangeDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *PriceChangeClient) DeleteOne(_m *PriceChange) *PriceChangeDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *PriceChangeClient) DeleteOneID(id string) *PriceChangeDeleteOne {
+	builder := c.Delete().Where(pricechange.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &PriceChangeDeleteOne{builder}
+}
+
+// Query returns a query builder for PriceChange.
+func (c *PriceChangeClient) Query() *PriceChangeQuery {
+	return &PriceChangeQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypePriceChange},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a PriceChange entity by its id.
+func (c *PriceChangeClient) Get(ctx context.Context, id string) (*PriceChange, error) {
+	return c.Query().Where(pricechange.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *PriceChangeClient) GetX(ctx context.Context, id string) *PriceChange {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *PriceChangeClient) Hooks() []Hook {
+	hooks := c.hooks.PriceChange
+	return append(hooks[:len(hooks):len(hooks)], pricechange.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *PriceChangeClient) Interceptors() []Interceptor {
+	inters := c.inters.PriceChange
+	return append(inters[:len(inters):len(inters)], pricechange.Interceptors[:]...)
+}
+
+func (c *PriceChangeClient) mutate(ctx context.Context, m *PriceChangeMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&PriceChangeCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&PriceChangeUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&PriceChangeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&PriceChangeDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown PriceChange mutation op: %q", m.Op())
+	}
+}
+
 // ProductClient is a client for the Product schema.
 type ProductClient struct {
 	config
@@ -3123,7 +3283,8 @@ func (c *ProductClient) Hooks() []Hook {
 
 // Interceptors returns the client interceptors.
 func (c *ProductClient) Interceptors() []Interceptor {
-	return c.inters.Product
+	inters := c.inters.Product
+	return append(inters[:len(inters):len(inters)], product.Interceptors[:]...)
 }
 
 func (c *ProductClient) mutate(ctx context.Context, m *ProductMutation) (Value, error) {
@@ -4474,14 +4635,15 @@ type (
 	hooks struct {
 		APIToken, ActivationKey, Backup, BillableRun, Checkout, Datacenter,
 		GatewayEvent, IPLicense, IdempotencyRecord, Invoice, InvoiceItem, InvoiceLine,
-		LoginFailure, OperatorToken, PaymentAttempt, PaymentMethod, Product, Reseller,
-		SandboxPayment, Server, ServerAccount, Session, Setting, Transaction []ent.Hook
+		LoginFailure, OperatorToken, PaymentAttempt, PaymentMethod, PriceChange,
+		Product, Reseller, SandboxPayment, Server, ServerAccount, Session, Setting,
+		Transaction []ent.Hook
 	}
 	inters struct {
 		APIToken, ActivationKey, Backup, BillableRun, Checkout, Datacenter,
 		GatewayEvent, IPLicense, IdempotencyRecord, Invoice, InvoiceItem, InvoiceLine,
-		LoginFailure, OperatorToken, PaymentAttempt, PaymentMethod, Product, Reseller,
-		SandboxPayment, Server, ServerAccount, Session, Setting,
+		LoginFailure, OperatorToken, PaymentAttempt, PaymentMethod, PriceChange,
+		Product, Reseller, SandboxPayment, Server, ServerAccount, Session, Setting,
 		Transaction []ent.Interceptor
 	}
 )

@@ -19,6 +19,7 @@ import (
 	"clnd/ent/operatortoken"
 	"clnd/ent/paymentattempt"
 	"clnd/ent/paymentmethod"
+	"clnd/ent/pricechange"
 	"clnd/ent/product"
 	"clnd/ent/reseller"
 	"clnd/ent/sandboxpayment"
@@ -112,6 +113,7 @@ func checkColumn(t, c string) error {
 			operatortoken.Table:     operatortoken.ValidColumn,
 			paymentattempt.Table:    paymentattempt.ValidColumn,
 			paymentmethod.Table:     paymentmethod.ValidColumn,
+			pricechange.Table:       pricechange.ValidColumn,
 			product.Table:           product.ValidColumn,
 			reseller.Table:          reseller.ValidColumn,
 			sandboxpayment.Table:    sandboxpayment.ValidColumn,

@@ -327,6 +327,11 @@ func (_q *BackupQuery) collectField(ctx context.Context, oneNode bool, opCtx *gr
 				selectedFields = append(selectedFields, backup.FieldCreatedAt)
 				fieldSeen[backup.FieldCreatedAt] = struct{}{}
 			}
+		case "removedAt":
+			if _, ok := fieldSeen[backup.FieldRemovedAt]; !ok {
+				selectedFields = append(selectedFields, backup.FieldRemovedAt)
+				fieldSeen[backup.FieldRemovedAt] = struct{}{}
+			}
 		case "sizeGB":
 			if _, ok := fieldSeen[backup.FieldSizeGB]; !ok {
 				selectedFields = append(selectedFields, backup.FieldSizeGB)
@@ -774,6 +779,11 @@ func (_q *IPLicenseQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 			if _, ok := fieldSeen[iplicense.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, iplicense.FieldCreatedAt)
 				fieldSeen[iplicense.FieldCreatedAt] = struct{}{}
+			}
+		case "removedAt":
+			if _, ok := fieldSeen[iplicense.FieldRemovedAt]; !ok {
+				selectedFields = append(selectedFields, iplicense.FieldRemovedAt)
+				fieldSeen[iplicense.FieldRemovedAt] = struct{}{}
 			}
 		case "ip":
 			if _, ok := fieldSeen[iplicense.FieldIP]; !ok {
@@ -2500,6 +2510,11 @@ func (_q *ServerAccountQuery) collectField(ctx context.Context, oneNode bool, op
 			if _, ok := fieldSeen[serveraccount.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, serveraccount.FieldCreatedAt)
 				fieldSeen[serveraccount.FieldCreatedAt] = struct{}{}
+			}
+		case "removedAt":
+			if _, ok := fieldSeen[serveraccount.FieldRemovedAt]; !ok {
+				selectedFields = append(selectedFields, serveraccount.FieldRemovedAt)
+				fieldSeen[serveraccount.FieldRemovedAt] = struct{}{}
 			}
 		case "login":
 			if _, ok := fieldSeen[serveraccount.FieldLogin]; !ok {

@@ -25,6 +25,8 @@ type IPLicense struct {
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// ResellerID holds the value of the "reseller_id" field.
 	ResellerID string `json:"reseller_id,omitempty"`
+	// RemovedAt holds the value of the "removed_at" field.
+	RemovedAt *time.Time `json:"removed_at,omitempty"`
 	// IP holds the value of the "ip" field.
 	IP string `json:"ip,omitempty"`
 	// Type holds the value of the "type" field.
@@ -98,7 +100,7 @@ func (*IPLicense) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case iplicense.FieldID, iplicense.FieldResellerID, iplicense.FieldIP, iplicense.FieldType, iplicense.FieldFamily, iplicense.FieldHostname, iplicense.FieldProductID:
 			values[i] = new(sql.NullString)
-		case iplicense.FieldCreatedAt, iplicense.FieldLastCheckIn:
+		case iplicense.FieldCreatedAt, iplicense.FieldRemovedAt, iplicense.FieldLastCheckIn:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -132,6 +134,13 @@ func (_m *IPLicense) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field reseller_id", values[i])
 			} else if value.Valid {
 				_m.ResellerID = value.String
+			}
+		case iplicense.FieldRemovedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field removed_at", values[i])
+			} else if value.Valid {
+				_m.RemovedAt = new(time.Time)
+				*_m.RemovedAt = value.Time
 			}
 		case iplicense.FieldIP:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -226,6 +235,11 @@ func (_m *IPLicense) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("reseller_id=")
 	builder.WriteString(_m.ResellerID)
+	builder.WriteString(", ")
+	if v := _m.RemovedAt; v != nil {
+		builder.WriteString("removed_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteString(", ")
 	builder.WriteString("ip=")
 	builder.WriteString(_m.IP)

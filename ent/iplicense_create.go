@@ -39,6 +39,20 @@ func (_c *IPLicenseCreate) SetResellerID(v string) *IPLicenseCreate {
 	return _c
 }
 
+// SetRemovedAt sets the "removed_at" field.
+func (_c *IPLicenseCreate) SetRemovedAt(v time.Time) *IPLicenseCreate {
+	_c.mutation.SetRemovedAt(v)
+	return _c
+}
+
+// SetNillableRemovedAt sets the "removed_at" field if the given value is not nil.
+func (_c *IPLicenseCreate) SetNillableRemovedAt(v *time.Time) *IPLicenseCreate {
+	if v != nil {
+		_c.SetRemovedAt(*v)
+	}
+	return _c
+}
+
 // SetIP sets the "ip" field.
 func (_c *IPLicenseCreate) SetIP(v string) *IPLicenseCreate {
 	_c.mutation.SetIP(v)
@@ -274,6 +288,10 @@ func (_c *IPLicenseCreate) createSpec() (*IPLicense, *sqlgraph.CreateSpec) {
 		_spec.SetField(iplicense.FieldCreatedAt, field.TypeTime, value)
 		_node.CreatedAt = value
 	}
+	if value, ok := _c.mutation.RemovedAt(); ok {
+		_spec.SetField(iplicense.FieldRemovedAt, field.TypeTime, value)
+		_node.RemovedAt = &value
+	}
 	if value, ok := _c.mutation.IP(); ok {
 		_spec.SetField(iplicense.FieldIP, field.TypeString, value)
 		_node.IP = value
@@ -396,6 +414,24 @@ type (
 	}
 )
 
+// SetRemovedAt sets the "removed_at" field.
+func (u *IPLicenseUpsert) SetRemovedAt(v time.Time) *IPLicenseUpsert {
+	u.Set(iplicense.FieldRemovedAt, v)
+	return u
+}
+
+// UpdateRemovedAt sets the "removed_at" field to the value that was provided on create.
+func (u *IPLicenseUpsert) UpdateRemovedAt() *IPLicenseUpsert {
+	u.SetExcluded(iplicense.FieldRemovedAt)
+	return u
+}
+
+// ClearRemovedAt clears the value of the "removed_at" field.
+func (u *IPLicenseUpsert) ClearRemovedAt() *IPLicenseUpsert {
+	u.SetNull(iplicense.FieldRemovedAt)
+	return u
+}
+
 // SetHostname sets the "hostname" field.
 func (u *IPLicenseUpsert) SetHostname(v string) *IPLicenseUpsert {
 	u.Set(iplicense.FieldHostname, v)
@@ -490,6 +526,27 @@ func (u *IPLicenseUpsertOne) Update(set func(*IPLicenseUpsert)) *IPLicenseUpsert
 		set(&IPLicenseUpsert{UpdateSet: update})
 	}))
 	return u
+}
+
+// SetRemovedAt sets the "removed_at" field.
+func (u *IPLicenseUpsertOne) SetRemovedAt(v time.Time) *IPLicenseUpsertOne {
+	return u.Update(func(s *IPLicenseUpsert) {
+		s.SetRemovedAt(v)
+	})
+}
+
+// UpdateRemovedAt sets the "removed_at" field to the value that was provided on create.
+func (u *IPLicenseUpsertOne) UpdateRemovedAt() *IPLicenseUpsertOne {
+	return u.Update(func(s *IPLicenseUpsert) {
+		s.UpdateRemovedAt()
+	})
+}
+
+// ClearRemovedAt clears the value of the "removed_at" field.
+func (u *IPLicenseUpsertOne) ClearRemovedAt() *IPLicenseUpsertOne {
+	return u.Update(func(s *IPLicenseUpsert) {
+		s.ClearRemovedAt()
+	})
 }
 
 // SetHostname sets the "hostname" field.
@@ -758,6 +815,27 @@ func (u *IPLicenseUpsertBulk) Update(set func(*IPLicenseUpsert)) *IPLicenseUpser
 		set(&IPLicenseUpsert{UpdateSet: update})
 	}))
 	return u
+}
+
+// SetRemovedAt sets the "removed_at" field.
+func (u *IPLicenseUpsertBulk) SetRemovedAt(v time.Time) *IPLicenseUpsertBulk {
+	return u.Update(func(s *IPLicenseUpsert) {
+		s.SetRemovedAt(v)
+	})
+}
+
+// UpdateRemovedAt sets the "removed_at" field to the value that was provided on create.
+func (u *IPLicenseUpsertBulk) UpdateRemovedAt() *IPLicenseUpsertBulk {
+	return u.Update(func(s *IPLicenseUpsert) {
+		s.UpdateRemovedAt()
+	})
+}
+
+// ClearRemovedAt clears the value of the "removed_at" field.
+func (u *IPLicenseUpsertBulk) ClearRemovedAt() *IPLicenseUpsertBulk {
+	return u.Update(func(s *IPLicenseUpsert) {
+		s.ClearRemovedAt()
+	})
 }
 
 // SetHostname sets the "hostname" field.

@@ -566,7 +566,7 @@ func (_q *IPLicenseQuery) loadBackup(ctx context.Context, query *BackupQuery, no
 		nodeids[nodes[i].ID] = nodes[i]
 	}
 	if len(query.ctx.Fields) > 0 {
-		query.ctx.AppendFieldOnce(backup.FieldLicenseID)
+		query.ctx.AppendFieldOnce(backup.FieldLiveLicenseID)
 	}
 	query.Where(predicate.Backup(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(iplicense.BackupColumn), fks...))
@@ -576,10 +576,13 @@ func (_q *IPLicenseQuery) loadBackup(ctx context.Context, query *BackupQuery, no
 		return err
 	}
 	for _, n := range neighbors {
-		fk := n.LicenseID
-		node, ok := nodeids[fk]
+		fk := n.LiveLicenseID
+		if fk == nil {
+			return fmt.Errorf(`foreign-key "live_license_id" is nil for node %v`, n.ID)
+		}
+		node, ok := nodeids[*fk]
 		if !ok {
-			return fmt.Errorf(`unexpected referenced foreign-key "license_id" returned %v for node %v`, fk, n.ID)
+			return fmt.Errorf(`unexpected referenced foreign-key "live_license_id" returned %v for node %v`, *fk, n.ID)
 		}
 		assign(node, n)
 	}

@@ -30,6 +30,26 @@ func (_u *IPLicenseUpdate) Where(ps ...predicate.IPLicense) *IPLicenseUpdate {
 	return _u
 }
 
+// SetRemovedAt sets the "removed_at" field.
+func (_u *IPLicenseUpdate) SetRemovedAt(v time.Time) *IPLicenseUpdate {
+	_u.mutation.SetRemovedAt(v)
+	return _u
+}
+
+// SetNillableRemovedAt sets the "removed_at" field if the given value is not nil.
+func (_u *IPLicenseUpdate) SetNillableRemovedAt(v *time.Time) *IPLicenseUpdate {
+	if v != nil {
+		_u.SetRemovedAt(*v)
+	}
+	return _u
+}
+
+// ClearRemovedAt clears the value of the "removed_at" field.
+func (_u *IPLicenseUpdate) ClearRemovedAt() *IPLicenseUpdate {
+	_u.mutation.ClearRemovedAt()
+	return _u
+}
+
 // SetHostname sets the "hostname" field.
 func (_u *IPLicenseUpdate) SetHostname(v string) *IPLicenseUpdate {
 	_u.mutation.SetHostname(v)
@@ -150,6 +170,12 @@ func (_u *IPLicenseUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			}
 		}
 	}
+	if value, ok := _u.mutation.RemovedAt(); ok {
+		_spec.SetField(iplicense.FieldRemovedAt, field.TypeTime, value)
+	}
+	if _u.mutation.RemovedAtCleared() {
+		_spec.ClearField(iplicense.FieldRemovedAt, field.TypeTime)
+	}
 	if value, ok := _u.mutation.Hostname(); ok {
 		_spec.SetField(iplicense.FieldHostname, field.TypeString, value)
 	}
@@ -208,6 +234,26 @@ type IPLicenseUpdateOne struct {
 	hooks     []Hook
 	mutation  *IPLicenseMutation
 	modifiers []func(*sql.UpdateBuilder)
+}
+
+// SetRemovedAt sets the "removed_at" field.
+func (_u *IPLicenseUpdateOne) SetRemovedAt(v time.Time) *IPLicenseUpdateOne {
+	_u.mutation.SetRemovedAt(v)
+	return _u
+}
+
+// SetNillableRemovedAt sets the "removed_at" field if the given value is not nil.
+func (_u *IPLicenseUpdateOne) SetNillableRemovedAt(v *time.Time) *IPLicenseUpdateOne {
+	if v != nil {
+		_u.SetRemovedAt(*v)
+	}
+	return _u
+}
+
+// ClearRemovedAt clears the value of the "removed_at" field.
+func (_u *IPLicenseUpdateOne) ClearRemovedAt() *IPLicenseUpdateOne {
+	_u.mutation.ClearRemovedAt()
+	return _u
 }
 
 // SetHostname sets the "hostname" field.
@@ -359,6 +405,12 @@ func (_u *IPLicenseUpdateOne) sqlSave(ctx context.Context) (_node *IPLicense, er
 				ps[i](selector)
 			}
 		}
+	}
+	if value, ok := _u.mutation.RemovedAt(); ok {
+		_spec.SetField(iplicense.FieldRemovedAt, field.TypeTime, value)
+	}
+	if _u.mutation.RemovedAtCleared() {
+		_spec.ClearField(iplicense.FieldRemovedAt, field.TypeTime)
 	}
 	if value, ok := _u.mutation.Hostname(); ok {
 		_spec.SetField(iplicense.FieldHostname, field.TypeString, value)

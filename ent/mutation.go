@@ -20,6 +20,7 @@ import (
 	"clnd/ent/paymentattempt"
 	"clnd/ent/paymentmethod"
 	"clnd/ent/predicate"
+	"clnd/ent/pricechange"
 	"clnd/ent/product"
 	"clnd/ent/reseller"
 	"clnd/ent/sandboxpayment"
@@ -65,6 +66,7 @@ const (
 	TypeOperatorToken     = "OperatorToken"
 	TypePaymentAttempt    = "PaymentAttempt"
 	TypePaymentMethod     = "PaymentMethod"
+	TypePriceChange       = "PriceChange"
 	TypeProduct           = "Product"
 	TypeReseller          = "Reseller"
 	TypeSandboxPayment    = "SandboxPayment"
@@ -1525,22 +1527,25 @@ func (m *ActivationKeyMutation) ResetEdge(name string) error {
 // BackupMutation represents an operation that mutates the Backup nodes in the graph.
 type BackupMutation struct {
 	config
-	op                Op
-	typ               string
-	id                *string
-	created_at        *time.Time
-	size_gb           *int
-	addsize_gb        *int
-	clearedFields     map[string]struct{}
-	reseller          *string
-	clearedreseller   bool
-	license           *string
-	clearedlicense    bool
-	datacenter        *string
-	cleareddatacenter bool
-	done              bool
-	oldValue          func(context.Context) (*Backup, error)
-	predicates        []predicate.Backup
+	op                  Op
+	typ                 string
+	id                  *string
+	created_at          *time.Time
+	removed_at          *time.Time
+	size_gb             *int
+	addsize_gb          *int
+	clearedFields       map[string]struct{}
+	reseller            *string
+	clearedreseller     bool
+	license             *string
+	clearedlicense      bool
+	live_license        *string
+	clearedlive_license bool
+	datacenter          *string
+	cleareddatacenter   bool
+	done                bool
+	oldValue            func(context.Context) (*Backup, error)
+	predicates          []predicate.Backup
 }
 
 var _ ent.Mutation = (*BackupMutation)(nil)
@@ -1719,6 +1724,55 @@ func (m *BackupMutation) ResetResellerID() {
 	m.reseller = nil
 }
 
+// SetRemovedAt sets the "removed_at" field.
+func (m *BackupMutation) SetRemovedAt(t time.Time) {
+	m.removed_at = &t
+}
+
+// RemovedAt returns the value of the "removed_at" field in the mutation.
+func (m *BackupMutation) RemovedAt() (r time.Time, exists bool) {
+	v := m.removed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRemovedAt returns the old "removed_at" field's value of the Backup entity.
+// If the Backup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BackupMutation) OldRemovedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRemovedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRemovedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRemovedAt: %w", err)
+	}
+	return oldValue.RemovedAt, nil
+}
+
+// ClearRemovedAt clears the value of the "removed_at" field.
+func (m *BackupMutation) ClearRemovedAt() {
+	m.removed_at = nil
+	m.clearedFields[backup.FieldRemovedAt] = struct{}{}
+}
+
+// RemovedAtCleared returns if the "removed_at" field was cleared in this mutation.
+func (m *BackupMutation) RemovedAtCleared() bool {
+	_, ok := m.clearedFields[backup.FieldRemovedAt]
+	return ok
+}
+
+// ResetRemovedAt resets all changes to the "removed_at" field.
+func (m *BackupMutation) ResetRemovedAt() {
+	m.removed_at = nil
+	delete(m.clearedFields, backup.FieldRemovedAt)
+}
+
 // SetSizeGB sets the "size_gb" field.
 func (m *BackupMutation) SetSizeGB(i int) {
 	m.size_gb = &i
@@ -1811,6 +1865,55 @@ func (m *BackupMutation) ResetLicenseID() {
 	m.license = nil
 }
 
+// SetLiveLicenseID sets the "live_license_id" field.
+func (m *BackupMutation) SetLiveLicenseID(s string) {
+	m.live_license = &s
+}
+
+// LiveLicenseID returns the value of the "live_license_id" field in the mutation.
+func (m *BackupMutation) LiveLicenseID() (r string, exists bool) {
+	v := m.live_license
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLiveLicenseID returns the old "live_license_id" field's value of the Backup entity.
+// If the Backup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BackupMutation) OldLiveLicenseID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLiveLicenseID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLiveLicenseID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLiveLicenseID: %w", err)
+	}
+	return oldValue.LiveLicenseID, nil
+}
+
+// ClearLiveLicenseID clears the value of the "live_license_id" field.
+func (m *BackupMutation) ClearLiveLicenseID() {
+	m.live_license = nil
+	m.clearedFields[backup.FieldLiveLicenseID] = struct{}{}
+}
+
+// LiveLicenseIDCleared returns if the "live_license_id" field was cleared in this mutation.
+func (m *BackupMutation) LiveLicenseIDCleared() bool {
+	_, ok := m.clearedFields[backup.FieldLiveLicenseID]
+	return ok
+}
+
+// ResetLiveLicenseID resets all changes to the "live_license_id" field.
+func (m *BackupMutation) ResetLiveLicenseID() {
+	m.live_license = nil
+	delete(m.clearedFields, backup.FieldLiveLicenseID)
+}
+
 // SetDatacenterID sets the "datacenter_id" field.
 func (m *BackupMutation) SetDatacenterID(s string) {
 	m.datacenter = &s
@@ -1901,6 +2004,33 @@ func (m *BackupMutation) ResetLicense() {
 	m.clearedlicense = false
 }
 
+// ClearLiveLicense clears the "live_license" edge to the IPLicense entity.
+func (m *BackupMutation) ClearLiveLicense() {
+	m.clearedlive_license = true
+	m.clearedFields[backup.FieldLiveLicenseID] = struct{}{}
+}
+
+// LiveLicenseCleared reports if the "live_license" edge to the IPLicense entity was cleared.
+func (m *BackupMutation) LiveLicenseCleared() bool {
+	return m.LiveLicenseIDCleared() || m.clearedlive_license
+}
+
+// LiveLicenseIDs returns the "live_license" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// LiveLicenseID instead. It exists only for internal usage by the builders.
+func (m *BackupMutation) LiveLicenseIDs() (ids []string) {
+	if id := m.live_license; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetLiveLicense resets all changes to the "live_license" edge.
+func (m *BackupMutation) ResetLiveLicense() {
+	m.live_license = nil
+	m.clearedlive_license = false
+}
+
 // ClearDatacenter clears the "datacenter" edge to the Datacenter entity.
 func (m *BackupMutation) ClearDatacenter() {
 	m.cleareddatacenter = true
@@ -1962,18 +2092,24 @@ func (m *BackupMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *BackupMutation) Fields() []string {
-	fields := make([]string, 0, 5)
+	fields := make([]string, 0, 7)
 	if m.created_at != nil {
 		fields = append(fields, backup.FieldCreatedAt)
 	}
 	if m.reseller != nil {
 		fields = append(fields, backup.FieldResellerID)
 	}
+	if m.removed_at != nil {
+		fields = append(fields, backup.FieldRemovedAt)
+	}
 	if m.size_gb != nil {
 		fields = append(fields, backup.FieldSizeGB)
 	}
 	if m.license != nil {
 		fields = append(fields, backup.FieldLicenseID)
+	}
+	if m.live_license != nil {
+		fields = append(fields, backup.FieldLiveLicenseID)
 	}
 	if m.datacenter != nil {
 		fields = append(fields, backup.FieldDatacenterID)
@@ -1990,10 +2126,14 @@ func (m *BackupMutation) Field(name string) (ent.Value, bool) {
 		return m.CreatedAt()
 	case backup.FieldResellerID:
 		return m.ResellerID()
+	case backup.FieldRemovedAt:
+		return m.RemovedAt()
 	case backup.FieldSizeGB:
 		return m.SizeGB()
 	case backup.FieldLicenseID:
 		return m.LicenseID()
+	case backup.FieldLiveLicenseID:
+		return m.LiveLicenseID()
 	case backup.FieldDatacenterID:
 		return m.DatacenterID()
 	}
@@ -2009,10 +2149,14 @@ func (m *BackupMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldCreatedAt(ctx)
 	case backup.FieldResellerID:
 		return m.OldResellerID(ctx)
+	case backup.FieldRemovedAt:
+		return m.OldRemovedAt(ctx)
 	case backup.FieldSizeGB:
 		return m.OldSizeGB(ctx)
 	case backup.FieldLicenseID:
 		return m.OldLicenseID(ctx)
+	case backup.FieldLiveLicenseID:
+		return m.OldLiveLicenseID(ctx)
 	case backup.FieldDatacenterID:
 		return m.OldDatacenterID(ctx)
 	}
@@ -2038,6 +2182,13 @@ func (m *BackupMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetResellerID(v)
 		return nil
+	case backup.FieldRemovedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRemovedAt(v)
+		return nil
 	case backup.FieldSizeGB:
 		v, ok := value.(int)
 		if !ok {
@@ -2051,6 +2202,13 @@ func (m *BackupMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetLicenseID(v)
+		return nil
+	case backup.FieldLiveLicenseID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLiveLicenseID(v)
 		return nil
 	case backup.FieldDatacenterID:
 		v, ok := value.(string)
@@ -2103,7 +2261,14 @@ func (m *BackupMutation) AddField(name string, value ent.Value) error {
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *BackupMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(backup.FieldRemovedAt) {
+		fields = append(fields, backup.FieldRemovedAt)
+	}
+	if m.FieldCleared(backup.FieldLiveLicenseID) {
+		fields = append(fields, backup.FieldLiveLicenseID)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -2116,6 +2281,14 @@ func (m *BackupMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *BackupMutation) ClearField(name string) error {
+	switch name {
+	case backup.FieldRemovedAt:
+		m.ClearRemovedAt()
+		return nil
+	case backup.FieldLiveLicenseID:
+		m.ClearLiveLicenseID()
+		return nil
+	}
 	return fmt.Errorf("unknown Backup nullable field %s", name)
 }
 
@@ -2129,11 +2302,17 @@ func (m *BackupMutation) ResetField(name string) error {
 	case backup.FieldResellerID:
 		m.ResetResellerID()
 		return nil
+	case backup.FieldRemovedAt:
+		m.ResetRemovedAt()
+		return nil
 	case backup.FieldSizeGB:
 		m.ResetSizeGB()
 		return nil
 	case backup.FieldLicenseID:
 		m.ResetLicenseID()
+		return nil
+	case backup.FieldLiveLicenseID:
+		m.ResetLiveLicenseID()
 		return nil
 	case backup.FieldDatacenterID:
 		m.ResetDatacenterID()
@@ -2144,12 +2323,15 @@ func (m *BackupMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *BackupMutation) AddedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
 	if m.reseller != nil {
 		edges = append(edges, backup.EdgeReseller)
 	}
 	if m.license != nil {
 		edges = append(edges, backup.EdgeLicense)
+	}
+	if m.live_license != nil {
+		edges = append(edges, backup.EdgeLiveLicense)
 	}
 	if m.datacenter != nil {
 		edges = append(edges, backup.EdgeDatacenter)
@@ -2169,6 +2351,10 @@ func (m *BackupMutation) AddedIDs(name string) []ent.Value {
 		if id := m.license; id != nil {
 			return []ent.Value{*id}
 		}
+	case backup.EdgeLiveLicense:
+		if id := m.live_license; id != nil {
+			return []ent.Value{*id}
+		}
 	case backup.EdgeDatacenter:
 		if id := m.datacenter; id != nil {
 			return []ent.Value{*id}
@@ -2179,7 +2365,7 @@ func (m *BackupMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *BackupMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
 	return edges
 }
 
@@ -2191,12 +2377,15 @@ func (m *BackupMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *BackupMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
 	if m.clearedreseller {
 		edges = append(edges, backup.EdgeReseller)
 	}
 	if m.clearedlicense {
 		edges = append(edges, backup.EdgeLicense)
+	}
+	if m.clearedlive_license {
+		edges = append(edges, backup.EdgeLiveLicense)
 	}
 	if m.cleareddatacenter {
 		edges = append(edges, backup.EdgeDatacenter)
@@ -2212,6 +2401,8 @@ func (m *BackupMutation) EdgeCleared(name string) bool {
 		return m.clearedreseller
 	case backup.EdgeLicense:
 		return m.clearedlicense
+	case backup.EdgeLiveLicense:
+		return m.clearedlive_license
 	case backup.EdgeDatacenter:
 		return m.cleareddatacenter
 	}
@@ -2227,6 +2418,9 @@ func (m *BackupMutation) ClearEdge(name string) error {
 		return nil
 	case backup.EdgeLicense:
 		m.ClearLicense()
+		return nil
+	case backup.EdgeLiveLicense:
+		m.ClearLiveLicense()
 		return nil
 	case backup.EdgeDatacenter:
 		m.ClearDatacenter()
@@ -2244,6 +2438,9 @@ func (m *BackupMutation) ResetEdge(name string) error {
 		return nil
 	case backup.EdgeLicense:
 		m.ResetLicense()
+		return nil
+	case backup.EdgeLiveLicense:
+		m.ResetLiveLicense()
 		return nil
 	case backup.EdgeDatacenter:
 		m.ResetDatacenter()
@@ -5383,6 +5580,7 @@ type IPLicenseMutation struct {
 	typ             string
 	id              *string
 	created_at      *time.Time
+	removed_at      *time.Time
 	ip              *string
 	_type           *catalog.LicenseType
 	family          *catalog.Family
@@ -5574,6 +5772,55 @@ func (m *IPLicenseMutation) OldResellerID(ctx context.Context) (v string, err er
 // ResetResellerID resets all changes to the "reseller_id" field.
 func (m *IPLicenseMutation) ResetResellerID() {
 	m.reseller = nil
+}
+
+// SetRemovedAt sets the "removed_at" field.
+func (m *IPLicenseMutation) SetRemovedAt(t time.Time) {
+	m.removed_at = &t
+}
+
+// RemovedAt returns the value of the "removed_at" field in the mutation.
+func (m *IPLicenseMutation) RemovedAt() (r time.Time, exists bool) {
+	v := m.removed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRemovedAt returns the old "removed_at" field's value of the IPLicense entity.
+// If the IPLicense object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *IPLicenseMutation) OldRemovedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRemovedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRemovedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRemovedAt: %w", err)
+	}
+	return oldValue.RemovedAt, nil
+}
+
+// ClearRemovedAt clears the value of the "removed_at" field.
+func (m *IPLicenseMutation) ClearRemovedAt() {
+	m.removed_at = nil
+	m.clearedFields[iplicense.FieldRemovedAt] = struct{}{}
+}
+
+// RemovedAtCleared returns if the "removed_at" field was cleared in this mutation.
+func (m *IPLicenseMutation) RemovedAtCleared() bool {
+	_, ok := m.clearedFields[iplicense.FieldRemovedAt]
+	return ok
+}
+
+// ResetRemovedAt resets all changes to the "removed_at" field.
+func (m *IPLicenseMutation) ResetRemovedAt() {
+	m.removed_at = nil
+	delete(m.clearedFields, iplicense.FieldRemovedAt)
 }
 
 // SetIP sets the "ip" field.
@@ -5932,12 +6179,15 @@ func (m *IPLicenseMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *IPLicenseMutation) Fields() []string {
-	fields := make([]string, 0, 8)
+	fields := make([]string, 0, 9)
 	if m.created_at != nil {
 		fields = append(fields, iplicense.FieldCreatedAt)
 	}
 	if m.reseller != nil {
 		fields = append(fields, iplicense.FieldResellerID)
+	}
+	if m.removed_at != nil {
+		fields = append(fields, iplicense.FieldRemovedAt)
 	}
 	if m.ip != nil {
 		fields = append(fields, iplicense.FieldIP)
@@ -5969,6 +6219,8 @@ func (m *IPLicenseMutation) Field(name string) (ent.Value, bool) {
 		return m.CreatedAt()
 	case iplicense.FieldResellerID:
 		return m.ResellerID()
+	case iplicense.FieldRemovedAt:
+		return m.RemovedAt()
 	case iplicense.FieldIP:
 		return m.IP()
 	case iplicense.FieldType:
@@ -5994,6 +6246,8 @@ func (m *IPLicenseMutation) OldField(ctx context.Context, name string) (ent.Valu
 		return m.OldCreatedAt(ctx)
 	case iplicense.FieldResellerID:
 		return m.OldResellerID(ctx)
+	case iplicense.FieldRemovedAt:
+		return m.OldRemovedAt(ctx)
 	case iplicense.FieldIP:
 		return m.OldIP(ctx)
 	case iplicense.FieldType:
@@ -6028,6 +6282,13 @@ func (m *IPLicenseMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetResellerID(v)
+		return nil
+	case iplicense.FieldRemovedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRemovedAt(v)
 		return nil
 	case iplicense.FieldIP:
 		v, ok := value.(string)
@@ -6101,6 +6362,9 @@ func (m *IPLicenseMutation) AddField(name string, value ent.Value) error {
 // mutation.
 func (m *IPLicenseMutation) ClearedFields() []string {
 	var fields []string
+	if m.FieldCleared(iplicense.FieldRemovedAt) {
+		fields = append(fields, iplicense.FieldRemovedAt)
+	}
 	if m.FieldCleared(iplicense.FieldLastCheckIn) {
 		fields = append(fields, iplicense.FieldLastCheckIn)
 	}
@@ -6118,6 +6382,9 @@ func (m *IPLicenseMutation) FieldCleared(name string) bool {
 // error if the field is not defined in the schema.
 func (m *IPLicenseMutation) ClearField(name string) error {
 	switch name {
+	case iplicense.FieldRemovedAt:
+		m.ClearRemovedAt()
+		return nil
 	case iplicense.FieldLastCheckIn:
 		m.ClearLastCheckIn()
 		return nil
@@ -6134,6 +6401,9 @@ func (m *IPLicenseMutation) ResetField(name string) error {
 		return nil
 	case iplicense.FieldResellerID:
 		m.ResetResellerID()
+		return nil
+	case iplicense.FieldRemovedAt:
+		m.ResetRemovedAt()
 		return nil
 	case iplicense.FieldIP:
 		m.ResetIP()
@@ -13612,6 +13882,569 @@ func (m *PaymentMethodMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown PaymentMethod edge %s", name)
 }
 
+// PriceChangeMutation represents an operation that mutates the PriceChange nodes in the graph.
+type PriceChangeMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *string
+	product_id    *string
+	old_price     *money.Cents
+	addold_price  *money.Cents
+	new_price     *money.Cents
+	addnew_price  *money.Cents
+	changed_at    *time.Time
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*PriceChange, error)
+	predicates    []predicate.PriceChange
+}
+
+var _ ent.Mutation = (*PriceChangeMutation)(nil)
+
+// pricechangeOption allows management of the mutation configuration using functional options.
+type pricechangeOption func(*PriceChangeMutation)
+
+// newPriceChangeMutation creates new mutation for the PriceChange entity.
+func newPriceChangeMutation(c config, op Op, opts ...pricechangeOption) *PriceChangeMutation {
+	m := &PriceChangeMutation{
+		config:        c,
+		op:            op,
+		typ:           TypePriceChange,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withPriceChangeID sets the ID field of the mutation.
+func withPriceChangeID(id string) pricechangeOption {
+	return func(m *PriceChangeMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *PriceChange
+		)
+		m.oldValue = func(ctx context.Context) (*PriceChange, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().PriceChange.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withPriceChange sets the old PriceChange of the mutation.
+func withPriceChange(node *PriceChange) pricechangeOption {
+	return func(m *PriceChangeMutation) {
+		m.oldValue = func(context.Context) (*PriceChange, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m PriceChangeMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m PriceChangeMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of PriceChange entities.
+func (m *PriceChangeMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *PriceChangeMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *PriceChangeMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().PriceChange.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetProductID sets the "product_id" field.
+func (m *PriceChangeMutation) SetProductID(s string) {
+	m.product_id = &s
+}
+
+// ProductID returns the value of the "product_id" field in the mutation.
+func (m *PriceChangeMutation) ProductID() (r string, exists bool) {
+	v := m.product_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProductID returns the old "product_id" field's value of the PriceChange entity.
+// If the PriceChange object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PriceChangeMutation) OldProductID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProductID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProductID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProductID: %w", err)
+	}
+	return oldValue.ProductID, nil
+}
+
+// ResetProductID resets all changes to the "product_id" field.
+func (m *PriceChangeMutation) ResetProductID() {
+	m.product_id = nil
+}
+
+// SetOldPrice sets the "old_price" field.
+func (m *PriceChangeMutation) SetOldPrice(value money.Cents) {
+	m.old_price = &value
+	m.addold_price = nil
+}
+
+// OldPrice returns the value of the "old_price" field in the mutation.
+func (m *PriceChangeMutation) OldPrice() (r money.Cents, exists bool) {
+	v := m.old_price
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOldPrice returns the old "old_price" field's value of the PriceChange entity.
+// If the PriceChange object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PriceChangeMutation) OldOldPrice(ctx context.Context) (v money.Cents, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOldPrice is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOldPrice requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOldPrice: %w", err)
+	}
+	return oldValue.OldPrice, nil
+}
+
+// AddOldPrice adds value to the "old_price" field.
+func (m *PriceChangeMutation) AddOldPrice(value money.Cents) {
+	if m.addold_price != nil {
+		*m.addold_price += value
+	} else {
+		m.addold_price = &value
+	}
+}
+
+// AddedOldPrice returns the value that was added to the "old_price" field in this mutation.
+func (m *PriceChangeMutation) AddedOldPrice() (r money.Cents, exists bool) {
+	v := m.addold_price
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetOldPrice resets all changes to the "old_price" field.
+func (m *PriceChangeMutation) ResetOldPrice() {
+	m.old_price = nil
+	m.addold_price = nil
+}
+
+// SetNewPrice sets the "new_price" field.
+func (m *PriceChangeMutation) SetNewPrice(value money.Cents) {
+	m.new_price = &value
+	m.addnew_price = nil
+}
+
+// NewPrice returns the value of the "new_price" field in the mutation.
+func (m *PriceChangeMutation) NewPrice() (r money.Cents, exists bool) {
+	v := m.new_price
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNewPrice returns the old "new_price" field's value of the PriceChange entity.
+// If the PriceChange object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PriceChangeMutation) OldNewPrice(ctx context.Context) (v money.Cents, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNewPrice is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNewPrice requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNewPrice: %w", err)
+	}
+	return oldValue.NewPrice, nil
+}
+
+// AddNewPrice adds value to the "new_price" field.
+func (m *PriceChangeMutation) AddNewPrice(value money.Cents) {
+	if m.addnew_price != nil {
+		*m.addnew_price += value
+	} else {
+		m.addnew_price = &value
+	}
+}
+
+// AddedNewPrice returns the value that was added to the "new_price" field in this mutation.
+func (m *PriceChangeMutation) AddedNewPrice() (r money.Cents, exists bool) {
+	v := m.addnew_price
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetNewPrice resets all changes to the "new_price" field.
+func (m *PriceChangeMutation) ResetNewPrice() {
+	m.new_price = nil
+	m.addnew_price = nil
+}
+
+// SetChangedAt sets the "changed_at" field.
+func (m *PriceChangeMutation) SetChangedAt(t time.Time) {
+	m.changed_at = &t
+}
+
+// ChangedAt returns the value of the "changed_at" field in the mutation.
+func (m *PriceChangeMutation) ChangedAt() (r time.Time, exists bool) {
+	v := m.changed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldChangedAt returns the old "changed_at" field's value of the PriceChange entity.
+// If the PriceChange object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PriceChangeMutation) OldChangedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldChangedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldChangedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldChangedAt: %w", err)
+	}
+	return oldValue.ChangedAt, nil
+}
+
+// ResetChangedAt resets all changes to the "changed_at" field.
+func (m *PriceChangeMutation) ResetChangedAt() {
+	m.changed_at = nil
+}
+
+// Where appends a list predicates to the PriceChangeMutation builder.
+func (m *PriceChangeMutation) Where(ps ...predicate.PriceChange) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the PriceChangeMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *PriceChangeMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.PriceChange, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *PriceChangeMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *PriceChangeMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (PriceChange).
+func (m *PriceChangeMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *PriceChangeMutation) Fields() []string {
+	fields := make([]string, 0, 4)
+	if m.product_id != nil {
+		fields = append(fields, pricechange.FieldProductID)
+	}
+	if m.old_price != nil {
+		fields = append(fields, pricechange.FieldOldPrice)
+	}
+	if m.new_price != nil {
+		fields = append(fields, pricechange.FieldNewPrice)
+	}
+	if m.changed_at != nil {
+		fields = append(fields, pricechange.FieldChangedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *PriceChangeMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case pricechange.FieldProductID:
+		return m.ProductID()
+	case pricechange.FieldOldPrice:
+		return m.OldPrice()
+	case pricechange.FieldNewPrice:
+		return m.NewPrice()
+	case pricechange.FieldChangedAt:
+		return m.ChangedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *PriceChangeMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case pricechange.FieldProductID:
+		return m.OldProductID(ctx)
+	case pricechange.FieldOldPrice:
+		return m.OldOldPrice(ctx)
+	case pricechange.FieldNewPrice:
+		return m.OldNewPrice(ctx)
+	case pricechange.FieldChangedAt:
+		return m.OldChangedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown PriceChange field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PriceChangeMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case pricechange.FieldProductID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProductID(v)
+		return nil
+	case pricechange.FieldOldPrice:
+		v, ok := value.(money.Cents)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOldPrice(v)
+		return nil
+	case pricechange.FieldNewPrice:
+		v, ok := value.(money.Cents)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNewPrice(v)
+		return nil
+	case pricechange.FieldChangedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetChangedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PriceChange field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *PriceChangeMutation) AddedFields() []string {
+	var fields []string
+	if m.addold_price != nil {
+		fields = append(fields, pricechange.FieldOldPrice)
+	}
+	if m.addnew_price != nil {
+		fields = append(fields, pricechange.FieldNewPrice)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *PriceChangeMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case pricechange.FieldOldPrice:
+		return m.AddedOldPrice()
+	case pricechange.FieldNewPrice:
+		return m.AddedNewPrice()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PriceChangeMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case pricechange.FieldOldPrice:
+		v, ok := value.(money.Cents)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddOldPrice(v)
+		return nil
+	case pricechange.FieldNewPrice:
+		v, ok := value.(money.Cents)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddNewPrice(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PriceChange numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *PriceChangeMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *PriceChangeMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *PriceChangeMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown PriceChange nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *PriceChangeMutation) ResetField(name string) error {
+	switch name {
+	case pricechange.FieldProductID:
+		m.ResetProductID()
+		return nil
+	case pricechange.FieldOldPrice:
+		m.ResetOldPrice()
+		return nil
+	case pricechange.FieldNewPrice:
+		m.ResetNewPrice()
+		return nil
+	case pricechange.FieldChangedAt:
+		m.ResetChangedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown PriceChange field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *PriceChangeMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *PriceChangeMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *PriceChangeMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *PriceChangeMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *PriceChangeMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *PriceChangeMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *PriceChangeMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown PriceChange unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *PriceChangeMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown PriceChange edge %s", name)
+}
+
 // ProductMutation represents an operation that mutates the Product nodes in the graph.
 type ProductMutation struct {
 	config
@@ -18098,6 +18931,7 @@ type ServerAccountMutation struct {
 	typ              string
 	id               *string
 	created_at       *time.Time
+	removed_at       *time.Time
 	login            *string
 	first_name       *string
 	last_name        *string
@@ -18295,6 +19129,55 @@ func (m *ServerAccountMutation) OldResellerID(ctx context.Context) (v string, er
 // ResetResellerID resets all changes to the "reseller_id" field.
 func (m *ServerAccountMutation) ResetResellerID() {
 	m.reseller = nil
+}
+
+// SetRemovedAt sets the "removed_at" field.
+func (m *ServerAccountMutation) SetRemovedAt(t time.Time) {
+	m.removed_at = &t
+}
+
+// RemovedAt returns the value of the "removed_at" field in the mutation.
+func (m *ServerAccountMutation) RemovedAt() (r time.Time, exists bool) {
+	v := m.removed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRemovedAt returns the old "removed_at" field's value of the ServerAccount entity.
+// If the ServerAccount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServerAccountMutation) OldRemovedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRemovedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRemovedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRemovedAt: %w", err)
+	}
+	return oldValue.RemovedAt, nil
+}
+
+// ClearRemovedAt clears the value of the "removed_at" field.
+func (m *ServerAccountMutation) ClearRemovedAt() {
+	m.removed_at = nil
+	m.clearedFields[serveraccount.FieldRemovedAt] = struct{}{}
+}
+
+// RemovedAtCleared returns if the "removed_at" field was cleared in this mutation.
+func (m *ServerAccountMutation) RemovedAtCleared() bool {
+	_, ok := m.clearedFields[serveraccount.FieldRemovedAt]
+	return ok
+}
+
+// ResetRemovedAt resets all changes to the "removed_at" field.
+func (m *ServerAccountMutation) ResetRemovedAt() {
+	m.removed_at = nil
+	delete(m.clearedFields, serveraccount.FieldRemovedAt)
 }
 
 // SetLogin sets the "login" field.
@@ -18758,12 +19641,15 @@ func (m *ServerAccountMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ServerAccountMutation) Fields() []string {
-	fields := make([]string, 0, 9)
+	fields := make([]string, 0, 10)
 	if m.created_at != nil {
 		fields = append(fields, serveraccount.FieldCreatedAt)
 	}
 	if m.reseller != nil {
 		fields = append(fields, serveraccount.FieldResellerID)
+	}
+	if m.removed_at != nil {
+		fields = append(fields, serveraccount.FieldRemovedAt)
 	}
 	if m.login != nil {
 		fields = append(fields, serveraccount.FieldLogin)
@@ -18798,6 +19684,8 @@ func (m *ServerAccountMutation) Field(name string) (ent.Value, bool) {
 		return m.CreatedAt()
 	case serveraccount.FieldResellerID:
 		return m.ResellerID()
+	case serveraccount.FieldRemovedAt:
+		return m.RemovedAt()
 	case serveraccount.FieldLogin:
 		return m.Login()
 	case serveraccount.FieldFirstName:
@@ -18825,6 +19713,8 @@ func (m *ServerAccountMutation) OldField(ctx context.Context, name string) (ent.
 		return m.OldCreatedAt(ctx)
 	case serveraccount.FieldResellerID:
 		return m.OldResellerID(ctx)
+	case serveraccount.FieldRemovedAt:
+		return m.OldRemovedAt(ctx)
 	case serveraccount.FieldLogin:
 		return m.OldLogin(ctx)
 	case serveraccount.FieldFirstName:
@@ -18861,6 +19751,13 @@ func (m *ServerAccountMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetResellerID(v)
+		return nil
+	case serveraccount.FieldRemovedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRemovedAt(v)
 		return nil
 	case serveraccount.FieldLogin:
 		v, ok := value.(string)
@@ -18967,7 +19864,11 @@ func (m *ServerAccountMutation) AddField(name string, value ent.Value) error {
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *ServerAccountMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(serveraccount.FieldRemovedAt) {
+		fields = append(fields, serveraccount.FieldRemovedAt)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -18980,6 +19881,11 @@ func (m *ServerAccountMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *ServerAccountMutation) ClearField(name string) error {
+	switch name {
+	case serveraccount.FieldRemovedAt:
+		m.ClearRemovedAt()
+		return nil
+	}
 	return fmt.Errorf("unknown ServerAccount nullable field %s", name)
 }
 
@@ -18992,6 +19898,9 @@ func (m *ServerAccountMutation) ResetField(name string) error {
 		return nil
 	case serveraccount.FieldResellerID:
 		m.ResetResellerID()
+		return nil
+	case serveraccount.FieldRemovedAt:
+		m.ResetRemovedAt()
 		return nil
 	case serveraccount.FieldLogin:
 		m.ResetLogin()

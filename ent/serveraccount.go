@@ -22,6 +22,8 @@ type ServerAccount struct {
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// ResellerID holds the value of the "reseller_id" field.
 	ResellerID string `json:"reseller_id,omitempty"`
+	// RemovedAt holds the value of the "removed_at" field.
+	RemovedAt *time.Time `json:"removed_at,omitempty"`
 	// Login holds the value of the "login" field.
 	Login string `json:"login,omitempty"`
 	// FirstName holds the value of the "first_name" field.
@@ -98,7 +100,7 @@ func (*ServerAccount) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullInt64)
 		case serveraccount.FieldID, serveraccount.FieldResellerID, serveraccount.FieldLogin, serveraccount.FieldFirstName, serveraccount.FieldLastName, serveraccount.FieldCompany, serveraccount.FieldEmail:
 			values[i] = new(sql.NullString)
-		case serveraccount.FieldCreatedAt:
+		case serveraccount.FieldCreatedAt, serveraccount.FieldRemovedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -132,6 +134,13 @@ func (_m *ServerAccount) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field reseller_id", values[i])
 			} else if value.Valid {
 				_m.ResellerID = value.String
+			}
+		case serveraccount.FieldRemovedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field removed_at", values[i])
+			} else if value.Valid {
+				_m.RemovedAt = new(time.Time)
+				*_m.RemovedAt = value.Time
 			}
 		case serveraccount.FieldLogin:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -231,6 +240,11 @@ func (_m *ServerAccount) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("reseller_id=")
 	builder.WriteString(_m.ResellerID)
+	builder.WriteString(", ")
+	if v := _m.RemovedAt; v != nil {
+		builder.WriteString("removed_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteString(", ")
 	builder.WriteString("login=")
 	builder.WriteString(_m.Login)

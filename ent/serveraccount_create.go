@@ -38,6 +38,20 @@ func (_c *ServerAccountCreate) SetResellerID(v string) *ServerAccountCreate {
 	return _c
 }
 
+// SetRemovedAt sets the "removed_at" field.
+func (_c *ServerAccountCreate) SetRemovedAt(v time.Time) *ServerAccountCreate {
+	_c.mutation.SetRemovedAt(v)
+	return _c
+}
+
+// SetNillableRemovedAt sets the "removed_at" field if the given value is not nil.
+func (_c *ServerAccountCreate) SetNillableRemovedAt(v *time.Time) *ServerAccountCreate {
+	if v != nil {
+		_c.SetRemovedAt(*v)
+	}
+	return _c
+}
+
 // SetLogin sets the "login" field.
 func (_c *ServerAccountCreate) SetLogin(v string) *ServerAccountCreate {
 	_c.mutation.SetLogin(v)
@@ -328,6 +342,10 @@ func (_c *ServerAccountCreate) createSpec() (*ServerAccount, *sqlgraph.CreateSpe
 		_spec.SetField(serveraccount.FieldCreatedAt, field.TypeTime, value)
 		_node.CreatedAt = value
 	}
+	if value, ok := _c.mutation.RemovedAt(); ok {
+		_spec.SetField(serveraccount.FieldRemovedAt, field.TypeTime, value)
+		_node.RemovedAt = &value
+	}
 	if value, ok := _c.mutation.Login(); ok {
 		_spec.SetField(serveraccount.FieldLogin, field.TypeString, value)
 		_node.Login = value
@@ -456,6 +474,24 @@ type (
 		*sql.UpdateSet
 	}
 )
+
+// SetRemovedAt sets the "removed_at" field.
+func (u *ServerAccountUpsert) SetRemovedAt(v time.Time) *ServerAccountUpsert {
+	u.Set(serveraccount.FieldRemovedAt, v)
+	return u
+}
+
+// UpdateRemovedAt sets the "removed_at" field to the value that was provided on create.
+func (u *ServerAccountUpsert) UpdateRemovedAt() *ServerAccountUpsert {
+	u.SetExcluded(serveraccount.FieldRemovedAt)
+	return u
+}
+
+// ClearRemovedAt clears the value of the "removed_at" field.
+func (u *ServerAccountUpsert) ClearRemovedAt() *ServerAccountUpsert {
+	u.SetNull(serveraccount.FieldRemovedAt)
+	return u
+}
 
 // SetLogin sets the "login" field.
 func (u *ServerAccountUpsert) SetLogin(v string) *ServerAccountUpsert {
@@ -605,6 +641,27 @@ func (u *ServerAccountUpsertOne) Update(set func(*ServerAccountUpsert)) *ServerA
 		set(&ServerAccountUpsert{UpdateSet: update})
 	}))
 	return u
+}
+
+// SetRemovedAt sets the "removed_at" field.
+func (u *ServerAccountUpsertOne) SetRemovedAt(v time.Time) *ServerAccountUpsertOne {
+	return u.Update(func(s *ServerAccountUpsert) {
+		s.SetRemovedAt(v)
+	})
+}
+
+// UpdateRemovedAt sets the "removed_at" field to the value that was provided on create.
+func (u *ServerAccountUpsertOne) UpdateRemovedAt() *ServerAccountUpsertOne {
+	return u.Update(func(s *ServerAccountUpsert) {
+		s.UpdateRemovedAt()
+	})
+}
+
+// ClearRemovedAt clears the value of the "removed_at" field.
+func (u *ServerAccountUpsertOne) ClearRemovedAt() *ServerAccountUpsertOne {
+	return u.Update(func(s *ServerAccountUpsert) {
+		s.ClearRemovedAt()
+	})
 }
 
 // SetLogin sets the "login" field.
@@ -938,6 +995,27 @@ func (u *ServerAccountUpsertBulk) Update(set func(*ServerAccountUpsert)) *Server
 		set(&ServerAccountUpsert{UpdateSet: update})
 	}))
 	return u
+}
+
+// SetRemovedAt sets the "removed_at" field.
+func (u *ServerAccountUpsertBulk) SetRemovedAt(v time.Time) *ServerAccountUpsertBulk {
+	return u.Update(func(s *ServerAccountUpsert) {
+		s.SetRemovedAt(v)
+	})
+}
+
+// UpdateRemovedAt sets the "removed_at" field to the value that was provided on create.
+func (u *ServerAccountUpsertBulk) UpdateRemovedAt() *ServerAccountUpsertBulk {
+	return u.Update(func(s *ServerAccountUpsert) {
+		s.UpdateRemovedAt()
+	})
+}
+
+// ClearRemovedAt clears the value of the "removed_at" field.
+func (u *ServerAccountUpsertBulk) ClearRemovedAt() *ServerAccountUpsertBulk {
+	return u.Update(func(s *ServerAccountUpsert) {
+		s.ClearRemovedAt()
+	})
 }
 
 // SetLogin sets the "login" field.

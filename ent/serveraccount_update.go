@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
@@ -27,6 +28,26 @@ type ServerAccountUpdate struct {
 // Where appends a list predicates to the ServerAccountUpdate builder.
 func (_u *ServerAccountUpdate) Where(ps ...predicate.ServerAccount) *ServerAccountUpdate {
 	_u.mutation.Where(ps...)
+	return _u
+}
+
+// SetRemovedAt sets the "removed_at" field.
+func (_u *ServerAccountUpdate) SetRemovedAt(v time.Time) *ServerAccountUpdate {
+	_u.mutation.SetRemovedAt(v)
+	return _u
+}
+
+// SetNillableRemovedAt sets the "removed_at" field if the given value is not nil.
+func (_u *ServerAccountUpdate) SetNillableRemovedAt(v *time.Time) *ServerAccountUpdate {
+	if v != nil {
+		_u.SetRemovedAt(*v)
+	}
+	return _u
+}
+
+// ClearRemovedAt clears the value of the "removed_at" field.
+func (_u *ServerAccountUpdate) ClearRemovedAt() *ServerAccountUpdate {
+	_u.mutation.ClearRemovedAt()
 	return _u
 }
 
@@ -287,6 +308,12 @@ func (_u *ServerAccountUpdate) sqlSave(ctx context.Context) (_node int, err erro
 			}
 		}
 	}
+	if value, ok := _u.mutation.RemovedAt(); ok {
+		_spec.SetField(serveraccount.FieldRemovedAt, field.TypeTime, value)
+	}
+	if _u.mutation.RemovedAtCleared() {
+		_spec.ClearField(serveraccount.FieldRemovedAt, field.TypeTime)
+	}
 	if value, ok := _u.mutation.Login(); ok {
 		_spec.SetField(serveraccount.FieldLogin, field.TypeString, value)
 	}
@@ -424,6 +451,26 @@ type ServerAccountUpdateOne struct {
 	hooks     []Hook
 	mutation  *ServerAccountMutation
 	modifiers []func(*sql.UpdateBuilder)
+}
+
+// SetRemovedAt sets the "removed_at" field.
+func (_u *ServerAccountUpdateOne) SetRemovedAt(v time.Time) *ServerAccountUpdateOne {
+	_u.mutation.SetRemovedAt(v)
+	return _u
+}
+
+// SetNillableRemovedAt sets the "removed_at" field if the given value is not nil.
+func (_u *ServerAccountUpdateOne) SetNillableRemovedAt(v *time.Time) *ServerAccountUpdateOne {
+	if v != nil {
+		_u.SetRemovedAt(*v)
+	}
+	return _u
+}
+
+// ClearRemovedAt clears the value of the "removed_at" field.
+func (_u *ServerAccountUpdateOne) ClearRemovedAt() *ServerAccountUpdateOne {
+	_u.mutation.ClearRemovedAt()
+	return _u
 }
 
 // SetLogin sets the "login" field.
@@ -712,6 +759,12 @@ func (_u *ServerAccountUpdateOne) sqlSave(ctx context.Context) (_node *ServerAcc
 				ps[i](selector)
 			}
 		}
+	}
+	if value, ok := _u.mutation.RemovedAt(); ok {
+		_spec.SetField(serveraccount.FieldRemovedAt, field.TypeTime, value)
+	}
+	if _u.mutation.RemovedAtCleared() {
+		_spec.ClearField(serveraccount.FieldRemovedAt, field.TypeTime)
 	}
 	if value, ok := _u.mutation.Login(); ok {
 		_spec.SetField(serveraccount.FieldLogin, field.TypeString, value)

@@ -46,6 +46,8 @@ type Tx struct {
 	PaymentAttempt *PaymentAttemptClient
 	// PaymentMethod is the client for interacting with the PaymentMethod builders.
 	PaymentMethod *PaymentMethodClient
+	// PriceChange is the client for interacting with the PriceChange builders.
+	PriceChange *PriceChangeClient
 	// Product is the client for interacting with the Product builders.
 	Product *ProductClient
 	// Reseller is the client for interacting with the Reseller builders.
@@ -209,6 +211,7 @@ func (tx *Tx) init() {
 	tx.OperatorToken = NewOperatorTokenClient(tx.config)
 	tx.PaymentAttempt = NewPaymentAttemptClient(tx.config)
 	tx.PaymentMethod = NewPaymentMethodClient(tx.config)
+	tx.PriceChange = NewPriceChangeClient(tx.config)
 	tx.Product = NewProductClient(tx.config)
 	tx.Reseller = NewResellerClient(tx.config)
 	tx.SandboxPayment = NewSandboxPaymentClient(tx.config)

@@ -10,17 +10,48 @@ import (
 	"clnd/graph/generated"
 	"clnd/internal/apperr"
 	"clnd/internal/licensing"
+	"clnd/internal/removal"
 	"context"
 
 	"entgo.io/contrib/entgql"
 )
+
+// License is the resolver for the license field.
+func (r *backupResolver) License(ctx context.Context, obj *ent.Backup) (*ent.IPLicense, error) {
+	return historyEdge(ctx, &obj.LicenseID, obj.Edges.LicenseOrErr, func(ctx context.Context) (*ent.IPLicense, error) {
+		return r.db(ctx).IPLicense.Get(ctx, obj.LicenseID)
+	})
+}
+
+// License is the resolver for the license field.
+func (r *invoiceItemResolver) License(ctx context.Context, obj *ent.InvoiceItem) (*ent.IPLicense, error) {
+	return historyEdge(ctx, obj.LicenseID, obj.Edges.LicenseOrErr, func(ctx context.Context) (*ent.IPLicense, error) {
+		return r.db(ctx).IPLicense.Get(ctx, *obj.LicenseID)
+	})
+}
+
+// ServerAccount is the resolver for the serverAccount field.
+func (r *invoiceItemResolver) ServerAccount(ctx context.Context, obj *ent.InvoiceItem) (*ent.ServerAccount, error) {
+	return historyEdge(ctx, obj.ServerAccountID, obj.Edges.ServerAccountOrErr, func(ctx context.Context) (*ent.ServerAccount, error) {
+		return r.db(ctx).ServerAccount.Get(ctx, *obj.ServerAccountID)
+	})
+}
+
+// Backup is the resolver for the backup field.
+func (r *invoiceItemResolver) Backup(ctx context.Context, obj *ent.InvoiceItem) (*ent.Backup, error) {
+	return historyEdge(ctx, obj.BackupID, obj.Edges.BackupOrErr, func(ctx context.Context) (*ent.Backup, error) {
+		return r.db(ctx).Backup.Get(ctx, *obj.BackupID)
+	})
+}
 
 // Node is the resolver for the node field.
 func (r *queryResolver) Node(ctx context.Context, id string) (ent.Noder, error) {
 	if err := checkNodeID("id", id); err != nil {
 		return nil, err
 	}
-	n, err := r.db(ctx).Noder(ctx, id, ent.WithNodeType(nodeTable))
+	// The ID names the row on purpose: a removed license, backup or
+	// server account is found (with its removedAt).
+	n, err := r.db(ctx).Noder(removal.Include(ctx), id, ent.WithNodeType(nodeTable))
 	if ent.IsNotFound(err) {
 		return nil, nodeNotFound(id)
 	}
@@ -37,7 +68,7 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []string) ([]ent.Noder, e
 			return nil, err
 		}
 	}
-	return r.db(ctx).Noders(ctx, ids, ent.WithNodeType(nodeTable))
+	return r.db(ctx).Noders(removal.Include(ctx), ids, ent.WithNodeType(nodeTable))
 }
 
 // IPLicenses is the resolver for the ipLicenses field.
@@ -68,6 +99,9 @@ func (r *Resolver) IPLicense() generated.IPLicenseResolver { return &iPLicenseRe
 // Invoice returns generated.InvoiceResolver implementation.
 func (r *Resolver) Invoice() generated.InvoiceResolver { return &invoiceResolver{r} }
 
+// InvoiceItem returns generated.InvoiceItemResolver implementation.
+func (r *Resolver) InvoiceItem() generated.InvoiceItemResolver { return &invoiceItemResolver{r} }
+
 // Query returns generated.QueryResolver implementation.
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 
@@ -82,6 +116,7 @@ type (
 	checkoutResolver      struct{ *Resolver }
 	iPLicenseResolver     struct{ *Resolver }
 	invoiceResolver       struct{ *Resolver }
+	invoiceItemResolver   struct{ *Resolver }
 	queryResolver         struct{ *Resolver }
 	resellerResolver      struct{ *Resolver }
 	serverAccountResolver struct{ *Resolver }

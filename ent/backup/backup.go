@@ -17,16 +17,22 @@ const (
 	FieldCreatedAt = "created_at"
 	// FieldResellerID holds the string denoting the reseller_id field in the database.
 	FieldResellerID = "reseller_id"
+	// FieldRemovedAt holds the string denoting the removed_at field in the database.
+	FieldRemovedAt = "removed_at"
 	// FieldSizeGB holds the string denoting the size_gb field in the database.
 	FieldSizeGB = "size_gb"
 	// FieldLicenseID holds the string denoting the license_id field in the database.
 	FieldLicenseID = "license_id"
+	// FieldLiveLicenseID holds the string denoting the live_license_id field in the database.
+	FieldLiveLicenseID = "live_license_id"
 	// FieldDatacenterID holds the string denoting the datacenter_id field in the database.
 	FieldDatacenterID = "datacenter_id"
 	// EdgeReseller holds the string denoting the reseller edge name in mutations.
 	EdgeReseller = "reseller"
 	// EdgeLicense holds the string denoting the license edge name in mutations.
 	EdgeLicense = "license"
+	// EdgeLiveLicense holds the string denoting the live_license edge name in mutations.
+	EdgeLiveLicense = "live_license"
 	// EdgeDatacenter holds the string denoting the datacenter edge name in mutations.
 	EdgeDatacenter = "datacenter"
 	// Table holds the table name of the backup in the database.
@@ -45,6 +51,13 @@ const (
 	LicenseInverseTable = "ip_licenses"
 	// LicenseColumn is the table column denoting the license relation/edge.
 	LicenseColumn = "license_id"
+	// LiveLicenseTable is the table that holds the live_license relation/edge.
+	LiveLicenseTable = "backups"
+	// LiveLicenseInverseTable is the table name for the IPLicense entity.
+	// It exists in this package in order to avoid circular dependency with the "iplicense" package.
+	LiveLicenseInverseTable = "ip_licenses"
+	// LiveLicenseColumn is the table column denoting the live_license relation/edge.
+	LiveLicenseColumn = "live_license_id"
 	// DatacenterTable is the table that holds the datacenter relation/edge.
 	DatacenterTable = "backups"
 	// DatacenterInverseTable is the table name for the Datacenter entity.
@@ -59,8 +72,10 @@ var Columns = []string{
 	FieldID,
 	FieldCreatedAt,
 	FieldResellerID,
+	FieldRemovedAt,
 	FieldSizeGB,
 	FieldLicenseID,
+	FieldLiveLicenseID,
 	FieldDatacenterID,
 }
 
@@ -81,7 +96,7 @@ func ValidColumn(column string) bool {
 //	import _ "clnd/ent/runtime"
 var (
 	Hooks        [2]ent.Hook
-	Interceptors [1]ent.Interceptor
+	Interceptors [3]ent.Interceptor
 	// SizeGBValidator is a validator for the "size_gb" field. It is called by the builders before save.
 	SizeGBValidator func(int) error
 	// DefaultID holds the default value on creation for the "id" field.
@@ -108,6 +123,11 @@ func ByResellerID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldResellerID, opts...).ToFunc()
 }
 
+// ByRemovedAt orders the results by the removed_at field.
+func ByRemovedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRemovedAt, opts...).ToFunc()
+}
+
 // BySizeGB orders the results by the size_gb field.
 func BySizeGB(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSizeGB, opts...).ToFunc()
@@ -116,6 +136,11 @@ func BySizeGB(opts ...sql.OrderTermOption) OrderOption {
 // ByLicenseID orders the results by the license_id field.
 func ByLicenseID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldLicenseID, opts...).ToFunc()
+}
+
+// ByLiveLicenseID orders the results by the live_license_id field.
+func ByLiveLicenseID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldLiveLicenseID, opts...).ToFunc()
 }
 
 // ByDatacenterID orders the results by the datacenter_id field.
@@ -137,6 +162,13 @@ func ByLicenseField(field string, opts ...sql.OrderTermOption) OrderOption {
 	}
 }
 
+// ByLiveLicenseField orders the results by live_license field.
+func ByLiveLicenseField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newLiveLicenseStep(), sql.OrderByField(field, opts...))
+	}
+}
+
 // ByDatacenterField orders the results by datacenter field.
 func ByDatacenterField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -154,7 +186,14 @@ func newLicenseStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(LicenseInverseTable, FieldID),
-		sqlgraph.Edge(sqlgraph.O2O, true, LicenseTable, LicenseColumn),
+		sqlgraph.Edge(sqlgraph.M2O, false, LicenseTable, LicenseColumn),
+	)
+}
+func newLiveLicenseStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(LiveLicenseInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2O, true, LiveLicenseTable, LiveLicenseColumn),
 	)
 }
 func newDatacenterStep() *sqlgraph.Step {

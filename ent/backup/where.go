@@ -75,6 +75,11 @@ func ResellerID(v string) predicate.Backup {
 	return predicate.Backup(sql.FieldEQ(FieldResellerID, v))
 }
 
+// RemovedAt applies equality check predicate on the "removed_at" field. It's identical to RemovedAtEQ.
+func RemovedAt(v time.Time) predicate.Backup {
+	return predicate.Backup(sql.FieldEQ(FieldRemovedAt, v))
+}
+
 // SizeGB applies equality check predicate on the "size_gb" field. It's identical to SizeGBEQ.
 func SizeGB(v int) predicate.Backup {
 	return predicate.Backup(sql.FieldEQ(FieldSizeGB, v))
@@ -83,6 +88,11 @@ func SizeGB(v int) predicate.Backup {
 // LicenseID applies equality check predicate on the "license_id" field. It's identical to LicenseIDEQ.
 func LicenseID(v string) predicate.Backup {
 	return predicate.Backup(sql.FieldEQ(FieldLicenseID, v))
+}
+
+// LiveLicenseID applies equality check predicate on the "live_license_id" field. It's identical to LiveLicenseIDEQ.
+func LiveLicenseID(v string) predicate.Backup {
+	return predicate.Backup(sql.FieldEQ(FieldLiveLicenseID, v))
 }
 
 // DatacenterID applies equality check predicate on the "datacenter_id" field. It's identical to DatacenterIDEQ.
@@ -195,6 +205,56 @@ func ResellerIDContainsFold(v string) predicate.Backup {
 	return predicate.Backup(sql.FieldContainsFold(FieldResellerID, v))
 }
 
+// RemovedAtEQ applies the EQ predicate on the "removed_at" field.
+func RemovedAtEQ(v time.Time) predicate.Backup {
+	return predicate.Backup(sql.FieldEQ(FieldRemovedAt, v))
+}
+
+// RemovedAtNEQ applies the NEQ predicate on the "removed_at" field.
+func RemovedAtNEQ(v time.Time) predicate.Backup {
+	return predicate.Backup(sql.FieldNEQ(FieldRemovedAt, v))
+}
+
+// RemovedAtIn applies the In predicate on the "removed_at" field.
+func RemovedAtIn(vs ...time.Time) predicate.Backup {
+	return predicate.Backup(sql.FieldIn(FieldRemovedAt, vs...))
+}
+
+// RemovedAtNotIn applies the NotIn predicate on the "removed_at" field.
+func RemovedAtNotIn(vs ...time.Time) predicate.Backup {
+	return predicate.Backup(sql.FieldNotIn(FieldRemovedAt, vs...))
+}
+
+// RemovedAtGT applies the GT predicate on the "removed_at" field.
+func RemovedAtGT(v time.Time) predicate.Backup {
+	return predicate.Backup(sql.FieldGT(FieldRemovedAt, v))
+}
+
+// RemovedAtGTE applies the GTE predicate on the "removed_at" field.
+func RemovedAtGTE(v time.Time) predicate.Backup {
+	return predicate.Backup(sql.FieldGTE(FieldRemovedAt, v))
+}
+
+// RemovedAtLT applies the LT predicate on the "removed_at" field.
+func RemovedAtLT(v time.Time) predicate.Backup {
+	return predicate.Backup(sql.FieldLT(FieldRemovedAt, v))
+}
+
+// RemovedAtLTE applies the LTE predicate on the "removed_at" field.
+func RemovedAtLTE(v time.Time) predicate.Backup {
+	return predicate.Backup(sql.FieldLTE(FieldRemovedAt, v))
+}
+
+// RemovedAtIsNil applies the IsNil predicate on the "removed_at" field.
+func RemovedAtIsNil() predicate.Backup {
+	return predicate.Backup(sql.FieldIsNull(FieldRemovedAt))
+}
+
+// RemovedAtNotNil applies the NotNil predicate on the "removed_at" field.
+func RemovedAtNotNil() predicate.Backup {
+	return predicate.Backup(sql.FieldNotNull(FieldRemovedAt))
+}
+
 // SizeGBEQ applies the EQ predicate on the "size_gb" field.
 func SizeGBEQ(v int) predicate.Backup {
 	return predicate.Backup(sql.FieldEQ(FieldSizeGB, v))
@@ -300,6 +360,81 @@ func LicenseIDContainsFold(v string) predicate.Backup {
 	return predicate.Backup(sql.FieldContainsFold(FieldLicenseID, v))
 }
 
+// LiveLicenseIDEQ applies the EQ predicate on the "live_license_id" field.
+func LiveLicenseIDEQ(v string) predicate.Backup {
+	return predicate.Backup(sql.FieldEQ(FieldLiveLicenseID, v))
+}
+
+// LiveLicenseIDNEQ applies the NEQ predicate on the "live_license_id" field.
+func LiveLicenseIDNEQ(v string) predicate.Backup {
+	return predicate.Backup(sql.FieldNEQ(FieldLiveLicenseID, v))
+}
+
+// LiveLicenseIDIn applies the In predicate on the "live_license_id" field.
+func LiveLicenseIDIn(vs ...string) predicate.Backup {
+	return predicate.Backup(sql.FieldIn(FieldLiveLicenseID, vs...))
+}
+
+// LiveLicenseIDNotIn applies the NotIn predicate on the "live_license_id" field.
+func LiveLicenseIDNotIn(vs ...string) predicate.Backup {
+	return predicate.Backup(sql.FieldNotIn(FieldLiveLicenseID, vs...))
+}
+
+// LiveLicenseIDGT applies the GT predicate on the "live_license_id" field.
+func LiveLicenseIDGT(v string) predicate.Backup {
+	return predicate.Backup(sql.FieldGT(FieldLiveLicenseID, v))
+}
+
+// LiveLicenseIDGTE applies the GTE predicate on the "live_license_id" field.
+func LiveLicenseIDGTE(v string) predicate.Backup {
+	return predicate.Backup(sql.FieldGTE(FieldLiveLicenseID, v))
+}
+
+// LiveLicenseIDLT applies the LT predicate on the "live_license_id" field.
+func LiveLicenseIDLT(v string) predicate.Backup {
+	return predicate.Backup(sql.FieldLT(FieldLiveLicenseID, v))
+}
+
+// LiveLicenseIDLTE applies the LTE predicate on the "live_license_id" field.
+func LiveLicenseIDLTE(v string) predicate.Backup {
+	return predicate.Backup(sql.FieldLTE(FieldLiveLicenseID, v))
+}
+
+// LiveLicenseIDContains applies the Contains predicate on the "live_license_id" field.
+func LiveLicenseIDContains(v string) predicate.Backup {
+	return predicate.Backup(sql.FieldContains(FieldLiveLicenseID, v))
+}
+
+// LiveLicenseIDHasPrefix applies the HasPrefix predicate on the "live_license_id" field.
+func LiveLicenseIDHasPrefix(v string) predicate.Backup {
+	return predicate.Backup(sql.FieldHasPrefix(FieldLiveLicenseID, v))
+}
+
+// LiveLicenseIDHasSuffix applies the HasSuffix predicate on the "live_license_id" field.
+func LiveLicenseIDHasSuffix(v string) predicate.Backup {
+	return predicate.Backup(sql.FieldHasSuffix(FieldLiveLicenseID, v))
+}
+
+// LiveLicenseIDIsNil applies the IsNil predicate on the "live_license_id" field.
+func LiveLicenseIDIsNil() predicate.Backup {
+	return predicate.Backup(sql.FieldIsNull(FieldLiveLicenseID))
+}
+
+// LiveLicenseIDNotNil applies the NotNil predicate on the "live_license_id" field.
+func LiveLicenseIDNotNil() predicate.Backup {
+	return predicate.Backup(sql.FieldNotNull(FieldLiveLicenseID))
+}
+
+// LiveLicenseIDEqualFold applies the EqualFold predicate on the "live_license_id" field.
+func LiveLicenseIDEqualFold(v string) predicate.Backup {
+	return predicate.Backup(sql.FieldEqualFold(FieldLiveLicenseID, v))
+}
+
+// LiveLicenseIDContainsFold applies the ContainsFold predicate on the "live_license_id" field.
+func LiveLicenseIDContainsFold(v string) predicate.Backup {
+	return predicate.Backup(sql.FieldContainsFold(FieldLiveLicenseID, v))
+}
+
 // DatacenterIDEQ applies the EQ predicate on the "datacenter_id" field.
 func DatacenterIDEQ(v string) predicate.Backup {
 	return predicate.Backup(sql.FieldEQ(FieldDatacenterID, v))
@@ -393,7 +528,7 @@ func HasLicense() predicate.Backup {
 	return predicate.Backup(func(s *sql.Selector) {
 		step := sqlgraph.NewStep(
 			sqlgraph.From(Table, FieldID),
-			sqlgraph.Edge(sqlgraph.O2O, true, LicenseTable, LicenseColumn),
+			sqlgraph.Edge(sqlgraph.M2O, false, LicenseTable, LicenseColumn),
 		)
 		sqlgraph.HasNeighbors(s, step)
 	})
@@ -403,6 +538,29 @@ func HasLicense() predicate.Backup {
 func HasLicenseWith(preds ...predicate.IPLicense) predicate.Backup {
 	return predicate.Backup(func(s *sql.Selector) {
 		step := newLicenseStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasLiveLicense applies the HasEdge predicate on the "live_license" edge.
+func HasLiveLicense() predicate.Backup {
+	return predicate.Backup(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, true, LiveLicenseTable, LiveLicenseColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasLiveLicenseWith applies the HasEdge predicate on the "live_license" edge with a given conditions (other predicates).
+func HasLiveLicenseWith(preds ...predicate.IPLicense) predicate.Backup {
+	return predicate.Backup(func(s *sql.Selector) {
+		step := newLiveLicenseStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

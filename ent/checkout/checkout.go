@@ -85,7 +85,7 @@ func ValidColumn(column string) bool {
 //	import _ "clnd/ent/runtime"
 var (
 	Hooks        [2]ent.Hook
-	Interceptors [1]ent.Interceptor
+	Interceptors [2]ent.Interceptor
 	// DefaultApproveURL holds the default value on creation for the "approve_url" field.
 	DefaultApproveURL string
 	// DefaultReturnURL holds the default value on creation for the "return_url" field.

@@ -62,7 +62,7 @@ func ValidColumn(column string) bool {
 //	import _ "clnd/ent/runtime"
 var (
 	Hooks        [2]ent.Hook
-	Interceptors [1]ent.Interceptor
+	Interceptors [2]ent.Interceptor
 	// DefaultReference holds the default value on creation for the "reference" field.
 	DefaultReference string
 	// DefaultSummary holds the default value on creation for the "summary" field.

@@ -24,6 +24,7 @@ import (
 	"clnd/ent/paymentattempt"
 	"clnd/ent/paymentmethod"
 	"clnd/ent/predicate"
+	"clnd/ent/pricechange"
 	"clnd/ent/product"
 	"clnd/ent/reseller"
 	"clnd/ent/sandboxpayment"
@@ -524,6 +525,33 @@ func (f TraversePaymentMethod) Traverse(ctx context.Context, q ent.Query) error 
 	return fmt.Errorf("unexpected query type %T. expect *ent.PaymentMethodQuery", q)
 }
 
+// The PriceChangeFunc type is an adapter to allow the use of ordinary function as a Querier.
+type PriceChangeFunc func(context.Context, *ent.PriceChangeQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f PriceChangeFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.PriceChangeQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.PriceChangeQuery", q)
+}
+
+// The TraversePriceChange type is an adapter to allow the use of ordinary function as Traverser.
+type TraversePriceChange func(context.Context, *ent.PriceChangeQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraversePriceChange) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraversePriceChange) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.PriceChangeQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.PriceChangeQuery", q)
+}
+
 // The ProductFunc type is an adapter to allow the use of ordinary function as a Querier.
 type ProductFunc func(context.Context, *ent.ProductQuery) (ent.Value, error)
 
@@ -775,6 +803,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.PaymentAttemptQuery, predicate.PaymentAttempt, paymentattempt.OrderOption]{typ: ent.TypePaymentAttempt, tq: q}, nil
 	case *ent.PaymentMethodQuery:
 		return &query[*ent.PaymentMethodQuery, predicate.PaymentMethod, paymentmethod.OrderOption]{typ: ent.TypePaymentMethod, tq: q}, nil
+	case *ent.PriceChangeQuery:
+		return &query[*ent.PriceChangeQuery, predicate.PriceChange, pricechange.OrderOption]{typ: ent.TypePriceChange, tq: q}, nil
 	case *ent.ProductQuery:
 		return &query[*ent.ProductQuery, predicate.Product, product.OrderOption]{typ: ent.TypeProduct, tq: q}, nil
 	case *ent.ResellerQuery:

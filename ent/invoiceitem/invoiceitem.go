@@ -111,7 +111,7 @@ func ValidColumn(column string) bool {
 //	import _ "clnd/ent/runtime"
 var (
 	Hooks        [1]ent.Hook
-	Interceptors [2]ent.Interceptor
+	Interceptors [3]ent.Interceptor
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() string
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.

@@ -21,6 +21,8 @@ const (
 	FieldCreatedAt = "created_at"
 	// FieldResellerID holds the string denoting the reseller_id field in the database.
 	FieldResellerID = "reseller_id"
+	// FieldRemovedAt holds the string denoting the removed_at field in the database.
+	FieldRemovedAt = "removed_at"
 	// FieldIP holds the string denoting the ip field in the database.
 	FieldIP = "ip"
 	// FieldType holds the string denoting the type field in the database.
@@ -61,7 +63,7 @@ const (
 	// It exists in this package in order to avoid circular dependency with the "backup" package.
 	BackupInverseTable = "backups"
 	// BackupColumn is the table column denoting the backup relation/edge.
-	BackupColumn = "license_id"
+	BackupColumn = "live_license_id"
 )
 
 // Columns holds all SQL columns for iplicense fields.
@@ -69,6 +71,7 @@ var Columns = []string{
 	FieldID,
 	FieldCreatedAt,
 	FieldResellerID,
+	FieldRemovedAt,
 	FieldIP,
 	FieldType,
 	FieldFamily,
@@ -94,7 +97,7 @@ func ValidColumn(column string) bool {
 //	import _ "clnd/ent/runtime"
 var (
 	Hooks        [2]ent.Hook
-	Interceptors [1]ent.Interceptor
+	Interceptors [3]ent.Interceptor
 	// IPValidator is a validator for the "ip" field. It is called by the builders before save.
 	IPValidator func(string) error
 	// DefaultHostname holds the default value on creation for the "hostname" field.
@@ -141,6 +144,11 @@ func ByCreatedAt(opts ...sql.OrderTermOption) OrderOption {
 // ByResellerID orders the results by the reseller_id field.
 func ByResellerID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldResellerID, opts...).ToFunc()
+}
+
+// ByRemovedAt orders the results by the removed_at field.
+func ByRemovedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRemovedAt, opts...).ToFunc()
 }
 
 // ByIP orders the results by the ip field.

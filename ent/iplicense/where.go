@@ -76,6 +76,11 @@ func ResellerID(v string) predicate.IPLicense {
 	return predicate.IPLicense(sql.FieldEQ(FieldResellerID, v))
 }
 
+// RemovedAt applies equality check predicate on the "removed_at" field. It's identical to RemovedAtEQ.
+func RemovedAt(v time.Time) predicate.IPLicense {
+	return predicate.IPLicense(sql.FieldEQ(FieldRemovedAt, v))
+}
+
 // IP applies equality check predicate on the "ip" field. It's identical to IPEQ.
 func IP(v string) predicate.IPLicense {
 	return predicate.IPLicense(sql.FieldEQ(FieldIP, v))
@@ -199,6 +204,56 @@ func ResellerIDEqualFold(v string) predicate.IPLicense {
 // ResellerIDContainsFold applies the ContainsFold predicate on the "reseller_id" field.
 func ResellerIDContainsFold(v string) predicate.IPLicense {
 	return predicate.IPLicense(sql.FieldContainsFold(FieldResellerID, v))
+}
+
+// RemovedAtEQ applies the EQ predicate on the "removed_at" field.
+func RemovedAtEQ(v time.Time) predicate.IPLicense {
+	return predicate.IPLicense(sql.FieldEQ(FieldRemovedAt, v))
+}
+
+// RemovedAtNEQ applies the NEQ predicate on the "removed_at" field.
+func RemovedAtNEQ(v time.Time) predicate.IPLicense {
+	return predicate.IPLicense(sql.FieldNEQ(FieldRemovedAt, v))
+}
+
+// RemovedAtIn applies the In predicate on the "removed_at" field.
+func RemovedAtIn(vs ...time.Time) predicate.IPLicense {
+	return predicate.IPLicense(sql.FieldIn(FieldRemovedAt, vs...))
+}
+
+// RemovedAtNotIn applies the NotIn predicate on the "removed_at" field.
+func RemovedAtNotIn(vs ...time.Time) predicate.IPLicense {
+	return predicate.IPLicense(sql.FieldNotIn(FieldRemovedAt, vs...))
+}
+
+// RemovedAtGT applies the GT predicate on the "removed_at" field.
+func RemovedAtGT(v time.Time) predicate.IPLicense {
+	return predicate.IPLicense(sql.FieldGT(FieldRemovedAt, v))
+}
+
+// RemovedAtGTE applies the GTE predicate on the "removed_at" field.
+func RemovedAtGTE(v time.Time) predicate.IPLicense {
+	return predicate.IPLicense(sql.FieldGTE(FieldRemovedAt, v))
+}
+
+// RemovedAtLT applies the LT predicate on the "removed_at" field.
+func RemovedAtLT(v time.Time) predicate.IPLicense {
+	return predicate.IPLicense(sql.FieldLT(FieldRemovedAt, v))
+}
+
+// RemovedAtLTE applies the LTE predicate on the "removed_at" field.
+func RemovedAtLTE(v time.Time) predicate.IPLicense {
+	return predicate.IPLicense(sql.FieldLTE(FieldRemovedAt, v))
+}
+
+// RemovedAtIsNil applies the IsNil predicate on the "removed_at" field.
+func RemovedAtIsNil() predicate.IPLicense {
+	return predicate.IPLicense(sql.FieldIsNull(FieldRemovedAt))
+}
+
+// RemovedAtNotNil applies the NotNil predicate on the "removed_at" field.
+func RemovedAtNotNil() predicate.IPLicense {
+	return predicate.IPLicense(sql.FieldNotNull(FieldRemovedAt))
 }
 
 // IPEQ applies the EQ predicate on the "ip" field.

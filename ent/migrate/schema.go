@@ -3,6 +3,7 @@
 package migrate
 
 import (
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/dialect/sql/schema"
 	"entgo.io/ent/schema/field"
 )
@@ -79,9 +80,11 @@ var (
 	BackupsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
 		{Name: "created_at", Type: field.TypeTime},
+		{Name: "removed_at", Type: field.TypeTime, Nullable: true},
 		{Name: "size_gb", Type: field.TypeInt},
+		{Name: "license_id", Type: field.TypeString},
 		{Name: "datacenter_id", Type: field.TypeString},
-		{Name: "license_id", Type: field.TypeString, Unique: true},
+		{Name: "live_license_id", Type: field.TypeString, Unique: true, Nullable: true},
 		{Name: "reseller_id", Type: field.TypeString},
 	}
 	// BackupsTable holds the schema information for the "backups" table.
@@ -91,20 +94,26 @@ var (
 		PrimaryKey: []*schema.Column{BackupsColumns[0]},
 		ForeignKeys: []*schema.ForeignKey{
 			{
-				Symbol:     "backups_datacenters_datacenter",
-				Columns:    []*schema.Column{BackupsColumns[3]},
-				RefColumns: []*schema.Column{DatacentersColumns[0]},
-				OnDelete:   schema.NoAction,
-			},
-			{
-				Symbol:     "backups_ip_licenses_backup",
+				Symbol:     "backups_ip_licenses_license",
 				Columns:    []*schema.Column{BackupsColumns[4]},
 				RefColumns: []*schema.Column{IPLicensesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
-				Symbol:     "backups_resellers_backups",
+				Symbol:     "backups_datacenters_datacenter",
 				Columns:    []*schema.Column{BackupsColumns[5]},
+				RefColumns: []*schema.Column{DatacentersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "backups_ip_licenses_backup",
+				Columns:    []*schema.Column{BackupsColumns[6]},
+				RefColumns: []*schema.Column{IPLicensesColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "backups_resellers_backups",
+				Columns:    []*schema.Column{BackupsColumns[7]},
 				RefColumns: []*schema.Column{ResellersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -112,7 +121,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "backup_license_id",
-				Unique:  true,
+				Unique:  false,
 				Columns: []*schema.Column{BackupsColumns[4]},
 			},
 		},
@@ -238,6 +247,7 @@ var (
 	IPLicensesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
 		{Name: "created_at", Type: field.TypeTime},
+		{Name: "removed_at", Type: field.TypeTime, Nullable: true},
 		{Name: "ip", Type: field.TypeString, Collation: "C"},
 		{Name: "type", Type: field.TypeEnum, Enums: []string{"CLOUDLINUX_OS", "CLOUDLINUX_SOLO", "KERNELCARE", "KERNELCARE_PLUS", "IMUNIFYAV_PLUS", "IMUNIFY360_SINGLE_USER", "IMUNIFY360_UP_TO_30_USERS", "IMUNIFY360_UP_TO_250_USERS", "IMUNIFY360_UNLIMITED"}},
 		{Name: "family", Type: field.TypeEnum, Enums: []string{"CLOUDLINUX", "IMUNIFY", "KERNELCARE"}},
@@ -254,13 +264,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "ip_licenses_products_product",
-				Columns:    []*schema.Column{IPLicensesColumns[7]},
+				Columns:    []*schema.Column{IPLicensesColumns[8]},
 				RefColumns: []*schema.Column{ProductsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "ip_licenses_resellers_ip_licenses",
-				Columns:    []*schema.Column{IPLicensesColumns[8]},
+				Columns:    []*schema.Column{IPLicensesColumns[9]},
 				RefColumns: []*schema.Column{ResellersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -269,17 +279,20 @@ var (
 			{
 				Name:    "iplicense_ip_family",
 				Unique:  true,
-				Columns: []*schema.Column{IPLicensesColumns[2], IPLicensesColumns[4]},
+				Columns: []*schema.Column{IPLicensesColumns[3], IPLicensesColumns[5]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "removed_at IS NULL",
+				},
 			},
 			{
 				Name:    "iplicense_reseller_id_created_at",
 				Unique:  false,
-				Columns: []*schema.Column{IPLicensesColumns[8], IPLicensesColumns[1]},
+				Columns: []*schema.Column{IPLicensesColumns[9], IPLicensesColumns[1]},
 			},
 			{
 				Name:    "iplicense_reseller_id_type",
 				Unique:  false,
-				Columns: []*schema.Column{IPLicensesColumns[8], IPLicensesColumns[3]},
+				Columns: []*schema.Column{IPLicensesColumns[9], IPLicensesColumns[4]},
 			},
 		},
 	}
@@ -607,6 +620,27 @@ var (
 			},
 		},
 	}
+	// PriceChangesColumns holds the columns for the "price_changes" table.
+	PriceChangesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "product_id", Type: field.TypeString},
+		{Name: "old_price", Type: field.TypeInt64},
+		{Name: "new_price", Type: field.TypeInt64},
+		{Name: "changed_at", Type: field.TypeTime},
+	}
+	// PriceChangesTable holds the schema information for the "price_changes" table.
+	PriceChangesTable = &schema.Table{
+		Name:       "price_changes",
+		Columns:    PriceChangesColumns,
+		PrimaryKey: []*schema.Column{PriceChangesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "pricechange_product_id_changed_at",
+				Unique:  false,
+				Columns: []*schema.Column{PriceChangesColumns[1], PriceChangesColumns[4]},
+			},
+		},
+	}
 	// ProductsColumns holds the columns for the "products" table.
 	ProductsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -736,6 +770,7 @@ var (
 	ServerAccountsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
 		{Name: "created_at", Type: field.TypeTime},
+		{Name: "removed_at", Type: field.TypeTime, Nullable: true},
 		{Name: "login", Type: field.TypeString, Collation: "C"},
 		{Name: "first_name", Type: field.TypeString, Default: ""},
 		{Name: "last_name", Type: field.TypeString, Default: ""},
@@ -753,7 +788,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "server_accounts_resellers_server_accounts",
-				Columns:    []*schema.Column{ServerAccountsColumns[9]},
+				Columns:    []*schema.Column{ServerAccountsColumns[10]},
 				RefColumns: []*schema.Column{ResellersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -762,12 +797,15 @@ var (
 			{
 				Name:    "serveraccount_login",
 				Unique:  true,
-				Columns: []*schema.Column{ServerAccountsColumns[2]},
+				Columns: []*schema.Column{ServerAccountsColumns[3]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "removed_at IS NULL",
+				},
 			},
 			{
 				Name:    "serveraccount_reseller_id_created_at",
 				Unique:  false,
-				Columns: []*schema.Column{ServerAccountsColumns[9], ServerAccountsColumns[1]},
+				Columns: []*schema.Column{ServerAccountsColumns[10], ServerAccountsColumns[1]},
 			},
 		},
 	}
@@ -867,6 +905,7 @@ var (
 		OperatorTokensTable,
 		PaymentAttemptsTable,
 		PaymentMethodsTable,
+		PriceChangesTable,
 		ProductsTable,
 		ResellersTable,
 		SandboxPaymentsTable,
@@ -882,9 +921,10 @@ func init() {
 	APITokensTable.ForeignKeys[0].RefTable = ResellersTable
 	ActivationKeysTable.ForeignKeys[0].RefTable = ResellersTable
 	ActivationKeysTable.ForeignKeys[1].RefTable = ServerAccountsTable
-	BackupsTable.ForeignKeys[0].RefTable = DatacentersTable
-	BackupsTable.ForeignKeys[1].RefTable = IPLicensesTable
-	BackupsTable.ForeignKeys[2].RefTable = ResellersTable
+	BackupsTable.ForeignKeys[0].RefTable = IPLicensesTable
+	BackupsTable.ForeignKeys[1].RefTable = DatacentersTable
+	BackupsTable.ForeignKeys[2].RefTable = IPLicensesTable
+	BackupsTable.ForeignKeys[3].RefTable = ResellersTable
 	BillableRunsTable.ForeignKeys[0].RefTable = ResellersTable
 	CheckoutsTable.ForeignKeys[0].RefTable = ResellersTable
 	IPLicensesTable.ForeignKeys[0].RefTable = ProductsTable

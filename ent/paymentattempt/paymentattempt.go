@@ -130,7 +130,7 @@ func ValidColumn(column string) bool {
 //	import _ "clnd/ent/runtime"
 var (
 	Hooks        [2]ent.Hook
-	Interceptors [1]ent.Interceptor
+	Interceptors [2]ent.Interceptor
 	// DefaultReason holds the default value on creation for the "reason" field.
 	DefaultReason string
 	// DefaultDeclineCode holds the default value on creation for the "decline_code" field.

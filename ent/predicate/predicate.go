@@ -54,6 +54,9 @@ type PaymentAttempt func(*sql.Selector)
 // PaymentMethod is the predicate function for paymentmethod builders.
 type PaymentMethod func(*sql.Selector)
 
+// PriceChange is the predicate function for pricechange builders.
+type PriceChange func(*sql.Selector)
+
 // Product is the predicate function for product builders.
 type Product func(*sql.Selector)
 

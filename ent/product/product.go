@@ -56,7 +56,8 @@ func ValidColumn(column string) bool {
 //
 //	import _ "clnd/ent/runtime"
 var (
-	Hooks [1]ent.Hook
+	Hooks        [1]ent.Hook
+	Interceptors [1]ent.Interceptor
 	// NameValidator is a validator for the "name" field. It is called by the builders before save.
 	NameValidator func(string) error
 	// MonthlyPriceValidator is a validator for the "monthly_price" field. It is called by the builders before save.

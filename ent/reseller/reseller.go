@@ -215,7 +215,7 @@ func ValidColumn(column string) bool {
 //	import _ "clnd/ent/runtime"
 var (
 	Hooks        [2]ent.Hook
-	Interceptors [1]ent.Interceptor
+	Interceptors [2]ent.Interceptor
 	// LoginValidator is a validator for the "login" field. It is called by the builders before save.
 	LoginValidator func(string) error
 	// DefaultCompany holds the default value on creation for the "company" field.

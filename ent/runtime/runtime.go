@@ -19,6 +19,7 @@ import (
 	"clnd/ent/operatortoken"
 	"clnd/ent/paymentattempt"
 	"clnd/ent/paymentmethod"
+	"clnd/ent/pricechange"
 	"clnd/ent/product"
 	"clnd/ent/reseller"
 	"clnd/ent/sandboxpayment"
@@ -40,8 +41,10 @@ func init() {
 	apitokenMixinHooks2 := apitokenMixin[2].Hooks()
 	apitoken.Hooks[0] = apitokenMixinHooks1[0]
 	apitoken.Hooks[1] = apitokenMixinHooks2[0]
+	apitokenMixinInters0 := apitokenMixin[0].Interceptors()
 	apitokenMixinInters2 := apitokenMixin[2].Interceptors()
-	apitoken.Interceptors[0] = apitokenMixinInters2[0]
+	apitoken.Interceptors[0] = apitokenMixinInters0[0]
+	apitoken.Interceptors[1] = apitokenMixinInters2[0]
 	apitokenMixinFields0 := apitokenMixin[0].Fields()
 	_ = apitokenMixinFields0
 	apitokenFields := schema.APIToken{}.Fields()
@@ -61,10 +64,12 @@ func init() {
 	activationkeyMixinHooks2 := activationkeyMixin[2].Hooks()
 	activationkey.Hooks[0] = activationkeyMixinHooks1[0]
 	activationkey.Hooks[1] = activationkeyMixinHooks2[0]
+	activationkeyMixinInters0 := activationkeyMixin[0].Interceptors()
 	activationkeyMixinInters2 := activationkeyMixin[2].Interceptors()
 	activationkeyInters := schema.ActivationKey{}.Interceptors()
-	activationkey.Interceptors[0] = activationkeyMixinInters2[0]
-	activationkey.Interceptors[1] = activationkeyInters[0]
+	activationkey.Interceptors[0] = activationkeyMixinInters0[0]
+	activationkey.Interceptors[1] = activationkeyMixinInters2[0]
+	activationkey.Interceptors[2] = activationkeyInters[0]
 	activationkeyMixinFields0 := activationkeyMixin[0].Fields()
 	_ = activationkeyMixinFields0
 	activationkeyFields := schema.ActivationKey{}.Fields()
@@ -90,8 +95,12 @@ func init() {
 	backupMixinHooks2 := backupMixin[2].Hooks()
 	backup.Hooks[0] = backupMixinHooks1[0]
 	backup.Hooks[1] = backupMixinHooks2[0]
+	backupMixinInters0 := backupMixin[0].Interceptors()
 	backupMixinInters2 := backupMixin[2].Interceptors()
-	backup.Interceptors[0] = backupMixinInters2[0]
+	backupMixinInters3 := backupMixin[3].Interceptors()
+	backup.Interceptors[0] = backupMixinInters0[0]
+	backup.Interceptors[1] = backupMixinInters2[0]
+	backup.Interceptors[2] = backupMixinInters3[0]
 	backupMixinFields0 := backupMixin[0].Fields()
 	_ = backupMixinFields0
 	backupFields := schema.Backup{}.Fields()
@@ -109,8 +118,10 @@ func init() {
 	billablerunMixin := schema.BillableRun{}.Mixin()
 	billablerunMixinHooks1 := billablerunMixin[1].Hooks()
 	billablerun.Hooks[0] = billablerunMixinHooks1[0]
+	billablerunMixinInters0 := billablerunMixin[0].Interceptors()
 	billablerunMixinInters1 := billablerunMixin[1].Interceptors()
-	billablerun.Interceptors[0] = billablerunMixinInters1[0]
+	billablerun.Interceptors[0] = billablerunMixinInters0[0]
+	billablerun.Interceptors[1] = billablerunMixinInters1[0]
 	billablerunMixinFields0 := billablerunMixin[0].Fields()
 	_ = billablerunMixinFields0
 	billablerunFields := schema.BillableRun{}.Fields()
@@ -126,8 +137,10 @@ func init() {
 	checkoutMixinHooks2 := checkoutMixin[2].Hooks()
 	checkout.Hooks[0] = checkoutMixinHooks1[0]
 	checkout.Hooks[1] = checkoutMixinHooks2[0]
+	checkoutMixinInters0 := checkoutMixin[0].Interceptors()
 	checkoutMixinInters2 := checkoutMixin[2].Interceptors()
-	checkout.Interceptors[0] = checkoutMixinInters2[0]
+	checkout.Interceptors[0] = checkoutMixinInters0[0]
+	checkout.Interceptors[1] = checkoutMixinInters2[0]
 	checkoutMixinFields0 := checkoutMixin[0].Fields()
 	_ = checkoutMixinFields0
 	checkoutFields := schema.Checkout{}.Fields()
@@ -153,6 +166,8 @@ func init() {
 	datacenterMixin := schema.Datacenter{}.Mixin()
 	datacenterHooks := schema.Datacenter{}.Hooks()
 	datacenter.Hooks[0] = datacenterHooks[0]
+	datacenterMixinInters0 := datacenterMixin[0].Interceptors()
+	datacenter.Interceptors[0] = datacenterMixinInters0[0]
 	datacenterMixinFields0 := datacenterMixin[0].Fields()
 	_ = datacenterMixinFields0
 	datacenterFields := schema.Datacenter{}.Fields()
@@ -176,8 +191,10 @@ func init() {
 	gatewayeventHooks := schema.GatewayEvent{}.Hooks()
 	gatewayevent.Hooks[0] = gatewayeventMixinHooks1[0]
 	gatewayevent.Hooks[1] = gatewayeventHooks[0]
+	gatewayeventMixinInters0 := gatewayeventMixin[0].Interceptors()
 	gatewayeventInters := schema.GatewayEvent{}.Interceptors()
-	gatewayevent.Interceptors[0] = gatewayeventInters[0]
+	gatewayevent.Interceptors[0] = gatewayeventMixinInters0[0]
+	gatewayevent.Interceptors[1] = gatewayeventInters[0]
 	gatewayeventMixinFields0 := gatewayeventMixin[0].Fields()
 	_ = gatewayeventMixinFields0
 	gatewayeventFields := schema.GatewayEvent{}.Fields()
@@ -201,8 +218,12 @@ func init() {
 	iplicenseMixinHooks2 := iplicenseMixin[2].Hooks()
 	iplicense.Hooks[0] = iplicenseMixinHooks1[0]
 	iplicense.Hooks[1] = iplicenseMixinHooks2[0]
+	iplicenseMixinInters0 := iplicenseMixin[0].Interceptors()
 	iplicenseMixinInters2 := iplicenseMixin[2].Interceptors()
-	iplicense.Interceptors[0] = iplicenseMixinInters2[0]
+	iplicenseMixinInters3 := iplicenseMixin[3].Interceptors()
+	iplicense.Interceptors[0] = iplicenseMixinInters0[0]
+	iplicense.Interceptors[1] = iplicenseMixinInters2[0]
+	iplicense.Interceptors[2] = iplicenseMixinInters3[0]
 	iplicenseMixinFields0 := iplicenseMixin[0].Fields()
 	_ = iplicenseMixinFields0
 	iplicenseFields := schema.IPLicense{}.Fields()
@@ -226,8 +247,10 @@ func init() {
 	idempotencyrecordHooks := schema.IdempotencyRecord{}.Hooks()
 	idempotencyrecord.Hooks[0] = idempotencyrecordMixinHooks1[0]
 	idempotencyrecord.Hooks[1] = idempotencyrecordHooks[0]
+	idempotencyrecordMixinInters0 := idempotencyrecordMixin[0].Interceptors()
 	idempotencyrecordInters := schema.IdempotencyRecord{}.Interceptors()
-	idempotencyrecord.Interceptors[0] = idempotencyrecordInters[0]
+	idempotencyrecord.Interceptors[0] = idempotencyrecordMixinInters0[0]
+	idempotencyrecord.Interceptors[1] = idempotencyrecordInters[0]
 	idempotencyrecordMixinFields0 := idempotencyrecordMixin[0].Fields()
 	_ = idempotencyrecordMixinFields0
 	idempotencyrecordFields := schema.IdempotencyRecord{}.Fields()
@@ -243,8 +266,10 @@ func init() {
 	invoiceMixinHooks2 := invoiceMixin[2].Hooks()
 	invoice.Hooks[0] = invoiceMixinHooks1[0]
 	invoice.Hooks[1] = invoiceMixinHooks2[0]
+	invoiceMixinInters0 := invoiceMixin[0].Interceptors()
 	invoiceMixinInters2 := invoiceMixin[2].Interceptors()
-	invoice.Interceptors[0] = invoiceMixinInters2[0]
+	invoice.Interceptors[0] = invoiceMixinInters0[0]
+	invoice.Interceptors[1] = invoiceMixinInters2[0]
 	invoiceMixinFields0 := invoiceMixin[0].Fields()
 	_ = invoiceMixinFields0
 	invoiceFields := schema.Invoice{}.Fields()
@@ -262,10 +287,12 @@ func init() {
 	invoiceitemMixin := schema.InvoiceItem{}.Mixin()
 	invoiceitemMixinHooks1 := invoiceitemMixin[1].Hooks()
 	invoiceitem.Hooks[0] = invoiceitemMixinHooks1[0]
+	invoiceitemMixinInters0 := invoiceitemMixin[0].Interceptors()
 	invoiceitemMixinInters1 := invoiceitemMixin[1].Interceptors()
 	invoiceitemInters := schema.InvoiceItem{}.Interceptors()
-	invoiceitem.Interceptors[0] = invoiceitemMixinInters1[0]
-	invoiceitem.Interceptors[1] = invoiceitemInters[0]
+	invoiceitem.Interceptors[0] = invoiceitemMixinInters0[0]
+	invoiceitem.Interceptors[1] = invoiceitemMixinInters1[0]
+	invoiceitem.Interceptors[2] = invoiceitemInters[0]
 	invoiceitemMixinFields0 := invoiceitemMixin[0].Fields()
 	_ = invoiceitemMixinFields0
 	invoiceitemFields := schema.InvoiceItem{}.Fields()
@@ -279,10 +306,12 @@ func init() {
 	invoicelineMixin := schema.InvoiceLine{}.Mixin()
 	invoicelineMixinHooks1 := invoicelineMixin[1].Hooks()
 	invoiceline.Hooks[0] = invoicelineMixinHooks1[0]
+	invoicelineMixinInters0 := invoicelineMixin[0].Interceptors()
 	invoicelineMixinInters1 := invoicelineMixin[1].Interceptors()
 	invoicelineInters := schema.InvoiceLine{}.Interceptors()
-	invoiceline.Interceptors[0] = invoicelineMixinInters1[0]
-	invoiceline.Interceptors[1] = invoicelineInters[0]
+	invoiceline.Interceptors[0] = invoicelineMixinInters0[0]
+	invoiceline.Interceptors[1] = invoicelineMixinInters1[0]
+	invoiceline.Interceptors[2] = invoicelineInters[0]
 	invoicelineMixinFields0 := invoicelineMixin[0].Fields()
 	_ = invoicelineMixinFields0
 	invoicelineFields := schema.InvoiceLine{}.Fields()
@@ -298,8 +327,10 @@ func init() {
 	loginfailureHooks := schema.LoginFailure{}.Hooks()
 	loginfailure.Hooks[0] = loginfailureMixinHooks1[0]
 	loginfailure.Hooks[1] = loginfailureHooks[0]
+	loginfailureMixinInters0 := loginfailureMixin[0].Interceptors()
 	loginfailureInters := schema.LoginFailure{}.Interceptors()
-	loginfailure.Interceptors[0] = loginfailureInters[0]
+	loginfailure.Interceptors[0] = loginfailureMixinInters0[0]
+	loginfailure.Interceptors[1] = loginfailureInters[0]
 	loginfailureMixinFields0 := loginfailureMixin[0].Fields()
 	_ = loginfailureMixinFields0
 	loginfailureFields := schema.LoginFailure{}.Fields()
@@ -315,8 +346,10 @@ func init() {
 	operatortokenHooks := schema.OperatorToken{}.Hooks()
 	operatortoken.Hooks[0] = operatortokenMixinHooks1[0]
 	operatortoken.Hooks[1] = operatortokenHooks[0]
+	operatortokenMixinInters0 := operatortokenMixin[0].Interceptors()
 	operatortokenInters := schema.OperatorToken{}.Interceptors()
-	operatortoken.Interceptors[0] = operatortokenInters[0]
+	operatortoken.Interceptors[0] = operatortokenMixinInters0[0]
+	operatortoken.Interceptors[1] = operatortokenInters[0]
 	operatortokenMixinFields0 := operatortokenMixin[0].Fields()
 	_ = operatortokenMixinFields0
 	operatortokenFields := schema.OperatorToken{}.Fields()
@@ -336,8 +369,10 @@ func init() {
 	paymentattemptMixinHooks2 := paymentattemptMixin[2].Hooks()
 	paymentattempt.Hooks[0] = paymentattemptMixinHooks1[0]
 	paymentattempt.Hooks[1] = paymentattemptMixinHooks2[0]
+	paymentattemptMixinInters0 := paymentattemptMixin[0].Interceptors()
 	paymentattemptMixinInters2 := paymentattemptMixin[2].Interceptors()
-	paymentattempt.Interceptors[0] = paymentattemptMixinInters2[0]
+	paymentattempt.Interceptors[0] = paymentattemptMixinInters0[0]
+	paymentattempt.Interceptors[1] = paymentattemptMixinInters2[0]
 	paymentattemptMixinFields0 := paymentattemptMixin[0].Fields()
 	_ = paymentattemptMixinFields0
 	paymentattemptFields := schema.PaymentAttempt{}.Fields()
@@ -389,10 +424,12 @@ func init() {
 	paymentmethodMixinHooks2 := paymentmethodMixin[2].Hooks()
 	paymentmethod.Hooks[0] = paymentmethodMixinHooks1[0]
 	paymentmethod.Hooks[1] = paymentmethodMixinHooks2[0]
+	paymentmethodMixinInters0 := paymentmethodMixin[0].Interceptors()
 	paymentmethodMixinInters2 := paymentmethodMixin[2].Interceptors()
 	paymentmethodInters := schema.PaymentMethod{}.Interceptors()
-	paymentmethod.Interceptors[0] = paymentmethodMixinInters2[0]
-	paymentmethod.Interceptors[1] = paymentmethodInters[0]
+	paymentmethod.Interceptors[0] = paymentmethodMixinInters0[0]
+	paymentmethod.Interceptors[1] = paymentmethodMixinInters2[0]
+	paymentmethod.Interceptors[2] = paymentmethodInters[0]
 	paymentmethodMixinFields0 := paymentmethodMixin[0].Fields()
 	_ = paymentmethodMixinFields0
 	paymentmethodFields := schema.PaymentMethod{}.Fields()
@@ -407,9 +444,30 @@ func init() {
 	paymentmethod.DefaultID = paymentmethodDescID.Default.(func() string)
 	// paymentmethod.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	paymentmethod.IDValidator = paymentmethodDescID.Validators[0].(func(string) error)
+	pricechangeMixin := schema.PriceChange{}.Mixin()
+	pricechangeHooks := schema.PriceChange{}.Hooks()
+	pricechange.Hooks[0] = pricechangeHooks[0]
+	pricechangeMixinInters0 := pricechangeMixin[0].Interceptors()
+	pricechange.Interceptors[0] = pricechangeMixinInters0[0]
+	pricechangeMixinFields0 := pricechangeMixin[0].Fields()
+	_ = pricechangeMixinFields0
+	pricechangeFields := schema.PriceChange{}.Fields()
+	_ = pricechangeFields
+	// pricechangeDescProductID is the schema descriptor for product_id field.
+	pricechangeDescProductID := pricechangeFields[0].Descriptor()
+	// pricechange.ProductIDValidator is a validator for the "product_id" field. It is called by the builders before save.
+	pricechange.ProductIDValidator = pricechangeDescProductID.Validators[0].(func(string) error)
+	// pricechangeDescID is the schema descriptor for id field.
+	pricechangeDescID := pricechangeMixinFields0[0].Descriptor()
+	// pricechange.DefaultID holds the default value on creation for the id field.
+	pricechange.DefaultID = pricechangeDescID.Default.(func() string)
+	// pricechange.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	pricechange.IDValidator = pricechangeDescID.Validators[0].(func(string) error)
 	productMixin := schema.Product{}.Mixin()
 	productHooks := schema.Product{}.Hooks()
 	product.Hooks[0] = productHooks[0]
+	productMixinInters0 := productMixin[0].Interceptors()
+	product.Interceptors[0] = productMixinInters0[0]
 	productMixinFields0 := productMixin[0].Fields()
 	_ = productMixinFields0
 	productFields := schema.Product{}.Fields()
@@ -433,8 +491,10 @@ func init() {
 	resellerHooks := schema.Reseller{}.Hooks()
 	reseller.Hooks[0] = resellerMixinHooks1[0]
 	reseller.Hooks[1] = resellerHooks[0]
+	resellerMixinInters0 := resellerMixin[0].Interceptors()
 	resellerInters := schema.Reseller{}.Interceptors()
-	reseller.Interceptors[0] = resellerInters[0]
+	reseller.Interceptors[0] = resellerMixinInters0[0]
+	reseller.Interceptors[1] = resellerInters[0]
 	resellerMixinFields0 := resellerMixin[0].Fields()
 	_ = resellerMixinFields0
 	resellerFields := schema.Reseller{}.Fields()
@@ -490,8 +550,10 @@ func init() {
 	serverMixin := schema.Server{}.Mixin()
 	serverMixinHooks1 := serverMixin[1].Hooks()
 	server.Hooks[0] = serverMixinHooks1[0]
+	serverMixinInters0 := serverMixin[0].Interceptors()
 	serverMixinInters1 := serverMixin[1].Interceptors()
-	server.Interceptors[0] = serverMixinInters1[0]
+	server.Interceptors[0] = serverMixinInters0[0]
+	server.Interceptors[1] = serverMixinInters1[0]
 	serverMixinFields0 := serverMixin[0].Fields()
 	_ = serverMixinFields0
 	serverFields := schema.Server{}.Fields()
@@ -515,8 +577,12 @@ func init() {
 	serveraccountMixinHooks2 := serveraccountMixin[2].Hooks()
 	serveraccount.Hooks[0] = serveraccountMixinHooks1[0]
 	serveraccount.Hooks[1] = serveraccountMixinHooks2[0]
+	serveraccountMixinInters0 := serveraccountMixin[0].Interceptors()
 	serveraccountMixinInters2 := serveraccountMixin[2].Interceptors()
-	serveraccount.Interceptors[0] = serveraccountMixinInters2[0]
+	serveraccountMixinInters3 := serveraccountMixin[3].Interceptors()
+	serveraccount.Interceptors[0] = serveraccountMixinInters0[0]
+	serveraccount.Interceptors[1] = serveraccountMixinInters2[0]
+	serveraccount.Interceptors[2] = serveraccountMixinInters3[0]
 	serveraccountMixinFields0 := serveraccountMixin[0].Fields()
 	_ = serveraccountMixinFields0
 	serveraccountFields := schema.ServerAccount{}.Fields()
@@ -562,8 +628,10 @@ func init() {
 	sessionMixinHooks2 := sessionMixin[2].Hooks()
 	session.Hooks[0] = sessionMixinHooks1[0]
 	session.Hooks[1] = sessionMixinHooks2[0]
+	sessionMixinInters0 := sessionMixin[0].Interceptors()
 	sessionMixinInters2 := sessionMixin[2].Interceptors()
-	session.Interceptors[0] = sessionMixinInters2[0]
+	session.Interceptors[0] = sessionMixinInters0[0]
+	session.Interceptors[1] = sessionMixinInters2[0]
 	sessionMixinFields0 := sessionMixin[0].Fields()
 	_ = sessionMixinFields0
 	sessionFields := schema.Session{}.Fields()
@@ -587,8 +655,10 @@ func init() {
 	transactionMixinHooks2 := transactionMixin[2].Hooks()
 	transaction.Hooks[0] = transactionMixinHooks1[0]
 	transaction.Hooks[1] = transactionMixinHooks2[0]
+	transactionMixinInters0 := transactionMixin[0].Interceptors()
 	transactionMixinInters2 := transactionMixin[2].Interceptors()
-	transaction.Interceptors[0] = transactionMixinInters2[0]
+	transaction.Interceptors[0] = transactionMixinInters0[0]
+	transaction.Interceptors[1] = transactionMixinInters2[0]
 	transactionMixinFields0 := transactionMixin[0].Fields()
 	_ = transactionMixinFields0
 	transactionFields := schema.Transaction{}.Fields()

@@ -88,3 +88,31 @@ func (Setting) Hooks() []ent.Hook { return catalogue.hooks() }
 func (Setting) Annotations() []schema.Annotation {
 	return []schema.Annotation{catalogue, entgql.Skip(entgql.SkipAll)}
 }
+
+// PriceChange records one change of a product's monthly price, so that a
+// license added in the past (importIPLicenses) is billed at the price in
+// effect on each day since, as a license added then would have been.
+type PriceChange struct{ ent.Schema }
+
+func (PriceChange) Mixin() []ent.Mixin {
+	return []ent.Mixin{withID("prc", "price_changes")}
+}
+
+func (PriceChange) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("product_id").Immutable().NotEmpty(),
+		field.Int64("old_price").GoType(money.Cents(0)).Immutable(),
+		field.Int64("new_price").GoType(money.Cents(0)).Immutable(),
+		field.Time("changed_at").Immutable(),
+	}
+}
+
+func (PriceChange) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("product_id", "changed_at")}
+}
+
+func (PriceChange) Hooks() []ent.Hook { return catalogue.hooks() }
+
+func (PriceChange) Annotations() []schema.Annotation {
+	return []schema.Annotation{catalogue, entgql.Skip(entgql.SkipAll)}
+}

@@ -16,7 +16,7 @@ import (
 type IPLicense struct{ ent.Schema }
 
 func (IPLicense) Mixin() []ent.Mixin {
-	return []ent.Mixin{withID("ipl", "ip_licenses"), createdAtMixin{}, tenantMixin{}}
+	return []ent.Mixin{withID("ipl", "ip_licenses"), createdAtMixin{}, tenantMixin{}, removedAtMixin{}}
 }
 
 func (IPLicense) Fields() []ent.Field {
@@ -57,6 +57,8 @@ func (IPLicense) Edges() []ent.Edge {
 			Unique().
 			Required().
 			Immutable(),
+		// The live backup (Backup.live_license_id); removed ones keep
+		// only Backup.license.
 		edge.To("backup", Backup.Type).
 			Unique(),
 	}
@@ -64,7 +66,8 @@ func (IPLicense) Edges() []ent.Edge {
 
 func (IPLicense) Indexes() []ent.Index {
 	return []ent.Index{
-		index.Fields("ip", "family").Unique(),
+		// One live license per address and family; removed ones keep their address.
+		index.Fields("ip", "family").Unique().Annotations(liveOnly()),
 		index.Fields("reseller_id", "created_at"),
 		index.Fields("reseller_id", "type"),
 	}
@@ -81,14 +84,22 @@ func (IPLicense) Annotations() []schema.Annotation {
 type Backup struct{ ent.Schema }
 
 func (Backup) Mixin() []ent.Mixin {
-	return []ent.Mixin{withID("bkp", "backups"), createdAtMixin{}, tenantMixin{}}
+	return []ent.Mixin{withID("bkp", "backups"), createdAtMixin{}, tenantMixin{}, removedAtMixin{}}
 }
 
 func (Backup) Fields() []ent.Field {
 	return []ent.Field{
 		field.Int("size_gb").Positive(),
+		// The license the backup belongs to, for as long as the backup exists.
 		field.String("license_id").
 			Immutable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		// The same license while the backup is live, NULL once it is removed:
+		// the column of IPLicense.backup, so that a license has at most one
+		// live backup and may have many removed ones.
+		field.String("live_license_id").
+			Optional().
+			Nillable().
 			Annotations(entgql.Skip(entgql.SkipAll)),
 		field.String("datacenter_id").
 			Annotations(entgql.Skip(entgql.SkipAll)),
@@ -98,12 +109,19 @@ func (Backup) Fields() []ent.Field {
 func (Backup) Edges() []ent.Edge {
 	return []ent.Edge{
 		resellerEdge("backups"),
-		edge.From("license", IPLicense.Type).
-			Ref("backup").
+		// History: a backup belongs to its license for good (the field is
+		// non-null), so a removed backup still reaches its removed license.
+		edge.To("license", IPLicense.Type).
 			Field("license_id").
 			Unique().
 			Required().
-			Immutable(),
+			Immutable().
+			Annotations(History{}),
+		edge.From("live_license", IPLicense.Type).
+			Ref("backup").
+			Field("live_license_id").
+			Unique().
+			Annotations(entgql.Skip(entgql.SkipAll)),
 		edge.To("datacenter", Datacenter.Type).
 			Field("datacenter_id").
 			Unique().
@@ -112,7 +130,7 @@ func (Backup) Edges() []ent.Edge {
 }
 
 func (Backup) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("license_id").Unique()}
+	return []ent.Index{index.Fields("license_id")}
 }
 
 func (Backup) Annotations() []schema.Annotation {
@@ -126,7 +144,7 @@ func (Backup) Annotations() []schema.Annotation {
 type ServerAccount struct{ ent.Schema }
 
 func (ServerAccount) Mixin() []ent.Mixin {
-	return []ent.Mixin{withID("sac", "server_accounts"), createdAtMixin{}, tenantMixin{}}
+	return []ent.Mixin{withID("sac", "server_accounts"), createdAtMixin{}, tenantMixin{}, removedAtMixin{}}
 }
 
 func (ServerAccount) Fields() []ent.Field {
@@ -161,7 +179,7 @@ func (ServerAccount) Edges() []ent.Edge {
 
 func (ServerAccount) Indexes() []ent.Index {
 	return []ent.Index{
-		index.Fields("login").Unique(),
+		index.Fields("login").Unique().Annotations(liveOnly()),
 		index.Fields("reseller_id", "created_at"),
 	}
 }

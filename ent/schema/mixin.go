@@ -25,6 +25,12 @@ func withID(prefix, table string) idMixin {
 	return idMixin{prefix: ids.Register(prefix, table)}
 }
 
+// Interceptors: see removedBeneath. Every type with an ID has it, so no
+// type passes a read's removal.Include on to the edges beneath it.
+func (idMixin) Interceptors() []ent.Interceptor {
+	return []ent.Interceptor{removedBeneath}
+}
+
 func (m idMixin) Fields() []ent.Field {
 	prefix := m.prefix
 	return []ent.Field{

@@ -207,7 +207,7 @@ func (InvoiceLine) Annotations() []schema.Annotation {
 
 // InvoiceItem is one billable thing's slice of time on an invoice line.
 // The license, account or backup may since have been removed; the item keeps
-// its description and amount.
+// its description and amount, and its edges still reach them (History).
 type InvoiceItem struct{ ent.Schema }
 
 func (InvoiceItem) Mixin() []ent.Mixin {
@@ -237,18 +237,19 @@ func (InvoiceItem) Edges() []ent.Edge {
 			Required().
 			Immutable().
 			Annotations(entgql.Skip(entgql.SkipAll)),
+		// History: an item names what it billed even after it was removed.
 		edge.To("license", IPLicense.Type).
 			Field("license_id").
 			Unique().
-			Annotations(entsql.OnDelete(entsql.SetNull)),
+			Annotations(entsql.OnDelete(entsql.SetNull), History{}),
 		edge.To("server_account", ServerAccount.Type).
 			Field("server_account_id").
 			Unique().
-			Annotations(entsql.OnDelete(entsql.SetNull)),
+			Annotations(entsql.OnDelete(entsql.SetNull), History{}),
 		edge.To("backup", Backup.Type).
 			Field("backup_id").
 			Unique().
-			Annotations(entsql.OnDelete(entsql.SetNull)),
+			Annotations(entsql.OnDelete(entsql.SetNull), History{}),
 	}
 }
 

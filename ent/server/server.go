@@ -90,7 +90,7 @@ func ValidColumn(column string) bool {
 //	import _ "clnd/ent/runtime"
 var (
 	Hooks        [1]ent.Hook
-	Interceptors [1]ent.Interceptor
+	Interceptors [2]ent.Interceptor
 	// DefaultHostname holds the default value on creation for the "hostname" field.
 	DefaultHostname string
 	// DefaultIP holds the default value on creation for the "ip" field.

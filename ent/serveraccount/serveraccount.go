@@ -17,6 +17,8 @@ const (
 	FieldCreatedAt = "created_at"
 	// FieldResellerID holds the string denoting the reseller_id field in the database.
 	FieldResellerID = "reseller_id"
+	// FieldRemovedAt holds the string denoting the removed_at field in the database.
+	FieldRemovedAt = "removed_at"
 	// FieldLogin holds the string denoting the login field in the database.
 	FieldLogin = "login"
 	// FieldFirstName holds the string denoting the first_name field in the database.
@@ -67,6 +69,7 @@ var Columns = []string{
 	FieldID,
 	FieldCreatedAt,
 	FieldResellerID,
+	FieldRemovedAt,
 	FieldLogin,
 	FieldFirstName,
 	FieldLastName,
@@ -93,7 +96,7 @@ func ValidColumn(column string) bool {
 //	import _ "clnd/ent/runtime"
 var (
 	Hooks        [2]ent.Hook
-	Interceptors [1]ent.Interceptor
+	Interceptors [3]ent.Interceptor
 	// LoginValidator is a validator for the "login" field. It is called by the builders before save.
 	LoginValidator func(string) error
 	// DefaultFirstName holds the default value on creation for the "first_name" field.
@@ -132,6 +135,11 @@ func ByCreatedAt(opts ...sql.OrderTermOption) OrderOption {
 // ByResellerID orders the results by the reseller_id field.
 func ByResellerID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldResellerID, opts...).ToFunc()
+}
+
+// ByRemovedAt orders the results by the removed_at field.
+func ByRemovedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRemovedAt, opts...).ToFunc()
 }
 
 // ByLogin orders the results by the login field.

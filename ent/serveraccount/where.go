@@ -75,6 +75,11 @@ func ResellerID(v string) predicate.ServerAccount {
 	return predicate.ServerAccount(sql.FieldEQ(FieldResellerID, v))
 }
 
+// RemovedAt applies equality check predicate on the "removed_at" field. It's identical to RemovedAtEQ.
+func RemovedAt(v time.Time) predicate.ServerAccount {
+	return predicate.ServerAccount(sql.FieldEQ(FieldRemovedAt, v))
+}
+
 // Login applies equality check predicate on the "login" field. It's identical to LoginEQ.
 func Login(v string) predicate.ServerAccount {
 	return predicate.ServerAccount(sql.FieldEQ(FieldLogin, v))
@@ -213,6 +218,56 @@ func ResellerIDEqualFold(v string) predicate.ServerAccount {
 // ResellerIDContainsFold applies the ContainsFold predicate on the "reseller_id" field.
 func ResellerIDContainsFold(v string) predicate.ServerAccount {
 	return predicate.ServerAccount(sql.FieldContainsFold(FieldResellerID, v))
+}
+
+// RemovedAtEQ applies the EQ predicate on the "removed_at" field.
+func RemovedAtEQ(v time.Time) predicate.ServerAccount {
+	return predicate.ServerAccount(sql.FieldEQ(FieldRemovedAt, v))
+}
+
+// RemovedAtNEQ applies the NEQ predicate on the "removed_at" field.
+func RemovedAtNEQ(v time.Time) predicate.ServerAccount {
+	return predicate.ServerAccount(sql.FieldNEQ(FieldRemovedAt, v))
+}
+
+// RemovedAtIn applies the In predicate on the "removed_at" field.
+func RemovedAtIn(vs ...time.Time) predicate.ServerAccount {
+	return predicate.ServerAccount(sql.FieldIn(FieldRemovedAt, vs...))
+}
+
+// RemovedAtNotIn applies the NotIn predicate on the "removed_at" field.
+func RemovedAtNotIn(vs ...time.Time) predicate.ServerAccount {
+	return predicate.ServerAccount(sql.FieldNotIn(FieldRemovedAt, vs...))
+}
+
+// RemovedAtGT applies the GT predicate on the "removed_at" field.
+func RemovedAtGT(v time.Time) predicate.ServerAccount {
+	return predicate.ServerAccount(sql.FieldGT(FieldRemovedAt, v))
+}
+
+// RemovedAtGTE applies the GTE predicate on the "removed_at" field.
+func RemovedAtGTE(v time.Time) predicate.ServerAccount {
+	return predicate.ServerAccount(sql.FieldGTE(FieldRemovedAt, v))
+}
+
+// RemovedAtLT applies the LT predicate on the "removed_at" field.
+func RemovedAtLT(v time.Time) predicate.ServerAccount {
+	return predicate.ServerAccount(sql.FieldLT(FieldRemovedAt, v))
+}
+
+// RemovedAtLTE applies the LTE predicate on the "removed_at" field.
+func RemovedAtLTE(v time.Time) predicate.ServerAccount {
+	return predicate.ServerAccount(sql.FieldLTE(FieldRemovedAt, v))
+}
+
+// RemovedAtIsNil applies the IsNil predicate on the "removed_at" field.
+func RemovedAtIsNil() predicate.ServerAccount {
+	return predicate.ServerAccount(sql.FieldIsNull(FieldRemovedAt))
+}
+
+// RemovedAtNotNil applies the NotNil predicate on the "removed_at" field.
+func RemovedAtNotNil() predicate.ServerAccount {
+	return predicate.ServerAccount(sql.FieldNotNull(FieldRemovedAt))
 }
 
 // LoginEQ applies the EQ predicate on the "login" field.

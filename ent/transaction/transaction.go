@@ -82,7 +82,7 @@ func ValidColumn(column string) bool {
 //	import _ "clnd/ent/runtime"
 var (
 	Hooks        [2]ent.Hook
-	Interceptors [1]ent.Interceptor
+	Interceptors [2]ent.Interceptor
 	// DefaultDescription holds the default value on creation for the "description" field.
 	DefaultDescription string
 	// DefaultID holds the default value on creation for the "id" field.

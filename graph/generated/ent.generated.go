@@ -32,6 +32,8 @@ import (
 // region    ************************** generated!.gotpl **************************
 
 type BackupResolver interface {
+	License(ctx context.Context, obj *ent.Backup) (*ent.IPLicense, error)
+
 	MonthlyPrice(ctx context.Context, obj *ent.Backup) (money.Cents, error)
 	ManagementURL(ctx context.Context, obj *ent.Backup) (string, error)
 }
@@ -43,6 +45,11 @@ type IPLicenseResolver interface {
 }
 type InvoiceResolver interface {
 	DownloadURL(ctx context.Context, obj *ent.Invoice) (string, error)
+}
+type InvoiceItemResolver interface {
+	License(ctx context.Context, obj *ent.InvoiceItem) (*ent.IPLicense, error)
+	ServerAccount(ctx context.Context, obj *ent.InvoiceItem) (*ent.ServerAccount, error)
+	Backup(ctx context.Context, obj *ent.InvoiceItem) (*ent.Backup, error)
 }
 type QueryResolver interface {
 	Node(ctx context.Context, id string) (ent.Noder, error)
@@ -1132,6 +1139,29 @@ func (ec *executionContext) fieldContext_Backup_createdAt(_ context.Context, fie
 	return graphql.NewScalarFieldContext("Backup", field, false, false, "Time")
 }
 
+func (ec *executionContext) _Backup_removedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Backup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Backup_removedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RemovedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Backup_removedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Backup", field, false, false, "Time")
+}
+
 func (ec *executionContext) _Backup_sizeGB(ctx context.Context, field graphql.CollectedField, obj *ent.Backup) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -1196,7 +1226,7 @@ func (ec *executionContext) _Backup_license(ctx context.Context, field graphql.C
 			return ec.fieldContext_Backup_license(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.License(ctx)
+			return ec.Resolvers.Backup().License(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.IPLicense) graphql.Marshaler {
@@ -1211,7 +1241,7 @@ func (ec *executionContext) fieldContext_Backup_license(_ context.Context, field
 		Object:     "Backup",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: false,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_IPLicense(ctx, field)
 		},
@@ -1974,6 +2004,29 @@ func (ec *executionContext) _IPLicense_createdAt(ctx context.Context, field grap
 	)
 }
 func (ec *executionContext) fieldContext_IPLicense_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IPLicense", field, false, false, "Time")
+}
+
+func (ec *executionContext) _IPLicense_removedAt(ctx context.Context, field graphql.CollectedField, obj *ent.IPLicense) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IPLicense_removedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RemovedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_IPLicense_removedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("IPLicense", field, false, false, "Time")
 }
 
@@ -2899,7 +2952,7 @@ func (ec *executionContext) _InvoiceItem_license(ctx context.Context, field grap
 			return ec.fieldContext_InvoiceItem_license(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.License(ctx)
+			return ec.Resolvers.InvoiceItem().License(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.IPLicense) graphql.Marshaler {
@@ -2914,7 +2967,7 @@ func (ec *executionContext) fieldContext_InvoiceItem_license(_ context.Context, 
 		Object:     "InvoiceItem",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: false,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_IPLicense(ctx, field)
 		},
@@ -2931,7 +2984,7 @@ func (ec *executionContext) _InvoiceItem_serverAccount(ctx context.Context, fiel
 			return ec.fieldContext_InvoiceItem_serverAccount(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.ServerAccount(ctx)
+			return ec.Resolvers.InvoiceItem().ServerAccount(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.ServerAccount) graphql.Marshaler {
@@ -2946,7 +2999,7 @@ func (ec *executionContext) fieldContext_InvoiceItem_serverAccount(_ context.Con
 		Object:     "InvoiceItem",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: false,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ServerAccount(ctx, field)
 		},
@@ -2963,7 +3016,7 @@ func (ec *executionContext) _InvoiceItem_backup(ctx context.Context, field graph
 			return ec.fieldContext_InvoiceItem_backup(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Backup(ctx)
+			return ec.Resolvers.InvoiceItem().Backup(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.Backup) graphql.Marshaler {
@@ -2978,7 +3031,7 @@ func (ec *executionContext) fieldContext_InvoiceItem_backup(_ context.Context, f
 		Object:     "InvoiceItem",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: false,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Backup(ctx, field)
 		},
@@ -5607,6 +5660,29 @@ func (ec *executionContext) _ServerAccount_createdAt(ctx context.Context, field 
 	)
 }
 func (ec *executionContext) fieldContext_ServerAccount_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServerAccount", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ServerAccount_removedAt(ctx context.Context, field graphql.CollectedField, obj *ent.ServerAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServerAccount_removedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RemovedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ServerAccount_removedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ServerAccount", field, false, false, "Time")
 }
 
@@ -10968,6 +11044,11 @@ func (ec *executionContext) _Backup(ctx context.Context, sel ast.SelectionSet, o
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "removedAt":
+			out.Values[i] = ec._Backup_removedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "sizeGB":
 			out.Values[i] = ec._Backup_sizeGB(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -11311,6 +11392,11 @@ func (ec *executionContext) _IPLicense(ctx context.Context, sel ast.SelectionSet
 		case "createdAt":
 			out.Values[i] = ec._IPLicense_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "removedAt":
+			out.Values[i] = ec._IPLicense_removedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "ip":
@@ -12543,6 +12629,11 @@ func (ec *executionContext) _ServerAccount(ctx context.Context, sel ast.Selectio
 		case "createdAt":
 			out.Values[i] = ec._ServerAccount_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "removedAt":
+			out.Values[i] = ec._ServerAccount_removedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "login":

@@ -30,6 +30,7 @@ type ResolverRoot interface {
 	Checkout() CheckoutResolver
 	IPLicense() IPLicenseResolver
 	Invoice() InvoiceResolver
+	InvoiceItem() InvoiceItemResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
 	Reseller() ResellerResolver
@@ -99,6 +100,7 @@ type ComplexityRoot struct {
 		License       func(childComplexity int) int
 		ManagementURL func(childComplexity int) int
 		MonthlyPrice  func(childComplexity int) int
+		RemovedAt     func(childComplexity int) int
 		Reseller      func(childComplexity int) int
 		SizeGB        func(childComplexity int) int
 	}
@@ -188,6 +190,7 @@ type ComplexityRoot struct {
 		IP          func(childComplexity int) int
 		LastCheckIn func(childComplexity int) int
 		Product     func(childComplexity int) int
+		RemovedAt   func(childComplexity int) int
 		Reseller    func(childComplexity int) int
 		Status      func(childComplexity int) int
 		Type        func(childComplexity int) int
@@ -462,6 +465,7 @@ type ComplexityRoot struct {
 		LastName     func(childComplexity int) int
 		LicenseLimit func(childComplexity int) int
 		Login        func(childComplexity int) int
+		RemovedAt    func(childComplexity int) int
 		Reseller     func(childComplexity int) int
 		Servers      func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ServerOrder, where *ent.ServerWhereInput) int
 		UsedLicenses func(childComplexity int) int
@@ -759,6 +763,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Backup.MonthlyPrice(childComplexity), true
+	case "Backup.removedAt":
+		if e.ComplexityRoot.Backup.RemovedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Backup.RemovedAt(childComplexity), true
 	case "Backup.reseller":
 		if e.ComplexityRoot.Backup.Reseller == nil {
 			break
@@ -1072,6 +1082,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.IPLicense.Product(childComplexity), true
+	case "IPLicense.removedAt":
+		if e.ComplexityRoot.IPLicense.RemovedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IPLicense.RemovedAt(childComplexity), true
 	case "IPLicense.reseller":
 		if e.ComplexityRoot.IPLicense.Reseller == nil {
 			break
@@ -2388,6 +2404,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ServerAccount.Login(childComplexity), true
+	case "ServerAccount.removedAt":
+		if e.ComplexityRoot.ServerAccount.RemovedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServerAccount.RemovedAt(childComplexity), true
 	case "ServerAccount.reseller":
 		if e.ComplexityRoot.ServerAccount.Reseller == nil {
 			break
@@ -3061,6 +3083,7 @@ enum ActivationKeyOrderField {
 type Backup implements Node {
   id: ID!
   createdAt: Time!
+  removedAt: Time
   sizeGB: Int!
   reseller: Reseller!
   license: IPLicense!
@@ -3218,6 +3241,7 @@ enum GatewayEventOrderField {
 type IPLicense implements Node {
   id: ID!
   createdAt: Time!
+  removedAt: Time
   ip: String!
   type: LicenseType!
   hostname: String!
@@ -4204,6 +4228,7 @@ type Server implements Node {
 type ServerAccount implements Node {
   id: ID!
   createdAt: Time!
+  removedAt: Time
   login: String!
   firstName: String!
   lastName: String!
@@ -5278,6 +5303,8 @@ func (ec *executionContext) childFields_Backup(ctx context.Context, field graphq
 		return ec.fieldContext_Backup_id(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_Backup_createdAt(ctx, field)
+	case "removedAt":
+		return ec.fieldContext_Backup_removedAt(ctx, field)
 	case "sizeGB":
 		return ec.fieldContext_Backup_sizeGB(ctx, field)
 	case "reseller":
@@ -5454,6 +5481,8 @@ func (ec *executionContext) childFields_IPLicense(ctx context.Context, field gra
 		return ec.fieldContext_IPLicense_id(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_IPLicense_createdAt(ctx, field)
+	case "removedAt":
+		return ec.fieldContext_IPLicense_removedAt(ctx, field)
 	case "ip":
 		return ec.fieldContext_IPLicense_ip(ctx, field)
 	case "type":
@@ -5894,6 +5923,8 @@ func (ec *executionContext) childFields_ServerAccount(ctx context.Context, field
 		return ec.fieldContext_ServerAccount_id(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_ServerAccount_createdAt(ctx, field)
+	case "removedAt":
+		return ec.fieldContext_ServerAccount_removedAt(ctx, field)
 	case "login":
 		return ec.fieldContext_ServerAccount_login(ctx, field)
 	case "firstName":

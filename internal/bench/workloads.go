@@ -128,7 +128,7 @@ var w1SQL = `SELECT json_build_object('invoices', json_build_object('edges', coa
             'amount', ` + money("it.amount") + `,
             'license', (
               SELECT json_build_object('ip', lic.ip, 'backup', (
-                SELECT json_build_object('sizeGB', b.size_gb) FROM backups b WHERE b.license_id = lic.id AND ($1::text IS NULL OR b.reseller_id = $1)))
+                SELECT json_build_object('sizeGB', b.size_gb) FROM backups b WHERE b.live_license_id = lic.id AND ($1::text IS NULL OR b.reseller_id = $1)))
               FROM ip_licenses lic WHERE lic.id = it.license_id AND ($1::text IS NULL OR lic.reseller_id = $1)),
             'serverAccount', (
               SELECT json_build_object('login', sa.login)
@@ -158,10 +158,10 @@ var w2SQL = `SELECT json_build_object(
           'licenseCostPerMonth', ` + money("(lic.cost + acc.lim * os.monthly_price + bk.gb * gb.price)") + `,
           'ipLicenses', lic.n)
         FROM (SELECT count(*) AS n, coalesce(sum(p.monthly_price), 0)::bigint AS cost
-              FROM ip_licenses l JOIN products p ON p.type = l.type WHERE l.reseller_id = r.id) lic,
+              FROM ip_licenses l JOIN products p ON p.type = l.type WHERE l.reseller_id = r.id AND l.removed_at IS NULL) lic,
              (SELECT coalesce(sum(license_limit), 0)::bigint AS lim, coalesce(sum(used_licenses), 0)::bigint AS used
-              FROM server_accounts WHERE reseller_id = r.id) acc,
-             (SELECT coalesce(sum(size_gb), 0)::bigint AS gb FROM backups WHERE reseller_id = r.id) bk,
+              FROM server_accounts WHERE reseller_id = r.id AND removed_at IS NULL) acc,
+             (SELECT coalesce(sum(size_gb), 0)::bigint AS gb FROM backups WHERE reseller_id = r.id AND removed_at IS NULL) bk,
              (SELECT monthly_price FROM products WHERE type = 'CLOUDLINUX_OS') os,
              (SELECT value::bigint AS price FROM settings WHERE id = 'backup.price_per_gb_cents') gb))
     FROM resellers r WHERE r.id = $1)),
@@ -174,7 +174,7 @@ var w2SQL = `SELECT json_build_object(
         SELECT coalesce(json_agg(json_build_object('token', k.token, 'usage', k.usage) ORDER BY k.id), '[]')
         FROM activation_keys k WHERE k.server_account_id = sa.id AND ($1::text IS NULL OR k.reseller_id = $1))
     )) ORDER BY sa.id)
-    FROM (SELECT * FROM server_accounts WHERE ($1::text IS NULL OR reseller_id = $1) ORDER BY id LIMIT $2) sa
+    FROM (SELECT * FROM server_accounts WHERE removed_at IS NULL AND ($1::text IS NULL OR reseller_id = $1) ORDER BY id LIMIT $2) sa
   ), '[]')))`
 
 // $3 type, $4 and $5 the search term as an IP prefix and a hostname
@@ -182,7 +182,7 @@ var w2SQL = `SELECT json_build_object(
 // page says whether there is a next page.
 var w3SQL = `WITH matched AS (
   SELECT * FROM ip_licenses
-  WHERE ($1::text IS NULL OR reseller_id = $1) AND type = $3 AND (ip LIKE $4 OR hostname ILIKE $5)
+  WHERE removed_at IS NULL AND ($1::text IS NULL OR reseller_id = $1) AND type = $3 AND (ip LIKE $4 OR hostname ILIKE $5)
 ), page AS (
   SELECT * FROM matched ORDER BY id LIMIT $2 + 1
 ), shown AS (
@@ -203,7 +203,7 @@ SELECT json_build_object('ipLicenses', json_build_object(
                      ELSE 'ACTIVE' END,
       'lastCheckIn', ` + timestamp("s.last_check_in") + `,
       'product', (SELECT json_build_object('name', p.name, 'monthlyPrice', ` + money("p.monthly_price") + `) FROM products p WHERE p.id = s.product_id),
-      'backup', (SELECT json_build_object('sizeGB', b.size_gb) FROM backups b WHERE b.license_id = s.id AND ($1::text IS NULL OR b.reseller_id = $1))
+      'backup', (SELECT json_build_object('sizeGB', b.size_gb) FROM backups b WHERE b.live_license_id = s.id AND ($1::text IS NULL OR b.reseller_id = $1))
     )) ORDER BY s.id)
     FROM shown s
   ), '[]')))`

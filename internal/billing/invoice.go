@@ -17,6 +17,7 @@ import (
 	"clnd/ent/transaction"
 	"clnd/internal/ledger"
 	"clnd/internal/money"
+	"clnd/internal/removal"
 	"clnd/internal/store"
 )
 
@@ -220,8 +221,11 @@ func saveLines(ctx context.Context, tx *ent.Tx, inv *ent.Invoice, lines []*line)
 	return nil
 }
 
-// liveSubjects tells which billed things still exist.
+// liveSubjects tells which billed things still exist, removed or not: an
+// item names what it billed even once it is removed (ent/schema.History).
+// Only things deleted before removal kept rows are missing.
 func liveSubjects(ctx context.Context, tx *ent.Tx, lines []*line) (map[string]bool, error) {
+	ctx = removal.Include(ctx)
 	byKind := map[billablerun.Kind][]string{}
 	for _, l := range lines {
 		for _, it := range l.items {

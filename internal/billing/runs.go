@@ -30,6 +30,36 @@ func Open(ctx context.Context, tx *ent.Tx, r Run, at time.Time) error {
 	return create(tx, r, at).Exec(ctx)
 }
 
+// PriceChange is a unit price change that took effect at a time.
+type PriceChange struct {
+	At       time.Time
+	Old, New money.Cents
+}
+
+// OpenSince opens the runs of a thing added at `at`, in the past (an
+// import): one per price in effect since then, each ended when the next
+// took effect, so it is billed exactly as a thing added at `at` would have
+// been (Open, then Reprice at each change). r.UnitPrice is today's price;
+// changes are the price changes after `at`, oldest first.
+func OpenSince(ctx context.Context, tx *ent.Tx, r Run, at time.Time, changes []PriceChange) error {
+	if r.Quantity == 0 {
+		return nil
+	}
+	start := at
+	for _, c := range changes {
+		if !c.At.After(start) {
+			continue
+		}
+		then := r
+		then.UnitPrice = c.Old
+		if err := create(tx, then, start).SetEndedAt(c.At).Exec(ctx); err != nil {
+			return err
+		}
+		start = c.At
+	}
+	return create(tx, r, start).Exec(ctx)
+}
+
 // create is the builder of a run starting at `at`.
 func create(tx *ent.Tx, r Run, at time.Time) *ent.BillableRunCreate {
 	return tx.BillableRun.Create().

@@ -153,7 +153,9 @@ type touchedLicense struct {
 // license on the addresses and returns them by address.
 func (s *Service) touchLicenses(ctx context.Context, tx querier, byIP map[string]touch) (map[string][]touchedLicense, error) {
 	out := map[string][]touchedLicense{}
-	err := s.touchRows(ctx, tx, byIP, "ip_licenses", "ip", "text",
+	// Removed licenses stay in the table for their invoices; they are
+	// licensed no more and are not touched.
+	err := s.touchRows(ctx, tx, byIP, "ip_licenses", "ip", "text", "t.removed_at IS NULL",
 		"id, ip, type, reseller_id",
 		func(scan func(...any) error) error {
 			var l touchedLicense
@@ -174,7 +176,7 @@ type touchedServer struct {
 // touchServers does the same for servers, found by their credential's hash.
 func (s *Service) touchServers(ctx context.Context, tx querier, byHash map[string]touch) (map[string]touchedServer, error) {
 	out := map[string]touchedServer{}
-	err := s.touchRows(ctx, tx, byHash, "servers", "credential_hash", "bytea",
+	err := s.touchRows(ctx, tx, byHash, "servers", "credential_hash", "bytea", "",
 		"id, ip, reseller_id, server_account_id, credential_hash",
 		func(scan func(...any) error) error {
 			var srv touchedServer
@@ -195,14 +197,17 @@ const touchChunk = 1000
 //
 //	WITH v(key, at, hostname) AS (VALUES ...)
 //	UPDATE table AS t SET last_check_in = v.at, hostname = ... FROM v
-//	WHERE t.keyColumn = v.key RETURNING ...
+//	WHERE t.keyColumn = v.key [AND live] RETURNING ...
 //
 // which finds and touches the rows in one statement. (SQLite allows only
 // unqualified columns of the updated table in RETURNING; v has none of them.)
 // On PostgreSQL the statement is its own transaction, and its commit does
 // not wait for the WAL flush: a check-in is telemetry, not money, and a
 // database crash that forgets the last moments of lastCheckIn harms nobody.
-func (s *Service) touchRows(ctx context.Context, tx querier, touches map[string]touch, table, keyColumn, keyType, returning string, scan func(func(...any) error) error) error {
+func (s *Service) touchRows(ctx context.Context, tx querier, touches map[string]touch, table, keyColumn, keyType, live, returning string, scan func(func(...any) error) error) error {
+	if live != "" {
+		live = " AND " + live
+	}
 	keys := make([]string, 0, len(touches))
 	for k := range touches {
 		keys = append(keys, k)
@@ -239,7 +244,7 @@ func (s *Service) touchRows(ctx context.Context, tx querier, touches map[string]
 		}
 		fmt.Fprintf(&sb, ") UPDATE %s AS t SET last_check_in = v.at, "+
 			"hostname = CASE WHEN v.hostname = '' THEN t.hostname ELSE v.hostname END "+
-			"FROM %s WHERE t.%s = v.key RETURNING %s", table, from, keyColumn, returning)
+			"FROM %s WHERE t.%s = v.key%s RETURNING %s", table, from, keyColumn, live, returning)
 		rows, err := tx.QueryContext(ctx, sb.String(), args...)
 		if err != nil {
 			return fmt.Errorf("recording check-ins in %s: %w", table, err)

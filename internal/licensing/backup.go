@@ -66,6 +66,7 @@ func (sizes BackupSizes) create(ctx context.Context, tx *ent.Tx, lic *ent.IPLice
 	b, err := tx.Backup.Create().
 		SetResellerID(lic.ResellerID).
 		SetLicenseID(lic.ID).
+		SetLiveLicenseID(lic.ID).
 		SetDatacenterID(dc.ID).
 		SetSizeGB(sizeGB).
 		SetCreatedAt(at).

@@ -12,6 +12,7 @@ import (
 	"clnd/internal/apperr"
 	"clnd/internal/billing"
 	"clnd/internal/catalog"
+	"clnd/internal/pricelist"
 	"clnd/internal/store"
 )
 
@@ -65,7 +66,13 @@ func CreateIPLicense(ctx context.Context, tx *ent.Tx, n NewIPLicense) (*ent.IPLi
 	if err != nil {
 		return nil, err
 	}
-	err = billing.Open(ctx, tx, billing.Run{
+	// An import's license was added in the past: it is billed at the price
+	// in effect on each day since, like a license added then.
+	changes, err := pricelist.ProductPriceChanges(ctx, tx, prod.ID, n.AddedAt)
+	if err != nil {
+		return nil, err
+	}
+	err = billing.OpenSince(ctx, tx, billing.Run{
 		ResellerID:  n.ResellerID,
 		Kind:        billablerun.KindIP_LICENSE,
 		SubjectID:   lic.ID,
@@ -73,6 +80,6 @@ func CreateIPLicense(ctx context.Context, tx *ent.Tx, n NewIPLicense) (*ent.IPLi
 		Description: fmt.Sprintf("%s for %s", prod.Name, ip),
 		Quantity:    1,
 		UnitPrice:   prod.MonthlyPrice,
-	}, n.AddedAt)
+	}, n.AddedAt, changes)
 	return lic, err
 }

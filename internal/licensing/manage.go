@@ -3,6 +3,7 @@ package licensing
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"clnd/ent"
 	"clnd/ent/backup"
@@ -17,7 +18,9 @@ const MaxBulk = 1000
 
 // RemoveIPLicenses removes licenses and their backups and closes their
 // billable runs, all or nothing: if any ID is not the caller's (or does not
-// exist) nothing is removed and the answer is NOT_FOUND.
+// exist, or was removed already) nothing is removed and the answer is
+// NOT_FOUND. Removal stamps removed_at (ent/schema.Removal): the rows stay
+// for the invoice items that billed them, hidden from everything else.
 func RemoveIPLicenses(ctx context.Context, tx *ent.Tx, ids []string) ([]string, error) {
 	if len(ids) == 0 {
 		return nil, apperr.Input("ids", "name at least one license")
@@ -55,11 +58,16 @@ func RemoveIPLicenses(ctx context.Context, tx *ent.Tx, ids []string) ([]string, 
 		}
 	}
 	if len(backupIDs) > 0 {
-		if _, err := tx.Backup.Delete().Where(backup.IDIn(backupIDs...)).Exec(ctx); err != nil {
+		if err := removeBackups(ctx, tx, now, backupIDs...); err != nil {
 			return nil, err
 		}
 	}
-	n, err := tx.IPLicense.Delete().Where(iplicense.IDIn(unique...)).Exec(ctx)
+	// Removed, not deleted: the invoices that billed them still point at
+	// them, and every read and rule but those sees them no more.
+	n, err := tx.IPLicense.Update().
+		Where(iplicense.IDIn(unique...), iplicense.RemovedAtIsNil()).
+		SetRemovedAt(now).
+		Save(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -82,13 +90,24 @@ func DeactivateBackup(ctx context.Context, tx *ent.Tx, licenseID string) (*ent.I
 	if b == nil {
 		return nil, apperr.NotFoundf("license %s has no backup", licenseID)
 	}
-	if err := billing.Close(ctx, tx, b.ID, clock.Now(ctx)); err != nil {
+	now := clock.Now(ctx)
+	if err := billing.Close(ctx, tx, b.ID, now); err != nil {
 		return nil, err
 	}
-	if err := tx.Backup.DeleteOne(b).Exec(ctx); err != nil {
+	if err := removeBackups(ctx, tx, now, b.ID); err != nil {
 		return nil, err
 	}
 	return tx.IPLicense.Get(ctx, licenseID)
+}
+
+// removeBackups stamps backups removed and frees their licenses for a new
+// backup (live_license_id is the one-live-backup-per-license column).
+func removeBackups(ctx context.Context, tx *ent.Tx, at time.Time, ids ...string) error {
+	return tx.Backup.Update().
+		Where(backup.IDIn(ids...), backup.RemovedAtIsNil()).
+		SetRemovedAt(at).
+		ClearLiveLicenseID().
+		Exec(ctx)
 }
 
 // ImportIPLicenses adds licenses migrated from another system for one

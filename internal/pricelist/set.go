@@ -3,9 +3,11 @@ package pricelist
 import (
 	"context"
 	"strconv"
+	"time"
 
 	"clnd/ent"
 	"clnd/ent/billablerun"
+	"clnd/ent/pricechange"
 	"clnd/ent/product"
 	"clnd/internal/apperr"
 	"clnd/internal/billing"
@@ -26,13 +28,46 @@ func SetProductPrice(ctx context.Context, tx *ent.Tx, t catalog.LicenseType, pri
 	if err != nil {
 		return nil, err
 	}
+	old := p.MonthlyPrice
 	p, err = tx.Product.UpdateOne(p).SetMonthlyPrice(price).Save(ctx)
 	if err != nil {
 		return nil, err
 	}
+	now := clock.Now(ctx)
+	if price != old {
+		err := tx.PriceChange.Create().
+			SetProductID(p.ID).
+			SetOldPrice(old).
+			SetNewPrice(price).
+			SetChangedAt(now).
+			Exec(ctx)
+		if err != nil {
+			return nil, err
+		}
+	}
 	sys := viewer.SystemContext(ctx)
-	err = billing.Reprice(sys, tx, billablerun.ProductID(p.ID), price, clock.Now(ctx))
+	err = billing.Reprice(sys, tx, billablerun.ProductID(p.ID), price, now)
 	return p, err
+}
+
+// ProductPriceChanges lists the changes of a product's price after `since`,
+// oldest first, for a license added then (an import). Changes made before
+// price history was kept are not known: today's price stands for them.
+// Read it after locking the product (store.ForShare), so that no change
+// can commit between it and the runs opened from it.
+func ProductPriceChanges(ctx context.Context, tx *ent.Tx, productID string, since time.Time) ([]billing.PriceChange, error) {
+	rows, err := tx.PriceChange.Query().
+		Where(pricechange.ProductID(productID), pricechange.ChangedAtGT(since)).
+		Order(pricechange.ByChangedAt(), pricechange.ByID()).
+		All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]billing.PriceChange, len(rows))
+	for i, r := range rows {
+		out[i] = billing.PriceChange{At: r.ChangedAt, Old: r.OldPrice, New: r.NewPrice}
+	}
+	return out, nil
 }
 
 // SetBackupPricePerGB changes the price of a GB-month of backup storage

@@ -138,9 +138,39 @@ func TestServerAccountLifecycle(t *testing.T) {
 			t.Fatalf("after removing a server: %+v", servers.Node)
 		}
 
-		// Removing the account removes its servers and stops its billing.
+		_, keyToken2 := key(t, e, r.Token, acct.ID)
+		// Removing the account removes its keys and servers and stops its
+		// billing; the account itself stays reachable by ID, marked removed,
+		// and is gone from the list, the summary and a second removal.
 		e.Query(r.Token, `mutation($id: ID!) { removeServerAccount(id: $id) { removedID } }`, map[string]any{"id": acct.ID}, nil)
-		e.Expect("NOT_FOUND", "", r.Token, read, map[string]any{"id": acct.ID})
+		var removed struct {
+			Node struct {
+				RemovedAt    *string
+				UsedLicenses int
+				Keys         []struct{ ID string }
+				Servers      struct{ TotalCount int }
+			}
+		}
+		e.Query(r.Token, `query($id: ID!) { node(id: $id) { ... on ServerAccount { removedAt usedLicenses keys { id } servers { totalCount } } } }`,
+			map[string]any{"id": acct.ID}, &removed)
+		if n := removed.Node; n.RemovedAt == nil || n.UsedLicenses != 0 || len(n.Keys) != 0 || n.Servers.TotalCount != 0 {
+			t.Fatalf("removed account: %+v", n)
+		}
+		var list struct{ ServerAccounts struct{ TotalCount int } }
+		e.Query(r.Token, `{ serverAccounts { totalCount } }`, nil, &list)
+		if list.ServerAccounts.TotalCount != 0 {
+			t.Fatalf("a removed account is listed: %+v", list)
+		}
+		e.Query(r.Token, `{ accountSummary { totalLicenses unusedLicenses licenseCostPerMonth } }`, nil, &sum)
+		if s := sum.AccountSummary; s.TotalLicenses != 0 || s.UnusedLicenses != 0 || s.LicenseCostPerMonth != "0.00" {
+			t.Fatalf("summary after removal %+v", s)
+		}
+		e.Expect("NOT_FOUND", "", r.Token, `mutation($id: ID!) { removeServerAccount(id: $id) { removedID } }`, map[string]any{"id": acct.ID})
+		e.Expect("NOT_FOUND", "", "", register, map[string]any{"key": keyToken2, "host": "late", "ip": "198.51.100.9"})
+		// Its login is free again.
+		if again := createAccount(t, e, r.Token, "acme-hosting", 0); again.ID == acct.ID {
+			t.Fatalf("the login was not reused: %+v", again)
+		}
 		e.Expect("UNAUTHENTICATED", "", "", apitest.CheckInMutation, map[string]any{"cred": reg.RegisterServer.Credential})
 		ctx := viewer.SystemContext(e.Ctx())
 		open, _ := e.DB.Client.BillableRun.Query().Where(billablerun.SubjectID(acct.ID), billablerun.EndedAtIsNil()).Count(ctx)

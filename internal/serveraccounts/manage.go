@@ -9,6 +9,7 @@ import (
 
 	"clnd/ent"
 	"clnd/ent/activationkey"
+	"clnd/ent/server"
 	"clnd/ent/serveraccount"
 	"clnd/internal/accounts"
 	"clnd/internal/apperr"
@@ -94,16 +95,36 @@ func Update(ctx context.Context, tx *ent.Tx, id string, c Changes, goodStanding 
 	return tx.ServerAccount.Get(ctx, id)
 }
 
-// Remove deletes an account with its keys and servers and stops its billing.
+// Remove removes an account and stops its billing. The account is stamped
+// removed_at, not deleted (ent/schema.Removal), so the invoices that billed
+// its limit still point at it; its keys and servers are deleted with it, so
+// a key registers nothing more and a server's credential checks in no more.
+// Removing it again is NOT_FOUND, as for an account that never existed.
 func Remove(ctx context.Context, tx *ent.Tx, id string) error {
-	n, err := tx.ServerAccount.Delete().Where(serveraccount.ID(id)).Exec(ctx)
+	if _, err := tx.ServerAccount.Get(ctx, id); ent.IsNotFound(err) {
+		return apperr.NotFoundf("no server account with ID %q", id)
+	} else if err != nil {
+		return err
+	}
+	if _, err := tx.Server.Delete().Where(server.ServerAccountID(id)).Exec(ctx); err != nil {
+		return err
+	}
+	if _, err := tx.ActivationKey.Delete().Where(activationkey.ServerAccountID(id)).Exec(ctx); err != nil {
+		return err
+	}
+	now := clock.Now(ctx)
+	n, err := tx.ServerAccount.Update().
+		Where(serveraccount.ID(id), serveraccount.RemovedAtIsNil()).
+		SetRemovedAt(now).
+		SetUsedLicenses(0).
+		Save(ctx)
 	if err != nil {
 		return err
 	}
 	if n == 0 {
 		return apperr.NotFoundf("no server account with ID %q", id)
 	}
-	return billing.Close(ctx, tx, id, clock.Now(ctx))
+	return billing.Close(ctx, tx, id, now)
 }
 
 // KeyFor makes a new activation key for one of the caller's accounts.

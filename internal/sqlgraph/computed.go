@@ -124,6 +124,9 @@ func resellerSummary(k *compilation, _ *Type, alias string, f graphql.CollectedF
 		if tenant != "" {
 			where += " AND " + tenant
 		}
+		if live := liveRows(t, a); live != "" {
+			where += " AND " + live
+		}
 		return "(SELECT " + aggs + " FROM " + ident(t.Table) + " " + a + join + " WHERE " + where + ")", nil
 	}
 	var from []string

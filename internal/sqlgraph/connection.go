@@ -70,6 +70,9 @@ func (k *compilation) connection(spec connection, f graphql.CollectedField) (str
 	if tenant != "" {
 		conds = append(conds, tenant)
 	}
+	if live := liveRows(t, a); live != "" {
+		conds = append(conds, live)
+	}
 	if id, ok := args["resellerID"]; ok && id != nil {
 		s, ok := id.(string)
 		if !ok {

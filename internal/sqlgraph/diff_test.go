@@ -152,8 +152,9 @@ func (w *world) compiledCount(t *testing.T) int {
 // seed makes two resellers with everything a read can show: licenses with
 // and without check-ins, backups, hostnames that need escaping or sort
 // differently by case, server accounts with keys and servers, payment
-// methods, top-ups, a billed month with lines and items, a license removed
-// after billing (items with no license) and an account with nothing.
+// methods, top-ups, a billed month with lines and items, a license, a
+// backup and a server account removed after billing (items that reach
+// removed rows) and an account with nothing.
 func seed(t *testing.T) *world {
 	e := apitest.New(t, "postgres", apitest.WithConfig(func(c *server.Config) { c.ManualBilling = true; c.PublicURL = "https://clnd.test" }))
 	w := &world{compiled: e, tokens: map[string]string{"operator": e.OperatorToken}}
@@ -174,12 +175,14 @@ func seed(t *testing.T) *world {
 					map[string]any{"id": licenses[i], "gb": 10 + i}, nil)
 			}
 		}
+		var accounts []string
 		for a := 0; a < 3+r; a++ {
 			var acc struct {
 				CreateServerAccount struct{ ServerAccount struct{ ID string } }
 			}
 			e.Query(res.Token, `mutation($l: String!, $n: Int!) { createServerAccount(input: {login: $l, licenseLimit: $n, company: "Acme [\"\\u0001i\", \"rsl_x\"]", email: "x@example.com"}) { serverAccount { id } } }`,
 				map[string]any{"l": fmt.Sprintf("%s-acc%d", login, a), "n": 2 + a}, &acc)
+			accounts = append(accounts, acc.CreateServerAccount.ServerAccount.ID)
 			for k := 0; k < a; k++ {
 				var key struct {
 					CreateActivationKey struct{ Key struct{ Token string } }
@@ -195,10 +198,19 @@ func seed(t *testing.T) *world {
 		if r == 0 {
 			e.Query(res.Token, `mutation { setAutopayment(input: {mode: AUTO_ADD_FUNDS, targetAmount: "500.00"}) { autopayment { mode } } }`, nil, nil)
 		}
-		defer func(token, id string) {
-			// Removed after the month is billed: its items keep no license.
-			e.Query(token, `mutation($id: ID!) { removeIPLicenses(ids: [$id]) { removedIDs } }`, map[string]any{"id": id}, nil)
-		}(e.APIToken(res.Token, "READ_WRITE"), licenses[1])
+		defer func(token, license, backupOf, account string, r int) {
+			// Removed after the month is billed: a license with its backup, a
+			// backup, an account with keys and servers. Their items still
+			// reach them; every list and summary leaves them out. The address
+			// is licensed again and the license gets a new backup, so a
+			// license has a removed and a live backup.
+			e.Query(token, `mutation($id: ID!) { removeIPLicenses(ids: [$id]) { removedIDs } }`, map[string]any{"id": license}, nil)
+			e.Query(token, `mutation($id: ID!) { deactivateBackup(licenseID: $id) { license { id } } }`, map[string]any{"id": backupOf}, nil)
+			e.Query(token, `mutation($id: ID!) { removeServerAccount(id: $id) { removedID } }`, map[string]any{"id": account}, nil)
+			e.AddLicense(token, fmt.Sprintf("203.0.113.%d", 11+r*50), "KERNELCARE", "again")
+			e.Query(token, `mutation($id: ID!) { activateBackup(input: {licenseID: $id, sizeGB: 3, datacenter: "us-east"}) { backup { id } } }`,
+				map[string]any{"id": backupOf}, nil)
+		}(e.APIToken(res.Token, "READ_WRITE"), licenses[1], licenses[5], accounts[len(accounts)-1], r)
 	}
 	e.Register("diffempty")
 	e.Query(e.OperatorToken, `mutation { advanceClock(to: "2026-11-01T00:00:10Z") { now } }`, nil, nil)

@@ -39,6 +39,10 @@ var fixedDocuments = []string{
 	`# may fall back (an operator must name the reseller)
 	{ accountSummary { totalLicenses unusedLicenses licenseCostPerMonth ipLicenses } }`,
 	`{ ipLicenses(first: 3) { edges { node { ip ... on Node { id } backup { managementURL datacenter { code } license { ip } } } } } }`,
+	`{ invoices(first: 50) { edges { node { lines { items { license { id ip removedAt backup { id removedAt } }
+	  backup { id removedAt sizeGB license { id removedAt } } serverAccount { id login removedAt usedLicenses keys { token } } } } } } } }`,
+	`{ ipLicenses(first: 50) { totalCount edges { node { ip removedAt backup { sizeGB removedAt } } } }
+	  serverAccounts(first: 50) { totalCount edges { node { login removedAt } } } }`,
 }
 
 // generator makes random read documents over the schema.

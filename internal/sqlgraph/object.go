@@ -93,6 +93,9 @@ func (k *compilation) edge(t *Type, alias string, f graphql.CollectedField, e Ed
 	if tenant != "" {
 		where += " AND " + tenant
 	}
+	if live := liveRows(target, a); live != "" && !e.History {
+		where += " AND " + live
+	}
 	obj, err := k.object(target, a, f.Selections)
 	if err != nil {
 		return "", err
@@ -140,6 +143,17 @@ func (k *compilation) tenant(t *Type, alias string) (string, error) {
 		return col(alias, t.Tenancy.Column) + " = " + k.resellerParam(), nil
 	}
 	return "", fallback("%s: no tenancy rule for this viewer", t.Name)
+}
+
+// liveRows is the condition that the row of t under alias has not been
+// removed (ent/schema.Removal), or "" for a type whose rows are deleted.
+// Lists, plain edges and aggregates read live rows only; node(id:) and
+// History edges read removed ones too, as on the ent path.
+func liveRows(t *Type, alias string) string {
+	if t.RemovedColumn == "" {
+		return ""
+	}
+	return col(alias, t.RemovedColumn) + " IS NULL"
 }
 
 // resellerParam is the viewer's reseller ID, one parameter however often

@@ -2,6 +2,7 @@ package sqlgraph
 
 import (
 	"encoding/json"
+	"strings"
 
 	entsql "entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql"
@@ -94,7 +95,8 @@ func compileNode(k *compilation, f graphql.CollectedField) (string, error) {
 }
 
 // byID selects value from the row of t with the id, under alias, if the
-// viewer may see it; no row otherwise.
+// viewer may see it; no row otherwise. A removed row is found: the ID names
+// it on purpose (removal.Include on the ent path).
 func (k *compilation) byID(t *Type, alias, id, value string) (string, error) {
 	where := col(alias, "id") + " = " + k.b.arg(id)
 	tenant, err := k.tenant(t, alias)
@@ -177,9 +179,16 @@ func listOf(typ string, orderColumns ...string) func(*compilation, graphql.Colle
 		if err != nil {
 			return "", err
 		}
-		where := ""
+		var conds []string
 		if tenant != "" {
-			where = " WHERE " + tenant
+			conds = append(conds, tenant)
+		}
+		if live := liveRows(t, a); live != "" {
+			conds = append(conds, live)
+		}
+		where := ""
+		if len(conds) > 0 {
+			where = " WHERE " + strings.Join(conds, " AND ")
 		}
 		return "SELECT coalesce(json_agg(" + obj + " ORDER BY " + orderList(a, orderColumns) + "), '[]') FROM " +
 			ident(t.Table) + " " + a + where, nil

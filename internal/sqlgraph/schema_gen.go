@@ -32,25 +32,27 @@ var generatedTypes = map[string]*Type{
 			"CREATED_AT": {Name: "created_at", Kind: KindTime, Nullable: false},
 		},
 		Edges: map[string]Edge{
-			"reseller":      {Target: "Reseller", Unique: true, Connection: false, LocalColumn: "reseller_id", RemoteColumn: "id"},
-			"serverAccount": {Target: "ServerAccount", Unique: true, Connection: false, LocalColumn: "server_account_id", RemoteColumn: "id"},
+			"reseller":      {Target: "Reseller", Unique: true, Connection: false, LocalColumn: "reseller_id", RemoteColumn: "id", History: false},
+			"serverAccount": {Target: "ServerAccount", Unique: true, Connection: false, LocalColumn: "server_account_id", RemoteColumn: "id", History: false},
 		},
 	},
 	"Backup": {
 		Name: "Backup", Table: "backups",
-		Tenancy: Tenancy{Column: "reseller_id", Public: false, SystemOnly: false},
+		Tenancy:       Tenancy{Column: "reseller_id", Public: false, SystemOnly: false},
+		RemovedColumn: "removed_at",
 		Columns: map[string]Column{
 			"id":        {Name: "id", Kind: KindString},
 			"createdAt": {Name: "created_at", Kind: KindTime, Nullable: false, ZeroIfNull: false},
+			"removedAt": {Name: "removed_at", Kind: KindTime, Nullable: true, ZeroIfNull: false},
 			"sizeGB":    {Name: "size_gb", Kind: KindInt, Nullable: false, ZeroIfNull: false},
 		},
 		OrderFields: map[string]Column{
 			"CREATED_AT": {Name: "created_at", Kind: KindTime, Nullable: false},
 		},
 		Edges: map[string]Edge{
-			"reseller":   {Target: "Reseller", Unique: true, Connection: false, LocalColumn: "reseller_id", RemoteColumn: "id"},
-			"license":    {Target: "IPLicense", Unique: true, Connection: false, LocalColumn: "license_id", RemoteColumn: "id"},
-			"datacenter": {Target: "Datacenter", Unique: true, Connection: false, LocalColumn: "datacenter_id", RemoteColumn: "id"},
+			"reseller":   {Target: "Reseller", Unique: true, Connection: false, LocalColumn: "reseller_id", RemoteColumn: "id", History: false},
+			"license":    {Target: "IPLicense", Unique: true, Connection: false, LocalColumn: "license_id", RemoteColumn: "id", History: true},
+			"datacenter": {Target: "Datacenter", Unique: true, Connection: false, LocalColumn: "datacenter_id", RemoteColumn: "id", History: false},
 		},
 	},
 	"Checkout": {
@@ -69,7 +71,7 @@ var generatedTypes = map[string]*Type{
 			"CREATED_AT": {Name: "created_at", Kind: KindTime, Nullable: false},
 		},
 		Edges: map[string]Edge{
-			"reseller": {Target: "Reseller", Unique: true, Connection: false, LocalColumn: "reseller_id", RemoteColumn: "id"},
+			"reseller": {Target: "Reseller", Unique: true, Connection: false, LocalColumn: "reseller_id", RemoteColumn: "id", History: false},
 		},
 	},
 	"Datacenter": {
@@ -104,10 +106,12 @@ var generatedTypes = map[string]*Type{
 	},
 	"IPLicense": {
 		Name: "IPLicense", Table: "ip_licenses",
-		Tenancy: Tenancy{Column: "reseller_id", Public: false, SystemOnly: false},
+		Tenancy:       Tenancy{Column: "reseller_id", Public: false, SystemOnly: false},
+		RemovedColumn: "removed_at",
 		Columns: map[string]Column{
 			"id":          {Name: "id", Kind: KindString},
 			"createdAt":   {Name: "created_at", Kind: KindTime, Nullable: false, ZeroIfNull: false},
+			"removedAt":   {Name: "removed_at", Kind: KindTime, Nullable: true, ZeroIfNull: false},
 			"ip":          {Name: "ip", Kind: KindString, Nullable: false, ZeroIfNull: false},
 			"type":        {Name: "type", Kind: KindString, Nullable: false, ZeroIfNull: false},
 			"hostname":    {Name: "hostname", Kind: KindString, Nullable: false, ZeroIfNull: false},
@@ -120,9 +124,9 @@ var generatedTypes = map[string]*Type{
 			"LAST_CHECK_IN": {Name: "last_check_in", Kind: KindTime, Nullable: true},
 		},
 		Edges: map[string]Edge{
-			"reseller": {Target: "Reseller", Unique: true, Connection: false, LocalColumn: "reseller_id", RemoteColumn: "id"},
-			"product":  {Target: "Product", Unique: true, Connection: false, LocalColumn: "product_id", RemoteColumn: "id"},
-			"backup":   {Target: "Backup", Unique: true, Connection: false, LocalColumn: "id", RemoteColumn: "license_id"},
+			"reseller": {Target: "Reseller", Unique: true, Connection: false, LocalColumn: "reseller_id", RemoteColumn: "id", History: false},
+			"product":  {Target: "Product", Unique: true, Connection: false, LocalColumn: "product_id", RemoteColumn: "id", History: false},
+			"backup":   {Target: "Backup", Unique: true, Connection: false, LocalColumn: "id", RemoteColumn: "live_license_id", History: false},
 		},
 	},
 	"Invoice": {
@@ -143,8 +147,8 @@ var generatedTypes = map[string]*Type{
 			"NUMBER":     {Name: "number", Kind: KindString, Nullable: false},
 		},
 		Edges: map[string]Edge{
-			"reseller": {Target: "Reseller", Unique: true, Connection: false, LocalColumn: "reseller_id", RemoteColumn: "id"},
-			"lines":    {Target: "InvoiceLine", Unique: false, Connection: false, LocalColumn: "id", RemoteColumn: "invoice_id"},
+			"reseller": {Target: "Reseller", Unique: true, Connection: false, LocalColumn: "reseller_id", RemoteColumn: "id", History: false},
+			"lines":    {Target: "InvoiceLine", Unique: false, Connection: false, LocalColumn: "id", RemoteColumn: "invoice_id", History: false},
 		},
 	},
 	"InvoiceItem": {
@@ -159,10 +163,10 @@ var generatedTypes = map[string]*Type{
 		},
 		OrderFields: map[string]Column{},
 		Edges: map[string]Edge{
-			"reseller":      {Target: "Reseller", Unique: true, Connection: false, LocalColumn: "reseller_id", RemoteColumn: "id"},
-			"license":       {Target: "IPLicense", Unique: true, Connection: false, LocalColumn: "license_id", RemoteColumn: "id"},
-			"serverAccount": {Target: "ServerAccount", Unique: true, Connection: false, LocalColumn: "server_account_id", RemoteColumn: "id"},
-			"backup":        {Target: "Backup", Unique: true, Connection: false, LocalColumn: "backup_id", RemoteColumn: "id"},
+			"reseller":      {Target: "Reseller", Unique: true, Connection: false, LocalColumn: "reseller_id", RemoteColumn: "id", History: false},
+			"license":       {Target: "IPLicense", Unique: true, Connection: false, LocalColumn: "license_id", RemoteColumn: "id", History: true},
+			"serverAccount": {Target: "ServerAccount", Unique: true, Connection: false, LocalColumn: "server_account_id", RemoteColumn: "id", History: true},
+			"backup":        {Target: "Backup", Unique: true, Connection: false, LocalColumn: "backup_id", RemoteColumn: "id", History: true},
 		},
 	},
 	"InvoiceLine": {
@@ -177,9 +181,9 @@ var generatedTypes = map[string]*Type{
 		},
 		OrderFields: map[string]Column{},
 		Edges: map[string]Edge{
-			"reseller": {Target: "Reseller", Unique: true, Connection: false, LocalColumn: "reseller_id", RemoteColumn: "id"},
-			"product":  {Target: "Product", Unique: true, Connection: false, LocalColumn: "product_id", RemoteColumn: "id"},
-			"items":    {Target: "InvoiceItem", Unique: false, Connection: false, LocalColumn: "id", RemoteColumn: "line_id"},
+			"reseller": {Target: "Reseller", Unique: true, Connection: false, LocalColumn: "reseller_id", RemoteColumn: "id", History: false},
+			"product":  {Target: "Product", Unique: true, Connection: false, LocalColumn: "product_id", RemoteColumn: "id", History: false},
+			"items":    {Target: "InvoiceItem", Unique: false, Connection: false, LocalColumn: "id", RemoteColumn: "line_id", History: false},
 		},
 	},
 	"PaymentAttempt": {
@@ -202,8 +206,8 @@ var generatedTypes = map[string]*Type{
 			"CREATED_AT": {Name: "created_at", Kind: KindTime, Nullable: false},
 		},
 		Edges: map[string]Edge{
-			"transaction": {Target: "Transaction", Unique: true, Connection: false, LocalColumn: "transaction_id", RemoteColumn: "id"},
-			"refundOf":    {Target: "Transaction", Unique: true, Connection: false, LocalColumn: "refund_of_id", RemoteColumn: "id"},
+			"transaction": {Target: "Transaction", Unique: true, Connection: false, LocalColumn: "transaction_id", RemoteColumn: "id", History: false},
+			"refundOf":    {Target: "Transaction", Unique: true, Connection: false, LocalColumn: "refund_of_id", RemoteColumn: "id", History: false},
 		},
 	},
 	"PaymentMethod": {
@@ -220,7 +224,7 @@ var generatedTypes = map[string]*Type{
 			"CREATED_AT": {Name: "created_at", Kind: KindTime, Nullable: false},
 		},
 		Edges: map[string]Edge{
-			"reseller": {Target: "Reseller", Unique: true, Connection: false, LocalColumn: "reseller_id", RemoteColumn: "id"},
+			"reseller": {Target: "Reseller", Unique: true, Connection: false, LocalColumn: "reseller_id", RemoteColumn: "id", History: false},
 		},
 	},
 	"Product": {
@@ -258,12 +262,12 @@ var generatedTypes = map[string]*Type{
 			"BALANCE":    {Name: "balance", Kind: KindMoney, Nullable: false},
 		},
 		Edges: map[string]Edge{
-			"ipLicenses":      {Target: "IPLicense", Unique: false, Connection: true, LocalColumn: "id", RemoteColumn: "reseller_id"},
-			"serverAccounts":  {Target: "ServerAccount", Unique: false, Connection: true, LocalColumn: "id", RemoteColumn: "reseller_id"},
-			"invoices":        {Target: "Invoice", Unique: false, Connection: true, LocalColumn: "id", RemoteColumn: "reseller_id"},
-			"transactions":    {Target: "Transaction", Unique: false, Connection: true, LocalColumn: "id", RemoteColumn: "reseller_id"},
-			"paymentMethods":  {Target: "PaymentMethod", Unique: false, Connection: false, LocalColumn: "id", RemoteColumn: "reseller_id"},
-			"paymentAttempts": {Target: "PaymentAttempt", Unique: false, Connection: true, LocalColumn: "id", RemoteColumn: "reseller_id"},
+			"ipLicenses":      {Target: "IPLicense", Unique: false, Connection: true, LocalColumn: "id", RemoteColumn: "reseller_id", History: false},
+			"serverAccounts":  {Target: "ServerAccount", Unique: false, Connection: true, LocalColumn: "id", RemoteColumn: "reseller_id", History: false},
+			"invoices":        {Target: "Invoice", Unique: false, Connection: true, LocalColumn: "id", RemoteColumn: "reseller_id", History: false},
+			"transactions":    {Target: "Transaction", Unique: false, Connection: true, LocalColumn: "id", RemoteColumn: "reseller_id", History: false},
+			"paymentMethods":  {Target: "PaymentMethod", Unique: false, Connection: false, LocalColumn: "id", RemoteColumn: "reseller_id", History: false},
+			"paymentAttempts": {Target: "PaymentAttempt", Unique: false, Connection: true, LocalColumn: "id", RemoteColumn: "reseller_id", History: false},
 		},
 	},
 	"Server": {
@@ -282,17 +286,19 @@ var generatedTypes = map[string]*Type{
 			"LAST_CHECK_IN": {Name: "last_check_in", Kind: KindTime, Nullable: true},
 		},
 		Edges: map[string]Edge{
-			"reseller":      {Target: "Reseller", Unique: true, Connection: false, LocalColumn: "reseller_id", RemoteColumn: "id"},
-			"serverAccount": {Target: "ServerAccount", Unique: true, Connection: false, LocalColumn: "server_account_id", RemoteColumn: "id"},
-			"activationKey": {Target: "ActivationKey", Unique: true, Connection: false, LocalColumn: "activation_key_id", RemoteColumn: "id"},
+			"reseller":      {Target: "Reseller", Unique: true, Connection: false, LocalColumn: "reseller_id", RemoteColumn: "id", History: false},
+			"serverAccount": {Target: "ServerAccount", Unique: true, Connection: false, LocalColumn: "server_account_id", RemoteColumn: "id", History: false},
+			"activationKey": {Target: "ActivationKey", Unique: true, Connection: false, LocalColumn: "activation_key_id", RemoteColumn: "id", History: false},
 		},
 	},
 	"ServerAccount": {
 		Name: "ServerAccount", Table: "server_accounts",
-		Tenancy: Tenancy{Column: "reseller_id", Public: false, SystemOnly: false},
+		Tenancy:       Tenancy{Column: "reseller_id", Public: false, SystemOnly: false},
+		RemovedColumn: "removed_at",
 		Columns: map[string]Column{
 			"id":           {Name: "id", Kind: KindString},
 			"createdAt":    {Name: "created_at", Kind: KindTime, Nullable: false, ZeroIfNull: false},
+			"removedAt":    {Name: "removed_at", Kind: KindTime, Nullable: true, ZeroIfNull: false},
 			"login":        {Name: "login", Kind: KindString, Nullable: false, ZeroIfNull: false},
 			"firstName":    {Name: "first_name", Kind: KindString, Nullable: false, ZeroIfNull: false},
 			"lastName":     {Name: "last_name", Kind: KindString, Nullable: false, ZeroIfNull: false},
@@ -307,9 +313,9 @@ var generatedTypes = map[string]*Type{
 			"LICENSE_LIMIT": {Name: "license_limit", Kind: KindInt, Nullable: false},
 		},
 		Edges: map[string]Edge{
-			"reseller": {Target: "Reseller", Unique: true, Connection: false, LocalColumn: "reseller_id", RemoteColumn: "id"},
-			"keys":     {Target: "ActivationKey", Unique: false, Connection: false, LocalColumn: "id", RemoteColumn: "server_account_id"},
-			"servers":  {Target: "Server", Unique: false, Connection: true, LocalColumn: "id", RemoteColumn: "server_account_id"},
+			"reseller": {Target: "Reseller", Unique: true, Connection: false, LocalColumn: "reseller_id", RemoteColumn: "id", History: false},
+			"keys":     {Target: "ActivationKey", Unique: false, Connection: false, LocalColumn: "id", RemoteColumn: "server_account_id", History: false},
+			"servers":  {Target: "Server", Unique: false, Connection: true, LocalColumn: "id", RemoteColumn: "server_account_id", History: false},
 		},
 	},
 	"Transaction": {
@@ -327,8 +333,8 @@ var generatedTypes = map[string]*Type{
 			"CREATED_AT": {Name: "created_at", Kind: KindTime, Nullable: false},
 		},
 		Edges: map[string]Edge{
-			"reseller": {Target: "Reseller", Unique: true, Connection: false, LocalColumn: "reseller_id", RemoteColumn: "id"},
-			"invoice":  {Target: "Invoice", Unique: true, Connection: false, LocalColumn: "invoice_id", RemoteColumn: "id"},
+			"reseller": {Target: "Reseller", Unique: true, Connection: false, LocalColumn: "reseller_id", RemoteColumn: "id", History: false},
+			"invoice":  {Target: "Invoice", Unique: true, Connection: false, LocalColumn: "invoice_id", RemoteColumn: "id", History: false},
 		},
 	},
 }

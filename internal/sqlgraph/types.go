@@ -16,12 +16,15 @@ const (
 // Type is one ent type exposed to GraphQL: its table, its columns by GraphQL
 // field name, its entgql order fields and its edges.
 type Type struct {
-	Name        string
-	Table       string
-	Tenancy     Tenancy
-	Columns     map[string]Column
-	OrderFields map[string]Column
-	Edges       map[string]Edge
+	Name    string
+	Table   string
+	Tenancy Tenancy
+	// RemovedColumn is ent/schema.Removal's column: its rows are live while
+	// it is NULL. "" for a type whose rows are deleted.
+	RemovedColumn string
+	Columns       map[string]Column
+	OrderFields   map[string]Column
+	Edges         map[string]Edge
 }
 
 // Tenancy is ent/schema.Tenancy as the generator read it: the one
@@ -50,4 +53,6 @@ type Edge struct {
 	Connection   bool
 	LocalColumn  string
 	RemoteColumn string
+	// History (ent/schema.History): the edge reaches removed rows too.
+	History bool
 }

@@ -44,6 +44,11 @@ type tenancy struct {
 	SystemOnly bool
 }
 
+// removal mirrors ent/schema.Removal's JSON form.
+type removal struct {
+	Column string
+}
+
 // Source renders the table as gofmt'ed Go source.
 func Source(g *gen.Graph) ([]byte, error) {
 	var b bytes.Buffer
@@ -69,9 +74,18 @@ func Source(g *gen.Graph) ([]byte, error) {
 		} else {
 			return nil, fmt.Errorf("%s has no Tenancy annotation: every type must say which column scopes it", t.Name)
 		}
+		var rem removal
+		if raw, ok := t.Annotations["Removal"]; ok {
+			if err := decode(raw, &rem); err != nil {
+				return nil, fmt.Errorf("%s: removal: %w", t.Name, err)
+			}
+		}
 		fmt.Fprintf(&b, "%q: {\n", t.Name)
 		fmt.Fprintf(&b, "Name: %q, Table: %q,\n", t.Name, t.Table())
 		fmt.Fprintf(&b, "Tenancy: Tenancy{Column: %q, Public: %v, SystemOnly: %v},\n", ten.Column, ten.Public, ten.SystemOnly)
+		if rem.Column != "" {
+			fmt.Fprintf(&b, "RemovedColumn: %q,\n", rem.Column)
+		}
 		b.WriteString("Columns: map[string]Column{\n")
 		fmt.Fprintf(&b, "%q: {Name: %q, Kind: KindString},\n", "id", t.ID.StorageKey())
 		var orders []string
@@ -112,8 +126,9 @@ func Source(g *gen.Graph) ([]byte, error) {
 			if e.OwnFK() {
 				local, remote = e.Rel.Column(), e.Type.ID.StorageKey()
 			}
-			fmt.Fprintf(&b, "%q: {Target: %q, Unique: %v, Connection: %v, LocalColumn: %q, RemoteColumn: %q},\n",
-				camel(e.Name), e.Type.Name, e.Unique, ea.RelayConnection, local, remote)
+			_, history := e.Annotations["History"]
+			fmt.Fprintf(&b, "%q: {Target: %q, Unique: %v, Connection: %v, LocalColumn: %q, RemoteColumn: %q, History: %v},\n",
+				camel(e.Name), e.Type.Name, e.Unique, ea.RelayConnection, local, remote, history)
 		}
 		b.WriteString("},\n")
 		b.WriteString("},\n")

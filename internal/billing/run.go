@@ -25,7 +25,9 @@ type AfterCharge func(ctx context.Context, tx *ent.Tx, resellerID string) error
 
 // BillPeriod invoices every reseller with billable activity in a period that has
 // ended, each in one transaction with its due autopayment, and returns the
-// invoices it created. Resellers invoiced already are skipped, so running it
+// invoices it created, in reseller ID order: so a run on the same data
+// always numbers the invoices (and orders same-time transactions) the same
+// way, on PostgreSQL too. Resellers invoiced already are skipped, so running it
 // again (or on two instances at once) bills nothing twice; one reseller's
 // failure is logged and does not undo the others.
 func BillPeriod(ctx context.Context, client *ent.Client, p Period, after AfterCharge, log *slog.Logger) ([]*ent.Invoice, error) {
@@ -40,6 +42,7 @@ func BillPeriod(ctx context.Context, client *ent.Client, p Period, after AfterCh
 			billablerun.Or(billablerun.EndedAtIsNil(), billablerun.EndedAtGT(p.Start)),
 		).
 		Unique(true).
+		Order(billablerun.ByResellerID()).
 		Select(billablerun.FieldResellerID).
 		Strings(ctx)
 	if err != nil {

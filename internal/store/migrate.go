@@ -23,6 +23,14 @@ var migrationFiles embed.FS
 // migrationLock is the advisory lock that keeps two instances from migrating at once.
 const migrationLock = 7_235_641_001
 
+// sqliteBackfills carry over to SQLite the data changes of the PostgreSQL
+// migrations that ent's automatic migration cannot make. Each is a no-op
+// once applied, so they run at every start.
+var sqliteBackfills = []string{
+	// 0004_removed_rows: every backup that existed before is live.
+	`UPDATE backups SET live_license_id = license_id WHERE removed_at IS NULL AND live_license_id IS NULL`,
+}
+
 // Migration is one versioned SQL file.
 type Migration struct {
 	Version string
@@ -58,6 +66,11 @@ func (db *DB) Migrate(ctx context.Context, progress func(string)) error {
 	if !db.Postgres() {
 		if err := db.Client.Schema.Create(ctx, migrate.WithDropIndex(true)); err != nil {
 			return fmt.Errorf("creating the SQLite schema: %w", err)
+		}
+		for _, q := range sqliteBackfills {
+			if _, err := db.SQL.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("bringing SQLite data to the schema: %w", err)
+			}
 		}
 		progress("SQLite schema is up to date")
 		return nil

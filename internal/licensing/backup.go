@@ -8,11 +8,13 @@ import (
 	"clnd/ent"
 	"clnd/ent/billablerun"
 	"clnd/ent/datacenter"
+	"clnd/ent/iplicense"
 	"clnd/internal/accounts"
 	"clnd/internal/apperr"
 	"clnd/internal/billing"
 	"clnd/internal/clock"
 	"clnd/internal/pricelist"
+	"clnd/internal/store"
 )
 
 // BackupSizes bound a backup's size in GB.
@@ -31,7 +33,9 @@ func CreateBackup(ctx context.Context, tx *ent.Tx, lic *ent.IPLicense, sizeGB in
 // license that is not the caller's, PAYMENT_REQUIRED while past due,
 // CONFLICT when the license has a backup already.
 func (sizes BackupSizes) Activate(ctx context.Context, tx *ent.Tx, licenseID string, sizeGB int, datacenterCode string) (*ent.Backup, error) {
-	lic, err := tx.IPLicense.Get(ctx, licenseID)
+	// Shared lock: a concurrent removal of the license waits for this backup
+	// (and removes it), or has removed the license and it is not found.
+	lic, err := tx.IPLicense.Query().Where(iplicense.ID(licenseID)).Modify(store.ForShare).Only(ctx)
 	if ent.IsNotFound(err) {
 		return nil, apperr.NotFoundf("no IP license with ID %q", licenseID)
 	}

@@ -11,6 +11,7 @@ import (
 	"clnd/internal/apperr"
 	"clnd/internal/billing"
 	"clnd/internal/clock"
+	"clnd/internal/store"
 )
 
 // MaxBulk bounds one bulk call (removal, import).
@@ -29,7 +30,9 @@ func RemoveIPLicenses(ctx context.Context, tx *ent.Tx, ids []string) ([]string, 
 		return nil, apperr.Input("ids", "at most %d licenses at once", MaxBulk)
 	}
 	unique := dedupe(ids)
-	found, err := tx.IPLicense.Query().Where(iplicense.IDIn(unique...)).WithBackup().All(ctx)
+	// Locked first: an activateBackup waiting on a license sees it removed
+	// afterwards, and one that came first has its backup read (and removed) here.
+	found, err := tx.IPLicense.Query().Where(iplicense.IDIn(unique...)).WithBackup().Modify(store.ForUpdate).All(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"clnd/internal/apperr"
 	"clnd/internal/billing"
 	"clnd/internal/clock"
+	"clnd/internal/store"
 )
 
 // Changes edits a server account; nil fields stay as they are.
@@ -28,10 +29,7 @@ type Changes struct {
 // Register's own (used < limit). A new limit closes the account's billable
 // run and opens the next; raising it needs an account in good standing.
 func Update(ctx context.Context, tx *ent.Tx, id string, c Changes, goodStanding func(resellerID string) error) (*ent.ServerAccount, error) {
-	acct, err := tx.ServerAccount.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return nil, apperr.NotFoundf("no server account with ID %q", id)
-	}
+	acct, err := lockAccount(ctx, tx, id, store.ForUpdate)
 	if err != nil {
 		return nil, err
 	}
@@ -101,9 +99,7 @@ func Update(ctx context.Context, tx *ent.Tx, id string, c Changes, goodStanding 
 // a key registers nothing more and a server's credential checks in no more.
 // Removing it again is NOT_FOUND, as for an account that never existed.
 func Remove(ctx context.Context, tx *ent.Tx, id string) error {
-	if _, err := tx.ServerAccount.Get(ctx, id); ent.IsNotFound(err) {
-		return apperr.NotFoundf("no server account with ID %q", id)
-	} else if err != nil {
+	if _, err := lockAccount(ctx, tx, id, store.ForUpdate); err != nil {
 		return err
 	}
 	if _, err := tx.Server.Delete().Where(server.ServerAccountID(id)).Exec(ctx); err != nil {
@@ -129,14 +125,23 @@ func Remove(ctx context.Context, tx *ent.Tx, id string) error {
 
 // KeyFor makes a new activation key for one of the caller's accounts.
 func KeyFor(ctx context.Context, tx *ent.Tx, accountID string) (*ent.ActivationKey, error) {
-	acct, err := tx.ServerAccount.Get(ctx, accountID)
-	if ent.IsNotFound(err) {
-		return nil, apperr.NotFoundf("no server account with ID %q", accountID)
-	}
+	acct, err := lockAccount(ctx, tx, accountID, store.ForShare)
 	if err != nil {
 		return nil, err
 	}
 	return CreateKey(ctx, tx, acct, clock.Now(ctx))
+}
+
+// lockAccount reads one of the caller's live accounts and locks it until tx
+// ends, so that a removal and a change (or a new key) of the same account
+// take turns: whichever waits sees the other's work, and a removed account
+// is NOT_FOUND.
+func lockAccount(ctx context.Context, tx *ent.Tx, id string, lock func(*sql.Selector)) (*ent.ServerAccount, error) {
+	acct, err := tx.ServerAccount.Query().Where(serveraccount.ID(id)).Modify(lock).Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, apperr.NotFoundf("no server account with ID %q", id)
+	}
+	return acct, err
 }
 
 // RemoveKey deletes an activation key; the servers registered with it stay.

@@ -58,7 +58,7 @@ func Register(ctx context.Context, tx *ent.Tx, reg NewServer) (*ent.Server, stri
 		return nil, "", err
 	}
 	n, err := tx.ServerAccount.Update().
-		Where(serveraccount.ID(key.ServerAccountID), func(s *sql.Selector) {
+		Where(serveraccount.ID(key.ServerAccountID), serveraccount.RemovedAtIsNil(), func(s *sql.Selector) {
 			s.Where(sql.ColumnsLT(s.C(serveraccount.FieldUsedLicenses), s.C(serveraccount.FieldLicenseLimit)))
 		}).
 		AddUsedLicenses(1).
@@ -67,6 +67,10 @@ func Register(ctx context.Context, tx *ent.Tx, reg NewServer) (*ent.Server, stri
 		return nil, "", err
 	}
 	if n == 0 {
+		// Full, or removed (with its keys) since the key was read.
+		if live, err := tx.ServerAccount.Query().Where(serveraccount.ID(key.ServerAccountID)).Exist(ctx); err == nil && !live {
+			return nil, "", apperr.NotFoundf("no such activation key")
+		}
 		return nil, "", ErrLimitReached
 	}
 	if err := tx.ActivationKey.UpdateOne(key).AddUsage(1).Exec(ctx); err != nil {

@@ -106,6 +106,7 @@ func (r *queryResolver) Resellers(ctx context.Context, after *entgql.Cursor[stri
 	if search != nil && *search != "" {
 		q = q.Where(accounts.SearchResellers(*search))
 	}
+	accounts.LiveResellerWhere(where)
 	conn, err := q.Paginate(ctx, after, first, before, last, ent.WithResellerOrder(orderBy), ent.WithResellerFilter(where.Filter))
 	if err != nil {
 		return nil, err

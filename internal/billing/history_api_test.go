@@ -176,6 +176,17 @@ func TestOldInvoicesReachRemovedThings(t *testing.T) {
 			live.Viewer.Reseller.IPLicenses.TotalCount != 0 || live.Viewer.Reseller.ServerAccounts.TotalCount != 0 {
 			t.Fatalf("removed things still live: %+v", live)
 		}
+		var filtered struct {
+			With    struct{ TotalCount int }
+			Without struct{ TotalCount int }
+		}
+		e.Query(e.OperatorToken, `{
+			with: resellers(where: {or: [{hasIPLicenses: true}, {hasServerAccounts: true},
+				{hasIPLicensesWith: [{ip: "203.0.113.10"}]}, {hasServerAccountsWith: [{login: "acme"}]}]}) { totalCount }
+			without: resellers(where: {login: "alice", hasIPLicenses: false, not: {hasServerAccounts: true}}) { totalCount } }`, nil, &filtered)
+		if filtered.With.TotalCount != 0 || filtered.Without.TotalCount != 1 {
+			t.Fatalf("reseller filters count removed things: %+v", filtered)
+		}
 		e.Expect("NOT_FOUND", "", a.Token, `mutation($id: ID!) { removeIPLicenses(ids: [$id]) { removedIDs } }`, map[string]any{"id": lic})
 		e.Expect("NOT_FOUND", "", a.Token, `mutation($id: ID!) { activateBackup(input: {licenseID: $id, sizeGB: 1, datacenter: "us-east"}) { backup { id } } }`,
 			map[string]any{"id": lic})

@@ -56,6 +56,7 @@ var roots = map[string]rootField{
 	"resellers": {compile: connectionOf(connection{
 		typ: "Reseller", search: true,
 		where: whereOf(func(w *ent.ResellerWhereInput) (func(*entsql.Selector), error) {
+			accounts.LiveResellerWhere(w)
 			p, err := w.P()
 			return p, emptyWhere(err, ent.ErrEmptyResellerWhereInput)
 		}),

@@ -54,7 +54,7 @@ func (h *Handler) Pages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		h.Log.Error("a checkout return page", "checkout", id, "err", err)
+		h.Log.ErrorContext(r.Context(), "a checkout return page", "checkout", id, "err", err)
 		http.Error(w, "the checkout could not be completed; try again", http.StatusBadGateway)
 		return
 	}

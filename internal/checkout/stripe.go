@@ -51,7 +51,7 @@ func (h *Handler) StripeWebhook(w http.ResponseWriter, r *http.Request) {
 		err = h.applyStripe(r, ev)
 	}
 	if err != nil {
-		h.Log.Error("applying a Stripe webhook", "event", ev.ID, "type", ev.Type, "err", err)
+		h.Log.ErrorContext(ctx, "applying a Stripe webhook", "event", ev.ID, "type", ev.Type, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}

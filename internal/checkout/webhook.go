@@ -93,7 +93,7 @@ func (h *Handler) Webhook(w http.ResponseWriter, r *http.Request) {
 		err = h.applyCheckoutEvent(ctx, ev)
 	}
 	if err != nil {
-		h.Log.Error("applying a payment webhook", "provider", h.Provider.Name(), "event", ev.ID, "type", ev.Type, "err", err)
+		h.Log.ErrorContext(ctx, "applying a payment webhook", "provider", h.Provider.Name(), "event", ev.ID, "type", ev.Type, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError) // the provider retries
 		return
 	}

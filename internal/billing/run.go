@@ -31,6 +31,16 @@ type AfterCharge func(ctx context.Context, tx *ent.Tx, resellerID string) error
 // again (or on two instances at once) bills nothing twice; one reseller's
 // failure is logged and does not undo the others.
 func BillPeriod(ctx context.Context, client *ent.Client, p Period, after AfterCharge, log *slog.Logger) ([]*ent.Invoice, error) {
+	return BillPeriodReporting(ctx, client, p, after, log, nil)
+}
+
+// Progress is told how many of a run's resellers are done (billed, skipped
+// or failed), after each one: `clnd bill` and `clnd seed --bench` show it.
+type Progress func(done, total int)
+
+// BillPeriodReporting is BillPeriod telling progress (which may be nil)
+// after each reseller.
+func BillPeriodReporting(ctx context.Context, client *ent.Client, p Period, after AfterCharge, log *slog.Logger, progress Progress) ([]*ent.Invoice, error) {
 	ctx = viewer.SystemContext(ctx)
 	now := clock.Now(ctx)
 	if now.Before(p.End) {
@@ -50,7 +60,7 @@ func BillPeriod(ctx context.Context, client *ent.Client, p Period, after AfterCh
 	}
 	var invoices []*ent.Invoice
 	var failed int
-	for _, id := range resellers {
+	for i, id := range resellers {
 		inv, err := invoiceOne(ctx, client, id, p, now, after)
 		if inv != nil {
 			invoices = append(invoices, inv)
@@ -58,6 +68,9 @@ func BillPeriod(ctx context.Context, client *ent.Client, p Period, after AfterCh
 		if err != nil {
 			failed++
 			log.Error("billing a reseller", "period", p.String(), "reseller", id, "err", err)
+		}
+		if progress != nil {
+			progress(i+1, len(resellers))
 		}
 	}
 	if failed > 0 {

@@ -62,7 +62,7 @@ func (APIToken) Indexes() []ent.Index {
 }
 
 func (APIToken) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)}
+	return []schema.Annotation{noOrderBy, entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)}
 }
 
 // OperatorToken authenticates the license vendor's billing team; made by

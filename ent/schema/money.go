@@ -51,7 +51,7 @@ func (PaymentMethod) Edges() []ent.Edge {
 
 func (PaymentMethod) Annotations() []schema.Annotation {
 	return []schema.Annotation{
-		entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+		noOrderBy, entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
 	}
 }
 
@@ -367,7 +367,7 @@ func (Checkout) Edges() []ent.Edge {
 
 func (Checkout) Annotations() []schema.Annotation {
 	return []schema.Annotation{
-		entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+		noOrderBy, entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
 	}
 }
 
@@ -506,7 +506,7 @@ func (GatewayEvent) Hooks() []ent.Hook               { return systemRows.hooks()
 func (GatewayEvent) Annotations() []schema.Annotation {
 	return append(systemRows.annotations(),
 		entgql.RelayConnection(),
-		entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+		noOrderBy, entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
 	)
 }
 

@@ -3,6 +3,7 @@ package schema
 import (
 	"context"
 
+	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
@@ -84,3 +85,10 @@ func readsRows(ctx context.Context) bool {
 	}
 	return false
 }
+
+// noOrderBy leaves out the <T>Order input and <T>OrderField enum of a type
+// whose lists take no orderBy argument, so that the schema offers no input
+// nothing accepts. The Go order options (ent.With<T>Order) stay: entgql
+// generates them from the fields' OrderField annotations, and resolvers
+// order with them.
+var noOrderBy = entgql.Skip(entgql.SkipOrderField)

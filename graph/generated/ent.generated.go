@@ -6587,271 +6587,6 @@ func (ec *executionContext) fieldContext_TransactionEdge_cursor(_ context.Contex
 
 // region    **************************** input.gotpl *****************************
 
-func (ec *executionContext) unmarshalInputAPITokenOrder(ctx context.Context, obj any) (ent.APITokenOrder, error) {
-	var it ent.APITokenOrder
-	if obj == nil {
-		return it, nil
-	}
-
-	asMap := map[string]any{}
-	for k, v := range obj.(map[string]any) {
-		asMap[k] = v
-	}
-
-	if _, present := asMap["direction"]; !present {
-		asMap["direction"] = "ASC"
-	}
-
-	fieldsInOrder := [...]string{"direction", "field"}
-	for _, k := range fieldsInOrder {
-		v, ok := asMap[k]
-		if !ok {
-			continue
-		}
-		switch k {
-		case "direction":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
-			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Direction = data
-		case "field":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
-			data, err := ec.unmarshalNAPITokenOrderField2ᚖclndᚋentᚐAPITokenOrderField(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Field = data
-		}
-	}
-	return it, nil
-}
-
-// UnmarshalAPITokenOrder unmarshals raw into the APITokenOrder input type, using the
-// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
-// object that was not passed as a field argument.
-//
-// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
-// and the returned error says so.
-func UnmarshalAPITokenOrder(ctx context.Context, raw any) (ent.APITokenOrder, error) {
-	var out ent.APITokenOrder
-	err := graphql.UnmarshalNamedInputFromContext(ctx, "APITokenOrder", raw, &out)
-	return out, err
-}
-
-func (ec *executionContext) unmarshalInputActivationKeyOrder(ctx context.Context, obj any) (ent.ActivationKeyOrder, error) {
-	var it ent.ActivationKeyOrder
-	if obj == nil {
-		return it, nil
-	}
-
-	asMap := map[string]any{}
-	for k, v := range obj.(map[string]any) {
-		asMap[k] = v
-	}
-
-	if _, present := asMap["direction"]; !present {
-		asMap["direction"] = "ASC"
-	}
-
-	fieldsInOrder := [...]string{"direction", "field"}
-	for _, k := range fieldsInOrder {
-		v, ok := asMap[k]
-		if !ok {
-			continue
-		}
-		switch k {
-		case "direction":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
-			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Direction = data
-		case "field":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
-			data, err := ec.unmarshalNActivationKeyOrderField2ᚖclndᚋentᚐActivationKeyOrderField(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Field = data
-		}
-	}
-	return it, nil
-}
-
-// UnmarshalActivationKeyOrder unmarshals raw into the ActivationKeyOrder input type, using the
-// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
-// object that was not passed as a field argument.
-//
-// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
-// and the returned error says so.
-func UnmarshalActivationKeyOrder(ctx context.Context, raw any) (ent.ActivationKeyOrder, error) {
-	var out ent.ActivationKeyOrder
-	err := graphql.UnmarshalNamedInputFromContext(ctx, "ActivationKeyOrder", raw, &out)
-	return out, err
-}
-
-func (ec *executionContext) unmarshalInputBackupOrder(ctx context.Context, obj any) (ent.BackupOrder, error) {
-	var it ent.BackupOrder
-	if obj == nil {
-		return it, nil
-	}
-
-	asMap := map[string]any{}
-	for k, v := range obj.(map[string]any) {
-		asMap[k] = v
-	}
-
-	if _, present := asMap["direction"]; !present {
-		asMap["direction"] = "ASC"
-	}
-
-	fieldsInOrder := [...]string{"direction", "field"}
-	for _, k := range fieldsInOrder {
-		v, ok := asMap[k]
-		if !ok {
-			continue
-		}
-		switch k {
-		case "direction":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
-			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Direction = data
-		case "field":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
-			data, err := ec.unmarshalNBackupOrderField2ᚖclndᚋentᚐBackupOrderField(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Field = data
-		}
-	}
-	return it, nil
-}
-
-// UnmarshalBackupOrder unmarshals raw into the BackupOrder input type, using the
-// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
-// object that was not passed as a field argument.
-//
-// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
-// and the returned error says so.
-func UnmarshalBackupOrder(ctx context.Context, raw any) (ent.BackupOrder, error) {
-	var out ent.BackupOrder
-	err := graphql.UnmarshalNamedInputFromContext(ctx, "BackupOrder", raw, &out)
-	return out, err
-}
-
-func (ec *executionContext) unmarshalInputCheckoutOrder(ctx context.Context, obj any) (ent.CheckoutOrder, error) {
-	var it ent.CheckoutOrder
-	if obj == nil {
-		return it, nil
-	}
-
-	asMap := map[string]any{}
-	for k, v := range obj.(map[string]any) {
-		asMap[k] = v
-	}
-
-	if _, present := asMap["direction"]; !present {
-		asMap["direction"] = "ASC"
-	}
-
-	fieldsInOrder := [...]string{"direction", "field"}
-	for _, k := range fieldsInOrder {
-		v, ok := asMap[k]
-		if !ok {
-			continue
-		}
-		switch k {
-		case "direction":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
-			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Direction = data
-		case "field":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
-			data, err := ec.unmarshalNCheckoutOrderField2ᚖclndᚋentᚐCheckoutOrderField(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Field = data
-		}
-	}
-	return it, nil
-}
-
-// UnmarshalCheckoutOrder unmarshals raw into the CheckoutOrder input type, using the
-// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
-// object that was not passed as a field argument.
-//
-// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
-// and the returned error says so.
-func UnmarshalCheckoutOrder(ctx context.Context, raw any) (ent.CheckoutOrder, error) {
-	var out ent.CheckoutOrder
-	err := graphql.UnmarshalNamedInputFromContext(ctx, "CheckoutOrder", raw, &out)
-	return out, err
-}
-
-func (ec *executionContext) unmarshalInputGatewayEventOrder(ctx context.Context, obj any) (ent.GatewayEventOrder, error) {
-	var it ent.GatewayEventOrder
-	if obj == nil {
-		return it, nil
-	}
-
-	asMap := map[string]any{}
-	for k, v := range obj.(map[string]any) {
-		asMap[k] = v
-	}
-
-	if _, present := asMap["direction"]; !present {
-		asMap["direction"] = "ASC"
-	}
-
-	fieldsInOrder := [...]string{"direction", "field"}
-	for _, k := range fieldsInOrder {
-		v, ok := asMap[k]
-		if !ok {
-			continue
-		}
-		switch k {
-		case "direction":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
-			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Direction = data
-		case "field":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
-			data, err := ec.unmarshalNGatewayEventOrderField2ᚖclndᚋentᚐGatewayEventOrderField(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Field = data
-		}
-	}
-	return it, nil
-}
-
-// UnmarshalGatewayEventOrder unmarshals raw into the GatewayEventOrder input type, using the
-// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
-// object that was not passed as a field argument.
-//
-// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
-// and the returned error says so.
-func UnmarshalGatewayEventOrder(ctx context.Context, raw any) (ent.GatewayEventOrder, error) {
-	var out ent.GatewayEventOrder
-	err := graphql.UnmarshalNamedInputFromContext(ctx, "GatewayEventOrder", raw, &out)
-	return out, err
-}
-
 func (ec *executionContext) unmarshalInputIPLicenseOrder(ctx context.Context, obj any) (ent.IPLicenseOrder, error) {
 	var it ent.IPLicenseOrder
 	if obj == nil {
@@ -8079,59 +7814,6 @@ func (ec *executionContext) unmarshalInputPaymentAttemptOrder(ctx context.Contex
 func UnmarshalPaymentAttemptOrder(ctx context.Context, raw any) (ent.PaymentAttemptOrder, error) {
 	var out ent.PaymentAttemptOrder
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "PaymentAttemptOrder", raw, &out)
-	return out, err
-}
-
-func (ec *executionContext) unmarshalInputPaymentMethodOrder(ctx context.Context, obj any) (ent.PaymentMethodOrder, error) {
-	var it ent.PaymentMethodOrder
-	if obj == nil {
-		return it, nil
-	}
-
-	asMap := map[string]any{}
-	for k, v := range obj.(map[string]any) {
-		asMap[k] = v
-	}
-
-	if _, present := asMap["direction"]; !present {
-		asMap["direction"] = "ASC"
-	}
-
-	fieldsInOrder := [...]string{"direction", "field"}
-	for _, k := range fieldsInOrder {
-		v, ok := asMap[k]
-		if !ok {
-			continue
-		}
-		switch k {
-		case "direction":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
-			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Direction = data
-		case "field":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
-			data, err := ec.unmarshalNPaymentMethodOrderField2ᚖclndᚋentᚐPaymentMethodOrderField(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Field = data
-		}
-	}
-	return it, nil
-}
-
-// UnmarshalPaymentMethodOrder unmarshals raw into the PaymentMethodOrder input type, using the
-// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
-// object that was not passed as a field argument.
-//
-// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
-// and the returned error says so.
-func UnmarshalPaymentMethodOrder(ctx context.Context, raw any) (ent.PaymentMethodOrder, error) {
-	var out ent.PaymentMethodOrder
-	err := graphql.UnmarshalNamedInputFromContext(ctx, "PaymentMethodOrder", raw, &out)
 	return out, err
 }
 
@@ -13047,20 +12729,6 @@ func (ec *executionContext) marshalNAPIToken2ᚖclndᚋentᚐAPIToken(ctx contex
 	return ec._APIToken(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNAPITokenOrderField2ᚖclndᚋentᚐAPITokenOrderField(ctx context.Context, v any) (*ent.APITokenOrderField, error) {
-	var res = new(ent.APITokenOrderField)
-	err := res.UnmarshalGQL(v)
-	return res, graphql.ErrorOnPath(ctx, err)
-}
-
-func (ec *executionContext) marshalNAPITokenOrderField2ᚖclndᚋentᚐAPITokenOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.APITokenOrderField) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "APITokenOrderField!")
-		return graphql.Null
-	}
-	return v
-}
-
 func (ec *executionContext) unmarshalNAPITokenScope2clndᚋentᚋapitokenᚐScope(ctx context.Context, v any) (apitoken.Scope, error) {
 	var res apitoken.Scope
 	err := res.UnmarshalGQL(v)
@@ -13079,20 +12747,6 @@ func (ec *executionContext) marshalNActivationKey2ᚖclndᚋentᚐActivationKey(
 	return ec._ActivationKey(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNActivationKeyOrderField2ᚖclndᚋentᚐActivationKeyOrderField(ctx context.Context, v any) (*ent.ActivationKeyOrderField, error) {
-	var res = new(ent.ActivationKeyOrderField)
-	err := res.UnmarshalGQL(v)
-	return res, graphql.ErrorOnPath(ctx, err)
-}
-
-func (ec *executionContext) marshalNActivationKeyOrderField2ᚖclndᚋentᚐActivationKeyOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.ActivationKeyOrderField) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "ActivationKeyOrderField!")
-		return graphql.Null
-	}
-	return v
-}
-
 func (ec *executionContext) marshalNBackup2ᚖclndᚋentᚐBackup(ctx context.Context, sel ast.SelectionSet, v *ent.Backup) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Backup!")
@@ -13101,40 +12755,12 @@ func (ec *executionContext) marshalNBackup2ᚖclndᚋentᚐBackup(ctx context.Co
 	return ec._Backup(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNBackupOrderField2ᚖclndᚋentᚐBackupOrderField(ctx context.Context, v any) (*ent.BackupOrderField, error) {
-	var res = new(ent.BackupOrderField)
-	err := res.UnmarshalGQL(v)
-	return res, graphql.ErrorOnPath(ctx, err)
-}
-
-func (ec *executionContext) marshalNBackupOrderField2ᚖclndᚋentᚐBackupOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.BackupOrderField) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "BackupOrderField!")
-		return graphql.Null
-	}
-	return v
-}
-
 func (ec *executionContext) marshalNCheckout2ᚖclndᚋentᚐCheckout(ctx context.Context, sel ast.SelectionSet, v *ent.Checkout) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Checkout!")
 		return graphql.Null
 	}
 	return ec._Checkout(ctx, sel, v)
-}
-
-func (ec *executionContext) unmarshalNCheckoutOrderField2ᚖclndᚋentᚐCheckoutOrderField(ctx context.Context, v any) (*ent.CheckoutOrderField, error) {
-	var res = new(ent.CheckoutOrderField)
-	err := res.UnmarshalGQL(v)
-	return res, graphql.ErrorOnPath(ctx, err)
-}
-
-func (ec *executionContext) marshalNCheckoutOrderField2ᚖclndᚋentᚐCheckoutOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.CheckoutOrderField) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "CheckoutOrderField!")
-		return graphql.Null
-	}
-	return v
 }
 
 func (ec *executionContext) unmarshalNCheckoutStatus2clndᚋentᚋcheckoutᚐStatus(ctx context.Context, v any) (checkout.Status, error) {
@@ -13187,20 +12813,6 @@ func (ec *executionContext) marshalNGatewayEventConnection2ᚖclndᚋentᚐGatew
 		return graphql.Null
 	}
 	return ec._GatewayEventConnection(ctx, sel, v)
-}
-
-func (ec *executionContext) unmarshalNGatewayEventOrderField2ᚖclndᚋentᚐGatewayEventOrderField(ctx context.Context, v any) (*ent.GatewayEventOrderField, error) {
-	var res = new(ent.GatewayEventOrderField)
-	err := res.UnmarshalGQL(v)
-	return res, graphql.ErrorOnPath(ctx, err)
-}
-
-func (ec *executionContext) marshalNGatewayEventOrderField2ᚖclndᚋentᚐGatewayEventOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.GatewayEventOrderField) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "GatewayEventOrderField!")
-		return graphql.Null
-	}
-	return v
 }
 
 func (ec *executionContext) marshalNIPLicense2ᚕᚖclndᚋentᚐIPLicenseᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.IPLicense) graphql.Marshaler {
@@ -13452,20 +13064,6 @@ func (ec *executionContext) unmarshalNPaymentMethodKind2clndᚋentᚋpaymentmeth
 }
 
 func (ec *executionContext) marshalNPaymentMethodKind2clndᚋentᚋpaymentmethodᚐKind(ctx context.Context, sel ast.SelectionSet, v paymentmethod.Kind) graphql.Marshaler {
-	return v
-}
-
-func (ec *executionContext) unmarshalNPaymentMethodOrderField2ᚖclndᚋentᚐPaymentMethodOrderField(ctx context.Context, v any) (*ent.PaymentMethodOrderField, error) {
-	var res = new(ent.PaymentMethodOrderField)
-	err := res.UnmarshalGQL(v)
-	return res, graphql.ErrorOnPath(ctx, err)
-}
-
-func (ec *executionContext) marshalNPaymentMethodOrderField2ᚖclndᚋentᚐPaymentMethodOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.PaymentMethodOrderField) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "PaymentMethodOrderField!")
-		return graphql.Null
-	}
 	return v
 }
 

@@ -2687,19 +2687,14 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
-			graphql.NewInputUnmarshaler("APITokenOrder", ec.unmarshalInputAPITokenOrder),
 			graphql.NewInputUnmarshaler("ActivateBackupInput", ec.unmarshalInputActivateBackupInput),
-			graphql.NewInputUnmarshaler("ActivationKeyOrder", ec.unmarshalInputActivationKeyOrder),
 			graphql.NewInputUnmarshaler("AddIPLicenseInput", ec.unmarshalInputAddIPLicenseInput),
 			graphql.NewInputUnmarshaler("AddPaymentMethodInput", ec.unmarshalInputAddPaymentMethodInput),
 			graphql.NewInputUnmarshaler("AdjustBalanceInput", ec.unmarshalInputAdjustBalanceInput),
-			graphql.NewInputUnmarshaler("BackupOrder", ec.unmarshalInputBackupOrder),
 			graphql.NewInputUnmarshaler("CheckInFilter", ec.unmarshalInputCheckInFilter),
 			graphql.NewInputUnmarshaler("CheckInInput", ec.unmarshalInputCheckInInput),
-			graphql.NewInputUnmarshaler("CheckoutOrder", ec.unmarshalInputCheckoutOrder),
 			graphql.NewInputUnmarshaler("CreateAPITokenInput", ec.unmarshalInputCreateAPITokenInput),
 			graphql.NewInputUnmarshaler("CreateServerAccountInput", ec.unmarshalInputCreateServerAccountInput),
-			graphql.NewInputUnmarshaler("GatewayEventOrder", ec.unmarshalInputGatewayEventOrder),
 			graphql.NewInputUnmarshaler("IPLicenseOrder", ec.unmarshalInputIPLicenseOrder),
 			graphql.NewInputUnmarshaler("IPLicenseWhereInput", ec.unmarshalInputIPLicenseWhereInput),
 			graphql.NewInputUnmarshaler("ImportIPLicenseInput", ec.unmarshalInputImportIPLicenseInput),
@@ -2709,7 +2704,6 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("LoginInput", ec.unmarshalInputLoginInput),
 			graphql.NewInputUnmarshaler("PaymentAttemptOrder", ec.unmarshalInputPaymentAttemptOrder),
 			graphql.NewInputUnmarshaler("PaymentMethodInput", ec.unmarshalInputPaymentMethodInput),
-			graphql.NewInputUnmarshaler("PaymentMethodOrder", ec.unmarshalInputPaymentMethodOrder),
 			graphql.NewInputUnmarshaler("RefundInput", ec.unmarshalInputRefundInput),
 			graphql.NewInputUnmarshaler("RegisterResellerInput", ec.unmarshalInputRegisterResellerInput),
 			graphql.NewInputUnmarshaler("RegisterServerInput", ec.unmarshalInputRegisterServerInput),
@@ -3028,25 +3022,6 @@ type APIToken implements Node {
   lastUsedAt: Time
 }
 """
-Ordering options for APIToken connections
-"""
-input APITokenOrder {
-  """
-  The ordering direction.
-  """
-  direction: OrderDirection! = ASC
-  """
-  The field by which to order APITokens.
-  """
-  field: APITokenOrderField!
-}
-"""
-Properties by which APIToken connections can be ordered.
-"""
-enum APITokenOrderField {
-  CREATED_AT
-}
-"""
 APITokenScope is enum for the field scope
 """
 enum APITokenScope @goModel(model: "clnd/ent/apitoken.Scope") {
@@ -3061,25 +3036,6 @@ type ActivationKey implements Node {
   reseller: Reseller!
   serverAccount: ServerAccount!
 }
-"""
-Ordering options for ActivationKey connections
-"""
-input ActivationKeyOrder {
-  """
-  The ordering direction.
-  """
-  direction: OrderDirection! = ASC
-  """
-  The field by which to order ActivationKeys.
-  """
-  field: ActivationKeyOrderField!
-}
-"""
-Properties by which ActivationKey connections can be ordered.
-"""
-enum ActivationKeyOrderField {
-  CREATED_AT
-}
 type Backup implements Node {
   id: ID!
   createdAt: Time!
@@ -3088,25 +3044,6 @@ type Backup implements Node {
   reseller: Reseller!
   license: IPLicense!
   datacenter: Datacenter!
-}
-"""
-Ordering options for Backup connections
-"""
-input BackupOrder {
-  """
-  The ordering direction.
-  """
-  direction: OrderDirection! = ASC
-  """
-  The field by which to order Backups.
-  """
-  field: BackupOrderField!
-}
-"""
-Properties by which Backup connections can be ordered.
-"""
-enum BackupOrderField {
-  CREATED_AT
 }
 type Checkout implements Node {
   id: ID!
@@ -3117,25 +3054,6 @@ type Checkout implements Node {
   providerRef: String
   completedAt: Time
   reseller: Reseller!
-}
-"""
-Ordering options for Checkout connections
-"""
-input CheckoutOrder {
-  """
-  The ordering direction.
-  """
-  direction: OrderDirection! = ASC
-  """
-  The field by which to order Checkouts.
-  """
-  field: CheckoutOrderField!
-}
-"""
-Properties by which Checkout connections can be ordered.
-"""
-enum CheckoutOrderField {
-  CREATED_AT
 }
 """
 CheckoutStatus is enum for the field status
@@ -3218,25 +3136,6 @@ type GatewayEventEdge {
   A cursor for use in pagination.
   """
   cursor: Cursor!
-}
-"""
-Ordering options for GatewayEvent connections
-"""
-input GatewayEventOrder {
-  """
-  The ordering direction.
-  """
-  direction: OrderDirection! = ASC
-  """
-  The field by which to order GatewayEvents.
-  """
-  field: GatewayEventOrderField!
-}
-"""
-Properties by which GatewayEvent connections can be ordered.
-"""
-enum GatewayEventOrderField {
-  CREATED_AT
 }
 type IPLicense implements Node {
   id: ID!
@@ -3786,25 +3685,6 @@ PaymentMethodKind is enum for the field kind
 enum PaymentMethodKind @goModel(model: "clnd/ent/paymentmethod.Kind") {
   CARD
   PAYPAL
-}
-"""
-Ordering options for PaymentMethod connections
-"""
-input PaymentMethodOrder {
-  """
-  The ordering direction.
-  """
-  direction: OrderDirection! = ASC
-  """
-  The field by which to order PaymentMethods.
-  """
-  field: PaymentMethodOrderField!
-}
-"""
-Properties by which PaymentMethod connections can be ordered.
-"""
-enum PaymentMethodOrderField {
-  CREATED_AT
 }
 type Product implements Node {
   id: ID!

@@ -22,13 +22,27 @@ import (
 )
 
 // line is an invoice line being assembled: one per product and kind of thing.
+// Its quantity counts the line's own unit (licenses, or GB for backups):
+// each thing billed in the period counts with the largest quantity it had
+// in it, so a full month at one quantity and price reads exactly
+// quantity × unitPrice = subtotal, and a partial or changed one never
+// bills more than that; its items show the proration.
 type line struct {
 	title     string
 	productID *string
 	unitPrice money.Cents
-	subjects  map[string]bool
-	items     []item
-	subtotal  money.Cents
+	// quantities is each billed thing's largest quantity in the period.
+	quantities map[string]int
+	items      []item
+	subtotal   money.Cents
+}
+
+func (l *line) quantity() int {
+	n := 0
+	for _, q := range l.quantities {
+		n += q
+	}
+	return n
 }
 
 type item struct {
@@ -134,13 +148,13 @@ func buildLines(ctx context.Context, tx *ent.Tx, runs []*ent.BillableRun, p Peri
 		key, title := lineKey(r, names)
 		l := byKey[key]
 		if l == nil {
-			l = &line{title: title, productID: r.ProductID, subjects: map[string]bool{}}
+			l = &line{title: title, productID: r.ProductID, quantities: map[string]int{}}
 			byKey[key] = l
 			order = append(order, key)
 		}
 		amount := Prorate(r.UnitPrice, r.Quantity, end.Sub(start), periodLength)
 		l.items = append(l.items, item{run: r, start: start, end: end, amount: amount})
-		l.subjects[r.SubjectID] = true
+		l.quantities[r.SubjectID] = max(l.quantities[r.SubjectID], r.Quantity)
 		l.unitPrice = r.UnitPrice // the latest run's price, runs being in time order
 		l.subtotal += amount
 	}
@@ -185,7 +199,7 @@ func saveLines(ctx context.Context, tx *ent.Tx, inv *ent.Invoice, lines []*line)
 			SetInvoiceID(inv.ID).
 			SetPosition(i).
 			SetTitle(l.title).
-			SetQuantity(len(l.subjects)).
+			SetQuantity(l.quantity()).
 			SetUnitPrice(l.unitPrice).
 			SetSubtotal(l.subtotal).
 			SetNillableProductID(l.productID).

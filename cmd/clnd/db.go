@@ -133,7 +133,12 @@ func billCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	period := fs.String("period", "", "the month to bill, like 2026-10 (required; it must have ended)")
 	sandbox := fs.Bool("sandbox", envBool("CLND_SANDBOX"), "use the sandbox test clock (CLND_SANDBOX)")
 	pay := paymentFlagsOn(fs)
+	logging := logFlagsOn(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := logging.logger(stderr)
+	if err != nil {
 		return err
 	}
 	var cfg server.Config
@@ -144,7 +149,7 @@ func billCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("--period %q: want a month like 2026-10", *period)
 	}
-	db, err := openReady(ctx, *dbURL, stderr)
+	db, err := openReady(ctx, *dbURL, logging.progress(stderr, log))
 	if err != nil {
 		return err
 	}
@@ -153,7 +158,6 @@ func billCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr, "info")
 	svc := cfg.AccountsService(db.Client, c, nil, log)
 	// First finish what a run that died left pending (autopayments its
 	// invoices made due), then bill; each due autopayment is settled as its

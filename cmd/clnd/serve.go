@@ -13,6 +13,7 @@ import (
 	"clnd/ent/operatortoken"
 	"clnd/internal/auth"
 	"clnd/internal/clock"
+	"clnd/internal/invoicepdf"
 	"clnd/internal/licensing"
 	"clnd/internal/money"
 	"clnd/internal/pricelist"
@@ -44,14 +45,20 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	backupURL := fs.String("backup-manage-url", env("CLND_BACKUP_MANAGE_URL", "https://backup.example.invalid/manage"), "the backup service's management page that signed backup links point at (CLND_BACKUP_MANAGE_URL)")
 	backupMin := fs.Int("backup-min-gb", envInt("CLND_BACKUP_MIN_GB", 1), "smallest backup size in GB (CLND_BACKUP_MIN_GB)")
 	backupMax := fs.Int("backup-max-gb", envInt("CLND_BACKUP_MAX_GB", 10000), "largest backup size in GB (CLND_BACKUP_MAX_GB)")
-	logLevel := fs.String("log-level", env("CLND_LOG_LEVEL", "info"), "debug, info, warn or error (CLND_LOG_LEVEL)")
+	issuerName := fs.String("issuer-name", env("CLND_ISSUER_NAME", ""), "the company that issues the invoices, printed on every invoice PDF (CLND_ISSUER_NAME)")
+	issuerAddress := fs.String("issuer-address", env("CLND_ISSUER_ADDRESS", ""), `the issuer's postal address on the invoice PDFs; \n separates lines (CLND_ISSUER_ADDRESS)`)
+	issuerTaxID := fs.String("issuer-tax-id", env("CLND_ISSUER_TAX_ID", ""), "the issuer's tax or VAT ID on the invoice PDFs (CLND_ISSUER_TAX_ID)")
+	logging := logFlagsOn(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if err := errors.Join(envErrors...); err != nil {
 		return err
 	}
-	log := newLogger(stderr, *logLevel)
+	log, err := logging.logger(stderr)
+	if err != nil {
+		return err
+	}
 	trusted, err := server.ParseProxies(*proxies)
 	if err != nil {
 		return err
@@ -67,7 +74,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil || deposit <= 0 {
 		return fmt.Errorf("--min-deposit %q: want a positive amount like 100.00", *minDeposit)
 	}
-	db, err := openReady(ctx, *dbURL, stderr)
+	db, err := openReady(ctx, *dbURL, logging.progress(stderr, log))
 	if err != nil {
 		return err
 	}
@@ -96,6 +103,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	if *issuerName == "" && !*sandbox {
+		log.Warn("invoice PDFs name no issuer: set --issuer-name, --issuer-address and --issuer-tax-id (CLND_ISSUER_NAME, CLND_ISSUER_ADDRESS, CLND_ISSUER_TAX_ID)")
+	}
 	srv, err := server.New(server.Config{
 		Gateway:          providers.Gateway,
 		Checkout:         providers.Checkout,
@@ -115,6 +125,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		PublicURL:        *publicURL,
 		BackupManageURL:  *backupURL,
 		BackupSizes:      licensing.BackupSizes{MinGB: *backupMin, MaxGB: *backupMax},
+		Issuer:           invoicepdf.Issuer{Name: *issuerName, Address: *issuerAddress, TaxID: *issuerTaxID},
 	}, db, testClock, log)
 	if err != nil {
 		return err

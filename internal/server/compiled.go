@@ -35,12 +35,12 @@ func (s *Server) compiledOperations(c *sqlgraph.Compiler, stmts *stmtCache) grap
 		stmt, err := c.CompileOperation(req)
 		if err != nil {
 			if !errors.Is(err, sqlgraph.ErrFallback) {
-				s.log.Error("compiling a query", "request_id", reqinfo.FromContext(ctx).ID, "err", err)
+				s.log.ErrorContext(ctx, "compiling a query", "err", err)
 			}
 			return next(ctx)
 		}
 		if s.log.Enabled(ctx, slog.LevelDebug) {
-			s.log.Debug("compiled query", "request_id", reqinfo.FromContext(ctx).ID, "sql", stmt.Query)
+			s.log.DebugContext(ctx, "compiled query", "sql", stmt.Query)
 		}
 		cols := make([][]byte, len(stmt.Keys))
 		dest := make([]any, len(cols))
@@ -49,7 +49,7 @@ func (s *Server) compiledOperations(c *sqlgraph.Compiler, stmts *stmtCache) grap
 		}
 		if err := stmts.queryRow(ctx, stmt.Query, stmt.Bind(req)...).Scan(dest...); err != nil {
 			if ctx.Err() == nil {
-				s.log.Debug("compiled query failed; running it on gqlgen", "request_id", reqinfo.FromContext(ctx).ID, "err", err)
+				s.log.DebugContext(ctx, "compiled query failed; running it on gqlgen", "err", err)
 			}
 			return next(ctx)
 		}
@@ -58,7 +58,7 @@ func (s *Server) compiledOperations(c *sqlgraph.Compiler, stmts *stmtCache) grap
 				return next(ctx) // not found: gqlgen says so in its words
 			}
 			if cols[i], err = stmt.Finish(cols[i], req.Now); err != nil {
-				s.log.Error("finishing a compiled query", "request_id", reqinfo.FromContext(ctx).ID, "err", err)
+				s.log.ErrorContext(ctx, "finishing a compiled query", "err", err)
 				return next(ctx)
 			}
 		}
@@ -91,7 +91,7 @@ func (s *Server) compiledReads(c *sqlgraph.Compiler, stmts *stmtCache) graphql.R
 		stmt, err := c.Compile(req, rf.Field)
 		if err != nil {
 			if !errors.Is(err, sqlgraph.ErrFallback) {
-				s.log.Error("compiling a read", "request_id", reqinfo.FromContext(ctx).ID, "field", rf.Field.Name, "err", err)
+				s.log.ErrorContext(ctx, "compiling a read", "field", rf.Field.Name, "err", err)
 			}
 			s.metrics.compiledRead(rf.Field.Name, false)
 			return next(ctx)
@@ -99,13 +99,13 @@ func (s *Server) compiledReads(c *sqlgraph.Compiler, stmts *stmtCache) graphql.R
 		var out []byte
 		if err := stmts.queryRow(ctx, stmt.Query, stmt.Bind(req)...).Scan(&out); err != nil || out == nil {
 			if err != nil && ctx.Err() == nil {
-				s.log.Debug("compiled read failed; running it on gqlgen", "request_id", reqinfo.FromContext(ctx).ID, "field", rf.Field.Name, "err", err)
+				s.log.DebugContext(ctx, "compiled read failed; running it on gqlgen", "field", rf.Field.Name, "err", err)
 			}
 			s.metrics.compiledRead(rf.Field.Name, false)
 			return next(ctx)
 		}
 		if out, err = stmt.Finish(out, req.Now); err != nil {
-			s.log.Error("finishing a compiled read", "request_id", reqinfo.FromContext(ctx).ID, "field", rf.Field.Name, "err", err)
+			s.log.ErrorContext(ctx, "finishing a compiled read", "field", rf.Field.Name, "err", err)
 			s.metrics.compiledRead(rf.Field.Name, false)
 			return next(ctx)
 		}

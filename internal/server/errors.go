@@ -27,7 +27,7 @@ func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {
 	code, message, field := s.classify(ctx, err, gqlErr)
 	if code == apperr.Internal {
 		id := reqinfo.FromContext(ctx).ID
-		s.log.ErrorContext(ctx, "internal error", "request_id", id, "path", gqlErr.Path.String(), "err", err)
+		s.log.ErrorContext(ctx, "internal error", "path", gqlErr.Path.String(), "err", err)
 		message = fmt.Sprintf("internal error (request %s)", id)
 	}
 	gqlErr.Message = message
@@ -72,7 +72,7 @@ func (s *Server) classify(ctx context.Context, err error, gqlErr *gqlerror.Error
 		// Not an error of this request: the outage is logged by what
 		// noticed it (the check-in writer, the LISTEN bridge) and counted
 		// in clnd_graphql_errors_total; one line per request would flood.
-		s.log.DebugContext(ctx, "database unavailable", "request_id", reqinfo.FromContext(ctx).ID, "reason", store.UnavailableReason(err))
+		s.log.DebugContext(ctx, "database unavailable", "reason", store.UnavailableReason(err))
 		return apperr.Unavailable, unavailableMessage, ""
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return apperr.Internal, "", ""
@@ -125,6 +125,6 @@ func lastPathKey(path ast.Path) string {
 
 // recoverPanic turns a resolver panic into an INTERNAL error, logged.
 func (s *Server) recoverPanic(ctx context.Context, p any) error {
-	s.log.ErrorContext(ctx, "panic in resolver", "request_id", reqinfo.FromContext(ctx).ID, "panic", p, "stack", string(debug.Stack()))
+	s.log.ErrorContext(ctx, "panic in resolver", "panic", p, "stack", string(debug.Stack()))
 	return errors.New("panic")
 }

@@ -68,6 +68,8 @@ type Server struct {
 // sandbox mode); the server reads time from it or from the system clock.
 func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*Server, error) {
 	cfg.Defaults()
+	// Lines logged with a request's context name the request (request_id).
+	log = slog.New(reqinfo.LogHandler(log.Handler()))
 	s := &Server{cfg: cfg, db: db, log: log, hub: live.NewHub(), listening: make(chan struct{})}
 	s.clock = clock.System{}
 	if testClock != nil {
@@ -340,7 +342,7 @@ func (s *Server) withRequest(next http.Handler) http.Handler {
 		ctx = idempotency.WithHeaderKey(ctx, r.Header.Get("Idempotency-Key"))
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r.WithContext(ctx))
-		s.log.Debug("request", "request_id", id, "method", r.Method, "path", r.URL.Path,
+		s.log.DebugContext(ctx, "request", "method", r.Method, "path", r.URL.Path,
 			"status", rec.status, "duration", time.Since(start))
 	})
 }
@@ -379,7 +381,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 				return
 			}
 			if !ok {
-				s.log.Error("authenticating", "request_id", reqinfo.FromContext(r.Context()).ID, "err", err)
+				s.log.ErrorContext(r.Context(), "authenticating", "err", err)
 				e = apperr.New(apperr.Internal, "internal error (request %s)", reqinfo.FromContext(r.Context()).ID)
 				writeError(w, http.StatusInternalServerError, e)
 				return

@@ -11,7 +11,6 @@ import (
 
 	"clnd/ent"
 	"clnd/internal/apperr"
-	"clnd/internal/reqinfo"
 )
 
 // outsideTransaction are the mutations that manage their own writes: a
@@ -118,7 +117,7 @@ func (t transactioner) InterceptResponse(ctx context.Context, next graphql.Respo
 
 func (t transactioner) rollback(ctx context.Context, tx *ent.Tx) {
 	if err := tx.Rollback(); err != nil {
-		t.s.log.ErrorContext(ctx, "rolling back a mutation", "request_id", reqinfo.FromContext(ctx).ID, "err", err)
+		t.s.log.ErrorContext(ctx, "rolling back a mutation", "err", err)
 	}
 }
 

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"clnd/internal/reqinfo"
+)
+
+// logFlags are --log-level and --log-format, for every subcommand that logs.
+type logFlags struct {
+	level, format *string
+}
+
+func logFlagsOn(fs *flag.FlagSet) *logFlags {
+	return &logFlags{
+		level:  fs.String("log-level", env("CLND_LOG_LEVEL", "info"), "debug, info, warn or error (CLND_LOG_LEVEL)"),
+		format: fs.String("log-format", env("CLND_LOG_FORMAT", "text"), "text (key=value lines) or json (one JSON object a line, for log collectors) (CLND_LOG_FORMAT)"),
+	}
+}
+
+// logger writes to w in the chosen format. Lines logged while handling a
+// request carry its request_id (reqinfo.LogHandler).
+func (f *logFlags) logger(w io.Writer) (*slog.Logger, error) {
+	return newLogger(w, *f.level, *f.format)
+}
+
+// progress is where a subcommand's progress messages (the migrations') go:
+// w itself, or, when w carries JSON lines, log, so that every line stays JSON.
+func (f *logFlags) progress(w io.Writer, log *slog.Logger) io.Writer {
+	if *f.format == "json" {
+		return &lineLogger{log: log}
+	}
+	return w
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	var h slog.Handler
+	switch format {
+	case "text":
+		h = slog.NewTextHandler(w, opts)
+	case "json":
+		h = slog.NewJSONHandler(w, opts)
+	default:
+		return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	}
+	return slog.New(reqinfo.LogHandler(h)), nil
+}
+
+// lineLogger is an io.Writer that logs each line written to it, for
+// progress messages (the migrations') on a stream that must stay JSON.
+type lineLogger struct {
+	log  *slog.Logger
+	part []byte
+}
+
+func (l *lineLogger) Write(p []byte) (int, error) {
+	l.part = append(l.part, p...)
+	for {
+		i := bytes.IndexByte(l.part, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		if line := strings.TrimSpace(string(l.part[:i])); line != "" {
+			l.log.Info(line)
+		}
+		l.part = l.part[i+1:]
+	}
+}

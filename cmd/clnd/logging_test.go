@@ -1,0 +1,96 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer that serve's logger and the test can share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// With --log-format json every line serve writes to stderr is a JSON
+// object, and the lines written while handling a request name it.
+func TestServeLogsJSONWithTheRequestID(t *testing.T) {
+	addr := freeAddr(t)
+	url := "sqlite://" + filepath.Join(t.TempDir(), "json.db")
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--sandbox", "--addr", addr, "--database-url", url,
+			"--log-format", "json", "--log-level", "debug"}, &stdout, &stderr)
+	}()
+	var resp *http.Response
+	var err error
+	for i := 0; i < 200; i++ {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/graphql", strings.NewReader(`{"query":"{ __typename }"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Request-ID", "req-json-log-test")
+		if resp, err = http.DefaultClient.Do(req); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve ended with %v\n%s", err, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+
+	var requestLines int
+	for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+		var record map[string]any
+		if err := json.Unmarshal([]byte(line), &record); err != nil {
+			t.Fatalf("a log line is not JSON: %q (%v)", line, err)
+		}
+		if record["msg"] == "request" {
+			requestLines++
+			if record["request_id"] != "req-json-log-test" || record["path"] != "/graphql" {
+				t.Fatalf("the request's line: %s", line)
+			}
+		}
+	}
+	if requestLines != 1 {
+		t.Fatalf("%d request lines in\n%s", requestLines, stderr.String())
+	}
+	t.Logf("stderr:\n%s", stderr.String())
+}
+
+func TestLogFlagsRefuseUnknownValues(t *testing.T) {
+	for _, args := range [][]string{{"--log-format", "xml"}, {"--log-level", "loud"}} {
+		_, _, err := runCLI(t, append([]string{"serve", "--sandbox", "--database-url", "sqlite://" + filepath.Join(t.TempDir(), "f.db")}, args...)...)
+		if err == nil || !strings.Contains(err.Error(), args[0]) {
+			t.Fatalf("%v answered %v", args, err)
+		}
+	}
+}

@@ -13,7 +13,6 @@ import (
 	"clnd/ent/operatortoken"
 	"clnd/internal/auth"
 	"clnd/internal/clock"
-	"clnd/internal/invoicepdf"
 	"clnd/internal/licensing"
 	"clnd/internal/money"
 	"clnd/internal/pricelist"
@@ -45,9 +44,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	backupURL := fs.String("backup-manage-url", env("CLND_BACKUP_MANAGE_URL", "https://backup.example.invalid/manage"), "the backup service's management page that signed backup links point at (CLND_BACKUP_MANAGE_URL)")
 	backupMin := fs.Int("backup-min-gb", envInt("CLND_BACKUP_MIN_GB", 1), "smallest backup size in GB (CLND_BACKUP_MIN_GB)")
 	backupMax := fs.Int("backup-max-gb", envInt("CLND_BACKUP_MAX_GB", 10000), "largest backup size in GB (CLND_BACKUP_MAX_GB)")
-	issuerName := fs.String("issuer-name", env("CLND_ISSUER_NAME", ""), "the company that issues the invoices, printed on every invoice PDF (CLND_ISSUER_NAME)")
-	issuerAddress := fs.String("issuer-address", env("CLND_ISSUER_ADDRESS", ""), `the issuer's postal address on the invoice PDFs; \n separates lines (CLND_ISSUER_ADDRESS)`)
-	issuerTaxID := fs.String("issuer-tax-id", env("CLND_ISSUER_TAX_ID", ""), "the issuer's tax or VAT ID on the invoice PDFs (CLND_ISSUER_TAX_ID)")
 	logging := logFlagsOn(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -103,9 +99,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	if *issuerName == "" && !*sandbox {
-		log.Warn("invoice PDFs name no issuer: set --issuer-name, --issuer-address and --issuer-tax-id (CLND_ISSUER_NAME, CLND_ISSUER_ADDRESS, CLND_ISSUER_TAX_ID)")
-	}
 	srv, err := server.New(server.Config{
 		Gateway:          providers.Gateway,
 		Checkout:         providers.Checkout,
@@ -125,7 +118,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		PublicURL:        *publicURL,
 		BackupManageURL:  *backupURL,
 		BackupSizes:      licensing.BackupSizes{MinGB: *backupMin, MaxGB: *backupMax},
-		Issuer:           invoicepdf.Issuer{Name: *issuerName, Address: *issuerAddress, TaxID: *issuerTaxID},
 	}, db, testClock, log)
 	if err != nil {
 		return err

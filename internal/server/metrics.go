@@ -27,6 +27,11 @@ type metrics struct {
 	errors   *prometheus.CounterVec
 	// reads counts root query fields by whether internal/sqlgraph compiled them.
 	reads *prometheus.CounterVec
+	// operations times GraphQL operations by name (operationNames bounds them).
+	operations     *prometheus.HistogramVec
+	operationNames *operationNames
+	// unauthenticated counts requests refused for their credential.
+	unauthenticated *prometheus.CounterVec
 }
 
 func newMetrics(db *sql.DB, hub *live.Hub, checkIns *checkin.Service) *metrics {
@@ -49,9 +54,20 @@ func newMetrics(db *sql.DB, hub *live.Hub, checkIns *checkin.Service) *metrics {
 			Name: "clnd_graphql_root_fields_total",
 			Help: "Root query fields answered, by field and path: compiled (one SQL statement) or gqlgen.",
 		}, []string{"field", "path"}),
+		operations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "clnd_graphql_operation_duration_seconds",
+			Help: "GraphQL queries and mutations by operation name (anonymous for unnamed ones; other past " +
+				strconv.Itoa(maxOperationNames) + " names) and type, from reading the request to the response being ready.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}, []string{"operation", "type"}),
+		operationNames: &operationNames{seen: map[string]bool{}},
+		unauthenticated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clnd_unauthenticated_requests_total",
+			Help: "Requests refused (401, or websocket close 4403) for their credential: reason malformed (not \"Bearer <token>\") or invalid_token (unknown, expired or revoked).",
+		}, []string{"reason"}),
 	}
 	m.registry.MustRegister(
-		m.requests, m.latency, m.errors, m.reads,
+		m.requests, m.latency, m.errors, m.reads, m.operations, m.unauthenticated,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewDBStatsCollector(db, "clnd"),

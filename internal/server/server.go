@@ -146,6 +146,7 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 	mux.Handle("/healthz", s.metrics.instrument("/healthz", http.HandlerFunc(s.healthz)))
 	mux.Handle("/readyz", s.metrics.instrument("/readyz", http.HandlerFunc(s.readyz)))
 	mux.Handle("/metrics", s.metrics.handler())
+	mux.Handle("GET "+SchemaPath, s.metrics.instrument(SchemaPath, schemaHandler()))
 	payments := &checkout.Handler{Accounts: accountsService, Provider: accountsService.Checkout, Stripe: cfg.StripeWebhook, Clock: s.clock, Log: log}
 	mux.Handle("/webhooks/payments/"+accountsService.Checkout.Name(), s.metrics.instrument("/webhooks/payments", http.HandlerFunc(payments.Webhook)))
 	mux.Handle("/webhooks/payments/stripe", s.metrics.instrument("/webhooks/payments", http.HandlerFunc(payments.StripeWebhook)))
@@ -230,6 +231,8 @@ func (s *Server) graphQLHandler(resolver *graph.Resolver) http.Handler {
 	// Parsed and validated documents, by their text (querycache.go).
 	h.SetQueryCache(pageSizeCache{newDocumentCache()})
 	h.Use(newPersistedQueries()) // first: it may supply the query text
+	// Before the other operation interceptors: it times them all.
+	h.Use(operationTimer{s.metrics})
 	h.Use(extension.Introspection{})
 	h.Use(&documentLimits{})
 	h.Use(queryLimits{maxDepth: s.cfg.MaxDepth, maxComplexity: s.cfg.MaxComplexity})
@@ -293,6 +296,7 @@ func (s *Server) websocketInit(ctx context.Context, payload transport.InitPayloa
 	}
 	v, err := auth.Authenticate(ctx, s.db.Client, token)
 	if errors.Is(err, auth.ErrInvalidToken) {
+		s.metrics.unauthenticated.WithLabelValues("invalid_token").Inc()
 		ctx = transport.WithWebsocketCloseCode(ctx, closeForbidden)
 		return transport.AppendCloseReason(ctx, "Forbidden: invalid or expired token"), nil, err
 	}
@@ -366,6 +370,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		if !ok {
+			s.metrics.unauthenticated.WithLabelValues("malformed").Inc()
 			writeError(w, http.StatusUnauthorized, apperr.New(apperr.Unauthenticated, "the Authorization header must be \"Bearer <token>\""))
 			return
 		}
@@ -386,6 +391,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 				writeError(w, http.StatusInternalServerError, e)
 				return
 			}
+			s.metrics.unauthenticated.WithLabelValues("invalid_token").Inc()
 			writeError(w, http.StatusUnauthorized, e)
 			return
 		}

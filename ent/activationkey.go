@@ -14,18 +14,19 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// ActivationKey is the model entity for the ActivationKey schema.
+// A key servers register to a server account with (registerServer).
 type ActivationKey struct {
 	config `json:"-"`
 	// ID of the ent.
+	// The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
 	ID string `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When it was created, by clnd's clock (the test clock in sandbox mode).
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// ResellerID holds the value of the "reseller_id" field.
 	ResellerID string `json:"reseller_id,omitempty"`
-	// Token holds the value of the "token" field.
+	// The key a server passes to registerServer.
 	Token string `json:"token,omitempty"`
-	// Usage holds the value of the "usage" field.
+	// How many servers registered with this key.
 	Usage int `json:"usage,omitempty"`
 	// ServerAccountID holds the value of the "server_account_id" field.
 	ServerAccountID string `json:"server_account_id,omitempty"`
@@ -37,9 +38,9 @@ type ActivationKey struct {
 
 // ActivationKeyEdges holds the relations/edges for other nodes in the graph.
 type ActivationKeyEdges struct {
-	// Reseller holds the value of the reseller edge.
+	// The reseller that owns it.
 	Reseller *Reseller `json:"reseller,omitempty"`
-	// ServerAccount holds the value of the server_account edge.
+	// The account whose limit servers registering with this key fill.
 	ServerAccount *ServerAccount `json:"server_account,omitempty"`
 	// Servers holds the value of the servers edge.
 	Servers []*Server `json:"servers,omitempty"`

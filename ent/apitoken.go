@@ -13,22 +13,23 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// APIToken is the model entity for the APIToken schema.
+// A token a partner integration acts for its reseller with. Its secret is shown once, by createAPIToken.
 type APIToken struct {
 	config `json:"-"`
 	// ID of the ent.
+	// The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
 	ID string `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When it was created, by clnd's clock (the test clock in sandbox mode).
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// ResellerID holds the value of the "reseller_id" field.
 	ResellerID string `json:"reseller_id,omitempty"`
-	// Name holds the value of the "name" field.
+	// A name to recognise the token by.
 	Name string `json:"name,omitempty"`
-	// Scope holds the value of the "scope" field.
+	// What the token may do.
 	Scope apitoken.Scope `json:"scope,omitempty"`
 	// TokenHash holds the value of the "token_hash" field.
 	TokenHash []byte `json:"-"`
-	// LastUsedAt holds the value of the "last_used_at" field.
+	// When it last authenticated a request; null if never.
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the APITokenQuery when eager-loading is set.
@@ -38,7 +39,7 @@ type APIToken struct {
 
 // APITokenEdges holds the relations/edges for other nodes in the graph.
 type APITokenEdges struct {
-	// Reseller holds the value of the reseller edge.
+	// The reseller that owns it.
 	Reseller *Reseller `json:"reseller,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

@@ -15,18 +15,19 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// Backup is the model entity for the Backup schema.
+// Backup storage for an IP license's server, billed per GB-month.
 type Backup struct {
 	config `json:"-"`
 	// ID of the ent.
+	// The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
 	ID string `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When it was created, by clnd's clock (the test clock in sandbox mode).
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// ResellerID holds the value of the "reseller_id" field.
 	ResellerID string `json:"reseller_id,omitempty"`
-	// RemovedAt holds the value of the "removed_at" field.
+	// When it was removed; null while it is live. Removed rows are reached only through the invoice items that billed them (docs/schema.md, Removed rows).
 	RemovedAt *time.Time `json:"removed_at,omitempty"`
-	// SizeGB holds the value of the "size_gb" field.
+	// The storage size in GB, billed per GB-month at backupPricePerGB.
 	SizeGB int `json:"size_gb,omitempty"`
 	// LicenseID holds the value of the "license_id" field.
 	LicenseID string `json:"license_id,omitempty"`
@@ -42,13 +43,13 @@ type Backup struct {
 
 // BackupEdges holds the relations/edges for other nodes in the graph.
 type BackupEdges struct {
-	// Reseller holds the value of the reseller edge.
+	// The reseller that owns it.
 	Reseller *Reseller `json:"reseller,omitempty"`
-	// License holds the value of the license edge.
+	// The license the backup belongs to; reached even after either was removed.
 	License *IPLicense `json:"license,omitempty"`
 	// LiveLicense holds the value of the live_license edge.
 	LiveLicense *IPLicense `json:"live_license,omitempty"`
-	// Datacenter holds the value of the datacenter edge.
+	// Where the backup is stored.
 	Datacenter *Datacenter `json:"datacenter,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

@@ -18,6 +18,7 @@ import (
 type BillableRun struct {
 	config `json:"-"`
 	// ID of the ent.
+	// The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
 	ID string `json:"id,omitempty"`
 	// ResellerID holds the value of the "reseller_id" field.
 	ResellerID string `json:"reseller_id,omitempty"`
@@ -45,7 +46,7 @@ type BillableRun struct {
 
 // BillableRunEdges holds the relations/edges for other nodes in the graph.
 type BillableRunEdges struct {
-	// Reseller holds the value of the reseller edge.
+	// The reseller that owns it.
 	Reseller *Reseller `json:"reseller,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

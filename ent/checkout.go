@@ -14,22 +14,23 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// Checkout is the model entity for the Checkout schema.
+// A redirect payment (PayPal-style): the payer approves it at redirectURL and the amount is credited exactly once.
 type Checkout struct {
 	config `json:"-"`
 	// ID of the ent.
+	// The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
 	ID string `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When it was created, by clnd's clock (the test clock in sandbox mode).
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// ResellerID holds the value of the "reseller_id" field.
 	ResellerID string `json:"reseller_id,omitempty"`
-	// Amount holds the value of the "amount" field.
+	// The amount to pay in US dollars, credited as a TOP_UP once paid.
 	Amount money.Cents `json:"amount,omitempty"`
-	// Status holds the value of the "status" field.
+	// Where the payment stands.
 	Status checkout.Status `json:"status,omitempty"`
-	// Provider holds the value of the "provider" field.
+	// The payment provider: paypal or sandbox.
 	Provider string `json:"provider,omitempty"`
-	// ProviderRef holds the value of the "provider_ref" field.
+	// The provider's order ID.
 	ProviderRef string `json:"provider_ref,omitempty"`
 	// ApproveURL holds the value of the "approve_url" field.
 	ApproveURL string `json:"approve_url,omitempty"`
@@ -37,7 +38,7 @@ type Checkout struct {
 	ReturnURL string `json:"return_url,omitempty"`
 	// CancelURL holds the value of the "cancel_url" field.
 	CancelURL string `json:"cancel_url,omitempty"`
-	// CompletedAt holds the value of the "completed_at" field.
+	// When it was paid; null until then.
 	CompletedAt *time.Time `json:"completed_at,omitempty"`
 	// TransactionID holds the value of the "transaction_id" field.
 	TransactionID *string `json:"transaction_id,omitempty"`
@@ -49,7 +50,7 @@ type Checkout struct {
 
 // CheckoutEdges holds the relations/edges for other nodes in the graph.
 type CheckoutEdges struct {
-	// Reseller holds the value of the reseller edge.
+	// The reseller that owns it.
 	Reseller *Reseller `json:"reseller,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

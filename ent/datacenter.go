@@ -11,14 +11,15 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// Datacenter is the model entity for the Datacenter schema.
+// A place backups are stored.
 type Datacenter struct {
 	config `json:"-"`
 	// ID of the ent.
+	// The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
 	ID string `json:"id,omitempty"`
-	// Code holds the value of the "code" field.
+	// The short code activateBackup takes, such as "nl".
 	Code string `json:"code,omitempty"`
-	// Name holds the value of the "name" field.
+	// The datacenter's name for people.
 	Name         string `json:"name,omitempty"`
 	selectValues sql.SelectValues
 }

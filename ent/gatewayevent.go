@@ -13,12 +13,13 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// GatewayEvent is the model entity for the GatewayEvent schema.
+// A payment provider's webhook notification as received, and what clnd did with it (operators only).
 type GatewayEvent struct {
 	config `json:"-"`
 	// ID of the ent.
+	// The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
 	ID string `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When it was created, by clnd's clock (the test clock in sandbox mode).
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// stripe, paypal or sandbox.
 	Provider string `json:"provider,omitempty"`

@@ -14,28 +14,29 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// Invoice is the model entity for the Invoice schema.
+// A monthly bill (INVOICE), or a receipt for money received (PAYMENT_RECEIVED) or returned (REFUND); downloadURL gives its PDF.
 type Invoice struct {
 	config `json:"-"`
 	// ID of the ent.
+	// The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
 	ID string `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When it was created, by clnd's clock (the test clock in sandbox mode).
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// ResellerID holds the value of the "reseller_id" field.
 	ResellerID string `json:"reseller_id,omitempty"`
-	// Number holds the value of the "number" field.
+	// The invoice number people quote, unique.
 	Number string `json:"number,omitempty"`
-	// Type holds the value of the "type" field.
+	// A monthly bill or a receipt.
 	Type invoice.Type `json:"type,omitempty"`
 	// BillingPeriod holds the value of the "billing_period" field.
 	BillingPeriod *string `json:"billing_period,omitempty"`
-	// PeriodStart holds the value of the "period_start" field.
+	// INVOICE: the start of the billed month (UTC); null on receipts.
 	PeriodStart *time.Time `json:"period_start,omitempty"`
-	// PeriodEnd holds the value of the "period_end" field.
+	// INVOICE: the end of the billed month, exclusive; null on receipts.
 	PeriodEnd *time.Time `json:"period_end,omitempty"`
-	// Total holds the value of the "total" field.
+	// The amount in US dollars: what was billed, received or refunded.
 	Total money.Cents `json:"total,omitempty"`
-	// Balance holds the value of the "balance" field.
+	// The reseller's balance right after this invoice.
 	Balance money.Cents `json:"balance,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the InvoiceQuery when eager-loading is set.
@@ -45,9 +46,9 @@ type Invoice struct {
 
 // InvoiceEdges holds the relations/edges for other nodes in the graph.
 type InvoiceEdges struct {
-	// Reseller holds the value of the reseller edge.
+	// The reseller that owns it.
 	Reseller *Reseller `json:"reseller,omitempty"`
-	// Lines holds the value of the lines edge.
+	// One line per product billed, in order; empty on receipts.
 	Lines []*InvoiceLine `json:"lines,omitempty"`
 	// Transactions holds the value of the transactions edge.
 	Transactions []*Transaction `json:"transactions,omitempty"`

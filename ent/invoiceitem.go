@@ -18,20 +18,21 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// InvoiceItem is the model entity for the InvoiceItem schema.
+// One billed thing's (license, server account or backup) slice of time on an invoice line.
 type InvoiceItem struct {
 	config `json:"-"`
 	// ID of the ent.
+	// The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
 	ID string `json:"id,omitempty"`
 	// ResellerID holds the value of the "reseller_id" field.
 	ResellerID string `json:"reseller_id,omitempty"`
-	// Description holds the value of the "description" field.
+	// What was billed, for people: the license, account or backup.
 	Description string `json:"description,omitempty"`
-	// PeriodStart holds the value of the "period_start" field.
+	// The start of the billed slice of time.
 	PeriodStart time.Time `json:"period_start,omitempty"`
-	// PeriodEnd holds the value of the "period_end" field.
+	// The end of the billed slice of time, exclusive.
 	PeriodEnd time.Time `json:"period_end,omitempty"`
-	// Amount holds the value of the "amount" field.
+	// What the slice cost: unit price × quantity × the share of the month, rounded half up to cents.
 	Amount money.Cents `json:"amount,omitempty"`
 	// LineID holds the value of the "line_id" field.
 	LineID string `json:"line_id,omitempty"`
@@ -49,15 +50,15 @@ type InvoiceItem struct {
 
 // InvoiceItemEdges holds the relations/edges for other nodes in the graph.
 type InvoiceItemEdges struct {
-	// Reseller holds the value of the reseller edge.
+	// The reseller that owns it.
 	Reseller *Reseller `json:"reseller,omitempty"`
 	// Line holds the value of the line edge.
 	Line *InvoiceLine `json:"line,omitempty"`
-	// License holds the value of the license edge.
+	// The IP license billed, even if since removed; null for other items.
 	License *IPLicense `json:"license,omitempty"`
-	// ServerAccount holds the value of the server_account edge.
+	// The server account billed, even if since removed; null for other items.
 	ServerAccount *ServerAccount `json:"server_account,omitempty"`
-	// Backup holds the value of the backup edge.
+	// The backup billed, even if since removed; null for other items.
 	Backup *Backup `json:"backup,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

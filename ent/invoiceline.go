@@ -15,22 +15,23 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// InvoiceLine is the model entity for the InvoiceLine schema.
+// The part of an invoice for one product.
 type InvoiceLine struct {
 	config `json:"-"`
 	// ID of the ent.
+	// The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
 	ID string `json:"id,omitempty"`
 	// ResellerID holds the value of the "reseller_id" field.
 	ResellerID string `json:"reseller_id,omitempty"`
 	// Position holds the value of the "position" field.
 	Position int `json:"position,omitempty"`
-	// Title holds the value of the "title" field.
+	// The product's name.
 	Title string `json:"title,omitempty"`
-	// Quantity holds the value of the "quantity" field.
+	// How many units the line bills.
 	Quantity int `json:"quantity,omitempty"`
-	// UnitPrice holds the value of the "unit_price" field.
+	// The price of one unit for a full month.
 	UnitPrice money.Cents `json:"unit_price,omitempty"`
-	// Subtotal holds the value of the "subtotal" field.
+	// The line's amount: the sum of its items.
 	Subtotal money.Cents `json:"subtotal,omitempty"`
 	// InvoiceID holds the value of the "invoice_id" field.
 	InvoiceID string `json:"invoice_id,omitempty"`
@@ -44,13 +45,13 @@ type InvoiceLine struct {
 
 // InvoiceLineEdges holds the relations/edges for other nodes in the graph.
 type InvoiceLineEdges struct {
-	// Reseller holds the value of the reseller edge.
+	// The reseller that owns it.
 	Reseller *Reseller `json:"reseller,omitempty"`
 	// Invoice holds the value of the invoice edge.
 	Invoice *Invoice `json:"invoice,omitempty"`
-	// Product holds the value of the product edge.
+	// The product billed; null for backup storage.
 	Product *Product `json:"product,omitempty"`
-	// Items holds the value of the items edge.
+	// The billed things, each with its slice of time.
 	Items []*InvoiceItem `json:"items,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

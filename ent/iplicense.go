@@ -16,28 +16,29 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// IPLicense is the model entity for the IPLicense schema.
+// A license of one product for a server identified by its public IP address, billed monthly from the reseller's deposit.
 type IPLicense struct {
 	config `json:"-"`
 	// ID of the ent.
+	// The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
 	ID string `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When it was created, by clnd's clock (the test clock in sandbox mode).
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// ResellerID holds the value of the "reseller_id" field.
 	ResellerID string `json:"reseller_id,omitempty"`
-	// RemovedAt holds the value of the "removed_at" field.
+	// When it was removed; null while it is live. Removed rows are reached only through the invoice items that billed them (docs/schema.md, Removed rows).
 	RemovedAt *time.Time `json:"removed_at,omitempty"`
-	// IP holds the value of the "ip" field.
+	// The licensed server's public IPv4 or IPv6 address, in canonical form.
 	IP string `json:"ip,omitempty"`
-	// Type holds the value of the "type" field.
+	// The licensed product.
 	Type catalog.LicenseType `json:"type,omitempty"`
 	// Family holds the value of the "family" field.
 	Family catalog.Family `json:"family,omitempty"`
-	// Hostname holds the value of the "hostname" field.
+	// The server's host name as last given or reported by a check-in; may be empty.
 	Hostname string `json:"hostname,omitempty"`
 	// ProductID holds the value of the "product_id" field.
 	ProductID string `json:"product_id,omitempty"`
-	// LastCheckIn holds the value of the "last_check_in" field.
+	// When the server last checked in; null if it never has.
 	LastCheckIn *time.Time `json:"last_check_in,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the IPLicenseQuery when eager-loading is set.
@@ -47,11 +48,11 @@ type IPLicense struct {
 
 // IPLicenseEdges holds the relations/edges for other nodes in the graph.
 type IPLicenseEdges struct {
-	// Reseller holds the value of the reseller edge.
+	// The reseller that owns it.
 	Reseller *Reseller `json:"reseller,omitempty"`
-	// Product holds the value of the product edge.
+	// The licensed product, with its current price.
 	Product *Product `json:"product,omitempty"`
-	// Backup holds the value of the backup edge.
+	// The license's live backup storage; null without one.
 	Backup *Backup `json:"backup,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

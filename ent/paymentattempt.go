@@ -15,18 +15,19 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// PaymentAttempt is the model entity for the PaymentAttempt schema.
+// One call to a payment provider that moves money (a charge or a refund), committed before the provider is called, and its outcome.
 type PaymentAttempt struct {
 	config `json:"-"`
 	// ID of the ent.
+	// The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
 	ID string `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When it was created, by clnd's clock (the test clock in sandbox mode).
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// ResellerID holds the value of the "reseller_id" field.
 	ResellerID string `json:"reseller_id,omitempty"`
 	// What the money is for. REFUND attempts give money back; the others take it.
 	Purpose paymentattempt.Purpose `json:"purpose,omitempty"`
-	// Amount holds the value of the "amount" field.
+	// The amount in US dollars; positive, also for refunds.
 	Amount money.Cents `json:"amount,omitempty"`
 	// PENDING until the provider's answer is recorded; REQUIRES_ACTION waits for the payer (3-D Secure, PayPal approval); NEEDS_REVIEW: the provider never answered within a day, so an operator checks its dashboard.
 	Status paymentattempt.Status `json:"status,omitempty"`
@@ -68,7 +69,7 @@ type PaymentAttempt struct {
 
 // PaymentAttemptEdges holds the relations/edges for other nodes in the graph.
 type PaymentAttemptEdges struct {
-	// Reseller holds the value of the reseller edge.
+	// The reseller that owns it.
 	Reseller *Reseller `json:"reseller,omitempty"`
 	// The ledger entry that recorded the money, once it moved.
 	Transaction *Transaction `json:"transaction,omitempty"`

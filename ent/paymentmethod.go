@@ -13,20 +13,21 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// PaymentMethod is the model entity for the PaymentMethod schema.
+// A saved card or PayPal account, known by its gateway reference and a label; clnd keeps no card data.
 type PaymentMethod struct {
 	config `json:"-"`
 	// ID of the ent.
+	// The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
 	ID string `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When it was created, by clnd's clock (the test clock in sandbox mode).
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// ResellerID holds the value of the "reseller_id" field.
 	ResellerID string `json:"reseller_id,omitempty"`
-	// Kind holds the value of the "kind" field.
+	// A card or a PayPal account.
 	Kind paymentmethod.Kind `json:"kind,omitempty"`
-	// Label holds the value of the "label" field.
+	// How to show it: "Visa •••• 4242", a PayPal email.
 	Label string `json:"label,omitempty"`
-	// IsDefault holds the value of the "is_default" field.
+	// Whether autopayments and top-ups without a paymentMethodID charge it.
 	IsDefault bool `json:"is_default,omitempty"`
 	// Gateway holds the value of the "gateway" field.
 	Gateway string `json:"gateway,omitempty"`
@@ -40,7 +41,7 @@ type PaymentMethod struct {
 
 // PaymentMethodEdges holds the relations/edges for other nodes in the graph.
 type PaymentMethodEdges struct {
-	// Reseller holds the value of the reseller edge.
+	// The reseller that owns it.
 	Reseller *Reseller `json:"reseller,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

@@ -13,20 +13,21 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// Product is the model entity for the Product schema.
+// A license type on sale, with its current monthly price.
 type Product struct {
 	config `json:"-"`
 	// ID of the ent.
+	// The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
 	ID string `json:"id,omitempty"`
-	// Type holds the value of the "type" field.
+	// The license type this product sells.
 	Type catalog.LicenseType `json:"type,omitempty"`
-	// Name holds the value of the "name" field.
+	// The product's name, as invoices show it.
 	Name string `json:"name,omitempty"`
-	// Family holds the value of the "family" field.
+	// The product family; one address holds at most one license per family.
 	Family catalog.Family `json:"family,omitempty"`
-	// ClnTypeCode holds the value of the "cln_type_code" field.
+	// The license type's code in CloudLinux Network (CLOUDLINUX_OS is 1).
 	ClnTypeCode int `json:"cln_type_code,omitempty"`
-	// MonthlyPrice holds the value of the "monthly_price" field.
+	// The price of one license for a full month, in US dollars; set by the operator (setProductPrice).
 	MonthlyPrice money.Cents `json:"monthly_price,omitempty"`
 	selectValues sql.SelectValues
 }

@@ -13,28 +13,29 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// Reseller is the model entity for the Reseller schema.
+// A reseller: a company with a prepaid deposit that licenses its customers' servers and is billed monthly from it. A reseller sees only itself.
 type Reseller struct {
 	config `json:"-"`
 	// ID of the ent.
+	// The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
 	ID string `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When it was created, by clnd's clock (the test clock in sandbox mode).
 	CreatedAt time.Time `json:"created_at,omitempty"`
-	// Login holds the value of the "login" field.
+	// The login name, lower-case: 3–64 of a-z 0-9 . _ -, unique without regard to case.
 	Login string `json:"login,omitempty"`
 	// PasswordHash holds the value of the "password_hash" field.
 	PasswordHash string `json:"-"`
-	// Company holds the value of the "company" field.
+	// The company name; empty when not given.
 	Company string `json:"company,omitempty"`
-	// FirstName holds the value of the "first_name" field.
+	// The contact's first name; empty when not given.
 	FirstName string `json:"first_name,omitempty"`
-	// LastName holds the value of the "last_name" field.
+	// The contact's last name; empty when not given.
 	LastName string `json:"last_name,omitempty"`
-	// BillingEmail holds the value of the "billing_email" field.
+	// Where invoices and payment notices go.
 	BillingEmail string `json:"billing_email,omitempty"`
-	// Balance holds the value of the "balance" field.
+	// The prepaid deposit in US dollars: the sum of the reseller's transactions. Negative when it owes money.
 	Balance money.Cents `json:"balance,omitempty"`
-	// Status holds the value of the "status" field.
+	// Whether the reseller may add licenses, backups and limits.
 	Status reseller.Status `json:"status,omitempty"`
 	// AutopayMode holds the value of the "autopay_mode" field.
 	AutopayMode reseller.AutopayMode `json:"autopay_mode,omitempty"`
@@ -50,15 +51,15 @@ type Reseller struct {
 
 // ResellerEdges holds the relations/edges for other nodes in the graph.
 type ResellerEdges struct {
-	// IPLicenses holds the value of the ip_licenses edge.
+	// The reseller's live IP licenses.
 	IPLicenses []*IPLicense `json:"ip_licenses,omitempty"`
-	// ServerAccounts holds the value of the server_accounts edge.
+	// The reseller's live server accounts.
 	ServerAccounts []*ServerAccount `json:"server_accounts,omitempty"`
-	// Invoices holds the value of the invoices edge.
+	// The reseller's invoices and receipts.
 	Invoices []*Invoice `json:"invoices,omitempty"`
-	// Transactions holds the value of the transactions edge.
+	// The reseller's ledger: every change of its balance.
 	Transactions []*Transaction `json:"transactions,omitempty"`
-	// PaymentMethods holds the value of the payment_methods edge.
+	// Saved cards and PayPal accounts, oldest first.
 	PaymentMethods []*PaymentMethod `json:"payment_methods,omitempty"`
 	// APITokens holds the value of the api_tokens edge.
 	APITokens []*APIToken `json:"api_tokens,omitempty"`
@@ -78,7 +79,7 @@ type ResellerEdges struct {
 	BillableRuns []*BillableRun `json:"billable_runs,omitempty"`
 	// Checkouts holds the value of the checkouts edge.
 	Checkouts []*Checkout `json:"checkouts,omitempty"`
-	// PaymentAttempts holds the value of the payment_attempts edge.
+	// Calls to payment providers that moved or tried to move the reseller's money.
 	PaymentAttempts []*PaymentAttempt `json:"payment_attempts,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

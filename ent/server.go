@@ -15,20 +15,21 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// Server is the model entity for the Server schema.
+// A host registered to a server account; it checks in with the credential registerServer returned.
 type Server struct {
 	config `json:"-"`
 	// ID of the ent.
+	// The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
 	ID string `json:"id,omitempty"`
 	// ResellerID holds the value of the "reseller_id" field.
 	ResellerID string `json:"reseller_id,omitempty"`
-	// Hostname holds the value of the "hostname" field.
+	// The host name given at registration or reported by the last check-in.
 	Hostname string `json:"hostname,omitempty"`
-	// IP holds the value of the "ip" field.
+	// The address given at registration; may be empty.
 	IP string `json:"ip,omitempty"`
-	// RegisteredAt holds the value of the "registered_at" field.
+	// When the server registered.
 	RegisteredAt time.Time `json:"registered_at,omitempty"`
-	// LastCheckIn holds the value of the "last_check_in" field.
+	// When the server last checked in; null if it never has.
 	LastCheckIn *time.Time `json:"last_check_in,omitempty"`
 	// CredentialHash holds the value of the "credential_hash" field.
 	CredentialHash []byte `json:"-"`
@@ -44,11 +45,11 @@ type Server struct {
 
 // ServerEdges holds the relations/edges for other nodes in the graph.
 type ServerEdges struct {
-	// Reseller holds the value of the reseller edge.
+	// The reseller that owns it.
 	Reseller *Reseller `json:"reseller,omitempty"`
-	// ServerAccount holds the value of the server_account edge.
+	// The account the server is registered to.
 	ServerAccount *ServerAccount `json:"server_account,omitempty"`
-	// ActivationKey holds the value of the activation_key edge.
+	// The key it registered with; null once that key was removed.
 	ActivationKey *ActivationKey `json:"activation_key,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

@@ -13,30 +13,31 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// ServerAccount is the model entity for the ServerAccount schema.
+// A Spacewalk-style account: servers register with its activation keys, up to licenseLimit, which is billed as that many CLOUDLINUX_OS licenses.
 type ServerAccount struct {
 	config `json:"-"`
 	// ID of the ent.
+	// The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
 	ID string `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When it was created, by clnd's clock (the test clock in sandbox mode).
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// ResellerID holds the value of the "reseller_id" field.
 	ResellerID string `json:"reseller_id,omitempty"`
-	// RemovedAt holds the value of the "removed_at" field.
+	// When it was removed; null while it is live. Removed rows are reached only through the invoice items that billed them (docs/schema.md, Removed rows).
 	RemovedAt *time.Time `json:"removed_at,omitempty"`
-	// Login holds the value of the "login" field.
+	// The account's login, lower-case: 3–64 of a-z 0-9 . _ -, unique without regard to case.
 	Login string `json:"login,omitempty"`
-	// FirstName holds the value of the "first_name" field.
+	// The account holder's first name; may be empty.
 	FirstName string `json:"first_name,omitempty"`
-	// LastName holds the value of the "last_name" field.
+	// The account holder's last name; may be empty.
 	LastName string `json:"last_name,omitempty"`
-	// Company holds the value of the "company" field.
+	// The account holder's company; may be empty.
 	Company string `json:"company,omitempty"`
-	// Email holds the value of the "email" field.
+	// The account holder's email address; may be empty.
 	Email string `json:"email,omitempty"`
-	// LicenseLimit holds the value of the "license_limit" field.
+	// How many servers may register; billed as this many CLOUDLINUX_OS licenses. Never below usedLicenses.
 	LicenseLimit int `json:"license_limit,omitempty"`
-	// UsedLicenses holds the value of the "used_licenses" field.
+	// How many servers are registered.
 	UsedLicenses int `json:"used_licenses,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the ServerAccountQuery when eager-loading is set.
@@ -46,11 +47,11 @@ type ServerAccount struct {
 
 // ServerAccountEdges holds the relations/edges for other nodes in the graph.
 type ServerAccountEdges struct {
-	// Reseller holds the value of the reseller edge.
+	// The reseller that owns it.
 	Reseller *Reseller `json:"reseller,omitempty"`
-	// Keys holds the value of the keys edge.
+	// The activation keys servers register with, oldest first.
 	Keys []*ActivationKey `json:"keys,omitempty"`
-	// Servers holds the value of the servers edge.
+	// The servers registered to the account.
 	Servers []*Server `json:"servers,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

@@ -15,22 +15,23 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
-// Transaction is the model entity for the Transaction schema.
+// One entry of a reseller's append-only ledger; the balance is always the sum of its transactions.
 type Transaction struct {
 	config `json:"-"`
 	// ID of the ent.
+	// The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
 	ID string `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When it was created, by clnd's clock (the test clock in sandbox mode).
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// ResellerID holds the value of the "reseller_id" field.
 	ResellerID string `json:"reseller_id,omitempty"`
-	// Kind holds the value of the "kind" field.
+	// Why the balance changed.
 	Kind transaction.Kind `json:"kind,omitempty"`
-	// Amount holds the value of the "amount" field.
+	// The signed change of the balance in US dollars: positive credits, negative debits.
 	Amount money.Cents `json:"amount,omitempty"`
-	// BalanceAfter holds the value of the "balance_after" field.
+	// The balance right after this transaction.
 	BalanceAfter money.Cents `json:"balance_after,omitempty"`
-	// Description holds the value of the "description" field.
+	// What it was for, for people (an operator's reason, the invoice it paid).
 	Description string `json:"description,omitempty"`
 	// InvoiceID holds the value of the "invoice_id" field.
 	InvoiceID *string `json:"invoice_id,omitempty"`
@@ -42,9 +43,9 @@ type Transaction struct {
 
 // TransactionEdges holds the relations/edges for other nodes in the graph.
 type TransactionEdges struct {
-	// Reseller holds the value of the reseller edge.
+	// The reseller that owns it.
 	Reseller *Reseller `json:"reseller,omitempty"`
-	// Invoice holds the value of the invoice edge.
+	// The invoice or receipt it belongs to, if any.
 	Invoice *Invoice `json:"invoice,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

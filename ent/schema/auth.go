@@ -43,13 +43,19 @@ func (APIToken) Mixin() []ent.Mixin {
 
 func (APIToken) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("name").NotEmpty(),
-		field.Enum("scope").Values("READ", "READ_WRITE"),
+		field.String("name").NotEmpty().Comment("A name to recognise the token by."),
+		field.Enum("scope").Values("READ", "READ_WRITE").
+			Comment("What the token may do.").
+			Annotations(enumDoc{
+				"":           "What an API token may do.",
+				"READ":       "Queries and subscriptions only; a mutation is FORBIDDEN.",
+				"READ_WRITE": "Everything the reseller may do, except managing API tokens.",
+			}),
 		field.Bytes("token_hash").
 			Sensitive().
 			Immutable().
 			Annotations(entgql.Skip(entgql.SkipAll)),
-		field.Time("last_used_at").Optional().Nillable(),
+		field.Time("last_used_at").Optional().Nillable().Comment("When it last authenticated a request; null if never."),
 	}
 }
 
@@ -62,7 +68,10 @@ func (APIToken) Indexes() []ent.Index {
 }
 
 func (APIToken) Annotations() []schema.Annotation {
-	return []schema.Annotation{noOrderBy, entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)}
+	return []schema.Annotation{
+		noOrderBy, entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+		schema.Comment("A token a partner integration acts for its reseller with. Its secret is shown once, by createAPIToken."),
+	}
 }
 
 // OperatorToken authenticates the license vendor's billing team; made by

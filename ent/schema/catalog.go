@@ -23,16 +23,24 @@ func (Product) Fields() []ent.Field {
 		field.Enum("type").
 			GoType(catalog.LicenseType("")).
 			Immutable().
+			Comment("The license type this product sells.").
 			Annotations(entgql.Type("LicenseType")),
-		field.String("name").NotEmpty(),
+		field.String("name").NotEmpty().Comment("The product's name, as invoices show it."),
 		field.Enum("family").
 			GoType(catalog.Family("")).
 			Immutable().
-			Annotations(entgql.Type("ProductFamily")),
-		field.Int("cln_type_code").Immutable(),
+			Comment("The product family; one address holds at most one license per family.").
+			Annotations(entgql.Type("ProductFamily"), enumDoc{
+				"":           "A product family. One IP address holds at most one license of each family, across all resellers.",
+				"CLOUDLINUX": "CloudLinux OS products.",
+				"IMUNIFY":    "Imunify security products.",
+				"KERNELCARE": "KernelCare live-patching products.",
+			}),
+		field.Int("cln_type_code").Immutable().Comment("The license type's code in CloudLinux Network (CLOUDLINUX_OS is 1)."),
 		field.Int64("monthly_price").
 			GoType(money.Cents(0)).
 			Min(0).
+			Comment("The price of one license for a full month, in US dollars; set by the operator (setProductPrice).").
 			Annotations(entgql.Type("Money")),
 	}
 }
@@ -44,7 +52,10 @@ func (Product) Indexes() []ent.Index {
 func (Product) Hooks() []ent.Hook { return catalogue.hooks() }
 
 func (Product) Annotations() []schema.Annotation {
-	return []schema.Annotation{catalogue, entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)}
+	return []schema.Annotation{
+		catalogue, entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+		schema.Comment("A license type on sale, with its current monthly price."),
+	}
 }
 
 // Datacenter is where a backup is stored.
@@ -57,8 +68,8 @@ func (Datacenter) Mixin() []ent.Mixin {
 func (Datacenter) Fields() []ent.Field {
 	return []ent.Field{
 		// Query.datacenters lists them by code.
-		field.String("code").NotEmpty().Annotations(bytewise()),
-		field.String("name").NotEmpty(),
+		field.String("code").NotEmpty().Annotations(bytewise()).Comment("The short code activateBackup takes, such as \"nl\"."),
+		field.String("name").NotEmpty().Comment("The datacenter's name for people."),
 	}
 }
 
@@ -69,7 +80,10 @@ func (Datacenter) Indexes() []ent.Index {
 func (Datacenter) Hooks() []ent.Hook { return catalogue.hooks() }
 
 func (Datacenter) Annotations() []schema.Annotation {
-	return []schema.Annotation{catalogue, entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)}
+	return []schema.Annotation{
+		catalogue, entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+		schema.Comment("A place backups are stored."),
+	}
 }
 
 // Setting is one operator-editable or system value (the backup price per

@@ -25,11 +25,24 @@ func (IPLicense) Fields() []ent.Field {
 		field.String("ip").
 			Immutable().
 			NotEmpty().
-			Annotations(entgql.OrderField("IP"), bytewise()),
+			Comment("The licensed server's public IPv4 or IPv6 address, in canonical form.").
+			Annotations(entgql.OrderField("IP"), bytewise(), orderDoc("By address text, byte order.")),
 		field.Enum("type").
 			GoType(catalog.LicenseType("")).
 			Immutable().
-			Annotations(entgql.Type("LicenseType")),
+			Comment("The licensed product.").
+			Annotations(entgql.Type("LicenseType"), enumDoc{
+				"":                           "A license type, with its CloudLinux Network type code as Product.clnTypeCode.",
+				"CLOUDLINUX_OS":              "CloudLinux OS (CLN type 1).",
+				"CLOUDLINUX_SOLO":            "CloudLinux OS Solo (CLN type 4).",
+				"KERNELCARE":                 "KernelCare (CLN type 16).",
+				"KERNELCARE_PLUS":            "KernelCare+ (CLN type 17).",
+				"IMUNIFYAV_PLUS":             "ImunifyAV+ (CLN type 40).",
+				"IMUNIFY360_SINGLE_USER":     "Imunify360 for a single user (CLN type 41).",
+				"IMUNIFY360_UP_TO_30_USERS":  "Imunify360 for up to 30 users (CLN type 42).",
+				"IMUNIFY360_UP_TO_250_USERS": "Imunify360 for up to 250 users (CLN type 43).",
+				"IMUNIFY360_UNLIMITED":       "Imunify360 for unlimited users (CLN type 49).",
+			}),
 		// Denormalised from the product so that the unique index can enforce
 		// "one license per address and product family" in the database.
 		field.Enum("family").
@@ -38,14 +51,16 @@ func (IPLicense) Fields() []ent.Field {
 			Annotations(entgql.Type("ProductFamily"), entgql.Skip(entgql.SkipType, entgql.SkipOrderField)),
 		field.String("hostname").
 			Default("").
-			Annotations(entgql.OrderField("HOSTNAME"), bytewise()),
+			Comment("The server's host name as last given or reported by a check-in; may be empty.").
+			Annotations(entgql.OrderField("HOSTNAME"), bytewise(), orderDoc("By host name, byte order (case-sensitive).")),
 		field.String("product_id").
 			Immutable().
 			Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Time("last_check_in").
 			Optional().
 			Nillable().
-			Annotations(entgql.OrderField("LAST_CHECK_IN")),
+			Comment("When the server last checked in; null if it never has.").
+			Annotations(entgql.OrderField("LAST_CHECK_IN"), orderDoc("By last check-in; licenses that never checked in sort before every time (first in ASC, last in DESC).")),
 	}
 }
 
@@ -56,11 +71,13 @@ func (IPLicense) Edges() []ent.Edge {
 			Field("product_id").
 			Unique().
 			Required().
-			Immutable(),
+			Immutable().
+			Comment("The licensed product, with its current price."),
 		// The live backup (Backup.live_license_id); removed ones keep
 		// only Backup.license.
 		edge.To("backup", Backup.Type).
-			Unique(),
+			Unique().
+			Comment("The license's live backup storage; null without one."),
 	}
 }
 
@@ -75,6 +92,7 @@ func (IPLicense) Indexes() []ent.Index {
 
 func (IPLicense) Annotations() []schema.Annotation {
 	return []schema.Annotation{
+		schema.Comment("A license of one product for a server identified by its public IP address, billed monthly from the reseller's deposit."),
 		entgql.RelayConnection(),
 		entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
 	}
@@ -89,7 +107,7 @@ func (Backup) Mixin() []ent.Mixin {
 
 func (Backup) Fields() []ent.Field {
 	return []ent.Field{
-		field.Int("size_gb").Positive(),
+		field.Int("size_gb").Positive().Comment("The storage size in GB, billed per GB-month at backupPricePerGB."),
 		// The license the backup belongs to, for as long as the backup exists.
 		field.String("license_id").
 			Immutable().
@@ -116,6 +134,7 @@ func (Backup) Edges() []ent.Edge {
 			Unique().
 			Required().
 			Immutable().
+			Comment("The license the backup belongs to; reached even after either was removed.").
 			Annotations(History{}),
 		edge.From("live_license", IPLicense.Type).
 			Ref("backup").
@@ -125,7 +144,8 @@ func (Backup) Edges() []ent.Edge {
 		edge.To("datacenter", Datacenter.Type).
 			Field("datacenter_id").
 			Unique().
-			Required(),
+			Required().
+			Comment("Where the backup is stored."),
 	}
 }
 
@@ -135,6 +155,7 @@ func (Backup) Indexes() []ent.Index {
 
 func (Backup) Annotations() []schema.Annotation {
 	return []schema.Annotation{
+		schema.Comment("Backup storage for an IP license's server, billed per GB-month."),
 		noOrderBy, entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
 	}
 }
@@ -151,19 +172,22 @@ func (ServerAccount) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("login").
 			NotEmpty().
-			Annotations(entgql.OrderField("LOGIN"), bytewise()),
-		field.String("first_name").Default(""),
-		field.String("last_name").Default(""),
-		field.String("company").Default(""),
-		field.String("email").Default(""),
+			Comment("The account's login, lower-case: 3–64 of a-z 0-9 . _ -, unique without regard to case.").
+			Annotations(entgql.OrderField("LOGIN"), bytewise(), orderDoc("By login, byte order.")),
+		field.String("first_name").Default("").Comment("The account holder's first name; may be empty."),
+		field.String("last_name").Default("").Comment("The account holder's last name; may be empty."),
+		field.String("company").Default("").Comment("The account holder's company; may be empty."),
+		field.String("email").Default("").Comment("The account holder's email address; may be empty."),
 		field.Int("license_limit").
 			NonNegative().
-			Annotations(entgql.OrderField("LICENSE_LIMIT")),
+			Comment("How many servers may register; billed as this many CLOUDLINUX_OS licenses. Never below usedLicenses.").
+			Annotations(entgql.OrderField("LICENSE_LIMIT"), orderDoc("By license limit.")),
 		// Registered servers; kept as a counter so that registration can check
 		// the limit with one conditional UPDATE.
 		field.Int("used_licenses").
 			NonNegative().
-			Default(0),
+			Default(0).
+			Comment("How many servers are registered."),
 	}
 }
 
@@ -171,8 +195,10 @@ func (ServerAccount) Edges() []ent.Edge {
 	return []ent.Edge{
 		resellerEdge("server_accounts"),
 		edge.To("keys", ActivationKey.Type).
+			Comment("The activation keys servers register with, oldest first.").
 			Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("servers", Server.Type).
+			Comment("The servers registered to the account.").
 			Annotations(entgql.RelayConnection(), entsql.OnDelete(entsql.Cascade)),
 	}
 }
@@ -186,6 +212,7 @@ func (ServerAccount) Indexes() []ent.Index {
 
 func (ServerAccount) Annotations() []schema.Annotation {
 	return []schema.Annotation{
+		schema.Comment("A Spacewalk-style account: servers register with its activation keys, up to licenseLimit, which is billed as that many CLOUDLINUX_OS licenses."),
 		entgql.RelayConnection(),
 		entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
 	}
@@ -201,9 +228,9 @@ func (ActivationKey) Mixin() []ent.Mixin {
 func (ActivationKey) Fields() []ent.Field {
 	return []ent.Field{
 		// Shown to the reseller in the dashboard, as in CLN, so it is stored as is.
-		field.String("token").Immutable().NotEmpty(),
+		field.String("token").Immutable().NotEmpty().Comment("The key a server passes to registerServer."),
 		// Servers registered with this key.
-		field.Int("usage").NonNegative().Default(0),
+		field.Int("usage").NonNegative().Default(0).Comment("How many servers registered with this key."),
 		field.String("server_account_id").
 			Immutable().
 			Annotations(entgql.Skip(entgql.SkipAll)),
@@ -218,7 +245,8 @@ func (ActivationKey) Edges() []ent.Edge {
 			Field("server_account_id").
 			Unique().
 			Required().
-			Immutable(),
+			Immutable().
+			Comment("The account whose limit servers registering with this key fill."),
 		edge.To("servers", Server.Type).
 			Annotations(entgql.Skip(entgql.SkipAll)),
 	}
@@ -230,6 +258,7 @@ func (ActivationKey) Indexes() []ent.Index {
 
 func (ActivationKey) Annotations() []schema.Annotation {
 	return []schema.Annotation{
+		schema.Comment("A key servers register to a server account with (registerServer)."),
 		noOrderBy, entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
 	}
 }
@@ -243,15 +272,19 @@ func (Server) Mixin() []ent.Mixin {
 
 func (Server) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("hostname").Default("").Annotations(entgql.OrderField("HOSTNAME"), bytewise()),
-		field.String("ip").Default(""),
+		field.String("hostname").Default("").
+			Comment("The host name given at registration or reported by the last check-in.").
+			Annotations(entgql.OrderField("HOSTNAME"), bytewise(), orderDoc("By host name, byte order (case-sensitive).")),
+		field.String("ip").Default("").Comment("The address given at registration; may be empty."),
 		field.Time("registered_at").
 			Immutable().
-			Annotations(entgql.OrderField("REGISTERED_AT")),
+			Comment("When the server registered.").
+			Annotations(entgql.OrderField("REGISTERED_AT"), orderDoc("By registration time.")),
 		field.Time("last_check_in").
 			Optional().
 			Nillable().
-			Annotations(entgql.OrderField("LAST_CHECK_IN")),
+			Comment("When the server last checked in; null if it never has.").
+			Annotations(entgql.OrderField("LAST_CHECK_IN"), orderDoc("By last check-in; servers that never checked in sort before every time (first in ASC, last in DESC).")),
 		// SHA-256 of the credential returned once by registerServer.
 		field.Bytes("credential_hash").
 			Sensitive().
@@ -275,12 +308,14 @@ func (Server) Edges() []ent.Edge {
 			Field("server_account_id").
 			Unique().
 			Required().
-			Immutable(),
+			Immutable().
+			Comment("The account the server is registered to."),
 		// A removed key leaves its servers registered.
 		edge.From("activation_key", ActivationKey.Type).
 			Ref("servers").
 			Field("activation_key_id").
-			Unique(),
+			Unique().
+			Comment("The key it registered with; null once that key was removed."),
 	}
 }
 
@@ -293,6 +328,7 @@ func (Server) Indexes() []ent.Index {
 
 func (Server) Annotations() []schema.Annotation {
 	return []schema.Annotation{
+		schema.Comment("A host registered to a server account; it checks in with the credential registerServer returned."),
 		entgql.RelayConnection(),
 		entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
 	}

@@ -37,7 +37,8 @@ func (m idMixin) Fields() []ent.Field {
 		field.String("id").
 			Immutable().
 			NotEmpty().
-			DefaultFunc(func() string { return ids.New(prefix) }),
+			DefaultFunc(func() string { return ids.New(prefix) }).
+			Comment("The object's global ID: a type prefix and a ULID (\"ipl_01JD…\"). Opaque; node(id:) finds it."),
 	}
 }
 
@@ -49,7 +50,8 @@ func (createdAtMixin) Fields() []ent.Field {
 	return []ent.Field{
 		field.Time("created_at").
 			Immutable().
-			Annotations(entgql.OrderField("CREATED_AT")),
+			Comment("When it was created, by clnd's clock (the test clock in sandbox mode).").
+			Annotations(entgql.OrderField("CREATED_AT"), orderDoc("By creation time.")),
 	}
 }
 

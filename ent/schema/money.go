@@ -16,9 +16,10 @@ func moneyField(name string) ent.Field {
 	return field.Int64(name).GoType(money.Cents(0)).Annotations(entgql.Type("Money"))
 }
 
-// fixedMoneyField is a money field that never changes once written.
-func fixedMoneyField(name string) ent.Field {
-	return field.Int64(name).GoType(money.Cents(0)).Immutable().Annotations(entgql.Type("Money"))
+// fixedMoneyField is a money field that never changes once written; comment
+// is its description in the GraphQL schema.
+func fixedMoneyField(name, comment string) ent.Field {
+	return field.Int64(name).GoType(money.Cents(0)).Immutable().Comment(comment).Annotations(entgql.Type("Money"))
 }
 
 // PaymentMethod is a saved card or PayPal account, kept only as the
@@ -31,9 +32,11 @@ func (PaymentMethod) Mixin() []ent.Mixin {
 
 func (PaymentMethod) Fields() []ent.Field {
 	return []ent.Field{
-		field.Enum("kind").Values("CARD", "PAYPAL"),
-		field.String("label"),
-		field.Bool("is_default").Default(false),
+		field.Enum("kind").Values("CARD", "PAYPAL").
+			Comment("A card or a PayPal account.").
+			Annotations(enumDoc{"": "What kind of payment method it is.", "CARD": "A payment card.", "PAYPAL": "A PayPal account."}),
+		field.String("label").Comment("How to show it: \"Visa •••• 4242\", a PayPal email."),
+		field.Bool("is_default").Default(false).Comment("Whether autopayments and top-ups without a paymentMethodID charge it."),
 		field.String("gateway").
 			Immutable().
 			Annotations(entgql.Skip(entgql.SkipAll)),
@@ -51,6 +54,7 @@ func (PaymentMethod) Edges() []ent.Edge {
 
 func (PaymentMethod) Annotations() []schema.Annotation {
 	return []schema.Annotation{
+		schema.Comment("A saved card or PayPal account, known by its gateway reference and a label; clnd keeps no card data."),
 		noOrderBy, entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
 	}
 }
@@ -67,10 +71,20 @@ func (Transaction) Fields() []ent.Field {
 	return []ent.Field{
 		field.Enum("kind").
 			Values("DEPOSIT", "TOP_UP", "AUTOPAYMENT", "CHARGE", "REFUND", "ADJUSTMENT").
-			Immutable(),
-		fixedMoneyField("amount"),
-		fixedMoneyField("balance_after"),
-		field.String("description").Default("").Immutable(),
+			Immutable().
+			Comment("Why the balance changed.").
+			Annotations(enumDoc{
+				"":            "Why a reseller's balance changed.",
+				"DEPOSIT":     "The initial deposit charged at registration.",
+				"TOP_UP":      "Funds added by topUp or a completed checkout.",
+				"AUTOPAYMENT": "A charge made by autopayment after a debit.",
+				"CHARGE":      "A monthly invoice debited from the balance (negative).",
+				"REFUND":      "A payment given back by the operator (negative).",
+				"ADJUSTMENT":  "An operator's correction (adjustBalance), either sign.",
+			}),
+		fixedMoneyField("amount", "The signed change of the balance in US dollars: positive credits, negative debits."),
+		fixedMoneyField("balance_after", "The balance right after this transaction."),
+		field.String("description").Default("").Immutable().Comment("What it was for, for people (an operator's reason, the invoice it paid)."),
 		field.String("invoice_id").
 			Optional().
 			Nillable().
@@ -84,7 +98,8 @@ func (Transaction) Edges() []ent.Edge {
 		edge.From("invoice", Invoice.Type).
 			Ref("transactions").
 			Field("invoice_id").
-			Unique(),
+			Unique().
+			Comment("The invoice or receipt it belongs to, if any."),
 	}
 }
 
@@ -94,6 +109,7 @@ func (Transaction) Indexes() []ent.Index {
 
 func (Transaction) Annotations() []schema.Annotation {
 	return []schema.Annotation{
+		schema.Comment("One entry of a reseller's append-only ledger; the balance is always the sum of its transactions."),
 		entgql.RelayConnection(),
 		entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
 	}
@@ -112,21 +128,29 @@ func (Invoice) Fields() []ent.Field {
 		field.String("number").
 			Immutable().
 			NotEmpty().
-			Annotations(entgql.OrderField("NUMBER"), bytewise()),
+			Comment("The invoice number people quote, unique.").
+			Annotations(entgql.OrderField("NUMBER"), bytewise(), orderDoc("By invoice number, byte order.")),
 		field.Enum("type").
 			Values("INVOICE", "PAYMENT_RECEIVED", "REFUND").
-			Immutable(),
+			Immutable().
+			Comment("A monthly bill or a receipt.").
+			Annotations(enumDoc{
+				"":                 "What an invoice document is.",
+				"INVOICE":          "The monthly bill for a period, debited from the balance.",
+				"PAYMENT_RECEIVED": "A receipt for money received (deposit, top-up, autopayment, checkout).",
+				"REFUND":           "A receipt for money given back.",
+			}),
 		// "2026-10" on monthly INVOICEs only; the unique index keys on it.
 		field.String("billing_period").
 			Optional().
 			Nillable().
 			Immutable().
 			Annotations(entgql.Skip(entgql.SkipAll)),
-		field.Time("period_start").Optional().Nillable().Immutable(),
-		field.Time("period_end").Optional().Nillable().Immutable(),
-		fixedMoneyField("total"),
+		field.Time("period_start").Optional().Nillable().Immutable().Comment("INVOICE: the start of the billed month (UTC); null on receipts."),
+		field.Time("period_end").Optional().Nillable().Immutable().Comment("INVOICE: the end of the billed month, exclusive; null on receipts."),
+		fixedMoneyField("total", "The amount in US dollars: what was billed, received or refunded."),
 		// The reseller's balance right after this invoice.
-		fixedMoneyField("balance"),
+		fixedMoneyField("balance", "The reseller's balance right after this invoice."),
 	}
 }
 
@@ -134,6 +158,7 @@ func (Invoice) Edges() []ent.Edge {
 	return []ent.Edge{
 		resellerEdge("invoices"),
 		edge.To("lines", InvoiceLine.Type).
+			Comment("One line per product billed, in order; empty on receipts.").
 			Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("transactions", Transaction.Type).
 			Annotations(entgql.Skip(entgql.SkipAll)),
@@ -152,6 +177,7 @@ func (Invoice) Indexes() []ent.Index {
 
 func (Invoice) Annotations() []schema.Annotation {
 	return []schema.Annotation{
+		schema.Comment("A monthly bill (INVOICE), or a receipt for money received (PAYMENT_RECEIVED) or returned (REFUND); downloadURL gives its PDF."),
 		entgql.RelayConnection(),
 		entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
 	}
@@ -167,10 +193,10 @@ func (InvoiceLine) Mixin() []ent.Mixin {
 func (InvoiceLine) Fields() []ent.Field {
 	return []ent.Field{
 		field.Int("position").Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
-		field.String("title").Immutable(),
-		field.Int("quantity").Immutable(),
-		fixedMoneyField("unit_price"),
-		fixedMoneyField("subtotal"),
+		field.String("title").Immutable().Comment("The product's name."),
+		field.Int("quantity").Immutable().Comment("How many units the line bills."),
+		fixedMoneyField("unit_price", "The price of one unit for a full month."),
+		fixedMoneyField("subtotal", "The line's amount: the sum of its items."),
 		field.String("invoice_id").Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.String("product_id").Optional().Nillable().Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
 	}
@@ -189,8 +215,10 @@ func (InvoiceLine) Edges() []ent.Edge {
 		edge.To("product", Product.Type).
 			Field("product_id").
 			Unique().
-			Immutable(),
+			Immutable().
+			Comment("The product billed; null for backup storage."),
 		edge.To("items", InvoiceItem.Type).
+			Comment("The billed things, each with its slice of time.").
 			Annotations(entsql.OnDelete(entsql.Cascade)),
 	}
 }
@@ -201,6 +229,7 @@ func (InvoiceLine) Indexes() []ent.Index {
 
 func (InvoiceLine) Annotations() []schema.Annotation {
 	return []schema.Annotation{
+		schema.Comment("The part of an invoice for one product."),
 		entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
 	}
 }
@@ -216,10 +245,10 @@ func (InvoiceItem) Mixin() []ent.Mixin {
 
 func (InvoiceItem) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("description").Immutable(),
-		field.Time("period_start").Immutable(),
-		field.Time("period_end").Immutable(),
-		fixedMoneyField("amount"),
+		field.String("description").Immutable().Comment("What was billed, for people: the license, account or backup."),
+		field.Time("period_start").Immutable().Comment("The start of the billed slice of time."),
+		field.Time("period_end").Immutable().Comment("The end of the billed slice of time, exclusive."),
+		fixedMoneyField("amount", "What the slice cost: unit price × quantity × the share of the month, rounded half up to cents."),
 		field.String("line_id").Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.String("license_id").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.String("server_account_id").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipAll)),
@@ -241,14 +270,17 @@ func (InvoiceItem) Edges() []ent.Edge {
 		edge.To("license", IPLicense.Type).
 			Field("license_id").
 			Unique().
+			Comment("The IP license billed, even if since removed; null for other items.").
 			Annotations(entsql.OnDelete(entsql.SetNull), History{}),
 		edge.To("server_account", ServerAccount.Type).
 			Field("server_account_id").
 			Unique().
+			Comment("The server account billed, even if since removed; null for other items.").
 			Annotations(entsql.OnDelete(entsql.SetNull), History{}),
 		edge.To("backup", Backup.Type).
 			Field("backup_id").
 			Unique().
+			Comment("The backup billed, even if since removed; null for other items.").
 			Annotations(entsql.OnDelete(entsql.SetNull), History{}),
 	}
 }
@@ -259,6 +291,7 @@ func (InvoiceItem) Indexes() []ent.Index {
 
 func (InvoiceItem) Annotations() []schema.Annotation {
 	return []schema.Annotation{
+		schema.Comment("One billed thing's (license, server account or backup) slice of time on an invoice line."),
 		entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
 	}
 }
@@ -281,7 +314,7 @@ func (BillableRun) Fields() []ent.Field {
 		field.String("product_id").Optional().Nillable().Immutable(),
 		field.String("description").Immutable(),
 		field.Int("quantity").Immutable(),
-		fixedMoneyField("unit_price"),
+		fixedMoneyField("unit_price", ""),
 		field.Time("started_at").Immutable(),
 		field.Time("ended_at").Optional().Nillable(),
 	}
@@ -346,17 +379,26 @@ func (Checkout) Mixin() []ent.Mixin {
 
 func (Checkout) Fields() []ent.Field {
 	return []ent.Field{
-		fixedMoneyField("amount"),
-		field.Enum("status").Values("PENDING", "COMPLETED", "CANCELED", "EXPIRED", "FAILED").Default("PENDING"),
-		field.String("provider").Immutable(),
+		fixedMoneyField("amount", "The amount to pay in US dollars, credited as a TOP_UP once paid."),
+		field.Enum("status").Values("PENDING", "COMPLETED", "CANCELED", "EXPIRED", "FAILED").Default("PENDING").
+			Comment("Where the payment stands.").
+			Annotations(enumDoc{
+				"":          "Where a checkout stands.",
+				"PENDING":   "Waiting for the payer.",
+				"COMPLETED": "Paid and credited.",
+				"CANCELED":  "The payer canceled.",
+				"EXPIRED":   "The payer did not finish in time.",
+				"FAILED":    "The provider refused the payment.",
+			}),
+		field.String("provider").Immutable().Comment("The payment provider: paypal or sandbox."),
 		// The provider's order ID (the sandbox's is the checkout's own ID).
-		field.String("provider_ref").Optional(),
+		field.String("provider_ref").Optional().Comment("The provider's order ID."),
 		// Where the payer approves the order at the provider.
 		field.String("approve_url").Default("").Annotations(entgql.Skip(entgql.SkipAll)),
 		// The dashboard's pages the payer is sent back to.
 		field.String("return_url").Default("").Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.String("cancel_url").Default("").Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
-		field.Time("completed_at").Optional().Nillable(),
+		field.Time("completed_at").Optional().Nillable().Comment("When it was paid; null until then."),
 		field.String("transaction_id").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
@@ -367,6 +409,7 @@ func (Checkout) Edges() []ent.Edge {
 
 func (Checkout) Annotations() []schema.Annotation {
 	return []schema.Annotation{
+		schema.Comment("A redirect payment (PayPal-style): the payer approves it at redirectURL and the amount is credited exactly once."),
 		noOrderBy, entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
 	}
 }
@@ -389,13 +432,29 @@ func (PaymentAttempt) Fields() []ent.Field {
 		field.Enum("purpose").
 			Values("DEPOSIT", "TOP_UP", "AUTOPAYMENT", "CHECKOUT", "REFUND").
 			Immutable().
-			Comment("What the money is for. REFUND attempts give money back; the others take it."),
+			Comment("What the money is for. REFUND attempts give money back; the others take it.").
+			Annotations(enumDoc{
+				"":            "What a payment attempt's money is for.",
+				"DEPOSIT":     "The initial deposit at registration.",
+				"TOP_UP":      "A top-up.",
+				"AUTOPAYMENT": "An autopayment after a debit.",
+				"CHECKOUT":    "The capture of a checkout.",
+				"REFUND":      "A refund of an earlier payment.",
+			}),
 		// Always positive, also for refunds.
-		fixedMoneyField("amount"),
+		fixedMoneyField("amount", "The amount in US dollars; positive, also for refunds."),
 		field.Enum("status").
 			Values("PENDING", "SUCCEEDED", "DECLINED", "REQUIRES_ACTION", "NEEDS_REVIEW").
 			Default("PENDING").
-			Comment("PENDING until the provider's answer is recorded; REQUIRES_ACTION waits for the payer (3-D Secure, PayPal approval); NEEDS_REVIEW: the provider never answered within a day, so an operator checks its dashboard."),
+			Comment("PENDING until the provider's answer is recorded; REQUIRES_ACTION waits for the payer (3-D Secure, PayPal approval); NEEDS_REVIEW: the provider never answered within a day, so an operator checks its dashboard.").
+			Annotations(enumDoc{
+				"":                "Where a payment attempt stands.",
+				"PENDING":         "Not settled yet: the provider's answer is not recorded.",
+				"SUCCEEDED":       "The money moved.",
+				"DECLINED":        "The provider declined; nothing moved.",
+				"REQUIRES_ACTION": "Waiting for the payer (3-D Secure, PayPal approval).",
+				"NEEDS_REVIEW":    "The provider never answered within a day; an operator checks the provider's dashboard.",
+			}),
 		field.String("reason").
 			Default("").
 			Comment("Why the provider declined, or why nothing could be charged; the last error while PENDING."),
@@ -466,6 +525,7 @@ func (PaymentAttempt) Indexes() []ent.Index {
 
 func (PaymentAttempt) Annotations() []schema.Annotation {
 	return []schema.Annotation{
+		schema.Comment("One call to a payment provider that moves money (a charge or a refund), committed before the provider is called, and its outcome."),
 		entgql.RelayConnection(),
 		entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
 	}
@@ -507,6 +567,7 @@ func (GatewayEvent) Annotations() []schema.Annotation {
 	return append(systemRows.annotations(),
 		entgql.RelayConnection(),
 		noOrderBy, entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+		schema.Comment("A payment provider's webhook notification as received, and what clnd did with it (operators only)."),
 	)
 }
 
@@ -521,7 +582,7 @@ func (SandboxPayment) Fields() []ent.Field {
 		field.String("id").Immutable().Comment("The idempotency key."),
 		field.Enum("kind").Values("CHARGE", "REFUND", "ORDER", "CAPTURE").Immutable(),
 		field.String("ref").Immutable().Comment("The method charged, the charge refunded, or the order captured."),
-		fixedMoneyField("amount"),
+		fixedMoneyField("amount", ""),
 		field.String("decline").Default("").Immutable().Comment("The decline code; empty when money moved."),
 		field.String("result").Default("").Immutable().Comment("The ID of what was made: ch_…, re_…, an order or a capture."),
 		field.Bool("approved").Default(false).Comment("ORDER rows: the payer clicked Pay."),

@@ -24,24 +24,34 @@ func (Reseller) Fields() []ent.Field {
 		// Stored lower-cased; the unique index makes logins case-insensitive.
 		field.String("login").
 			NotEmpty().
-			Annotations(entgql.OrderField("LOGIN"), bytewise()),
+			Comment("The login name, lower-case: 3–64 of a-z 0-9 . _ -, unique without regard to case.").
+			Annotations(entgql.OrderField("LOGIN"), bytewise(), orderDoc("By login, byte order.")),
 		field.String("password_hash").
 			Sensitive().
 			Annotations(entgql.Skip(entgql.SkipAll)),
 		field.String("company").
 			Default("").
-			Annotations(entgql.OrderField("COMPANY"), bytewise()),
-		field.String("first_name").Default(""),
-		field.String("last_name").Default(""),
-		field.String("billing_email"),
+			Comment("The company name; empty when not given.").
+			Annotations(entgql.OrderField("COMPANY"), bytewise(), orderDoc("By company name, byte order (case-sensitive).")),
+		field.String("first_name").Default("").Comment("The contact's first name; empty when not given."),
+		field.String("last_name").Default("").Comment("The contact's last name; empty when not given."),
+		field.String("billing_email").Comment("Where invoices and payment notices go."),
 		// Cached sum of the reseller's transactions; only internal/ledger writes it.
 		field.Int64("balance").
 			GoType(money.Cents(0)).
 			Default(0).
-			Annotations(entgql.Type("Money"), entgql.OrderField("BALANCE")),
+			Comment("The prepaid deposit in US dollars: the sum of the reseller's transactions. Negative when it owes money.").
+			Annotations(entgql.Type("Money"), entgql.OrderField("BALANCE"), orderDoc("By balance.")),
 		field.Enum("status").
 			Values("ACTIVE", "PAST_DUE", "SUSPENDED").
-			Default("ACTIVE"),
+			Default("ACTIVE").
+			Comment("Whether the reseller may add licenses, backups and limits.").
+			Annotations(enumDoc{
+				"":          "Whether a reseller is in good standing.",
+				"ACTIVE":    "In good standing.",
+				"PAST_DUE":  "An autopayment was declined and the balance is negative: adding licenses, backups or raising limits is PAYMENT_REQUIRED until a top-up brings the balance to zero or above.",
+				"SUSPENDED": "Suspended by the operator.",
+			}),
 		field.Enum("autopay_mode").
 			Values("AUTO_ADD_FUNDS", "AUTO_REPAY", "NONE").
 			Default("AUTO_REPAY").
@@ -63,14 +73,19 @@ func (Reseller) Edges() []ent.Edge {
 	hidden := entgql.Skip(entgql.SkipAll)
 	return []ent.Edge{
 		edge.To("ip_licenses", IPLicense.Type).
+			Comment("The reseller's live IP licenses.").
 			Annotations(entgql.RelayConnection()),
 		edge.To("server_accounts", ServerAccount.Type).
+			Comment("The reseller's live server accounts.").
 			Annotations(entgql.RelayConnection()),
 		edge.To("invoices", Invoice.Type).
+			Comment("The reseller's invoices and receipts.").
 			Annotations(entgql.RelayConnection()),
 		edge.To("transactions", Transaction.Type).
+			Comment("The reseller's ledger: every change of its balance.").
 			Annotations(entgql.RelayConnection()),
-		edge.To("payment_methods", PaymentMethod.Type),
+		edge.To("payment_methods", PaymentMethod.Type).
+			Comment("Saved cards and PayPal accounts, oldest first."),
 		edge.To("api_tokens", APIToken.Type).Annotations(hidden),
 		edge.To("sessions", Session.Type).Annotations(hidden),
 		edge.To("backups", Backup.Type).Annotations(hidden),
@@ -81,6 +96,7 @@ func (Reseller) Edges() []ent.Edge {
 		edge.To("billable_runs", BillableRun.Type).Annotations(hidden),
 		edge.To("checkouts", Checkout.Type).Annotations(hidden),
 		edge.To("payment_attempts", PaymentAttempt.Type).
+			Comment("Calls to payment providers that moved or tried to move the reseller's money.").
 			Annotations(entgql.RelayConnection()),
 	}
 }
@@ -99,6 +115,7 @@ func (Reseller) Annotations() []schema.Annotation {
 	return []schema.Annotation{
 		resellerItself,
 		entgql.RelayConnection(),
+		schema.Comment("A reseller: a company with a prepaid deposit that licenses its customers' servers and is billed monthly from it. A reseller sees only itself."),
 	}
 }
 
@@ -110,5 +127,6 @@ func resellerEdge(ref string, annotations ...schema.Annotation) ent.Edge {
 		Unique().
 		Required().
 		Immutable().
+		Comment("The reseller that owns it.").
 		Annotations(annotations...)
 }

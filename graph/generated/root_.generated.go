@@ -2814,7 +2814,8 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
-	{Name: "../accounts.graphqls", Input: `enum AutopaymentMode {
+	{Name: "../accounts.graphqls", Input: `"When autopayment charges the default payment method."
+enum AutopaymentMode {
   "Keep the balance at or above $100: below it, charge up to targetAmount."
   AUTO_ADD_FUNDS
   "When the balance goes negative, charge what is owed, at least minimumCharge."
@@ -2823,7 +2824,9 @@ var sources = []*ast.Source{
   NONE
 }
 
+"What clnd charges by itself after a debit (docs/schema.md, Monthly billing and autopayment)."
 type Autopayment {
+  "The autopayment mode."
   mode: AutopaymentMode!
   "AUTO_ADD_FUNDS charges when the balance falls below this."
   threshold: Money
@@ -2833,6 +2836,7 @@ type Autopayment {
   minimumCharge: Money
 }
 
+"Counts and monthly cost of a reseller's licenses."
 type AccountSummary {
   "IP licenses plus the license limits of all server accounts."
   totalLicenses: Int!
@@ -2845,78 +2849,111 @@ type AccountSummary {
 }
 
 extend type Reseller {
+  "The reseller's autopayment settings."
   autopayment: Autopayment!
+  "Counts and monthly cost of the reseller's licenses."
   summary: AccountSummary!
 }
 
 extend type Query {
   "Resellers (operator only). search matches login, company and billing email."
   resellers(
+    "Returns the elements that come after this cursor."
     after: Cursor
+    "Returns the first n elements (default 20, at most 100)."
     first: Int
+    "Returns the elements that come before this cursor."
     before: Cursor
+    "Returns the last n elements (at most 100)."
     last: Int
+    "How to order the elements (ties by ID); by ID, the order they were created in, when left out."
     orderBy: ResellerOrder
+    "Filters the elements."
     where: ResellerWhereInput
+    "A substring of the login, company or billing email."
     search: String
   ): ResellerConnection! @operator
   "The calling reseller's summary; an operator names the reseller."
-  accountSummary(resellerID: ID): AccountSummary!
+  accountSummary("Operator: the reseller to summarise." resellerID: ID): AccountSummary!
 }
 
+"A payment method to save."
 input PaymentMethodInput {
   "A token from the payment gateway's client library (sandbox: tok_visa, tok_mastercard, tok_chargeDeclined, tok_insufficientFunds)."
   gatewayToken: String!
 }
 
+"Input of registerReseller."
 input RegisterResellerInput {
   "3–64 of a-z 0-9 . _ -, unique without regard to case."
   login: String!
   "At least 10 characters."
   password: String!
+  "Where invoices and payment notices go."
   billingEmail: String!
+  "The company name."
   company: String
+  "The contact's first name."
   firstName: String
+  "The contact's last name."
   lastName: String
   "Charged to the payment method before the account exists; at least \"100.00\"."
   initialDeposit: Money!
   "Must be true."
   acceptAgreement: Boolean!
+  "The payment method the deposit is charged to; it becomes the default."
   paymentMethod: PaymentMethodInput!
   "Makes a retry safe; the Idempotency-Key header works too."
   idempotencyKey: String
 }
 
+"Result of registerReseller."
 type RegisterResellerPayload {
   "A session token for the new reseller."
   token: String!
+  "When the session token expires."
   expiresAt: Time!
+  "The new reseller."
   reseller: Reseller!
 }
 
+"Input of login."
 input LoginInput {
+  "The reseller's login, any case."
   login: String!
+  "The reseller's password."
   password: String!
 }
 
+"Result of login."
 type LoginPayload {
+  "A session token: send it as Authorization: Bearer <token>."
   token: String!
+  "When the session token expires."
   expiresAt: Time!
+  "The reseller that logged in."
   reseller: Reseller!
 }
 
+"Input of createAPIToken."
 input CreateAPITokenInput {
+  "A name to recognise the token by."
   name: String!
+  "What the token may do."
   scope: APITokenScope!
 }
 
+"Result of createAPIToken."
 type CreateAPITokenPayload {
   "The secret. It is shown only in this response."
   token: String!
+  "The new token's record."
   apiToken: APIToken!
 }
 
+"Result of revokeAPIToken."
 type RevokeAPITokenPayload {
+  "The revoked token's ID."
   revokedID: ID!
 }
 
@@ -2927,39 +2964,55 @@ extend type Query {
 
 extend type Mutation {
   "Signs a reseller up: charges the initial deposit, then creates the account. A declined charge leaves nothing behind."
-  registerReseller(input: RegisterResellerInput!): RegisterResellerPayload! @public
+  registerReseller("The input." input: RegisterResellerInput!): RegisterResellerPayload! @public
   "Opens a session. Repeated failures for a login or address answer RATE_LIMITED for a while."
-  login(input: LoginInput!): LoginPayload! @public
+  login("The input." input: LoginInput!): LoginPayload! @public
   "Ends the calling session."
   logout: Boolean!
   "Creates an API token for partner integrations (from a login session only)."
-  createAPIToken(input: CreateAPITokenInput!): CreateAPITokenPayload!
-  revokeAPIToken(id: ID!): RevokeAPITokenPayload!
+  createAPIToken("The input." input: CreateAPITokenInput!): CreateAPITokenPayload!
+  "Revokes an API token; it stops working at once."
+  revokeAPIToken("The token to revoke." id: ID!): RevokeAPITokenPayload!
 }
 `, BuiltIn: false},
 	{Name: "../billing.graphqls", Input: `extend type Query {
   "Invoices and receipts, newest first unless ordered otherwise."
   invoices(
+    "Returns the elements that come after this cursor."
     after: Cursor
+    "Returns the first n elements (default 20, at most 100)."
     first: Int
+    "Returns the elements that come before this cursor."
     before: Cursor
+    "Returns the last n elements (at most 100)."
     last: Int
+    "How to order the elements (ties by ID); newest first when left out."
     orderBy: InvoiceOrder
+    "Filters the elements."
     where: InvoiceWhereInput
+    "Operator: only this reseller's. A reseller's lists are always its own."
     resellerID: ID
   ): InvoiceConnection!
   "Ledger entries, newest first unless ordered otherwise."
   transactions(
+    "Returns the elements that come after this cursor."
     after: Cursor
+    "Returns the first n elements (default 20, at most 100)."
     first: Int
+    "Returns the elements that come before this cursor."
     before: Cursor
+    "Returns the last n elements (at most 100)."
     last: Int
+    "How to order the elements (ties by ID); newest first when left out."
     orderBy: TransactionOrder
+    "Filters the elements."
     where: TransactionWhereInput
+    "Operator: only this reseller's. A reseller's lists are always its own."
     resellerID: ID
   ): TransactionConnection!
 }
 
+"Result of runBilling."
 type RunBillingPayload {
   "The invoices this run created (none for resellers already invoiced for the period)."
   invoices: [Invoice!]!
@@ -2971,7 +3024,7 @@ extend type Mutation {
   charges the totals (with autopayment). Running it again bills nothing twice. The scheduler does
   this by itself once a month has ended.
   """
-  runBilling(period: String!): RunBillingPayload! @operator
+  runBilling("The month to bill, \"YYYY-MM\" (UTC); it must have ended." period: String!): RunBillingPayload! @operator
 }
 
 extend type Invoice {
@@ -2988,81 +3041,201 @@ extend type Invoice {
   backupPricePerGB: Money!
 }
 
+"Input of setProductPrice."
 input SetProductPriceInput {
+  "The product to price."
   type: LicenseType!
+  "The new monthly price; not negative."
   monthlyPrice: Money!
 }
 
+"Result of setProductPrice."
 type SetProductPricePayload {
+  "The product with its new price."
   product: Product!
 }
 
+"Input of setBackupPricePerGB."
 input SetBackupPricePerGBInput {
+  "The price of one GB-month of backup storage; not negative."
   pricePerGB: Money!
 }
 
+"Result of setBackupPricePerGB."
 type SetBackupPricePerGBPayload {
+  "The new price per GB-month."
   backupPricePerGB: Money!
 }
 
 extend type Mutation {
   "Operator: sets a product's monthly price; running licenses are billed at it from now on."
-  setProductPrice(input: SetProductPriceInput!): SetProductPricePayload! @operator
+  setProductPrice("The input." input: SetProductPriceInput!): SetProductPricePayload! @operator
   "Operator: sets the price of one GB-month of backup storage."
-  setBackupPricePerGB(input: SetBackupPricePerGBInput!): SetBackupPricePerGBPayload! @operator
+  setBackupPricePerGB("The input." input: SetBackupPricePerGBInput!): SetBackupPricePerGBPayload! @operator
 }
 `, BuiltIn: false},
 	{Name: "../ent.graphqls", Input: `directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
 directive @goModel(model: String, models: [String!], forceGenerate: Boolean) on OBJECT | INPUT_OBJECT | SCALAR | ENUM | INTERFACE | UNION
+"""
+A token a partner integration acts for its reseller with. Its secret is shown once, by createAPIToken.
+"""
 type APIToken implements Node {
+  """
+  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  """
   id: ID!
+  """
+  When it was created, by clnd's clock (the test clock in sandbox mode).
+  """
   createdAt: Time!
+  """
+  A name to recognise the token by.
+  """
   name: String!
+  """
+  What the token may do.
+  """
   scope: APITokenScope!
+  """
+  When it last authenticated a request; null if never.
+  """
   lastUsedAt: Time
 }
 """
-APITokenScope is enum for the field scope
+What an API token may do.
 """
 enum APITokenScope @goModel(model: "clnd/ent/apitoken.Scope") {
+  """
+  Queries and subscriptions only; a mutation is FORBIDDEN.
+  """
   READ
+  """
+  Everything the reseller may do, except managing API tokens.
+  """
   READ_WRITE
 }
+"""
+A key servers register to a server account with (registerServer).
+"""
 type ActivationKey implements Node {
+  """
+  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  """
   id: ID!
+  """
+  When it was created, by clnd's clock (the test clock in sandbox mode).
+  """
   createdAt: Time!
+  """
+  The key a server passes to registerServer.
+  """
   token: String!
+  """
+  How many servers registered with this key.
+  """
   usage: Int!
+  """
+  The reseller that owns it.
+  """
   reseller: Reseller!
+  """
+  The account whose limit servers registering with this key fill.
+  """
   serverAccount: ServerAccount!
 }
+"""
+Backup storage for an IP license's server, billed per GB-month.
+"""
 type Backup implements Node {
+  """
+  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  """
   id: ID!
+  """
+  When it was created, by clnd's clock (the test clock in sandbox mode).
+  """
   createdAt: Time!
+  """
+  When it was removed; null while it is live. Removed rows are reached only through the invoice items that billed them (docs/schema.md, Removed rows).
+  """
   removedAt: Time
+  """
+  The storage size in GB, billed per GB-month at backupPricePerGB.
+  """
   sizeGB: Int!
+  """
+  The reseller that owns it.
+  """
   reseller: Reseller!
+  """
+  The license the backup belongs to; reached even after either was removed.
+  """
   license: IPLicense!
+  """
+  Where the backup is stored.
+  """
   datacenter: Datacenter!
 }
+"""
+A redirect payment (PayPal-style): the payer approves it at redirectURL and the amount is credited exactly once.
+"""
 type Checkout implements Node {
+  """
+  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  """
   id: ID!
+  """
+  When it was created, by clnd's clock (the test clock in sandbox mode).
+  """
   createdAt: Time!
+  """
+  The amount to pay in US dollars, credited as a TOP_UP once paid.
+  """
   amount: Money!
+  """
+  Where the payment stands.
+  """
   status: CheckoutStatus!
+  """
+  The payment provider: paypal or sandbox.
+  """
   provider: String!
+  """
+  The provider's order ID.
+  """
   providerRef: String
+  """
+  When it was paid; null until then.
+  """
   completedAt: Time
+  """
+  The reseller that owns it.
+  """
   reseller: Reseller!
 }
 """
-CheckoutStatus is enum for the field status
+Where a checkout stands.
 """
 enum CheckoutStatus @goModel(model: "clnd/ent/checkout.Status") {
+  """
+  Waiting for the payer.
+  """
   PENDING
+  """
+  Paid and credited.
+  """
   COMPLETED
+  """
+  The payer canceled.
+  """
   CANCELED
+  """
+  The payer did not finish in time.
+  """
   EXPIRED
+  """
+  The provider refused the payment.
+  """
   FAILED
 }
 """
@@ -3070,13 +3243,34 @@ Define a Relay Cursor type:
 https://relay.dev/graphql/connections.htm#sec-Cursor
 """
 scalar Cursor
+"""
+A place backups are stored.
+"""
 type Datacenter implements Node {
+  """
+  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  """
   id: ID!
+  """
+  The short code activateBackup takes, such as "nl".
+  """
   code: String!
+  """
+  The datacenter's name for people.
+  """
   name: String!
 }
+"""
+A payment provider's webhook notification as received, and what clnd did with it (operators only).
+"""
 type GatewayEvent implements Node {
+  """
+  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  """
   id: ID!
+  """
+  When it was created, by clnd's clock (the test clock in sandbox mode).
+  """
   createdAt: Time!
   """
   stripe, paypal or sandbox.
@@ -3137,16 +3331,49 @@ type GatewayEventEdge {
   """
   cursor: Cursor!
 }
+"""
+A license of one product for a server identified by its public IP address, billed monthly from the reseller's deposit.
+"""
 type IPLicense implements Node {
+  """
+  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  """
   id: ID!
+  """
+  When it was created, by clnd's clock (the test clock in sandbox mode).
+  """
   createdAt: Time!
+  """
+  When it was removed; null while it is live. Removed rows are reached only through the invoice items that billed them (docs/schema.md, Removed rows).
+  """
   removedAt: Time
+  """
+  The licensed server's public IPv4 or IPv6 address, in canonical form.
+  """
   ip: String!
+  """
+  The licensed product.
+  """
   type: LicenseType!
+  """
+  The server's host name as last given or reported by a check-in; may be empty.
+  """
   hostname: String!
+  """
+  When the server last checked in; null if it never has.
+  """
   lastCheckIn: Time
+  """
+  The reseller that owns it.
+  """
   reseller: Reseller!
+  """
+  The licensed product, with its current price.
+  """
   product: Product!
+  """
+  The license's live backup storage; null without one.
+  """
   backup: Backup
 }
 """
@@ -3196,9 +3423,21 @@ input IPLicenseOrder {
 Properties by which IPLicense connections can be ordered.
 """
 enum IPLicenseOrderField {
+  """
+  By creation time.
+  """
   CREATED_AT
+  """
+  By address text, byte order.
+  """
   IP
+  """
+  By host name, byte order (case-sensitive).
+  """
   HOSTNAME
+  """
+  By last check-in; licenses that never checked in sort before every time (first in ASC, last in DESC).
+  """
   LAST_CHECK_IN
 }
 """
@@ -3298,16 +3537,49 @@ input IPLicenseWhereInput {
   hasReseller: Boolean
   hasResellerWith: [ResellerWhereInput!]
 }
+"""
+A monthly bill (INVOICE), or a receipt for money received (PAYMENT_RECEIVED) or returned (REFUND); downloadURL gives its PDF.
+"""
 type Invoice implements Node {
+  """
+  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  """
   id: ID!
+  """
+  When it was created, by clnd's clock (the test clock in sandbox mode).
+  """
   createdAt: Time!
+  """
+  The invoice number people quote, unique.
+  """
   number: String!
+  """
+  A monthly bill or a receipt.
+  """
   type: InvoiceType!
+  """
+  INVOICE: the start of the billed month (UTC); null on receipts.
+  """
   periodStart: Time
+  """
+  INVOICE: the end of the billed month, exclusive; null on receipts.
+  """
   periodEnd: Time
+  """
+  The amount in US dollars: what was billed, received or refunded.
+  """
   total: Money!
+  """
+  The reseller's balance right after this invoice.
+  """
   balance: Money!
+  """
+  The reseller that owns it.
+  """
   reseller: Reseller!
+  """
+  One line per product billed, in order; empty on receipts.
+  """
   lines: [InvoiceLine!]
 }
 """
@@ -3340,25 +3612,82 @@ type InvoiceEdge {
   """
   cursor: Cursor!
 }
+"""
+One billed thing's (license, server account or backup) slice of time on an invoice line.
+"""
 type InvoiceItem implements Node {
+  """
+  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  """
   id: ID!
+  """
+  What was billed, for people: the license, account or backup.
+  """
   description: String!
+  """
+  The start of the billed slice of time.
+  """
   periodStart: Time!
+  """
+  The end of the billed slice of time, exclusive.
+  """
   periodEnd: Time!
+  """
+  What the slice cost: unit price × quantity × the share of the month, rounded half up to cents.
+  """
   amount: Money!
+  """
+  The reseller that owns it.
+  """
   reseller: Reseller!
+  """
+  The IP license billed, even if since removed; null for other items.
+  """
   license: IPLicense
+  """
+  The server account billed, even if since removed; null for other items.
+  """
   serverAccount: ServerAccount
+  """
+  The backup billed, even if since removed; null for other items.
+  """
   backup: Backup
 }
+"""
+The part of an invoice for one product.
+"""
 type InvoiceLine implements Node {
+  """
+  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  """
   id: ID!
+  """
+  The product's name.
+  """
   title: String!
+  """
+  How many units the line bills.
+  """
   quantity: Int!
+  """
+  The price of one unit for a full month.
+  """
   unitPrice: Money!
+  """
+  The line's amount: the sum of its items.
+  """
   subtotal: Money!
+  """
+  The reseller that owns it.
+  """
   reseller: Reseller!
+  """
+  The product billed; null for backup storage.
+  """
   product: Product
+  """
+  The billed things, each with its slice of time.
+  """
   items: [InvoiceItem!]
 }
 """
@@ -3378,15 +3707,30 @@ input InvoiceOrder {
 Properties by which Invoice connections can be ordered.
 """
 enum InvoiceOrderField {
+  """
+  By creation time.
+  """
   CREATED_AT
+  """
+  By invoice number, byte order.
+  """
   NUMBER
 }
 """
-InvoiceType is enum for the field type
+What an invoice document is.
 """
 enum InvoiceType @goModel(model: "clnd/ent/invoice.Type") {
+  """
+  The monthly bill for a period, debited from the balance.
+  """
   INVOICE
+  """
+  A receipt for money received (deposit, top-up, autopayment, checkout).
+  """
   PAYMENT_RECEIVED
+  """
+  A receipt for money given back.
+  """
   REFUND
 }
 """
@@ -3499,17 +3843,44 @@ input InvoiceWhereInput {
   hasResellerWith: [ResellerWhereInput!]
 }
 """
-LicenseType is enum for the field type
+A license type, with its CloudLinux Network type code as Product.clnTypeCode.
 """
 enum LicenseType @goModel(model: "clnd/internal/catalog.LicenseType") {
+  """
+  CloudLinux OS (CLN type 1).
+  """
   CLOUDLINUX_OS
+  """
+  CloudLinux OS Solo (CLN type 4).
+  """
   CLOUDLINUX_SOLO
+  """
+  KernelCare (CLN type 16).
+  """
   KERNELCARE
+  """
+  KernelCare+ (CLN type 17).
+  """
   KERNELCARE_PLUS
+  """
+  ImunifyAV+ (CLN type 40).
+  """
   IMUNIFYAV_PLUS
+  """
+  Imunify360 for a single user (CLN type 41).
+  """
   IMUNIFY360_SINGLE_USER
+  """
+  Imunify360 for up to 30 users (CLN type 42).
+  """
   IMUNIFY360_UP_TO_30_USERS
+  """
+  Imunify360 for up to 250 users (CLN type 43).
+  """
   IMUNIFY360_UP_TO_250_USERS
+  """
+  Imunify360 for unlimited users (CLN type 49).
+  """
   IMUNIFY360_UNLIMITED
 }
 """
@@ -3557,13 +3928,25 @@ type PageInfo {
   """
   endCursor: Cursor
 }
+"""
+One call to a payment provider that moves money (a charge or a refund), committed before the provider is called, and its outcome.
+"""
 type PaymentAttempt implements Node {
+  """
+  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  """
   id: ID!
+  """
+  When it was created, by clnd's clock (the test clock in sandbox mode).
+  """
   createdAt: Time!
   """
   What the money is for. REFUND attempts give money back; the others take it.
   """
   purpose: PaymentAttemptPurpose!
+  """
+  The amount in US dollars; positive, also for refunds.
+  """
   amount: Money!
   """
   PENDING until the provider's answer is recorded; REQUIRES_ACTION waits for the payer (3-D Secure, PayPal approval); NEEDS_REVIEW: the provider never answered within a day, so an operator checks its dashboard.
@@ -3649,59 +4032,152 @@ input PaymentAttemptOrder {
 Properties by which PaymentAttempt connections can be ordered.
 """
 enum PaymentAttemptOrderField {
+  """
+  By creation time.
+  """
   CREATED_AT
 }
 """
-PaymentAttemptPurpose is enum for the field purpose
+What a payment attempt's money is for.
 """
 enum PaymentAttemptPurpose @goModel(model: "clnd/ent/paymentattempt.Purpose") {
+  """
+  The initial deposit at registration.
+  """
   DEPOSIT
+  """
+  A top-up.
+  """
   TOP_UP
+  """
+  An autopayment after a debit.
+  """
   AUTOPAYMENT
+  """
+  The capture of a checkout.
+  """
   CHECKOUT
+  """
+  A refund of an earlier payment.
+  """
   REFUND
 }
 """
-PaymentAttemptStatus is enum for the field status
+Where a payment attempt stands.
 """
 enum PaymentAttemptStatus @goModel(model: "clnd/ent/paymentattempt.Status") {
+  """
+  Not settled yet: the provider's answer is not recorded.
+  """
   PENDING
+  """
+  The money moved.
+  """
   SUCCEEDED
+  """
+  The provider declined; nothing moved.
+  """
   DECLINED
+  """
+  Waiting for the payer (3-D Secure, PayPal approval).
+  """
   REQUIRES_ACTION
+  """
+  The provider never answered within a day; an operator checks the provider's dashboard.
+  """
   NEEDS_REVIEW
 }
+"""
+A saved card or PayPal account, known by its gateway reference and a label; clnd keeps no card data.
+"""
 type PaymentMethod implements Node {
+  """
+  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  """
   id: ID!
+  """
+  When it was created, by clnd's clock (the test clock in sandbox mode).
+  """
   createdAt: Time!
+  """
+  A card or a PayPal account.
+  """
   kind: PaymentMethodKind!
+  """
+  How to show it: "Visa •••• 4242", a PayPal email.
+  """
   label: String!
+  """
+  Whether autopayments and top-ups without a paymentMethodID charge it.
+  """
   isDefault: Boolean!
+  """
+  The reseller that owns it.
+  """
   reseller: Reseller!
 }
 """
-PaymentMethodKind is enum for the field kind
+What kind of payment method it is.
 """
 enum PaymentMethodKind @goModel(model: "clnd/ent/paymentmethod.Kind") {
+  """
+  A payment card.
+  """
   CARD
+  """
+  A PayPal account.
+  """
   PAYPAL
 }
+"""
+A license type on sale, with its current monthly price.
+"""
 type Product implements Node {
+  """
+  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  """
   id: ID!
+  """
+  The license type this product sells.
+  """
   type: LicenseType!
+  """
+  The product's name, as invoices show it.
+  """
   name: String!
+  """
+  The product family; one address holds at most one license per family.
+  """
   family: ProductFamily!
+  """
+  The license type's code in CloudLinux Network (CLOUDLINUX_OS is 1).
+  """
   clnTypeCode: Int!
+  """
+  The price of one license for a full month, in US dollars; set by the operator (setProductPrice).
+  """
   monthlyPrice: Money!
 }
 """
-ProductFamily is enum for the field family
+A product family. One IP address holds at most one license of each family, across all resellers.
 """
 enum ProductFamily @goModel(model: "clnd/internal/catalog.Family") {
+  """
+  CloudLinux OS products.
+  """
   CLOUDLINUX
+  """
+  Imunify security products.
+  """
   IMUNIFY
+  """
+  KernelCare live-patching products.
+  """
   KERNELCARE
 }
+"""
+Reads. A reseller sees only its own data; an operator sees every reseller's.
+"""
 type Query {
   """
   Fetches an object given its ID.
@@ -3722,16 +4198,49 @@ type Query {
     ids: [ID!]!
   ): [Node]!
 }
+"""
+A reseller: a company with a prepaid deposit that licenses its customers' servers and is billed monthly from it. A reseller sees only itself.
+"""
 type Reseller implements Node {
+  """
+  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  """
   id: ID!
+  """
+  When it was created, by clnd's clock (the test clock in sandbox mode).
+  """
   createdAt: Time!
+  """
+  The login name, lower-case: 3–64 of a-z 0-9 . _ -, unique without regard to case.
+  """
   login: String!
+  """
+  The company name; empty when not given.
+  """
   company: String!
+  """
+  The contact's first name; empty when not given.
+  """
   firstName: String!
+  """
+  The contact's last name; empty when not given.
+  """
   lastName: String!
+  """
+  Where invoices and payment notices go.
+  """
   billingEmail: String!
+  """
+  The prepaid deposit in US dollars: the sum of the reseller's transactions. Negative when it owes money.
+  """
   balance: Money!
+  """
+  Whether the reseller may add licenses, backups and limits.
+  """
   status: ResellerStatus!
+  """
+  The reseller's live IP licenses.
+  """
   ipLicenses(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -3763,6 +4272,9 @@ type Reseller implements Node {
     """
     where: IPLicenseWhereInput
   ): IPLicenseConnection!
+  """
+  The reseller's live server accounts.
+  """
   serverAccounts(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -3794,6 +4306,9 @@ type Reseller implements Node {
     """
     where: ServerAccountWhereInput
   ): ServerAccountConnection!
+  """
+  The reseller's invoices and receipts.
+  """
   invoices(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -3825,6 +4340,9 @@ type Reseller implements Node {
     """
     where: InvoiceWhereInput
   ): InvoiceConnection!
+  """
+  The reseller's ledger: every change of its balance.
+  """
   transactions(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -3856,7 +4374,13 @@ type Reseller implements Node {
     """
     where: TransactionWhereInput
   ): TransactionConnection!
+  """
+  Saved cards and PayPal accounts, oldest first.
+  """
   paymentMethods: [PaymentMethod!]
+  """
+  Calls to payment providers that moved or tried to move the reseller's money.
+  """
   paymentAttempts(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -3931,17 +4455,38 @@ input ResellerOrder {
 Properties by which Reseller connections can be ordered.
 """
 enum ResellerOrderField {
+  """
+  By creation time.
+  """
   CREATED_AT
+  """
+  By login, byte order.
+  """
   LOGIN
+  """
+  By company name, byte order (case-sensitive).
+  """
   COMPANY
+  """
+  By balance.
+  """
   BALANCE
 }
 """
-ResellerStatus is enum for the field status
+Whether a reseller is in good standing.
 """
 enum ResellerStatus @goModel(model: "clnd/ent/reseller.Status") {
+  """
+  In good standing.
+  """
   ACTIVE
+  """
+  An autopayment was declined and the balance is negative: adding licenses, backups or raising limits is PAYMENT_REQUIRED until a top-up brings the balance to zero or above.
+  """
   PAST_DUE
+  """
+  Suspended by the operator.
+  """
   SUSPENDED
 }
 """
@@ -4095,29 +4640,98 @@ input ResellerWhereInput {
   hasTransactions: Boolean
   hasTransactionsWith: [TransactionWhereInput!]
 }
+"""
+A host registered to a server account; it checks in with the credential registerServer returned.
+"""
 type Server implements Node {
+  """
+  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  """
   id: ID!
+  """
+  The host name given at registration or reported by the last check-in.
+  """
   hostname: String!
+  """
+  The address given at registration; may be empty.
+  """
   ip: String!
+  """
+  When the server registered.
+  """
   registeredAt: Time!
+  """
+  When the server last checked in; null if it never has.
+  """
   lastCheckIn: Time
+  """
+  The reseller that owns it.
+  """
   reseller: Reseller!
+  """
+  The account the server is registered to.
+  """
   serverAccount: ServerAccount!
+  """
+  The key it registered with; null once that key was removed.
+  """
   activationKey: ActivationKey
 }
+"""
+A Spacewalk-style account: servers register with its activation keys, up to licenseLimit, which is billed as that many CLOUDLINUX_OS licenses.
+"""
 type ServerAccount implements Node {
+  """
+  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  """
   id: ID!
+  """
+  When it was created, by clnd's clock (the test clock in sandbox mode).
+  """
   createdAt: Time!
+  """
+  When it was removed; null while it is live. Removed rows are reached only through the invoice items that billed them (docs/schema.md, Removed rows).
+  """
   removedAt: Time
+  """
+  The account's login, lower-case: 3–64 of a-z 0-9 . _ -, unique without regard to case.
+  """
   login: String!
+  """
+  The account holder's first name; may be empty.
+  """
   firstName: String!
+  """
+  The account holder's last name; may be empty.
+  """
   lastName: String!
+  """
+  The account holder's company; may be empty.
+  """
   company: String!
+  """
+  The account holder's email address; may be empty.
+  """
   email: String!
+  """
+  How many servers may register; billed as this many CLOUDLINUX_OS licenses. Never below usedLicenses.
+  """
   licenseLimit: Int!
+  """
+  How many servers are registered.
+  """
   usedLicenses: Int!
+  """
+  The reseller that owns it.
+  """
   reseller: Reseller!
+  """
+  The activation keys servers register with, oldest first.
+  """
   keys: [ActivationKey!]
+  """
+  The servers registered to the account.
+  """
   servers(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -4197,8 +4811,17 @@ input ServerAccountOrder {
 Properties by which ServerAccount connections can be ordered.
 """
 enum ServerAccountOrderField {
+  """
+  By creation time.
+  """
   CREATED_AT
+  """
+  By login, byte order.
+  """
   LOGIN
+  """
+  By license limit.
+  """
   LICENSE_LIMIT
 }
 """
@@ -4393,8 +5016,17 @@ input ServerOrder {
 Properties by which Server connections can be ordered.
 """
 enum ServerOrderField {
+  """
+  By host name, byte order (case-sensitive).
+  """
   HOSTNAME
+  """
+  By registration time.
+  """
   REGISTERED_AT
+  """
+  By last check-in; servers that never checked in sort before every time (first in ASC, last in DESC).
+  """
   LAST_CHECK_IN
 }
 """
@@ -4485,14 +5117,41 @@ input ServerWhereInput {
   hasServerAccount: Boolean
   hasServerAccountWith: [ServerAccountWhereInput!]
 }
+"""
+One entry of a reseller's append-only ledger; the balance is always the sum of its transactions.
+"""
 type Transaction implements Node {
+  """
+  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  """
   id: ID!
+  """
+  When it was created, by clnd's clock (the test clock in sandbox mode).
+  """
   createdAt: Time!
+  """
+  Why the balance changed.
+  """
   kind: TransactionKind!
+  """
+  The signed change of the balance in US dollars: positive credits, negative debits.
+  """
   amount: Money!
+  """
+  The balance right after this transaction.
+  """
   balanceAfter: Money!
+  """
+  What it was for, for people (an operator's reason, the invoice it paid).
+  """
   description: String!
+  """
+  The reseller that owns it.
+  """
   reseller: Reseller!
+  """
+  The invoice or receipt it belongs to, if any.
+  """
   invoice: Invoice
 }
 """
@@ -4526,14 +5185,32 @@ type TransactionEdge {
   cursor: Cursor!
 }
 """
-TransactionKind is enum for the field kind
+Why a reseller's balance changed.
 """
 enum TransactionKind @goModel(model: "clnd/ent/transaction.Kind") {
+  """
+  The initial deposit charged at registration.
+  """
   DEPOSIT
+  """
+  Funds added by topUp or a completed checkout.
+  """
   TOP_UP
+  """
+  A charge made by autopayment after a debit.
+  """
   AUTOPAYMENT
+  """
+  A monthly invoice debited from the balance (negative).
+  """
   CHARGE
+  """
+  A payment given back by the operator (negative).
+  """
   REFUND
+  """
+  An operator's correction (adjustBalance), either sign.
+  """
   ADJUSTMENT
 }
 """
@@ -4553,6 +5230,9 @@ input TransactionOrder {
 Properties by which Transaction connections can be ordered.
 """
 enum TransactionOrderField {
+  """
+  By creation time.
+  """
   CREATED_AT
 }
 """
@@ -4644,7 +5324,8 @@ input TransactionWhereInput {
   hasInvoiceWith: [InvoiceWhereInput!]
 }
 `, BuiltIn: false},
-	{Name: "../licensing.graphqls", Input: `enum LicenseStatus {
+	{Name: "../licensing.graphqls", Input: `"Whether a licensed server checks in."
+enum LicenseStatus {
   "The server has never checked in."
   NEVER_CHECKED_IN
   "The last check-in is within the staleness window."
@@ -4654,6 +5335,7 @@ input TransactionWhereInput {
 }
 
 extend type IPLicense {
+  "Whether the server checks in: NEVER_CHECKED_IN, ACTIVE, or STALE after the configured window (default 72h) without one."
   status: LicenseStatus!
 }
 
@@ -4668,24 +5350,40 @@ extend type Query {
   search matches an IP prefix or a hostname substring.
   """
   ipLicenses(
+    "Returns the elements that come after this cursor."
     after: Cursor
+    "Returns the first n elements (default 20, at most 100)."
     first: Int
+    "Returns the elements that come before this cursor."
     before: Cursor
+    "Returns the last n elements (at most 100)."
     last: Int
+    "How to order the elements (ties by ID); by ID, the order they were created in, when left out."
     orderBy: IPLicenseOrder
+    "Filters the elements."
     where: IPLicenseWhereInput
+    "An IP address prefix or a host name substring."
     search: String
+    "Operator: only this reseller's. A reseller's lists are always its own."
     resellerID: ID
   ): IPLicenseConnection!
   "Server accounts. search matches login, names, company and email."
   serverAccounts(
+    "Returns the elements that come after this cursor."
     after: Cursor
+    "Returns the first n elements (default 20, at most 100)."
     first: Int
+    "Returns the elements that come before this cursor."
     before: Cursor
+    "Returns the last n elements (at most 100)."
     last: Int
+    "How to order the elements (ties by ID); by ID, the order they were created in, when left out."
     orderBy: ServerAccountOrder
+    "Filters the elements."
     where: ServerAccountWhereInput
+    "A substring of the login, name, company or email."
     search: String
+    "Operator: only this reseller's. A reseller's lists are always its own."
     resellerID: ID
   ): ServerAccountConnection!
 }
@@ -4695,62 +5393,89 @@ extend type Backup {
   managementURL: String!
 }
 
+"Input of addIPLicense."
 input AddIPLicenseInput {
   "A public IPv4 or IPv6 address; stored in canonical form."
   ip: String!
+  "The product to license."
   type: LicenseType!
+  "The server's host name; optional."
   hostname: String
   "Operators name the reseller; resellers leave it out."
   resellerID: ID
 }
 
+"Result of addIPLicense."
 type AddIPLicensePayload {
+  "The new license."
   license: IPLicense!
 }
 
+"Result of removeIPLicenses."
 type RemoveIPLicensesPayload {
+  "The removed licenses' IDs."
   removedIDs: [ID!]!
 }
 
+"Input of activateBackup."
 input ActivateBackupInput {
+  "The license to back up; it must have no live backup."
   licenseID: ID!
+  "Storage size in GB, at least 1."
   sizeGB: Int!
   "A Datacenter.code."
   datacenter: String!
 }
 
+"Result of activateBackup."
 type ActivateBackupPayload {
+  "The new backup."
   backup: Backup!
 }
 
+"Result of deactivateBackup."
 type DeactivateBackupPayload {
+  "The license, now without a backup."
   license: IPLicense!
 }
 
+"One license to import."
 input ImportIPLicenseInput {
+  "The server's public IP address."
   ip: String!
+  "The licensed product."
   type: LicenseType!
+  "The server's host name; optional."
   hostname: String
   "When the license was added in the system it comes from; billing starts then."
   addedAt: Time!
 }
 
+"Input of importIPLicenses."
 input ImportIPLicensesInput {
+  "The reseller that gets them."
   resellerID: ID!
+  "The licenses to import; all or nothing."
   licenses: [ImportIPLicenseInput!]!
 }
 
+"Result of importIPLicenses."
 type ImportIPLicensesPayload {
+  "The imported licenses, in input order."
   licenses: [IPLicense!]!
 }
 
+"Input of checkIn."
 input CheckInInput {
+  "The host's name, recorded on the license or server."
   hostname: String
   "The credential from registerServer; without it the host is known by its source address."
   credential: String
 }
 
+"Result of checkIn."
 type CheckInPayload {
+  "When the check-in was recorded."
   at: Time!
   "What this host is licensed for; empty when nothing is."
   licensed: [LicenseType!]!
@@ -4758,17 +5483,25 @@ type CheckInPayload {
   nextCheckInAfter: Time!
 }
 
+"Narrows checkIns events; every field given must match."
 input CheckInFilter {
+  "Only this IP license's check-ins."
   licenseID: ID
+  "Only check-ins from this address."
   ip: String
+  "Only check-ins of licenses of this type."
   type: LicenseType
+  "Only check-ins of this server account's servers."
   serverAccountID: ID
 }
 
 "A server checked in."
 type CheckIn {
+  "When the server checked in."
   at: Time!
+  "The address it checked in from."
   ip: String!
+  "The host name it reported."
   hostname: String!
   "The license checked in for (IP-licensed hosts)."
   license: IPLicense
@@ -4778,42 +5511,52 @@ type CheckIn {
 
 extend type Mutation {
   "Licenses a server by its public IP. PAYMENT_REQUIRED for a past-due reseller; CONFLICT if the address already holds a license of the product's family."
-  addIPLicense(input: AddIPLicenseInput!): AddIPLicensePayload!
+  addIPLicense("The input." input: AddIPLicenseInput!): AddIPLicensePayload!
   "Removes licenses (and their backups), all or nothing."
-  removeIPLicenses(ids: [ID!]!): RemoveIPLicensesPayload!
+  removeIPLicenses("The licenses to remove; all or nothing." ids: [ID!]!): RemoveIPLicensesPayload!
   "Adds backup storage to a license."
-  activateBackup(input: ActivateBackupInput!): ActivateBackupPayload!
-  deactivateBackup(licenseID: ID!): DeactivateBackupPayload!
+  activateBackup("The input." input: ActivateBackupInput!): ActivateBackupPayload!
+  "Removes a license's backup; billing for it stops now."
+  deactivateBackup("The license whose backup to remove." licenseID: ID!): DeactivateBackupPayload!
   "Operator: adds licenses migrated from another system, keeping their added dates (all or nothing)."
-  importIPLicenses(input: ImportIPLicensesInput!): ImportIPLicensesPayload! @operator
+  importIPLicenses("The input." input: ImportIPLicensesInput!): ImportIPLicensesPayload! @operator
   "A server reports in. No token: the host is known by its source address or its credential."
-  checkIn(input: CheckInInput!): CheckInPayload! @public
+  checkIn("The input." input: CheckInInput!): CheckInPayload! @public
 }
 
+"Live events, over websocket (graphql-transport-ws) or server-sent events."
 type Subscription {
   "Check-ins as they happen: the caller's own (an operator's: everyone's)."
-  checkIns(where: CheckInFilter): CheckIn!
+  checkIns("Which check-ins to receive; all the caller may see when left out." where: CheckInFilter): CheckIn!
 }
 `, BuiltIn: false},
-	{Name: "../payments.graphqls", Input: `input AddPaymentMethodInput {
+	{Name: "../payments.graphqls", Input: `"Input of addPaymentMethod."
+input AddPaymentMethodInput {
   "A token from the payment gateway's client library (sandbox: tok_visa, tok_mastercard, tok_chargeDeclined, tok_insufficientFunds)."
   gatewayToken: String!
   "Make it the method autopayments and top-ups use by default. A reseller's first method always is."
   makeDefault: Boolean
 }
 
+"Result of addPaymentMethod."
 type AddPaymentMethodPayload {
+  "The saved payment method."
   paymentMethod: PaymentMethod!
 }
 
+"Result of setDefaultPaymentMethod."
 type SetDefaultPaymentMethodPayload {
+  "The new default."
   paymentMethod: PaymentMethod!
 }
 
+"Result of removePaymentMethod."
 type RemovePaymentMethodPayload {
+  "The removed payment method's ID."
   removedID: ID!
 }
 
+"Input of topUp."
 input TopUpInput {
   "At least \"1.00\", at most \"100000.00\"."
   amount: Money!
@@ -4823,53 +5566,67 @@ input TopUpInput {
   idempotencyKey: String
 }
 
+"Result of topUp."
 type TopUpPayload {
   "The TOP_UP transaction."
   transaction: Transaction!
   "The PAYMENT_RECEIVED receipt."
   invoice: Invoice!
+  "The reseller with its new balance."
   reseller: Reseller!
 }
 
 extend type Mutation {
   "Saves a payment method through the gateway (which is called outside any transaction). Must be the only field of its mutation."
-  addPaymentMethod(input: AddPaymentMethodInput!): AddPaymentMethodPayload!
-  setDefaultPaymentMethod(id: ID!): SetDefaultPaymentMethodPayload!
+  addPaymentMethod("The input." input: AddPaymentMethodInput!): AddPaymentMethodPayload!
+  "Makes a payment method the default for autopayments and top-ups."
+  setDefaultPaymentMethod("The payment method to make the default." id: ID!): SetDefaultPaymentMethodPayload!
   "Removes a payment method; removing the default makes the newest remaining one the default."
-  removePaymentMethod(id: ID!): RemovePaymentMethodPayload!
+  removePaymentMethod("The payment method to remove." id: ID!): RemovePaymentMethodPayload!
   "Adds funds by charging a payment method. A declined charge is PAYMENT_FAILED and moves no money. A past-due reseller whose balance reaches zero or more is ACTIVE again."
-  topUp(input: TopUpInput!): TopUpPayload!
+  topUp("The input." input: TopUpInput!): TopUpPayload!
 }
 
+"Input of setAutopayment."
 input SetAutopaymentInput {
+  "The new mode."
   mode: AutopaymentMode!
   "AUTO_ADD_FUNDS only: the balance to top up to; above \"100.00\"."
   targetAmount: Money
 }
 
+"Result of setAutopayment."
 type SetAutopaymentPayload {
+  "The new settings."
   autopayment: Autopayment!
 }
 
+"Input of adjustBalance."
 input AdjustBalanceInput {
+  "The reseller whose balance changes."
   resellerID: ID!
   "Signed: negative debits (and triggers autopayment like any debit), positive credits."
   amount: Money!
+  "Why; shown on the ADJUSTMENT transaction."
   reason: String!
+  "Makes a retry safe; the Idempotency-Key header works too."
   idempotencyKey: String
 }
 
+"Result of adjustBalance."
 type AdjustBalancePayload {
+  "The ADJUSTMENT transaction."
   transaction: Transaction!
 }
 
 extend type Mutation {
   "Chooses what happens after a debit: AUTO_REPAY (default), AUTO_ADD_FUNDS or NONE."
-  setAutopayment(input: SetAutopaymentInput!): SetAutopaymentPayload!
+  setAutopayment("The input." input: SetAutopaymentInput!): SetAutopaymentPayload!
   "Operator: corrects a reseller's balance with an ADJUSTMENT transaction."
-  adjustBalance(input: AdjustBalanceInput!): AdjustBalancePayload! @operator
+  adjustBalance("The input." input: AdjustBalanceInput!): AdjustBalancePayload! @operator
 }
 
+"Input of startCheckout."
 input StartCheckoutInput {
   "At least \"1.00\", at most \"100000.00\"."
   amount: Money!
@@ -4879,7 +5636,9 @@ input StartCheckoutInput {
   cancelURL: String
 }
 
+"Result of startCheckout."
 type StartCheckoutPayload {
+  "The checkout; send the payer to its redirectURL."
   checkout: Checkout!
 }
 
@@ -4895,9 +5654,10 @@ extend type Mutation {
   return or the provider's signed webhook, whichever comes first); then the amount is credited
   exactly once as a TOP_UP. Must be the only field of its mutation.
   """
-  startCheckout(input: StartCheckoutInput!): StartCheckoutPayload!
+  startCheckout("The input." input: StartCheckoutInput!): StartCheckoutPayload!
 }
 
+"Input of refund."
 input RefundInput {
   "The payment to refund: a DEPOSIT, TOP_UP or AUTOPAYMENT transaction (checkout top-ups included)."
   transactionID: ID!
@@ -4909,6 +5669,7 @@ input RefundInput {
   idempotencyKey: String
 }
 
+"Result of refund."
 type RefundPayload {
   "The negative REFUND transaction."
   transaction: Transaction!
@@ -4916,6 +5677,7 @@ type RefundPayload {
   invoice: Invoice!
 }
 
+"Result of settlePaymentAttempts."
 type SettlePaymentAttemptsPayload {
   "Attempts whose outcome this run recorded."
   settled: Int!
@@ -4929,7 +5691,7 @@ extend type Mutation {
   took it. A provider's refusal is PAYMENT_FAILED and moves nothing; more than the payment has left,
   or more than the balance, is CONFLICT. Must be the only field of its mutation.
   """
-  refund(input: RefundInput!): RefundPayload! @operator
+  refund("The input." input: RefundInput!): RefundPayload! @operator
   """
   Operator: asks the providers now about every pending payment attempt whose retry is due, as the
   reconciler does every minute on every instance.
@@ -4939,7 +5701,7 @@ extend type Mutation {
 
 extend type Query {
   "Operator: payment providers' webhook events as received (disputes, refunds made at the provider, payments), newest first."
-  gatewayEvents(after: Cursor, first: Int, before: Cursor, last: Int): GatewayEventConnection! @operator
+  gatewayEvents("Returns the elements that come after this cursor." after: Cursor, "Returns the first n elements (default 20, at most 100)." first: Int, "Returns the elements that come before this cursor." before: Cursor, "Returns the last n elements (at most 100)." last: Int): GatewayEventConnection! @operator
 }
 `, BuiltIn: false},
 	{Name: "../schema.graphqls", Input: `# clnd's hand-written schema. ent.graphqls is generated from ent/schema by
@@ -4957,12 +5719,17 @@ directive @public on FIELD_DEFINITION
 "Only an operator token may call this field."
 directive @operator on FIELD_DEFINITION
 
+"Who a bearer token acts as."
 enum Role {
+  "The license vendor's billing team: sees and manages every reseller."
   OPERATOR
+  "A reseller, through a session or API token: its own account only."
   RESELLER
 }
 
+"The caller, as its bearer token identifies it."
 type Viewer {
+  "OPERATOR or RESELLER."
   role: Role!
   "The calling reseller; null for an operator."
   reseller: Reseller
@@ -4970,11 +5737,15 @@ type Viewer {
 
 "clnd's notion of now. In sandbox mode it is a test clock that only advanceClock moves."
 type Clock {
+  "clnd's current time."
   now: Time!
+  "Whether clnd runs in sandbox mode, where advanceClock moves the clock."
   sandbox: Boolean!
 }
 
+"Result of advanceClock."
 type AdvanceClockPayload {
+  "The clock's new time."
   now: Time!
 }
 
@@ -4985,20 +5756,26 @@ extend type Query {
   clock: Clock! @public
 }
 
+"Operations that change something. A failed mutation changes nothing."
 type Mutation {
   """
   Moves the sandbox test clock forward to ` + "`" + `to` + "`" + ` (operator only, sandbox mode only).
   Moving it backward is BAD_USER_INPUT; outside sandbox mode it is FORBIDDEN.
   """
-  advanceClock(to: Time!): AdvanceClockPayload! @operator
+  advanceClock("The new time; not before the current one." to: Time!): AdvanceClockPayload! @operator
 }
 `, BuiltIn: false},
-	{Name: "../serveraccounts.graphqls", Input: `input CreateServerAccountInput {
+	{Name: "../serveraccounts.graphqls", Input: `"Input of createServerAccount."
+input CreateServerAccountInput {
   "3–64 of a-z 0-9 . _ -, unique without regard to case."
   login: String!
+  "The account holder's first name."
   firstName: String
+  "The account holder's last name."
   lastName: String
+  "The account holder's company."
   company: String
+  "The account holder's email address."
   email: String
   "How many servers may register; billed as that many CloudLinux OS licenses."
   licenseLimit: Int!
@@ -5006,43 +5783,61 @@ type Mutation {
   resellerID: ID
 }
 
+"Result of createServerAccount."
 type CreateServerAccountPayload {
+  "The new server account."
   serverAccount: ServerAccount!
 }
 
+"Input of updateServerAccount; fields left out keep their value."
 input UpdateServerAccountInput {
+  "The account holder's first name."
   firstName: String
+  "The account holder's last name."
   lastName: String
+  "The account holder's company."
   company: String
+  "The account holder's email address."
   email: String
   "Cannot go below usedLicenses (CONFLICT); raising it needs an account in good standing."
   licenseLimit: Int
 }
 
+"Result of updateServerAccount."
 type UpdateServerAccountPayload {
+  "The changed account."
   serverAccount: ServerAccount!
 }
 
+"Result of removeServerAccount."
 type RemoveServerAccountPayload {
+  "The removed account's ID."
   removedID: ID!
 }
 
+"Result of createActivationKey."
 type CreateActivationKeyPayload {
+  "The new activation key."
   key: ActivationKey!
 }
 
+"Result of removeActivationKey."
 type RemoveActivationKeyPayload {
+  "The removed key's ID."
   removedID: ID!
 }
 
+"Input of registerServer."
 input RegisterServerInput {
   "The activation key's token; it is the credential of this call."
   activationKey: String!
+  "The server's host name."
   hostname: String
   "The server's address; the request's source address when left out."
   ip: String
 }
 
+"Result of registerServer."
 type RegisterServerPayload {
   "The new server (its own fields; the call carries no reseller identity)."
   server: Server!
@@ -5050,22 +5845,27 @@ type RegisterServerPayload {
   credential: String!
 }
 
+"Result of removeServer."
 type RemoveServerPayload {
+  "The removed server's ID."
   removedID: ID!
 }
 
 extend type Mutation {
   "Opens a server account; its limit is billed from now."
-  createServerAccount(input: CreateServerAccountInput!): CreateServerAccountPayload!
-  updateServerAccount(id: ID!, input: UpdateServerAccountInput!): UpdateServerAccountPayload!
+  createServerAccount("The input." input: CreateServerAccountInput!): CreateServerAccountPayload!
+  "Changes a server account. A licenseLimit below usedLicenses is CONFLICT; raising it while PAST_DUE is PAYMENT_REQUIRED."
+  updateServerAccount("The server account to change." id: ID!, "The input." input: UpdateServerAccountInput!): UpdateServerAccountPayload!
   "Removes the account with its keys and servers, and stops billing it."
-  removeServerAccount(id: ID!): RemoveServerAccountPayload!
-  createActivationKey(serverAccountID: ID!): CreateActivationKeyPayload!
+  removeServerAccount("The server account to remove." id: ID!): RemoveServerAccountPayload!
+  "Creates an activation key for a server account."
+  createActivationKey("The server account the key registers servers to." serverAccountID: ID!): CreateActivationKeyPayload!
   "Removes a key; servers registered with it stay."
-  removeActivationKey(id: ID!): RemoveActivationKeyPayload!
+  removeActivationKey("The key to remove; servers registered with it stay." id: ID!): RemoveActivationKeyPayload!
   "A server registers with an activation key (no token needed). LIMIT_REACHED when the account is full."
-  registerServer(input: RegisterServerInput!): RegisterServerPayload! @public
-  removeServer(id: ID!): RemoveServerPayload!
+  registerServer("The input." input: RegisterServerInput!): RegisterServerPayload! @public
+  "Removes a registered server, freeing one of its account's licenses."
+  removeServer("The server to remove." id: ID!): RemoveServerPayload!
 }
 `, BuiltIn: false},
 }

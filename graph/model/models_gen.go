@@ -15,30 +15,41 @@ import (
 	"time"
 )
 
+// Input of activateBackup.
 type ActivateBackupInput struct {
+	// The license to back up; it must have no live backup.
 	LicenseID string `json:"licenseID"`
-	SizeGb    int    `json:"sizeGB"`
+	// Storage size in GB, at least 1.
+	SizeGb int `json:"sizeGB"`
 	// A Datacenter.code.
 	Datacenter string `json:"datacenter"`
 }
 
+// Result of activateBackup.
 type ActivateBackupPayload struct {
+	// The new backup.
 	Backup *ent.Backup `json:"backup"`
 }
 
+// Input of addIPLicense.
 type AddIPLicenseInput struct {
 	// A public IPv4 or IPv6 address; stored in canonical form.
-	IP       string              `json:"ip"`
-	Type     catalog.LicenseType `json:"type"`
-	Hostname *string             `json:"hostname,omitempty"`
+	IP string `json:"ip"`
+	// The product to license.
+	Type catalog.LicenseType `json:"type"`
+	// The server's host name; optional.
+	Hostname *string `json:"hostname,omitempty"`
 	// Operators name the reseller; resellers leave it out.
 	ResellerID *string `json:"resellerID,omitempty"`
 }
 
+// Result of addIPLicense.
 type AddIPLicensePayload struct {
+	// The new license.
 	License *ent.IPLicense `json:"license"`
 }
 
+// Input of addPaymentMethod.
 type AddPaymentMethodInput struct {
 	// A token from the payment gateway's client library (sandbox: tok_visa, tok_mastercard, tok_chargeDeclined, tok_insufficientFunds).
 	GatewayToken string `json:"gatewayToken"`
@@ -46,27 +57,39 @@ type AddPaymentMethodInput struct {
 	MakeDefault *bool `json:"makeDefault,omitempty"`
 }
 
+// Result of addPaymentMethod.
 type AddPaymentMethodPayload struct {
+	// The saved payment method.
 	PaymentMethod *ent.PaymentMethod `json:"paymentMethod"`
 }
 
+// Input of adjustBalance.
 type AdjustBalanceInput struct {
+	// The reseller whose balance changes.
 	ResellerID string `json:"resellerID"`
 	// Signed: negative debits (and triggers autopayment like any debit), positive credits.
-	Amount         money.Cents `json:"amount"`
-	Reason         string      `json:"reason"`
-	IdempotencyKey *string     `json:"idempotencyKey,omitempty"`
+	Amount money.Cents `json:"amount"`
+	// Why; shown on the ADJUSTMENT transaction.
+	Reason string `json:"reason"`
+	// Makes a retry safe; the Idempotency-Key header works too.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
 }
 
+// Result of adjustBalance.
 type AdjustBalancePayload struct {
+	// The ADJUSTMENT transaction.
 	Transaction *ent.Transaction `json:"transaction"`
 }
 
+// Result of advanceClock.
 type AdvanceClockPayload struct {
+	// The clock's new time.
 	Now time.Time `json:"now"`
 }
 
+// What clnd charges by itself after a debit (docs/schema.md, Monthly billing and autopayment).
 type Autopayment struct {
+	// The autopayment mode.
 	Mode reseller.AutopayMode `json:"mode"`
 	// AUTO_ADD_FUNDS charges when the balance falls below this.
 	Threshold *money.Cents `json:"threshold,omitempty"`
@@ -76,20 +99,29 @@ type Autopayment struct {
 	MinimumCharge *money.Cents `json:"minimumCharge,omitempty"`
 }
 
+// Narrows checkIns events; every field given must match.
 type CheckInFilter struct {
-	LicenseID       *string              `json:"licenseID,omitempty"`
-	IP              *string              `json:"ip,omitempty"`
-	Type            *catalog.LicenseType `json:"type,omitempty"`
-	ServerAccountID *string              `json:"serverAccountID,omitempty"`
+	// Only this IP license's check-ins.
+	LicenseID *string `json:"licenseID,omitempty"`
+	// Only check-ins from this address.
+	IP *string `json:"ip,omitempty"`
+	// Only check-ins of licenses of this type.
+	Type *catalog.LicenseType `json:"type,omitempty"`
+	// Only check-ins of this server account's servers.
+	ServerAccountID *string `json:"serverAccountID,omitempty"`
 }
 
+// Input of checkIn.
 type CheckInInput struct {
+	// The host's name, recorded on the license or server.
 	Hostname *string `json:"hostname,omitempty"`
 	// The credential from registerServer; without it the host is known by its source address.
 	Credential *string `json:"credential,omitempty"`
 }
 
+// Result of checkIn.
 type CheckInPayload struct {
+	// When the check-in was recorded.
 	At time.Time `json:"at"`
 	// What this host is licensed for; empty when nothing is.
 	Licensed []catalog.LicenseType `json:"licensed"`
@@ -99,79 +131,115 @@ type CheckInPayload struct {
 
 // clnd's notion of now. In sandbox mode it is a test clock that only advanceClock moves.
 type Clock struct {
-	Now     time.Time `json:"now"`
-	Sandbox bool      `json:"sandbox"`
+	// clnd's current time.
+	Now time.Time `json:"now"`
+	// Whether clnd runs in sandbox mode, where advanceClock moves the clock.
+	Sandbox bool `json:"sandbox"`
 }
 
+// Input of createAPIToken.
 type CreateAPITokenInput struct {
-	Name  string         `json:"name"`
+	// A name to recognise the token by.
+	Name string `json:"name"`
+	// What the token may do.
 	Scope apitoken.Scope `json:"scope"`
 }
 
+// Result of createAPIToken.
 type CreateAPITokenPayload struct {
 	// The secret. It is shown only in this response.
-	Token    string        `json:"token"`
+	Token string `json:"token"`
+	// The new token's record.
 	APIToken *ent.APIToken `json:"apiToken"`
 }
 
+// Result of createActivationKey.
 type CreateActivationKeyPayload struct {
+	// The new activation key.
 	Key *ent.ActivationKey `json:"key"`
 }
 
+// Input of createServerAccount.
 type CreateServerAccountInput struct {
 	// 3–64 of a-z 0-9 . _ -, unique without regard to case.
-	Login     string  `json:"login"`
+	Login string `json:"login"`
+	// The account holder's first name.
 	FirstName *string `json:"firstName,omitempty"`
-	LastName  *string `json:"lastName,omitempty"`
-	Company   *string `json:"company,omitempty"`
-	Email     *string `json:"email,omitempty"`
+	// The account holder's last name.
+	LastName *string `json:"lastName,omitempty"`
+	// The account holder's company.
+	Company *string `json:"company,omitempty"`
+	// The account holder's email address.
+	Email *string `json:"email,omitempty"`
 	// How many servers may register; billed as that many CloudLinux OS licenses.
 	LicenseLimit int `json:"licenseLimit"`
 	// Operators name the reseller; resellers leave it out.
 	ResellerID *string `json:"resellerID,omitempty"`
 }
 
+// Result of createServerAccount.
 type CreateServerAccountPayload struct {
+	// The new server account.
 	ServerAccount *ent.ServerAccount `json:"serverAccount"`
 }
 
+// Result of deactivateBackup.
 type DeactivateBackupPayload struct {
+	// The license, now without a backup.
 	License *ent.IPLicense `json:"license"`
 }
 
+// One license to import.
 type ImportIPLicenseInput struct {
-	IP       string              `json:"ip"`
-	Type     catalog.LicenseType `json:"type"`
-	Hostname *string             `json:"hostname,omitempty"`
+	// The server's public IP address.
+	IP string `json:"ip"`
+	// The licensed product.
+	Type catalog.LicenseType `json:"type"`
+	// The server's host name; optional.
+	Hostname *string `json:"hostname,omitempty"`
 	// When the license was added in the system it comes from; billing starts then.
 	AddedAt time.Time `json:"addedAt"`
 }
 
+// Input of importIPLicenses.
 type ImportIPLicensesInput struct {
-	ResellerID string                  `json:"resellerID"`
-	Licenses   []*ImportIPLicenseInput `json:"licenses"`
+	// The reseller that gets them.
+	ResellerID string `json:"resellerID"`
+	// The licenses to import; all or nothing.
+	Licenses []*ImportIPLicenseInput `json:"licenses"`
 }
 
+// Result of importIPLicenses.
 type ImportIPLicensesPayload struct {
+	// The imported licenses, in input order.
 	Licenses []*ent.IPLicense `json:"licenses"`
 }
 
+// Input of login.
 type LoginInput struct {
-	Login    string `json:"login"`
+	// The reseller's login, any case.
+	Login string `json:"login"`
+	// The reseller's password.
 	Password string `json:"password"`
 }
 
+// Result of login.
 type LoginPayload struct {
-	Token     string        `json:"token"`
-	ExpiresAt time.Time     `json:"expiresAt"`
-	Reseller  *ent.Reseller `json:"reseller"`
+	// A session token: send it as Authorization: Bearer <token>.
+	Token string `json:"token"`
+	// When the session token expires.
+	ExpiresAt time.Time `json:"expiresAt"`
+	// The reseller that logged in.
+	Reseller *ent.Reseller `json:"reseller"`
 }
 
+// A payment method to save.
 type PaymentMethodInput struct {
 	// A token from the payment gateway's client library (sandbox: tok_visa, tok_mastercard, tok_chargeDeclined, tok_insufficientFunds).
 	GatewayToken string `json:"gatewayToken"`
 }
 
+// Input of refund.
 type RefundInput struct {
 	// The payment to refund: a DEPOSIT, TOP_UP or AUTOPAYMENT transaction (checkout top-ups included).
 	TransactionID string `json:"transactionID"`
@@ -183,6 +251,7 @@ type RefundInput struct {
 	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
 }
 
+// Result of refund.
 type RefundPayload struct {
 	// The negative REFUND transaction.
 	Transaction *ent.Transaction `json:"transaction"`
@@ -190,39 +259,51 @@ type RefundPayload struct {
 	Invoice *ent.Invoice `json:"invoice"`
 }
 
+// Input of registerReseller.
 type RegisterResellerInput struct {
 	// 3–64 of a-z 0-9 . _ -, unique without regard to case.
 	Login string `json:"login"`
 	// At least 10 characters.
-	Password     string  `json:"password"`
-	BillingEmail string  `json:"billingEmail"`
-	Company      *string `json:"company,omitempty"`
-	FirstName    *string `json:"firstName,omitempty"`
-	LastName     *string `json:"lastName,omitempty"`
+	Password string `json:"password"`
+	// Where invoices and payment notices go.
+	BillingEmail string `json:"billingEmail"`
+	// The company name.
+	Company *string `json:"company,omitempty"`
+	// The contact's first name.
+	FirstName *string `json:"firstName,omitempty"`
+	// The contact's last name.
+	LastName *string `json:"lastName,omitempty"`
 	// Charged to the payment method before the account exists; at least "100.00".
 	InitialDeposit money.Cents `json:"initialDeposit"`
 	// Must be true.
-	AcceptAgreement bool                `json:"acceptAgreement"`
-	PaymentMethod   *PaymentMethodInput `json:"paymentMethod"`
+	AcceptAgreement bool `json:"acceptAgreement"`
+	// The payment method the deposit is charged to; it becomes the default.
+	PaymentMethod *PaymentMethodInput `json:"paymentMethod"`
 	// Makes a retry safe; the Idempotency-Key header works too.
 	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
 }
 
+// Result of registerReseller.
 type RegisterResellerPayload struct {
 	// A session token for the new reseller.
-	Token     string        `json:"token"`
-	ExpiresAt time.Time     `json:"expiresAt"`
-	Reseller  *ent.Reseller `json:"reseller"`
+	Token string `json:"token"`
+	// When the session token expires.
+	ExpiresAt time.Time `json:"expiresAt"`
+	// The new reseller.
+	Reseller *ent.Reseller `json:"reseller"`
 }
 
+// Input of registerServer.
 type RegisterServerInput struct {
 	// The activation key's token; it is the credential of this call.
-	ActivationKey string  `json:"activationKey"`
-	Hostname      *string `json:"hostname,omitempty"`
+	ActivationKey string `json:"activationKey"`
+	// The server's host name.
+	Hostname *string `json:"hostname,omitempty"`
 	// The server's address; the request's source address when left out.
 	IP *string `json:"ip,omitempty"`
 }
 
+// Result of registerServer.
 type RegisterServerPayload struct {
 	// The new server (its own fields; the call carries no reseller identity).
 	Server *ent.Server `json:"server"`
@@ -230,66 +311,95 @@ type RegisterServerPayload struct {
 	Credential string `json:"credential"`
 }
 
+// Result of removeActivationKey.
 type RemoveActivationKeyPayload struct {
+	// The removed key's ID.
 	RemovedID string `json:"removedID"`
 }
 
+// Result of removeIPLicenses.
 type RemoveIPLicensesPayload struct {
+	// The removed licenses' IDs.
 	RemovedIDs []string `json:"removedIDs"`
 }
 
+// Result of removePaymentMethod.
 type RemovePaymentMethodPayload struct {
+	// The removed payment method's ID.
 	RemovedID string `json:"removedID"`
 }
 
+// Result of removeServerAccount.
 type RemoveServerAccountPayload struct {
+	// The removed account's ID.
 	RemovedID string `json:"removedID"`
 }
 
+// Result of removeServer.
 type RemoveServerPayload struct {
+	// The removed server's ID.
 	RemovedID string `json:"removedID"`
 }
 
+// Result of revokeAPIToken.
 type RevokeAPITokenPayload struct {
+	// The revoked token's ID.
 	RevokedID string `json:"revokedID"`
 }
 
+// Result of runBilling.
 type RunBillingPayload struct {
 	// The invoices this run created (none for resellers already invoiced for the period).
 	Invoices []*ent.Invoice `json:"invoices"`
 }
 
+// Input of setAutopayment.
 type SetAutopaymentInput struct {
+	// The new mode.
 	Mode reseller.AutopayMode `json:"mode"`
 	// AUTO_ADD_FUNDS only: the balance to top up to; above "100.00".
 	TargetAmount *money.Cents `json:"targetAmount,omitempty"`
 }
 
+// Result of setAutopayment.
 type SetAutopaymentPayload struct {
+	// The new settings.
 	Autopayment *Autopayment `json:"autopayment"`
 }
 
+// Input of setBackupPricePerGB.
 type SetBackupPricePerGBInput struct {
+	// The price of one GB-month of backup storage; not negative.
 	PricePerGb money.Cents `json:"pricePerGB"`
 }
 
+// Result of setBackupPricePerGB.
 type SetBackupPricePerGBPayload struct {
+	// The new price per GB-month.
 	BackupPricePerGb money.Cents `json:"backupPricePerGB"`
 }
 
+// Result of setDefaultPaymentMethod.
 type SetDefaultPaymentMethodPayload struct {
+	// The new default.
 	PaymentMethod *ent.PaymentMethod `json:"paymentMethod"`
 }
 
+// Input of setProductPrice.
 type SetProductPriceInput struct {
-	Type         catalog.LicenseType `json:"type"`
-	MonthlyPrice money.Cents         `json:"monthlyPrice"`
+	// The product to price.
+	Type catalog.LicenseType `json:"type"`
+	// The new monthly price; not negative.
+	MonthlyPrice money.Cents `json:"monthlyPrice"`
 }
 
+// Result of setProductPrice.
 type SetProductPricePayload struct {
+	// The product with its new price.
 	Product *ent.Product `json:"product"`
 }
 
+// Result of settlePaymentAttempts.
 type SettlePaymentAttemptsPayload struct {
 	// Attempts whose outcome this run recorded.
 	Settled int `json:"settled"`
@@ -297,6 +407,7 @@ type SettlePaymentAttemptsPayload struct {
 	Pending int `json:"pending"`
 }
 
+// Input of startCheckout.
 type StartCheckoutInput struct {
 	// At least "1.00", at most "100000.00".
 	Amount money.Cents `json:"amount"`
@@ -306,13 +417,17 @@ type StartCheckoutInput struct {
 	CancelURL *string `json:"cancelURL,omitempty"`
 }
 
+// Result of startCheckout.
 type StartCheckoutPayload struct {
+	// The checkout; send the payer to its redirectURL.
 	Checkout *ent.Checkout `json:"checkout"`
 }
 
+// Live events, over websocket (graphql-transport-ws) or server-sent events.
 type Subscription struct {
 }
 
+// Input of topUp.
 type TopUpInput struct {
 	// At least "1.00", at most "100000.00".
 	Amount money.Cents `json:"amount"`
@@ -322,33 +437,45 @@ type TopUpInput struct {
 	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
 }
 
+// Result of topUp.
 type TopUpPayload struct {
 	// The TOP_UP transaction.
 	Transaction *ent.Transaction `json:"transaction"`
 	// The PAYMENT_RECEIVED receipt.
-	Invoice  *ent.Invoice  `json:"invoice"`
+	Invoice *ent.Invoice `json:"invoice"`
+	// The reseller with its new balance.
 	Reseller *ent.Reseller `json:"reseller"`
 }
 
+// Input of updateServerAccount; fields left out keep their value.
 type UpdateServerAccountInput struct {
+	// The account holder's first name.
 	FirstName *string `json:"firstName,omitempty"`
-	LastName  *string `json:"lastName,omitempty"`
-	Company   *string `json:"company,omitempty"`
-	Email     *string `json:"email,omitempty"`
+	// The account holder's last name.
+	LastName *string `json:"lastName,omitempty"`
+	// The account holder's company.
+	Company *string `json:"company,omitempty"`
+	// The account holder's email address.
+	Email *string `json:"email,omitempty"`
 	// Cannot go below usedLicenses (CONFLICT); raising it needs an account in good standing.
 	LicenseLimit *int `json:"licenseLimit,omitempty"`
 }
 
+// Result of updateServerAccount.
 type UpdateServerAccountPayload struct {
+	// The changed account.
 	ServerAccount *ent.ServerAccount `json:"serverAccount"`
 }
 
+// The caller, as its bearer token identifies it.
 type Viewer struct {
+	// OPERATOR or RESELLER.
 	Role Role `json:"role"`
 	// The calling reseller; null for an operator.
 	Reseller *ent.Reseller `json:"reseller,omitempty"`
 }
 
+// Whether a licensed server checks in.
 type LicenseStatus string
 
 const (
@@ -409,10 +536,13 @@ func (e LicenseStatus) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// Who a bearer token acts as.
 type Role string
 
 const (
+	// The license vendor's billing team: sees and manages every reseller.
 	RoleOperator Role = "OPERATOR"
+	// A reseller, through a session or API token: its own account only.
 	RoleReseller Role = "RESELLER"
 )
 

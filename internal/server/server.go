@@ -43,6 +43,7 @@ import (
 	"clnd/internal/server/graphiql"
 	"clnd/internal/sqlgraph"
 	"clnd/internal/store"
+	"clnd/internal/tracing"
 	"clnd/internal/viewer"
 )
 
@@ -173,6 +174,14 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 			MaxAge:           600,
 		}).Handler(h)
 	}
+	if tracing.Enabled() {
+		h = tracing.Handler(h, func(r *http.Request) string {
+			if _, pattern := mux.Handler(r); pattern != "" {
+				return pattern
+			}
+			return "(no route)"
+		})
+	}
 	s.handler = h
 	return s, nil
 }
@@ -230,6 +239,9 @@ func (s *Server) graphQLHandler(resolver *graph.Resolver) http.Handler {
 	h.AddTransport(refused{})       // last: a coded 405/415 for what no transport takes
 	// Parsed and validated documents, by their text (querycache.go).
 	h.SetQueryCache(pageSizeCache{newDocumentCache()})
+	if tracing.Enabled() {
+		h.Use(tracing.GraphQL{}) // first: the operation's span covers the rest
+	}
 	h.Use(newPersistedQueries()) // first: it may supply the query text
 	// Before the other operation interceptors: it times them all.
 	h.Use(operationTimer{s.metrics})

@@ -20,6 +20,7 @@ import (
 
 	"clnd/ent"
 	_ "clnd/ent/runtime" // schema hooks and interceptors, including tenant isolation
+	"clnd/internal/tracing"
 )
 
 // DefaultURL is the embedded database used when none is configured.
@@ -96,6 +97,12 @@ func openSQLite(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	if tracing.Enabled() {
+		// The same driver and DSN, through a connector that traces.
+		drv := sqlDB.Driver()
+		sqlDB.Close()
+		sqlDB = sql.OpenDB(tracing.SQL(tracing.DSNConnector(drv, dsn), "sqlite"))
+	}
 	sqlDB.SetMaxOpenConns(sqlitePoolSize)
 	sqlDB.SetMaxIdleConns(sqlitePoolSize)
 	if err := ping(ctx, sqlDB); err != nil {
@@ -118,6 +125,9 @@ func openPostgres(ctx context.Context, url string, o options) (*DB, error) {
 	var connector driver.Connector = pqConnector
 	if o.wrapConnector != nil {
 		connector = o.wrapConnector(connector)
+	}
+	if tracing.Enabled() {
+		connector = tracing.SQL(connector, "postgresql")
 	}
 	sqlDB := sql.OpenDB(connector)
 	sqlDB.SetMaxOpenConns(postgresPoolSize)

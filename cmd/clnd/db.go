@@ -110,7 +110,7 @@ func seedCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		size := seed.BenchAt(*scale)
 		fmt.Fprintf(stdout, "benchmark data set: %+v\n", size)
-		return seed.Bench(clock.NewContext(ctx, c), db.Client, size, stdout)
+		return seed.BenchTo(clock.NewContext(ctx, c), db.Client, size, seed.Report{Out: stdout, Progress: stderr, Log: stderrLog(stderr)})
 	}
 	created, err := seed.Demo(clock.NewContext(ctx, c), db.Client)
 	if err != nil {
@@ -158,6 +158,9 @@ func billCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	if now := c.Now(); now.Before(p.End) {
+		return notEnded(p, now, *sandbox)
+	}
 	svc := cfg.AccountsService(db.Client, c, nil, log)
 	// First finish what a run that died left pending (autopayments its
 	// invoices made due), then bill; each due autopayment is settled as its
@@ -168,7 +171,10 @@ func billCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "settled %d pending payments left by an earlier run (%d still pending)\n", settled, pending)
 	}
 	began := clock.Wall()
-	invoices, err := billing.BillPeriod(clock.NewContext(ctx, c), db.Client, p, svc.Autopay, log)
+	invoices, err := billing.BillPeriodReporting(clock.NewContext(ctx, c), db.Client, p, svc.Autopay, log, resellerMeter(stderr, p))
+	if err != nil && len(invoices) == 0 {
+		return err // nothing billed: the error alone says what happened
+	}
 	fmt.Fprintf(stdout, "billed %s: %d invoices in %s\n", p, len(invoices), clock.Wall().Sub(began).Round(time.Millisecond))
 	return err
 }

@@ -10,13 +10,16 @@ import (
 
 	"clnd/ent"
 	"clnd/ent/product"
+	"clnd/ent/transaction"
 	"clnd/internal/auth"
 	"clnd/internal/billing"
 	"clnd/internal/catalog"
 	"clnd/internal/clock"
 	"clnd/internal/ids"
+	"clnd/internal/ledger"
 	"clnd/internal/money"
 	"clnd/internal/pricelist"
+	"clnd/internal/progress"
 	"clnd/internal/viewer"
 )
 
@@ -32,10 +35,24 @@ func BenchAt(scale float64) BenchSize {
 	return BenchSize{Resellers: n(1000), Licenses: n(100_000), Accounts: n(5000), Servers: n(50_000), Months: 12}
 }
 
+// Report is where Bench tells what it does: Out gets a line per stage,
+// Progress (a terminal, typically) a line a second with an ETA, Log the
+// cause of each failure.
+type Report struct {
+	Out, Progress io.Writer
+	Log           *slog.Logger
+}
+
 // Bench fills an empty database with the benchmark data set, dated so that
 // Months whole months have ended, and bills all but the last of them (the
-// last is left for `clnd bill` to measure). It reports progress to w.
+// last is left for `clnd bill` to measure). It reports to w, failures included.
 func Bench(ctx context.Context, client *ent.Client, size BenchSize, w io.Writer) error {
+	return BenchTo(ctx, client, size, Report{Out: w, Log: slog.New(slog.NewTextHandler(w, nil))})
+}
+
+// BenchTo is Bench reporting to r.
+func BenchTo(ctx context.Context, client *ent.Client, size BenchSize, r Report) error {
+	w := r.Out
 	ctx = viewer.SystemContext(ctx)
 	if err := pricelist.EnsureCatalogue(ctx, client); err != nil {
 		return err
@@ -52,23 +69,37 @@ func Bench(ctx context.Context, client *ent.Client, size BenchSize, w io.Writer)
 	}
 	rng := rand.New(rand.NewPCG(1, 2)) // the same data set every time
 	resellerIDs := make([]string, size.Resellers)
-	err = inBatches(ctx, client, size.Resellers, func(tx *ent.Tx, from, to int) error {
+	// Every reseller opens with a credit posted through the ledger, dated
+	// when its history starts, so balance = Σ transactions holds here too.
+	opening := clock.NewContext(ctx, clock.NewFrozen(start))
+	err = inBatches(ctx, client, r.meter("resellers", size.Resellers), func(tx *ent.Tx, from, to int) error {
 		bulk := make([]*ent.ResellerCreate, 0, to-from)
 		for i := from; i < to; i++ {
 			resellerIDs[i] = ids.New("rsl")
 			bulk = append(bulk, tx.Reseller.Create().SetID(resellerIDs[i]).
 				SetLogin(fmt.Sprintf("bench%05d", i)).SetPasswordHash(hash).
 				SetCompany(fmt.Sprintf("Bench Hosting %d", i)).SetBillingEmail(fmt.Sprintf("bench%05d@example.com", i)).
-				SetBalance(money.MustParse("100000.00")).SetAutopayMode("NONE").SetCreatedAt(start))
+				SetAutopayMode("NONE").SetCreatedAt(start))
 		}
-		return tx.Reseller.CreateBulk(bulk...).Exec(ctx)
+		if err := tx.Reseller.CreateBulk(bulk...).Exec(ctx); err != nil {
+			return err
+		}
+		for _, id := range resellerIDs[from:to] {
+			if _, err := ledger.Post(opening, tx, ledger.Entry{
+				ResellerID: id, Kind: transaction.KindADJUSTMENT, Amount: openingBalance,
+				Description: "Opening balance of the benchmark data set",
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "resellers: %d\n", size.Resellers)
 
-	err = inBatches(ctx, client, size.Licenses, func(tx *ent.Tx, from, to int) error {
+	err = inBatches(ctx, client, r.meter("IP licenses", size.Licenses), func(tx *ent.Tx, from, to int) error {
 		licenses := make([]*ent.IPLicenseCreate, 0, to-from)
 		runs := make([]*ent.BillableRunCreate, 0, to-from)
 		for i := from; i < to; i++ {
@@ -97,7 +128,7 @@ func Bench(ctx context.Context, client *ent.Client, size BenchSize, w io.Writer)
 	osPrice := products[0]
 	accountIDs := make([]string, size.Accounts)
 	perAccount := max(1, size.Servers/size.Accounts)
-	err = inBatches(ctx, client, size.Accounts, func(tx *ent.Tx, from, to int) error {
+	err = inBatches(ctx, client, r.meter("server accounts", size.Accounts), func(tx *ent.Tx, from, to int) error {
 		accounts := make([]*ent.ServerAccountCreate, 0, to-from)
 		runs := make([]*ent.BillableRunCreate, 0, to-from)
 		for i := from; i < to; i++ {
@@ -118,7 +149,7 @@ func Bench(ctx context.Context, client *ent.Client, size BenchSize, w io.Writer)
 	if err != nil {
 		return err
 	}
-	err = inBatches(ctx, client, size.Servers, func(tx *ent.Tx, from, to int) error {
+	err = inBatches(ctx, client, r.meter("servers", size.Servers), func(tx *ent.Tx, from, to int) error {
 		servers := make([]*ent.ServerCreate, 0, to-from)
 		for i := from; i < to; i++ {
 			acct := accountIDs[(i/perAccount)%len(accountIDs)]
@@ -134,23 +165,42 @@ func Bench(ctx context.Context, client *ent.Client, size BenchSize, w io.Writer)
 	}
 	fmt.Fprintf(w, "server accounts: %d with %d servers\n", size.Accounts, size.Servers)
 
+	months := 0
+	for p := billing.Month(start); p.End.Before(billing.Month(now).Start); p = billing.Month(p.End) {
+		months++
+	}
+	billed := r.meter("reseller-months", months*size.Resellers)
+	month := 0
 	for p := billing.Month(start); p.End.Before(billing.Month(now).Start); p = billing.Month(p.End) {
 		began := clock.Wall()
-		invoices, err := billing.BillPeriod(ctx, client, p, nil, discard)
+		billed.What = "seed: billing " + p.String()
+		invoices, err := billing.BillPeriodReporting(ctx, client, p, nil, r.Log, func(done, total int) {
+			billed.Update(month*size.Resellers + done)
+		})
 		if err != nil {
 			return err
 		}
+		month++
 		fmt.Fprintf(w, "billed %s: %d invoices in %s\n", p, len(invoices), clock.Wall().Sub(began).Round(time.Millisecond))
 	}
 	return nil
 }
 
-var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
-
 // batchSize rows per statement keep parameters under both drivers' limits.
 const batchSize = 500
 
-func inBatches(ctx context.Context, client *ent.Client, n int, fn func(tx *ent.Tx, from, to int) error) error {
+// openingBalance is every bench reseller's credit before its first invoice.
+var openingBalance = money.MustParse("100000.00")
+
+// meter shows a stage's progress on r.Progress, if any.
+func (r Report) meter(unit string, total int) *progress.Meter {
+	return progress.New(r.Progress, "seed: inserting", unit, total)
+}
+
+// inBatches runs fn over m.Total rows, batchSize at a time, each batch in a
+// transaction of its own, and tells m after each.
+func inBatches(ctx context.Context, client *ent.Client, m *progress.Meter, fn func(tx *ent.Tx, from, to int) error) error {
+	n := m.Total
 	for from := 0; from < n; from += batchSize {
 		tx, err := client.Tx(ctx)
 		if err != nil {
@@ -163,6 +213,7 @@ func inBatches(ctx context.Context, client *ent.Client, n int, fn func(tx *ent.T
 		if err := tx.Commit(); err != nil {
 			return err
 		}
+		m.Update(min(from+batchSize, n))
 	}
 	return nil
 }

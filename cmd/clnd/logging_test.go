@@ -57,6 +57,13 @@ func TestServeLogsJSONWithTheRequestID(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	// The container image's HEALTHCHECK asks the same way.
+	if out, _, err := runCLI(t, "healthcheck", "--url", "http://"+addr+"/healthz"); err != nil || out != "ok\n" {
+		t.Fatalf("healthcheck of a running serve: %v %q", err, out)
+	}
+	if _, _, err := runCLI(t, "healthcheck", "--url", "http://"+addr+"/nowhere"); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("healthcheck of a missing path: %v", err)
+	}
 	cancel()
 	select {
 	case err := <-done:
@@ -73,9 +80,15 @@ func TestServeLogsJSONWithTheRequestID(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &record); err != nil {
 			t.Fatalf("a log line is not JSON: %q (%v)", line, err)
 		}
-		if record["msg"] == "request" {
+		if record["msg"] != "request" {
+			continue
+		}
+		if id, _ := record["request_id"].(string); id == "" {
+			t.Fatalf("a request's line without its id: %s", line)
+		}
+		if record["path"] == "/graphql" {
 			requestLines++
-			if record["request_id"] != "req-json-log-test" || record["path"] != "/graphql" {
+			if record["request_id"] != "req-json-log-test" {
 				t.Fatalf("the request's line: %s", line)
 			}
 		}

@@ -27,6 +27,7 @@ Usage:
   clnd bill --period YYYY-MM            bill an ended month now (what the scheduler does)
   clnd bench [flags]                    the read benchmark on PostgreSQL (docs/performance.md)
   clnd version                          the module version and the commit it was built from
+  clnd healthcheck [--url URL]          exit 0 if a running clnd answers /healthz (for containers)
 
 Every subcommand takes --database-url (or CLND_DATABASE_URL):
   sqlite://<path>   the embedded database (default sqlite://./data/clnd.db)
@@ -69,6 +70,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return billCmd(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return benchCmd(ctx, args[1:], stdout, stderr)
+	case "healthcheck":
+		return healthcheck(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, version())
 		return nil

@@ -2,7 +2,7 @@
 # clnd in a container: a static binary (modernc SQLite is pure Go, so no
 # cgo) on distroless, as a non-root user. docs/operations.md#containers.
 
-FROM golang:1.26-bookworm AS build
+FROM docker.io/library/golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download

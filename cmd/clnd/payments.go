@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"clnd/internal/payments/paypal"
 	"clnd/internal/payments/stripegw"
 	"clnd/internal/server"
+	"clnd/internal/tracing"
 )
 
 // paymentFlags choose the payment providers. Their secrets come only from
@@ -48,6 +50,7 @@ func (p *paymentFlags) apply(cfg *server.Config, sandboxMode bool) error {
 		}
 		cfg.Gateway = stripegw.New(stripegw.Config{
 			SecretKey: key, APIURL: os.Getenv("CLND_STRIPE_API_URL"), Timeout: 30 * time.Second, MaxNetworkRetries: 2,
+			HTTPClient: providerClient(30 * time.Second),
 		})
 		cfg.StripeWebhook = checkout.StripeParserFor(hook)
 	default:
@@ -60,6 +63,7 @@ func (p *paymentFlags) apply(cfg *server.Config, sandboxMode bool) error {
 			ClientID: os.Getenv("CLND_PAYPAL_CLIENT_ID"), ClientSecret: os.Getenv("CLND_PAYPAL_CLIENT_SECRET"),
 			WebhookID: os.Getenv("CLND_PAYPAL_WEBHOOK_ID"), Env: os.Getenv("CLND_PAYPAL_ENV"),
 			APIURL: os.Getenv("CLND_PAYPAL_API_URL"), Timeout: 30 * time.Second,
+			HTTPClient: providerClient(30 * time.Second),
 		}
 		if missing := missingEnv(map[string]string{"CLND_PAYPAL_CLIENT_ID": c.ClientID, "CLND_PAYPAL_CLIENT_SECRET": c.ClientSecret,
 			"CLND_PAYPAL_WEBHOOK_ID": c.WebhookID, "CLND_PAYPAL_ENV": c.Env}); missing != "" {
@@ -76,6 +80,16 @@ func (p *paymentFlags) apply(cfg *server.Config, sandboxMode bool) error {
 		return fmt.Errorf("production mode with a sandbox payment provider takes no real money; pass --card-gateway stripe and --checkout-provider paypal, --sandbox, or --allow-sandbox-gateway if that is really meant")
 	}
 	return nil
+}
+
+// providerClient is the payment providers' HTTP client with tracing on:
+// each call is a span and carries the trace context (traceparent) to the
+// provider. With tracing off it is nil, each provider's own default.
+func providerClient(timeout time.Duration) *http.Client {
+	if !tracing.Enabled() {
+		return nil
+	}
+	return &http.Client{Timeout: timeout, Transport: tracing.Transport(nil)}
 }
 
 // missingEnv names the empty variables, in order.

@@ -15,9 +15,9 @@ import (
 type Datacenter struct {
 	config `json:"-"`
 	// ID of the ent.
-	// The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+	// The object's global ID: a type prefix and a ULID, such as "ipl_01JD…" for an IP license. Opaque; node(id:) finds it.
 	ID string `json:"id,omitempty"`
-	// The short code activateBackup takes, such as "nl".
+	// The short code activateBackup takes, such as "us-east".
 	Code string `json:"code,omitempty"`
 	// The datacenter's name for people.
 	Name         string `json:"name,omitempty"`

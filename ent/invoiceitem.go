@@ -22,7 +22,7 @@ import (
 type InvoiceItem struct {
 	config `json:"-"`
 	// ID of the ent.
-	// The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+	// The object's global ID: a type prefix and a ULID, such as "ipl_01JD…" for an IP license. Opaque; node(id:) finds it.
 	ID string `json:"id,omitempty"`
 	// ResellerID holds the value of the "reseller_id" field.
 	ResellerID string `json:"reseller_id,omitempty"`

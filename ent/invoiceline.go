@@ -19,13 +19,13 @@ import (
 type InvoiceLine struct {
 	config `json:"-"`
 	// ID of the ent.
-	// The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+	// The object's global ID: a type prefix and a ULID, such as "ipl_01JD…" for an IP license. Opaque; node(id:) finds it.
 	ID string `json:"id,omitempty"`
 	// ResellerID holds the value of the "reseller_id" field.
 	ResellerID string `json:"reseller_id,omitempty"`
 	// Position holds the value of the "position" field.
 	Position int `json:"position,omitempty"`
-	// The product's name.
+	// What the line bills: a product's name, with " (server account licenses)" for account limits, or "Backup storage (per GB-month)".
 	Title string `json:"title,omitempty"`
 	// How many units the line bills.
 	Quantity int `json:"quantity,omitempty"`

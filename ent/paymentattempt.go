@@ -19,7 +19,7 @@ import (
 type PaymentAttempt struct {
 	config `json:"-"`
 	// ID of the ent.
-	// The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+	// The object's global ID: a type prefix and a ULID, such as "ipl_01JD…" for an IP license. Opaque; node(id:) finds it.
 	ID string `json:"id,omitempty"`
 	// When it was created, by clnd's clock (the test clock in sandbox mode).
 	CreatedAt time.Time `json:"created_at,omitempty"`

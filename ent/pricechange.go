@@ -17,7 +17,7 @@ import (
 type PriceChange struct {
 	config `json:"-"`
 	// ID of the ent.
-	// The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+	// The object's global ID: a type prefix and a ULID, such as "ipl_01JD…" for an IP license. Opaque; node(id:) finds it.
 	ID string `json:"id,omitempty"`
 	// ProductID holds the value of the "product_id" field.
 	ProductID string `json:"product_id,omitempty"`

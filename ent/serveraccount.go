@@ -17,13 +17,13 @@ import (
 type ServerAccount struct {
 	config `json:"-"`
 	// ID of the ent.
-	// The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+	// The object's global ID: a type prefix and a ULID, such as "ipl_01JD…" for an IP license. Opaque; node(id:) finds it.
 	ID string `json:"id,omitempty"`
 	// When it was created, by clnd's clock (the test clock in sandbox mode).
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// ResellerID holds the value of the "reseller_id" field.
 	ResellerID string `json:"reseller_id,omitempty"`
-	// When it was removed; null while it is live. Removed rows are reached only through the invoice items that billed them (docs/schema.md, Removed rows).
+	// When it was removed; null while it is live. Lists show live rows only; invoice items, Backup.license and node(id:) still reach removed ones (docs/schema.md, Removed rows).
 	RemovedAt *time.Time `json:"removed_at,omitempty"`
 	// The account's login, lower-case: 3–64 of a-z 0-9 . _ -, unique without regard to case.
 	Login string `json:"login,omitempty"`

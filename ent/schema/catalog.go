@@ -68,7 +68,7 @@ func (Datacenter) Mixin() []ent.Mixin {
 func (Datacenter) Fields() []ent.Field {
 	return []ent.Field{
 		// Query.datacenters lists them by code.
-		field.String("code").NotEmpty().Annotations(bytewise()).Comment("The short code activateBackup takes, such as \"nl\"."),
+		field.String("code").NotEmpty().Annotations(bytewise()).Comment("The short code activateBackup takes, such as \"us-east\"."),
 		field.String("name").NotEmpty().Comment("The datacenter's name for people."),
 	}
 }

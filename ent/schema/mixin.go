@@ -38,7 +38,7 @@ func (m idMixin) Fields() []ent.Field {
 			Immutable().
 			NotEmpty().
 			DefaultFunc(func() string { return ids.New(prefix) }).
-			Comment("The object's global ID: a type prefix and a ULID (\"ipl_01JD…\"). Opaque; node(id:) finds it."),
+			Comment("The object's global ID: a type prefix and a ULID, such as \"ipl_01JD…\" for an IP license. Opaque; node(id:) finds it."),
 	}
 }
 

@@ -193,7 +193,7 @@ func (InvoiceLine) Mixin() []ent.Mixin {
 func (InvoiceLine) Fields() []ent.Field {
 	return []ent.Field{
 		field.Int("position").Immutable().Annotations(entgql.Skip(entgql.SkipAll)),
-		field.String("title").Immutable().Comment("The product's name."),
+		field.String("title").Immutable().Comment("What the line bills: a product's name, with \" (server account licenses)\" for account limits, or \"Backup storage (per GB-month)\"."),
 		field.Int("quantity").Immutable().Comment("How many units the line bills."),
 		fixedMoneyField("unit_price", "The price of one unit for a full month."),
 		fixedMoneyField("subtotal", "The line's amount: the sum of its items."),

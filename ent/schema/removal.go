@@ -49,7 +49,7 @@ func (removedAtMixin) Fields() []ent.Field {
 		field.Time(removedAtColumn).
 			Optional().
 			Nillable().
-			Comment("When it was removed; null while it is live. Removed rows are reached only through the invoice items that billed them (docs/schema.md, Removed rows).").
+			Comment("When it was removed; null while it is live. Lists show live rows only; invoice items, Backup.license and node(id:) still reach removed ones (docs/schema.md, Removed rows).").
 			Annotations(entgql.Skip(entgql.SkipWhereInput, entgql.SkipOrderField)),
 	}
 }

@@ -50,7 +50,7 @@ func (Reseller) Fields() []ent.Field {
 				"":          "Whether a reseller is in good standing.",
 				"ACTIVE":    "In good standing.",
 				"PAST_DUE":  "An autopayment was declined and the balance is negative: adding licenses, backups or raising limits is PAYMENT_REQUIRED until a top-up brings the balance to zero or above.",
-				"SUSPENDED": "Suspended by the operator.",
+				"SUSPENDED": "Suspended by the operator (no mutation sets it): adding licenses or backups, or raising limits, is FORBIDDEN.",
 			}),
 		field.Enum("autopay_mode").
 			Values("AUTO_ADD_FUNDS", "AUTO_REPAY", "NONE").

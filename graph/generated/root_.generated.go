@@ -3081,7 +3081,7 @@ A token a partner integration acts for its reseller with. Its secret is shown on
 """
 type APIToken implements Node {
   """
-  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  The object's global ID: a type prefix and a ULID, such as "ipl_01JD…" for an IP license. Opaque; node(id:) finds it.
   """
   id: ID!
   """
@@ -3119,7 +3119,7 @@ A key servers register to a server account with (registerServer).
 """
 type ActivationKey implements Node {
   """
-  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  The object's global ID: a type prefix and a ULID, such as "ipl_01JD…" for an IP license. Opaque; node(id:) finds it.
   """
   id: ID!
   """
@@ -3148,7 +3148,7 @@ Backup storage for an IP license's server, billed per GB-month.
 """
 type Backup implements Node {
   """
-  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  The object's global ID: a type prefix and a ULID, such as "ipl_01JD…" for an IP license. Opaque; node(id:) finds it.
   """
   id: ID!
   """
@@ -3156,7 +3156,7 @@ type Backup implements Node {
   """
   createdAt: Time!
   """
-  When it was removed; null while it is live. Removed rows are reached only through the invoice items that billed them (docs/schema.md, Removed rows).
+  When it was removed; null while it is live. Lists show live rows only; invoice items, Backup.license and node(id:) still reach removed ones (docs/schema.md, Removed rows).
   """
   removedAt: Time
   """
@@ -3181,7 +3181,7 @@ A redirect payment (PayPal-style): the payer approves it at redirectURL and the 
 """
 type Checkout implements Node {
   """
-  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  The object's global ID: a type prefix and a ULID, such as "ipl_01JD…" for an IP license. Opaque; node(id:) finds it.
   """
   id: ID!
   """
@@ -3248,11 +3248,11 @@ A place backups are stored.
 """
 type Datacenter implements Node {
   """
-  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  The object's global ID: a type prefix and a ULID, such as "ipl_01JD…" for an IP license. Opaque; node(id:) finds it.
   """
   id: ID!
   """
-  The short code activateBackup takes, such as "nl".
+  The short code activateBackup takes, such as "us-east".
   """
   code: String!
   """
@@ -3265,7 +3265,7 @@ A payment provider's webhook notification as received, and what clnd did with it
 """
 type GatewayEvent implements Node {
   """
-  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  The object's global ID: a type prefix and a ULID, such as "ipl_01JD…" for an IP license. Opaque; node(id:) finds it.
   """
   id: ID!
   """
@@ -3336,7 +3336,7 @@ A license of one product for a server identified by its public IP address, bille
 """
 type IPLicense implements Node {
   """
-  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  The object's global ID: a type prefix and a ULID, such as "ipl_01JD…" for an IP license. Opaque; node(id:) finds it.
   """
   id: ID!
   """
@@ -3344,7 +3344,7 @@ type IPLicense implements Node {
   """
   createdAt: Time!
   """
-  When it was removed; null while it is live. Removed rows are reached only through the invoice items that billed them (docs/schema.md, Removed rows).
+  When it was removed; null while it is live. Lists show live rows only; invoice items, Backup.license and node(id:) still reach removed ones (docs/schema.md, Removed rows).
   """
   removedAt: Time
   """
@@ -3542,7 +3542,7 @@ A monthly bill (INVOICE), or a receipt for money received (PAYMENT_RECEIVED) or 
 """
 type Invoice implements Node {
   """
-  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  The object's global ID: a type prefix and a ULID, such as "ipl_01JD…" for an IP license. Opaque; node(id:) finds it.
   """
   id: ID!
   """
@@ -3617,7 +3617,7 @@ One billed thing's (license, server account or backup) slice of time on an invoi
 """
 type InvoiceItem implements Node {
   """
-  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  The object's global ID: a type prefix and a ULID, such as "ipl_01JD…" for an IP license. Opaque; node(id:) finds it.
   """
   id: ID!
   """
@@ -3658,11 +3658,11 @@ The part of an invoice for one product.
 """
 type InvoiceLine implements Node {
   """
-  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  The object's global ID: a type prefix and a ULID, such as "ipl_01JD…" for an IP license. Opaque; node(id:) finds it.
   """
   id: ID!
   """
-  The product's name.
+  What the line bills: a product's name, with " (server account licenses)" for account limits, or "Backup storage (per GB-month)".
   """
   title: String!
   """
@@ -3933,7 +3933,7 @@ One call to a payment provider that moves money (a charge or a refund), committe
 """
 type PaymentAttempt implements Node {
   """
-  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  The object's global ID: a type prefix and a ULID, such as "ipl_01JD…" for an IP license. Opaque; node(id:) finds it.
   """
   id: ID!
   """
@@ -4092,7 +4092,7 @@ A saved card or PayPal account, known by its gateway reference and a label; clnd
 """
 type PaymentMethod implements Node {
   """
-  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  The object's global ID: a type prefix and a ULID, such as "ipl_01JD…" for an IP license. Opaque; node(id:) finds it.
   """
   id: ID!
   """
@@ -4134,7 +4134,7 @@ A license type on sale, with its current monthly price.
 """
 type Product implements Node {
   """
-  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  The object's global ID: a type prefix and a ULID, such as "ipl_01JD…" for an IP license. Opaque; node(id:) finds it.
   """
   id: ID!
   """
@@ -4203,7 +4203,7 @@ A reseller: a company with a prepaid deposit that licenses its customers' server
 """
 type Reseller implements Node {
   """
-  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  The object's global ID: a type prefix and a ULID, such as "ipl_01JD…" for an IP license. Opaque; node(id:) finds it.
   """
   id: ID!
   """
@@ -4485,7 +4485,7 @@ enum ResellerStatus @goModel(model: "clnd/ent/reseller.Status") {
   """
   PAST_DUE
   """
-  Suspended by the operator.
+  Suspended by the operator (no mutation sets it): adding licenses or backups, or raising limits, is FORBIDDEN.
   """
   SUSPENDED
 }
@@ -4645,7 +4645,7 @@ A host registered to a server account; it checks in with the credential register
 """
 type Server implements Node {
   """
-  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  The object's global ID: a type prefix and a ULID, such as "ipl_01JD…" for an IP license. Opaque; node(id:) finds it.
   """
   id: ID!
   """
@@ -4682,7 +4682,7 @@ A Spacewalk-style account: servers register with its activation keys, up to lice
 """
 type ServerAccount implements Node {
   """
-  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  The object's global ID: a type prefix and a ULID, such as "ipl_01JD…" for an IP license. Opaque; node(id:) finds it.
   """
   id: ID!
   """
@@ -4690,7 +4690,7 @@ type ServerAccount implements Node {
   """
   createdAt: Time!
   """
-  When it was removed; null while it is live. Removed rows are reached only through the invoice items that billed them (docs/schema.md, Removed rows).
+  When it was removed; null while it is live. Lists show live rows only; invoice items, Backup.license and node(id:) still reach removed ones (docs/schema.md, Removed rows).
   """
   removedAt: Time
   """
@@ -5122,7 +5122,7 @@ One entry of a reseller's append-only ledger; the balance is always the sum of i
 """
 type Transaction implements Node {
   """
-  The object's global ID: a type prefix and a ULID ("ipl_01JD…"). Opaque; node(id:) finds it.
+  The object's global ID: a type prefix and a ULID, such as "ipl_01JD…" for an IP license. Opaque; node(id:) finds it.
   """
   id: ID!
   """
@@ -5419,9 +5419,9 @@ type RemoveIPLicensesPayload {
 
 "Input of activateBackup."
 input ActivateBackupInput {
-  "The license to back up; it must have no live backup."
+  "The license to back up; a second backup for one license is CONFLICT."
   licenseID: ID!
-  "Storage size in GB, at least 1."
+  "Storage size in GB, within the range the operator configures (--backup-min-gb, --backup-max-gb)."
   sizeGB: Int!
   "A Datacenter.code."
   datacenter: String!

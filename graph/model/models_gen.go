@@ -17,9 +17,9 @@ import (
 
 // Input of activateBackup.
 type ActivateBackupInput struct {
-	// The license to back up; it must have no live backup.
+	// The license to back up; a second backup for one license is CONFLICT.
 	LicenseID string `json:"licenseID"`
-	// Storage size in GB, at least 1.
+	// Storage size in GB, within the range the operator configures (--backup-min-gb, --backup-max-gb).
 	SizeGb int `json:"sizeGB"`
 	// A Datacenter.code.
 	Datacenter string `json:"datacenter"`

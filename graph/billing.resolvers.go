@@ -12,7 +12,7 @@ import (
 	"clnd/graph/model"
 	"clnd/internal/apperr"
 	"clnd/internal/billing"
-	"clnd/internal/invoicepdf"
+	"clnd/internal/clock"
 	"clnd/internal/reqinfo"
 	"context"
 
@@ -22,7 +22,7 @@ import (
 
 // DownloadURL is the resolver for the downloadURL field.
 func (r *invoiceResolver) DownloadURL(ctx context.Context, obj *ent.Invoice) (string, error) {
-	return reqinfo.FromContext(ctx).Origin + invoicepdf.PathPrefix + obj.ID + ".pdf", nil
+	return r.InvoiceLinks.URL(reqinfo.FromContext(ctx).Origin, obj.ID, clock.Now(ctx)), nil
 }
 
 // RunBilling is the resolver for the runBilling field.

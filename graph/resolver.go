@@ -13,6 +13,7 @@ import (
 	"clnd/internal/apperr"
 	"clnd/internal/checkin"
 	"clnd/internal/clock"
+	"clnd/internal/invoicepdf"
 	"clnd/internal/licensing"
 	"clnd/internal/live"
 )
@@ -33,6 +34,8 @@ type Resolver struct {
 	CheckInInterval time.Duration
 	// BackupLinks signs backups' management links.
 	BackupLinks licensing.BackupLinks
+	// InvoiceLinks signs invoices' download links.
+	InvoiceLinks invoicepdf.Links
 	// BackupSizes bound a backup's size in GB.
 	BackupMinGB, BackupMaxGB int
 	// RecheckEvery is how often a live subscription checks that its

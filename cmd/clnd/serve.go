@@ -13,6 +13,7 @@ import (
 	"clnd/ent/operatortoken"
 	"clnd/internal/auth"
 	"clnd/internal/clock"
+	"clnd/internal/invoicepdf"
 	"clnd/internal/licensing"
 	"clnd/internal/money"
 	"clnd/internal/pricelist"
@@ -20,7 +21,6 @@ import (
 	"clnd/internal/server"
 	"clnd/internal/store"
 	"clnd/internal/testclock"
-	"clnd/internal/tracing"
 	"clnd/internal/viewer"
 )
 
@@ -45,6 +45,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	backupURL := fs.String("backup-manage-url", env("CLND_BACKUP_MANAGE_URL", "https://backup.example.invalid/manage"), "the backup service's management page that signed backup links point at (CLND_BACKUP_MANAGE_URL)")
 	backupMin := fs.Int("backup-min-gb", envInt("CLND_BACKUP_MIN_GB", 1), "smallest backup size in GB (CLND_BACKUP_MIN_GB)")
 	backupMax := fs.Int("backup-max-gb", envInt("CLND_BACKUP_MAX_GB", 10000), "largest backup size in GB (CLND_BACKUP_MAX_GB)")
+	issuerName := fs.String("issuer-name", env("CLND_ISSUER_NAME", ""), "the company that issues the invoices, printed on every invoice PDF (CLND_ISSUER_NAME)")
+	issuerAddress := fs.String("issuer-address", env("CLND_ISSUER_ADDRESS", ""), `the issuer's postal address on the invoice PDFs; \n separates lines (CLND_ISSUER_ADDRESS)`)
+	issuerTaxID := fs.String("issuer-tax-id", env("CLND_ISSUER_TAX_ID", ""), "the issuer's tax or VAT ID on the invoice PDFs (CLND_ISSUER_TAX_ID)")
 	logging := logFlagsOn(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -56,19 +59,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// Before anything is built: what is built with tracing off stays so.
-	stopTracing, err := tracing.Setup(ctx, log)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		// After the server has drained: its last spans are sent too.
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := stopTracing(ctx); err != nil {
-			log.Warn("tracing: flushing spans", "err", err)
-		}
-	}()
 	trusted, err := server.ParseProxies(*proxies)
 	if err != nil {
 		return err
@@ -113,6 +103,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	if *issuerName == "" && !*sandbox {
+		log.Warn("invoice PDFs name no issuer: set --issuer-name, --issuer-address and --issuer-tax-id (CLND_ISSUER_NAME, CLND_ISSUER_ADDRESS, CLND_ISSUER_TAX_ID)")
+	}
 	srv, err := server.New(server.Config{
 		Gateway:          providers.Gateway,
 		Checkout:         providers.Checkout,
@@ -132,6 +125,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		PublicURL:        *publicURL,
 		BackupManageURL:  *backupURL,
 		BackupSizes:      licensing.BackupSizes{MinGB: *backupMin, MaxGB: *backupMax},
+		Issuer:           invoicepdf.Issuer{Name: *issuerName, Address: *issuerAddress, TaxID: *issuerTaxID},
 	}, db, testClock, log)
 	if err != nil {
 		return err

@@ -1,31 +1,39 @@
 package invoicepdf
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
 	"clnd/ent"
 	"clnd/ent/invoice"
 	"clnd/ent/invoiceline"
+	"clnd/internal/clock"
 	"clnd/internal/viewer"
 )
 
 // PathPrefix is where invoices are downloaded: /invoices/<id>.pdf.
 const PathPrefix = "/invoices/"
 
-// Handler serves GET /invoices/<id>.pdf to the invoice's owner or an
-// operator (the request's bearer token decides, through the same tenant
-// rules as every query). Anyone else, anonymous callers included, gets 404:
-// not even whether the invoice exists is told.
-func Handler(client *ent.Client) http.Handler {
+// Handler serves GET /invoices/<id>.pdf to whoever holds a signed link
+// that has not expired (Invoice.downloadURL), and to the invoice's owner or
+// an operator by their bearer token (through the same tenant rules as every
+// query). Anyone else, anonymous callers and wrong or expired signatures
+// included, gets 404: not even whether the invoice exists is told. The PDF
+// names issuer as the invoice's issuer.
+func Handler(client *ent.Client, links Links, issuer Issuer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			http.Error(w, "GET only", http.StatusMethodNotAllowed)
 			return
 		}
 		id, ok := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, PathPrefix), ".pdf")
-		v := viewer.FromContext(r.Context())
-		if !ok || id == "" || (v.Role != viewer.Reseller && v.Role != viewer.Operator) {
+		if !ok || id == "" {
+			http.NotFound(w, r)
+			return
+		}
+		ctx, ok := reader(r, links, id)
+		if !ok {
 			http.NotFound(w, r)
 			return
 		}
@@ -35,12 +43,12 @@ func Handler(client *ent.Client) http.Handler {
 			WithLines(func(q *ent.InvoiceLineQuery) {
 				q.Order(invoiceline.ByPosition()).WithItems()
 			}).
-			Only(r.Context())
+			Only(ctx)
 		if err != nil {
 			http.NotFound(w, r)
 			return
 		}
-		body, err := Render(inv)
+		body, err := Render(inv, issuer)
 		if err != nil {
 			http.Error(w, "the PDF could not be made", http.StatusInternalServerError)
 			return
@@ -50,4 +58,15 @@ func Handler(client *ent.Client) http.Handler {
 		w.Header().Set("Cache-Control", "private, no-store")
 		_, _ = w.Write(body)
 	})
+}
+
+// reader is the context to read the invoice with: the system's when the
+// link's signature holds (it names this one invoice), else the caller's,
+// whose tenant rules decide; ok is false when neither may read it.
+func reader(r *http.Request, links Links, id string) (ctx context.Context, ok bool) {
+	if links.valid(id, r.URL.Query(), clock.Now(r.Context())) {
+		return viewer.SystemContext(r.Context()), true
+	}
+	v := viewer.FromContext(r.Context())
+	return r.Context(), v.Role == viewer.Reseller || v.Role == viewer.Operator
 }

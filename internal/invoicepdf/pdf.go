@@ -4,6 +4,7 @@ package invoicepdf
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/go-pdf/fpdf"
@@ -11,20 +12,60 @@ import (
 	"clnd/ent"
 )
 
+// Issuer is who issues clnd's invoices: the operator's company, as
+// configured (clnd serve --issuer-name, --issuer-address, --issuer-tax-id).
+type Issuer struct {
+	Name string
+	// Address may span lines, separated by newlines or by a literal \n
+	// (what a flag or an environment file can carry).
+	Address string
+	TaxID   string
+}
+
+// lines are what the PDF prints for the issuer, name first.
+func (i Issuer) lines() []string {
+	var out []string
+	for _, l := range append([]string{i.Name}, strings.Split(strings.ReplaceAll(i.Address, `\n`, "\n"), "\n")...) {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	if t := strings.TrimSpace(i.TaxID); t != "" {
+		out = append(out, "Tax ID: "+t)
+	}
+	return out
+}
+
 // Render writes the invoice (loaded with its reseller, lines and items) as
-// an A4 PDF. Rendering is deterministic for the same invoice.
-func Render(inv *ent.Invoice) ([]byte, error) {
+// an A4 PDF issued by issuer. Rendering is deterministic for the same
+// invoice and issuer.
+func Render(inv *ent.Invoice, issuer Issuer) ([]byte, error) {
 	pdf := fpdf.New("P", "mm", "A4", "")
 	pdf.SetCreationDate(inv.CreatedAt)
 	pdf.SetModificationDate(inv.CreatedAt)
 	pdf.SetTitle("Invoice "+inv.Number, true)
-	pdf.SetAuthor("clnd", true)
+	author := "clnd"
+	if issuer.Name != "" {
+		author = issuer.Name
+	}
+	pdf.SetAuthor(author, true)
 	tr := pdf.UnicodeTranslatorFromDescriptor("") // UTF-8 to the core fonts' cp1252
 	pdf.AddPage()
 
 	pdf.SetFont("Helvetica", "B", 18)
 	pdf.Cell(0, 10, tr(title(inv)))
 	pdf.Ln(12)
+	for i, l := range issuer.lines() {
+		style := ""
+		if i == 0 && issuer.Name != "" {
+			style = "B"
+		}
+		pdf.SetFont("Helvetica", style, 10)
+		pdf.CellFormat(0, 5, tr(l), "", 1, "", false, 0, "")
+	}
+	if len(issuer.lines()) > 0 {
+		pdf.Ln(4)
+	}
 	pdf.SetFont("Helvetica", "", 10)
 	line := func(label, value string) {
 		pdf.CellFormat(40, 6, tr(label), "", 0, "", false, 0, "")

@@ -18,6 +18,9 @@ import (
 const (
 	BackupLinks    = "secret.backup_links"
 	SandboxWebhook = "secret.webhook.sandbox"
+	// InvoiceLinks signs invoice download links; clnd's alone (the backup
+	// links' secret is shared with the backup service).
+	InvoiceLinks = "secret.invoice_links"
 )
 
 // Get returns the named secret, making it on first use.

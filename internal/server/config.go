@@ -12,6 +12,7 @@ import (
 
 	"clnd/internal/accounts"
 	"clnd/internal/checkin"
+	"clnd/internal/invoicepdf"
 	"clnd/internal/licensing"
 	"clnd/internal/money"
 	"clnd/internal/payments"
@@ -61,6 +62,9 @@ type Config struct {
 	// BackupManageURL is the backup service's management page that signed
 	// links point at.
 	BackupManageURL string
+	// Issuer is who the invoice PDFs name as their issuer (the operator's
+	// company, address and tax ID).
+	Issuer invoicepdf.Issuer
 	// BackupSizes bound a backup's size; 1–10000 GB when zero.
 	BackupSizes licensing.BackupSizes
 	// ManualBilling turns the monthly billing scheduler off: months are then

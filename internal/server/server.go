@@ -84,6 +84,11 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 	if err != nil {
 		return nil, fmt.Errorf("loading the webhook secret: %w", err)
 	}
+	invoiceSecret, err := secrets.Get(context.Background(), db.Client, secrets.InvoiceLinks)
+	if err != nil {
+		return nil, fmt.Errorf("loading the invoice link secret: %w", err)
+	}
+	invoiceLinks := invoicepdf.Links{Secret: invoiceSecret, TTL: invoicepdf.DefaultLinkTTL}
 	origin := ids.New("ins")
 	s.checkIns = checkin.New(db, s.hub, origin, log, cfg.CheckInBatch)
 	s.metrics = newMetrics(db.SQL, s.hub, s.checkIns)
@@ -129,6 +134,7 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 		Hub:             s.hub,
 		CheckInInterval: cfg.CheckInInterval,
 		BackupLinks:     licensing.BackupLinks{BaseURL: cfg.BackupManageURL, Secret: secret, TTL: licensing.DefaultBackupLinkTTL},
+		InvoiceLinks:    invoiceLinks,
 		BackupMinGB:     cfg.BackupSizes.MinGB,
 		BackupMaxGB:     cfg.BackupSizes.MaxGB,
 		RecheckEvery:    cfg.SubscriptionRecheck,
@@ -153,7 +159,7 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 	mux.Handle("/webhooks/payments/stripe", s.metrics.instrument("/webhooks/payments", http.HandlerFunc(payments.StripeWebhook)))
 	mux.Handle(checkout.SandboxPath, http.HandlerFunc(payments.SandboxPage))
 	mux.Handle(accounts.CheckoutPagePrefix, s.metrics.instrument("/checkout", http.HandlerFunc(payments.Pages)))
-	mux.Handle(invoicepdf.PathPrefix, s.metrics.instrument("/invoices", invoicepdf.Handler(db.Client)))
+	mux.Handle(invoicepdf.PathPrefix, s.metrics.instrument("/invoices", invoicepdf.Handler(db.Client, invoiceLinks, cfg.Issuer)))
 	ui := graphiql.Handler()
 	mux.Handle("/{$}", ui)
 	mux.Handle("/graphiql/", ui)
@@ -265,7 +271,7 @@ func (s *Server) graphQLHandler(resolver *graph.Resolver) http.Handler {
 	})
 	if s.db.Postgres() && !s.cfg.InterpretedReads {
 		// After the operation middleware above: the caller is settled.
-		compiler := sqlgraph.New(s.cfg.StaleAfter, resolver.BackupLinks)
+		compiler := sqlgraph.New(s.cfg.StaleAfter, resolver.BackupLinks, resolver.InvoiceLinks)
 		s.stmts = newStmtCache(s.db.SQL)
 		h.AroundOperations(s.compiledOperations(compiler, s.stmts))
 		h.AroundRootFields(s.compiledReads(compiler, s.stmts))

@@ -31,7 +31,7 @@ type lateArg int
 
 const (
 	lateStaleCutoff  lateArg = iota + 1 // IPLicense.status: now − the stale window
-	lateInvoiceBase                     // Invoice.downloadURL: origin + /invoices/
+	lateOrigin                          // Invoice.downloadURL: the request's origin
 	lateCheckoutBase                    // Checkout.redirectURL: origin + the sandbox page
 )
 

@@ -8,6 +8,7 @@ import (
 	"github.com/vektah/gqlparser/v2"
 
 	"clnd/graph/generated"
+	"clnd/internal/invoicepdf"
 	"clnd/internal/licensing"
 	"clnd/internal/sqlgraph"
 	"clnd/internal/viewer"
@@ -17,7 +18,7 @@ import (
 // the Go work a compiled request adds to gqlgen's parsing and validation.
 func BenchmarkCompile(b *testing.B) {
 	schema := generated.NewExecutableSchema(generated.Config{}).Schema()
-	c := sqlgraph.New(72*time.Hour, licensing.BackupLinks{Secret: []byte("x")})
+	c := sqlgraph.New(72*time.Hour, licensing.BackupLinks{Secret: []byte("x")}, invoicepdf.Links{Secret: []byte("y")})
 	for name, doc := range map[string]string{"W1": fixedDocuments[0], "W2": fixedDocuments[1], "W3": fixedDocuments[2]} {
 		b.Run(name, func(b *testing.B) {
 			q, errs := gqlparser.LoadQuery(schema, doc)

@@ -31,6 +31,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"clnd/internal/invoicepdf"
 	"clnd/internal/licensing"
 	"clnd/internal/viewer"
 )
@@ -48,6 +49,8 @@ type Compiler struct {
 	byTable    map[string]*Type
 	staleAfter time.Duration
 	links      licensing.BackupLinks
+	// invoiceLinks sign Invoice.downloadURL.
+	invoiceLinks invoicepdf.Links
 	// operations caches CompileOperation's answers (statements and
 	// fallbacks) by a hash of the viewer, document, operation and variables.
 	operations *lru.LRU[compiled]
@@ -59,10 +62,11 @@ type compiled struct {
 }
 
 // New returns a compiler. staleAfter is the check-in window of
-// IPLicense.status; links sign Backup.managementURL.
-func New(staleAfter time.Duration, links licensing.BackupLinks) *Compiler {
+// IPLicense.status; links sign Backup.managementURL, invoiceLinks
+// Invoice.downloadURL.
+func New(staleAfter time.Duration, links licensing.BackupLinks, invoiceLinks invoicepdf.Links) *Compiler {
 	c := &Compiler{types: generatedTypes, byTable: map[string]*Type{}, staleAfter: staleAfter, links: links,
-		operations: lru.New[compiled](operationCacheSize)}
+		invoiceLinks: invoiceLinks, operations: lru.New[compiled](operationCacheSize)}
 	for _, t := range generatedTypes {
 		c.byTable[t.Table] = t
 	}
@@ -190,7 +194,7 @@ func (c *Compiler) compileOperation(req *Request) (*Statement, error) {
 }
 
 func (k *compilation) statement(query string, keys []string) *Statement {
-	return &Statement{Query: query, args: k.b.args, Keys: keys, placeholders: k.placeholder, links: k.c.links, staleAfter: k.c.staleAfter}
+	return &Statement{Query: query, args: k.b.args, Keys: keys, placeholders: k.placeholder, links: k.c.links, invoiceLinks: k.c.invoiceLinks, staleAfter: k.c.staleAfter}
 }
 
 // root compiles one root field into a whole statement.

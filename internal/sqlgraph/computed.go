@@ -73,8 +73,12 @@ func backupMonthlyPrice(k *compilation, _ *Type, alias string, _ graphql.Collect
 	return moneyExpr("(" + col(alias, "size_gb") + " * " + k.backupPerGB() + ")"), nil
 }
 
+// invoiceDownloadURL mirrors the resolver's signed link as
+// backupManagementURL does: the statement marks the invoice with the
+// request's origin and Finish signs the link in Go.
 func invoiceDownloadURL(k *compilation, _ *Type, alias string, _ graphql.CollectedField) (string, error) {
-	return "(" + k.b.arg(lateInvoiceBase) + "::text || " + col(alias, "id") + " || '.pdf')", nil
+	k.placeholder = true
+	return "json_build_array(chr(1) || '" + invoiceLink + "', " + col(alias, "id") + ", " + k.b.arg(lateOrigin) + "::text)", nil
 }
 
 // resellerAutopayment mirrors graph.autopaymentOf.

@@ -30,6 +30,8 @@ const (
 	cursorMoney  = "m" // money.Cents
 	// backupLink is Backup.managementURL: [tag, backup id], signed in Go.
 	backupLink = "b"
+	// invoiceLink is Invoice.downloadURL: [tag, invoice id, origin], signed in Go.
+	invoiceLink = "d"
 )
 
 func (k *compilation) cursorExpr(alias string, pg page) string {
@@ -81,6 +83,10 @@ func (s *Statement) Finish(out []byte, now time.Time) ([]byte, error) {
 		if parts[0] == "\x01"+backupLink && len(parts) == 2 {
 			id, _ := parts[1].(string)
 			graphql.MarshalString(s.links.ManagementURL(id, now)).MarshalGQL(&buf)
+		} else if parts[0] == "\x01"+invoiceLink && len(parts) == 3 {
+			id, _ := parts[1].(string)
+			origin, _ := parts[2].(string)
+			graphql.MarshalString(s.invoiceLinks.URL(origin, id, now)).MarshalGQL(&buf)
 		} else {
 			c, err := cursorOf(parts)
 			if err != nil {

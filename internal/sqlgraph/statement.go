@@ -22,6 +22,7 @@ type Statement struct {
 	// signed links) for Finish to fill in.
 	placeholders bool
 	links        licensing.BackupLinks
+	invoiceLinks invoicepdf.Links
 	staleAfter   time.Duration
 }
 
@@ -32,8 +33,8 @@ func (s *Statement) Bind(req *Request) []any {
 		switch a {
 		case lateStaleCutoff:
 			args[i] = staleCutoff(req.Now, s.staleAfter)
-		case lateInvoiceBase:
-			args[i] = req.Origin + invoicepdf.PathPrefix
+		case lateOrigin:
+			args[i] = req.Origin
 		case lateCheckoutBase:
 			args[i] = req.Origin + checkout.SandboxPath
 		default:

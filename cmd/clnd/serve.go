@@ -21,6 +21,7 @@ import (
 	"clnd/internal/server"
 	"clnd/internal/store"
 	"clnd/internal/testclock"
+	"clnd/internal/tracing"
 	"clnd/internal/viewer"
 )
 
@@ -59,6 +60,19 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Before anything is built: what is built with tracing off stays so.
+	stopTracing, err := tracing.Setup(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// After the server has drained: its last spans are sent too.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(ctx); err != nil {
+			log.Warn("tracing: flushing spans", "err", err)
+		}
+	}()
 	trusted, err := server.ParseProxies(*proxies)
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"clnd/ent"
 	"clnd/ent/checkout"
 	"clnd/internal/accounts"
+	"clnd/internal/reqinfo"
 )
 
 // ReturnPage and CancelPage are clnd's pages a provider sends the payer
@@ -21,7 +22,27 @@ var outcome = template.Must(template.New("outcome").Parse(`<!doctype html>
 </head><body>
 <h1>Checkout {{.Status}}</h1>
 <p>{{.Message}}</p>
+<p><a href="{{.Back}}">Back to the dashboard</a></p>
 </body></html>`))
+
+// dashboard is where a checkout's pages link back to: the dashboard page
+// the checkout named for its outcome (returnURL when money came or is on
+// its way, cancelURL otherwise), else the other one, else clnd's own start
+// page (GraphiQL) on origin. Both URLs were checked against the allowed
+// origins when the checkout started.
+func dashboard(c *ent.Checkout, origin string) string {
+	first, second := c.CancelURL, c.ReturnURL
+	if c.Status == checkout.StatusCOMPLETED || c.Status == checkout.StatusPENDING {
+		first, second = second, first
+	}
+	switch {
+	case first != "":
+		return first
+	case second != "":
+		return second
+	}
+	return origin + "/"
+}
 
 // Pages serves GET /checkout/<id>/return (the payer approved: capture now,
 // whichever of this and the provider's webhook comes first) and GET
@@ -76,5 +97,6 @@ func (h *Handler) Pages(w http.ResponseWriter, r *http.Request) {
 		checkout.StatusEXPIRED:   "The checkout expired; nothing was charged.",
 	}[c.Status]
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_ = outcome.Execute(w, map[string]any{"Status": strings.ToLower(string(c.Status)), "Message": msg})
+	_ = outcome.Execute(w, map[string]any{"Status": strings.ToLower(string(c.Status)), "Message": msg,
+		"Back": dashboard(c, reqinfo.FromContext(r.Context()).Origin)})
 }

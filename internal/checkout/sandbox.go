@@ -12,6 +12,7 @@ import (
 	"clnd/internal/clock"
 	"clnd/internal/ids"
 	"clnd/internal/payments"
+	"clnd/internal/reqinfo"
 	"clnd/internal/viewer"
 )
 
@@ -29,6 +30,7 @@ var page = template.Must(template.New("checkout").Parse(`<!doctype html>
 <form method="post" action="{{.Path}}/pay" style="display:inline"><button type="submit">Pay</button></form>
 <form method="post" action="{{.Path}}/cancel" style="display:inline"><button type="submit">Cancel</button></form>
 {{else}}<p>This checkout is <strong>{{.Status}}</strong>.</p>{{end}}
+<p><a href="{{.Back}}">Back to the dashboard</a></p>
 </body></html>`))
 
 // SandboxPage serves GET /sandbox/checkout/<id> (the page a person is sent
@@ -76,5 +78,6 @@ func (h *Handler) SandboxPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_ = page.Execute(w, map[string]any{"Amount": c.Amount.String(), "Status": string(c.Status), "Path": SandboxPath + c.ID})
+	_ = page.Execute(w, map[string]any{"Amount": c.Amount.String(), "Status": string(c.Status), "Path": SandboxPath + c.ID,
+		"Back": dashboard(c, reqinfo.FromContext(r.Context()).Origin)})
 }

@@ -3028,7 +3028,11 @@ extend type Mutation {
 }
 
 extend type Invoice {
-  "The invoice as a PDF; GET it with the owner's or an operator's bearer token (anyone else gets 404)."
+  """
+  The invoice as a PDF: a signed link that downloads without a token for 15 minutes from this read
+  (read it again for a fresh one). The path without its query still answers the owner's or an
+  operator's bearer token; anyone else, and a wrong or expired signature, gets 404.
+  """
   downloadURL: String!
 }
 `, BuiltIn: false},

@@ -49,7 +49,7 @@ func (APIToken) Fields() []ent.Field {
 			Annotations(enumDoc{
 				"":           "What an API token may do.",
 				"READ":       "Queries and subscriptions only; a mutation is FORBIDDEN.",
-				"READ_WRITE": "Everything the reseller may do, except managing API tokens.",
+				"READ_WRITE": "Queries, subscriptions and mutations, except createAPIToken (login sessions only).",
 			}),
 		field.Bytes("token_hash").
 			Sensitive().

@@ -3114,7 +3114,7 @@ enum APITokenScope @goModel(model: "clnd/ent/apitoken.Scope") {
   """
   READ
   """
-  Everything the reseller may do, except managing API tokens.
+  Queries, subscriptions and mutations, except createAPIToken (login sessions only).
   """
   READ_WRITE
 }

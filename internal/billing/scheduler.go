@@ -81,6 +81,14 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 	// resellers are retried on the next tick (the others are skipped fast).
 	var failed error
 	for ; !next.Start.After(latest); next = Month(next.End) {
+		// Checked before each month: a hold taken while this tick bills
+		// stops it at the next month.
+		if holder, err := heldBy(ctx, s.Client); err != nil || holder != "" {
+			if holder != "" {
+				s.Log.Info("monthly billing waits for a hold", "period", next.String(), "held_by", holder)
+			}
+			return err
+		}
 		invoices, err := BillPeriod(ctx, s.Client, next, s.After, s.Log)
 		s.Log.Info("monthly billing", "period", next.String(), "invoices", len(invoices))
 		switch {

@@ -54,6 +54,14 @@ func Bench(ctx context.Context, client *ent.Client, size BenchSize, w io.Writer)
 func BenchTo(ctx context.Context, client *ent.Client, size BenchSize, r Report) error {
 	w := r.Out
 	ctx = viewer.SystemContext(ctx)
+	// No scheduler bills while the data set is half written (billing.Hold);
+	// the hold is renewed at each stage and month, and released at the end,
+	// even an interrupted one.
+	hold := func() error { return billing.Hold(ctx, client, "clnd seed --bench") }
+	if err := hold(); err != nil {
+		return err
+	}
+	defer func() { _ = billing.Release(context.WithoutCancel(ctx), client) }()
 	if err := pricelist.EnsureCatalogue(ctx, client); err != nil {
 		return err
 	}
@@ -72,7 +80,7 @@ func BenchTo(ctx context.Context, client *ent.Client, size BenchSize, r Report) 
 	// Every reseller opens with a credit posted through the ledger, dated
 	// when its history starts, so balance = Σ transactions holds here too.
 	opening := clock.NewContext(ctx, clock.NewFrozen(start))
-	err = inBatches(ctx, client, r.meter("resellers", size.Resellers), func(tx *ent.Tx, from, to int) error {
+	err = inBatches(ctx, client, hold, r.meter("resellers", size.Resellers), func(tx *ent.Tx, from, to int) error {
 		bulk := make([]*ent.ResellerCreate, 0, to-from)
 		for i := from; i < to; i++ {
 			resellerIDs[i] = ids.New("rsl")
@@ -99,7 +107,7 @@ func BenchTo(ctx context.Context, client *ent.Client, size BenchSize, r Report) 
 	}
 	fmt.Fprintf(w, "resellers: %d\n", size.Resellers)
 
-	err = inBatches(ctx, client, r.meter("IP licenses", size.Licenses), func(tx *ent.Tx, from, to int) error {
+	err = inBatches(ctx, client, hold, r.meter("IP licenses", size.Licenses), func(tx *ent.Tx, from, to int) error {
 		licenses := make([]*ent.IPLicenseCreate, 0, to-from)
 		runs := make([]*ent.BillableRunCreate, 0, to-from)
 		for i := from; i < to; i++ {
@@ -128,7 +136,7 @@ func BenchTo(ctx context.Context, client *ent.Client, size BenchSize, r Report) 
 	osPrice := products[0]
 	accountIDs := make([]string, size.Accounts)
 	perAccount := max(1, size.Servers/size.Accounts)
-	err = inBatches(ctx, client, r.meter("server accounts", size.Accounts), func(tx *ent.Tx, from, to int) error {
+	err = inBatches(ctx, client, hold, r.meter("server accounts", size.Accounts), func(tx *ent.Tx, from, to int) error {
 		accounts := make([]*ent.ServerAccountCreate, 0, to-from)
 		runs := make([]*ent.BillableRunCreate, 0, to-from)
 		for i := from; i < to; i++ {
@@ -149,7 +157,7 @@ func BenchTo(ctx context.Context, client *ent.Client, size BenchSize, r Report) 
 	if err != nil {
 		return err
 	}
-	err = inBatches(ctx, client, r.meter("servers", size.Servers), func(tx *ent.Tx, from, to int) error {
+	err = inBatches(ctx, client, hold, r.meter("servers", size.Servers), func(tx *ent.Tx, from, to int) error {
 		servers := make([]*ent.ServerCreate, 0, to-from)
 		for i := from; i < to; i++ {
 			acct := accountIDs[(i/perAccount)%len(accountIDs)]
@@ -173,6 +181,9 @@ func BenchTo(ctx context.Context, client *ent.Client, size BenchSize, r Report) 
 	month := 0
 	for p := billing.Month(start); p.End.Before(billing.Month(now).Start); p = billing.Month(p.End) {
 		began := clock.Wall()
+		if err := hold(); err != nil {
+			return err
+		}
 		billed.What = "seed: billing " + p.String()
 		invoices, err := billing.BillPeriodReporting(ctx, client, p, nil, r.Log, func(done, total int) {
 			billed.Update(month*size.Resellers + done)
@@ -198,8 +209,8 @@ func (r Report) meter(unit string, total int) *progress.Meter {
 }
 
 // inBatches runs fn over m.Total rows, batchSize at a time, each batch in a
-// transaction of its own, and tells m after each.
-func inBatches(ctx context.Context, client *ent.Client, m *progress.Meter, fn func(tx *ent.Tx, from, to int) error) error {
+// transaction of its own, and after each renews the billing hold and tells m.
+func inBatches(ctx context.Context, client *ent.Client, hold func() error, m *progress.Meter, fn func(tx *ent.Tx, from, to int) error) error {
 	n := m.Total
 	for from := 0; from < n; from += batchSize {
 		tx, err := client.Tx(ctx)
@@ -211,6 +222,9 @@ func inBatches(ctx context.Context, client *ent.Client, m *progress.Meter, fn fu
 			return err
 		}
 		if err := tx.Commit(); err != nil {
+			return err
+		}
+		if err := hold(); err != nil {
 			return err
 		}
 		m.Update(min(from+batchSize, n))

@@ -1,6 +1,8 @@
 package billing_test
 
 import (
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,12 +32,17 @@ func TestInvoiceLinesCountTheirUnit(t *testing.T) {
 			e.Query(a.Token, `mutation($id: ID!, $gb: Int!) { activateBackup(input: {licenseID: $id, sizeGB: $gb, datacenter: "us-east"}) { backup { id } } }`,
 				map[string]any{"id": b.license, "gb": b.gb}, nil)
 		}
+		accounts := map[string]string{}
 		for _, acct := range []struct {
 			login string
 			limit int
 		}{{"acme", 2}, {"globex", 3}} {
+			var created struct {
+				CreateServerAccount struct{ ServerAccount struct{ ID string } }
+			}
 			e.Query(a.Token, `mutation($l: String!, $n: Int!) { createServerAccount(input: {login: $l, licenseLimit: $n}) { serverAccount { id } } }`,
-				map[string]any{"l": acct.login, "n": acct.limit}, nil)
+				map[string]any{"l": acct.login, "n": acct.limit}, &created)
+			accounts[acct.login] = created.CreateServerAccount.ServerAccount.ID
 		}
 		// 21 of December's 31 days: 21.00 of 31.00.
 		advance(t, e, time.Date(2026, 12, 11, 0, 0, 0, 0, time.UTC))
@@ -83,6 +90,36 @@ func TestInvoiceLinesCountTheirUnit(t *testing.T) {
 		}
 		if seen != len(wants) {
 			t.Fatalf("lines %+v", out.RunBilling.Invoices[0].Lines)
+		}
+
+		// January: globex's limit goes from 3 to 5 on the 11th (10 days at 3,
+		// 21 at 5) and acme (2) is removed on the 21st (20 days). Each counts
+		// with its largest quantity: 5 + 2 = 7 licenses at 31.00, of which
+		// the items bill 30.00 + 105.00 + 40.00 = 175.00.
+		advance(t, e, time.Date(2027, 1, 11, 0, 0, 0, 0, time.UTC))
+		e.Query(a.Token, `mutation($id: ID!) { updateServerAccount(id: $id, input: {licenseLimit: 5}) { serverAccount { id } } }`,
+			map[string]any{"id": accounts["globex"]}, nil)
+		advance(t, e, time.Date(2027, 1, 21, 0, 0, 0, 0, time.UTC))
+		e.Query(a.Token, `mutation($id: ID!) { removeServerAccount(id: $id) { removedID } }`, map[string]any{"id": accounts["acme"]}, nil)
+		advance(t, e, time.Date(2027, 2, 1, 0, 0, 0, 0, time.UTC))
+		e.Query(e.OperatorToken, runBilling, map[string]any{"p": "2027-01"}, &out)
+		var found bool
+		for _, l := range out.RunBilling.Invoices[0].Lines {
+			if l.Title != "CloudLinux OS (server account licenses)" {
+				continue
+			}
+			found = true
+			var amounts []string
+			for _, it := range l.Items {
+				amounts = append(amounts, it.Amount)
+			}
+			sort.Strings(amounts)
+			if l.Quantity != 7 || l.UnitPrice != "31.00" || l.Subtotal != "175.00" || strings.Join(amounts, " ") != "105.00 30.00 40.00" {
+				t.Errorf("January's account line: %d × %s = %s, items %v", l.Quantity, l.UnitPrice, l.Subtotal, amounts)
+			}
+		}
+		if !found {
+			t.Fatalf("January's lines %+v", out.RunBilling.Invoices)
 		}
 	}, apitest.WithConfig(func(c *server.Config) { c.ManualBilling = true }))
 }

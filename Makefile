@@ -9,9 +9,11 @@ ADDR ?= :8080
 run: build
 	./bin/clnd serve --sandbox --demo --database-url sqlite://./data/clnd.db --addr $(ADDR)
 
-## build: compile bin/clnd
+## build: compile bin/clnd (-v names each package it compiles: none when nothing changed, a few
+## hundred on a cold cache, where Go also prints "go: downloading" for each module it fetches)
 build:
-	$(GO) build -buildvcs=auto -o bin/clnd ./cmd/clnd
+	@echo "building bin/clnd: the first build downloads and compiles the dependencies (a few minutes); later ones take seconds"
+	$(GO) build -v -buildvcs=auto -o bin/clnd ./cmd/clnd
 
 ## test: every test; PostgreSQL tests start a throwaway server or skip loudly without one
 test:

@@ -25,6 +25,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // instrumentation names clnd's own spans (the scope in a tracing UI).
@@ -61,14 +62,14 @@ func tracer() trace.Tracer { return otel.Tracer(instrumentation) }
 // The returned shutdown flushes the spans still buffered; call it once the
 // server has drained. With tracing off it does nothing.
 func Setup(ctx context.Context, log *slog.Logger) (shutdown func(context.Context) error, err error) {
-	noop := func(context.Context) error { return nil }
+	off := func(context.Context) error { return nil }
 	on, err := configured()
 	if err != nil || !on {
-		return noop, err
+		return off, err
 	}
 	exporter, err := otlptracehttp.New(ctx)
 	if err != nil {
-		return noop, fmt.Errorf("tracing: the OTLP exporter: %w", err)
+		return off, fmt.Errorf("tracing: the OTLP exporter: %w", err)
 	}
 	res, err := resource.New(ctx,
 		resource.WithAttributes(semconv.ServiceName("clnd"), semconv.ServiceVersion(version())),
@@ -76,7 +77,7 @@ func Setup(ctx context.Context, log *slog.Logger) (shutdown func(context.Context
 		resource.WithTelemetrySDK(),
 	)
 	if err != nil {
-		return noop, fmt.Errorf("tracing: the service resource: %w", err)
+		return off, fmt.Errorf("tracing: the service resource: %w", err)
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exporter), sdktrace.WithResource(res))
 	// An unreachable collector must not take the API down: export errors
@@ -84,7 +85,13 @@ func Setup(ctx context.Context, log *slog.Logger) (shutdown func(context.Context
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("tracing: exporting spans", "err", err) }))
 	Use(tp)
 	log.Info("tracing on", "exporter", "otlp", "protocol", "http/protobuf")
-	return tp.Shutdown, nil
+	return func(ctx context.Context) error {
+		// What is built from now on is untraced again (a test binary may
+		// serve more than once).
+		enabled.Store(false)
+		otel.SetTracerProvider(noop.NewTracerProvider())
+		return tp.Shutdown(ctx)
+	}, nil
 }
 
 // configured reads the standard variables that turn the exporter on.

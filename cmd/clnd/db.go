@@ -125,7 +125,7 @@ func seedCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 // billCmd runs one month's billing, as the scheduler would, and says how
-// long it took: BENCH.md's B5 (run it under /usr/bin/time -v for the peak RSS).
+// long it took: benchmark B5 (docs/operations.md; run it under /usr/bin/time -v for the peak RSS).
 func billCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bill", flag.ContinueOnError)
 	fs.SetOutput(stderr)

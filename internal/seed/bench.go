@@ -23,13 +23,13 @@ import (
 	"clnd/internal/viewer"
 )
 
-// BenchSize is BENCH.md's data set at scale 1.
+// BenchSize is the benchmark data set's size (docs/performance.md).
 type BenchSize struct {
 	Resellers, Licenses, Accounts, Servers, Months int
 }
 
-// BenchAt scales BENCH.md's data set: 1,000 resellers, 100,000 IP licenses,
-// 5,000 server accounts with 50,000 servers, 12 months of invoices.
+// BenchAt scales the benchmark data set, which at scale 1 is 1,000 resellers,
+// 100,000 IP licenses, 5,000 server accounts with 50,000 servers, and 12 months.
 func BenchAt(scale float64) BenchSize {
 	n := func(v int) int { return max(1, int(float64(v)*scale)) }
 	return BenchSize{Resellers: n(1000), Licenses: n(100_000), Accounts: n(5000), Servers: n(50_000), Months: 12}

@@ -3,6 +3,7 @@ package tracing_test
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,13 +20,12 @@ import (
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // recorder holds every span this test binary's instances end. It is
-// installed once, before any instance starts: tracing is decided when the
+// installed before any traced instance starts: tracing is decided when the
 // database and the handler are built.
-var recorder = func() *tracetest.SpanRecorder {
-	r := tracetest.NewSpanRecorder()
-	tracing.Use(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(r)))
-	return r
-}()
+var (
+	recorder    = tracetest.NewSpanRecorder()
+	useRecorder = sync.OnceFunc(func() { tracing.Use(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))) })
+)
 
 const resellersQuery = `query Resellers { resellers(first: 5) { totalCount edges { node { id login } } } }`
 
@@ -35,6 +35,7 @@ const resellersQuery = `query Resellers { resellers(first: 5) { totalCount edges
 // span under it and the SQL statements under that. An incoming traceparent
 // is continued, and neither a password nor a token reaches any span.
 func TestOneTracePerRequest(t *testing.T) {
+	useRecorder()
 	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
 		// The shadow instance (PostgreSQL's differential check) would answer
 		// the same request ids in traces of its own.

@@ -236,3 +236,33 @@ func sessionToken(t *testing.T, raw string) string {
 	}
 	return token
 }
+
+// otelhttp wraps the response writer; websockets (which hijack it) and
+// server-sent events (which flush it) must work through the wrapper, and
+// an operation on a socket is a span too.
+func TestStreamsThroughTheTracedHandler(t *testing.T) {
+	useRecorder()
+	e := apitest.New(t, "sqlite", apitest.WithoutShadow())
+	ws := e.DialWS(e.OperatorToken)
+	if got := string(ws.Do(`query OverSocket { resellers(first: 1) { totalCount } }`, nil)); !strings.Contains(got, "totalCount") {
+		t.Fatalf("a query over the traced websocket answered %s", got)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !hasSpan("query OverSocket", "graphql.operation.name", "OverSocket") {
+		if time.Now().After(deadline) {
+			t.Fatal("no span for the operation on the websocket")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.Subscribe(e.OperatorToken, `subscription { checkIns { ip hostname } }`, nil)
+	e.SubscribeSSE(e.OperatorToken, `subscription { checkIns { ip hostname } }`, nil)
+}
+
+func hasSpan(name, key, value string) bool {
+	for _, s := range recorder.Ended() {
+		if s.Name() == name && attr(s, key) == value {
+			return true
+		}
+	}
+	return false
+}

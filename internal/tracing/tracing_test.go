@@ -2,6 +2,7 @@ package tracing_test
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -265,4 +266,33 @@ func hasSpan(name, key, value string) bool {
 		}
 	}
 	return false
+}
+
+// A payment provider's webhook that carries a traceparent joins the
+// caller's trace like any request, under its route's name.
+func TestWebhookContinuesTheCallersTrace(t *testing.T) {
+	useRecorder()
+	e := apitest.New(t, "sqlite", apitest.WithoutShadow())
+	const callerTrace, callerSpan = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+	req, err := http.NewRequest(http.MethodPost, e.Server.URL+"/webhooks/payments/sandbox", strings.NewReader(`{"id":"evt_unsigned"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Request-ID", "req_trace_webhook")
+	req.Header.Set("traceparent", "00-"+callerTrace+"-"+callerSpan+"-01")
+	resp, err := e.Server.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	spans := traceOf(t, "req_trace_webhook")
+	root := spans[0]
+	if root.SpanContext().TraceID().String() != callerTrace || root.Parent().SpanID().String() != callerSpan {
+		t.Errorf("the webhook's span is in trace %s under %s, want the caller's %s under %s",
+			root.SpanContext().TraceID(), root.Parent().SpanID(), callerTrace, callerSpan)
+	}
+	if root.Name() != "POST /webhooks/payments/sandbox" {
+		t.Errorf("the webhook's span is named %q", root.Name())
+	}
 }

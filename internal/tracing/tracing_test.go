@@ -1,13 +1,16 @@
 package tracing_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -294,5 +297,27 @@ func TestWebhookContinuesTheCallersTrace(t *testing.T) {
 	}
 	if root.Name() != "POST /webhooks/payments/sandbox" {
 		t.Errorf("the webhook's span is named %q", root.Name())
+	}
+}
+
+// The payment providers' transport sends the current trace's context.
+func TestTransportSendsTheTraceContext(t *testing.T) {
+	useRecorder()
+	got := make(chan string, 1)
+	provider := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get("traceparent")
+	}))
+	defer provider.Close()
+	ctx, span := otel.Tracer("test").Start(context.Background(), "charge")
+	defer span.End()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, provider.URL+"/v1/payment_intents", nil)
+	resp, err := (&http.Client{Transport: tracing.Transport(nil)}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	traceparent := <-got
+	if want := span.SpanContext().TraceID().String(); !strings.Contains(traceparent, "-"+want+"-") {
+		t.Errorf("the provider got traceparent %q, want one in trace %s", traceparent, want)
 	}
 }

@@ -171,7 +171,7 @@ func billCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "settled %d pending payments left by an earlier run (%d still pending)\n", settled, pending)
 	}
 	began := clock.Wall()
-	invoices, err := billing.BillPeriodReporting(clock.NewContext(ctx, c), db.Client, p, svc.Autopay, log, resellerMeter(stderr, p))
+	invoices, err := billing.BillPeriodReporting(clock.NewContext(ctx, c), db.Client, p, svc.Autopay, log, resellerMeter(logging.progress(stderr, log), p))
 	if err != nil && len(invoices) == 0 {
 		return err // nothing billed: the error alone says what happened
 	}

@@ -107,3 +107,24 @@ func TestLogFlagsRefuseUnknownValues(t *testing.T) {
 		}
 	}
 }
+
+// clnd bill logs JSON too, its migrations and progress included.
+func TestBillLogsJSON(t *testing.T) {
+	url := "sqlite://" + filepath.Join(t.TempDir(), "bill.db")
+	stdout, stderr, err := runCLI(t, "bill", "--sandbox", "--period", "2026-10", "--database-url", url, "--log-format", "json")
+	if err != nil {
+		t.Fatalf("bill: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(stdout, "billed 2026-10") {
+		t.Fatalf("bill printed %q", stdout)
+	}
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	for _, line := range lines {
+		if !json.Valid([]byte(line)) {
+			t.Fatalf("a log line is not JSON: %q", line)
+		}
+	}
+	if len(lines) == 0 || lines[0] == "" {
+		t.Fatal("bill logged nothing (the migrations say what they did)")
+	}
+}

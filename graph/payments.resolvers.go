@@ -70,15 +70,7 @@ func (r *mutationResolver) TopUp(ctx context.Context, input model.TopUpInput) (*
 	if err != nil {
 		return nil, err
 	}
-	res, err := r.Accounts.Paid(ctx, attempt)
-	if err != nil {
-		return nil, err
-	}
-	txn, err := r.Client.Transaction.Get(ctx, res.TransactionID)
-	if err != nil {
-		return nil, err
-	}
-	inv, err := r.Client.Invoice.Get(ctx, res.InvoiceID)
+	txn, inv, err := r.recorded(ctx, attempt)
 	if err != nil {
 		return nil, err
 	}
@@ -147,15 +139,7 @@ func (r *mutationResolver) Refund(ctx context.Context, input model.RefundInput) 
 	if err != nil {
 		return nil, err
 	}
-	res, err := r.Accounts.Refunded(ctx, attempt)
-	if err != nil {
-		return nil, err
-	}
-	txn, err := r.Client.Transaction.Get(ctx, res.TransactionID)
-	if err != nil {
-		return nil, err
-	}
-	inv, err := r.Client.Invoice.Get(ctx, res.InvoiceID)
+	txn, inv, err := r.recorded(ctx, attempt)
 	if err != nil {
 		return nil, err
 	}

@@ -131,12 +131,6 @@ func (s *Service) openRefund(ctx context.Context, tx *ent.Tx, r RefundRequest) (
 	return a.ID, nil
 }
 
-// Refunded settles a refund attempt and answers the REFUND transaction
-// and invoice it wrote.
-func (s *Service) Refunded(ctx context.Context, attemptID string) (TopUpResult, error) {
-	return s.Paid(ctx, attemptID)
-}
-
 // recordRefund debits the refunded money: a REFUND invoice and the negative
 // REFUND transaction that points at it.
 func recordRefund(ctx context.Context, tx *ent.Tx, a *ent.PaymentAttempt) (*ent.Transaction, error) {

@@ -82,8 +82,9 @@ func (s *Service) openTopUp(ctx context.Context, tx *ent.Tx, resellerID string, 
 	return a.ID, nil
 }
 
-// Paid answers what a settled charge recorded: its transaction and receipt.
-// A charge that did not go through answers the error Settle gave.
+// Paid settles an attempt and answers what it recorded: the transaction
+// and its receipt (PAYMENT_RECEIVED for a charge, REFUND for a refund). An
+// attempt that did not go through answers the error Settle gave.
 func (s *Service) Paid(ctx context.Context, attemptID string) (TopUpResult, error) {
 	a, err := s.Settle(ctx, attemptID)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"clnd/internal/checkout"
@@ -45,7 +46,7 @@ func (p *paymentFlags) apply(cfg *server.Config, sandboxMode bool) error {
 	case "sandbox":
 	case "stripe":
 		key, hook := os.Getenv("CLND_STRIPE_SECRET_KEY"), os.Getenv("CLND_STRIPE_WEBHOOK_SECRET")
-		if missing := missingEnv(map[string]string{"CLND_STRIPE_SECRET_KEY": key, "CLND_STRIPE_WEBHOOK_SECRET": hook}); missing != "" {
+		if missing := missingEnv("CLND_STRIPE_SECRET_KEY", "CLND_STRIPE_WEBHOOK_SECRET"); missing != "" {
 			return fmt.Errorf("--card-gateway stripe needs %s in the environment", missing)
 		}
 		cfg.Gateway = stripegw.New(stripegw.Config{
@@ -65,8 +66,7 @@ func (p *paymentFlags) apply(cfg *server.Config, sandboxMode bool) error {
 			APIURL: os.Getenv("CLND_PAYPAL_API_URL"), Timeout: 30 * time.Second,
 			HTTPClient: providerClient(30 * time.Second),
 		}
-		if missing := missingEnv(map[string]string{"CLND_PAYPAL_CLIENT_ID": c.ClientID, "CLND_PAYPAL_CLIENT_SECRET": c.ClientSecret,
-			"CLND_PAYPAL_WEBHOOK_ID": c.WebhookID, "CLND_PAYPAL_ENV": c.Env}); missing != "" {
+		if missing := missingEnv("CLND_PAYPAL_CLIENT_ID", "CLND_PAYPAL_CLIENT_SECRET", "CLND_PAYPAL_WEBHOOK_ID", "CLND_PAYPAL_ENV"); missing != "" {
 			return fmt.Errorf("--checkout-provider paypal needs %s in the environment", missing)
 		}
 		if c.Env != "sandbox" && c.Env != "live" {
@@ -92,16 +92,13 @@ func providerClient(timeout time.Duration) *http.Client {
 	return &http.Client{Timeout: timeout, Transport: tracing.Transport(nil)}
 }
 
-// missingEnv names the empty variables, in order.
-func missingEnv(vars map[string]string) string {
-	var out string
-	for _, name := range []string{"CLND_STRIPE_SECRET_KEY", "CLND_STRIPE_WEBHOOK_SECRET", "CLND_PAYPAL_CLIENT_ID", "CLND_PAYPAL_CLIENT_SECRET", "CLND_PAYPAL_WEBHOOK_ID", "CLND_PAYPAL_ENV"} {
-		if v, ok := vars[name]; ok && v == "" {
-			if out != "" {
-				out += ", "
-			}
-			out += name
+// missingEnv names the variables, of those given, that are empty.
+func missingEnv(names ...string) string {
+	var missing []string
+	for _, name := range names {
+		if os.Getenv(name) == "" {
+			missing = append(missing, name)
 		}
 	}
-	return out
+	return strings.Join(missing, ", ")
 }

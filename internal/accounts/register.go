@@ -136,15 +136,7 @@ func (s *Service) Register(ctx context.Context, r Registration, key string) (*Se
 
 // withTx runs fn in a transaction of its own.
 func (s *Service) withTx(ctx context.Context, fn func(*ent.Tx) error) error {
-	tx, err := s.Client.Tx(ctx)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
+	return store.InTx(ctx, s.Client, fn)
 }
 
 func (s *Service) validate(r Registration) (Registration, error) {

@@ -383,15 +383,7 @@ func (s *Service) recordUnknown(ctx context.Context, a *ent.PaymentAttempt, caus
 
 // inTx runs fn in a transaction and answers the attempt as it stands after.
 func (s *Service) inTx(ctx context.Context, id string, fn func(*ent.Tx) error) (*ent.PaymentAttempt, error) {
-	tx, err := s.Client.Tx(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return nil, err
-	}
-	if err := tx.Commit(); err != nil {
+	if err := s.withTx(ctx, fn); err != nil {
 		return nil, err
 	}
 	return s.Client.PaymentAttempt.Get(ctx, id)

@@ -10,6 +10,7 @@ import (
 	"clnd/ent/billablerun"
 	"clnd/internal/apperr"
 	"clnd/internal/clock"
+	"clnd/internal/store"
 	"clnd/internal/viewer"
 )
 
@@ -94,15 +95,14 @@ func invoiceOne(ctx context.Context, client *ent.Client, resellerID string, p Pe
 }
 
 func inTx[T any](ctx context.Context, client *ent.Client, fn func(*ent.Tx) (T, error)) (T, error) {
-	var zero T
-	tx, err := client.Tx(ctx)
+	var v T
+	err := store.InTx(ctx, client, func(tx *ent.Tx) (err error) {
+		v, err = fn(tx)
+		return err
+	})
 	if err != nil {
+		var zero T
 		return zero, err
 	}
-	v, err := fn(tx)
-	if err != nil {
-		_ = tx.Rollback()
-		return zero, err
-	}
-	return v, tx.Commit()
+	return v, nil
 }

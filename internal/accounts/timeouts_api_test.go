@@ -129,3 +129,31 @@ func TestRegistrationWaitsForItsDeposit(t *testing.T) {
 		ledgerOf(t, e, out.RegisterReseller.Reseller.ID)
 	}, apitest.WithConfig(func(c *server.Config) { c.Gateway = g }))
 }
+
+// A top-up on a card that needs 3-D Secure waits for the payer; a retry
+// with the same key answers the same challenge again, client secret
+// included (clnd does not store it: the provider answers it again).
+func TestThreeDSecureRetryGetsTheClientSecretAgain(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		a := e.Register("alice")
+		var added struct {
+			AddPaymentMethod struct{ PaymentMethod method }
+		}
+		e.Query(a.Token, addMethod, map[string]any{"tok": "tok_threeDSecure"}, &added)
+		vars := map[string]any{"amount": "10.00", "pm": added.AddPaymentMethod.PaymentMethod.ID, "key": "3ds-1"}
+		first := e.Expect("PAYMENT_FAILED", "", a.Token, topUp, vars)
+		again := e.Expect("PAYMENT_FAILED", "", a.Token, topUp, vars)
+		for _, resp := range []*apitest.Response{first, again} {
+			ext := resp.Errors[0].Extensions
+			if ext["requiresAction"] != true || ext["clientSecret"] == nil || ext["clientSecret"] == "" {
+				t.Fatalf("extensions %v", ext)
+			}
+		}
+		if first.Errors[0].Extensions["clientSecret"] != again.Errors[0].Extensions["clientSecret"] {
+			t.Fatalf("secrets differ: %v and %v", first.Errors[0].Extensions["clientSecret"], again.Errors[0].Extensions["clientSecret"])
+		}
+		if balance, _, _ := ledgerOf(t, e, a.ID); balance != "250.00" {
+			t.Fatalf("balance %s", balance)
+		}
+	})
+}

@@ -157,3 +157,29 @@ func TestWebhookIsVerifiedAndCreditsOnce(t *testing.T) {
 		}
 	})
 }
+
+// A webhook body over 256 KiB is refused whole (413), not cut short and
+// then judged by its signature; GET is 405.
+func TestWebhookBodyLimitAndMethod(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		for _, path := range []string{"/webhooks/payments/sandbox"} {
+			big := bytes.Repeat([]byte("x"), 256<<10+1)
+			resp, err := e.Server.Client().Post(e.Server.URL+path, "application/json", bytes.NewReader(big))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusRequestEntityTooLarge {
+				t.Fatalf("%s with an oversized body: %d", path, resp.StatusCode)
+			}
+		}
+		resp, err := e.Server.Client().Get(e.Server.URL + "/webhooks/payments/sandbox")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Fatalf("GET: %d", resp.StatusCode)
+		}
+	})
+}

@@ -16,6 +16,8 @@ import (
 	"clnd/ent/backup"
 	"clnd/ent/billablerun"
 	"clnd/ent/checkout"
+	"clnd/ent/clnsecret"
+	"clnd/ent/clntokenuse"
 	"clnd/ent/datacenter"
 	"clnd/ent/gatewayevent"
 	"clnd/ent/idempotencyrecord"
@@ -58,6 +60,10 @@ type Client struct {
 	Backup *BackupClient
 	// BillableRun is the client for interacting with the BillableRun builders.
 	BillableRun *BillableRunClient
+	// CLNSecret is the client for interacting with the CLNSecret builders.
+	CLNSecret *CLNSecretClient
+	// CLNTokenUse is the client for interacting with the CLNTokenUse builders.
+	CLNTokenUse *CLNTokenUseClient
 	// Checkout is the client for interacting with the Checkout builders.
 	Checkout *CheckoutClient
 	// Datacenter is the client for interacting with the Datacenter builders.
@@ -115,6 +121,8 @@ func (c *Client) init() {
 	c.ActivationKey = NewActivationKeyClient(c.config)
 	c.Backup = NewBackupClient(c.config)
 	c.BillableRun = NewBillableRunClient(c.config)
+	c.CLNSecret = NewCLNSecretClient(c.config)
+	c.CLNTokenUse = NewCLNTokenUseClient(c.config)
 	c.Checkout = NewCheckoutClient(c.config)
 	c.Datacenter = NewDatacenterClient(c.config)
 	c.GatewayEvent = NewGatewayEventClient(c.config)
@@ -232,6 +240,8 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		ActivationKey:     NewActivationKeyClient(cfg),
 		Backup:            NewBackupClient(cfg),
 		BillableRun:       NewBillableRunClient(cfg),
+		CLNSecret:         NewCLNSecretClient(cfg),
+		CLNTokenUse:       NewCLNTokenUseClient(cfg),
 		Checkout:          NewCheckoutClient(cfg),
 		Datacenter:        NewDatacenterClient(cfg),
 		GatewayEvent:      NewGatewayEventClient(cfg),
@@ -276,6 +286,8 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		ActivationKey:     NewActivationKeyClient(cfg),
 		Backup:            NewBackupClient(cfg),
 		BillableRun:       NewBillableRunClient(cfg),
+		CLNSecret:         NewCLNSecretClient(cfg),
+		CLNTokenUse:       NewCLNTokenUseClient(cfg),
 		Checkout:          NewCheckoutClient(cfg),
 		Datacenter:        NewDatacenterClient(cfg),
 		GatewayEvent:      NewGatewayEventClient(cfg),
@@ -326,11 +338,12 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.APIToken, c.ActivationKey, c.Backup, c.BillableRun, c.Checkout, c.Datacenter,
-		c.GatewayEvent, c.IPLicense, c.IdempotencyRecord, c.Invoice, c.InvoiceItem,
-		c.InvoiceLine, c.LoginFailure, c.OperatorToken, c.PaymentAttempt,
-		c.PaymentMethod, c.PriceChange, c.Product, c.Reseller, c.SandboxPayment,
-		c.Server, c.ServerAccount, c.Session, c.Setting, c.Transaction,
+		c.APIToken, c.ActivationKey, c.Backup, c.BillableRun, c.CLNSecret,
+		c.CLNTokenUse, c.Checkout, c.Datacenter, c.GatewayEvent, c.IPLicense,
+		c.IdempotencyRecord, c.Invoice, c.InvoiceItem, c.InvoiceLine, c.LoginFailure,
+		c.OperatorToken, c.PaymentAttempt, c.PaymentMethod, c.PriceChange, c.Product,
+		c.Reseller, c.SandboxPayment, c.Server, c.ServerAccount, c.Session, c.Setting,
+		c.Transaction,
 	} {
 		n.Use(hooks...)
 	}
@@ -340,11 +353,12 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.APIToken, c.ActivationKey, c.Backup, c.BillableRun, c.Checkout, c.Datacenter,
-		c.GatewayEvent, c.IPLicense, c.IdempotencyRecord, c.Invoice, c.InvoiceItem,
-		c.InvoiceLine, c.LoginFailure, c.OperatorToken, c.PaymentAttempt,
-		c.PaymentMethod, c.PriceChange, c.Product, c.Reseller, c.SandboxPayment,
-		c.Server, c.ServerAccount, c.Session, c.Setting, c.Transaction,
+		c.APIToken, c.ActivationKey, c.Backup, c.BillableRun, c.CLNSecret,
+		c.CLNTokenUse, c.Checkout, c.Datacenter, c.GatewayEvent, c.IPLicense,
+		c.IdempotencyRecord, c.Invoice, c.InvoiceItem, c.InvoiceLine, c.LoginFailure,
+		c.OperatorToken, c.PaymentAttempt, c.PaymentMethod, c.PriceChange, c.Product,
+		c.Reseller, c.SandboxPayment, c.Server, c.ServerAccount, c.Session, c.Setting,
+		c.Transaction,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -361,6 +375,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Backup.mutate(ctx, m)
 	case *BillableRunMutation:
 		return c.BillableRun.mutate(ctx, m)
+	case *CLNSecretMutation:
+		return c.CLNSecret.mutate(ctx, m)
+	case *CLNTokenUseMutation:
+		return c.CLNTokenUse.mutate(ctx, m)
 	case *CheckoutMutation:
 		return c.Checkout.mutate(ctx, m)
 	case *DatacenterMutation:
@@ -1089,6 +1107,276 @@ func (c *BillableRunClient) mutate(ctx context.Context, m *BillableRunMutation) 
 		return (&BillableRunDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown BillableRun mutation op: %q", m.Op())
+	}
+}
+
+// CLNSecretClient is a client for the CLNSecret schema.
+type CLNSecretClient struct {
+	config
+}
+
+// NewCLNSecretClient returns a client for the CLNSecret from the given config.
+func NewCLNSecretClient(c config) *CLNSecretClient {
+	return &CLNSecretClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `clnsecret.Hooks(f(g(h())))`.
+func (c *CLNSecretClient) Use(hooks ...Hook) {
+	c.hooks.CLNSecret = append(c.hooks.CLNSecret, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `clnsecret.Intercept(f(g(h())))`.
+func (c *CLNSecretClient) Intercept(interceptors ...Interceptor) {
+	c.inters.CLNSecret = append(c.inters.CLNSecret, interceptors...)
+}
+
+// Create returns a builder for creating a CLNSecret entity.
+func (c *CLNSecretClient) Create() *CLNSecretCreate {
+	mutation := newCLNSecretMutation(c.config, OpCreate)
+	return &CLNSecretCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of CLNSecret entities.
+func (c *CLNSecretClient) CreateBulk(builders ...*CLNSecretCreate) *CLNSecretCreateBulk {
+	return &CLNSecretCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *CLNSecretClient) MapCreateBulk(slice any, setFunc func(*CLNSecretCreate, int)) *CLNSecretCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &CLNSecretCreateBulk{err: fmt.Errorf("calling to CLNSecretClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*CLNSecretCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &CLNSecretCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for CLNSecret.
+func (c *CLNSecretClient) Update() *CLNSecretUpdate {
+	mutation := newCLNSecretMutation(c.config, OpUpdate)
+	return &CLNSecretUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *CLNSecretClient) UpdateOne(_m *CLNSecret) *CLNSecretUpdateOne {
+	mutation := newCLNSecretMutation(c.config, OpUpdateOne, withCLNSecret(_m))
+	return &CLNSecretUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *CLNSecretClient) UpdateOneID(id string) *CLNSecretUpdateOne {
+	mutation := newCLNSecretMutation(c.config, OpUpdateOne, withCLNSecretID(id))
+	return &CLNSecretUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for CLNSecret.
+func (c *CLNSecretClient) Delete() *CLNSecretDelete {
+	mutation := newCLNSecretMutation(c.config, OpDelete)
+	return &CLNSecretDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *CLNSecretClient) DeleteOne(_m *CLNSecret) *CLNSecretDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *CLNSecretClient) DeleteOneID(id string) *CLNSecretDeleteOne {
+	builder := c.Delete().Where(clnsecret.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &CLNSecretDeleteOne{builder}
+}
+
+// Query returns a query builder for CLNSecret.
+func (c *CLNSecretClient) Query() *CLNSecretQuery {
+	return &CLNSecretQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCLNSecret},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a CLNSecret entity by its id.
+func (c *CLNSecretClient) Get(ctx context.Context, id string) (*CLNSecret, error) {
+	return c.Query().Where(clnsecret.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *CLNSecretClient) GetX(ctx context.Context, id string) *CLNSecret {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *CLNSecretClient) Hooks() []Hook {
+	hooks := c.hooks.CLNSecret
+	return append(hooks[:len(hooks):len(hooks)], clnsecret.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *CLNSecretClient) Interceptors() []Interceptor {
+	inters := c.inters.CLNSecret
+	return append(inters[:len(inters):len(inters)], clnsecret.Interceptors[:]...)
+}
+
+func (c *CLNSecretClient) mutate(ctx context.Context, m *CLNSecretMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&CLNSecretCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&CLNSecretUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&CLNSecretUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&CLNSecretDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown CLNSecret mutation op: %q", m.Op())
+	}
+}
+
+// CLNTokenUseClient is a client for the CLNTokenUse schema.
+type CLNTokenUseClient struct {
+	config
+}
+
+// NewCLNTokenUseClient returns a client for the CLNTokenUse from the given config.
+func NewCLNTokenUseClient(c config) *CLNTokenUseClient {
+	return &CLNTokenUseClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `clntokenuse.Hooks(f(g(h())))`.
+func (c *CLNTokenUseClient) Use(hooks ...Hook) {
+	c.hooks.CLNTokenUse = append(c.hooks.CLNTokenUse, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `clntokenuse.Intercept(f(g(h())))`.
+func (c *CLNTokenUseClient) Intercept(interceptors ...Interceptor) {
+	c.inters.CLNTokenUse = append(c.inters.CLNTokenUse, interceptors...)
+}
+
+// Create returns a builder for creating a CLNTokenUse entity.
+func (c *CLNTokenUseClient) Create() *CLNTokenUseCreate {
+	mutation := newCLNTokenUseMutation(c.config, OpCreate)
+	return &CLNTokenUseCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of CLNTokenUse entities.
+func (c *CLNTokenUseClient) CreateBulk(builders ...*CLNTokenUseCreate) *CLNTokenUseCreateBulk {
+	return &CLNTokenUseCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *CLNTokenUseClient) MapCreateBulk(slice any, setFunc func(*CLNTokenUseCreate, int)) *CLNTokenUseCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &CLNTokenUseCreateBulk{err: fmt.Errorf("calling to CLNTokenUseClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*CLNTokenUseCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &CLNTokenUseCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for CLNTokenUse.
+func (c *CLNTokenUseClient) Update() *CLNTokenUseUpdate {
+	mutation := newCLNTokenUseMutation(c.config, OpUpdate)
+	return &CLNTokenUseUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *CLNTokenUseClient) UpdateOne(_m *CLNTokenUse) *CLNTokenUseUpdateOne {
+	mutation := newCLNTokenUseMutation(c.config, OpUpdateOne, withCLNTokenUse(_m))
+	return &CLNTokenUseUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *CLNTokenUseClient) UpdateOneID(id string) *CLNTokenUseUpdateOne {
+	mutation := newCLNTokenUseMutation(c.config, OpUpdateOne, withCLNTokenUseID(id))
+	return &CLNTokenUseUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for CLNTokenUse.
+func (c *CLNTokenUseClient) Delete() *CLNTokenUseDelete {
+	mutation := newCLNTokenUseMutation(c.config, OpDelete)
+	return &CLNTokenUseDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *CLNTokenUseClient) DeleteOne(_m *CLNTokenUse) *CLNTokenUseDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *CLNTokenUseClient) DeleteOneID(id string) *CLNTokenUseDeleteOne {
+	builder := c.Delete().Where(clntokenuse.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &CLNTokenUseDeleteOne{builder}
+}
+
+// Query returns a query builder for CLNTokenUse.
+func (c *CLNTokenUseClient) Query() *CLNTokenUseQuery {
+	return &CLNTokenUseQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCLNTokenUse},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a CLNTokenUse entity by its id.
+func (c *CLNTokenUseClient) Get(ctx context.Context, id string) (*CLNTokenUse, error) {
+	return c.Query().Where(clntokenuse.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *CLNTokenUseClient) GetX(ctx context.Context, id string) *CLNTokenUse {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *CLNTokenUseClient) Hooks() []Hook {
+	hooks := c.hooks.CLNTokenUse
+	return append(hooks[:len(hooks):len(hooks)], clntokenuse.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *CLNTokenUseClient) Interceptors() []Interceptor {
+	inters := c.inters.CLNTokenUse
+	return append(inters[:len(inters):len(inters)], clntokenuse.Interceptors[:]...)
+}
+
+func (c *CLNTokenUseClient) mutate(ctx context.Context, m *CLNTokenUseMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&CLNTokenUseCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&CLNTokenUseUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&CLNTokenUseUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&CLNTokenUseDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown CLNTokenUse mutation op: %q", m.Op())
 	}
 }
 
@@ -4633,18 +4921,18 @@ func (c *TransactionClient) mutate(ctx context.Context, m *TransactionMutation) 
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		APIToken, ActivationKey, Backup, BillableRun, Checkout, Datacenter,
-		GatewayEvent, IPLicense, IdempotencyRecord, Invoice, InvoiceItem, InvoiceLine,
-		LoginFailure, OperatorToken, PaymentAttempt, PaymentMethod, PriceChange,
-		Product, Reseller, SandboxPayment, Server, ServerAccount, Session, Setting,
-		Transaction []ent.Hook
+		APIToken, ActivationKey, Backup, BillableRun, CLNSecret, CLNTokenUse, Checkout,
+		Datacenter, GatewayEvent, IPLicense, IdempotencyRecord, Invoice, InvoiceItem,
+		InvoiceLine, LoginFailure, OperatorToken, PaymentAttempt, PaymentMethod,
+		PriceChange, Product, Reseller, SandboxPayment, Server, ServerAccount, Session,
+		Setting, Transaction []ent.Hook
 	}
 	inters struct {
-		APIToken, ActivationKey, Backup, BillableRun, Checkout, Datacenter,
-		GatewayEvent, IPLicense, IdempotencyRecord, Invoice, InvoiceItem, InvoiceLine,
-		LoginFailure, OperatorToken, PaymentAttempt, PaymentMethod, PriceChange,
-		Product, Reseller, SandboxPayment, Server, ServerAccount, Session, Setting,
-		Transaction []ent.Interceptor
+		APIToken, ActivationKey, Backup, BillableRun, CLNSecret, CLNTokenUse, Checkout,
+		Datacenter, GatewayEvent, IPLicense, IdempotencyRecord, Invoice, InvoiceItem,
+		InvoiceLine, LoginFailure, OperatorToken, PaymentAttempt, PaymentMethod,
+		PriceChange, Product, Reseller, SandboxPayment, Server, ServerAccount, Session,
+		Setting, Transaction []ent.Interceptor
 	}
 )
 

@@ -8,6 +8,8 @@ import (
 	"clnd/ent/backup"
 	"clnd/ent/billablerun"
 	"clnd/ent/checkout"
+	"clnd/ent/clnsecret"
+	"clnd/ent/clntokenuse"
 	"clnd/ent/datacenter"
 	"clnd/ent/gatewayevent"
 	"clnd/ent/idempotencyrecord"
@@ -101,6 +103,8 @@ func checkColumn(t, c string) error {
 			activationkey.Table:     activationkey.ValidColumn,
 			backup.Table:            backup.ValidColumn,
 			billablerun.Table:       billablerun.ValidColumn,
+			clnsecret.Table:         clnsecret.ValidColumn,
+			clntokenuse.Table:       clntokenuse.ValidColumn,
 			checkout.Table:          checkout.ValidColumn,
 			datacenter.Table:        datacenter.ValidColumn,
 			gatewayevent.Table:      gatewayevent.ValidColumn,

@@ -8,6 +8,8 @@ import (
 	"clnd/ent/backup"
 	"clnd/ent/billablerun"
 	"clnd/ent/checkout"
+	"clnd/ent/clnsecret"
+	"clnd/ent/clntokenuse"
 	"clnd/ent/datacenter"
 	"clnd/ent/gatewayevent"
 	"clnd/ent/idempotencyrecord"
@@ -54,6 +56,8 @@ const (
 	TypeActivationKey     = "ActivationKey"
 	TypeBackup            = "Backup"
 	TypeBillableRun       = "BillableRun"
+	TypeCLNSecret         = "CLNSecret"
+	TypeCLNTokenUse       = "CLNTokenUse"
 	TypeCheckout          = "Checkout"
 	TypeDatacenter        = "Datacenter"
 	TypeGatewayEvent      = "GatewayEvent"
@@ -3375,6 +3379,1052 @@ func (m *BillableRunMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown BillableRun edge %s", name)
+}
+
+// CLNSecretMutation represents an operation that mutates the CLNSecret nodes in the graph.
+type CLNSecretMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *string
+	created_at    *time.Time
+	reseller_id   *string
+	sealed        *[]byte
+	last_used_at  *time.Time
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*CLNSecret, error)
+	predicates    []predicate.CLNSecret
+}
+
+var _ ent.Mutation = (*CLNSecretMutation)(nil)
+
+// clnsecretOption allows management of the mutation configuration using functional options.
+type clnsecretOption func(*CLNSecretMutation)
+
+// newCLNSecretMutation creates new mutation for the CLNSecret entity.
+func newCLNSecretMutation(c config, op Op, opts ...clnsecretOption) *CLNSecretMutation {
+	m := &CLNSecretMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeCLNSecret,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withCLNSecretID sets the ID field of the mutation.
+func withCLNSecretID(id string) clnsecretOption {
+	return func(m *CLNSecretMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *CLNSecret
+		)
+		m.oldValue = func(ctx context.Context) (*CLNSecret, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().CLNSecret.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withCLNSecret sets the old CLNSecret of the mutation.
+func withCLNSecret(node *CLNSecret) clnsecretOption {
+	return func(m *CLNSecretMutation) {
+		m.oldValue = func(context.Context) (*CLNSecret, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m CLNSecretMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m CLNSecretMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of CLNSecret entities.
+func (m *CLNSecretMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *CLNSecretMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *CLNSecretMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().CLNSecret.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *CLNSecretMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *CLNSecretMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the CLNSecret entity.
+// If the CLNSecret object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CLNSecretMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *CLNSecretMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetResellerID sets the "reseller_id" field.
+func (m *CLNSecretMutation) SetResellerID(s string) {
+	m.reseller_id = &s
+}
+
+// ResellerID returns the value of the "reseller_id" field in the mutation.
+func (m *CLNSecretMutation) ResellerID() (r string, exists bool) {
+	v := m.reseller_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResellerID returns the old "reseller_id" field's value of the CLNSecret entity.
+// If the CLNSecret object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CLNSecretMutation) OldResellerID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResellerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResellerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResellerID: %w", err)
+	}
+	return oldValue.ResellerID, nil
+}
+
+// ResetResellerID resets all changes to the "reseller_id" field.
+func (m *CLNSecretMutation) ResetResellerID() {
+	m.reseller_id = nil
+}
+
+// SetSealed sets the "sealed" field.
+func (m *CLNSecretMutation) SetSealed(b []byte) {
+	m.sealed = &b
+}
+
+// Sealed returns the value of the "sealed" field in the mutation.
+func (m *CLNSecretMutation) Sealed() (r []byte, exists bool) {
+	v := m.sealed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSealed returns the old "sealed" field's value of the CLNSecret entity.
+// If the CLNSecret object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CLNSecretMutation) OldSealed(ctx context.Context) (v []byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSealed is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSealed requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSealed: %w", err)
+	}
+	return oldValue.Sealed, nil
+}
+
+// ResetSealed resets all changes to the "sealed" field.
+func (m *CLNSecretMutation) ResetSealed() {
+	m.sealed = nil
+}
+
+// SetLastUsedAt sets the "last_used_at" field.
+func (m *CLNSecretMutation) SetLastUsedAt(t time.Time) {
+	m.last_used_at = &t
+}
+
+// LastUsedAt returns the value of the "last_used_at" field in the mutation.
+func (m *CLNSecretMutation) LastUsedAt() (r time.Time, exists bool) {
+	v := m.last_used_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastUsedAt returns the old "last_used_at" field's value of the CLNSecret entity.
+// If the CLNSecret object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CLNSecretMutation) OldLastUsedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastUsedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastUsedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastUsedAt: %w", err)
+	}
+	return oldValue.LastUsedAt, nil
+}
+
+// ClearLastUsedAt clears the value of the "last_used_at" field.
+func (m *CLNSecretMutation) ClearLastUsedAt() {
+	m.last_used_at = nil
+	m.clearedFields[clnsecret.FieldLastUsedAt] = struct{}{}
+}
+
+// LastUsedAtCleared returns if the "last_used_at" field was cleared in this mutation.
+func (m *CLNSecretMutation) LastUsedAtCleared() bool {
+	_, ok := m.clearedFields[clnsecret.FieldLastUsedAt]
+	return ok
+}
+
+// ResetLastUsedAt resets all changes to the "last_used_at" field.
+func (m *CLNSecretMutation) ResetLastUsedAt() {
+	m.last_used_at = nil
+	delete(m.clearedFields, clnsecret.FieldLastUsedAt)
+}
+
+// Where appends a list predicates to the CLNSecretMutation builder.
+func (m *CLNSecretMutation) Where(ps ...predicate.CLNSecret) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the CLNSecretMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *CLNSecretMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.CLNSecret, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *CLNSecretMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *CLNSecretMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (CLNSecret).
+func (m *CLNSecretMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *CLNSecretMutation) Fields() []string {
+	fields := make([]string, 0, 4)
+	if m.created_at != nil {
+		fields = append(fields, clnsecret.FieldCreatedAt)
+	}
+	if m.reseller_id != nil {
+		fields = append(fields, clnsecret.FieldResellerID)
+	}
+	if m.sealed != nil {
+		fields = append(fields, clnsecret.FieldSealed)
+	}
+	if m.last_used_at != nil {
+		fields = append(fields, clnsecret.FieldLastUsedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *CLNSecretMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case clnsecret.FieldCreatedAt:
+		return m.CreatedAt()
+	case clnsecret.FieldResellerID:
+		return m.ResellerID()
+	case clnsecret.FieldSealed:
+		return m.Sealed()
+	case clnsecret.FieldLastUsedAt:
+		return m.LastUsedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *CLNSecretMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case clnsecret.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case clnsecret.FieldResellerID:
+		return m.OldResellerID(ctx)
+	case clnsecret.FieldSealed:
+		return m.OldSealed(ctx)
+	case clnsecret.FieldLastUsedAt:
+		return m.OldLastUsedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown CLNSecret field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CLNSecretMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case clnsecret.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case clnsecret.FieldResellerID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResellerID(v)
+		return nil
+	case clnsecret.FieldSealed:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSealed(v)
+		return nil
+	case clnsecret.FieldLastUsedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastUsedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CLNSecret field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *CLNSecretMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *CLNSecretMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CLNSecretMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown CLNSecret numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *CLNSecretMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(clnsecret.FieldLastUsedAt) {
+		fields = append(fields, clnsecret.FieldLastUsedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *CLNSecretMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *CLNSecretMutation) ClearField(name string) error {
+	switch name {
+	case clnsecret.FieldLastUsedAt:
+		m.ClearLastUsedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown CLNSecret nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *CLNSecretMutation) ResetField(name string) error {
+	switch name {
+	case clnsecret.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case clnsecret.FieldResellerID:
+		m.ResetResellerID()
+		return nil
+	case clnsecret.FieldSealed:
+		m.ResetSealed()
+		return nil
+	case clnsecret.FieldLastUsedAt:
+		m.ResetLastUsedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown CLNSecret field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *CLNSecretMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *CLNSecretMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *CLNSecretMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *CLNSecretMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *CLNSecretMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *CLNSecretMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *CLNSecretMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown CLNSecret unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *CLNSecretMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown CLNSecret edge %s", name)
+}
+
+// CLNTokenUseMutation represents an operation that mutates the CLNTokenUse nodes in the graph.
+type CLNTokenUseMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *string
+	secret_id     *string
+	signed_at     *int64
+	addsigned_at  *int64
+	used_at       *time.Time
+	keep_until    *time.Time
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*CLNTokenUse, error)
+	predicates    []predicate.CLNTokenUse
+}
+
+var _ ent.Mutation = (*CLNTokenUseMutation)(nil)
+
+// clntokenuseOption allows management of the mutation configuration using functional options.
+type clntokenuseOption func(*CLNTokenUseMutation)
+
+// newCLNTokenUseMutation creates new mutation for the CLNTokenUse entity.
+func newCLNTokenUseMutation(c config, op Op, opts ...clntokenuseOption) *CLNTokenUseMutation {
+	m := &CLNTokenUseMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeCLNTokenUse,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withCLNTokenUseID sets the ID field of the mutation.
+func withCLNTokenUseID(id string) clntokenuseOption {
+	return func(m *CLNTokenUseMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *CLNTokenUse
+		)
+		m.oldValue = func(ctx context.Context) (*CLNTokenUse, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().CLNTokenUse.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withCLNTokenUse sets the old CLNTokenUse of the mutation.
+func withCLNTokenUse(node *CLNTokenUse) clntokenuseOption {
+	return func(m *CLNTokenUseMutation) {
+		m.oldValue = func(context.Context) (*CLNTokenUse, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m CLNTokenUseMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m CLNTokenUseMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of CLNTokenUse entities.
+func (m *CLNTokenUseMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *CLNTokenUseMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *CLNTokenUseMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().CLNTokenUse.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetSecretID sets the "secret_id" field.
+func (m *CLNTokenUseMutation) SetSecretID(s string) {
+	m.secret_id = &s
+}
+
+// SecretID returns the value of the "secret_id" field in the mutation.
+func (m *CLNTokenUseMutation) SecretID() (r string, exists bool) {
+	v := m.secret_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSecretID returns the old "secret_id" field's value of the CLNTokenUse entity.
+// If the CLNTokenUse object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CLNTokenUseMutation) OldSecretID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSecretID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSecretID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSecretID: %w", err)
+	}
+	return oldValue.SecretID, nil
+}
+
+// ResetSecretID resets all changes to the "secret_id" field.
+func (m *CLNTokenUseMutation) ResetSecretID() {
+	m.secret_id = nil
+}
+
+// SetSignedAt sets the "signed_at" field.
+func (m *CLNTokenUseMutation) SetSignedAt(i int64) {
+	m.signed_at = &i
+	m.addsigned_at = nil
+}
+
+// SignedAt returns the value of the "signed_at" field in the mutation.
+func (m *CLNTokenUseMutation) SignedAt() (r int64, exists bool) {
+	v := m.signed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSignedAt returns the old "signed_at" field's value of the CLNTokenUse entity.
+// If the CLNTokenUse object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CLNTokenUseMutation) OldSignedAt(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSignedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSignedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSignedAt: %w", err)
+	}
+	return oldValue.SignedAt, nil
+}
+
+// AddSignedAt adds i to the "signed_at" field.
+func (m *CLNTokenUseMutation) AddSignedAt(i int64) {
+	if m.addsigned_at != nil {
+		*m.addsigned_at += i
+	} else {
+		m.addsigned_at = &i
+	}
+}
+
+// AddedSignedAt returns the value that was added to the "signed_at" field in this mutation.
+func (m *CLNTokenUseMutation) AddedSignedAt() (r int64, exists bool) {
+	v := m.addsigned_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSignedAt resets all changes to the "signed_at" field.
+func (m *CLNTokenUseMutation) ResetSignedAt() {
+	m.signed_at = nil
+	m.addsigned_at = nil
+}
+
+// SetUsedAt sets the "used_at" field.
+func (m *CLNTokenUseMutation) SetUsedAt(t time.Time) {
+	m.used_at = &t
+}
+
+// UsedAt returns the value of the "used_at" field in the mutation.
+func (m *CLNTokenUseMutation) UsedAt() (r time.Time, exists bool) {
+	v := m.used_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUsedAt returns the old "used_at" field's value of the CLNTokenUse entity.
+// If the CLNTokenUse object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CLNTokenUseMutation) OldUsedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUsedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUsedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUsedAt: %w", err)
+	}
+	return oldValue.UsedAt, nil
+}
+
+// ResetUsedAt resets all changes to the "used_at" field.
+func (m *CLNTokenUseMutation) ResetUsedAt() {
+	m.used_at = nil
+}
+
+// SetKeepUntil sets the "keep_until" field.
+func (m *CLNTokenUseMutation) SetKeepUntil(t time.Time) {
+	m.keep_until = &t
+}
+
+// KeepUntil returns the value of the "keep_until" field in the mutation.
+func (m *CLNTokenUseMutation) KeepUntil() (r time.Time, exists bool) {
+	v := m.keep_until
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKeepUntil returns the old "keep_until" field's value of the CLNTokenUse entity.
+// If the CLNTokenUse object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CLNTokenUseMutation) OldKeepUntil(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKeepUntil is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKeepUntil requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKeepUntil: %w", err)
+	}
+	return oldValue.KeepUntil, nil
+}
+
+// ResetKeepUntil resets all changes to the "keep_until" field.
+func (m *CLNTokenUseMutation) ResetKeepUntil() {
+	m.keep_until = nil
+}
+
+// Where appends a list predicates to the CLNTokenUseMutation builder.
+func (m *CLNTokenUseMutation) Where(ps ...predicate.CLNTokenUse) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the CLNTokenUseMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *CLNTokenUseMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.CLNTokenUse, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *CLNTokenUseMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *CLNTokenUseMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (CLNTokenUse).
+func (m *CLNTokenUseMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *CLNTokenUseMutation) Fields() []string {
+	fields := make([]string, 0, 4)
+	if m.secret_id != nil {
+		fields = append(fields, clntokenuse.FieldSecretID)
+	}
+	if m.signed_at != nil {
+		fields = append(fields, clntokenuse.FieldSignedAt)
+	}
+	if m.used_at != nil {
+		fields = append(fields, clntokenuse.FieldUsedAt)
+	}
+	if m.keep_until != nil {
+		fields = append(fields, clntokenuse.FieldKeepUntil)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *CLNTokenUseMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case clntokenuse.FieldSecretID:
+		return m.SecretID()
+	case clntokenuse.FieldSignedAt:
+		return m.SignedAt()
+	case clntokenuse.FieldUsedAt:
+		return m.UsedAt()
+	case clntokenuse.FieldKeepUntil:
+		return m.KeepUntil()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *CLNTokenUseMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case clntokenuse.FieldSecretID:
+		return m.OldSecretID(ctx)
+	case clntokenuse.FieldSignedAt:
+		return m.OldSignedAt(ctx)
+	case clntokenuse.FieldUsedAt:
+		return m.OldUsedAt(ctx)
+	case clntokenuse.FieldKeepUntil:
+		return m.OldKeepUntil(ctx)
+	}
+	return nil, fmt.Errorf("unknown CLNTokenUse field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CLNTokenUseMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case clntokenuse.FieldSecretID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSecretID(v)
+		return nil
+	case clntokenuse.FieldSignedAt:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSignedAt(v)
+		return nil
+	case clntokenuse.FieldUsedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUsedAt(v)
+		return nil
+	case clntokenuse.FieldKeepUntil:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKeepUntil(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CLNTokenUse field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *CLNTokenUseMutation) AddedFields() []string {
+	var fields []string
+	if m.addsigned_at != nil {
+		fields = append(fields, clntokenuse.FieldSignedAt)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *CLNTokenUseMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case clntokenuse.FieldSignedAt:
+		return m.AddedSignedAt()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CLNTokenUseMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case clntokenuse.FieldSignedAt:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSignedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CLNTokenUse numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *CLNTokenUseMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *CLNTokenUseMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *CLNTokenUseMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown CLNTokenUse nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *CLNTokenUseMutation) ResetField(name string) error {
+	switch name {
+	case clntokenuse.FieldSecretID:
+		m.ResetSecretID()
+		return nil
+	case clntokenuse.FieldSignedAt:
+		m.ResetSignedAt()
+		return nil
+	case clntokenuse.FieldUsedAt:
+		m.ResetUsedAt()
+		return nil
+	case clntokenuse.FieldKeepUntil:
+		m.ResetKeepUntil()
+		return nil
+	}
+	return fmt.Errorf("unknown CLNTokenUse field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *CLNTokenUseMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *CLNTokenUseMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *CLNTokenUseMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *CLNTokenUseMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *CLNTokenUseMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *CLNTokenUseMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *CLNTokenUseMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown CLNTokenUse unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *CLNTokenUseMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown CLNTokenUse edge %s", name)
 }
 
 // CheckoutMutation represents an operation that mutates the Checkout nodes in the graph.

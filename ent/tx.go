@@ -22,6 +22,10 @@ type Tx struct {
 	Backup *BackupClient
 	// BillableRun is the client for interacting with the BillableRun builders.
 	BillableRun *BillableRunClient
+	// CLNSecret is the client for interacting with the CLNSecret builders.
+	CLNSecret *CLNSecretClient
+	// CLNTokenUse is the client for interacting with the CLNTokenUse builders.
+	CLNTokenUse *CLNTokenUseClient
 	// Checkout is the client for interacting with the Checkout builders.
 	Checkout *CheckoutClient
 	// Datacenter is the client for interacting with the Datacenter builders.
@@ -199,6 +203,8 @@ func (tx *Tx) init() {
 	tx.ActivationKey = NewActivationKeyClient(tx.config)
 	tx.Backup = NewBackupClient(tx.config)
 	tx.BillableRun = NewBillableRunClient(tx.config)
+	tx.CLNSecret = NewCLNSecretClient(tx.config)
+	tx.CLNTokenUse = NewCLNTokenUseClient(tx.config)
 	tx.Checkout = NewCheckoutClient(tx.config)
 	tx.Datacenter = NewDatacenterClient(tx.config)
 	tx.GatewayEvent = NewGatewayEventClient(tx.config)

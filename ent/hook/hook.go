@@ -56,6 +56,30 @@ func (f BillableRunFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value,
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.BillableRunMutation", m)
 }
 
+// The CLNSecretFunc type is an adapter to allow the use of ordinary
+// function as CLNSecret mutator.
+type CLNSecretFunc func(context.Context, *ent.CLNSecretMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f CLNSecretFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.CLNSecretMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CLNSecretMutation", m)
+}
+
+// The CLNTokenUseFunc type is an adapter to allow the use of ordinary
+// function as CLNTokenUse mutator.
+type CLNTokenUseFunc func(context.Context, *ent.CLNTokenUseMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f CLNTokenUseFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.CLNTokenUseMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CLNTokenUseMutation", m)
+}
+
 // The CheckoutFunc type is an adapter to allow the use of ordinary
 // function as Checkout mutator.
 type CheckoutFunc func(context.Context, *ent.CheckoutMutation) (ent.Value, error)

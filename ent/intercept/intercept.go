@@ -12,6 +12,8 @@ import (
 	"clnd/ent/backup"
 	"clnd/ent/billablerun"
 	"clnd/ent/checkout"
+	"clnd/ent/clnsecret"
+	"clnd/ent/clntokenuse"
 	"clnd/ent/datacenter"
 	"clnd/ent/gatewayevent"
 	"clnd/ent/idempotencyrecord"
@@ -199,6 +201,60 @@ func (f TraverseBillableRun) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.BillableRunQuery", q)
+}
+
+// The CLNSecretFunc type is an adapter to allow the use of ordinary function as a Querier.
+type CLNSecretFunc func(context.Context, *ent.CLNSecretQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f CLNSecretFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.CLNSecretQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.CLNSecretQuery", q)
+}
+
+// The TraverseCLNSecret type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseCLNSecret func(context.Context, *ent.CLNSecretQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseCLNSecret) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseCLNSecret) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.CLNSecretQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.CLNSecretQuery", q)
+}
+
+// The CLNTokenUseFunc type is an adapter to allow the use of ordinary function as a Querier.
+type CLNTokenUseFunc func(context.Context, *ent.CLNTokenUseQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f CLNTokenUseFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.CLNTokenUseQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.CLNTokenUseQuery", q)
+}
+
+// The TraverseCLNTokenUse type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseCLNTokenUse func(context.Context, *ent.CLNTokenUseQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseCLNTokenUse) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseCLNTokenUse) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.CLNTokenUseQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.CLNTokenUseQuery", q)
 }
 
 // The CheckoutFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -779,6 +835,10 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.BackupQuery, predicate.Backup, backup.OrderOption]{typ: ent.TypeBackup, tq: q}, nil
 	case *ent.BillableRunQuery:
 		return &query[*ent.BillableRunQuery, predicate.BillableRun, billablerun.OrderOption]{typ: ent.TypeBillableRun, tq: q}, nil
+	case *ent.CLNSecretQuery:
+		return &query[*ent.CLNSecretQuery, predicate.CLNSecret, clnsecret.OrderOption]{typ: ent.TypeCLNSecret, tq: q}, nil
+	case *ent.CLNTokenUseQuery:
+		return &query[*ent.CLNTokenUseQuery, predicate.CLNTokenUse, clntokenuse.OrderOption]{typ: ent.TypeCLNTokenUse, tq: q}, nil
 	case *ent.CheckoutQuery:
 		return &query[*ent.CheckoutQuery, predicate.Checkout, checkout.OrderOption]{typ: ent.TypeCheckout, tq: q}, nil
 	case *ent.DatacenterQuery:

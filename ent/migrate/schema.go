@@ -165,6 +165,58 @@ var (
 			},
 		},
 	}
+	// ClnSecretsColumns holds the columns for the "cln_secrets" table.
+	ClnSecretsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "reseller_id", Type: field.TypeString},
+		{Name: "sealed", Type: field.TypeBytes},
+		{Name: "last_used_at", Type: field.TypeTime, Nullable: true},
+	}
+	// ClnSecretsTable holds the schema information for the "cln_secrets" table.
+	ClnSecretsTable = &schema.Table{
+		Name:       "cln_secrets",
+		Columns:    ClnSecretsColumns,
+		PrimaryKey: []*schema.Column{ClnSecretsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "clnsecret_reseller_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{ClnSecretsColumns[2], ClnSecretsColumns[1]},
+			},
+		},
+	}
+	// ClnTokenUsesColumns holds the columns for the "cln_token_uses" table.
+	ClnTokenUsesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "secret_id", Type: field.TypeString},
+		{Name: "signed_at", Type: field.TypeInt64},
+		{Name: "used_at", Type: field.TypeTime},
+		{Name: "keep_until", Type: field.TypeTime},
+	}
+	// ClnTokenUsesTable holds the schema information for the "cln_token_uses" table.
+	ClnTokenUsesTable = &schema.Table{
+		Name:       "cln_token_uses",
+		Columns:    ClnTokenUsesColumns,
+		PrimaryKey: []*schema.Column{ClnTokenUsesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "clntokenuse_secret_id_signed_at",
+				Unique:  true,
+				Columns: []*schema.Column{ClnTokenUsesColumns[1], ClnTokenUsesColumns[2]},
+			},
+			{
+				Name:    "clntokenuse_secret_id_used_at",
+				Unique:  false,
+				Columns: []*schema.Column{ClnTokenUsesColumns[1], ClnTokenUsesColumns[3]},
+			},
+			{
+				Name:    "clntokenuse_keep_until",
+				Unique:  false,
+				Columns: []*schema.Column{ClnTokenUsesColumns[4]},
+			},
+		},
+	}
 	// CheckoutsColumns holds the columns for the "checkouts" table.
 	CheckoutsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -893,6 +945,8 @@ var (
 		ActivationKeysTable,
 		BackupsTable,
 		BillableRunsTable,
+		ClnSecretsTable,
+		ClnTokenUsesTable,
 		CheckoutsTable,
 		DatacentersTable,
 		GatewayEventsTable,

@@ -18,6 +18,12 @@ type Backup func(*sql.Selector)
 // BillableRun is the predicate function for billablerun builders.
 type BillableRun func(*sql.Selector)
 
+// CLNSecret is the predicate function for clnsecret builders.
+type CLNSecret func(*sql.Selector)
+
+// CLNTokenUse is the predicate function for clntokenuse builders.
+type CLNTokenUse func(*sql.Selector)
+
 // Checkout is the predicate function for checkout builders.
 type Checkout func(*sql.Selector)
 

@@ -8,6 +8,8 @@ import (
 	"clnd/ent/backup"
 	"clnd/ent/billablerun"
 	"clnd/ent/checkout"
+	"clnd/ent/clnsecret"
+	"clnd/ent/clntokenuse"
 	"clnd/ent/datacenter"
 	"clnd/ent/gatewayevent"
 	"clnd/ent/idempotencyrecord"
@@ -132,6 +134,42 @@ func init() {
 	billablerun.DefaultID = billablerunDescID.Default.(func() string)
 	// billablerun.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	billablerun.IDValidator = billablerunDescID.Validators[0].(func(string) error)
+	clnsecretMixin := schema.CLNSecret{}.Mixin()
+	clnsecretMixinHooks1 := clnsecretMixin[1].Hooks()
+	clnsecretMixinHooks2 := clnsecretMixin[2].Hooks()
+	clnsecret.Hooks[0] = clnsecretMixinHooks1[0]
+	clnsecret.Hooks[1] = clnsecretMixinHooks2[0]
+	clnsecretMixinInters0 := clnsecretMixin[0].Interceptors()
+	clnsecretMixinInters2 := clnsecretMixin[2].Interceptors()
+	clnsecret.Interceptors[0] = clnsecretMixinInters0[0]
+	clnsecret.Interceptors[1] = clnsecretMixinInters2[0]
+	clnsecretMixinFields0 := clnsecretMixin[0].Fields()
+	_ = clnsecretMixinFields0
+	clnsecretFields := schema.CLNSecret{}.Fields()
+	_ = clnsecretFields
+	// clnsecretDescID is the schema descriptor for id field.
+	clnsecretDescID := clnsecretMixinFields0[0].Descriptor()
+	// clnsecret.DefaultID holds the default value on creation for the id field.
+	clnsecret.DefaultID = clnsecretDescID.Default.(func() string)
+	// clnsecret.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	clnsecret.IDValidator = clnsecretDescID.Validators[0].(func(string) error)
+	clntokenuseMixin := schema.CLNTokenUse{}.Mixin()
+	clntokenuseHooks := schema.CLNTokenUse{}.Hooks()
+	clntokenuse.Hooks[0] = clntokenuseHooks[0]
+	clntokenuseMixinInters0 := clntokenuseMixin[0].Interceptors()
+	clntokenuseInters := schema.CLNTokenUse{}.Interceptors()
+	clntokenuse.Interceptors[0] = clntokenuseMixinInters0[0]
+	clntokenuse.Interceptors[1] = clntokenuseInters[0]
+	clntokenuseMixinFields0 := clntokenuseMixin[0].Fields()
+	_ = clntokenuseMixinFields0
+	clntokenuseFields := schema.CLNTokenUse{}.Fields()
+	_ = clntokenuseFields
+	// clntokenuseDescID is the schema descriptor for id field.
+	clntokenuseDescID := clntokenuseMixinFields0[0].Descriptor()
+	// clntokenuse.DefaultID holds the default value on creation for the id field.
+	clntokenuse.DefaultID = clntokenuseDescID.Default.(func() string)
+	// clntokenuse.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	clntokenuse.IDValidator = clntokenuseDescID.Validators[0].(func(string) error)
 	checkoutMixin := schema.Checkout{}.Mixin()
 	checkoutMixinHooks1 := checkoutMixin[1].Hooks()
 	checkoutMixinHooks2 := checkoutMixin[2].Hooks()

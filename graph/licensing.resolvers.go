@@ -61,20 +61,11 @@ func (r *mutationResolver) AddIPLicense(ctx context.Context, input model.AddIPLi
 	if err != nil {
 		return nil, err
 	}
-	owner, err := accounts.Acting(ctx, t, input.ResellerID)
-	if err != nil {
-		return nil, err
-	}
-	if err := accounts.RequireGoodStanding(owner); err != nil {
-		return nil, err
-	}
-	lic, err := licensing.CreateIPLicense(ctx, t, licensing.NewIPLicense{
-		ResellerID: owner.ID,
-		IP:         input.IP,
-		Type:       input.Type,
-		Hostname:   deref(input.Hostname),
-		AddedAt:    clock.Now(ctx),
-		Sandbox:    r.Sandbox(),
+	lic, err := licensing.AddIPLicense(ctx, t, input.ResellerID, licensing.NewIPLicense{
+		IP:       input.IP,
+		Type:     input.Type,
+		Hostname: deref(input.Hostname),
+		Sandbox:  r.Sandbox(),
 	})
 	if err != nil {
 		return nil, err

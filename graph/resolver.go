@@ -12,6 +12,7 @@ import (
 	"clnd/internal/accounts"
 	"clnd/internal/apperr"
 	"clnd/internal/checkin"
+	"clnd/internal/clnsecret"
 	"clnd/internal/clock"
 	"clnd/internal/invoicepdf"
 	"clnd/internal/licensing"
@@ -47,6 +48,9 @@ type Resolver struct {
 	// ClockMoved is called after advanceClock commits (the billing
 	// scheduler checks whether a month has ended).
 	ClockMoved func()
+	// CLNSecrets seals the CLN API secrets createCLNSecret makes; disabled
+	// (ErrDisabled) without a server key.
+	CLNSecrets clnsecret.Keyring
 	// Log is for errors that do not end a request (a reseller a billing run skipped).
 	Log *slog.Logger
 }

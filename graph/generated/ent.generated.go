@@ -62,6 +62,7 @@ type QueryResolver interface {
 	Products(ctx context.Context) ([]*ent.Product, error)
 	Datacenters(ctx context.Context) ([]*ent.Datacenter, error)
 	BackupPricePerGb(ctx context.Context) (money.Cents, error)
+	ClnSecrets(ctx context.Context) ([]*ent.CLNSecret, error)
 	IPLicenses(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.IPLicenseOrder, where *ent.IPLicenseWhereInput, search *string, resellerID *string) (*ent.IPLicenseConnection, error)
 	ServerAccounts(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ServerAccountOrder, where *ent.ServerAccountWhereInput, search *string, resellerID *string) (*ent.ServerAccountConnection, error)
 	GatewayEvents(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int) (*ent.GatewayEventConnection, error)
@@ -4467,6 +4468,38 @@ func (ec *executionContext) _Query_backupPricePerGB(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_Query_backupPricePerGB(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Query", field, true, true, "Money")
+}
+
+func (ec *executionContext) _Query_clnSecrets(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_clnSecrets(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().ClnSecrets(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.CLNSecret) graphql.Marshaler {
+			return ec.marshalNCLNSecret2ᚕᚖclndᚋentᚐCLNSecretᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_clnSecrets(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CLNSecret(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Query_ipLicenses(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -11957,6 +11990,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_backupPricePerGB(ctx, field)
+				})
+		case "clnSecrets":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_clnSecrets(ctx, field)
 				})
 		case "ipLicenses":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,

@@ -105,6 +105,12 @@ type ComplexityRoot struct {
 		SizeGB        func(childComplexity int) int
 	}
 
+	CLNSecret struct {
+		CreatedAt  func(childComplexity int) int
+		ID         func(childComplexity int) int
+		LastUsedAt func(childComplexity int) int
+	}
+
 	CheckIn struct {
 		At       func(childComplexity int) int
 		Hostname func(childComplexity int) int
@@ -143,6 +149,12 @@ type ComplexityRoot struct {
 
 	CreateActivationKeyPayload struct {
 		Key func(childComplexity int) int
+	}
+
+	CreateCLNSecretPayload struct {
+		ClnSecret func(childComplexity int) int
+		Login     func(childComplexity int) int
+		Secret    func(childComplexity int) int
 	}
 
 	CreateServerAccountPayload struct {
@@ -274,6 +286,7 @@ type ComplexityRoot struct {
 		CheckIn                 func(childComplexity int, input model.CheckInInput) int
 		CreateAPIToken          func(childComplexity int, input model.CreateAPITokenInput) int
 		CreateActivationKey     func(childComplexity int, serverAccountID string) int
+		CreateCLNSecret         func(childComplexity int) int
 		CreateServerAccount     func(childComplexity int, input model.CreateServerAccountInput) int
 		DeactivateBackup        func(childComplexity int, licenseID string) int
 		ImportIPLicenses        func(childComplexity int, input model.ImportIPLicensesInput) int
@@ -288,6 +301,7 @@ type ComplexityRoot struct {
 		RemoveServer            func(childComplexity int, id string) int
 		RemoveServerAccount     func(childComplexity int, id string) int
 		RevokeAPIToken          func(childComplexity int, id string) int
+		RevokeCLNSecret         func(childComplexity int, id string) int
 		RunBilling              func(childComplexity int, period string) int
 		SetAutopayment          func(childComplexity int, input model.SetAutopaymentInput) int
 		SetBackupPricePerGb     func(childComplexity int, input model.SetBackupPricePerGBInput) int
@@ -355,6 +369,7 @@ type ComplexityRoot struct {
 		APITokens        func(childComplexity int) int
 		AccountSummary   func(childComplexity int, resellerID *string) int
 		BackupPricePerGb func(childComplexity int) int
+		ClnSecrets       func(childComplexity int) int
 		Clock            func(childComplexity int) int
 		Datacenters      func(childComplexity int) int
 		GatewayEvents    func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int) int
@@ -437,6 +452,10 @@ type ComplexityRoot struct {
 	}
 
 	RevokeAPITokenPayload struct {
+		RevokedID func(childComplexity int) int
+	}
+
+	RevokeCLNSecretPayload struct {
 		RevokedID func(childComplexity int) int
 	}
 
@@ -782,6 +801,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Backup.SizeGB(childComplexity), true
 
+	case "CLNSecret.createdAt":
+		if e.ComplexityRoot.CLNSecret.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CLNSecret.CreatedAt(childComplexity), true
+	case "CLNSecret.id":
+		if e.ComplexityRoot.CLNSecret.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CLNSecret.ID(childComplexity), true
+	case "CLNSecret.lastUsedAt":
+		if e.ComplexityRoot.CLNSecret.LastUsedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CLNSecret.LastUsedAt(childComplexity), true
+
 	case "CheckIn.at":
 		if e.ComplexityRoot.CheckIn.At == nil {
 			break
@@ -919,6 +957,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CreateActivationKeyPayload.Key(childComplexity), true
+
+	case "CreateCLNSecretPayload.clnSecret":
+		if e.ComplexityRoot.CreateCLNSecretPayload.ClnSecret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateCLNSecretPayload.ClnSecret(childComplexity), true
+	case "CreateCLNSecretPayload.login":
+		if e.ComplexityRoot.CreateCLNSecretPayload.Login == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateCLNSecretPayload.Login(childComplexity), true
+	case "CreateCLNSecretPayload.secret":
+		if e.ComplexityRoot.CreateCLNSecretPayload.Secret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateCLNSecretPayload.Secret(childComplexity), true
 
 	case "CreateServerAccountPayload.serverAccount":
 		if e.ComplexityRoot.CreateServerAccountPayload.ServerAccount == nil {
@@ -1456,6 +1513,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateActivationKey(childComplexity, args["serverAccountID"].(string)), true
+	case "Mutation.createCLNSecret":
+		if e.ComplexityRoot.Mutation.CreateCLNSecret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.CreateCLNSecret(childComplexity), true
 	case "Mutation.createServerAccount":
 		if e.ComplexityRoot.Mutation.CreateServerAccount == nil {
 			break
@@ -1605,6 +1668,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeAPIToken(childComplexity, args["id"].(string)), true
+	case "Mutation.revokeCLNSecret":
+		if e.ComplexityRoot.Mutation.RevokeCLNSecret == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeCLNSecret_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeCLNSecret(childComplexity, args["id"].(string)), true
 	case "Mutation.runBilling":
 		if e.ComplexityRoot.Mutation.RunBilling == nil {
 			break
@@ -1933,6 +2007,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.BackupPricePerGb(childComplexity), true
+	case "Query.clnSecrets":
+		if e.ComplexityRoot.Query.ClnSecrets == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.ClnSecrets(childComplexity), true
 	case "Query.clock":
 		if e.ComplexityRoot.Query.Clock == nil {
 			break
@@ -2293,6 +2373,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RevokeAPITokenPayload.RevokedID(childComplexity), true
+
+	case "RevokeCLNSecretPayload.revokedID":
+		if e.ComplexityRoot.RevokeCLNSecretPayload.RevokedID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevokeCLNSecretPayload.RevokedID(childComplexity), true
 
 	case "RunBillingPayload.invoices":
 		if e.ComplexityRoot.RunBillingPayload.Invoices == nil {
@@ -3076,6 +3163,51 @@ extend type Mutation {
   setProductPrice("The input." input: SetProductPriceInput!): SetProductPricePayload! @operator
   "Operator: sets the price of one GB-month of backup storage."
   setBackupPricePerGB("The input." input: SetBackupPricePerGBInput!): SetBackupPricePerGBPayload! @operator
+}
+`, BuiltIn: false},
+	{Name: "../clnapi.graphqls", Input: `"""
+A secret for the CLN reseller REST API under /api/ (docs/cln-api.md). Requests sign with it:
+token=<login>|<unix seconds>|<sha1 hex of (secret + seconds)>, login being the reseller's login.
+The secret itself is shown once, by createCLNSecret; clnd keeps it sealed with the server key.
+"""
+type CLNSecret {
+  "The secret's ID (cls_…); revokeCLNSecret takes it."
+  id: ID!
+  "When it was created."
+  createdAt: Time!
+  "When a request last authenticated with it (to the minute); null if never."
+  lastUsedAt: Time
+}
+
+"Result of createCLNSecret."
+type CreateCLNSecretPayload {
+  "The secret, shown only in this response. Sign CLN API tokens with it and the reseller's login."
+  secret: String!
+  "The login that goes first in the token: the reseller's login."
+  login: String!
+  "The new secret's record."
+  clnSecret: CLNSecret!
+}
+
+"Result of revokeCLNSecret."
+type RevokeCLNSecretPayload {
+  "The revoked secret's ID."
+  revokedID: ID!
+}
+
+extend type Query {
+  "The caller's CLN API secrets, oldest first, without their plaintext (an operator sees every reseller's)."
+  clnSecrets: [CLNSecret!]!
+}
+
+extend type Mutation {
+  """
+  Creates a secret for the CLN reseller REST API (from a login session only; at most 5 per reseller,
+  LIMIT_REACHED beyond). FORBIDDEN when the server runs without CLND_SECRETS_KEY outside sandbox mode.
+  """
+  createCLNSecret: CreateCLNSecretPayload!
+  "Revokes a CLN API secret; tokens signed with it stop working at once."
+  revokeCLNSecret("The secret to revoke." id: ID!): RevokeCLNSecretPayload!
 }
 `, BuiltIn: false},
 	{Name: "../ent.graphqls", Input: `directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
@@ -6005,6 +6137,18 @@ func (ec *executionContext) childFields_Backup(ctx context.Context, field graphq
 	return nil, fmt.Errorf("no field named %q was found under type Backup", field.Name)
 }
 
+func (ec *executionContext) childFields_CLNSecret(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_CLNSecret_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_CLNSecret_createdAt(ctx, field)
+	case "lastUsedAt":
+		return ec.fieldContext_CLNSecret_lastUsedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CLNSecret", field.Name)
+}
+
 func (ec *executionContext) childFields_CheckIn(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "at":
@@ -6083,6 +6227,18 @@ func (ec *executionContext) childFields_CreateActivationKeyPayload(ctx context.C
 		return ec.fieldContext_CreateActivationKeyPayload_key(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CreateActivationKeyPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_CreateCLNSecretPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "secret":
+		return ec.fieldContext_CreateCLNSecretPayload_secret(ctx, field)
+	case "login":
+		return ec.fieldContext_CreateCLNSecretPayload_login(ctx, field)
+	case "clnSecret":
+		return ec.fieldContext_CreateCLNSecretPayload_clnSecret(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateCLNSecretPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_CreateServerAccountPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6569,6 +6725,14 @@ func (ec *executionContext) childFields_RevokeAPITokenPayload(ctx context.Contex
 		return ec.fieldContext_RevokeAPITokenPayload_revokedID(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RevokeAPITokenPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_RevokeCLNSecretPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "revokedID":
+		return ec.fieldContext_RevokeCLNSecretPayload_revokedID(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RevokeCLNSecretPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_RunBillingPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

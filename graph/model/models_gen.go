@@ -159,6 +159,16 @@ type CreateActivationKeyPayload struct {
 	Key *ent.ActivationKey `json:"key"`
 }
 
+// Result of createCLNSecret.
+type CreateCLNSecretPayload struct {
+	// The secret, shown only in this response. Sign CLN API tokens with it and the reseller's login.
+	Secret string `json:"secret"`
+	// The login that goes first in the token: the reseller's login.
+	Login string `json:"login"`
+	// The new secret's record.
+	ClnSecret *ent.CLNSecret `json:"clnSecret"`
+}
+
 // Input of createServerAccount.
 type CreateServerAccountInput struct {
 	// 3–64 of a-z 0-9 . _ -, unique without regard to case.
@@ -344,6 +354,12 @@ type RemoveServerPayload struct {
 // Result of revokeAPIToken.
 type RevokeAPITokenPayload struct {
 	// The revoked token's ID.
+	RevokedID string `json:"revokedID"`
+}
+
+// Result of revokeCLNSecret.
+type RevokeCLNSecretPayload struct {
+	// The revoked secret's ID.
 	RevokedID string `json:"revokedID"`
 }
 

@@ -85,9 +85,14 @@ func (sizes BackupSizes) create(ctx context.Context, tx *ent.Tx, lic *ent.IPLice
 		ResellerID:  lic.ResellerID,
 		Kind:        billablerun.KindBACKUP,
 		SubjectID:   b.ID,
-		Description: fmt.Sprintf("Backup of %s, %d GB in %s", lic.IP, sizeGB, dc.Code),
+		Description: backupRunDescription(lic.IP, sizeGB, dc.Code),
 		Quantity:    sizeGB,
 		UnitPrice:   perGB,
 	}, at)
 	return b, err
+}
+
+// backupRunDescription names a backup's billable run (and so its invoice item).
+func backupRunDescription(ip string, sizeGB int, datacenterCode string) string {
+	return fmt.Sprintf("Backup of %s, %d GB in %s", ip, sizeGB, datacenterCode)
 }

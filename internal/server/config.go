@@ -12,6 +12,7 @@ import (
 
 	"clnd/internal/accounts"
 	"clnd/internal/checkin"
+	"clnd/internal/clnsecret"
 	"clnd/internal/invoicepdf"
 	"clnd/internal/licensing"
 	"clnd/internal/money"
@@ -76,6 +77,13 @@ type Config struct {
 	// SubscriptionRecheck is how often a live subscription checks that its
 	// credential still holds; 30 s when zero.
 	SubscriptionRecheck time.Duration
+	// CLNKeyring seals resellers' CLN API secrets (CLND_SECRETS_KEY).
+	// Without a key the CLN API under /api/ is off, except in sandbox mode,
+	// which generates one and keeps it in the database.
+	CLNKeyring clnsecret.Keyring
+	// CLNRateLimit is CLN API requests a minute per secret;
+	// clnapi.DefaultRateLimit when zero, no limit when negative.
+	CLNRateLimit int
 	// Routes are extra handlers on the same mux, behind the same request
 	// id, authentication and metrics as /graphql (the benchmark mounts its
 	// hand-written SQL baseline here). Production adds none.

@@ -160,6 +160,9 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 	mux.Handle(checkout.SandboxPath, http.HandlerFunc(payments.SandboxPage))
 	mux.Handle(accounts.CheckoutPagePrefix, s.metrics.instrument("/checkout", http.HandlerFunc(payments.Pages)))
 	mux.Handle(invoicepdf.PathPrefix, s.metrics.instrument("/invoices", invoicepdf.Handler(db.Client, invoiceLinks, cfg.Issuer)))
+	if err := s.mountCLNAPI(mux, &cfg, resolver); err != nil {
+		return nil, err
+	}
 	ui := graphiql.Handler()
 	mux.Handle("/{$}", ui)
 	mux.Handle("/graphiql/", ui)

@@ -1,0 +1,54 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"clnd/graph"
+	"clnd/internal/apperr"
+	"clnd/internal/clnapi"
+	"clnd/internal/clnsecret"
+)
+
+// mountCLNAPI serves the CLN reseller REST API (internal/clnapi) under
+// /api/, each call counted in the metrics under its own path. In sandbox
+// mode without a configured key, the key is generated once and kept in the
+// database, shared by every instance.
+func (s *Server) mountCLNAPI(mux *http.ServeMux, cfg *Config, resolver *graph.Resolver) error {
+	keyring := cfg.CLNKeyring
+	if !keyring.Enabled() && cfg.Sandbox {
+		var err error
+		if keyring, err = clnsecret.SandboxKeyring(context.Background(), s.db.Client); err != nil {
+			return fmt.Errorf("loading the sandbox CLN API key: %w", err)
+		}
+	}
+	resolver.CLNSecrets = keyring
+	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "clnd_cln_api_refused_total",
+		Help: "CLN API requests refused for their token, by reason: malformed, expired, invalid, replayed, rate_limited or disabled (no CLND_SECRETS_KEY).",
+	}, []string{"reason"})
+	s.metrics.registry.MustRegister(refused)
+	h := &clnapi.Handler{
+		Client:      s.db.Client,
+		Keyring:     keyring,
+		Sandbox:     cfg.Sandbox,
+		BackupSizes: cfg.BackupSizes,
+		RateLimit:   cfg.CLNRateLimit,
+		// The one error presenter: unknown errors are logged with the
+		// request id and shown as INTERNAL, as on /graphql.
+		Present: func(ctx context.Context, err error) (apperr.Code, string) {
+			e := s.presentError(ctx, err)
+			code, _ := e.Extensions["code"].(string)
+			return apperr.Code(code), e.Message
+		},
+		Refused: func(reason string) { refused.WithLabelValues(reason).Inc() },
+		Log:     s.log,
+	}
+	for path, route := range h.Routes() {
+		mux.Handle(path, s.metrics.instrument(path, s.limitBody(route)))
+	}
+	return nil
+}

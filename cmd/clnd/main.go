@@ -26,6 +26,8 @@ Usage:
   clnd seed --bench [--scale S]         fill an empty database with the benchmark data set
   clnd bill --period YYYY-MM            bill an ended month now (what the scheduler does)
   clnd bench [flags]                    the read benchmark on PostgreSQL (docs/performance.md)
+  clnd import cln --url U --login L --reseller R [--dry-run]
+                                        import a reseller's licenses and backups from a CLN-compatible API
   clnd version                          the module version and the commit it was built from
   clnd healthcheck [--url URL]          exit 0 if a running clnd answers /healthz (for containers)
 
@@ -70,6 +72,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return billCmd(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return benchCmd(ctx, args[1:], stdout, stderr)
+	case "import":
+		return importCmd(ctx, args[1:], stdout, stderr)
 	case "healthcheck":
 		return healthcheck(ctx, args[1:], stdout, stderr)
 	case "version", "--version":

@@ -12,6 +12,7 @@ import (
 
 	"clnd/ent/operatortoken"
 	"clnd/internal/auth"
+	"clnd/internal/clnapi"
 	"clnd/internal/clock"
 	"clnd/internal/invoicepdf"
 	"clnd/internal/licensing"
@@ -49,6 +50,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	issuerName := fs.String("issuer-name", env("CLND_ISSUER_NAME", ""), "the company that issues the invoices, printed on every invoice PDF (CLND_ISSUER_NAME)")
 	issuerAddress := fs.String("issuer-address", env("CLND_ISSUER_ADDRESS", ""), `the issuer's postal address on the invoice PDFs; \n separates lines (CLND_ISSUER_ADDRESS)`)
 	issuerTaxID := fs.String("issuer-tax-id", env("CLND_ISSUER_TAX_ID", ""), "the issuer's tax or VAT ID on the invoice PDFs (CLND_ISSUER_TAX_ID)")
+	clnRateLimit := fs.Int("cln-rate-limit", envInt("CLND_CLN_RATE_LIMIT", clnapi.DefaultRateLimit), "CLN API requests a minute per secret; 0 or less: no limit (CLND_CLN_RATE_LIMIT; the API's secrets are sealed with CLND_SECRETS_KEY, docs/cln-api.md)")
 	logging := logFlagsOn(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -59,6 +61,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log, err := logging.logger(stderr)
 	if err != nil {
 		return err
+	}
+	clnKeys, err := clnKeyring(*sandbox, log)
+	if err != nil {
+		return err
+	}
+	if *clnRateLimit <= 0 {
+		*clnRateLimit = -1 // server.Config: negative is no limit, zero the default
 	}
 	// Before anything is built: what is built with tracing off stays so.
 	stopTracing, err := tracing.Setup(ctx, log)
@@ -140,6 +149,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		BackupManageURL:  *backupURL,
 		BackupSizes:      licensing.BackupSizes{MinGB: *backupMin, MaxGB: *backupMax},
 		Issuer:           invoicepdf.Issuer{Name: *issuerName, Address: *issuerAddress, TaxID: *issuerTaxID},
+		CLNKeyring:       clnKeys,
+		CLNRateLimit:     *clnRateLimit,
 	}, db, testClock, log)
 	if err != nil {
 		return err

@@ -115,7 +115,7 @@ func (h *Handler) serve(fn endpoint) http.Handler {
 			h.fail(w, r.WithContext(ctx), err)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"success": true, "data": data})
+		writeJSON(w, http.StatusOK, success{Success: true, Data: data})
 	})
 }
 
@@ -142,7 +142,19 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (h *Handler) writeStatus(w http.ResponseWriter, status int, code apperr.Code, message string) {
-	writeJSON(w, status, map[string]any{"success": false, "message": message, "code": string(code)})
+	writeJSON(w, status, failure{Message: message, Code: string(code)})
+}
+
+// success and failure are the two answers, their keys in CLN's order.
+type success struct {
+	Success bool `json:"success"`
+	Data    any  `json:"data"`
+}
+
+type failure struct {
+	Success bool   `json:"success"` // false
+	Message string `json:"message"`
+	Code    string `json:"code"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {

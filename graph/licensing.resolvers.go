@@ -113,6 +113,20 @@ func (r *mutationResolver) DeactivateBackup(ctx context.Context, licenseID strin
 	return &model.DeactivateBackupPayload{License: lic}, nil
 }
 
+// ResizeBackup is the resolver for the resizeBackup field.
+func (r *mutationResolver) ResizeBackup(ctx context.Context, input model.ResizeBackupInput) (*model.ResizeBackupPayload, error) {
+	t, err := tx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sizes := licensing.BackupSizes{MinGB: r.BackupMinGB, MaxGB: r.BackupMaxGB}
+	b, err := sizes.Resize(ctx, t, input.LicenseID, input.SizeGb)
+	if err != nil {
+		return nil, err
+	}
+	return &model.ResizeBackupPayload{Backup: b}, nil
+}
+
 // ImportIPLicenses is the resolver for the importIPLicenses field.
 func (r *mutationResolver) ImportIPLicenses(ctx context.Context, input model.ImportIPLicensesInput) (*model.ImportIPLicensesPayload, error) {
 	t, err := tx(ctx)

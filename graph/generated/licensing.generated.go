@@ -402,6 +402,38 @@ func (ec *executionContext) fieldContext_RemoveIPLicensesPayload_removedIDs(_ co
 	return graphql.NewScalarFieldContext("RemoveIPLicensesPayload", field, false, false, "ID")
 }
 
+func (ec *executionContext) _ResizeBackupPayload_backup(ctx context.Context, field graphql.CollectedField, obj *model.ResizeBackupPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ResizeBackupPayload_backup(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Backup, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Backup) graphql.Marshaler {
+			return ec.marshalNBackup2ᚖclndᚋentᚐBackup(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ResizeBackupPayload_backup(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ResizeBackupPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Backup(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Subscription_checkIns(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
 	return graphql.ResolveFieldStream(
 		ctx,
@@ -793,6 +825,55 @@ func UnmarshalImportIPLicensesInput(ctx context.Context, raw any) (model.ImportI
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputResizeBackupInput(ctx context.Context, obj any) (model.ResizeBackupInput, error) {
+	var it model.ResizeBackupInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"licenseID", "sizeGB"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "licenseID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("licenseID"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LicenseID = data
+		case "sizeGB":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sizeGB"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SizeGb = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalResizeBackupInput unmarshals raw into the ResizeBackupInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalResizeBackupInput(ctx context.Context, raw any) (model.ResizeBackupInput, error) {
+	var out model.ResizeBackupInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ResizeBackupInput", raw, &out)
+	return out, err
+}
+
 // endregion **************************** input.gotpl *****************************
 
 // region    ************************** interface.gotpl ***************************
@@ -1064,6 +1145,39 @@ func (ec *executionContext) _RemoveIPLicensesPayload(ctx context.Context, sel as
 	return out
 }
 
+var resizeBackupPayloadImplementors = []string{"ResizeBackupPayload"}
+
+func (ec *executionContext) _ResizeBackupPayload(ctx context.Context, sel ast.SelectionSet, obj *model.ResizeBackupPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, resizeBackupPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ResizeBackupPayload")
+		case "backup":
+			out.Values[i] = ec._ResizeBackupPayload_backup(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var subscriptionImplementors = []string{"Subscription"}
 
 func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
@@ -1191,6 +1305,19 @@ func (ec *executionContext) marshalNRemoveIPLicensesPayload2ᚖclndᚋgraphᚋmo
 		return graphql.Null
 	}
 	return ec._RemoveIPLicensesPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNResizeBackupInput2clndᚋgraphᚋmodelᚐResizeBackupInput(ctx context.Context, v any) (model.ResizeBackupInput, error) {
+	res, err := ec.unmarshalInputResizeBackupInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNResizeBackupPayload2ᚖclndᚋgraphᚋmodelᚐResizeBackupPayload(ctx context.Context, sel ast.SelectionSet, v *model.ResizeBackupPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ResizeBackupPayload!")
+		return graphql.Null
+	}
+	return ec._ResizeBackupPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOCheckInFilter2ᚖclndᚋgraphᚋmodelᚐCheckInFilter(ctx context.Context, v any) (*model.CheckInFilter, error) {

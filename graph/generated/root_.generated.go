@@ -300,6 +300,7 @@ type ComplexityRoot struct {
 		RemovePaymentMethod     func(childComplexity int, id string) int
 		RemoveServer            func(childComplexity int, id string) int
 		RemoveServerAccount     func(childComplexity int, id string) int
+		ResizeBackup            func(childComplexity int, input model.ResizeBackupInput) int
 		RevokeAPIToken          func(childComplexity int, id string) int
 		RevokeCLNSecret         func(childComplexity int, id string) int
 		RunBilling              func(childComplexity int, period string) int
@@ -449,6 +450,10 @@ type ComplexityRoot struct {
 	ResellerEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	ResizeBackupPayload struct {
+		Backup func(childComplexity int) int
 	}
 
 	RevokeAPITokenPayload struct {
@@ -1657,6 +1662,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveServerAccount(childComplexity, args["id"].(string)), true
+	case "Mutation.resizeBackup":
+		if e.ComplexityRoot.Mutation.ResizeBackup == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_resizeBackup_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ResizeBackup(childComplexity, args["input"].(model.ResizeBackupInput)), true
 	case "Mutation.revokeAPIToken":
 		if e.ComplexityRoot.Mutation.RevokeAPIToken == nil {
 			break
@@ -2367,6 +2383,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ResellerEdge.Node(childComplexity), true
 
+	case "ResizeBackupPayload.backup":
+		if e.ComplexityRoot.ResizeBackupPayload.Backup == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ResizeBackupPayload.Backup(childComplexity), true
+
 	case "RevokeAPITokenPayload.revokedID":
 		if e.ComplexityRoot.RevokeAPITokenPayload.RevokedID == nil {
 			break
@@ -2796,6 +2819,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("RegisterServerInput", ec.unmarshalInputRegisterServerInput),
 			graphql.NewInputUnmarshaler("ResellerOrder", ec.unmarshalInputResellerOrder),
 			graphql.NewInputUnmarshaler("ResellerWhereInput", ec.unmarshalInputResellerWhereInput),
+			graphql.NewInputUnmarshaler("ResizeBackupInput", ec.unmarshalInputResizeBackupInput),
 			graphql.NewInputUnmarshaler("ServerAccountOrder", ec.unmarshalInputServerAccountOrder),
 			graphql.NewInputUnmarshaler("ServerAccountWhereInput", ec.unmarshalInputServerAccountWhereInput),
 			graphql.NewInputUnmarshaler("ServerOrder", ec.unmarshalInputServerOrder),
@@ -5569,6 +5593,20 @@ type ActivateBackupPayload {
   backup: Backup!
 }
 
+"Input of resizeBackup."
+input ResizeBackupInput {
+  "The license whose backup to resize."
+  licenseID: ID!
+  "The new size in GB, within the range the operator configures."
+  sizeGB: Int!
+}
+
+"Result of resizeBackup."
+type ResizeBackupPayload {
+  "The backup at its new size."
+  backup: Backup!
+}
+
 "Result of deactivateBackup."
 type DeactivateBackupPayload {
   "The license, now without a backup."
@@ -5654,6 +5692,8 @@ extend type Mutation {
   activateBackup("The input." input: ActivateBackupInput!): ActivateBackupPayload!
   "Removes a license's backup; billing for it stops now."
   deactivateBackup("The license whose backup to remove." licenseID: ID!): DeactivateBackupPayload!
+  "Changes a backup's size from now on (its billing run closes and the next opens at the new size). Growing it is PAYMENT_REQUIRED for a past-due reseller; shrinking is always allowed."
+  resizeBackup("The input." input: ResizeBackupInput!): ResizeBackupPayload!
   "Operator: adds licenses migrated from another system, keeping their added dates (all or nothing)."
   importIPLicenses("The input." input: ImportIPLicensesInput!): ImportIPLicensesPayload! @operator
   "A server reports in. No token: the host is known by its source address or its credential."
@@ -6717,6 +6757,14 @@ func (ec *executionContext) childFields_ResellerEdge(ctx context.Context, field 
 		return ec.fieldContext_ResellerEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ResellerEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ResizeBackupPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "backup":
+		return ec.fieldContext_ResizeBackupPayload_backup(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ResizeBackupPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_RevokeAPITokenPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

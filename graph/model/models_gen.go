@@ -351,6 +351,20 @@ type RemoveServerPayload struct {
 	RemovedID string `json:"removedID"`
 }
 
+// Input of resizeBackup.
+type ResizeBackupInput struct {
+	// The license whose backup to resize.
+	LicenseID string `json:"licenseID"`
+	// The new size in GB, within the range the operator configures.
+	SizeGb int `json:"sizeGB"`
+}
+
+// Result of resizeBackup.
+type ResizeBackupPayload struct {
+	// The backup at its new size.
+	Backup *ent.Backup `json:"backup"`
+}
+
 // Result of revokeAPIToken.
 type RevokeAPITokenPayload struct {
 	// The revoked token's ID.

@@ -11,6 +11,7 @@ import (
 	"clnd/ent/clnsecret"
 	"clnd/ent/reseller"
 	"clnd/internal/apitest"
+	clnsecretpkg "clnd/internal/clnsecret"
 	"clnd/internal/pgtest"
 	"clnd/internal/server"
 	"clnd/internal/viewer"
@@ -416,5 +417,61 @@ func TestOffWithoutKey(t *testing.T) {
 	a := c.fails(http.StatusForbidden, "ipl/list.json")
 	if !strings.Contains(a.Message, "CLND_SECRETS_KEY") {
 		t.Fatalf("%+v", a)
+	}
+}
+
+// Each call is a route of its own in the metrics, and refused tokens are
+// counted by reason.
+func TestMetricsPerCall(t *testing.T) {
+	e := apitest.New(t, "sqlite")
+	c, _ := newClient(t, e, "alice")
+	c.ok(nil, "ipl/list.json")
+	tok := c.token()
+	c.raw(http.MethodGet, "ab/list.json", url.Values{"token": {tok}})
+	c.raw(http.MethodGet, "ab/list.json", url.Values{"token": {tok}})
+	resp, err := http.Get(e.Server.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body bytes.Buffer
+	if _, err := body.ReadFrom(resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`clnd_http_requests_total{code="200",route="/api/ipl/list.json"} 1`,
+		`clnd_http_requests_total{code="200",route="/api/ab/list.json"} 1`,
+		`clnd_http_requests_total{code="401",route="/api/ab/list.json"} 1`,
+		`clnd_cln_api_refused_total{reason="replayed"} 1`,
+	} {
+		if !strings.Contains(body.String(), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+// Production mode with a configured key: the API works, and the secret is
+// sealed with that key (a server with another key cannot open it).
+func TestProductionKey(t *testing.T) {
+	key, err := clnsecretpkg.ParseKey(strings.Repeat("ab", 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := clnsecretpkg.ParseKey("too-short"); err == nil || strings.Contains(err.Error(), "too-short") || !strings.Contains(err.Error(), "CLND_SECRETS_KEY") {
+		t.Fatalf("a short key: %v", err)
+	}
+	e := apitest.New(t, "sqlite", apitest.WithoutSandbox(), apitest.WithConfig(func(c *server.Config) { c.CLNKeyring = key }))
+	c, _ := newClient(t, e, "alice")
+	var listed []License
+	c.ok(&listed, "ipl/list.json")
+
+	other, err := clnsecretpkg.ParseKey(strings.Repeat("cd", 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2 := apitest.Reopen(t, e, apitest.WithConfig(func(c *server.Config) { c.CLNKeyring = other }))
+	c2 := &client{t: t, base: e2.Server.URL, login: c.login, secret: c.secret}
+	if a := c2.get("ipl/list.json"); a.Success || a.Status != http.StatusInternalServerError {
+		t.Fatalf("another key opened the secret: %+v", a)
 	}
 }

@@ -222,6 +222,22 @@ func TestErrors(t *testing.T) {
 		c.ok(nil, "ab/im/create.json", "server_id", lic.ID, "size", "10", "datacenter", "us-east")
 		c.fails(http.StatusConflict, "ab/im/create.json", "server_id", lic.ID, "size", "10", "datacenter", "us-east")
 
+		// An Authorization header (a proxy's Basic credentials, say) is not
+		// the CLN API's business: the token parameter decides.
+		req, err := http.NewRequest(http.MethodGet, c.base+"/api/ipl/list.json?"+url.Values{"token": {c.token()}}.Encode(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Basic dXNlcjpwYXNz")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("with an Authorization header: HTTP %d", resp.StatusCode)
+		}
+
 		a := c.raw(http.MethodDelete, "ipl/list.json", url.Values{"token": {c.token()}})
 		if a.Status != http.StatusMethodNotAllowed || a.Success {
 			t.Fatalf("DELETE: %+v", a)

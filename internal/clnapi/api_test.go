@@ -11,6 +11,7 @@ import (
 	"clnd/ent/clnsecret"
 	"clnd/ent/reseller"
 	"clnd/internal/apitest"
+	"clnd/internal/clnapi"
 	clnsecretpkg "clnd/internal/clnsecret"
 	"clnd/internal/pgtest"
 	"clnd/internal/server"
@@ -307,6 +308,54 @@ func TestReplayAcrossInstances(t *testing.T) {
 		second := c2.raw(http.MethodGet, "ipl/list.json", url.Values{"token": {tok}})
 		if !first.Success || second.Success || second.Status != http.StatusUnauthorized {
 			t.Fatalf("first %+v, second on another instance %+v", first, second)
+		}
+		// One token sent ten times at once to both instances: one success.
+		tok = c.token()
+		results := make(chan bool, 10)
+		for i := 0; i < 10; i++ {
+			go func(i int) {
+				base := c
+				if i%2 == 1 {
+					base = c2
+				}
+				results <- base.raw(http.MethodGet, "ipl/list.json", url.Values{"token": {tok}}).Success
+			}(i)
+		}
+		won := 0
+		for i := 0; i < 10; i++ {
+			if <-results {
+				won++
+			}
+		}
+		if won != 1 {
+			t.Fatalf("one token sent ten times at once succeeded %d times", won)
+		}
+	})
+}
+
+// Accepted tokens are remembered until they expire, then pruned: the table
+// does not grow with traffic.
+func TestUsedTokensArePruned(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		c, _ := newClient(t, e, "alice")
+		ctx := viewer.SystemContext(e.Ctx())
+		secret, err := e.DB.Client.CLNSecret.Query().Only(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		long := time.Now().Add(-time.Hour)
+		err = e.DB.Client.CLNTokenUse.Create().SetSecretID(secret.ID).SetSignedAt(long.Unix()).
+			SetUsedAt(long).SetKeepUntil(long.Add(clnapi.MaxSkew)).Exec(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.ok(nil, "ipl/list.json") // an instance prunes on its first call, then once a minute
+		uses, err := e.DB.Client.CLNTokenUse.Query().All(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(uses) != 1 || uses[0].SignedAt == long.Unix() {
+			t.Fatalf("token uses after pruning: %+v", uses)
 		}
 	})
 }

@@ -18,7 +18,7 @@ func (r *mutationResolver) CreateCLNSecret(ctx context.Context) (*model.CreateCL
 	if err != nil {
 		return nil, err
 	}
-	row, secret, err := r.CLNSecrets.Create(ctx, t)
+	row, secret, err := clnsecret.Create(ctx, t, r.CLNSecrets)
 	if err != nil {
 		return nil, err
 	}

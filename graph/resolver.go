@@ -12,11 +12,11 @@ import (
 	"clnd/internal/accounts"
 	"clnd/internal/apperr"
 	"clnd/internal/checkin"
-	"clnd/internal/clnsecret"
 	"clnd/internal/clock"
 	"clnd/internal/invoicepdf"
 	"clnd/internal/licensing"
 	"clnd/internal/live"
+	"clnd/internal/sealed"
 )
 
 // Resolver carries what every resolver needs.
@@ -50,7 +50,7 @@ type Resolver struct {
 	ClockMoved func()
 	// CLNSecrets seals the CLN API secrets createCLNSecret makes; disabled
 	// (ErrDisabled) without a server key.
-	CLNSecrets clnsecret.Keyring
+	CLNSecrets sealed.Keyring
 	// Log is for errors that do not end a request (a reseller a billing run skipped).
 	Log *slog.Logger
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime/debug"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"clnd/internal/licensing"
 	"clnd/internal/money"
 	"clnd/internal/pricelist"
+	"clnd/internal/sealed"
 	"clnd/internal/seed"
 	"clnd/internal/server"
 	"clnd/internal/store"
@@ -62,9 +64,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	clnKeys, err := clnKeyring(*sandbox, log)
+	keyring, err := secretsKeyring()
 	if err != nil {
 		return err
+	}
+	if !keyring.Enabled() && !*sandbox {
+		log.Warn("the CLN reseller API under /api/ is off: set " + sealed.KeyEnv + " (openssl rand -hex 32) to seal its secrets (docs/cln-api.md)")
 	}
 	if *clnRateLimit <= 0 {
 		*clnRateLimit = -1 // server.Config: negative is no limit, zero the default
@@ -136,6 +141,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ReturnOrigins:    providers.ReturnOrigins,
 		PaymentGrace:     providers.PaymentGrace,
 		Addr:             *addr,
+		Keyring:          keyring,
 		CORSOrigins:      server.ParseList(*origins),
 		TrustedProxies:   trusted,
 		Sandbox:          *sandbox,
@@ -149,7 +155,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		BackupManageURL:  *backupURL,
 		BackupSizes:      licensing.BackupSizes{MinGB: *backupMin, MaxGB: *backupMax},
 		Issuer:           invoicepdf.Issuer{Name: *issuerName, Address: *issuerAddress, TaxID: *issuerTaxID},
-		CLNKeyring:       clnKeys,
 		CLNRateLimit:     *clnRateLimit,
 	}, db, testClock, log)
 	if err != nil {
@@ -206,4 +211,15 @@ func displayAddr(addr string) string {
 		host = "localhost"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// secretsKeyring reads CLND_SECRETS_KEY, the key that seals the secrets clnd
+// must read back (webhook signing secrets); only from the environment, so it
+// shows in no process list, and never printed.
+func secretsKeyring() (sealed.Keyring, error) {
+	v := os.Getenv(sealed.KeyEnv)
+	if v == "" {
+		return sealed.Keyring{}, nil
+	}
+	return sealed.ParseKey(v)
 }

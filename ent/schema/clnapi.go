@@ -11,7 +11,7 @@ import (
 // CLNSecret is a reseller's secret for the CLN reseller REST API under /api/
 // (internal/clnapi). The protocol signs with sha1(secret + timestamp), so
 // clnd needs the plaintext: it is kept sealed (AES-GCM) with the server key
-// CLND_SECRETS_KEY (internal/clnsecret), never hashed, never shown again.
+// CLND_SECRETS_KEY (internal/sealed), never hashed, never shown again.
 type CLNSecret struct{ ent.Schema }
 
 func (CLNSecret) Mixin() []ent.Mixin {

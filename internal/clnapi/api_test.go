@@ -12,8 +12,8 @@ import (
 	"clnd/ent/reseller"
 	"clnd/internal/apitest"
 	"clnd/internal/clnapi"
-	clnsecretpkg "clnd/internal/clnsecret"
 	"clnd/internal/pgtest"
+	"clnd/internal/sealed"
 	"clnd/internal/server"
 	"clnd/internal/viewer"
 )
@@ -518,23 +518,23 @@ func TestMetricsPerCall(t *testing.T) {
 // Production mode with a configured key: the API works, and the secret is
 // sealed with that key (a server with another key cannot open it).
 func TestProductionKey(t *testing.T) {
-	key, err := clnsecretpkg.ParseKey(strings.Repeat("ab", 32))
+	key, err := sealed.ParseKey(strings.Repeat("ab", 32))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := clnsecretpkg.ParseKey("too-short"); err == nil || strings.Contains(err.Error(), "too-short") || !strings.Contains(err.Error(), "CLND_SECRETS_KEY") {
+	if _, err := sealed.ParseKey("too-short"); err == nil || strings.Contains(err.Error(), "too-short") || !strings.Contains(err.Error(), "CLND_SECRETS_KEY") {
 		t.Fatalf("a short key: %v", err)
 	}
-	e := apitest.New(t, "sqlite", apitest.WithoutSandbox(), apitest.WithConfig(func(c *server.Config) { c.CLNKeyring = key }))
+	e := apitest.New(t, "sqlite", apitest.WithoutSandbox(), apitest.WithConfig(func(c *server.Config) { c.Keyring = key }))
 	c, _ := newClient(t, e, "alice")
 	var listed []License
 	c.ok(&listed, "ipl/list.json")
 
-	other, err := clnsecretpkg.ParseKey(strings.Repeat("cd", 32))
+	other, err := sealed.ParseKey(strings.Repeat("cd", 32))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e2 := apitest.Reopen(t, e, apitest.WithConfig(func(c *server.Config) { c.CLNKeyring = other }))
+	e2 := apitest.Reopen(t, e, apitest.WithConfig(func(c *server.Config) { c.Keyring = other }))
 	c2 := &client{t: t, base: e2.Server.URL, login: c.login, secret: c.secret}
 	if a := c2.get("ipl/list.json"); a.Success || a.Status != http.StatusInternalServerError {
 		t.Fatalf("another key opened the secret: %+v", a)

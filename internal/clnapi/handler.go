@@ -20,8 +20,8 @@ import (
 
 	"clnd/ent"
 	"clnd/internal/apperr"
-	"clnd/internal/clnsecret"
 	"clnd/internal/licensing"
+	"clnd/internal/sealed"
 	"clnd/internal/store"
 	"clnd/internal/viewer"
 )
@@ -32,7 +32,7 @@ const Prefix = "/api/"
 // Handler serves the API.
 type Handler struct {
 	Client  *ent.Client
-	Keyring clnsecret.Keyring
+	Keyring sealed.Keyring
 	// Sandbox accepts the documentation address ranges, as GraphQL does in
 	// sandbox mode.
 	Sandbox     bool

@@ -87,7 +87,7 @@ func (h *Handler) authenticate(ctx context.Context, token string) (caller, error
 	if !h.Keyring.Enabled() {
 		return caller{}, &refusal{err: clnsecret.ErrDisabled, reason: refusedOff}
 	}
-	r, candidates, err := h.Keyring.ForLogin(ctx, h.Client, strings.ToLower(login))
+	r, candidates, err := clnsecret.ForLogin(ctx, h.Client, h.Keyring, strings.ToLower(login))
 	if err != nil {
 		return caller{}, err
 	}

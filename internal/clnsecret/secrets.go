@@ -1,3 +1,8 @@
+// Package clnsecret keeps resellers' secrets for the CLN reseller REST API
+// (internal/clnapi). The protocol proves a request with sha1(secret + ts),
+// so clnd must recover each secret's plaintext: secrets are sealed with the
+// server key (internal/sealed, CLND_SECRETS_KEY), not hashed, and shown to
+// the reseller once, when made.
 package clnsecret
 
 import (
@@ -12,9 +17,14 @@ import (
 	"clnd/internal/apperr"
 	"clnd/internal/clock"
 	"clnd/internal/ids"
+	"clnd/internal/sealed"
 	"clnd/internal/store"
 	"clnd/internal/viewer"
 )
+
+// ErrDisabled answers everything about CLN secrets on a server started
+// without a key outside sandbox mode.
+var ErrDisabled = apperr.New(apperr.Forbidden, "the CLN API is not enabled on this server: the operator must set "+sealed.KeyEnv)
 
 // MaxPerReseller bounds one reseller's secrets: enough to rotate (make the
 // new one, move the integrations, revoke the old one) with room to spare.
@@ -23,7 +33,7 @@ const MaxPerReseller = 5
 // Create makes a secret for the calling reseller and returns it in plain
 // text, which is shown only now. Like API tokens, secrets are made from a
 // login session only, so a leaked API token cannot mint a CLN credential.
-func (k Keyring) Create(ctx context.Context, tx *ent.Tx) (*ent.CLNSecret, string, error) {
+func Create(ctx context.Context, tx *ent.Tx, k sealed.Keyring) (*ent.CLNSecret, string, error) {
 	if !k.Enabled() {
 		return nil, "", ErrDisabled
 	}
@@ -50,14 +60,16 @@ func (k Keyring) Create(ctx context.Context, tx *ent.Tx) (*ent.CLNSecret, string
 	// Hex: it goes into shell lines and sha1 input as it is.
 	secret := hex.EncodeToString(raw[:])
 	id := ids.New("cls")
-	sealed, err := k.seal(id, secret)
+	// The row's ID binds the sealed value to this row: copied into another
+	// reseller's row, it does not open.
+	box, err := k.Seal(id, secret)
 	if err != nil {
 		return nil, "", err
 	}
 	row, err := tx.CLNSecret.Create().
 		SetID(id).
 		SetResellerID(v.ResellerID).
-		SetSealed(sealed).
+		SetSealed(box).
 		Save(ctx)
 	if err != nil {
 		return nil, "", err
@@ -92,7 +104,7 @@ type Candidate struct {
 // checks out) and returns nothing of another reseller to anyone: the
 // caller compares digests and keeps only the match. An unknown login has no
 // candidates, exactly like a login without secrets.
-func (k Keyring) ForLogin(ctx context.Context, client *ent.Client, login string) (*ent.Reseller, []Candidate, error) {
+func ForLogin(ctx context.Context, client *ent.Client, k sealed.Keyring, login string) (*ent.Reseller, []Candidate, error) {
 	if !k.Enabled() {
 		return nil, nil, ErrDisabled
 	}
@@ -110,7 +122,7 @@ func (k Keyring) ForLogin(ctx context.Context, client *ent.Client, login string)
 	}
 	out := make([]Candidate, 0, len(rows))
 	for _, row := range rows {
-		s, err := k.open(row.ID, row.Sealed)
+		s, err := k.Open(row.ID, row.Sealed)
 		if err != nil {
 			return nil, nil, err
 		}

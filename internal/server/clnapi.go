@@ -10,7 +10,7 @@ import (
 	"clnd/graph"
 	"clnd/internal/apperr"
 	"clnd/internal/clnapi"
-	"clnd/internal/clnsecret"
+	"clnd/internal/sealed"
 )
 
 // mountCLNAPI serves the CLN reseller REST API (internal/clnapi) under
@@ -18,10 +18,10 @@ import (
 // mode without a configured key, the key is generated once and kept in the
 // database, shared by every instance.
 func (s *Server) mountCLNAPI(mux *http.ServeMux, cfg *Config, resolver *graph.Resolver) error {
-	keyring := cfg.CLNKeyring
+	keyring := cfg.Keyring
 	if !keyring.Enabled() && cfg.Sandbox {
 		var err error
-		if keyring, err = clnsecret.SandboxKeyring(context.Background(), s.db.Client); err != nil {
+		if keyring, err = sealed.SandboxKeyring(context.Background(), s.db.Client); err != nil {
 			return fmt.Errorf("loading the sandbox CLN API key: %w", err)
 		}
 	}

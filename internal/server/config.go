@@ -12,11 +12,11 @@ import (
 
 	"clnd/internal/accounts"
 	"clnd/internal/checkin"
-	"clnd/internal/clnsecret"
 	"clnd/internal/invoicepdf"
 	"clnd/internal/licensing"
 	"clnd/internal/money"
 	"clnd/internal/payments"
+	"clnd/internal/sealed"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -77,10 +77,6 @@ type Config struct {
 	// SubscriptionRecheck is how often a live subscription checks that its
 	// credential still holds; 30 s when zero.
 	SubscriptionRecheck time.Duration
-	// CLNKeyring seals resellers' CLN API secrets (CLND_SECRETS_KEY).
-	// Without a key the CLN API under /api/ is off, except in sandbox mode,
-	// which generates one and keeps it in the database.
-	CLNKeyring clnsecret.Keyring
 	// CLNRateLimit is CLN API requests a minute per secret;
 	// clnapi.DefaultRateLimit when zero, no limit when negative.
 	CLNRateLimit int
@@ -88,6 +84,10 @@ type Config struct {
 	// id, authentication and metrics as /graphql (the benchmark mounts its
 	// hand-written SQL baseline here). Production adds none.
 	Routes map[string]http.Handler
+	// Keyring seals the secrets clnd reads back (CLND_SECRETS_KEY): CLN API
+	// secrets. Without one, sandbox mode makes a key kept in the database;
+	// production keeps the CLN API off.
+	Keyring sealed.Keyring
 }
 
 // AccountsService builds the account rules with the configured payment

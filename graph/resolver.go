@@ -39,6 +39,9 @@ type Resolver struct {
 	InvoiceLinks invoicepdf.Links
 	// BackupSizes bound a backup's size in GB.
 	BackupMinGB, BackupMaxGB int
+	// CLNSecrets seals the CLN API secrets createCLNSecret makes; without a
+	// key (the zero Keyring) it refuses with clnsecret.ErrDisabled.
+	CLNSecrets sealed.Keyring
 	// RecheckEvery is how often a live subscription checks that its
 	// credential still holds; 30 s when zero.
 	RecheckEvery time.Duration
@@ -48,9 +51,6 @@ type Resolver struct {
 	// ClockMoved is called after advanceClock commits (the billing
 	// scheduler checks whether a month has ended).
 	ClockMoved func()
-	// CLNSecrets seals the CLN API secrets createCLNSecret makes; disabled
-	// (ErrDisabled) without a server key.
-	CLNSecrets sealed.Keyring
 	// Log is for errors that do not end a request (a reseller a billing run skipped).
 	Log *slog.Logger
 }

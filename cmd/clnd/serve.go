@@ -49,10 +49,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	backupURL := fs.String("backup-manage-url", env("CLND_BACKUP_MANAGE_URL", "https://backup.example.invalid/manage"), "the backup service's management page that signed backup links point at (CLND_BACKUP_MANAGE_URL)")
 	backupMin := fs.Int("backup-min-gb", envInt("CLND_BACKUP_MIN_GB", 1), "smallest backup size in GB (CLND_BACKUP_MIN_GB)")
 	backupMax := fs.Int("backup-max-gb", envInt("CLND_BACKUP_MAX_GB", 10000), "largest backup size in GB (CLND_BACKUP_MAX_GB)")
+	clnRateLimit := fs.Int("cln-rate-limit", envInt("CLND_CLN_RATE_LIMIT", clnapi.DefaultRateLimit), "CLN API requests a minute per secret; 0 or less: no limit (CLND_CLN_RATE_LIMIT; the API's secrets are sealed with CLND_SECRETS_KEY, docs/cln-api.md)")
 	issuerName := fs.String("issuer-name", env("CLND_ISSUER_NAME", ""), "the company that issues the invoices, printed on every invoice PDF (CLND_ISSUER_NAME)")
 	issuerAddress := fs.String("issuer-address", env("CLND_ISSUER_ADDRESS", ""), `the issuer's postal address on the invoice PDFs; \n separates lines (CLND_ISSUER_ADDRESS)`)
 	issuerTaxID := fs.String("issuer-tax-id", env("CLND_ISSUER_TAX_ID", ""), "the issuer's tax or VAT ID on the invoice PDFs (CLND_ISSUER_TAX_ID)")
-	clnRateLimit := fs.Int("cln-rate-limit", envInt("CLND_CLN_RATE_LIMIT", clnapi.DefaultRateLimit), "CLN API requests a minute per secret; 0 or less: no limit (CLND_CLN_RATE_LIMIT; the API's secrets are sealed with CLND_SECRETS_KEY, docs/cln-api.md)")
 	logging := logFlagsOn(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -63,16 +63,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log, err := logging.logger(stderr)
 	if err != nil {
 		return err
-	}
-	keyring, err := secretsKeyring()
-	if err != nil {
-		return err
-	}
-	if !keyring.Enabled() && !*sandbox {
-		log.Warn("the CLN reseller API under /api/ is off: set " + sealed.KeyEnv + " (openssl rand -hex 32) to seal its secrets (docs/cln-api.md)")
-	}
-	if *clnRateLimit <= 0 {
-		*clnRateLimit = -1 // server.Config: negative is no limit, zero the default
 	}
 	// Before anything is built: what is built with tracing off stays so.
 	stopTracing, err := tracing.Setup(ctx, log)
@@ -101,6 +91,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	deposit, err := money.Parse(*minDeposit)
 	if err != nil || deposit <= 0 {
 		return fmt.Errorf("--min-deposit %q: want a positive amount like 100.00", *minDeposit)
+	}
+	keyring, err := secretsKeyring()
+	if err != nil {
+		return err
 	}
 	db, err := openReady(ctx, *dbURL, logging.progress(stderr, log))
 	if err != nil {
@@ -133,6 +127,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	if *issuerName == "" && !*sandbox {
 		log.Warn("invoice PDFs name no issuer: set --issuer-name, --issuer-address and --issuer-tax-id (CLND_ISSUER_NAME, CLND_ISSUER_ADDRESS, CLND_ISSUER_TAX_ID)")
+	}
+	if !keyring.Enabled() && !*sandbox {
+		log.Warn("the CLN reseller API under /api/ is off: set " + sealed.KeyEnv + " (openssl rand -hex 32) to seal its secrets (docs/cln-api.md)")
+	}
+	if *clnRateLimit <= 0 {
+		*clnRateLimit = -1 // server.Config: negative is no limit, zero the default
 	}
 	srv, err := server.New(server.Config{
 		Gateway:          providers.Gateway,

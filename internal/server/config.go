@@ -78,15 +78,17 @@ type Config struct {
 	// credential still holds; 30 s when zero.
 	SubscriptionRecheck time.Duration
 	// CLNRateLimit is CLN API requests a minute per secret;
-	// clnapi.DefaultRateLimit when zero, no limit when negative.
+	// clnapi.DefaultRateLimit when zero, no limit when negative. The CLN
+	// API's secrets are sealed with Keyring; without one (outside sandbox
+	// mode) the API is off.
 	CLNRateLimit int
 	// Routes are extra handlers on the same mux, behind the same request
 	// id, authentication and metrics as /graphql (the benchmark mounts its
 	// hand-written SQL baseline here). Production adds none.
 	Routes map[string]http.Handler
-	// Keyring seals the secrets clnd reads back (CLND_SECRETS_KEY): CLN API
-	// secrets. Without one, sandbox mode makes a key kept in the database;
-	// production keeps the CLN API off.
+	// Keyring seals webhook signing secrets (CLND_SECRETS_KEY). Without one,
+	// sandbox mode makes a key kept in the database; production refuses to
+	// create webhook endpoints.
 	Keyring sealed.Keyring
 }
 

@@ -405,12 +405,15 @@ func TestPastDue(t *testing.T) {
 		var lic License
 		c.ok(&lic, "ipl/register.json", "ip", "203.0.113.50", "type", "1")
 		c.ok(nil, "ab/im/create.json", "server_id", lic.ID, "size", "10", "datacenter", "us-east")
+		var bare License
+		c.ok(&bare, "ipl/register.json", "ip", "203.0.113.52", "type", "16")
 		ctx := viewer.SystemContext(e.Ctx())
 		if err := e.DB.Client.Reseller.UpdateOneID(r.ID).SetStatus(reseller.StatusPAST_DUE).Exec(ctx); err != nil {
 			t.Fatal(err)
 		}
 		for _, call := range [][]string{
 			{"ipl/register.json", "ip", "203.0.113.51", "type", "1"},
+			{"ab/im/create.json", "server_id", bare.ID, "size", "10", "datacenter", "us-east"},
 			{"ab/resize.json", "server_id", lic.ID, "size", "20"},
 		} {
 			a := c.fails(http.StatusPaymentRequired, call[0], call[1:]...)

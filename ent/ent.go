@@ -9,6 +9,7 @@ import (
 	"clnd/ent/billablerun"
 	"clnd/ent/checkout"
 	"clnd/ent/datacenter"
+	"clnd/ent/event"
 	"clnd/ent/gatewayevent"
 	"clnd/ent/idempotencyrecord"
 	"clnd/ent/invoice"
@@ -28,6 +29,8 @@ import (
 	"clnd/ent/session"
 	"clnd/ent/setting"
 	"clnd/ent/transaction"
+	"clnd/ent/webhookdelivery"
+	"clnd/ent/webhookendpoint"
 	"context"
 	"errors"
 	"fmt"
@@ -103,6 +106,7 @@ func checkColumn(t, c string) error {
 			billablerun.Table:       billablerun.ValidColumn,
 			checkout.Table:          checkout.ValidColumn,
 			datacenter.Table:        datacenter.ValidColumn,
+			event.Table:             event.ValidColumn,
 			gatewayevent.Table:      gatewayevent.ValidColumn,
 			iplicense.Table:         iplicense.ValidColumn,
 			idempotencyrecord.Table: idempotencyrecord.ValidColumn,
@@ -122,6 +126,8 @@ func checkColumn(t, c string) error {
 			session.Table:           session.ValidColumn,
 			setting.Table:           setting.ValidColumn,
 			transaction.Table:       transaction.ValidColumn,
+			webhookdelivery.Table:   webhookdelivery.ValidColumn,
+			webhookendpoint.Table:   webhookendpoint.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

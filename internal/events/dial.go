@@ -9,7 +9,7 @@ import (
 	"net/netip"
 	"time"
 
-	"clnd/internal/licensing"
+	"clnd/internal/publicip"
 )
 
 // Delivery limits.
@@ -45,7 +45,7 @@ func newHTTPClient(allowPrivate bool) *http.Client {
 			var firstErr error
 			for _, a := range addrs {
 				if !allowPrivate {
-					if reason := licensing.NotPublic(a, false); reason != "" {
+					if reason := publicip.NotPublic(a, false); reason != "" {
 						if firstErr == nil {
 							firstErr = fmt.Errorf("%w: %s %s", errRefusedAddress, a, reason)
 						}

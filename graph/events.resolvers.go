@@ -7,49 +7,121 @@ package graph
 
 import (
 	"clnd/ent"
+	"clnd/ent/event"
+	"clnd/ent/webhookdelivery"
 	"clnd/graph/model"
+	"clnd/internal/events"
 	"context"
-	"fmt"
+	"time"
 
 	"entgo.io/contrib/entgql"
 )
 
 // CreateWebhookEndpoint is the resolver for the createWebhookEndpoint field.
 func (r *mutationResolver) CreateWebhookEndpoint(ctx context.Context, input model.CreateWebhookEndpointInput) (*model.CreateWebhookEndpointPayload, error) {
-	panic(fmt.Errorf("not implemented: CreateWebhookEndpoint - createWebhookEndpoint"))
+	t, err := tx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ep, secret, err := r.Webhooks.CreateEndpoint(ctx, t, events.NewEndpoint{
+		URL: input.URL, Events: input.Events, Description: deref(input.Description), ResellerID: deref(input.ResellerID),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &model.CreateWebhookEndpointPayload{Endpoint: ep, Secret: secret}, nil
 }
 
 // UpdateWebhookEndpoint is the resolver for the updateWebhookEndpoint field.
 func (r *mutationResolver) UpdateWebhookEndpoint(ctx context.Context, input model.UpdateWebhookEndpointInput) (*model.UpdateWebhookEndpointPayload, error) {
-	panic(fmt.Errorf("not implemented: UpdateWebhookEndpoint - updateWebhookEndpoint"))
+	t, err := tx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ep, err := r.Webhooks.UpdateEndpoint(ctx, t, input.ID, events.EndpointChange{
+		URL: input.URL, Events: input.Events, Description: input.Description, Enabled: input.Enabled,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &model.UpdateWebhookEndpointPayload{Endpoint: ep}, nil
 }
 
 // RotateWebhookEndpointSecret is the resolver for the rotateWebhookEndpointSecret field.
 func (r *mutationResolver) RotateWebhookEndpointSecret(ctx context.Context, input model.RotateWebhookEndpointSecretInput) (*model.RotateWebhookEndpointSecretPayload, error) {
-	panic(fmt.Errorf("not implemented: RotateWebhookEndpointSecret - rotateWebhookEndpointSecret"))
+	t, err := tx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	grace := events.DefaultGrace
+	if input.GraceHours != nil {
+		grace = time.Duration(*input.GraceHours) * time.Hour
+	}
+	ep, secret, err := r.Webhooks.RotateSecret(ctx, t, input.ID, grace)
+	if err != nil {
+		return nil, err
+	}
+	return &model.RotateWebhookEndpointSecretPayload{Endpoint: ep, Secret: secret}, nil
 }
 
 // DeleteWebhookEndpoint is the resolver for the deleteWebhookEndpoint field.
 func (r *mutationResolver) DeleteWebhookEndpoint(ctx context.Context, id string) (*model.DeleteWebhookEndpointPayload, error) {
-	panic(fmt.Errorf("not implemented: DeleteWebhookEndpoint - deleteWebhookEndpoint"))
+	t, err := tx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := events.DeleteEndpoint(ctx, t, id); err != nil {
+		return nil, err
+	}
+	return &model.DeleteWebhookEndpointPayload{DeletedID: id}, nil
 }
 
 // RedeliverWebhook is the resolver for the redeliverWebhook field.
 func (r *mutationResolver) RedeliverWebhook(ctx context.Context, deliveryID string) (*model.RedeliverWebhookPayload, error) {
-	panic(fmt.Errorf("not implemented: RedeliverWebhook - redeliverWebhook"))
+	t, err := tx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d, err := events.Redeliver(ctx, t, deliveryID)
+	if err != nil {
+		return nil, err
+	}
+	return &model.RedeliverWebhookPayload{Delivery: d}, nil
 }
 
 // Events is the resolver for the events field.
 func (r *queryResolver) Events(ctx context.Context, first *int, after *entgql.Cursor[string], where *model.EventFilter) (*ent.EventConnection, error) {
-	panic(fmt.Errorf("not implemented: Events - events"))
+	q := r.Client.Event.Query()
+	if where != nil {
+		if where.Types != nil {
+			q.Where(event.TypeIn(where.Types...))
+		}
+		if where.Since != nil {
+			q.Where(event.CreatedAtGTE(*where.Since))
+		}
+	}
+	return q.Paginate(ctx, after, first, nil, nil)
 }
 
 // WebhookEndpoints is the resolver for the webhookEndpoints field.
 func (r *queryResolver) WebhookEndpoints(ctx context.Context, first *int, after *entgql.Cursor[string]) (*ent.WebhookEndpointConnection, error) {
-	panic(fmt.Errorf("not implemented: WebhookEndpoints - webhookEndpoints"))
+	return r.Client.WebhookEndpoint.Query().Paginate(ctx, after, first, nil, nil)
 }
 
 // WebhookDeliveries is the resolver for the webhookDeliveries field.
 func (r *queryResolver) WebhookDeliveries(ctx context.Context, first *int, after *entgql.Cursor[string], where *model.WebhookDeliveryFilter) (*ent.WebhookDeliveryConnection, error) {
-	panic(fmt.Errorf("not implemented: WebhookDeliveries - webhookDeliveries"))
+	q := r.Client.WebhookDelivery.Query()
+	if where != nil {
+		if where.EndpointID != nil {
+			q.Where(webhookdelivery.EndpointID(*where.EndpointID))
+		}
+		if where.EventID != nil {
+			q.Where(webhookdelivery.EventID(*where.EventID))
+		}
+		if where.Status != nil {
+			q.Where(webhookdelivery.StatusEQ(*where.Status))
+		}
+	}
+	return q.Paginate(ctx, after, first, nil, nil,
+		ent.WithWebhookDeliveryOrder(&ent.WebhookDeliveryOrder{Direction: entgql.OrderDirectionDesc, Field: ent.WebhookDeliveryOrderFieldCreatedAt}))
 }

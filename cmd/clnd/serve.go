@@ -7,16 +7,19 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime/debug"
 	"time"
 
 	"clnd/ent/operatortoken"
 	"clnd/internal/auth"
 	"clnd/internal/clock"
+	"clnd/internal/events"
 	"clnd/internal/invoicepdf"
 	"clnd/internal/licensing"
 	"clnd/internal/money"
 	"clnd/internal/pricelist"
+	"clnd/internal/sealed"
 	"clnd/internal/seed"
 	"clnd/internal/server"
 	"clnd/internal/store"
@@ -49,6 +52,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	issuerName := fs.String("issuer-name", env("CLND_ISSUER_NAME", ""), "the company that issues the invoices, printed on every invoice PDF (CLND_ISSUER_NAME)")
 	issuerAddress := fs.String("issuer-address", env("CLND_ISSUER_ADDRESS", ""), `the issuer's postal address on the invoice PDFs; \n separates lines (CLND_ISSUER_ADDRESS)`)
 	issuerTaxID := fs.String("issuer-tax-id", env("CLND_ISSUER_TAX_ID", ""), "the issuer's tax or VAT ID on the invoice PDFs (CLND_ISSUER_TAX_ID)")
+	allowPrivate := fs.Bool("webhooks-allow-private", envBool("CLND_WEBHOOKS_ALLOW_PRIVATE"), "let webhook endpoints use http and private, loopback and link-local addresses: tests and local development only (CLND_WEBHOOKS_ALLOW_PRIVATE)")
+	webhookWorkers := fs.Int("webhook-workers", envInt("CLND_WEBHOOK_WORKERS", 20), "webhook deliveries this instance attempts at once; 0 delivers none here (CLND_WEBHOOK_WORKERS)")
 	logging := logFlagsOn(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -87,6 +92,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	deposit, err := money.Parse(*minDeposit)
 	if err != nil || deposit <= 0 {
 		return fmt.Errorf("--min-deposit %q: want a positive amount like 100.00", *minDeposit)
+	}
+	keyring, err := secretsKeyring()
+	if err != nil {
+		return err
+	}
+	if !keyring.Enabled() && !*sandbox {
+		log.Warn("webhook endpoints cannot be created: set " + sealed.KeyEnv + " (openssl rand -hex 32) to seal their signing secrets")
+	}
+	if *webhookWorkers < 0 {
+		return fmt.Errorf("--webhook-workers %d: want 0 or more", *webhookWorkers)
 	}
 	db, err := openReady(ctx, *dbURL, logging.progress(stderr, log))
 	if err != nil {
@@ -127,6 +142,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ReturnOrigins:    providers.ReturnOrigins,
 		PaymentGrace:     providers.PaymentGrace,
 		Addr:             *addr,
+		Keyring:          keyring,
+		Webhooks:         events.RunnerConfig{Workers: *webhookWorkers, AllowPrivate: *allowPrivate},
+		WebhooksDisabled: *webhookWorkers == 0,
 		CORSOrigins:      server.ParseList(*origins),
 		TrustedProxies:   trusted,
 		Sandbox:          *sandbox,
@@ -195,4 +213,15 @@ func displayAddr(addr string) string {
 		host = "localhost"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// secretsKeyring reads CLND_SECRETS_KEY, the key that seals the secrets clnd
+// must read back (webhook signing secrets); only from the environment, so it
+// shows in no process list, and never printed.
+func secretsKeyring() (sealed.Keyring, error) {
+	v := os.Getenv(sealed.KeyEnv)
+	if v == "" {
+		return sealed.Keyring{}, nil
+	}
+	return sealed.ParseKey(v)
 }

@@ -220,7 +220,7 @@ var (
 		{Name: "reseller_id", Type: field.TypeString},
 		{Name: "type", Type: field.TypeString},
 		{Name: "object_id", Type: field.TypeString},
-		{Name: "object", Type: field.TypeJSON},
+		{Name: "object", Type: field.TypeJSON, SchemaType: map[string]string{"postgres": "text"}},
 	}
 	// EventsTable holds the schema information for the "events" table.
 	EventsTable = &schema.Table{
@@ -981,7 +981,7 @@ var (
 		{Name: "reseller_id", Type: field.TypeString},
 		{Name: "url", Type: field.TypeString},
 		{Name: "description", Type: field.TypeString, Default: ""},
-		{Name: "events", Type: field.TypeJSON},
+		{Name: "events", Type: field.TypeJSON, SchemaType: map[string]string{"postgres": "text"}},
 		{Name: "enabled", Type: field.TypeBool, Default: true},
 		{Name: "disabled_reason", Type: field.TypeString, Default: ""},
 		{Name: "secret", Type: field.TypeBytes},

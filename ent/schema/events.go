@@ -5,6 +5,7 @@ import (
 
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
+	"entgo.io/ent/dialect"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
@@ -30,7 +31,11 @@ func (Event) Fields() []ent.Field {
 			Immutable().
 			Comment("The ID of the object it happened to (node(id:) finds it).").
 			Annotations(entgql.Type("ID")),
+		// text, not jsonb: clnd sends parameters in binary (store.go), and
+		// PostgreSQL's binary jsonb input wants a version byte lib/pq does
+		// not write. Nothing queries inside it.
 		field.JSON("object", json.RawMessage{}).
+			SchemaType(map[string]string{dialect.Postgres: "text"}).
 			Immutable().
 			Comment("The object as the API showed it when the event happened, with GraphQL field names.").
 			Annotations(entgql.Type("JSON")),
@@ -65,7 +70,9 @@ func (WebhookEndpoint) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("url").Comment("Where events are posted (http or https)."),
 		field.String("description").Default("").Comment("What it is for, for humans."),
+		// text for the reason Event.object is; matched in Go (events.go).
 		field.Strings("events").
+			SchemaType(map[string]string{dialect.Postgres: "text"}).
 			Comment("The event types it receives, e.g. [\"license.added\"]; [\"*\"] is every type."),
 		field.Bool("enabled").Default(true).
 			Comment("Whether events are delivered to it. clnd disables an endpoint whose deliveries keep failing for about three days."),
@@ -160,6 +167,6 @@ func (WebhookDelivery) Annotations() []schema.Annotation {
 	return []schema.Annotation{
 		schema.Comment("One event on its way to one webhook endpoint, and how its attempts went."),
 		entgql.RelayConnection(),
-		noOrderBy, entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+		entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
 	}
 }

@@ -15,11 +15,8 @@ import (
 	"fmt"
 	"slices"
 
-	"entgo.io/ent/dialect/sql"
-	"entgo.io/ent/dialect/sql/sqljson"
 
 	"clnd/ent"
-	"clnd/ent/predicate"
 	"clnd/ent/webhookendpoint"
 	"clnd/internal/clock"
 	"clnd/internal/ids"
@@ -86,35 +83,29 @@ func Emit(ctx context.Context, tx *ent.Tx, typ, resellerID string, object Object
 	if err != nil {
 		return nil, err
 	}
-	endpoints, err := tx.WebhookEndpoint.Query().
+	candidates, err := tx.WebhookEndpoint.Query().
 		Where(
 			webhookendpoint.Enabled(true),
 			webhookendpoint.ResellerIDIn(resellerID, ""),
-			wants(typ),
 		).
 		Order(webhookendpoint.ByID()).
 		All(sys)
 	if err != nil {
 		return nil, err
 	}
+	var endpoints []*ent.WebhookEndpoint
+	for _, e := range candidates {
+		if slices.Contains(e.Events, typ) || slices.Contains(e.Events, AllTypes) {
+			endpoints = append(endpoints, e)
+		}
+	}
 	if len(endpoints) == 0 {
 		return ev, nil
 	}
-	if err := enqueue(sys, tx, ev, endpoints); err != nil {
+	if _, err := enqueue(sys, tx, ev, endpoints); err != nil {
 		return nil, err
 	}
 	return ev, nil
-}
-
-// wants matches the endpoints subscribed to typ or to every type (the
-// events column is a JSON array of strings on both databases).
-func wants(typ string) predicate.WebhookEndpoint {
-	return predicate.WebhookEndpoint(func(s *sql.Selector) {
-		s.Where(sql.Or(
-			sqljson.ValueContains(s.C(webhookendpoint.FieldEvents), typ),
-			sqljson.ValueContains(s.C(webhookendpoint.FieldEvents), AllTypes),
-		))
-	})
 }
 
 // Object is what an event carries: the object as the API shows it.

@@ -71,14 +71,14 @@ func inserter(dialectName string) (*river.Client[*stdsql.Tx], error) {
 }
 
 // enqueue writes one delivery row and one River job per endpoint, in tx.
-func enqueue(ctx context.Context, tx *ent.Tx, ev *ent.Event, endpoints []*ent.WebhookEndpoint) error {
+func enqueue(ctx context.Context, tx *ent.Tx, ev *ent.Event, endpoints []*ent.WebhookEndpoint) ([]*ent.WebhookDelivery, error) {
 	sqlTx := tx.SQLTx()
 	if sqlTx == nil {
-		return errors.New("events: the transaction does not run on database/sql")
+		return nil, errors.New("events: the transaction does not run on database/sql")
 	}
 	ins, err := inserter(tx.Dialect())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	deliveryIDs := make([]string, len(endpoints))
 	params := make([]river.InsertManyParams, len(endpoints))
@@ -88,7 +88,7 @@ func enqueue(ctx context.Context, tx *ent.Tx, ev *ent.Event, endpoints []*ent.We
 	}
 	jobs, err := ins.InsertManyTx(ctx, sqlTx, params)
 	if err != nil {
-		return fmt.Errorf("events: queueing deliveries: %w", err)
+		return nil, fmt.Errorf("events: queueing deliveries: %w", err)
 	}
 	now := clock.Now(ctx)
 	creates := make([]*ent.WebhookDeliveryCreate, len(endpoints))
@@ -102,7 +102,7 @@ func enqueue(ctx context.Context, tx *ent.Tx, ev *ent.Event, endpoints []*ent.We
 			SetJobID(jobs[i].Job.ID).
 			SetCreatedAt(now)
 	}
-	return tx.WebhookDelivery.CreateBulk(creates...).Exec(ctx)
+	return tx.WebhookDelivery.CreateBulk(creates...).Save(ctx)
 }
 
 // pollInterval is how often an idle instance looks for deliveries: the

@@ -8,6 +8,7 @@ import (
 
 	"clnd/ent"
 	"clnd/internal/checkout"
+	"clnd/internal/events"
 	"clnd/internal/clock"
 
 	"clnd/internal/accounts"
@@ -16,6 +17,7 @@ import (
 	"clnd/internal/licensing"
 	"clnd/internal/money"
 	"clnd/internal/payments"
+	"clnd/internal/sealed"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -80,6 +82,16 @@ type Config struct {
 	// id, authentication and metrics as /graphql (the benchmark mounts its
 	// hand-written SQL baseline here). Production adds none.
 	Routes map[string]http.Handler
+	// Keyring seals webhook signing secrets (CLND_SECRETS_KEY). Without one,
+	// sandbox mode makes a key kept in the database; production refuses to
+	// create webhook endpoints.
+	Keyring sealed.Keyring
+	// Webhooks configures this instance's delivery workers
+	// (--webhooks-allow-private: deliveries may reach private addresses).
+	Webhooks events.RunnerConfig
+	// WebhooksDisabled runs no delivery workers on this instance (events are
+	// still written and queued; another instance delivers them).
+	WebhooksDisabled bool
 }
 
 // AccountsService builds the account rules with the configured payment

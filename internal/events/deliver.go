@@ -20,6 +20,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivertype"
 
 	"clnd/ent"
 	"clnd/ent/webhookdelivery"
@@ -152,10 +153,28 @@ func (r *Runner) Kick(ctx context.Context) {
 		r.log.Warn("webhooks: finding deliveries due after the clock moved", "err", err)
 		return
 	}
+	// A job still running (its attempt just recorded, its snooze not yet)
+	// is not touched by JobRetry: ask again shortly, for up to two seconds.
+	jobs := make([]int64, 0, len(due))
 	for _, d := range due {
-		if _, err := r.river.JobRetry(ctx, *d.JobID); err != nil && !errors.Is(err, river.ErrNotFound) {
-			r.log.Warn("webhooks: making a due delivery available", "job", *d.JobID, "err", err)
+		jobs = append(jobs, *d.JobID)
+	}
+	for round := 0; len(jobs) > 0 && round < 20; round++ {
+		if round > 0 {
+			time.Sleep(100 * time.Millisecond)
 		}
+		running := jobs[:0]
+		for _, id := range jobs {
+			row, err := r.river.JobRetry(ctx, id)
+			switch {
+			case errors.Is(err, river.ErrNotFound):
+			case err != nil:
+				r.log.Warn("webhooks: making a due delivery available", "job", id, "err", err)
+			case row.State == rivertype.JobStateRunning:
+				running = append(running, id)
+			}
+		}
+		jobs = running
 	}
 }
 
@@ -446,7 +465,7 @@ func (q quietRiver) Handle(ctx context.Context, rec slog.Record) error {
 }
 
 func (q quietRiver) WithAttrs(a []slog.Attr) slog.Handler { return quietRiver{q.Handler.WithAttrs(a)} }
-func (q quietRiver) WithGroup(n string) slog.Handler       { return quietRiver{q.Handler.WithGroup(n)} }
+func (q quietRiver) WithGroup(n string) slog.Handler      { return quietRiver{q.Handler.WithGroup(n)} }
 
 // Metrics are the delivery series (registered by the server).
 type Metrics struct {

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"slices"
 
-
 	"clnd/ent"
 	"clnd/ent/webhookendpoint"
 	"clnd/internal/clock"

@@ -8,8 +8,8 @@ import (
 
 	"clnd/ent"
 	"clnd/internal/checkout"
-	"clnd/internal/events"
 	"clnd/internal/clock"
+	"clnd/internal/events"
 
 	"clnd/internal/accounts"
 	"clnd/internal/checkin"

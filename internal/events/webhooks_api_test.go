@@ -2,6 +2,7 @@ package events_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 
 	"clnd/internal/apitest"
 	"clnd/internal/events"
+	"clnd/internal/sealed"
 	"clnd/internal/server"
 )
 
@@ -405,4 +407,192 @@ func TestWebhookEndpointDisabledAfterThreeDays(t *testing.T) {
 		e.Query(r.Token, `mutation($id: ID!) { redeliverWebhook(deliveryID: $id) { delivery { id status attempts } } }`, map[string]any{"id": d.ID}, nil)
 		waitDelivery(t, e, r.Token, where, func(d delivery) bool { return d.Status == "SUCCEEDED" })
 	}, allowPrivate)
+}
+
+// TestWebhookTenantIsolation: a reseller sees and touches only its own
+// events, endpoints and deliveries (another's are NOT_FOUND, like IDs that
+// do not exist); an operator's global endpoint receives every reseller's
+// events and is invisible to resellers; operators see everything.
+func TestWebhookTenantIsolation(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		rcvA, rcvB, rcvOp := newReceiver(t, nil), newReceiver(t, nil), newReceiver(t, nil)
+		a, b := e.Register("alice"), e.Register("bob")
+		epA := create(t, e, a.Token, rcvA.URL(), events.LicenseAdded)
+		epB := create(t, e, b.Token, rcvB.URL(), events.LicenseAdded)
+		global := create(t, e, e.OperatorToken, rcvOp.URL(), events.LicenseAdded)
+		e.AddLicense(a.Token, "203.0.113.20", "CLOUDLINUX_OS", "")
+		e.AddLicense(b.Token, "203.0.113.21", "CLOUDLINUX_OS", "")
+		rcvA.wait(1)
+		rcvB.wait(1)
+		rcvOp.wait(2)
+		rcvA.quiet(1, 300*time.Millisecond)
+		if a, b := rcvA.requests()[0].event(t).ResellerID, rcvB.requests()[0].event(t).ResellerID; a == b {
+			t.Fatalf("A and B received the same reseller's events")
+		}
+		bDelivery := waitDelivery(t, e, b.Token, nil, func(d delivery) bool { return d.Status == "SUCCEEDED" })
+		opDeliveries := deliveries(t, e, e.OperatorToken, map[string]any{"endpointID": global.ID})
+		if len(opDeliveries) != 2 {
+			t.Fatalf("the global endpoint has %d deliveries, want 2", len(opDeliveries))
+		}
+		bIDs := []string{epB.ID, bDelivery.ID, bDelivery.Event.ID, global.ID, opDeliveries[0].ID, opDeliveries[1].ID}
+		for _, id := range bIDs {
+			r := e.Do(apitest.Request{Token: a.Token, Query: `query($id: ID!) { node(id: $id) { id } }`, Variables: map[string]any{"id": id}})
+			if r.Code() != "NOT_FOUND" {
+				t.Fatalf("A reads %s: %s", id, r.Raw)
+			}
+		}
+		lists := e.Do(apitest.Request{Token: a.Token, Query: `{
+			events(first: 100) { edges { node { id } } }
+			webhookEndpoints(first: 100) { edges { node { id } } }
+			webhookDeliveries(first: 100) { edges { node { id event { id } endpoint { id } } } } }`})
+		if len(lists.Errors) > 0 {
+			t.Fatal(string(lists.Raw))
+		}
+		for _, id := range collectIDs(lists.Data) {
+			for _, bid := range bIDs {
+				if id == bid {
+					t.Fatalf("A lists %s: %s", id, lists.Raw)
+				}
+			}
+		}
+		if !strings.Contains(string(lists.Data), epA.ID) {
+			t.Fatalf("A does not list its own endpoint: %s", lists.Raw)
+		}
+		for _, m := range []string{
+			`mutation($id: ID!) { updateWebhookEndpoint(input: {id: $id, enabled: false}) { endpoint { id } } }`,
+			`mutation($id: ID!) { rotateWebhookEndpointSecret(input: {id: $id}) { secret } }`,
+			`mutation($id: ID!) { deleteWebhookEndpoint(id: $id) { deletedID } }`,
+		} {
+			for _, id := range []string{epB.ID, global.ID} {
+				e.Expect("NOT_FOUND", "", a.Token, m, map[string]any{"id": id})
+			}
+		}
+		for _, id := range []string{bDelivery.ID, opDeliveries[0].ID} {
+			e.Expect("NOT_FOUND", "", a.Token, `mutation($id: ID!) { redeliverWebhook(deliveryID: $id) { delivery { id } } }`, map[string]any{"id": id})
+		}
+		e.Expect("BAD_USER_INPUT", "resellerID", a.Token, createEndpoint, map[string]any{"in": map[string]any{
+			"url": rcvA.URL(), "events": []string{"*"}, "resellerID": b.ID}})
+		// B's endpoint still works.
+		e.AddLicense(b.Token, "203.0.113.22", "CLOUDLINUX_OS", "")
+		rcvB.wait(2)
+		// Operators see every reseller's events.
+		var all struct {
+			Events struct {
+				Edges []struct{ Node struct{ ID string } }
+			}
+		}
+		e.Query(e.OperatorToken, `{ events(first: 100, where: {types: ["license.added"]}) { edges { node { id } } } }`, nil, &all)
+		if len(all.Events.Edges) != 3 {
+			t.Fatalf("the operator lists %d license.added events, want 3", len(all.Events.Edges))
+		}
+	}, allowPrivate)
+}
+
+// TestWebhookEndpointInput: the coded errors of endpoint management.
+func TestWebhookEndpointInput(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		r := e.Register("inputs")
+		bad := func(field string, in map[string]any) {
+			t.Helper()
+			e.Expect("BAD_USER_INPUT", field, r.Token, createEndpoint, map[string]any{"in": in})
+		}
+		bad("url", map[string]any{"url": "not a url", "events": []string{"*"}})
+		bad("url", map[string]any{"url": "ftp://example.com/x", "events": []string{"*"}})
+		bad("url", map[string]any{"url": "https://user:pw@example.com/x", "events": []string{"*"}})
+		bad("url", map[string]any{"url": "https://example.com/" + strings.Repeat("x", 2100), "events": []string{"*"}})
+		bad("events", map[string]any{"url": "https://example.com/x", "events": []string{}})
+		bad("events", map[string]any{"url": "https://example.com/x", "events": []string{"license.exploded"}})
+		bad("description", map[string]any{"url": "https://example.com/x", "events": []string{"*"}, "description": strings.Repeat("d", 501)})
+		e.Expect("BAD_USER_INPUT", "graceHours", r.Token, `mutation($id: ID!) { rotateWebhookEndpointSecret(input: {id: $id, graceHours: 500}) { secret } }`,
+			map[string]any{"id": create(t, e, r.Token, "https://example.com/ok", "*").ID})
+		for i := 1; i < events.MaxEndpoints; i++ {
+			create(t, e, r.Token, "https://example.com/ok", events.LicenseAdded, events.LicenseAdded)
+		}
+		e.Expect("LIMIT_REACHED", "", r.Token, createEndpoint, map[string]any{"in": map[string]any{"url": "https://example.com/x", "events": []string{"*"}}})
+		var list struct {
+			WebhookEndpoints struct {
+				Edges []struct{ Node struct{ Events []string } }
+			}
+		}
+		e.Query(r.Token, `{ webhookEndpoints(first: 100) { edges { node { events } } } }`, nil, &list)
+		if got := list.WebhookEndpoints.Edges[1].Node.Events; len(got) != 1 {
+			t.Fatalf("duplicate types kept: %v", got)
+		}
+		e.Expect("NOT_FOUND", "", r.Token, `mutation { deleteWebhookEndpoint(id: "whe_01JD3Q0000000000000000000") { deletedID } }`, nil)
+		e.Expect("NOT_FOUND", "", e.OperatorToken, createEndpoint, map[string]any{"in": map[string]any{
+			"url": "https://example.com/x", "events": []string{"*"}, "resellerID": "rsl_01JD3Q0000000000000000000"}})
+	})
+	// Outside sandbox mode http is refused, and without CLND_SECRETS_KEY no
+	// endpoint can be made at all.
+	e := apitest.New(t, "sqlite", apitest.WithoutSandbox())
+	r := e.Register("production")
+	res := e.Expect("FORBIDDEN", "", r.Token, createEndpoint, map[string]any{"in": map[string]any{"url": "https://example.com/x", "events": []string{"*"}}})
+	if !strings.Contains(res.Errors[0].Message, "CLND_SECRETS_KEY") {
+		t.Fatalf("message %q", res.Errors[0].Message)
+	}
+	keyed := apitest.New(t, "sqlite", apitest.WithoutSandbox(), apitest.WithConfig(func(c *server.Config) {
+		k, err := sealed.ParseKey(strings.Repeat("ab", 32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Keyring = k
+	}))
+	r = keyed.Register("production")
+	keyed.Expect("BAD_USER_INPUT", "url", r.Token, createEndpoint, map[string]any{"in": map[string]any{"url": "http://example.com/x", "events": []string{"*"}}})
+	create(t, keyed, r.Token, "https://example.com/x", "*")
+}
+
+// TestWebhookTwoInstancesDeliverOnce: with two instances on one database
+// (each running delivery workers), every event arrives exactly once.
+func TestWebhookTwoInstancesDeliverOnce(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		second := apitest.Reopen(t, e)
+		rcv := newReceiver(t, nil)
+		r := e.Register("twice")
+		create(t, e, r.Token, rcv.URL(), events.LicenseAdded)
+		const n = 40
+		for i := 0; i < n; i++ {
+			env := e
+			if i%2 == 1 {
+				env = second
+			}
+			env.AddLicense(r.Token, fmt.Sprintf("203.0.113.%d", 100+i), "CLOUDLINUX_OS", "")
+		}
+		got := rcv.wait(n)
+		rcv.quiet(n, time.Second)
+		seen := map[string]bool{}
+		for _, g := range got {
+			id := g.event(t).ID
+			if seen[id] {
+				t.Fatalf("event %s delivered twice", id)
+			}
+			seen[id] = true
+		}
+	}, allowPrivate)
+}
+
+// collectIDs walks a JSON document and returns every "id" value.
+func collectIDs(raw json.RawMessage) []string {
+	var v any
+	_ = json.Unmarshal(raw, &v)
+	var out []string
+	var walk func(any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, val := range x {
+				if s, ok := val.(string); ok && k == "id" {
+					out = append(out, s)
+					continue
+				}
+				walk(val)
+			}
+		case []any:
+			for _, val := range x {
+				walk(val)
+			}
+		}
+	}
+	walk(v)
+	return out
 }

@@ -111,7 +111,7 @@ func NewRunner(db *store.DB, c clock.Clock, keyring sealed.Keyring, cfg RunnerCo
 		JobTimeout:        2 * deliveryTimeout,
 		// A job left running by a killed instance is worked again after
 		// this (its delivery row says whether anything is left to do).
-		RescueStuckJobsAfter: time.Minute,
+		RescueStuckJobsAfter: 3 * deliveryTimeout,
 		Logger:               slog.New(quietRiver{log.Handler()}),
 		MaxAttempts:          25,
 	}

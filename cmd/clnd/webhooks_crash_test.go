@@ -98,7 +98,9 @@ func crashWithDeliveriesQueued(t *testing.T, bin, url string) {
 	var ids []string
 	raw := mustGQL(t, second.addr, token, `{ events(first: 100, where: {types: ["license.added"]}) { edges { node { id } } } }`, nil)
 	var log struct {
-		Events struct{ Edges []struct{ Node struct{ ID string } } }
+		Events struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
 	}
 	if err := json.Unmarshal(raw, &log); err != nil {
 		t.Fatal(err)

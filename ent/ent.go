@@ -11,6 +11,7 @@ import (
 	"clnd/ent/clnsecret"
 	"clnd/ent/clntokenuse"
 	"clnd/ent/datacenter"
+	"clnd/ent/event"
 	"clnd/ent/gatewayevent"
 	"clnd/ent/idempotencyrecord"
 	"clnd/ent/invoice"
@@ -30,6 +31,8 @@ import (
 	"clnd/ent/session"
 	"clnd/ent/setting"
 	"clnd/ent/transaction"
+	"clnd/ent/webhookdelivery"
+	"clnd/ent/webhookendpoint"
 	"context"
 	"errors"
 	"fmt"
@@ -107,6 +110,7 @@ func checkColumn(t, c string) error {
 			clntokenuse.Table:       clntokenuse.ValidColumn,
 			checkout.Table:          checkout.ValidColumn,
 			datacenter.Table:        datacenter.ValidColumn,
+			event.Table:             event.ValidColumn,
 			gatewayevent.Table:      gatewayevent.ValidColumn,
 			iplicense.Table:         iplicense.ValidColumn,
 			idempotencyrecord.Table: idempotencyrecord.ValidColumn,
@@ -126,6 +130,8 @@ func checkColumn(t, c string) error {
 			session.Table:           session.ValidColumn,
 			setting.Table:           setting.ValidColumn,
 			transaction.Table:       transaction.ValidColumn,
+			webhookdelivery.Table:   webhookdelivery.ValidColumn,
+			webhookendpoint.Table:   webhookendpoint.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

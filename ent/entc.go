@@ -40,7 +40,7 @@ func main() {
 		},
 		// The read compiler's table of types, columns and edges.
 		Hooks: []gen.Hook{sqlgraphgen.Hook("../internal/sqlgraph/schema_gen.go")},
-	}, entc.Extensions(ex))
+	}, entc.Extensions(ex), entc.TemplateFiles("template/sqltx.tmpl"))
 	if err != nil {
 		log.Fatalf("running ent codegen: %v", err)
 	}

@@ -40,6 +40,8 @@ type IPLicense struct {
 	ProductID string `json:"product_id,omitempty"`
 	// When the server last checked in; null if it never has.
 	LastCheckIn *time.Time `json:"last_check_in,omitempty"`
+	// StaleEventFor holds the value of the "stale_event_for" field.
+	StaleEventFor *time.Time `json:"stale_event_for,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the IPLicenseQuery when eager-loading is set.
 	Edges        IPLicenseEdges `json:"edges"`
@@ -101,7 +103,7 @@ func (*IPLicense) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case iplicense.FieldID, iplicense.FieldResellerID, iplicense.FieldIP, iplicense.FieldType, iplicense.FieldFamily, iplicense.FieldHostname, iplicense.FieldProductID:
 			values[i] = new(sql.NullString)
-		case iplicense.FieldCreatedAt, iplicense.FieldRemovedAt, iplicense.FieldLastCheckIn:
+		case iplicense.FieldCreatedAt, iplicense.FieldRemovedAt, iplicense.FieldLastCheckIn, iplicense.FieldStaleEventFor:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -179,6 +181,13 @@ func (_m *IPLicense) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.LastCheckIn = new(time.Time)
 				*_m.LastCheckIn = value.Time
+			}
+		case iplicense.FieldStaleEventFor:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field stale_event_for", values[i])
+			} else if value.Valid {
+				_m.StaleEventFor = new(time.Time)
+				*_m.StaleEventFor = value.Time
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -259,6 +268,11 @@ func (_m *IPLicense) String() string {
 	builder.WriteString(", ")
 	if v := _m.LastCheckIn; v != nil {
 		builder.WriteString("last_check_in=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.StaleEventFor; v != nil {
+		builder.WriteString("stale_event_for=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteByte(')')

@@ -105,6 +105,20 @@ func (_c *IPLicenseCreate) SetNillableLastCheckIn(v *time.Time) *IPLicenseCreate
 	return _c
 }
 
+// SetStaleEventFor sets the "stale_event_for" field.
+func (_c *IPLicenseCreate) SetStaleEventFor(v time.Time) *IPLicenseCreate {
+	_c.mutation.SetStaleEventFor(v)
+	return _c
+}
+
+// SetNillableStaleEventFor sets the "stale_event_for" field if the given value is not nil.
+func (_c *IPLicenseCreate) SetNillableStaleEventFor(v *time.Time) *IPLicenseCreate {
+	if v != nil {
+		_c.SetStaleEventFor(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *IPLicenseCreate) SetID(v string) *IPLicenseCreate {
 	_c.mutation.SetID(v)
@@ -312,6 +326,10 @@ func (_c *IPLicenseCreate) createSpec() (*IPLicense, *sqlgraph.CreateSpec) {
 		_spec.SetField(iplicense.FieldLastCheckIn, field.TypeTime, value)
 		_node.LastCheckIn = &value
 	}
+	if value, ok := _c.mutation.StaleEventFor(); ok {
+		_spec.SetField(iplicense.FieldStaleEventFor, field.TypeTime, value)
+		_node.StaleEventFor = &value
+	}
 	if nodes := _c.mutation.ResellerIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -462,6 +480,24 @@ func (u *IPLicenseUpsert) ClearLastCheckIn() *IPLicenseUpsert {
 	return u
 }
 
+// SetStaleEventFor sets the "stale_event_for" field.
+func (u *IPLicenseUpsert) SetStaleEventFor(v time.Time) *IPLicenseUpsert {
+	u.Set(iplicense.FieldStaleEventFor, v)
+	return u
+}
+
+// UpdateStaleEventFor sets the "stale_event_for" field to the value that was provided on create.
+func (u *IPLicenseUpsert) UpdateStaleEventFor() *IPLicenseUpsert {
+	u.SetExcluded(iplicense.FieldStaleEventFor)
+	return u
+}
+
+// ClearStaleEventFor clears the value of the "stale_event_for" field.
+func (u *IPLicenseUpsert) ClearStaleEventFor() *IPLicenseUpsert {
+	u.SetNull(iplicense.FieldStaleEventFor)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -581,6 +617,27 @@ func (u *IPLicenseUpsertOne) UpdateLastCheckIn() *IPLicenseUpsertOne {
 func (u *IPLicenseUpsertOne) ClearLastCheckIn() *IPLicenseUpsertOne {
 	return u.Update(func(s *IPLicenseUpsert) {
 		s.ClearLastCheckIn()
+	})
+}
+
+// SetStaleEventFor sets the "stale_event_for" field.
+func (u *IPLicenseUpsertOne) SetStaleEventFor(v time.Time) *IPLicenseUpsertOne {
+	return u.Update(func(s *IPLicenseUpsert) {
+		s.SetStaleEventFor(v)
+	})
+}
+
+// UpdateStaleEventFor sets the "stale_event_for" field to the value that was provided on create.
+func (u *IPLicenseUpsertOne) UpdateStaleEventFor() *IPLicenseUpsertOne {
+	return u.Update(func(s *IPLicenseUpsert) {
+		s.UpdateStaleEventFor()
+	})
+}
+
+// ClearStaleEventFor clears the value of the "stale_event_for" field.
+func (u *IPLicenseUpsertOne) ClearStaleEventFor() *IPLicenseUpsertOne {
+	return u.Update(func(s *IPLicenseUpsert) {
+		s.ClearStaleEventFor()
 	})
 }
 
@@ -870,6 +927,27 @@ func (u *IPLicenseUpsertBulk) UpdateLastCheckIn() *IPLicenseUpsertBulk {
 func (u *IPLicenseUpsertBulk) ClearLastCheckIn() *IPLicenseUpsertBulk {
 	return u.Update(func(s *IPLicenseUpsert) {
 		s.ClearLastCheckIn()
+	})
+}
+
+// SetStaleEventFor sets the "stale_event_for" field.
+func (u *IPLicenseUpsertBulk) SetStaleEventFor(v time.Time) *IPLicenseUpsertBulk {
+	return u.Update(func(s *IPLicenseUpsert) {
+		s.SetStaleEventFor(v)
+	})
+}
+
+// UpdateStaleEventFor sets the "stale_event_for" field to the value that was provided on create.
+func (u *IPLicenseUpsertBulk) UpdateStaleEventFor() *IPLicenseUpsertBulk {
+	return u.Update(func(s *IPLicenseUpsert) {
+		s.UpdateStaleEventFor()
+	})
+}
+
+// ClearStaleEventFor clears the value of the "stale_event_for" field.
+func (u *IPLicenseUpsertBulk) ClearStaleEventFor() *IPLicenseUpsertBulk {
+	return u.Update(func(s *IPLicenseUpsert) {
+		s.ClearStaleEventFor()
 	})
 }
 

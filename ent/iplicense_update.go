@@ -84,6 +84,26 @@ func (_u *IPLicenseUpdate) ClearLastCheckIn() *IPLicenseUpdate {
 	return _u
 }
 
+// SetStaleEventFor sets the "stale_event_for" field.
+func (_u *IPLicenseUpdate) SetStaleEventFor(v time.Time) *IPLicenseUpdate {
+	_u.mutation.SetStaleEventFor(v)
+	return _u
+}
+
+// SetNillableStaleEventFor sets the "stale_event_for" field if the given value is not nil.
+func (_u *IPLicenseUpdate) SetNillableStaleEventFor(v *time.Time) *IPLicenseUpdate {
+	if v != nil {
+		_u.SetStaleEventFor(*v)
+	}
+	return _u
+}
+
+// ClearStaleEventFor clears the value of the "stale_event_for" field.
+func (_u *IPLicenseUpdate) ClearStaleEventFor() *IPLicenseUpdate {
+	_u.mutation.ClearStaleEventFor()
+	return _u
+}
+
 // SetBackupID sets the "backup" edge to the Backup entity by ID.
 func (_u *IPLicenseUpdate) SetBackupID(id string) *IPLicenseUpdate {
 	_u.mutation.SetBackupID(id)
@@ -184,6 +204,12 @@ func (_u *IPLicenseUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.LastCheckInCleared() {
 		_spec.ClearField(iplicense.FieldLastCheckIn, field.TypeTime)
+	}
+	if value, ok := _u.mutation.StaleEventFor(); ok {
+		_spec.SetField(iplicense.FieldStaleEventFor, field.TypeTime, value)
+	}
+	if _u.mutation.StaleEventForCleared() {
+		_spec.ClearField(iplicense.FieldStaleEventFor, field.TypeTime)
 	}
 	if _u.mutation.BackupCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -287,6 +313,26 @@ func (_u *IPLicenseUpdateOne) SetNillableLastCheckIn(v *time.Time) *IPLicenseUpd
 // ClearLastCheckIn clears the value of the "last_check_in" field.
 func (_u *IPLicenseUpdateOne) ClearLastCheckIn() *IPLicenseUpdateOne {
 	_u.mutation.ClearLastCheckIn()
+	return _u
+}
+
+// SetStaleEventFor sets the "stale_event_for" field.
+func (_u *IPLicenseUpdateOne) SetStaleEventFor(v time.Time) *IPLicenseUpdateOne {
+	_u.mutation.SetStaleEventFor(v)
+	return _u
+}
+
+// SetNillableStaleEventFor sets the "stale_event_for" field if the given value is not nil.
+func (_u *IPLicenseUpdateOne) SetNillableStaleEventFor(v *time.Time) *IPLicenseUpdateOne {
+	if v != nil {
+		_u.SetStaleEventFor(*v)
+	}
+	return _u
+}
+
+// ClearStaleEventFor clears the value of the "stale_event_for" field.
+func (_u *IPLicenseUpdateOne) ClearStaleEventFor() *IPLicenseUpdateOne {
+	_u.mutation.ClearStaleEventFor()
 	return _u
 }
 
@@ -420,6 +466,12 @@ func (_u *IPLicenseUpdateOne) sqlSave(ctx context.Context) (_node *IPLicense, er
 	}
 	if _u.mutation.LastCheckInCleared() {
 		_spec.ClearField(iplicense.FieldLastCheckIn, field.TypeTime)
+	}
+	if value, ok := _u.mutation.StaleEventFor(); ok {
+		_spec.SetField(iplicense.FieldStaleEventFor, field.TypeTime, value)
+	}
+	if _u.mutation.StaleEventForCleared() {
+		_spec.ClearField(iplicense.FieldStaleEventFor, field.TypeTime)
 	}
 	if _u.mutation.BackupCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -30,6 +30,8 @@ type Tx struct {
 	Checkout *CheckoutClient
 	// Datacenter is the client for interacting with the Datacenter builders.
 	Datacenter *DatacenterClient
+	// Event is the client for interacting with the Event builders.
+	Event *EventClient
 	// GatewayEvent is the client for interacting with the GatewayEvent builders.
 	GatewayEvent *GatewayEventClient
 	// IPLicense is the client for interacting with the IPLicense builders.
@@ -68,6 +70,10 @@ type Tx struct {
 	Setting *SettingClient
 	// Transaction is the client for interacting with the Transaction builders.
 	Transaction *TransactionClient
+	// WebhookDelivery is the client for interacting with the WebhookDelivery builders.
+	WebhookDelivery *WebhookDeliveryClient
+	// WebhookEndpoint is the client for interacting with the WebhookEndpoint builders.
+	WebhookEndpoint *WebhookEndpointClient
 
 	// lazily loaded.
 	client     *Client
@@ -207,6 +213,7 @@ func (tx *Tx) init() {
 	tx.CLNTokenUse = NewCLNTokenUseClient(tx.config)
 	tx.Checkout = NewCheckoutClient(tx.config)
 	tx.Datacenter = NewDatacenterClient(tx.config)
+	tx.Event = NewEventClient(tx.config)
 	tx.GatewayEvent = NewGatewayEventClient(tx.config)
 	tx.IPLicense = NewIPLicenseClient(tx.config)
 	tx.IdempotencyRecord = NewIdempotencyRecordClient(tx.config)
@@ -226,6 +233,8 @@ func (tx *Tx) init() {
 	tx.Session = NewSessionClient(tx.config)
 	tx.Setting = NewSettingClient(tx.config)
 	tx.Transaction = NewTransactionClient(tx.config)
+	tx.WebhookDelivery = NewWebhookDeliveryClient(tx.config)
+	tx.WebhookEndpoint = NewWebhookEndpointClient(tx.config)
 }
 
 // txDriver wraps the given dialect.Tx with a nop dialect.Driver implementation.

@@ -13,6 +13,7 @@ import (
 	"clnd/internal/apperr"
 	"clnd/internal/checkin"
 	"clnd/internal/clock"
+	"clnd/internal/events"
 	"clnd/internal/invoicepdf"
 	"clnd/internal/licensing"
 	"clnd/internal/live"
@@ -51,6 +52,8 @@ type Resolver struct {
 	// ClockMoved is called after advanceClock commits (the billing
 	// scheduler checks whether a month has ended).
 	ClockMoved func()
+	// Webhooks manages webhook endpoints (internal/events).
+	Webhooks events.Webhooks
 	// Log is for errors that do not end a request (a reseller a billing run skipped).
 	Log *slog.Logger
 }

@@ -15,6 +15,7 @@ import (
 	"clnd/internal/auth"
 	"clnd/internal/clnapi"
 	"clnd/internal/clock"
+	"clnd/internal/events"
 	"clnd/internal/invoicepdf"
 	"clnd/internal/licensing"
 	"clnd/internal/money"
@@ -53,6 +54,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	issuerName := fs.String("issuer-name", env("CLND_ISSUER_NAME", ""), "the company that issues the invoices, printed on every invoice PDF (CLND_ISSUER_NAME)")
 	issuerAddress := fs.String("issuer-address", env("CLND_ISSUER_ADDRESS", ""), `the issuer's postal address on the invoice PDFs; \n separates lines (CLND_ISSUER_ADDRESS)`)
 	issuerTaxID := fs.String("issuer-tax-id", env("CLND_ISSUER_TAX_ID", ""), "the issuer's tax or VAT ID on the invoice PDFs (CLND_ISSUER_TAX_ID)")
+	allowPrivate := fs.Bool("webhooks-allow-private", envBool("CLND_WEBHOOKS_ALLOW_PRIVATE"), "let webhook endpoints use http and private, loopback and link-local addresses: tests and local development only (CLND_WEBHOOKS_ALLOW_PRIVATE)")
+	webhookWorkers := fs.Int("webhook-workers", envInt("CLND_WEBHOOK_WORKERS", 20), "webhook deliveries this instance attempts at once; 0 delivers none here (CLND_WEBHOOK_WORKERS)")
 	logging := logFlagsOn(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -95,6 +98,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	keyring, err := secretsKeyring()
 	if err != nil {
 		return err
+	}
+	if !keyring.Enabled() && !*sandbox {
+		log.Warn("webhook endpoints cannot be created: set " + sealed.KeyEnv + " (openssl rand -hex 32) to seal their signing secrets")
+	}
+	if *webhookWorkers < 0 {
+		return fmt.Errorf("--webhook-workers %d: want 0 or more", *webhookWorkers)
 	}
 	db, err := openReady(ctx, *dbURL, logging.progress(stderr, log))
 	if err != nil {
@@ -142,6 +151,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		PaymentGrace:     providers.PaymentGrace,
 		Addr:             *addr,
 		Keyring:          keyring,
+		Webhooks:         events.RunnerConfig{Workers: *webhookWorkers, AllowPrivate: *allowPrivate},
+		WebhooksDisabled: *webhookWorkers == 0,
 		CORSOrigins:      server.ParseList(*origins),
 		TrustedProxies:   trusted,
 		Sandbox:          *sandbox,

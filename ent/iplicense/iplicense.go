@@ -35,6 +35,8 @@ const (
 	FieldProductID = "product_id"
 	// FieldLastCheckIn holds the string denoting the last_check_in field in the database.
 	FieldLastCheckIn = "last_check_in"
+	// FieldStaleEventFor holds the string denoting the stale_event_for field in the database.
+	FieldStaleEventFor = "stale_event_for"
 	// EdgeReseller holds the string denoting the reseller edge name in mutations.
 	EdgeReseller = "reseller"
 	// EdgeProduct holds the string denoting the product edge name in mutations.
@@ -78,6 +80,7 @@ var Columns = []string{
 	FieldHostname,
 	FieldProductID,
 	FieldLastCheckIn,
+	FieldStaleEventFor,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -179,6 +182,11 @@ func ByProductID(opts ...sql.OrderTermOption) OrderOption {
 // ByLastCheckIn orders the results by the last_check_in field.
 func ByLastCheckIn(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldLastCheckIn, opts...).ToFunc()
+}
+
+// ByStaleEventFor orders the results by the stale_event_for field.
+func ByStaleEventFor(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldStaleEventFor, opts...).ToFunc()
 }
 
 // ByResellerField orders the results by reseller field.

@@ -101,6 +101,11 @@ func LastCheckIn(v time.Time) predicate.IPLicense {
 	return predicate.IPLicense(sql.FieldEQ(FieldLastCheckIn, v))
 }
 
+// StaleEventFor applies equality check predicate on the "stale_event_for" field. It's identical to StaleEventForEQ.
+func StaleEventFor(v time.Time) predicate.IPLicense {
+	return predicate.IPLicense(sql.FieldEQ(FieldStaleEventFor, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.IPLicense {
 	return predicate.IPLicense(sql.FieldEQ(FieldCreatedAt, v))
@@ -559,6 +564,56 @@ func LastCheckInIsNil() predicate.IPLicense {
 // LastCheckInNotNil applies the NotNil predicate on the "last_check_in" field.
 func LastCheckInNotNil() predicate.IPLicense {
 	return predicate.IPLicense(sql.FieldNotNull(FieldLastCheckIn))
+}
+
+// StaleEventForEQ applies the EQ predicate on the "stale_event_for" field.
+func StaleEventForEQ(v time.Time) predicate.IPLicense {
+	return predicate.IPLicense(sql.FieldEQ(FieldStaleEventFor, v))
+}
+
+// StaleEventForNEQ applies the NEQ predicate on the "stale_event_for" field.
+func StaleEventForNEQ(v time.Time) predicate.IPLicense {
+	return predicate.IPLicense(sql.FieldNEQ(FieldStaleEventFor, v))
+}
+
+// StaleEventForIn applies the In predicate on the "stale_event_for" field.
+func StaleEventForIn(vs ...time.Time) predicate.IPLicense {
+	return predicate.IPLicense(sql.FieldIn(FieldStaleEventFor, vs...))
+}
+
+// StaleEventForNotIn applies the NotIn predicate on the "stale_event_for" field.
+func StaleEventForNotIn(vs ...time.Time) predicate.IPLicense {
+	return predicate.IPLicense(sql.FieldNotIn(FieldStaleEventFor, vs...))
+}
+
+// StaleEventForGT applies the GT predicate on the "stale_event_for" field.
+func StaleEventForGT(v time.Time) predicate.IPLicense {
+	return predicate.IPLicense(sql.FieldGT(FieldStaleEventFor, v))
+}
+
+// StaleEventForGTE applies the GTE predicate on the "stale_event_for" field.
+func StaleEventForGTE(v time.Time) predicate.IPLicense {
+	return predicate.IPLicense(sql.FieldGTE(FieldStaleEventFor, v))
+}
+
+// StaleEventForLT applies the LT predicate on the "stale_event_for" field.
+func StaleEventForLT(v time.Time) predicate.IPLicense {
+	return predicate.IPLicense(sql.FieldLT(FieldStaleEventFor, v))
+}
+
+// StaleEventForLTE applies the LTE predicate on the "stale_event_for" field.
+func StaleEventForLTE(v time.Time) predicate.IPLicense {
+	return predicate.IPLicense(sql.FieldLTE(FieldStaleEventFor, v))
+}
+
+// StaleEventForIsNil applies the IsNil predicate on the "stale_event_for" field.
+func StaleEventForIsNil() predicate.IPLicense {
+	return predicate.IPLicense(sql.FieldIsNull(FieldStaleEventFor))
+}
+
+// StaleEventForNotNil applies the NotNil predicate on the "stale_event_for" field.
+func StaleEventForNotNil() predicate.IPLicense {
+	return predicate.IPLicense(sql.FieldNotNull(FieldStaleEventFor))
 }
 
 // HasReseller applies the HasEdge predicate on the "reseller" edge.

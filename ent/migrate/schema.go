@@ -265,6 +265,33 @@ var (
 			},
 		},
 	}
+	// EventsColumns holds the columns for the "events" table.
+	EventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "reseller_id", Type: field.TypeString},
+		{Name: "type", Type: field.TypeString},
+		{Name: "object_id", Type: field.TypeString},
+		{Name: "object", Type: field.TypeJSON, SchemaType: map[string]string{"postgres": "text"}},
+	}
+	// EventsTable holds the schema information for the "events" table.
+	EventsTable = &schema.Table{
+		Name:       "events",
+		Columns:    EventsColumns,
+		PrimaryKey: []*schema.Column{EventsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "event_reseller_id_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{EventsColumns[2], EventsColumns[1], EventsColumns[0]},
+			},
+			{
+				Name:    "event_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{EventsColumns[1], EventsColumns[0]},
+			},
+		},
+	}
 	// GatewayEventsColumns holds the columns for the "gateway_events" table.
 	GatewayEventsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -305,6 +332,7 @@ var (
 		{Name: "family", Type: field.TypeEnum, Enums: []string{"CLOUDLINUX", "IMUNIFY", "KERNELCARE"}},
 		{Name: "hostname", Type: field.TypeString, Default: "", Collation: "C"},
 		{Name: "last_check_in", Type: field.TypeTime, Nullable: true},
+		{Name: "stale_event_for", Type: field.TypeTime, Nullable: true},
 		{Name: "product_id", Type: field.TypeString},
 		{Name: "reseller_id", Type: field.TypeString},
 	}
@@ -316,13 +344,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "ip_licenses_products_product",
-				Columns:    []*schema.Column{IPLicensesColumns[8]},
+				Columns:    []*schema.Column{IPLicensesColumns[9]},
 				RefColumns: []*schema.Column{ProductsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "ip_licenses_resellers_ip_licenses",
-				Columns:    []*schema.Column{IPLicensesColumns[9]},
+				Columns:    []*schema.Column{IPLicensesColumns[10]},
 				RefColumns: []*schema.Column{ResellersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -339,12 +367,12 @@ var (
 			{
 				Name:    "iplicense_reseller_id_created_at",
 				Unique:  false,
-				Columns: []*schema.Column{IPLicensesColumns[9], IPLicensesColumns[1]},
+				Columns: []*schema.Column{IPLicensesColumns[10], IPLicensesColumns[1]},
 			},
 			{
 				Name:    "iplicense_reseller_id_type",
 				Unique:  false,
-				Columns: []*schema.Column{IPLicensesColumns[9], IPLicensesColumns[4]},
+				Columns: []*schema.Column{IPLicensesColumns[10], IPLicensesColumns[4]},
 			},
 		},
 	}
@@ -939,6 +967,93 @@ var (
 			},
 		},
 	}
+	// WebhookDeliveriesColumns holds the columns for the "webhook_deliveries" table.
+	WebhookDeliveriesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "reseller_id", Type: field.TypeString},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "SUCCEEDED", "FAILED", "CANCELED"}, Default: "PENDING"},
+		{Name: "attempts", Type: field.TypeInt, Default: 0},
+		{Name: "next_attempt_at", Type: field.TypeTime, Nullable: true},
+		{Name: "last_attempt_at", Type: field.TypeTime, Nullable: true},
+		{Name: "response_status", Type: field.TypeInt, Nullable: true},
+		{Name: "duration_ms", Type: field.TypeInt, Nullable: true},
+		{Name: "error", Type: field.TypeString, Default: ""},
+		{Name: "delivered_at", Type: field.TypeTime, Nullable: true},
+		{Name: "job_id", Type: field.TypeInt64, Nullable: true},
+		{Name: "event_id", Type: field.TypeString},
+		{Name: "endpoint_id", Type: field.TypeString},
+	}
+	// WebhookDeliveriesTable holds the schema information for the "webhook_deliveries" table.
+	WebhookDeliveriesTable = &schema.Table{
+		Name:       "webhook_deliveries",
+		Columns:    WebhookDeliveriesColumns,
+		PrimaryKey: []*schema.Column{WebhookDeliveriesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "webhook_deliveries_events_event",
+				Columns:    []*schema.Column{WebhookDeliveriesColumns[12]},
+				RefColumns: []*schema.Column{EventsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "webhook_deliveries_webhook_endpoints_deliveries",
+				Columns:    []*schema.Column{WebhookDeliveriesColumns[13]},
+				RefColumns: []*schema.Column{WebhookEndpointsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "webhookdelivery_endpoint_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{WebhookDeliveriesColumns[13], WebhookDeliveriesColumns[1]},
+			},
+			{
+				Name:    "webhookdelivery_event_id",
+				Unique:  false,
+				Columns: []*schema.Column{WebhookDeliveriesColumns[12]},
+			},
+			{
+				Name:    "webhookdelivery_status_next_attempt_at",
+				Unique:  false,
+				Columns: []*schema.Column{WebhookDeliveriesColumns[3], WebhookDeliveriesColumns[5]},
+			},
+			{
+				Name:    "webhookdelivery_reseller_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{WebhookDeliveriesColumns[2], WebhookDeliveriesColumns[1]},
+			},
+		},
+	}
+	// WebhookEndpointsColumns holds the columns for the "webhook_endpoints" table.
+	WebhookEndpointsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "reseller_id", Type: field.TypeString},
+		{Name: "url", Type: field.TypeString},
+		{Name: "description", Type: field.TypeString, Default: ""},
+		{Name: "events", Type: field.TypeJSON, SchemaType: map[string]string{"postgres": "text"}},
+		{Name: "enabled", Type: field.TypeBool, Default: true},
+		{Name: "disabled_reason", Type: field.TypeString, Default: ""},
+		{Name: "secret", Type: field.TypeBytes},
+		{Name: "previous_secret", Type: field.TypeBytes, Nullable: true},
+		{Name: "previous_secret_expires_at", Type: field.TypeTime, Nullable: true},
+		{Name: "failing_since", Type: field.TypeTime, Nullable: true},
+	}
+	// WebhookEndpointsTable holds the schema information for the "webhook_endpoints" table.
+	WebhookEndpointsTable = &schema.Table{
+		Name:       "webhook_endpoints",
+		Columns:    WebhookEndpointsColumns,
+		PrimaryKey: []*schema.Column{WebhookEndpointsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "webhookendpoint_reseller_id",
+				Unique:  false,
+				Columns: []*schema.Column{WebhookEndpointsColumns[2]},
+			},
+		},
+	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		APITokensTable,
@@ -949,6 +1064,7 @@ var (
 		ClnTokenUsesTable,
 		CheckoutsTable,
 		DatacentersTable,
+		EventsTable,
 		GatewayEventsTable,
 		IPLicensesTable,
 		IdempotencyRecordsTable,
@@ -968,6 +1084,8 @@ var (
 		SessionsTable,
 		SettingsTable,
 		TransactionsTable,
+		WebhookDeliveriesTable,
+		WebhookEndpointsTable,
 	}
 )
 
@@ -1003,4 +1121,6 @@ func init() {
 	SessionsTable.ForeignKeys[0].RefTable = ResellersTable
 	TransactionsTable.ForeignKeys[0].RefTable = InvoicesTable
 	TransactionsTable.ForeignKeys[1].RefTable = ResellersTable
+	WebhookDeliveriesTable.ForeignKeys[0].RefTable = EventsTable
+	WebhookDeliveriesTable.ForeignKeys[1].RefTable = WebhookEndpointsTable
 }

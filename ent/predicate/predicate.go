@@ -30,6 +30,9 @@ type Checkout func(*sql.Selector)
 // Datacenter is the predicate function for datacenter builders.
 type Datacenter func(*sql.Selector)
 
+// Event is the predicate function for event builders.
+type Event func(*sql.Selector)
+
 // GatewayEvent is the predicate function for gatewayevent builders.
 type GatewayEvent func(*sql.Selector)
 
@@ -86,3 +89,9 @@ type Setting func(*sql.Selector)
 
 // Transaction is the predicate function for transaction builders.
 type Transaction func(*sql.Selector)
+
+// WebhookDelivery is the predicate function for webhookdelivery builders.
+type WebhookDelivery func(*sql.Selector)
+
+// WebhookEndpoint is the predicate function for webhookendpoint builders.
+type WebhookEndpoint func(*sql.Selector)

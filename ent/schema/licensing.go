@@ -61,6 +61,12 @@ func (IPLicense) Fields() []ent.Field {
 			Nillable().
 			Comment("When the server last checked in; null if it never has.").
 			Annotations(entgql.OrderField("LAST_CHECK_IN"), orderDoc("By last check-in; licenses that never checked in sort before every time (first in ASC, last in DESC).")),
+		// The last_check_in a license.stale event was written for: the
+		// stale sweep (internal/events) writes one event per silence.
+		field.Time("stale_event_for").
+			Optional().
+			Nillable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 

@@ -161,6 +161,11 @@ type ComplexityRoot struct {
 		ServerAccount func(childComplexity int) int
 	}
 
+	CreateWebhookEndpointPayload struct {
+		Endpoint func(childComplexity int) int
+		Secret   func(childComplexity int) int
+	}
+
 	Datacenter struct {
 		Code func(childComplexity int) int
 		ID   func(childComplexity int) int
@@ -169,6 +174,29 @@ type ComplexityRoot struct {
 
 	DeactivateBackupPayload struct {
 		License func(childComplexity int) int
+	}
+
+	DeleteWebhookEndpointPayload struct {
+		DeletedID func(childComplexity int) int
+	}
+
+	Event struct {
+		CreatedAt func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Object    func(childComplexity int) int
+		ObjectID  func(childComplexity int) int
+		Type      func(childComplexity int) int
+	}
+
+	EventConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	EventEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	GatewayEvent struct {
@@ -278,40 +306,45 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		ActivateBackup          func(childComplexity int, input model.ActivateBackupInput) int
-		AddIPLicense            func(childComplexity int, input model.AddIPLicenseInput) int
-		AddPaymentMethod        func(childComplexity int, input model.AddPaymentMethodInput) int
-		AdjustBalance           func(childComplexity int, input model.AdjustBalanceInput) int
-		AdvanceClock            func(childComplexity int, to time.Time) int
-		CheckIn                 func(childComplexity int, input model.CheckInInput) int
-		CreateAPIToken          func(childComplexity int, input model.CreateAPITokenInput) int
-		CreateActivationKey     func(childComplexity int, serverAccountID string) int
-		CreateCLNSecret         func(childComplexity int) int
-		CreateServerAccount     func(childComplexity int, input model.CreateServerAccountInput) int
-		DeactivateBackup        func(childComplexity int, licenseID string) int
-		ImportIPLicenses        func(childComplexity int, input model.ImportIPLicensesInput) int
-		Login                   func(childComplexity int, input model.LoginInput) int
-		Logout                  func(childComplexity int) int
-		Refund                  func(childComplexity int, input model.RefundInput) int
-		RegisterReseller        func(childComplexity int, input model.RegisterResellerInput) int
-		RegisterServer          func(childComplexity int, input model.RegisterServerInput) int
-		RemoveActivationKey     func(childComplexity int, id string) int
-		RemoveIPLicenses        func(childComplexity int, ids []string) int
-		RemovePaymentMethod     func(childComplexity int, id string) int
-		RemoveServer            func(childComplexity int, id string) int
-		RemoveServerAccount     func(childComplexity int, id string) int
-		ResizeBackup            func(childComplexity int, input model.ResizeBackupInput) int
-		RevokeAPIToken          func(childComplexity int, id string) int
-		RevokeCLNSecret         func(childComplexity int, id string) int
-		RunBilling              func(childComplexity int, period string) int
-		SetAutopayment          func(childComplexity int, input model.SetAutopaymentInput) int
-		SetBackupPricePerGb     func(childComplexity int, input model.SetBackupPricePerGBInput) int
-		SetDefaultPaymentMethod func(childComplexity int, id string) int
-		SetProductPrice         func(childComplexity int, input model.SetProductPriceInput) int
-		SettlePaymentAttempts   func(childComplexity int) int
-		StartCheckout           func(childComplexity int, input model.StartCheckoutInput) int
-		TopUp                   func(childComplexity int, input model.TopUpInput) int
-		UpdateServerAccount     func(childComplexity int, id string, input model.UpdateServerAccountInput) int
+		ActivateBackup              func(childComplexity int, input model.ActivateBackupInput) int
+		AddIPLicense                func(childComplexity int, input model.AddIPLicenseInput) int
+		AddPaymentMethod            func(childComplexity int, input model.AddPaymentMethodInput) int
+		AdjustBalance               func(childComplexity int, input model.AdjustBalanceInput) int
+		AdvanceClock                func(childComplexity int, to time.Time) int
+		CheckIn                     func(childComplexity int, input model.CheckInInput) int
+		CreateAPIToken              func(childComplexity int, input model.CreateAPITokenInput) int
+		CreateActivationKey         func(childComplexity int, serverAccountID string) int
+		CreateCLNSecret             func(childComplexity int) int
+		CreateServerAccount         func(childComplexity int, input model.CreateServerAccountInput) int
+		CreateWebhookEndpoint       func(childComplexity int, input model.CreateWebhookEndpointInput) int
+		DeactivateBackup            func(childComplexity int, licenseID string) int
+		DeleteWebhookEndpoint       func(childComplexity int, id string) int
+		ImportIPLicenses            func(childComplexity int, input model.ImportIPLicensesInput) int
+		Login                       func(childComplexity int, input model.LoginInput) int
+		Logout                      func(childComplexity int) int
+		RedeliverWebhook            func(childComplexity int, deliveryID string) int
+		Refund                      func(childComplexity int, input model.RefundInput) int
+		RegisterReseller            func(childComplexity int, input model.RegisterResellerInput) int
+		RegisterServer              func(childComplexity int, input model.RegisterServerInput) int
+		RemoveActivationKey         func(childComplexity int, id string) int
+		RemoveIPLicenses            func(childComplexity int, ids []string) int
+		RemovePaymentMethod         func(childComplexity int, id string) int
+		RemoveServer                func(childComplexity int, id string) int
+		RemoveServerAccount         func(childComplexity int, id string) int
+		ResizeBackup                func(childComplexity int, input model.ResizeBackupInput) int
+		RevokeAPIToken              func(childComplexity int, id string) int
+		RevokeCLNSecret             func(childComplexity int, id string) int
+		RotateWebhookEndpointSecret func(childComplexity int, input model.RotateWebhookEndpointSecretInput) int
+		RunBilling                  func(childComplexity int, period string) int
+		SetAutopayment              func(childComplexity int, input model.SetAutopaymentInput) int
+		SetBackupPricePerGb         func(childComplexity int, input model.SetBackupPricePerGBInput) int
+		SetDefaultPaymentMethod     func(childComplexity int, id string) int
+		SetProductPrice             func(childComplexity int, input model.SetProductPriceInput) int
+		SettlePaymentAttempts       func(childComplexity int) int
+		StartCheckout               func(childComplexity int, input model.StartCheckoutInput) int
+		TopUp                       func(childComplexity int, input model.TopUpInput) int
+		UpdateServerAccount         func(childComplexity int, id string, input model.UpdateServerAccountInput) int
+		UpdateWebhookEndpoint       func(childComplexity int, input model.UpdateWebhookEndpointInput) int
 	}
 
 	PageInfo struct {
@@ -367,22 +400,29 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		APITokens        func(childComplexity int) int
-		AccountSummary   func(childComplexity int, resellerID *string) int
-		BackupPricePerGb func(childComplexity int) int
-		ClnSecrets       func(childComplexity int) int
-		Clock            func(childComplexity int) int
-		Datacenters      func(childComplexity int) int
-		GatewayEvents    func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int) int
-		IPLicenses       func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.IPLicenseOrder, where *ent.IPLicenseWhereInput, search *string, resellerID *string) int
-		Invoices         func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.InvoiceOrder, where *ent.InvoiceWhereInput, resellerID *string) int
-		Node             func(childComplexity int, id string) int
-		Nodes            func(childComplexity int, ids []string) int
-		Products         func(childComplexity int) int
-		Resellers        func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ResellerOrder, where *ent.ResellerWhereInput, search *string) int
-		ServerAccounts   func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ServerAccountOrder, where *ent.ServerAccountWhereInput, search *string, resellerID *string) int
-		Transactions     func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.TransactionOrder, where *ent.TransactionWhereInput, resellerID *string) int
-		Viewer           func(childComplexity int) int
+		APITokens         func(childComplexity int) int
+		AccountSummary    func(childComplexity int, resellerID *string) int
+		BackupPricePerGb  func(childComplexity int) int
+		ClnSecrets        func(childComplexity int) int
+		Clock             func(childComplexity int) int
+		Datacenters       func(childComplexity int) int
+		Events            func(childComplexity int, first *int, after *entgql.Cursor[string], where *model.EventFilter) int
+		GatewayEvents     func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int) int
+		IPLicenses        func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.IPLicenseOrder, where *ent.IPLicenseWhereInput, search *string, resellerID *string) int
+		Invoices          func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.InvoiceOrder, where *ent.InvoiceWhereInput, resellerID *string) int
+		Node              func(childComplexity int, id string) int
+		Nodes             func(childComplexity int, ids []string) int
+		Products          func(childComplexity int) int
+		Resellers         func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ResellerOrder, where *ent.ResellerWhereInput, search *string) int
+		ServerAccounts    func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ServerAccountOrder, where *ent.ServerAccountWhereInput, search *string, resellerID *string) int
+		Transactions      func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.TransactionOrder, where *ent.TransactionWhereInput, resellerID *string) int
+		Viewer            func(childComplexity int) int
+		WebhookDeliveries func(childComplexity int, first *int, after *entgql.Cursor[string], where *model.WebhookDeliveryFilter) int
+		WebhookEndpoints  func(childComplexity int, first *int, after *entgql.Cursor[string]) int
+	}
+
+	RedeliverWebhookPayload struct {
+		Delivery func(childComplexity int) int
 	}
 
 	RefundPayload struct {
@@ -462,6 +502,11 @@ type ComplexityRoot struct {
 
 	RevokeCLNSecretPayload struct {
 		RevokedID func(childComplexity int) int
+	}
+
+	RotateWebhookEndpointSecretPayload struct {
+		Endpoint func(childComplexity int) int
+		Secret   func(childComplexity int) int
 	}
 
 	RunBillingPayload struct {
@@ -578,9 +623,62 @@ type ComplexityRoot struct {
 		ServerAccount func(childComplexity int) int
 	}
 
+	UpdateWebhookEndpointPayload struct {
+		Endpoint func(childComplexity int) int
+	}
+
 	Viewer struct {
 		Reseller func(childComplexity int) int
 		Role     func(childComplexity int) int
+	}
+
+	WebhookDelivery struct {
+		Attempts       func(childComplexity int) int
+		CreatedAt      func(childComplexity int) int
+		DeliveredAt    func(childComplexity int) int
+		DurationMs     func(childComplexity int) int
+		Endpoint       func(childComplexity int) int
+		Error          func(childComplexity int) int
+		Event          func(childComplexity int) int
+		ID             func(childComplexity int) int
+		LastAttemptAt  func(childComplexity int) int
+		NextAttemptAt  func(childComplexity int) int
+		ResponseStatus func(childComplexity int) int
+		Status         func(childComplexity int) int
+	}
+
+	WebhookDeliveryConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	WebhookDeliveryEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	WebhookEndpoint struct {
+		CreatedAt               func(childComplexity int) int
+		Description             func(childComplexity int) int
+		DisabledReason          func(childComplexity int) int
+		Enabled                 func(childComplexity int) int
+		Events                  func(childComplexity int) int
+		FailingSince            func(childComplexity int) int
+		ID                      func(childComplexity int) int
+		PreviousSecretExpiresAt func(childComplexity int) int
+		URL                     func(childComplexity int) int
+	}
+
+	WebhookEndpointConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	WebhookEndpointEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 }
 
@@ -989,6 +1087,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CreateServerAccountPayload.ServerAccount(childComplexity), true
 
+	case "CreateWebhookEndpointPayload.endpoint":
+		if e.ComplexityRoot.CreateWebhookEndpointPayload.Endpoint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateWebhookEndpointPayload.Endpoint(childComplexity), true
+	case "CreateWebhookEndpointPayload.secret":
+		if e.ComplexityRoot.CreateWebhookEndpointPayload.Secret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateWebhookEndpointPayload.Secret(childComplexity), true
+
 	case "Datacenter.code":
 		if e.ComplexityRoot.Datacenter.Code == nil {
 			break
@@ -1014,6 +1125,76 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DeactivateBackupPayload.License(childComplexity), true
+
+	case "DeleteWebhookEndpointPayload.deletedID":
+		if e.ComplexityRoot.DeleteWebhookEndpointPayload.DeletedID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteWebhookEndpointPayload.DeletedID(childComplexity), true
+
+	case "Event.createdAt":
+		if e.ComplexityRoot.Event.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Event.CreatedAt(childComplexity), true
+	case "Event.id":
+		if e.ComplexityRoot.Event.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Event.ID(childComplexity), true
+	case "Event.object":
+		if e.ComplexityRoot.Event.Object == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Event.Object(childComplexity), true
+	case "Event.objectID":
+		if e.ComplexityRoot.Event.ObjectID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Event.ObjectID(childComplexity), true
+	case "Event.type":
+		if e.ComplexityRoot.Event.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Event.Type(childComplexity), true
+
+	case "EventConnection.edges":
+		if e.ComplexityRoot.EventConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventConnection.Edges(childComplexity), true
+	case "EventConnection.pageInfo":
+		if e.ComplexityRoot.EventConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventConnection.PageInfo(childComplexity), true
+	case "EventConnection.totalCount":
+		if e.ComplexityRoot.EventConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventConnection.TotalCount(childComplexity), true
+
+	case "EventEdge.cursor":
+		if e.ComplexityRoot.EventEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventEdge.Cursor(childComplexity), true
+	case "EventEdge.node":
+		if e.ComplexityRoot.EventEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventEdge.Node(childComplexity), true
 
 	case "GatewayEvent.amount":
 		if e.ComplexityRoot.GatewayEvent.Amount == nil {
@@ -1535,6 +1716,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateServerAccount(childComplexity, args["input"].(model.CreateServerAccountInput)), true
+	case "Mutation.createWebhookEndpoint":
+		if e.ComplexityRoot.Mutation.CreateWebhookEndpoint == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createWebhookEndpoint_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateWebhookEndpoint(childComplexity, args["input"].(model.CreateWebhookEndpointInput)), true
 	case "Mutation.deactivateBackup":
 		if e.ComplexityRoot.Mutation.DeactivateBackup == nil {
 			break
@@ -1546,6 +1738,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeactivateBackup(childComplexity, args["licenseID"].(string)), true
+	case "Mutation.deleteWebhookEndpoint":
+		if e.ComplexityRoot.Mutation.DeleteWebhookEndpoint == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteWebhookEndpoint_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteWebhookEndpoint(childComplexity, args["id"].(string)), true
 	case "Mutation.importIPLicenses":
 		if e.ComplexityRoot.Mutation.ImportIPLicenses == nil {
 			break
@@ -1574,6 +1777,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Logout(childComplexity), true
+	case "Mutation.redeliverWebhook":
+		if e.ComplexityRoot.Mutation.RedeliverWebhook == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_redeliverWebhook_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RedeliverWebhook(childComplexity, args["deliveryID"].(string)), true
 	case "Mutation.refund":
 		if e.ComplexityRoot.Mutation.Refund == nil {
 			break
@@ -1695,6 +1909,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeCLNSecret(childComplexity, args["id"].(string)), true
+	case "Mutation.rotateWebhookEndpointSecret":
+		if e.ComplexityRoot.Mutation.RotateWebhookEndpointSecret == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rotateWebhookEndpointSecret_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RotateWebhookEndpointSecret(childComplexity, args["input"].(model.RotateWebhookEndpointSecretInput)), true
 	case "Mutation.runBilling":
 		if e.ComplexityRoot.Mutation.RunBilling == nil {
 			break
@@ -1789,6 +2014,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateServerAccount(childComplexity, args["id"].(string), args["input"].(model.UpdateServerAccountInput)), true
+	case "Mutation.updateWebhookEndpoint":
+		if e.ComplexityRoot.Mutation.UpdateWebhookEndpoint == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateWebhookEndpoint_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateWebhookEndpoint(childComplexity, args["input"].(model.UpdateWebhookEndpointInput)), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -2041,6 +2277,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Datacenters(childComplexity), true
+	case "Query.events":
+		if e.ComplexityRoot.Query.Events == nil {
+			break
+		}
+
+		args, err := ec.field_Query_events_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Events(childComplexity, args["first"].(*int), args["after"].(*entgql.Cursor[string]), args["where"].(*model.EventFilter)), true
 	case "Query.gatewayEvents":
 		if e.ComplexityRoot.Query.GatewayEvents == nil {
 			break
@@ -2142,6 +2389,35 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Viewer(childComplexity), true
+	case "Query.webhookDeliveries":
+		if e.ComplexityRoot.Query.WebhookDeliveries == nil {
+			break
+		}
+
+		args, err := ec.field_Query_webhookDeliveries_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.WebhookDeliveries(childComplexity, args["first"].(*int), args["after"].(*entgql.Cursor[string]), args["where"].(*model.WebhookDeliveryFilter)), true
+	case "Query.webhookEndpoints":
+		if e.ComplexityRoot.Query.WebhookEndpoints == nil {
+			break
+		}
+
+		args, err := ec.field_Query_webhookEndpoints_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.WebhookEndpoints(childComplexity, args["first"].(*int), args["after"].(*entgql.Cursor[string])), true
+
+	case "RedeliverWebhookPayload.delivery":
+		if e.ComplexityRoot.RedeliverWebhookPayload.Delivery == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RedeliverWebhookPayload.Delivery(childComplexity), true
 
 	case "RefundPayload.invoice":
 		if e.ComplexityRoot.RefundPayload.Invoice == nil {
@@ -2403,6 +2679,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RevokeCLNSecretPayload.RevokedID(childComplexity), true
+
+	case "RotateWebhookEndpointSecretPayload.endpoint":
+		if e.ComplexityRoot.RotateWebhookEndpointSecretPayload.Endpoint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RotateWebhookEndpointSecretPayload.Endpoint(childComplexity), true
+	case "RotateWebhookEndpointSecretPayload.secret":
+		if e.ComplexityRoot.RotateWebhookEndpointSecretPayload.Secret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RotateWebhookEndpointSecretPayload.Secret(childComplexity), true
 
 	case "RunBillingPayload.invoices":
 		if e.ComplexityRoot.RunBillingPayload.Invoices == nil {
@@ -2775,6 +3064,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.UpdateServerAccountPayload.ServerAccount(childComplexity), true
 
+	case "UpdateWebhookEndpointPayload.endpoint":
+		if e.ComplexityRoot.UpdateWebhookEndpointPayload.Endpoint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateWebhookEndpointPayload.Endpoint(childComplexity), true
+
 	case "Viewer.reseller":
 		if e.ComplexityRoot.Viewer.Reseller == nil {
 			break
@@ -2787,6 +3083,198 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Viewer.Role(childComplexity), true
+
+	case "WebhookDelivery.attempts":
+		if e.ComplexityRoot.WebhookDelivery.Attempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDelivery.Attempts(childComplexity), true
+	case "WebhookDelivery.createdAt":
+		if e.ComplexityRoot.WebhookDelivery.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDelivery.CreatedAt(childComplexity), true
+	case "WebhookDelivery.deliveredAt":
+		if e.ComplexityRoot.WebhookDelivery.DeliveredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDelivery.DeliveredAt(childComplexity), true
+	case "WebhookDelivery.durationMs":
+		if e.ComplexityRoot.WebhookDelivery.DurationMs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDelivery.DurationMs(childComplexity), true
+	case "WebhookDelivery.endpoint":
+		if e.ComplexityRoot.WebhookDelivery.Endpoint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDelivery.Endpoint(childComplexity), true
+	case "WebhookDelivery.error":
+		if e.ComplexityRoot.WebhookDelivery.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDelivery.Error(childComplexity), true
+	case "WebhookDelivery.event":
+		if e.ComplexityRoot.WebhookDelivery.Event == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDelivery.Event(childComplexity), true
+	case "WebhookDelivery.id":
+		if e.ComplexityRoot.WebhookDelivery.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDelivery.ID(childComplexity), true
+	case "WebhookDelivery.lastAttemptAt":
+		if e.ComplexityRoot.WebhookDelivery.LastAttemptAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDelivery.LastAttemptAt(childComplexity), true
+	case "WebhookDelivery.nextAttemptAt":
+		if e.ComplexityRoot.WebhookDelivery.NextAttemptAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDelivery.NextAttemptAt(childComplexity), true
+	case "WebhookDelivery.responseStatus":
+		if e.ComplexityRoot.WebhookDelivery.ResponseStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDelivery.ResponseStatus(childComplexity), true
+	case "WebhookDelivery.status":
+		if e.ComplexityRoot.WebhookDelivery.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDelivery.Status(childComplexity), true
+
+	case "WebhookDeliveryConnection.edges":
+		if e.ComplexityRoot.WebhookDeliveryConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDeliveryConnection.Edges(childComplexity), true
+	case "WebhookDeliveryConnection.pageInfo":
+		if e.ComplexityRoot.WebhookDeliveryConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDeliveryConnection.PageInfo(childComplexity), true
+	case "WebhookDeliveryConnection.totalCount":
+		if e.ComplexityRoot.WebhookDeliveryConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDeliveryConnection.TotalCount(childComplexity), true
+
+	case "WebhookDeliveryEdge.cursor":
+		if e.ComplexityRoot.WebhookDeliveryEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDeliveryEdge.Cursor(childComplexity), true
+	case "WebhookDeliveryEdge.node":
+		if e.ComplexityRoot.WebhookDeliveryEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDeliveryEdge.Node(childComplexity), true
+
+	case "WebhookEndpoint.createdAt":
+		if e.ComplexityRoot.WebhookEndpoint.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookEndpoint.CreatedAt(childComplexity), true
+	case "WebhookEndpoint.description":
+		if e.ComplexityRoot.WebhookEndpoint.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookEndpoint.Description(childComplexity), true
+	case "WebhookEndpoint.disabledReason":
+		if e.ComplexityRoot.WebhookEndpoint.DisabledReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookEndpoint.DisabledReason(childComplexity), true
+	case "WebhookEndpoint.enabled":
+		if e.ComplexityRoot.WebhookEndpoint.Enabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookEndpoint.Enabled(childComplexity), true
+	case "WebhookEndpoint.events":
+		if e.ComplexityRoot.WebhookEndpoint.Events == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookEndpoint.Events(childComplexity), true
+	case "WebhookEndpoint.failingSince":
+		if e.ComplexityRoot.WebhookEndpoint.FailingSince == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookEndpoint.FailingSince(childComplexity), true
+	case "WebhookEndpoint.id":
+		if e.ComplexityRoot.WebhookEndpoint.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookEndpoint.ID(childComplexity), true
+	case "WebhookEndpoint.previousSecretExpiresAt":
+		if e.ComplexityRoot.WebhookEndpoint.PreviousSecretExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookEndpoint.PreviousSecretExpiresAt(childComplexity), true
+	case "WebhookEndpoint.url":
+		if e.ComplexityRoot.WebhookEndpoint.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookEndpoint.URL(childComplexity), true
+
+	case "WebhookEndpointConnection.edges":
+		if e.ComplexityRoot.WebhookEndpointConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookEndpointConnection.Edges(childComplexity), true
+	case "WebhookEndpointConnection.pageInfo":
+		if e.ComplexityRoot.WebhookEndpointConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookEndpointConnection.PageInfo(childComplexity), true
+	case "WebhookEndpointConnection.totalCount":
+		if e.ComplexityRoot.WebhookEndpointConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookEndpointConnection.TotalCount(childComplexity), true
+
+	case "WebhookEndpointEdge.cursor":
+		if e.ComplexityRoot.WebhookEndpointEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookEndpointEdge.Cursor(childComplexity), true
+	case "WebhookEndpointEdge.node":
+		if e.ComplexityRoot.WebhookEndpointEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookEndpointEdge.Node(childComplexity), true
 
 	}
 	return 0, false
@@ -2805,6 +3293,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CheckInInput", ec.unmarshalInputCheckInInput),
 			graphql.NewInputUnmarshaler("CreateAPITokenInput", ec.unmarshalInputCreateAPITokenInput),
 			graphql.NewInputUnmarshaler("CreateServerAccountInput", ec.unmarshalInputCreateServerAccountInput),
+			graphql.NewInputUnmarshaler("CreateWebhookEndpointInput", ec.unmarshalInputCreateWebhookEndpointInput),
+			graphql.NewInputUnmarshaler("EventFilter", ec.unmarshalInputEventFilter),
 			graphql.NewInputUnmarshaler("IPLicenseOrder", ec.unmarshalInputIPLicenseOrder),
 			graphql.NewInputUnmarshaler("IPLicenseWhereInput", ec.unmarshalInputIPLicenseWhereInput),
 			graphql.NewInputUnmarshaler("ImportIPLicenseInput", ec.unmarshalInputImportIPLicenseInput),
@@ -2820,6 +3310,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ResellerOrder", ec.unmarshalInputResellerOrder),
 			graphql.NewInputUnmarshaler("ResellerWhereInput", ec.unmarshalInputResellerWhereInput),
 			graphql.NewInputUnmarshaler("ResizeBackupInput", ec.unmarshalInputResizeBackupInput),
+			graphql.NewInputUnmarshaler("RotateWebhookEndpointSecretInput", ec.unmarshalInputRotateWebhookEndpointSecretInput),
 			graphql.NewInputUnmarshaler("ServerAccountOrder", ec.unmarshalInputServerAccountOrder),
 			graphql.NewInputUnmarshaler("ServerAccountWhereInput", ec.unmarshalInputServerAccountWhereInput),
 			graphql.NewInputUnmarshaler("ServerOrder", ec.unmarshalInputServerOrder),
@@ -2832,6 +3323,9 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("TransactionOrder", ec.unmarshalInputTransactionOrder),
 			graphql.NewInputUnmarshaler("TransactionWhereInput", ec.unmarshalInputTransactionWhereInput),
 			graphql.NewInputUnmarshaler("UpdateServerAccountInput", ec.unmarshalInputUpdateServerAccountInput),
+			graphql.NewInputUnmarshaler("UpdateWebhookEndpointInput", ec.unmarshalInputUpdateWebhookEndpointInput),
+			graphql.NewInputUnmarshaler("WebhookDeliveryFilter", ec.unmarshalInputWebhookDeliveryFilter),
+			graphql.NewInputUnmarshaler("WebhookDeliveryOrder", ec.unmarshalInputWebhookDeliveryOrder),
 		)
 	}
 	first := true
@@ -3419,6 +3913,61 @@ type Datacenter implements Node {
   The datacenter's name for people.
   """
   name: String!
+}
+"""
+Something that happened to a reseller's objects: an entry of the append-only event log, also delivered to webhook endpoints.
+"""
+type Event implements Node {
+  """
+  The object's global ID: a type prefix and a ULID, such as "ipl_01JD…" for an IP license. Opaque; node(id:) finds it.
+  """
+  id: ID!
+  """
+  When it was created, by clnd's clock (the test clock in sandbox mode).
+  """
+  createdAt: Time!
+  """
+  What happened, such as "license.added" (docs/events.md lists every type).
+  """
+  type: String!
+  """
+  The ID of the object it happened to (node(id:) finds it).
+  """
+  objectID: ID!
+  """
+  The object as the API showed it when the event happened, with GraphQL field names.
+  """
+  object: JSON!
+}
+"""
+A connection to a list of items.
+"""
+type EventConnection {
+  """
+  A list of edges.
+  """
+  edges: [EventEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type EventEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: Event
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
 }
 """
 A payment provider's webhook notification as received, and what clnd did with it (operators only).
@@ -5483,6 +6032,311 @@ input TransactionWhereInput {
   hasInvoice: Boolean
   hasInvoiceWith: [InvoiceWhereInput!]
 }
+"""
+One event on its way to one webhook endpoint, and how its attempts went.
+"""
+type WebhookDelivery implements Node {
+  """
+  The object's global ID: a type prefix and a ULID, such as "ipl_01JD…" for an IP license. Opaque; node(id:) finds it.
+  """
+  id: ID!
+  """
+  When it was created, by clnd's clock (the test clock in sandbox mode).
+  """
+  createdAt: Time!
+  """
+  Where the delivery stands.
+  """
+  status: WebhookDeliveryStatus!
+  """
+  How many times clnd posted it.
+  """
+  attempts: Int!
+  """
+  When the next attempt is due, by clnd's clock; empty once it succeeded, failed or was canceled.
+  """
+  nextAttemptAt: Time
+  """
+  When it was last posted, by clnd's clock.
+  """
+  lastAttemptAt: Time
+  """
+  The HTTP status code of the last answer; empty when there was none (timeout, refused connection).
+  """
+  responseStatus: Int
+  """
+  How long the last attempt took, in milliseconds.
+  """
+  durationMs: Int
+  """
+  Why the last attempt failed; empty when it succeeded.
+  """
+  error: String!
+  """
+  When the endpoint accepted it.
+  """
+  deliveredAt: Time
+  """
+  The endpoint it goes to.
+  """
+  endpoint: WebhookEndpoint!
+  """
+  The event it carries.
+  """
+  event: Event!
+}
+"""
+A connection to a list of items.
+"""
+type WebhookDeliveryConnection {
+  """
+  A list of edges.
+  """
+  edges: [WebhookDeliveryEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type WebhookDeliveryEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: WebhookDelivery
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for WebhookDelivery connections
+"""
+input WebhookDeliveryOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order WebhookDeliveries.
+  """
+  field: WebhookDeliveryOrderField!
+}
+"""
+Properties by which WebhookDelivery connections can be ordered.
+"""
+enum WebhookDeliveryOrderField {
+  """
+  By creation time.
+  """
+  CREATED_AT
+}
+"""
+Where a webhook delivery stands.
+"""
+enum WebhookDeliveryStatus @goModel(model: "clnd/ent/webhookdelivery.Status") {
+  """
+  Not delivered yet: waiting for its first or next attempt.
+  """
+  PENDING
+  """
+  The endpoint answered 2xx.
+  """
+  SUCCEEDED
+  """
+  Every attempt failed (about three days of retries); redeliverWebhook tries again.
+  """
+  FAILED
+  """
+  Not attempted further: the endpoint was disabled or deleted.
+  """
+  CANCELED
+}
+"""
+A URL clnd posts events to, signed with the endpoint's secret (header Clnd-Signature).
+"""
+type WebhookEndpoint implements Node {
+  """
+  The object's global ID: a type prefix and a ULID, such as "ipl_01JD…" for an IP license. Opaque; node(id:) finds it.
+  """
+  id: ID!
+  """
+  When it was created, by clnd's clock (the test clock in sandbox mode).
+  """
+  createdAt: Time!
+  """
+  Where events are posted (http or https).
+  """
+  url: String!
+  """
+  What it is for, for humans.
+  """
+  description: String!
+  """
+  The event types it receives, e.g. ["license.added"]; ["*"] is every type.
+  """
+  events: [String!]!
+  """
+  Whether events are delivered to it. clnd disables an endpoint whose deliveries keep failing for about three days.
+  """
+  enabled: Boolean!
+  """
+  Why clnd disabled it; empty when enabled or disabled by its owner.
+  """
+  disabledReason: String!
+  """
+  Until when deliveries are also signed with the secret replaced by the last rotation.
+  """
+  previousSecretExpiresAt: Time
+  """
+  When its deliveries started failing; empty while they succeed.
+  """
+  failingSince: Time
+}
+"""
+A connection to a list of items.
+"""
+type WebhookEndpointConnection {
+  """
+  A list of edges.
+  """
+  edges: [WebhookEndpointEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type WebhookEndpointEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: WebhookEndpoint
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+`, BuiltIn: false},
+	{Name: "../events.graphqls", Input: `"Which events to list."
+input EventFilter {
+  "Only these types, e.g. [\"license.added\", \"invoice.created\"]; every type when left out."
+  types: [String!]
+  "Only events at or after this time (clnd's clock)."
+  since: Time
+}
+
+"Which deliveries to list."
+input WebhookDeliveryFilter {
+  "Only the deliveries to this endpoint."
+  endpointID: ID
+  "Only the deliveries of this event."
+  eventID: ID
+  "Only deliveries with this status."
+  status: WebhookDeliveryStatus
+}
+
+"Input of createWebhookEndpoint."
+input CreateWebhookEndpointInput {
+  "Where to post events: an absolute https URL (http too with --webhooks-allow-private or in sandbox mode), at most 2048 characters. Its host must resolve to public addresses when a delivery is made."
+  url: String!
+  "The event types to receive, e.g. [\"license.added\"]; [\"*\"] receives every type, including types added later."
+  events: [String!]!
+  "What it is for, for humans; at most 500 characters."
+  description: String
+  "Operators only: the reseller whose events it receives. An operator's endpoint without one receives every reseller's events."
+  resellerID: ID
+}
+
+"Result of createWebhookEndpoint."
+type CreateWebhookEndpointPayload {
+  "The new endpoint."
+  endpoint: WebhookEndpoint!
+  "The signing secret (whsec_…), shown only now: deliveries carry Clnd-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, \"<t>.<body>\")>."
+  secret: String!
+}
+
+"Input of updateWebhookEndpoint: what is left out stays as it is."
+input UpdateWebhookEndpointInput {
+  "The endpoint."
+  id: ID!
+  "A new URL (same rules as createWebhookEndpoint)."
+  url: String
+  "A new list of event types."
+  events: [String!]
+  "A new description."
+  description: String
+  "false stops deliveries (pending ones are canceled); true resumes them for new events and clears failingSince."
+  enabled: Boolean
+}
+
+"Result of updateWebhookEndpoint."
+type UpdateWebhookEndpointPayload {
+  "The endpoint as it is now."
+  endpoint: WebhookEndpoint!
+}
+
+"Input of rotateWebhookEndpointSecret."
+input RotateWebhookEndpointSecretInput {
+  "The endpoint."
+  id: ID!
+  "How long the old secret keeps signing deliveries beside the new one, in hours: 0 to 168, 24 when left out."
+  graceHours: Int
+}
+
+"Result of rotateWebhookEndpointSecret."
+type RotateWebhookEndpointSecretPayload {
+  "The endpoint, with previousSecretExpiresAt set."
+  endpoint: WebhookEndpoint!
+  "The new signing secret, shown only now. Until previousSecretExpiresAt every delivery carries a v1 signature under each secret."
+  secret: String!
+}
+
+"Result of deleteWebhookEndpoint."
+type DeleteWebhookEndpointPayload {
+  "The deleted endpoint's ID."
+  deletedID: ID!
+}
+
+"Result of redeliverWebhook."
+type RedeliverWebhookPayload {
+  "The new delivery of the same event to the same endpoint, attempted at once."
+  delivery: WebhookDelivery!
+}
+
+extend type Query {
+  "The event log, oldest first: keep the last cursor and ask again with after: to receive only what is new. Events become visible when the change they describe commits, so one can appear a moment after a later one; re-read the last minute (since:) if a missed event would matter. A reseller sees its own events; an operator every reseller's."
+  events("Page size, at most 100." first: Int, "A cursor from an earlier page." after: Cursor, "Which events." where: EventFilter): EventConnection!
+  "The caller's webhook endpoints, oldest first (an operator's: every endpoint)."
+  webhookEndpoints("Page size, at most 100." first: Int, "A cursor from an earlier page." after: Cursor): WebhookEndpointConnection!
+  "Webhook deliveries, newest first: status, response code, duration and next attempt."
+  webhookDeliveries("Page size, at most 100." first: Int, "A cursor from an earlier page." after: Cursor, "Which deliveries." where: WebhookDeliveryFilter): WebhookDeliveryConnection!
+}
+
+extend type Mutation {
+  "Adds a webhook endpoint and returns its signing secret, once. The URL is checked for form now and for its addresses at every delivery."
+  createWebhookEndpoint("The input." input: CreateWebhookEndpointInput!): CreateWebhookEndpointPayload!
+  "Changes an endpoint's URL, event types, description or whether it is enabled."
+  updateWebhookEndpoint("The input." input: UpdateWebhookEndpointInput!): UpdateWebhookEndpointPayload!
+  "Makes a new signing secret; the old one keeps signing beside it for the grace period, so receivers can switch without losing a delivery."
+  rotateWebhookEndpointSecret("The input." input: RotateWebhookEndpointSecretInput!): RotateWebhookEndpointSecretPayload!
+  "Deletes an endpoint with its deliveries; pending ones are not attempted."
+  deleteWebhookEndpoint("The endpoint to delete." id: ID!): DeleteWebhookEndpointPayload!
+  "Posts an event to an endpoint again, as a new delivery attempted at once (the endpoint must be enabled)."
+  redeliverWebhook("The delivery to repeat." deliveryID: ID!): RedeliverWebhookPayload!
+}
 `, BuiltIn: false},
 	{Name: "../licensing.graphqls", Input: `"Whether a licensed server checks in."
 enum LicenseStatus {
@@ -5890,6 +6744,9 @@ scalar Money
 "An instant, RFC 3339 in UTC."
 scalar Time
 
+"A JSON value as clnd stored it (an event's object, with GraphQL field names)."
+scalar JSON
+
 "Anyone may call this field; everything else needs a bearer token."
 directive @public on FIELD_DEFINITION
 "Only an operator token may call this field."
@@ -6289,6 +7146,16 @@ func (ec *executionContext) childFields_CreateServerAccountPayload(ctx context.C
 	return nil, fmt.Errorf("no field named %q was found under type CreateServerAccountPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_CreateWebhookEndpointPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "endpoint":
+		return ec.fieldContext_CreateWebhookEndpointPayload_endpoint(ctx, field)
+	case "secret":
+		return ec.fieldContext_CreateWebhookEndpointPayload_secret(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateWebhookEndpointPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_Datacenter(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -6307,6 +7174,52 @@ func (ec *executionContext) childFields_DeactivateBackupPayload(ctx context.Cont
 		return ec.fieldContext_DeactivateBackupPayload_license(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DeactivateBackupPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_DeleteWebhookEndpointPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "deletedID":
+		return ec.fieldContext_DeleteWebhookEndpointPayload_deletedID(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeleteWebhookEndpointPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_Event(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Event_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Event_createdAt(ctx, field)
+	case "type":
+		return ec.fieldContext_Event_type(ctx, field)
+	case "objectID":
+		return ec.fieldContext_Event_objectID(ctx, field)
+	case "object":
+		return ec.fieldContext_Event_object(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Event", field.Name)
+}
+
+func (ec *executionContext) childFields_EventConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_EventConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_EventConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_EventConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EventConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_EventEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_EventEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_EventEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EventEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_GatewayEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6625,6 +7538,14 @@ func (ec *executionContext) childFields_Product(ctx context.Context, field graph
 	return nil, fmt.Errorf("no field named %q was found under type Product", field.Name)
 }
 
+func (ec *executionContext) childFields_RedeliverWebhookPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "delivery":
+		return ec.fieldContext_RedeliverWebhookPayload_delivery(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RedeliverWebhookPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_RefundPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "transaction":
@@ -6781,6 +7702,16 @@ func (ec *executionContext) childFields_RevokeCLNSecretPayload(ctx context.Conte
 		return ec.fieldContext_RevokeCLNSecretPayload_revokedID(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RevokeCLNSecretPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_RotateWebhookEndpointSecretPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "endpoint":
+		return ec.fieldContext_RotateWebhookEndpointSecretPayload_endpoint(ctx, field)
+	case "secret":
+		return ec.fieldContext_RotateWebhookEndpointSecretPayload_secret(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RotateWebhookEndpointSecretPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_RunBillingPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7003,6 +7934,14 @@ func (ec *executionContext) childFields_UpdateServerAccountPayload(ctx context.C
 	return nil, fmt.Errorf("no field named %q was found under type UpdateServerAccountPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_UpdateWebhookEndpointPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "endpoint":
+		return ec.fieldContext_UpdateWebhookEndpointPayload_endpoint(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UpdateWebhookEndpointPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_Viewer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "role":
@@ -7011,6 +7950,104 @@ func (ec *executionContext) childFields_Viewer(ctx context.Context, field graphq
 		return ec.fieldContext_Viewer_reseller(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Viewer", field.Name)
+}
+
+func (ec *executionContext) childFields_WebhookDelivery(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_WebhookDelivery_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_WebhookDelivery_createdAt(ctx, field)
+	case "status":
+		return ec.fieldContext_WebhookDelivery_status(ctx, field)
+	case "attempts":
+		return ec.fieldContext_WebhookDelivery_attempts(ctx, field)
+	case "nextAttemptAt":
+		return ec.fieldContext_WebhookDelivery_nextAttemptAt(ctx, field)
+	case "lastAttemptAt":
+		return ec.fieldContext_WebhookDelivery_lastAttemptAt(ctx, field)
+	case "responseStatus":
+		return ec.fieldContext_WebhookDelivery_responseStatus(ctx, field)
+	case "durationMs":
+		return ec.fieldContext_WebhookDelivery_durationMs(ctx, field)
+	case "error":
+		return ec.fieldContext_WebhookDelivery_error(ctx, field)
+	case "deliveredAt":
+		return ec.fieldContext_WebhookDelivery_deliveredAt(ctx, field)
+	case "endpoint":
+		return ec.fieldContext_WebhookDelivery_endpoint(ctx, field)
+	case "event":
+		return ec.fieldContext_WebhookDelivery_event(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WebhookDelivery", field.Name)
+}
+
+func (ec *executionContext) childFields_WebhookDeliveryConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_WebhookDeliveryConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_WebhookDeliveryConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_WebhookDeliveryConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WebhookDeliveryConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_WebhookDeliveryEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_WebhookDeliveryEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_WebhookDeliveryEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WebhookDeliveryEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_WebhookEndpoint(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_WebhookEndpoint_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_WebhookEndpoint_createdAt(ctx, field)
+	case "url":
+		return ec.fieldContext_WebhookEndpoint_url(ctx, field)
+	case "description":
+		return ec.fieldContext_WebhookEndpoint_description(ctx, field)
+	case "events":
+		return ec.fieldContext_WebhookEndpoint_events(ctx, field)
+	case "enabled":
+		return ec.fieldContext_WebhookEndpoint_enabled(ctx, field)
+	case "disabledReason":
+		return ec.fieldContext_WebhookEndpoint_disabledReason(ctx, field)
+	case "previousSecretExpiresAt":
+		return ec.fieldContext_WebhookEndpoint_previousSecretExpiresAt(ctx, field)
+	case "failingSince":
+		return ec.fieldContext_WebhookEndpoint_failingSince(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WebhookEndpoint", field.Name)
+}
+
+func (ec *executionContext) childFields_WebhookEndpointConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_WebhookEndpointConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_WebhookEndpointConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_WebhookEndpointConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WebhookEndpointConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_WebhookEndpointEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_WebhookEndpointEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_WebhookEndpointEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WebhookEndpointEdge", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

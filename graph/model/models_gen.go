@@ -7,6 +7,7 @@ import (
 	"clnd/ent"
 	"clnd/ent/apitoken"
 	"clnd/ent/reseller"
+	"clnd/ent/webhookdelivery"
 	"clnd/internal/catalog"
 	"clnd/internal/money"
 	"fmt"
@@ -193,10 +194,44 @@ type CreateServerAccountPayload struct {
 	ServerAccount *ent.ServerAccount `json:"serverAccount"`
 }
 
+// Input of createWebhookEndpoint.
+type CreateWebhookEndpointInput struct {
+	// Where to post events: an absolute https URL (http too with --webhooks-allow-private or in sandbox mode), at most 2048 characters. Its host must resolve to public addresses when a delivery is made.
+	URL string `json:"url"`
+	// The event types to receive, e.g. ["license.added"]; ["*"] receives every type, including types added later.
+	Events []string `json:"events"`
+	// What it is for, for humans; at most 500 characters.
+	Description *string `json:"description,omitempty"`
+	// Operators only: the reseller whose events it receives. An operator's endpoint without one receives every reseller's events.
+	ResellerID *string `json:"resellerID,omitempty"`
+}
+
+// Result of createWebhookEndpoint.
+type CreateWebhookEndpointPayload struct {
+	// The new endpoint.
+	Endpoint *ent.WebhookEndpoint `json:"endpoint"`
+	// The signing secret (whsec_…), shown only now: deliveries carry Clnd-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>.
+	Secret string `json:"secret"`
+}
+
 // Result of deactivateBackup.
 type DeactivateBackupPayload struct {
 	// The license, now without a backup.
 	License *ent.IPLicense `json:"license"`
+}
+
+// Result of deleteWebhookEndpoint.
+type DeleteWebhookEndpointPayload struct {
+	// The deleted endpoint's ID.
+	DeletedID string `json:"deletedID"`
+}
+
+// Which events to list.
+type EventFilter struct {
+	// Only these types, e.g. ["license.added", "invoice.created"]; every type when left out.
+	Types []string `json:"types,omitempty"`
+	// Only events at or after this time (clnd's clock).
+	Since *time.Time `json:"since,omitempty"`
 }
 
 // One license to import.
@@ -247,6 +282,12 @@ type LoginPayload struct {
 type PaymentMethodInput struct {
 	// A token from the payment gateway's client library (sandbox: tok_visa, tok_mastercard, tok_chargeDeclined, tok_insufficientFunds).
 	GatewayToken string `json:"gatewayToken"`
+}
+
+// Result of redeliverWebhook.
+type RedeliverWebhookPayload struct {
+	// The new delivery of the same event to the same endpoint, attempted at once.
+	Delivery *ent.WebhookDelivery `json:"delivery"`
 }
 
 // Input of refund.
@@ -377,6 +418,22 @@ type RevokeCLNSecretPayload struct {
 	RevokedID string `json:"revokedID"`
 }
 
+// Input of rotateWebhookEndpointSecret.
+type RotateWebhookEndpointSecretInput struct {
+	// The endpoint.
+	ID string `json:"id"`
+	// How long the old secret keeps signing deliveries beside the new one, in hours: 0 to 168, 24 when left out.
+	GraceHours *int `json:"graceHours,omitempty"`
+}
+
+// Result of rotateWebhookEndpointSecret.
+type RotateWebhookEndpointSecretPayload struct {
+	// The endpoint, with previousSecretExpiresAt set.
+	Endpoint *ent.WebhookEndpoint `json:"endpoint"`
+	// The new signing secret, shown only now. Until previousSecretExpiresAt every delivery carries a v1 signature under each secret.
+	Secret string `json:"secret"`
+}
+
 // Result of runBilling.
 type RunBillingPayload struct {
 	// The invoices this run created (none for resellers already invoiced for the period).
@@ -497,12 +554,42 @@ type UpdateServerAccountPayload struct {
 	ServerAccount *ent.ServerAccount `json:"serverAccount"`
 }
 
+// Input of updateWebhookEndpoint: what is left out stays as it is.
+type UpdateWebhookEndpointInput struct {
+	// The endpoint.
+	ID string `json:"id"`
+	// A new URL (same rules as createWebhookEndpoint).
+	URL *string `json:"url,omitempty"`
+	// A new list of event types.
+	Events []string `json:"events,omitempty"`
+	// A new description.
+	Description *string `json:"description,omitempty"`
+	// false stops deliveries (pending ones are canceled); true resumes them for new events and clears failingSince.
+	Enabled *bool `json:"enabled,omitempty"`
+}
+
+// Result of updateWebhookEndpoint.
+type UpdateWebhookEndpointPayload struct {
+	// The endpoint as it is now.
+	Endpoint *ent.WebhookEndpoint `json:"endpoint"`
+}
+
 // The caller, as its bearer token identifies it.
 type Viewer struct {
 	// OPERATOR or RESELLER.
 	Role Role `json:"role"`
 	// The calling reseller; null for an operator.
 	Reseller *ent.Reseller `json:"reseller,omitempty"`
+}
+
+// Which deliveries to list.
+type WebhookDeliveryFilter struct {
+	// Only the deliveries to this endpoint.
+	EndpointID *string `json:"endpointID,omitempty"`
+	// Only the deliveries of this event.
+	EventID *string `json:"eventID,omitempty"`
+	// Only deliveries with this status.
+	Status *webhookdelivery.Status `json:"status,omitempty"`
 }
 
 // Whether a licensed server checks in.

@@ -41,7 +41,7 @@ func (s *Service) Autopay(ctx context.Context, tx *ent.Tx, resellerID string) er
 		Where(paymentmethod.ResellerID(resellerID), paymentmethod.IsDefault(true)).
 		Only(ctx)
 	if ent.IsNotFound(err) {
-		if err := tx.PaymentAttempt.Create().
+		declined, err := tx.PaymentAttempt.Create().
 			SetResellerID(resellerID).
 			SetPurpose(paymentattempt.PurposeAUTOPAYMENT).
 			SetAmount(due).
@@ -50,7 +50,11 @@ func (s *Service) Autopay(ctx context.Context, tx *ent.Tx, resellerID string) er
 			SetReason("no default payment method").
 			SetSettledAt(clock.Now(ctx)).
 			SetOpenedAt(clock.Wall()).
-			Exec(ctx); err != nil {
+			Save(ctx)
+		if err != nil {
+			return err
+		}
+		if err := emitOutcome(ctx, tx, declined.ID); err != nil {
 			return err
 		}
 		return standingAfter(ctx, tx, resellerID)
@@ -78,10 +82,14 @@ func standingAfter(ctx context.Context, tx *ent.Tx, resellerID string) error {
 	if expected >= 0 {
 		from, to = to, from
 	}
-	return tx.Reseller.Update().
+	n, err := tx.Reseller.Update().
 		Where(reseller.ID(resellerID), reseller.StatusEQ(from)).
 		SetStatus(to).
-		Exec(ctx)
+		Save(ctx)
+	if err != nil || n == 0 || to != reseller.StatusPAST_DUE {
+		return err
+	}
+	return emitPastDue(ctx, tx, resellerID)
 }
 
 // SetAutopayment changes the calling reseller's autopayment mode.

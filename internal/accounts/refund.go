@@ -152,6 +152,9 @@ func recordRefund(ctx context.Context, tx *ent.Tx, a *ent.PaymentAttempt) (*ent.
 	if err != nil {
 		return nil, err
 	}
+	if err := emitInvoice(ctx, tx, inv); err != nil {
+		return nil, err
+	}
 	description := fmt.Sprintf("Refund to %s", a.MethodLabel)
 	if a.MethodLabel == "" {
 		description = "Refund"

@@ -301,6 +301,9 @@ func RecordPayment(ctx context.Context, tx *ent.Tx, resellerID string, kind tran
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := emitInvoice(ctx, tx, inv); err != nil {
+		return nil, nil, err
+	}
 	txn, err := ledger.Post(ctx, tx, ledger.Entry{
 		ResellerID: resellerID, Kind: kind, Amount: amount, Description: description, InvoiceID: &inv.ID,
 	})

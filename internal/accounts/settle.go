@@ -272,6 +272,9 @@ func recordSuccessTx(ctx context.Context, tx *ent.Tx, a *ent.PaymentAttempt, ref
 	if err := tx.PaymentAttempt.UpdateOneID(a.ID).SetTransactionID(txn.ID).Exec(ctx); err != nil {
 		return err
 	}
+	if err := emitOutcome(ctx, tx, a.ID); err != nil {
+		return err
+	}
 	return standingAfter(ctx, tx, a.ResellerID)
 }
 
@@ -335,6 +338,9 @@ func (s *Service) recordFailure(ctx context.Context, a *ent.PaymentAttempt, f *p
 
 // declinedTx is what a decline leaves behind besides the attempt.
 func declinedTx(ctx context.Context, tx *ent.Tx, a *ent.PaymentAttempt) error {
+	if err := emitDeclined(ctx, tx, a); err != nil {
+		return err
+	}
 	switch a.Purpose {
 	case paymentattempt.PurposeDEPOSIT:
 		return abandonRegistration(ctx, tx, a.ResellerID)

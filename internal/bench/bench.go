@@ -208,6 +208,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	cfg := server.Config{
 		ManualBilling:    true,
 		InterpretedReads: o.InterpretedReads,
+		// Deliveries the check-in table queues are never posted (events.go).
+		WebhooksDisabled: true,
 		Routes:           map[string]http.Handler{},
 	}
 	cfg.Defaults()

@@ -60,15 +60,18 @@ func testMeasures(t *testing.T, url string) {
 		if err := report.WriteTable(&table); err != nil {
 			t.Fatal(err)
 		}
-		if report.CheckIns == nil || len(report.CheckIns.Sides) != 3 {
+		if report.CheckIns == nil || len(report.CheckIns.Sides) != 4 {
 			t.Fatalf("as %s: no check-in table: %+v", as, report.CheckIns)
 		}
 		for _, s := range report.CheckIns.Sides {
 			if s.Rate <= 0 || s.Ratio <= 0 {
 				t.Errorf("as %s: check-ins %s measured nothing: %+v", as, s.Name, s)
 			}
+			if s.Name == SideLeanEvents && (s.EventRate <= 0 || s.VsLean <= 0) {
+				t.Errorf("as %s: check-ins %s wrote no events: %+v", as, s.Name, s)
+			}
 		}
-		for _, want := range []string{"clnd÷SQL", "W1", "W2", "W3", "÷ UPDATE", "lean", "graphql"} {
+		for _, want := range []string{"clnd÷SQL", "W1", "W2", "W3", "÷ UPDATE", "lean", "graphql", "lean+events", "events/s written"} {
 			if !strings.Contains(table.String(), want) {
 				t.Errorf("the table lacks %q:\n%s", want, table.String())
 			}

@@ -51,9 +51,15 @@ func (r *Report) writeCheckIns(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	for _, s := range c.Sides {
+		if s.events != nil {
+			fmt.Fprintf(w, "\n%s: %.0f events/s written (target %d) at %.2f× the lean side's check-ins (target ≥ 0.90: at most 10%% slower)\n",
+				s.Name, s.EventRate, EventRate, s.VsLean)
+		}
+	}
 	fmt.Fprintln(w)
 	for _, s := range c.Sides {
-		fmt.Fprintf(w, "%-8s %s\n", s.Name, s.Title)
+		fmt.Fprintf(w, "%-11s %s\n", s.Name, s.Title)
 	}
 	_, err := fmt.Fprintln(w, "per batch: check-ins per write transaction of the check-in flusher\n"+
 		"CPU µs/op: processor time per operation of this process (clients and clnd) and of PostgreSQL's processes, so\n"+

@@ -15,6 +15,7 @@ import (
 	"clnd/ent/reseller"
 	"clnd/ent/serveraccount"
 	"clnd/ent/transaction"
+	"clnd/internal/events"
 	"clnd/internal/ledger"
 	"clnd/internal/money"
 	"clnd/internal/removal"
@@ -110,6 +111,9 @@ func InvoiceReseller(ctx context.Context, tx *ent.Tx, resellerID string, p Perio
 		return nil, err
 	}
 	if err := saveLines(ctx, tx, inv, lines); err != nil {
+		return nil, err
+	}
+	if _, err := events.Emit(ctx, tx, events.InvoiceCreated, resellerID, events.InvoiceOf(inv)); err != nil {
 		return nil, err
 	}
 	if total != 0 {

@@ -9,6 +9,8 @@ import (
 
 	"clnd/ent"
 	"clnd/ent/transaction"
+	"clnd/internal/autopay"
+	"clnd/internal/events"
 	"clnd/internal/money"
 )
 
@@ -33,7 +35,7 @@ func Post(ctx context.Context, tx *ent.Tx, e Entry) (*ent.Transaction, error) {
 	if err != nil {
 		return nil, err
 	}
-	return tx.Transaction.Create().
+	txn, err := tx.Transaction.Create().
 		SetResellerID(e.ResellerID).
 		SetKind(e.Kind).
 		SetAmount(e.Amount).
@@ -41,6 +43,23 @@ func Post(ctx context.Context, tx *ent.Tx, e Entry) (*ent.Transaction, error) {
 		SetDescription(e.Description).
 		SetNillableInvoiceID(e.InvoiceID).
 		Save(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if crossesLow(r.Balance-e.Amount, r.Balance) {
+		if _, err := events.Emit(ctx, tx, events.BalanceLow, r.ID, events.ResellerOf(r)); err != nil {
+			return nil, err
+		}
+	}
+	return txn, nil
+}
+
+// crossesLow says whether a balance change takes the balance from the
+// AUTO_ADD_FUNDS threshold or above to below it: balance.low, for every
+// reseller whatever its autopayment mode, once per fall (a balance that stays
+// low writes no more until it has been back above).
+func crossesLow(before, after money.Cents) bool {
+	return before >= autopay.AddFundsThreshold && after < autopay.AddFundsThreshold
 }
 
 // Balance returns the reseller's current balance.

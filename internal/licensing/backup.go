@@ -13,6 +13,7 @@ import (
 	"clnd/internal/apperr"
 	"clnd/internal/billing"
 	"clnd/internal/clock"
+	"clnd/internal/events"
 	"clnd/internal/pricelist"
 	"clnd/internal/store"
 )
@@ -89,7 +90,10 @@ func (sizes BackupSizes) create(ctx context.Context, tx *ent.Tx, lic *ent.IPLice
 		Quantity:    sizeGB,
 		UnitPrice:   perGB,
 	}, at)
-	return b, err
+	if err != nil {
+		return nil, err
+	}
+	return b, emitBackup(ctx, tx, events.BackupActivated, b, perGB)
 }
 
 // backupRunDescription names a backup's billable run (and so its invoice item).

@@ -12,6 +12,7 @@ import (
 	"clnd/internal/apperr"
 	"clnd/internal/billing"
 	"clnd/internal/catalog"
+	"clnd/internal/events"
 	"clnd/internal/pricelist"
 	"clnd/internal/store"
 )
@@ -81,5 +82,8 @@ func CreateIPLicense(ctx context.Context, tx *ent.Tx, n NewIPLicense) (*ent.IPLi
 		Quantity:    1,
 		UnitPrice:   prod.MonthlyPrice,
 	}, n.AddedAt, changes)
-	return lic, err
+	if err != nil {
+		return nil, err
+	}
+	return lic, emitLicense(ctx, tx, events.LicenseAdded, lic)
 }

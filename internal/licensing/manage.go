@@ -11,6 +11,7 @@ import (
 	"clnd/internal/apperr"
 	"clnd/internal/billing"
 	"clnd/internal/clock"
+	"clnd/internal/events"
 	"clnd/internal/store"
 )
 
@@ -77,6 +78,22 @@ func RemoveIPLicenses(ctx context.Context, tx *ent.Tx, ids []string) ([]string, 
 	if n != len(unique) {
 		return nil, apperr.New(apperr.Conflict, "licenses changed while being removed; nothing was removed")
 	}
+	var backups []*ent.Backup
+	for _, l := range found {
+		if b := l.Edges.Backup; b != nil {
+			backups = append(backups, b)
+		}
+	}
+	if err := emitBackupsRemoved(ctx, tx, backups, now); err != nil {
+		return nil, err
+	}
+	for _, l := range found {
+		removed := *l
+		removed.RemovedAt = &now
+		if err := emitLicense(ctx, tx, events.LicenseRemoved, &removed); err != nil {
+			return nil, err
+		}
+	}
 	return unique, nil
 }
 
@@ -98,6 +115,9 @@ func DeactivateBackup(ctx context.Context, tx *ent.Tx, licenseID string) (*ent.I
 		return nil, err
 	}
 	if err := removeBackups(ctx, tx, now, b.ID); err != nil {
+		return nil, err
+	}
+	if err := emitBackupsRemoved(ctx, tx, []*ent.Backup{b}, now); err != nil {
 		return nil, err
 	}
 	return tx.IPLicense.Get(ctx, licenseID)

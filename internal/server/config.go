@@ -9,6 +9,7 @@ import (
 	"clnd/ent"
 	"clnd/internal/checkout"
 	"clnd/internal/clock"
+	"clnd/internal/events"
 
 	"clnd/internal/accounts"
 	"clnd/internal/checkin"
@@ -90,6 +91,12 @@ type Config struct {
 	// sandbox mode makes a key kept in the database; production refuses to
 	// create webhook endpoints.
 	Keyring sealed.Keyring
+	// Webhooks configures this instance's delivery workers
+	// (--webhooks-allow-private: deliveries may reach private addresses).
+	Webhooks events.RunnerConfig
+	// WebhooksDisabled runs no delivery workers on this instance (events are
+	// still written and queued; another instance delivers them).
+	WebhooksDisabled bool
 }
 
 // AccountsService builds the account rules with the configured payment

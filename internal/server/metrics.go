@@ -148,3 +148,18 @@ func (m *metrics) compiledRead(field string, compiled bool) {
 	}
 	m.reads.WithLabelValues(field, path).Inc()
 }
+
+// pendingDeliveries is the webhook queue's depth: deliveries not yet
+// delivered, failed or canceled, read at each scrape.
+func pendingDeliveries(db *sql.DB) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "clnd_webhook_deliveries_pending",
+		Help: "Webhook deliveries waiting for their first or next attempt (the delivery queue's depth).",
+	}, func() float64 {
+		var n float64
+		if err := db.QueryRow(`SELECT count(*) FROM webhook_deliveries WHERE status = 'PENDING'`).Scan(&n); err != nil {
+			return -1
+		}
+		return n
+	})
+}

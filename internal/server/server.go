@@ -34,12 +34,14 @@ import (
 	"clnd/internal/checkout"
 	"clnd/internal/clnapi"
 	"clnd/internal/clock"
+	"clnd/internal/events"
 	"clnd/internal/idempotency"
 	"clnd/internal/ids"
 	"clnd/internal/invoicepdf"
 	"clnd/internal/licensing"
 	"clnd/internal/live"
 	"clnd/internal/reqinfo"
+	"clnd/internal/sealed"
 	"clnd/internal/secrets"
 	"clnd/internal/server/graphiql"
 	"clnd/internal/sqlgraph"
@@ -62,6 +64,8 @@ type Server struct {
 	cancel    context.CancelFunc
 	listening chan struct{}
 	stopped   sync.WaitGroup
+	// stopRunner stops the webhook delivery workers (nil when disabled).
+	stopRunner func(context.Context) error
 	// stmts keeps compiled reads prepared (nil on SQLite or with the compiler off).
 	stmts *stmtCache
 }
@@ -126,6 +130,33 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 			scheduler.Start(bg)
 		}()
 	}
+	keyring := cfg.Keyring
+	if !keyring.Enabled() && cfg.Sandbox {
+		if keyring, err = sealed.SandboxKeyring(context.Background(), db.Client); err != nil {
+			return nil, fmt.Errorf("loading sandbox mode's secrets key: %w", err)
+		}
+	}
+	webhookMetrics := events.NewMetrics()
+	s.metrics.registry.MustRegister(webhookMetrics.Collectors()...)
+	s.metrics.registry.MustRegister(pendingDeliveries(db.SQL))
+	clockMoved := scheduler.Kick
+	if !cfg.WebhooksDisabled {
+		webhookConfig := cfg.Webhooks
+		runner, err := events.NewRunner(db, s.clock, keyring, webhookConfig, webhookMetrics, log)
+		if err != nil {
+			s.cancel()
+			return nil, fmt.Errorf("starting webhook delivery: %w", err)
+		}
+		if err := runner.Start(bg); err != nil {
+			s.cancel()
+			return nil, fmt.Errorf("starting webhook delivery: %w", err)
+		}
+		s.stopRunner = runner.Stop
+		clockMoved = func() {
+			scheduler.Kick()
+			go runner.Kick(clock.NewContext(bg, s.clock))
+		}
+	}
 	resolver := &graph.Resolver{
 		Client:          db.Client,
 		TestClock:       testClock,
@@ -139,7 +170,8 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 		BackupMinGB:     cfg.BackupSizes.MinGB,
 		BackupMaxGB:     cfg.BackupSizes.MaxGB,
 		RecheckEvery:    cfg.SubscriptionRecheck,
-		ClockMoved:      scheduler.Kick,
+		ClockMoved:      clockMoved,
+		Webhooks:        events.Webhooks{Keyring: keyring, AllowPrivate: cfg.Webhooks.AllowPrivate, Sandbox: cfg.Sandbox},
 		Log:             log,
 	}
 	if db.Postgres() {
@@ -223,6 +255,15 @@ func (s *Server) Listening() <-chan struct{} { return s.listening }
 // answered, and the LISTEN connection is closed.
 func (s *Server) Close() {
 	s.checkIns.Close()
+	if s.stopRunner != nil {
+		// Attempts in flight get their deliveryTimeout to finish; what is
+		// cut short is worked again by River (the rows say what is left).
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		if err := s.stopRunner(ctx); err != nil {
+			s.log.Warn("stopping webhook delivery", "err", err)
+		}
+		cancel()
+	}
 	s.cancel()
 	s.stopped.Wait()
 	if s.stmts != nil {

@@ -16,6 +16,7 @@ import (
 	"clnd/internal/apperr"
 	"clnd/internal/billing"
 	"clnd/internal/catalog"
+	"clnd/internal/events"
 	"clnd/internal/store"
 )
 
@@ -67,7 +68,11 @@ func Create(ctx context.Context, tx *ent.Tx, n NewAccount) (*ent.ServerAccount, 
 	if err != nil {
 		return nil, err
 	}
-	return acct, openLimitRun(ctx, tx, acct, n.At)
+	if err := openLimitRun(ctx, tx, acct, n.At); err != nil {
+		return nil, err
+	}
+	_, err = events.Emit(ctx, tx, events.ServerAccountCreated, acct.ResellerID, events.ServerAccountOf(acct))
+	return acct, err
 }
 
 func openLimitRun(ctx context.Context, tx *ent.Tx, acct *ent.ServerAccount, at time.Time) error {

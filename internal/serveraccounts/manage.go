@@ -15,6 +15,7 @@ import (
 	"clnd/internal/apperr"
 	"clnd/internal/billing"
 	"clnd/internal/clock"
+	"clnd/internal/events"
 	"clnd/internal/store"
 )
 
@@ -33,6 +34,7 @@ func Update(ctx context.Context, tx *ent.Tx, id string, c Changes, goodStanding 
 	if err != nil {
 		return nil, err
 	}
+	before := *acct
 	u := tx.ServerAccount.UpdateOne(acct)
 	if err := checkNames(map[string]*string{"firstName": c.FirstName, "lastName": c.LastName, "company": c.Company}); err != nil {
 		return nil, err
@@ -90,7 +92,20 @@ func Update(ctx context.Context, tx *ent.Tx, id string, c Changes, goodStanding 
 			return nil, err
 		}
 	}
-	return tx.ServerAccount.Get(ctx, id)
+	after, err := tx.ServerAccount.Get(ctx, id)
+	if err != nil || !changed(&before, after) {
+		return after, err
+	}
+	_, err = events.Emit(ctx, tx, events.ServerAccountUpdated, after.ResellerID, events.ServerAccountOf(after))
+	return after, err
+}
+
+// changed says whether an update changed what the API shows of an account:
+// an update that sets every field to what it was writes no event.
+func changed(before, after *ent.ServerAccount) bool {
+	return before.FirstName != after.FirstName || before.LastName != after.LastName ||
+		before.Company != after.Company || before.Email != after.Email ||
+		before.LicenseLimit != after.LicenseLimit
 }
 
 // Remove removes an account and stops its billing. The account is stamped
@@ -99,7 +114,8 @@ func Update(ctx context.Context, tx *ent.Tx, id string, c Changes, goodStanding 
 // a key registers nothing more and a server's credential checks in no more.
 // Removing it again is NOT_FOUND, as for an account that never existed.
 func Remove(ctx context.Context, tx *ent.Tx, id string) error {
-	if _, err := lockAccount(ctx, tx, id, store.ForUpdate); err != nil {
+	acct, err := lockAccount(ctx, tx, id, store.ForUpdate)
+	if err != nil {
 		return err
 	}
 	if _, err := tx.Server.Delete().Where(server.ServerAccountID(id)).Exec(ctx); err != nil {
@@ -120,7 +136,13 @@ func Remove(ctx context.Context, tx *ent.Tx, id string) error {
 	if n == 0 {
 		return apperr.NotFoundf("no server account with ID %q", id)
 	}
-	return billing.Close(ctx, tx, id, now)
+	if err := billing.Close(ctx, tx, id, now); err != nil {
+		return err
+	}
+	removed := *acct
+	removed.RemovedAt, removed.UsedLicenses = &now, 0
+	_, err = events.Emit(ctx, tx, events.ServerAccountRemoved, acct.ResellerID, events.ServerAccountOf(&removed))
+	return err
 }
 
 // KeyFor makes a new activation key for one of the caller's accounts.

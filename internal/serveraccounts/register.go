@@ -13,6 +13,7 @@ import (
 	"clnd/ent/serveraccount"
 	"clnd/internal/apperr"
 	"clnd/internal/auth"
+	"clnd/internal/events"
 	"clnd/internal/licensing"
 	"clnd/internal/viewer"
 )
@@ -87,6 +88,9 @@ func Register(ctx context.Context, tx *ent.Tx, reg NewServer) (*ent.Server, stri
 		SetCredentialHash(hash).
 		Save(ctx)
 	if err != nil {
+		return nil, "", err
+	}
+	if _, err := events.Emit(ctx, tx, events.ServerRegistered, srv.ResellerID, events.ServerOf(srv)); err != nil {
 		return nil, "", err
 	}
 	return srv, credential, nil

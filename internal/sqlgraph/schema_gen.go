@@ -85,6 +85,21 @@ var generatedTypes = map[string]*Type{
 		OrderFields: map[string]Column{},
 		Edges:       map[string]Edge{},
 	},
+	"Event": {
+		Name: "Event", Table: "events",
+		Tenancy: Tenancy{Column: "reseller_id", Public: false, SystemOnly: false},
+		Columns: map[string]Column{
+			"id":        {Name: "id", Kind: KindString},
+			"createdAt": {Name: "created_at", Kind: KindTime, Nullable: false, ZeroIfNull: false},
+			"type":      {Name: "type", Kind: KindString, Nullable: false, ZeroIfNull: false},
+			"objectID":  {Name: "object_id", Kind: KindString, Nullable: false, ZeroIfNull: false},
+			"object":    {Name: "object", Kind: KindUnsupported, Nullable: false, ZeroIfNull: false},
+		},
+		OrderFields: map[string]Column{
+			"CREATED_AT": {Name: "created_at", Kind: KindTime, Nullable: false},
+		},
+		Edges: map[string]Edge{},
+	},
 	"GatewayEvent": {
 		Name: "GatewayEvent", Table: "gateway_events",
 		Tenancy: Tenancy{Column: "", Public: false, SystemOnly: true},
@@ -336,5 +351,47 @@ var generatedTypes = map[string]*Type{
 			"reseller": {Target: "Reseller", Unique: true, Connection: false, LocalColumn: "reseller_id", RemoteColumn: "id", History: false},
 			"invoice":  {Target: "Invoice", Unique: true, Connection: false, LocalColumn: "invoice_id", RemoteColumn: "id", History: false},
 		},
+	},
+	"WebhookDelivery": {
+		Name: "WebhookDelivery", Table: "webhook_deliveries",
+		Tenancy: Tenancy{Column: "reseller_id", Public: false, SystemOnly: false},
+		Columns: map[string]Column{
+			"id":             {Name: "id", Kind: KindString},
+			"createdAt":      {Name: "created_at", Kind: KindTime, Nullable: false, ZeroIfNull: false},
+			"status":         {Name: "status", Kind: KindString, Nullable: false, ZeroIfNull: false},
+			"attempts":       {Name: "attempts", Kind: KindInt, Nullable: false, ZeroIfNull: false},
+			"nextAttemptAt":  {Name: "next_attempt_at", Kind: KindTime, Nullable: true, ZeroIfNull: false},
+			"lastAttemptAt":  {Name: "last_attempt_at", Kind: KindTime, Nullable: true, ZeroIfNull: false},
+			"responseStatus": {Name: "response_status", Kind: KindInt, Nullable: true, ZeroIfNull: false},
+			"durationMs":     {Name: "duration_ms", Kind: KindInt, Nullable: true, ZeroIfNull: false},
+			"error":          {Name: "error", Kind: KindString, Nullable: false, ZeroIfNull: false},
+			"deliveredAt":    {Name: "delivered_at", Kind: KindTime, Nullable: true, ZeroIfNull: false},
+		},
+		OrderFields: map[string]Column{
+			"CREATED_AT": {Name: "created_at", Kind: KindTime, Nullable: false},
+		},
+		Edges: map[string]Edge{
+			"endpoint": {Target: "WebhookEndpoint", Unique: true, Connection: false, LocalColumn: "endpoint_id", RemoteColumn: "id", History: false},
+			"event":    {Target: "Event", Unique: true, Connection: false, LocalColumn: "event_id", RemoteColumn: "id", History: false},
+		},
+	},
+	"WebhookEndpoint": {
+		Name: "WebhookEndpoint", Table: "webhook_endpoints",
+		Tenancy: Tenancy{Column: "reseller_id", Public: false, SystemOnly: false},
+		Columns: map[string]Column{
+			"id":                      {Name: "id", Kind: KindString},
+			"createdAt":               {Name: "created_at", Kind: KindTime, Nullable: false, ZeroIfNull: false},
+			"url":                     {Name: "url", Kind: KindString, Nullable: false, ZeroIfNull: false},
+			"description":             {Name: "description", Kind: KindString, Nullable: false, ZeroIfNull: false},
+			"events":                  {Name: "events", Kind: KindUnsupported, Nullable: false, ZeroIfNull: false},
+			"enabled":                 {Name: "enabled", Kind: KindBool, Nullable: false, ZeroIfNull: false},
+			"disabledReason":          {Name: "disabled_reason", Kind: KindString, Nullable: false, ZeroIfNull: false},
+			"previousSecretExpiresAt": {Name: "previous_secret_expires_at", Kind: KindTime, Nullable: true, ZeroIfNull: false},
+			"failingSince":            {Name: "failing_since", Kind: KindTime, Nullable: true, ZeroIfNull: false},
+		},
+		OrderFields: map[string]Column{
+			"CREATED_AT": {Name: "created_at", Kind: KindTime, Nullable: false},
+		},
+		Edges: map[string]Edge{},
 	},
 }

@@ -10,6 +10,11 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+
 	"clnd/ent/migrate"
 )
 
@@ -72,6 +77,9 @@ func (db *DB) Migrate(ctx context.Context, progress func(string)) error {
 				return fmt.Errorf("bringing SQLite data to the schema: %w", err)
 			}
 		}
+		if err := migrateRiver(ctx, riversqlite.New(db.SQL)); err != nil {
+			return err
+		}
 		progress("SQLite schema is up to date")
 		return nil
 	}
@@ -108,7 +116,24 @@ func (db *DB) Migrate(ctx context.Context, progress func(string)) error {
 			return err
 		}
 	}
+	// River's own tables (webhook delivery jobs), under the same lock.
+	if err := migrateRiver(ctx, riverdatabasesql.New(db.SQL)); err != nil {
+		return err
+	}
 	progress(fmt.Sprintf("PostgreSQL schema is up to date (%d migrations, %d applied now)", len(all), pending))
+	return nil
+}
+
+// migrateRiver brings River's tables (jobs, leader, queues) to what this
+// build of River needs; River records its own versions in river_migration.
+func migrateRiver(ctx context.Context, driver riverdriver.Driver[*sql.Tx]) error {
+	m, err := rivermigrate.New(driver, nil)
+	if err == nil {
+		_, err = m.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	}
+	if err != nil {
+		return fmt.Errorf("migrating River's tables: %w", err)
+	}
 	return nil
 }
 

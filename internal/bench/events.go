@@ -1,0 +1,117 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"clnd/ent"
+	"clnd/internal/clock"
+	"clnd/internal/events"
+	"clnd/internal/ids"
+	"clnd/internal/store"
+	"clnd/internal/viewer"
+)
+
+// Issue 11's row: the lean check-ins again while events are written and
+// their webhook deliveries queued at EventRate, in transactions of their
+// own as clnd's changes write them (event row, delivery row, River job), to
+// an endpoint subscribed to them. The bench instance runs no delivery
+// workers: the row measures what queueing costs check-ins, not what posting
+// to a receiver costs the machine (other instances can deliver).
+const (
+	SideLeanEvents = "lean+events"
+	// EventRate is the events per second written beside the check-ins.
+	EventRate = 1000
+	// eventWriters share EventRate, each on a ticker.
+	eventWriters = 8
+)
+
+// benchObject is the bench's event object.
+type benchObject struct {
+	ID string `json:"id"`
+	IP string `json:"ip"`
+}
+
+func (o benchObject) ObjectID() string { return o.ID }
+
+// eventLoad writes events at EventRate until stopped.
+type eventLoad struct {
+	db       *store.DB
+	reseller string
+	written  atomic.Int64
+	errs     atomic.Int64
+}
+
+// newEventLoad makes the endpoint the events are queued for.
+func newEventLoad(ctx context.Context, db *store.DB) (*eventLoad, error) {
+	sys := clock.NewContext(viewer.SystemContext(ctx), clock.System{})
+	r, err := db.Client.Reseller.Query().First(sys)
+	if err != nil {
+		return nil, fmt.Errorf("events: a reseller to write events for: %w", err)
+	}
+	err = db.Client.WebhookEndpoint.Create().
+		SetResellerID(r.ID).
+		SetURL("https://receiver.example.invalid/clnd").
+		SetEvents([]string{events.LicenseStale}).
+		SetDescription("clnd bench: deliveries are queued, never posted").
+		SetSecret([]byte("unused")).
+		Exec(sys)
+	if err != nil {
+		return nil, err
+	}
+	return &eventLoad{db: db, reseller: r.ID}, nil
+}
+
+// start writes events until the returned stop is called; stop returns how
+// many were written and how long it ran.
+func (l *eventLoad) start(ctx context.Context) (stop func() (int64, time.Duration)) {
+	ctx, cancel := context.WithCancel(clock.NewContext(viewer.SystemContext(ctx), clock.System{}))
+	began := time.Now()
+	before := l.written.Load()
+	var wg sync.WaitGroup
+	every := time.Second * eventWriters / EventRate
+	for range eventWriters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(every)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+				err := store.InTx(ctx, l.db.Client, func(tx *ent.Tx) error {
+					_, err := events.Emit(ctx, tx, events.LicenseStale, l.reseller, benchObject{ID: ids.New("ipl"), IP: "203.0.113.1"})
+					return err
+				})
+				if err != nil {
+					if ctx.Err() == nil {
+						l.errs.Add(1)
+					}
+					continue
+				}
+				l.written.Add(1)
+			}
+		}()
+	}
+	return func() (int64, time.Duration) {
+		cancel()
+		wg.Wait()
+		return l.written.Load() - before, time.Since(began)
+	}
+}
+
+// lastRate is the events per second of the round just measured.
+func (l *eventLoad) lastRate(r *CheckInReport) float64 {
+	for _, s := range r.Sides {
+		if s.events == l && len(s.EventRates) > 0 {
+			return s.EventRates[len(s.EventRates)-1]
+		}
+	}
+	return 0
+}

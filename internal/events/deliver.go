@@ -1,0 +1,520 @@
+package events
+
+import (
+	"bytes"
+	"context"
+	stdsql "database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"entgo.io/ent/dialect"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivertype"
+
+	"clnd/ent"
+	"clnd/ent/webhookdelivery"
+	"clnd/ent/webhookendpoint"
+	"clnd/internal/clock"
+	"clnd/internal/sealed"
+	"clnd/internal/store"
+	"clnd/internal/viewer"
+)
+
+// Retry schedule, by clnd's clock: attempt n (n >= 1) failing waits
+// backoff(n) before the next: 1 min, 4 min, 16 min, ~1 h, ~4 h, then 12 h
+// apart, with up to 10% jitter, for maxAttempts attempts: the last is about
+// three days (77 h) after the first. A delivery whose attempts all failed is
+// FAILED, and its endpoint is disabled with a webhook_endpoint.disabled event.
+const (
+	maxAttempts = 12
+	firstDelay  = time.Minute
+	maxDelay    = 12 * time.Hour
+)
+
+// backoff is the wait after the n-th failed attempt of a delivery. The
+// jitter comes from the delivery's ID, so it spreads the retries of many
+// deliveries but is the same every time it is computed for one.
+func backoff(n int, deliveryID string) time.Duration {
+	d := firstDelay
+	for i := 1; i < n && d < maxDelay; i++ {
+		d *= 4
+	}
+	d = min(d, maxDelay)
+	h := fnv.New32a()
+	h.Write([]byte(deliveryID))
+	h.Write([]byte{byte(n)})
+	return d + time.Duration(uint64(d)/10*uint64(h.Sum32()%1000)/1000)
+}
+
+// RunnerConfig configures an instance's delivery workers.
+type RunnerConfig struct {
+	// Workers is how many deliveries this instance attempts at once.
+	Workers int
+	// PerEndpoint is how many attempts to one endpoint this instance makes at
+	// once; more wait (snoozed a second) so one slow receiver cannot hold
+	// every worker.
+	PerEndpoint int
+	// AllowPrivate lets deliveries reach non-public addresses.
+	AllowPrivate bool
+}
+
+// Defaults fills what is left zero.
+func (c *RunnerConfig) Defaults() {
+	if c.Workers <= 0 {
+		c.Workers = 20
+	}
+	if c.PerEndpoint <= 0 {
+		c.PerEndpoint = 4
+	}
+}
+
+// Runner works this instance's share of the delivery jobs. Every instance
+// runs one; River hands each job to one of them at a time.
+type Runner struct {
+	river   *river.Client[*stdsql.Tx]
+	db      *ent.Client
+	clock   clock.Clock
+	keyring sealed.Keyring
+	http    *http.Client
+	log     *slog.Logger
+	limits  endpointLimits
+	metrics *Metrics
+}
+
+// NewRunner makes the runner of one instance; Start starts it.
+func NewRunner(db *store.DB, c clock.Clock, keyring sealed.Keyring, cfg RunnerConfig, m *Metrics, log *slog.Logger) (*Runner, error) {
+	cfg.Defaults()
+	r := &Runner{
+		db: db.Client, clock: c, keyring: keyring, http: newHTTPClient(cfg.AllowPrivate), log: log,
+		limits: endpointLimits{max: cfg.PerEndpoint, busy: map[string]int{}}, metrics: m,
+	}
+	workers := river.NewWorkers()
+	if err := river.AddWorkerSafely(workers, &deliverWorker{r: r}); err != nil {
+		return nil, err
+	}
+	config := &river.Config{
+		Queues:            map[string]river.QueueConfig{Queue: {MaxWorkers: cfg.Workers}},
+		Workers:           workers,
+		FetchPollInterval: pollInterval,
+		FetchCooldown:     pollInterval / 5,
+		JobTimeout:        2 * deliveryTimeout,
+		// A job left running by a killed instance is worked again after
+		// this (its delivery row says whether anything is left to do).
+		RescueStuckJobsAfter: 3 * deliveryTimeout,
+		Logger:               slog.New(quietRiver{log.Handler()}),
+		MaxAttempts:          25,
+	}
+	var err error
+	switch db.Dialect {
+	case dialect.Postgres:
+		r.river, err = river.NewClient(riverdatabasesql.New(db.SQL), config)
+	case dialect.SQLite:
+		r.river, err = river.NewClient(riversqlite.New(db.SQL), config)
+	default:
+		err = fmt.Errorf("no River driver for %s", db.Dialect)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Start starts working jobs until Stop.
+func (r *Runner) Start(ctx context.Context) error { return r.river.Start(ctx) }
+
+// Stop lets running attempts finish (up to ctx) and stops.
+func (r *Runner) Stop(ctx context.Context) error { return r.river.Stop(ctx) }
+
+// Kick makes the deliveries whose next attempt is due by clnd's clock
+// available now: the sandbox test clock moved past them, while their River
+// jobs wait by wall time.
+func (r *Runner) Kick(ctx context.Context) {
+	ctx = viewer.SystemContext(ctx)
+	due, err := r.db.WebhookDelivery.Query().
+		Where(
+			webhookdelivery.StatusEQ(webhookdelivery.StatusPENDING),
+			webhookdelivery.NextAttemptAtLTE(r.clock.Now()),
+			webhookdelivery.JobIDNotNil(),
+		).
+		Select(webhookdelivery.FieldJobID).
+		All(ctx)
+	if err != nil {
+		r.log.Warn("webhooks: finding deliveries due after the clock moved", "err", err)
+		return
+	}
+	// A job still running (its attempt just recorded, its snooze not yet)
+	// is not touched by JobRetry: ask again shortly, for up to two seconds.
+	jobs := make([]int64, 0, len(due))
+	for _, d := range due {
+		jobs = append(jobs, *d.JobID)
+	}
+	for round := 0; len(jobs) > 0 && round < 20; round++ {
+		if round > 0 {
+			time.Sleep(100 * time.Millisecond)
+		}
+		running := jobs[:0]
+		for _, id := range jobs {
+			row, err := r.river.JobRetry(ctx, id)
+			switch {
+			case errors.Is(err, river.ErrNotFound):
+			case err != nil:
+				r.log.Warn("webhooks: making a due delivery available", "job", id, "err", err)
+			case row.State == rivertype.JobStateRunning:
+				running = append(running, id)
+			}
+		}
+		jobs = running
+	}
+}
+
+type deliverWorker struct {
+	river.WorkerDefaults[DeliverArgs]
+	r *Runner
+}
+
+func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
+	return w.r.attempt(ctx, job.Args.DeliveryID)
+}
+
+// endpointLimits bounds this instance's concurrent attempts per endpoint.
+type endpointLimits struct {
+	mu   sync.Mutex
+	max  int
+	busy map[string]int
+}
+
+func (l *endpointLimits) acquire(endpointID string) (release func(), ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.busy[endpointID] >= l.max {
+		return nil, false
+	}
+	l.busy[endpointID]++
+	return func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.busy[endpointID]--; l.busy[endpointID] <= 0 {
+			delete(l.busy, endpointID)
+		}
+	}, true
+}
+
+// outcome is what one POST came to.
+type outcome struct {
+	status   *int
+	duration time.Duration
+	err      string // empty on success
+}
+
+// attempt posts one delivery if it is due, and records the outcome.
+func (r *Runner) attempt(ctx context.Context, deliveryID string) error {
+	ctx = clock.NewContext(viewer.SystemContext(ctx), r.clock)
+	d, err := r.db.WebhookDelivery.Query().
+		Where(webhookdelivery.ID(deliveryID)).
+		WithEndpoint().
+		WithEvent().
+		Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil // its endpoint was deleted
+	} else if err != nil {
+		return err
+	}
+	if d.Status != webhookdelivery.StatusPENDING {
+		return nil
+	}
+	ep, ev := d.Edges.Endpoint, d.Edges.Event
+	if !ep.Enabled {
+		return store.InTx(ctx, r.db, func(tx *ent.Tx) error { return cancelPending(ctx, tx, ep.ID) })
+	}
+	now := clock.Now(ctx)
+	if d.NextAttemptAt != nil && d.NextAttemptAt.After(now) {
+		return river.JobSnooze(min(max(d.NextAttemptAt.Sub(now), time.Second), time.Hour))
+	}
+	release, ok := r.limits.acquire(ep.ID)
+	if !ok {
+		r.metrics.throttled()
+		return river.JobSnooze(time.Second)
+	}
+	defer release()
+	secrets, err := r.signingSecrets(ep, now)
+	if err != nil {
+		return err
+	}
+	body, err := Payload(ev)
+	if err != nil {
+		return err
+	}
+	out := r.post(ctx, ep.URL, ev.ID, d.ID, body, secrets)
+	r.metrics.attempted(out)
+	next, err := r.record(ctx, d, ep, out)
+	if err != nil {
+		return err
+	}
+	if next > 0 {
+		return river.JobSnooze(next)
+	}
+	return nil
+}
+
+// signingSecrets opens the endpoint's secret, and the previous one while
+// its grace period lasts.
+func (r *Runner) signingSecrets(ep *ent.WebhookEndpoint, now time.Time) ([]string, error) {
+	current, err := r.keyring.Open(ep.ID, ep.Secret)
+	if err != nil {
+		return nil, fmt.Errorf("webhook endpoint %s: %w", ep.ID, err)
+	}
+	secrets := []string{current}
+	if ep.PreviousSecret != nil && ep.PreviousSecretExpiresAt != nil && now.Before(*ep.PreviousSecretExpiresAt) {
+		previous, err := r.keyring.Open(ep.ID, *ep.PreviousSecret)
+		if err != nil {
+			return nil, fmt.Errorf("webhook endpoint %s: %w", ep.ID, err)
+		}
+		secrets = append(secrets, previous)
+	}
+	return secrets, nil
+}
+
+// post sends body once and reads at most responseCap bytes of the answer.
+func (r *Runner) post(ctx context.Context, url, eventID, deliveryID string, body []byte, secrets []string) outcome {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return outcome{err: "bad URL: " + err.Error()}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "clnd-webhooks/1")
+	req.Header.Set("Clnd-Event-Id", eventID)
+	req.Header.Set("Clnd-Delivery-Id", deliveryID)
+	// The signature's time is the wall clock's: receivers compare it with
+	// theirs to refuse replays, whatever the sandbox clock says.
+	req.Header.Set(SignatureHeader, Sign(body, clock.Wall(), secrets...))
+	start := clock.Wall()
+	resp, err := r.http.Do(req)
+	out := outcome{duration: clock.Wall().Sub(start)}
+	if err != nil {
+		out.err = describe(err)
+		return out
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, responseCap))
+	resp.Body.Close()
+	out.duration = clock.Wall().Sub(start)
+	code := resp.StatusCode
+	out.status = &code
+	switch {
+	case code >= 200 && code < 300:
+	case code >= 300 && code < 400:
+		out.err = fmt.Sprintf("HTTP %d: redirects are not followed (to %q)", code, resp.Header.Get("Location"))
+	default:
+		out.err = "HTTP " + strconv.Itoa(code)
+	}
+	if len(out.err) > 500 {
+		out.err = out.err[:500]
+	}
+	return out
+}
+
+func describe(err error) string {
+	var urlErr interface{ Timeout() bool }
+	switch {
+	case errors.Is(err, errRefusedAddress):
+		msg := err.Error()
+		if i := bytes.Index([]byte(msg), []byte(errRefusedAddress.Error())); i >= 0 {
+			msg = msg[i:]
+		}
+		return msg + " (start clnd with --webhooks-allow-private to allow it)"
+	case errors.As(err, &urlErr) && urlErr.Timeout():
+		return fmt.Sprintf("no answer within %s", deliveryTimeout)
+	}
+	return err.Error()
+}
+
+// record writes an attempt's outcome and returns how long until the next
+// attempt (0: none). The update is conditional on the attempt count it read,
+// so a job worked twice (rescued after a crash) records one outcome.
+func (r *Runner) record(ctx context.Context, d *ent.WebhookDelivery, ep *ent.WebhookEndpoint, out outcome) (time.Duration, error) {
+	now := clock.Now(ctx)
+	attempts := d.Attempts + 1
+	var next time.Duration
+	err := store.InTx(ctx, r.db, func(tx *ent.Tx) error {
+		upd := tx.WebhookDelivery.Update().
+			Where(
+				webhookdelivery.ID(d.ID),
+				webhookdelivery.StatusEQ(webhookdelivery.StatusPENDING),
+				webhookdelivery.Attempts(d.Attempts),
+			).
+			SetAttempts(attempts).
+			SetLastAttemptAt(now).
+			SetDurationMs(int(out.duration.Milliseconds())).
+			SetError(out.err).
+			SetNillableResponseStatus(out.status)
+		if out.status == nil {
+			upd.ClearResponseStatus()
+		}
+		exhausted := false
+		switch {
+		case out.err == "":
+			upd.SetStatus(webhookdelivery.StatusSUCCEEDED).SetDeliveredAt(now).ClearNextAttemptAt()
+		case attempts >= maxAttempts:
+			upd.SetStatus(webhookdelivery.StatusFAILED).ClearNextAttemptAt()
+			exhausted = true
+		default:
+			next = backoff(attempts, d.ID)
+			upd.SetNextAttemptAt(now.Add(next))
+		}
+		n, err := upd.Save(ctx)
+		if err != nil || n == 0 {
+			next = 0
+			return err // n == 0: another run recorded this attempt
+		}
+		switch {
+		case out.err == "":
+			return tx.WebhookEndpoint.Update().
+				Where(webhookendpoint.ID(ep.ID), webhookendpoint.FailingSinceNotNil()).
+				ClearFailingSince().
+				Exec(ctx)
+		case exhausted:
+			return r.disable(ctx, tx, ep, now)
+		}
+		return tx.WebhookEndpoint.Update().
+			Where(webhookendpoint.ID(ep.ID), webhookendpoint.FailingSinceIsNil()).
+			SetFailingSince(now).
+			Exec(ctx)
+	})
+	return next, err
+}
+
+// disable turns off an endpoint whose delivery failed for good, cancels its
+// other pending deliveries and writes webhook_endpoint.disabled.
+func (r *Runner) disable(ctx context.Context, tx *ent.Tx, ep *ent.WebhookEndpoint, now time.Time) error {
+	reason := fmt.Sprintf("a delivery failed %d attempts over about three days", maxAttempts)
+	n, err := tx.WebhookEndpoint.Update().
+		Where(webhookendpoint.ID(ep.ID), webhookendpoint.Enabled(true)).
+		SetEnabled(false).
+		SetDisabledReason(reason).
+		Save(ctx)
+	if err != nil || n == 0 {
+		return err
+	}
+	if err := cancelPending(ctx, tx, ep.ID); err != nil {
+		return err
+	}
+	ep, err = tx.WebhookEndpoint.Get(ctx, ep.ID)
+	if err != nil {
+		return err
+	}
+	r.log.Warn("webhooks: endpoint disabled", "endpoint", ep.ID, "reason", reason)
+	_, err = Emit(ctx, tx, WebhookEndpointDisabled, ep.ResellerID, endpointObject(ep))
+	return err
+}
+
+// Payload is the body of every delivery of ev: the event as JSON, as the
+// events query shows it.
+func Payload(ev *ent.Event) ([]byte, error) {
+	return json.Marshal(struct {
+		ID         string          `json:"id"`
+		Type       string          `json:"type"`
+		CreatedAt  string          `json:"createdAt"`
+		ResellerID string          `json:"resellerID,omitempty"`
+		ObjectID   string          `json:"objectID"`
+		Object     json.RawMessage `json:"object"`
+	}{ev.ID, ev.Type, ev.CreatedAt.UTC().Format(time.RFC3339Nano), ev.ResellerID, ev.ObjectID, ev.Object})
+}
+
+// endpointObject is webhook_endpoint.disabled's object.
+type endpointObjectJSON struct {
+	ID             string   `json:"id"`
+	URL            string   `json:"url"`
+	Description    string   `json:"description"`
+	Events         []string `json:"events"`
+	Enabled        bool     `json:"enabled"`
+	DisabledReason string   `json:"disabledReason"`
+	CreatedAt      string   `json:"createdAt"`
+}
+
+func (o endpointObjectJSON) ObjectID() string { return o.ID }
+
+func endpointObject(ep *ent.WebhookEndpoint) Object {
+	return endpointObjectJSON{
+		ID: ep.ID, URL: ep.URL, Description: ep.Description, Events: ep.Events,
+		Enabled: ep.Enabled, DisabledReason: ep.DisabledReason, CreatedAt: ep.CreatedAt.UTC().Format(time.RFC3339Nano),
+	}
+}
+
+// quietRiver drops River's info-level chatter (start, stop, leadership) to
+// debug; warnings and errors pass.
+type quietRiver struct{ slog.Handler }
+
+func (q quietRiver) Handle(ctx context.Context, rec slog.Record) error {
+	if rec.Level < slog.LevelWarn {
+		rec.Level = slog.LevelDebug
+	}
+	if !q.Handler.Enabled(ctx, rec.Level) {
+		return nil
+	}
+	return q.Handler.Handle(ctx, rec)
+}
+
+func (q quietRiver) WithAttrs(a []slog.Attr) slog.Handler { return quietRiver{q.Handler.WithAttrs(a)} }
+func (q quietRiver) WithGroup(n string) slog.Handler      { return quietRiver{q.Handler.WithGroup(n)} }
+
+// Metrics are the delivery series (registered by the server).
+type Metrics struct {
+	Attempts  *prometheus.CounterVec
+	Duration  prometheus.Histogram
+	Throttled prometheus.Counter
+}
+
+// NewMetrics makes the delivery series.
+func NewMetrics() *Metrics {
+	return &Metrics{
+		Attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clnd_webhook_attempts_total",
+			Help: "Webhook delivery attempts by result: succeeded, http_error (an answer other than 2xx), no_answer (refused, timed out, address not allowed).",
+		}, []string{"result"}),
+		Duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "clnd_webhook_attempt_duration_seconds",
+			Help:    "How long webhook delivery attempts took.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+		}),
+		Throttled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "clnd_webhook_throttled_total",
+			Help: "Delivery attempts postponed because the endpoint already had its limit of attempts in flight on this instance.",
+		}),
+	}
+}
+
+// Collectors lists the series to register.
+func (m *Metrics) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.Attempts, m.Duration, m.Throttled}
+}
+
+func (m *Metrics) attempted(out outcome) {
+	if m == nil {
+		return
+	}
+	result := "succeeded"
+	switch {
+	case out.err != "" && out.status != nil:
+		result = "http_error"
+	case out.err != "":
+		result = "no_answer"
+	}
+	m.Attempts.WithLabelValues(result).Inc()
+	m.Duration.Observe(out.duration.Seconds())
+}
+
+func (m *Metrics) throttled() {
+	if m != nil {
+		m.Throttled.Inc()
+	}
+}

@@ -1,0 +1,113 @@
+// Package events is clnd's durable notification channel: the append-only
+// event log and the signed webhooks that deliver it (subscriptions stay the
+// live channel, internal/live).
+//
+// Emit writes an event in the transaction of the change it describes, and in
+// that same transaction one delivery row per matching webhook endpoint and one
+// River job per delivery (queue.go). So an event exists exactly when its
+// change committed, and every delivery it owes survives a crash: River works
+// the jobs on whichever instance is up (deliver.go).
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"clnd/ent"
+	"clnd/ent/webhookendpoint"
+	"clnd/internal/clock"
+	"clnd/internal/ids"
+	"clnd/internal/viewer"
+)
+
+// The event types. docs/events.md describes each one's object.
+const (
+	LicenseAdded            = "license.added"
+	LicenseRemoved          = "license.removed"
+	LicenseStale            = "license.stale"
+	BackupActivated         = "backup.activated"
+	BackupDeactivated       = "backup.deactivated"
+	ServerAccountCreated    = "server_account.created"
+	ServerAccountUpdated    = "server_account.updated"
+	ServerAccountRemoved    = "server_account.removed"
+	ServerRegistered        = "server.registered"
+	InvoiceCreated          = "invoice.created"
+	PaymentSucceeded        = "payment.succeeded"
+	PaymentFailed           = "payment.failed"
+	BalanceLow              = "balance.low"
+	ResellerPastDue         = "reseller.past_due"
+	RefundCreated           = "refund.created"
+	WebhookEndpointDisabled = "webhook_endpoint.disabled"
+)
+
+// Types lists every event type, in the order docs/events.md describes them.
+var Types = []string{
+	LicenseAdded, LicenseRemoved, LicenseStale,
+	BackupActivated, BackupDeactivated,
+	ServerAccountCreated, ServerAccountUpdated, ServerAccountRemoved, ServerRegistered,
+	InvoiceCreated, PaymentSucceeded, PaymentFailed, BalanceLow, ResellerPastDue, RefundCreated,
+	WebhookEndpointDisabled,
+}
+
+// AllTypes is the endpoint subscription that receives every type.
+const AllTypes = "*"
+
+// Known reports whether t is an event type.
+func Known(t string) bool { return slices.Contains(Types, t) }
+
+// Emit records that typ happened to object, owned by resellerID ("" for an
+// event of no reseller: an operator endpoint disabled), in tx, and queues
+// its deliveries to the endpoints that want it: the reseller's own and the
+// operators' global ones. object is what the API shows of it (snapshot.go):
+// it is marshalled now, so the event keeps the object as it was.
+func Emit(ctx context.Context, tx *ent.Tx, typ, resellerID string, object Object) (*ent.Event, error) {
+	if !Known(typ) {
+		return nil, fmt.Errorf("events: unknown event type %q", typ)
+	}
+	body, err := json.Marshal(object)
+	if err != nil {
+		return nil, fmt.Errorf("events: marshalling the %s object: %w", typ, err)
+	}
+	sys := viewer.SystemContext(ctx)
+	ev, err := tx.Event.Create().
+		SetID(ids.New("evt")).
+		SetType(typ).
+		SetResellerID(resellerID).
+		SetObjectID(object.ObjectID()).
+		SetObject(body).
+		SetCreatedAt(clock.Now(ctx)).
+		Save(sys)
+	if err != nil {
+		return nil, err
+	}
+	candidates, err := tx.WebhookEndpoint.Query().
+		Where(
+			webhookendpoint.Enabled(true),
+			webhookendpoint.ResellerIDIn(resellerID, ""),
+		).
+		Order(webhookendpoint.ByID()).
+		All(sys)
+	if err != nil {
+		return nil, err
+	}
+	var endpoints []*ent.WebhookEndpoint
+	for _, e := range candidates {
+		if slices.Contains(e.Events, typ) || slices.Contains(e.Events, AllTypes) {
+			endpoints = append(endpoints, e)
+		}
+	}
+	if len(endpoints) == 0 {
+		return ev, nil
+	}
+	if _, err := enqueue(sys, tx, ev, endpoints); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+// Object is what an event carries: the object as the API shows it.
+type Object interface {
+	ObjectID() string
+}

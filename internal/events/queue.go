@@ -1,0 +1,110 @@
+package events
+
+import (
+	"context"
+	stdsql "database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"entgo.io/ent/dialect"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+
+	"clnd/ent"
+	"clnd/internal/clock"
+	"clnd/internal/ids"
+)
+
+// Queue is the River queue deliveries run in.
+const Queue = "webhooks"
+
+// DeliverArgs is the River job of one delivery: the row it works on. Every
+// other fact (endpoint, event, attempts, when the next try is due) is read
+// from the database when the job runs, so a redelivery or a moved test clock
+// needs no change to the job.
+type DeliverArgs struct {
+	DeliveryID string `json:"delivery_id"`
+}
+
+// Kind implements river.JobArgs.
+func (DeliverArgs) Kind() string { return "webhook_delivery" }
+
+// InsertOpts puts deliveries in their own queue. River retries a job only
+// when clnd could not record an attempt (the database was unreachable);
+// failed attempts are rescheduled by deliver.go with a snooze.
+func (DeliverArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: Queue, MaxAttempts: 25}
+}
+
+// inserters are insert-only River clients, one per database kind: Emit and
+// redeliveries write jobs in the caller's transaction, which needs no pool,
+// no workers and no running client, so every process that writes events
+// (clnd serve, clnd bill, tests) can queue deliveries.
+var inserters = struct {
+	once     sync.Once
+	postgres *river.Client[*stdsql.Tx]
+	sqlite   *river.Client[*stdsql.Tx]
+	err      error
+}{}
+
+func inserter(dialectName string) (*river.Client[*stdsql.Tx], error) {
+	inserters.once.Do(func() {
+		inserters.postgres, inserters.err = river.NewClient(riverdatabasesql.New(nil), &river.Config{})
+		if inserters.err != nil {
+			return
+		}
+		inserters.sqlite, inserters.err = river.NewClient(riversqlite.New(nil), &river.Config{})
+	})
+	if inserters.err != nil {
+		return nil, inserters.err
+	}
+	switch dialectName {
+	case dialect.Postgres:
+		return inserters.postgres, nil
+	case dialect.SQLite:
+		return inserters.sqlite, nil
+	}
+	return nil, fmt.Errorf("events: no River driver for %s", dialectName)
+}
+
+// enqueue writes one delivery row and one River job per endpoint, in tx.
+func enqueue(ctx context.Context, tx *ent.Tx, ev *ent.Event, endpoints []*ent.WebhookEndpoint) ([]*ent.WebhookDelivery, error) {
+	sqlTx := tx.SQLTx()
+	if sqlTx == nil {
+		return nil, errors.New("events: the transaction does not run on database/sql")
+	}
+	ins, err := inserter(tx.Dialect())
+	if err != nil {
+		return nil, err
+	}
+	deliveryIDs := make([]string, len(endpoints))
+	params := make([]river.InsertManyParams, len(endpoints))
+	for i := range endpoints {
+		deliveryIDs[i] = ids.New("whd")
+		params[i] = river.InsertManyParams{Args: DeliverArgs{DeliveryID: deliveryIDs[i]}}
+	}
+	jobs, err := ins.InsertManyTx(ctx, sqlTx, params)
+	if err != nil {
+		return nil, fmt.Errorf("events: queueing deliveries: %w", err)
+	}
+	now := clock.Now(ctx)
+	creates := make([]*ent.WebhookDeliveryCreate, len(endpoints))
+	for i, e := range endpoints {
+		creates[i] = tx.WebhookDelivery.Create().
+			SetID(deliveryIDs[i]).
+			SetResellerID(e.ResellerID).
+			SetEndpointID(e.ID).
+			SetEventID(ev.ID).
+			SetNextAttemptAt(now).
+			SetJobID(jobs[i].Job.ID).
+			SetCreatedAt(now)
+	}
+	return tx.WebhookDelivery.CreateBulk(creates...).Save(ctx)
+}
+
+// pollInterval is how often an idle instance looks for deliveries: the
+// database/sql drivers have no LISTEN, so a new delivery waits at most this.
+const pollInterval = 250 * time.Millisecond

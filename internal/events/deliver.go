@@ -413,7 +413,7 @@ func (r *Runner) disable(ctx context.Context, tx *ent.Tx, ep *ent.WebhookEndpoin
 		return err
 	}
 	r.log.Warn("webhooks: endpoint disabled", "endpoint", ep.ID, "reason", reason)
-	_, err = Emit(ctx, tx, WebhookEndpointDisabled, ep.ResellerID, endpointObject(ep))
+	_, err = Emit(ctx, tx, WebhookEndpointDisabled, ep.ResellerID, WebhookEndpointOf(ep))
 	return err
 }
 
@@ -428,26 +428,6 @@ func Payload(ev *ent.Event) ([]byte, error) {
 		ObjectID   string          `json:"objectID"`
 		Object     json.RawMessage `json:"object"`
 	}{ev.ID, ev.Type, ev.CreatedAt.UTC().Format(time.RFC3339Nano), ev.ResellerID, ev.ObjectID, ev.Object})
-}
-
-// endpointObject is webhook_endpoint.disabled's object.
-type endpointObjectJSON struct {
-	ID             string   `json:"id"`
-	URL            string   `json:"url"`
-	Description    string   `json:"description"`
-	Events         []string `json:"events"`
-	Enabled        bool     `json:"enabled"`
-	DisabledReason string   `json:"disabledReason"`
-	CreatedAt      string   `json:"createdAt"`
-}
-
-func (o endpointObjectJSON) ObjectID() string { return o.ID }
-
-func endpointObject(ep *ent.WebhookEndpoint) Object {
-	return endpointObjectJSON{
-		ID: ep.ID, URL: ep.URL, Description: ep.Description, Events: ep.Events,
-		Enabled: ep.Enabled, DisabledReason: ep.DisabledReason, CreatedAt: ep.CreatedAt.UTC().Format(time.RFC3339Nano),
-	}
 }
 
 // quietRiver drops River's info-level chatter (start, stop, leadership) to

@@ -154,6 +154,11 @@ func TestLicenseAndBackupEvents(t *testing.T) {
 		if dc, _ := activated.Object["datacenter"].(map[string]any); dc["code"] != "us-east" {
 			t.Fatalf("backup.activated: datacenter %v", activated.Object["datacenter"])
 		}
+		e.Query(a.Token, `mutation($id: ID!) { resizeBackup(input: {licenseID: $id, sizeGB: 25}) { backup { id } } }`, map[string]any{"id": lic}, nil)
+		resized := only(t, eventsOf(t, e, a.Token), events.BackupResized, backup)
+		field(t, resized, "sizeGB", float64(25))
+		e.Query(a.Token, `mutation($id: ID!) { resizeBackup(input: {licenseID: $id, sizeGB: 25}) { backup { id } } }`, map[string]any{"id": lic}, nil)
+		only(t, eventsOf(t, e, a.Token), events.BackupResized, backup) // the same size again changes nothing
 		e.Query(a.Token, `mutation($id: ID!) { deactivateBackup(licenseID: $id) { license { id } } }`, map[string]any{"id": lic}, nil)
 		deactivated := only(t, eventsOf(t, e, a.Token), events.BackupDeactivated, backup)
 		if deactivated.Object["removedAt"] == nil {

@@ -29,6 +29,7 @@ const (
 	LicenseStale            = "license.stale"
 	BackupActivated         = "backup.activated"
 	BackupDeactivated       = "backup.deactivated"
+	BackupResized           = "backup.resized"
 	ServerAccountCreated    = "server_account.created"
 	ServerAccountUpdated    = "server_account.updated"
 	ServerAccountRemoved    = "server_account.removed"
@@ -45,7 +46,7 @@ const (
 // Types lists every event type, in the order docs/events.md describes them.
 var Types = []string{
 	LicenseAdded, LicenseRemoved, LicenseStale,
-	BackupActivated, BackupDeactivated,
+	BackupActivated, BackupDeactivated, BackupResized,
 	ServerAccountCreated, ServerAccountUpdated, ServerAccountRemoved, ServerRegistered,
 	InvoiceCreated, PaymentSucceeded, PaymentFailed, BalanceLow, ResellerPastDue, RefundCreated,
 	WebhookEndpointDisabled,
@@ -60,7 +61,7 @@ func Known(t string) bool { return slices.Contains(Types, t) }
 // Emit records that typ happened to object, owned by resellerID ("" for an
 // event of no reseller: an operator endpoint disabled), in tx, and queues
 // its deliveries to the endpoints that want it: the reseller's own and the
-// operators' global ones. object is what the API shows of it (snapshot.go):
+// operators' global ones. object is what the API shows of it (objects.go):
 // it is marshalled now, so the event keeps the object as it was.
 func Emit(ctx context.Context, tx *ent.Tx, typ, resellerID string, object Object) (*ent.Event, error) {
 	if !Known(typ) {

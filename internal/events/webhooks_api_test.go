@@ -596,3 +596,24 @@ func collectIDs(raw json.RawMessage) []string {
 	walk(v)
 	return out
 }
+
+// TestStaleEventAfterTheClockMoves: advancing the sandbox clock past the
+// stale window makes the server's sweep write license.stale (and deliver
+// it) without waiting for its minute.
+func TestStaleEventAfterTheClockMoves(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		rcv := newReceiver(t, nil)
+		r := e.Register("silent")
+		create(t, e, r.Token, rcv.URL(), events.LicenseStale)
+		lic := e.AddLicense(r.Token, "203.0.113.30", "CLOUDLINUX_OS", "")
+		if res := e.CheckInFrom("203.0.113.30", "web"); len(res.Errors) > 0 {
+			t.Fatal(string(res.Raw))
+		}
+		advance(t, e, e.Clock.Now().Add(73*time.Hour))
+		got := rcv.wait(1)[0].event(t)
+		if got.Type != events.LicenseStale || got.ObjectID != lic || got.Object["status"] != "STALE" {
+			t.Fatalf("delivered %+v", got)
+		}
+		rcv.quiet(1, 500*time.Millisecond)
+	}, allowPrivate)
+}

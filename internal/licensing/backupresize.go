@@ -10,6 +10,7 @@ import (
 	"clnd/internal/apperr"
 	"clnd/internal/billing"
 	"clnd/internal/clock"
+	"clnd/internal/events"
 	"clnd/internal/pricelist"
 	"clnd/internal/store"
 )
@@ -73,5 +74,8 @@ func (sizes BackupSizes) Resize(ctx context.Context, tx *ent.Tx, licenseID strin
 		Quantity:    sizeGB,
 		UnitPrice:   perGB,
 	}, now)
-	return b, err
+	if err != nil {
+		return nil, err
+	}
+	return b, emitBackup(ctx, tx, events.BackupResized, b, perGB)
 }

@@ -64,6 +64,8 @@ type Server struct {
 	cancel    context.CancelFunc
 	listening chan struct{}
 	stopped   sync.WaitGroup
+	// staleKick wakes the stale sweep (the test clock moved).
+	staleKick chan struct{}
 	// stopRunner stops the webhook delivery workers (nil when disabled).
 	stopRunner func(context.Context) error
 	// stmts keeps compiled reads prepared (nil on SQLite or with the compiler off).
@@ -139,7 +141,11 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 	webhookMetrics := events.NewMetrics()
 	s.metrics.registry.MustRegister(webhookMetrics.Collectors()...)
 	s.metrics.registry.MustRegister(pendingDeliveries(db.SQL))
-	clockMoved := scheduler.Kick
+	s.staleKick = make(chan struct{}, 1)
+	clockMoved := func() {
+		scheduler.Kick()
+		s.kickStale()
+	}
 	if !cfg.WebhooksDisabled {
 		webhookConfig := cfg.Webhooks
 		runner, err := events.NewRunner(db, s.clock, keyring, webhookConfig, webhookMetrics, log)
@@ -154,9 +160,15 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 		s.stopRunner = runner.Stop
 		clockMoved = func() {
 			scheduler.Kick()
+			s.kickStale()
 			go runner.Kick(clock.NewContext(bg, s.clock))
 		}
 	}
+	s.stopped.Add(1)
+	go func() {
+		defer s.stopped.Done()
+		s.sweepStale(bg, cfg.StaleAfter)
+	}()
 	resolver := &graph.Resolver{
 		Client:          db.Client,
 		TestClock:       testClock,
@@ -244,6 +256,37 @@ func (s *Server) sweep(ctx context.Context, svc *accounts.Service) {
 			} else if n > 0 {
 				s.log.Debug("swept expired rows", "rows", n)
 			}
+		}
+	}
+}
+
+// kickStale makes the stale sweep run now: the sandbox clock moved.
+func (s *Server) kickStale() {
+	select {
+	case s.staleKick <- struct{}{}:
+	default:
+	}
+}
+
+// sweepStale writes license.stale for licenses that fell silent, every
+// minute (of wall time) and when the test clock moves, on every instance;
+// the sweep's conditional update keeps two instances from writing one event
+// twice.
+func (s *Server) sweepStale(ctx context.Context, window time.Duration) {
+	ticker := time.NewTicker(time.Minute)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		case <-s.staleKick:
+		}
+		n, err := events.SweepStale(licensing.WithStaleAfter(clock.NewContext(ctx, s.clock), window), s.db.Client, window)
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("sweeping stale licenses", "err", err)
+		} else if n > 0 {
+			s.log.Debug("stale licenses", "events", n)
 		}
 	}
 }
@@ -406,6 +449,8 @@ func (s *Server) withRequest(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-ID", id)
 		ctx := reqinfo.NewContext(r.Context(), reqinfo.Info{ID: id, ClientAddr: s.clientAddr(r), Origin: s.origin(r)})
 		ctx = clock.NewContext(ctx, s.clock)
+		// Events that show a license's status use the configured window.
+		ctx = licensing.WithStaleAfter(ctx, s.cfg.StaleAfter)
 		ctx = idempotency.WithHeaderKey(ctx, r.Header.Get("Idempotency-Key"))
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r.WithContext(ctx))

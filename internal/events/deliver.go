@@ -184,7 +184,19 @@ type deliverWorker struct {
 }
 
 func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
+	release, ok := w.r.limits.acquire(job.Args.EndpointID)
+	if !ok {
+		w.r.metrics.throttled()
+		return river.JobSnooze(throttleWait(job.ID))
+	}
+	defer release()
 	return w.r.attempt(ctx, job.Args.DeliveryID)
+}
+
+// throttleWait is how long a job turned away by the per-endpoint limit
+// waits: 1 to 3 seconds, spread so the waiting jobs do not return together.
+func throttleWait(jobID int64) time.Duration {
+	return time.Second + time.Duration(uint64(jobID)*7919%2000)*time.Millisecond
 }
 
 // endpointLimits bounds this instance's concurrent attempts per endpoint.
@@ -217,7 +229,8 @@ type outcome struct {
 	err      string // empty on success
 }
 
-// attempt posts one delivery if it is due, and records the outcome.
+// attempt posts one delivery if it is due, and records the outcome; the
+// caller holds the endpoint's limit.
 func (r *Runner) attempt(ctx context.Context, deliveryID string) error {
 	ctx = clock.NewContext(viewer.SystemContext(ctx), r.clock)
 	d, err := r.db.WebhookDelivery.Query().
@@ -241,12 +254,6 @@ func (r *Runner) attempt(ctx context.Context, deliveryID string) error {
 	if d.NextAttemptAt != nil && d.NextAttemptAt.After(now) {
 		return river.JobSnooze(min(max(d.NextAttemptAt.Sub(now), time.Second), time.Hour))
 	}
-	release, ok := r.limits.acquire(ep.ID)
-	if !ok {
-		r.metrics.throttled()
-		return river.JobSnooze(time.Second)
-	}
-	defer release()
 	secrets, err := r.signingSecrets(ep, now)
 	if err != nil {
 		return err

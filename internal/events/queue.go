@@ -27,6 +27,9 @@ const Queue = "webhooks"
 // needs no change to the job.
 type DeliverArgs struct {
 	DeliveryID string `json:"delivery_id"`
+	// EndpointID lets the per-endpoint limit turn a job away before it
+	// reads anything.
+	EndpointID string `json:"endpoint_id"`
 }
 
 // Kind implements river.JobArgs.
@@ -84,7 +87,7 @@ func enqueue(ctx context.Context, tx *ent.Tx, ev *ent.Event, endpoints []*ent.We
 	params := make([]river.InsertManyParams, len(endpoints))
 	for i := range endpoints {
 		deliveryIDs[i] = ids.New("whd")
-		params[i] = river.InsertManyParams{Args: DeliverArgs{DeliveryID: deliveryIDs[i]}}
+		params[i] = river.InsertManyParams{Args: DeliverArgs{DeliveryID: deliveryIDs[i], EndpointID: endpoints[i].ID}}
 	}
 	jobs, err := ins.InsertManyTx(ctx, sqlTx, params)
 	if err != nil {

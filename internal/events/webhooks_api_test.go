@@ -617,3 +617,46 @@ func TestStaleEventAfterTheClockMoves(t *testing.T) {
 		rcv.quiet(1, 500*time.Millisecond)
 	}, allowPrivate)
 }
+
+// TestWebhookPerEndpointLimit: one slow endpoint gets at most 4 attempts at
+// once from an instance; the rest wait their turn and all arrive.
+func TestWebhookPerEndpointLimit(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		var inFlight, most atomic.Int32
+		release := make(chan struct{})
+		var once sync.Once
+		defer once.Do(func() { close(release) })
+		rcv := newReceiver(t, func(int) int {
+			n := inFlight.Add(1)
+			defer inFlight.Add(-1)
+			for {
+				m := most.Load()
+				if n <= m || most.CompareAndSwap(m, n) {
+					break
+				}
+			}
+			<-release
+			return http.StatusOK
+		})
+		r := e.Register("slowpoke")
+		create(t, e, r.Token, rcv.URL(), events.LicenseAdded)
+		const n = 10
+		for i := 0; i < n; i++ {
+			e.AddLicense(r.Token, fmt.Sprintf("203.0.113.%d", 40+i), "CLOUDLINUX_OS", "")
+		}
+		rcv.wait(4)
+		time.Sleep(1500 * time.Millisecond)
+		if got := most.Load(); got != 4 {
+			t.Fatalf("%d attempts at once to one endpoint, want 4", got)
+		}
+		once.Do(func() { close(release) })
+		got := rcv.wait(n)
+		ids := map[string]bool{}
+		for _, g := range got {
+			ids[g.event(t).ID] = true
+		}
+		if len(ids) != n {
+			t.Fatalf("%d distinct events delivered, want %d", len(ids), n)
+		}
+	}, allowPrivate)
+}

@@ -148,7 +148,7 @@ func runCheckIns(ctx context.Context, o Options, dbURL, base string, srv *server
 				body := `{"hostname":"` + l.hostname + `"}`
 				return wires[worker].post(server.CheckInPath, body, l.ip, []byte(`{"at":"`))
 			}},
-		{Name: SideLeanEvents, Title: fmt.Sprintf("the lean side while %d events/s are written, each queueing a webhook delivery (River job) in its own transaction", EventRate),
+		{Name: SideLeanEvents, Title: fmt.Sprintf("the lean side while %d events/s are written, each queueing a webhook delivery (River job), %d per transaction", EventRate, EventBatch),
 			countsBatch: true, events: load,
 			op: func(ctx context.Context, worker, i int) error {
 				l := pick(worker, i)

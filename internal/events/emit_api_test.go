@@ -494,8 +494,10 @@ func TestStaleSweep(t *testing.T) {
 			total += written[i]
 		}
 		total += sweep()
-		if total != 1 {
-			t.Fatalf("concurrent sweeps wrote %d events, want 1", total)
+		// The server's own sweep, woken by advanceClock, may have won the
+		// claim: the log, not the sweeps' counts, must hold exactly one.
+		if total > 1 {
+			t.Fatalf("concurrent sweeps wrote %d events, want at most 1", total)
 		}
 		stale := eventsOf(t, e, reader, events.LicenseStale)
 		if len(stale) != 1 {
@@ -518,7 +520,7 @@ func TestStaleSweep(t *testing.T) {
 			t.Fatalf("a license that just checked in is not stale: %d events", n)
 		}
 		e.Query(e.OperatorToken, `mutation { advanceClock(to: "2026-10-08T00:00:00Z") { now } }`, nil, nil)
-		if n := sweep(); n != 1 {
+		if n := sweep(); n > 1 { // the server's sweep may have written it
 			t.Fatalf("a second silence: want 1 event, got %d", n)
 		}
 		stale = eventsOf(t, e, reader, events.LicenseStale)

@@ -234,7 +234,7 @@ func Redeliver(ctx context.Context, tx *ent.Tx, deliveryID string) (*ent.Webhook
 	if !ep.Enabled {
 		return nil, apperr.New(apperr.Conflict, "the endpoint is disabled; enable it with updateWebhookEndpoint first")
 	}
-	made, err := enqueue(viewer.SystemContext(ctx), tx, d.Edges.Event, []*ent.WebhookEndpoint{ep})
+	made, err := enqueue(viewer.SystemContext(ctx), tx, []delivery{{event: d.Edges.Event, endpoint: ep}})
 	if err != nil {
 		return nil, err
 	}

@@ -64,48 +64,75 @@ func Known(t string) bool { return slices.Contains(Types, t) }
 // operators' global ones. object is what the API shows of it (objects.go):
 // it is marshalled now, so the event keeps the object as it was.
 func Emit(ctx context.Context, tx *ent.Tx, typ, resellerID string, object Object) (*ent.Event, error) {
-	if !Known(typ) {
-		return nil, fmt.Errorf("events: unknown event type %q", typ)
-	}
-	body, err := json.Marshal(object)
+	evs, err := EmitMany(ctx, tx, []Pending{{Type: typ, ResellerID: resellerID, Object: object}})
 	if err != nil {
-		return nil, fmt.Errorf("events: marshalling the %s object: %w", typ, err)
+		return nil, err
 	}
+	return evs[0], nil
+}
+
+// Pending is one event for EmitMany.
+type Pending struct {
+	Type       string
+	ResellerID string
+	Object     Object
+}
+
+// EmitMany is Emit for several events of one transaction (a bulk removal,
+// a stale sweep's batch) in a fixed number of statements, whatever their
+// number: the events, the endpoints' lookup, the River jobs and the
+// deliveries are each written at once. It returns the events in order.
+func EmitMany(ctx context.Context, tx *ent.Tx, pending []Pending) ([]*ent.Event, error) {
+	if len(pending) == 0 {
+		return nil, nil
+	}
+	now := clock.Now(ctx)
 	sys := viewer.SystemContext(ctx)
-	ev, err := tx.Event.Create().
-		SetID(ids.New("evt")).
-		SetType(typ).
-		SetResellerID(resellerID).
-		SetObjectID(object.ObjectID()).
-		SetObject(body).
-		SetCreatedAt(clock.Now(ctx)).
-		Save(sys)
-	if err != nil {
-		return nil, err
-	}
-	candidates, err := tx.WebhookEndpoint.Query().
-		Where(
-			webhookendpoint.Enabled(true),
-			webhookendpoint.ResellerIDIn(resellerID, ""),
-		).
-		Order(webhookendpoint.ByID()).
-		All(sys)
-	if err != nil {
-		return nil, err
-	}
-	var endpoints []*ent.WebhookEndpoint
-	for _, e := range candidates {
-		if slices.Contains(e.Events, typ) || slices.Contains(e.Events, AllTypes) {
-			endpoints = append(endpoints, e)
+	creates := make([]*ent.EventCreate, len(pending))
+	owners := []string{""}
+	for i, p := range pending {
+		if !Known(p.Type) {
+			return nil, fmt.Errorf("events: unknown event type %q", p.Type)
+		}
+		body, err := json.Marshal(p.Object)
+		if err != nil {
+			return nil, fmt.Errorf("events: marshalling the %s object: %w", p.Type, err)
+		}
+		creates[i] = tx.Event.Create().
+			SetID(ids.New("evt")).
+			SetType(p.Type).
+			SetResellerID(p.ResellerID).
+			SetObjectID(p.Object.ObjectID()).
+			SetObject(body).
+			SetCreatedAt(now)
+		if !slices.Contains(owners, p.ResellerID) {
+			owners = append(owners, p.ResellerID)
 		}
 	}
-	if len(endpoints) == 0 {
-		return ev, nil
-	}
-	if _, err := enqueue(sys, tx, ev, endpoints); err != nil {
+	evs, err := tx.Event.CreateBulk(creates...).Save(sys)
+	if err != nil {
 		return nil, err
 	}
-	return ev, nil
+	endpoints, err := tx.WebhookEndpoint.Query().
+		Where(webhookendpoint.Enabled(true), webhookendpoint.ResellerIDIn(owners...)).
+		Order(webhookendpoint.ByID()).
+		All(sys)
+	if err != nil || len(endpoints) == 0 {
+		return evs, err
+	}
+	var owed []delivery
+	for _, ev := range evs {
+		for _, e := range endpoints {
+			if (e.ResellerID == "" || e.ResellerID == ev.ResellerID) &&
+				(slices.Contains(e.Events, ev.Type) || slices.Contains(e.Events, AllTypes)) {
+				owed = append(owed, delivery{event: ev, endpoint: e})
+			}
+		}
+	}
+	if _, err := enqueue(sys, tx, owed); err != nil {
+		return nil, err
+	}
+	return evs, nil
 }
 
 // Object is what an event carries: the object as the API shows it.

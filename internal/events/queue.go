@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	stdsql "database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -73,8 +74,18 @@ func inserter(dialectName string) (*river.Client[*stdsql.Tx], error) {
 	return nil, fmt.Errorf("events: no River driver for %s", dialectName)
 }
 
-// enqueue writes one delivery row and one River job per endpoint, in tx.
-func enqueue(ctx context.Context, tx *ent.Tx, ev *ent.Event, endpoints []*ent.WebhookEndpoint) ([]*ent.WebhookDelivery, error) {
+// delivery is one event owed to one endpoint.
+type delivery struct {
+	event    *ent.Event
+	endpoint *ent.WebhookEndpoint
+}
+
+// enqueue writes the delivery rows and their River jobs, in tx, in two
+// statements.
+func enqueue(ctx context.Context, tx *ent.Tx, owed []delivery) ([]*ent.WebhookDelivery, error) {
+	if len(owed) == 0 {
+		return nil, nil
+	}
 	sqlTx := tx.SQLTx()
 	if sqlTx == nil {
 		return nil, errors.New("events: the transaction does not run on database/sql")
@@ -83,26 +94,36 @@ func enqueue(ctx context.Context, tx *ent.Tx, ev *ent.Event, endpoints []*ent.We
 	if err != nil {
 		return nil, err
 	}
-	deliveryIDs := make([]string, len(endpoints))
-	params := make([]river.InsertManyParams, len(endpoints))
-	for i := range endpoints {
+	deliveryIDs := make([]string, len(owed))
+	params := make([]river.InsertManyParams, len(owed))
+	for i, d := range owed {
 		deliveryIDs[i] = ids.New("whd")
-		params[i] = river.InsertManyParams{Args: DeliverArgs{DeliveryID: deliveryIDs[i], EndpointID: endpoints[i].ID}}
+		params[i] = river.InsertManyParams{Args: DeliverArgs{DeliveryID: deliveryIDs[i], EndpointID: d.endpoint.ID}}
 	}
 	jobs, err := ins.InsertManyTx(ctx, sqlTx, params)
 	if err != nil {
 		return nil, fmt.Errorf("events: queueing deliveries: %w", err)
 	}
+	// Each job names its delivery: match them by that, not by the order
+	// the database returned them in.
+	jobOf := make(map[string]int64, len(jobs))
+	for _, j := range jobs {
+		var args DeliverArgs
+		if err := json.Unmarshal(j.Job.EncodedArgs, &args); err != nil {
+			return nil, fmt.Errorf("events: reading a queued job: %w", err)
+		}
+		jobOf[args.DeliveryID] = j.Job.ID
+	}
 	now := clock.Now(ctx)
-	creates := make([]*ent.WebhookDeliveryCreate, len(endpoints))
-	for i, e := range endpoints {
+	creates := make([]*ent.WebhookDeliveryCreate, len(owed))
+	for i, d := range owed {
 		creates[i] = tx.WebhookDelivery.Create().
 			SetID(deliveryIDs[i]).
-			SetResellerID(e.ResellerID).
-			SetEndpointID(e.ID).
-			SetEventID(ev.ID).
+			SetResellerID(d.endpoint.ResellerID).
+			SetEndpointID(d.endpoint.ID).
+			SetEventID(d.event.ID).
 			SetNextAttemptAt(now).
-			SetJobID(jobs[i].Job.ID).
+			SetJobID(jobOf[deliveryIDs[i]]).
 			SetCreatedAt(now)
 	}
 	return tx.WebhookDelivery.CreateBulk(creates...).Save(ctx)

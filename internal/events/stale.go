@@ -63,38 +63,61 @@ func SweepStale(ctx context.Context, client *ent.Client, window time.Duration) (
 	}
 }
 
-// claimStale claims each license that is still stale and unannounced and
-// writes its event; a license another sweep claimed first, or that checked
-// in or was removed since it was listed, matches no row and is skipped.
+// claimStale claims, in one statement, the listed licenses that are still
+// stale and unannounced, and writes their events in a few more; a license
+// another sweep claimed first, or that checked in or was removed since it
+// was listed, is not returned by the claim and is skipped.
 func claimStale(ctx context.Context, tx *ent.Tx, ids []string, cutoff time.Time) (int, error) {
-	written := 0
-	for _, id := range ids {
-		// The whole condition is re-read by the UPDATE itself (under the
-		// row lock on PostgreSQL; SQLite transactions take the write lock
-		// at BEGIN), and stale_event_for takes the row's own last_check_in,
-		// so the claim is exactly "this silence, not announced yet".
-		n, err := tx.IPLicense.Update().
-			Where(iplicense.ID(id), staleUnannounced(cutoff)).
-			Modify(func(u *sql.UpdateBuilder) {
-				u.Set(iplicense.FieldStaleEventFor, sql.ExprFunc(func(b *sql.Builder) { b.Ident(iplicense.FieldLastCheckIn) }))
-			}).
-			Save(ctx)
-		if err != nil {
-			return written, err
-		}
-		if n == 0 {
-			continue
-		}
-		l, err := tx.IPLicense.Get(ctx, id)
-		if err != nil {
-			return written, err
-		}
-		if _, err := Emit(ctx, tx, LicenseStale, l.ResellerID, LicenseOf(l, statusStale)); err != nil {
-			return written, err
-		}
-		written++
+	// The whole condition is re-read by the UPDATE itself (under the row
+	// lock on PostgreSQL; SQLite transactions take the write lock at BEGIN),
+	// and stale_event_for takes the row's own last_check_in, so the claim is
+	// exactly "this silence, not announced yet".
+	idArgs := make([]any, len(ids))
+	for i, id := range ids {
+		idArgs[i] = id
 	}
-	return written, nil
+	query, args := sql.Dialect(tx.Dialect()).Update(iplicense.Table).
+		Set(iplicense.FieldStaleEventFor, sql.ExprFunc(func(b *sql.Builder) { b.Ident(iplicense.FieldLastCheckIn) })).
+		Where(sql.And(
+			sql.In(iplicense.FieldID, idArgs...),
+			sql.IsNull(iplicense.FieldRemovedAt),
+			sql.LT(iplicense.FieldLastCheckIn, cutoff),
+			sql.Or(
+				sql.IsNull(iplicense.FieldStaleEventFor),
+				sql.ColumnsNEQ(iplicense.FieldStaleEventFor, iplicense.FieldLastCheckIn),
+			),
+		)).
+		Returning(iplicense.FieldID).
+		Query()
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	var claimed []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		claimed = append(claimed, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(claimed) == 0 {
+		return 0, err
+	}
+	licenses, err := tx.IPLicense.Query().Where(iplicense.IDIn(claimed...)).Order(iplicense.ByID()).All(ctx)
+	if err != nil {
+		return 0, err
+	}
+	pending := make([]Pending, len(licenses))
+	for i, l := range licenses {
+		pending[i] = Pending{Type: LicenseStale, ResellerID: l.ResellerID, Object: LicenseOf(l, statusStale)}
+	}
+	if _, err := EmitMany(ctx, tx, pending); err != nil {
+		return 0, err
+	}
+	return len(licenses), nil
 }
 
 // staleUnannounced matches live licenses last seen before cutoff whose

@@ -31,8 +31,18 @@ func StaleAfter(ctx context.Context) time.Duration {
 // emitLicense writes a license event in tx, showing the license with its
 // status now.
 func emitLicense(ctx context.Context, tx *ent.Tx, typ string, l *ent.IPLicense) error {
-	status := StatusAt(l.LastCheckIn, clock.Now(ctx), StaleAfter(ctx))
-	_, err := events.Emit(ctx, tx, typ, l.ResellerID, events.LicenseOf(l, string(status)))
+	return emitLicenses(ctx, tx, typ, []*ent.IPLicense{l})
+}
+
+// emitLicenses writes one event per license, all at once (a bulk removal).
+func emitLicenses(ctx context.Context, tx *ent.Tx, typ string, ls []*ent.IPLicense) error {
+	now, window := clock.Now(ctx), StaleAfter(ctx)
+	pending := make([]events.Pending, len(ls))
+	for i, l := range ls {
+		status := StatusAt(l.LastCheckIn, now, window)
+		pending[i] = events.Pending{Type: typ, ResellerID: l.ResellerID, Object: events.LicenseOf(l, string(status))}
+	}
+	_, err := events.EmitMany(ctx, tx, pending)
 	return err
 }
 
@@ -56,12 +66,20 @@ func emitBackupsRemoved(ctx context.Context, tx *ent.Tx, backups []*ent.Backup, 
 	if err != nil {
 		return err
 	}
-	for _, b := range backups {
+	datacenters := map[string]*ent.Datacenter{}
+	pending := make([]events.Pending, len(backups))
+	for i, b := range backups {
+		dc := datacenters[b.DatacenterID]
+		if dc == nil {
+			if dc, err = tx.Datacenter.Get(ctx, b.DatacenterID); err != nil {
+				return err
+			}
+			datacenters[b.DatacenterID] = dc
+		}
 		removed := *b
 		removed.RemovedAt = &at
-		if err := emitBackup(ctx, tx, events.BackupDeactivated, &removed, perGB); err != nil {
-			return err
-		}
+		pending[i] = events.Pending{Type: events.BackupDeactivated, ResellerID: b.ResellerID, Object: events.BackupOf(&removed, dc, perGB)}
 	}
-	return nil
+	_, err = events.EmitMany(ctx, tx, pending)
+	return err
 }

@@ -87,12 +87,14 @@ func RemoveIPLicenses(ctx context.Context, tx *ent.Tx, ids []string) ([]string, 
 	if err := emitBackupsRemoved(ctx, tx, backups, now); err != nil {
 		return nil, err
 	}
-	for _, l := range found {
-		removed := *l
-		removed.RemovedAt = &now
-		if err := emitLicense(ctx, tx, events.LicenseRemoved, &removed); err != nil {
-			return nil, err
-		}
+	removed := make([]*ent.IPLicense, len(found))
+	for i, l := range found {
+		r := *l
+		r.RemovedAt = &now
+		removed[i] = &r
+	}
+	if err := emitLicenses(ctx, tx, events.LicenseRemoved, removed); err != nil {
+		return nil, err
 	}
 	return unique, nil
 }

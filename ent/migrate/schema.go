@@ -191,6 +191,7 @@ var (
 		{Name: "id", Type: field.TypeString},
 		{Name: "secret_id", Type: field.TypeString},
 		{Name: "signed_at", Type: field.TypeInt64},
+		{Name: "request", Type: field.TypeString, Default: ""},
 		{Name: "used_at", Type: field.TypeTime},
 		{Name: "keep_until", Type: field.TypeTime},
 	}
@@ -201,19 +202,19 @@ var (
 		PrimaryKey: []*schema.Column{ClnTokenUsesColumns[0]},
 		Indexes: []*schema.Index{
 			{
-				Name:    "clntokenuse_secret_id_signed_at",
+				Name:    "clntokenuse_secret_id_signed_at_request",
 				Unique:  true,
-				Columns: []*schema.Column{ClnTokenUsesColumns[1], ClnTokenUsesColumns[2]},
+				Columns: []*schema.Column{ClnTokenUsesColumns[1], ClnTokenUsesColumns[2], ClnTokenUsesColumns[3]},
 			},
 			{
 				Name:    "clntokenuse_secret_id_used_at",
 				Unique:  false,
-				Columns: []*schema.Column{ClnTokenUsesColumns[1], ClnTokenUsesColumns[3]},
+				Columns: []*schema.Column{ClnTokenUsesColumns[1], ClnTokenUsesColumns[4]},
 			},
 			{
 				Name:    "clntokenuse_keep_until",
 				Unique:  false,
-				Columns: []*schema.Column{ClnTokenUsesColumns[4]},
+				Columns: []*schema.Column{ClnTokenUsesColumns[5]},
 			},
 		},
 	}

@@ -74,7 +74,7 @@ var endpoints = map[string]endpoint{
 func (h *Handler) Routes() map[string]http.Handler {
 	out := make(map[string]http.Handler, len(endpoints)+1)
 	for path, fn := range endpoints {
-		out[Prefix+path] = h.serve(fn)
+		out[Prefix+path] = h.serve(path, fn)
 	}
 	out[Prefix] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, apperr.NotFoundf("no such call %s: see docs/cln-api.md for the calls clnd answers", r.URL.Path))
@@ -82,7 +82,7 @@ func (h *Handler) Routes() map[string]http.Handler {
 	return out
 }
 
-func (h *Handler) serve(fn endpoint) http.Handler {
+func (h *Handler) serve(path string, fn endpoint) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodPost {
 			w.Header().Set("Allow", "GET, POST")
@@ -95,7 +95,7 @@ func (h *Handler) serve(fn endpoint) http.Handler {
 		}
 		p := params(r.Form)
 		ctx := r.Context()
-		who, err := h.authenticate(ctx, r.Form.Get("token"))
+		who, err := h.authenticate(ctx, r.Form.Get("token"), requestDigest(path, r.Form))
 		if err != nil {
 			h.fail(w, r, err)
 			return

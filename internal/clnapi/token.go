@@ -3,17 +3,22 @@ package clnapi
 import (
 	"context"
 	"crypto/sha1"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"clnd/ent"
+	entclnsecret "clnd/ent/clnsecret"
 	"clnd/ent/clntokenuse"
 	"clnd/internal/apperr"
 	"clnd/internal/clnsecret"
 	"clnd/internal/clock"
+	"clnd/internal/store"
 	"clnd/internal/viewer"
 )
 
@@ -61,11 +66,33 @@ type caller struct {
 	secret     clnsecret.Candidate
 }
 
+// requestDigest identifies a call for replay protection: sha256 of its path
+// under Prefix and its parameters but the token, by name in byte order,
+// each with the first value trimmed as the endpoints read it (params.get),
+// empty ones left out. GET and POST of one call are the same request.
+func requestDigest(path string, form url.Values) string {
+	names := make([]string, 0, len(form))
+	for name := range form {
+		if name != "token" && strings.TrimSpace(form.Get(name)) != "" {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	canonical := url.Values{}
+	for _, name := range names {
+		canonical.Set(name, strings.TrimSpace(form.Get(name)))
+	}
+	sum := sha256.Sum256([]byte(path + "?" + canonical.Encode()))
+	return hex.EncodeToString(sum[:])
+}
+
 // authenticate checks a token: its form, its timestamp against the wall
-// clock, its digest against each of the login's secrets, then records it so
-// that it is refused if it comes again (on any instance: the unique index
-// decides) and counts it against the secret's rate limit.
-func (h *Handler) authenticate(ctx context.Context, token string) (caller, error) {
+// clock, its digest against each of the login's secrets, then records it
+// with the request so that the same request signed with the same second
+// is refused if it comes again (on any instance: the unique index decides)
+// and counts it against the secret's rate limit. request is
+// requestDigest's.
+func (h *Handler) authenticate(ctx context.Context, token, request string) (caller, error) {
 	login, rest, ok := strings.Cut(token, "|")
 	tsText, digest, ok2 := strings.Cut(rest, "|")
 	if !ok || !ok2 || login == "" || len(digest) != sha1.Size*2 {
@@ -103,7 +130,7 @@ func (h *Handler) authenticate(ctx context.Context, token string) (caller, error
 	if match == nil {
 		return caller{}, errInvalid
 	}
-	if err := h.recordUse(ctx, match.ID, signed, now); err != nil {
+	if err := h.recordUse(ctx, match.ID, signed, request, now); err != nil {
 		return caller{}, err
 	}
 	clnsecret.Used(ctx, h.Client, *match)
@@ -112,39 +139,49 @@ func (h *Handler) authenticate(ctx context.Context, token string) (caller, error
 
 // recordUse counts the secret's requests in the last RateWindow, refusing
 // past the limit (a refused request is not recorded: it did nothing, and
-// does not keep its client limited), then records the token. The count and
-// the insert are not one atomic step: concurrent requests can pass the
-// limit by a few, which a rate limit tolerates; a replay cannot, and the
-// unique index on (secret, timestamp) refuses the second use of a token
-// however the requests interleave.
-func (h *Handler) recordUse(ctx context.Context, secretID string, signed int64, now time.Time) error {
+// does not keep its client limited), then records the request. Count and
+// insert are one step per secret: they run in a transaction holding the
+// secret's row lock (PostgreSQL; SQLite's transactions hold the write lock),
+// so a burst on any number of instances passes exactly the limit. A replay
+// is refused by the unique index on (secret, timestamp, request) however
+// the requests interleave.
+func (h *Handler) recordUse(ctx context.Context, secretID string, signed int64, request string, now time.Time) error {
 	sys := viewer.SystemContext(ctx)
 	h.prune(sys, now)
-	if limit := h.rateLimit(); limit > 0 {
-		n, err := h.Client.CLNTokenUse.Query().
-			Where(clntokenuse.SecretID(secretID), clntokenuse.UsedAtGT(now.Add(-RateWindow))).
-			Count(sys)
-		if err != nil {
-			return err
-		}
-		if n >= limit {
-			return refuse(refusedRate, apperr.RateLimited,
-				"more than %d requests a minute with this secret: slow down and retry in a minute", limit)
-		}
-	}
 	keep := time.Unix(signed, 0).Add(MaxSkew)
 	if k := now.Add(RateWindow); k.After(keep) {
 		keep = k
 	}
-	err := h.Client.CLNTokenUse.Create().
-		SetSecretID(secretID).
-		SetSignedAt(signed).
-		SetUsedAt(now).
-		SetKeepUntil(keep.UTC()).
-		Exec(sys)
+	err := store.InTx(sys, h.Client, func(tx *ent.Tx) error {
+		if limit := h.rateLimit(); limit > 0 {
+			// A secret revoked meanwhile is no row to lock: the request,
+			// authenticated before, still goes through, as it would have
+			// a moment earlier.
+			if _, err := tx.CLNSecret.Query().Where(entclnsecret.ID(secretID)).Modify(store.ForUpdate).All(sys); err != nil {
+				return err
+			}
+			n, err := tx.CLNTokenUse.Query().
+				Where(clntokenuse.SecretID(secretID), clntokenuse.UsedAtGT(now.Add(-RateWindow))).
+				Count(sys)
+			if err != nil {
+				return err
+			}
+			if n >= limit {
+				return refuse(refusedRate, apperr.RateLimited,
+					"more than %d requests a minute with this secret: slow down and retry in a minute", limit)
+			}
+		}
+		return tx.CLNTokenUse.Create().
+			SetSecretID(secretID).
+			SetSignedAt(signed).
+			SetRequest(request).
+			SetUsedAt(now).
+			SetKeepUntil(keep.UTC()).
+			Exec(sys)
+	})
 	if ent.IsConstraintError(err) {
 		return refuse(refusedReplay, apperr.Unauthenticated,
-			"the token was used before: sign each request anew, with a timestamp not used before")
+			"the token was used before for this same request: sign each request anew (the same request with the same timestamp is a replay; another call in the same second is not)")
 	}
 	return err
 }

@@ -8,6 +8,7 @@ import (
 	"clnd/ent/iplicense"
 	"clnd/internal/licensing"
 	"clnd/internal/pricelist"
+	"clnd/internal/store"
 )
 
 // backupItem is a backup as the ab/ calls write it. server_id is the
@@ -105,7 +106,13 @@ func abRemove(h *Handler, ctx context.Context, tx *ent.Tx, p params) (any, error
 	if err != nil {
 		return nil, err
 	}
-	lic, err := tx.IPLicense.Query().Where(iplicense.ID(id)).WithBackup().Only(ctx)
+	// The license is locked before its backup is read: a removal of the
+	// same backup running at the same time finishes first, and this one
+	// then finds no backup, which is success.
+	lic, err := tx.IPLicense.Query().Where(iplicense.ID(id)).Modify(store.ForUpdate).Only(ctx)
+	if err == nil {
+		lic, err = tx.IPLicense.Query().Where(iplicense.ID(id)).WithBackup().Only(ctx)
+	}
 	if err == nil && lic.Edges.Backup == nil {
 		return true, nil
 	}

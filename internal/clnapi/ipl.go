@@ -8,6 +8,7 @@ import (
 	"clnd/ent/iplicense"
 	"clnd/internal/catalog"
 	"clnd/internal/licensing"
+	"clnd/internal/store"
 	"clnd/internal/viewer"
 )
 
@@ -136,9 +137,17 @@ func iplRemove(h *Handler, ctx context.Context, tx *ent.Tx, p params) (any, erro
 	if typed {
 		q = q.Where(iplicense.TypeEQ(entry.Type))
 	}
-	ids, err := q.IDs(ctx)
-	if err != nil || len(ids) == 0 {
+	// Locked as they are read: a removal of the same address running at
+	// the same time finishes first, and these are then what it left (on
+	// PostgreSQL the locked rows are read again once free; SQLite's
+	// transactions run one at a time).
+	held, err := q.Modify(store.ForUpdate).All(ctx)
+	if err != nil || len(held) == 0 {
 		return true, err
+	}
+	ids := make([]string, len(held))
+	for i, l := range held {
+		ids[i] = l.ID
 	}
 	if _, err := licensing.RemoveIPLicenses(ctx, tx, ids); err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"clnd/ent/event"
 	"clnd/ent/webhookdelivery"
 	"clnd/graph/model"
+	"clnd/internal/apperr"
 	"clnd/internal/events"
 	"context"
 	"time"
@@ -55,6 +56,10 @@ func (r *mutationResolver) RotateWebhookEndpointSecret(ctx context.Context, inpu
 	}
 	grace := events.DefaultGrace
 	if input.GraceHours != nil {
+		// Bounded before multiplying, so a huge value cannot wrap around.
+		if h := *input.GraceHours; h < 0 || h > events.MaxGraceHours {
+			return nil, apperr.Input("graceHours", "the grace period is 0 to %d hours", events.MaxGraceHours)
+		}
 		grace = time.Duration(*input.GraceHours) * time.Hour
 	}
 	ep, secret, err := r.Webhooks.RotateSecret(ctx, t, input.ID, grace)
@@ -93,6 +98,9 @@ func (r *mutationResolver) RedeliverWebhook(ctx context.Context, deliveryID stri
 func (r *queryResolver) Events(ctx context.Context, first *int, after *entgql.Cursor[string], where *model.EventFilter) (*ent.EventConnection, error) {
 	q := r.Client.Event.Query()
 	if where != nil {
+		if err := events.CheckTypeFilter("where.types", where.Types); err != nil {
+			return nil, err
+		}
 		if where.Types != nil {
 			q.Where(event.TypeIn(where.Types...))
 		}

@@ -31,7 +31,8 @@ func (e *Env) shadowFor() *Env {
 		s := &Env{t: e.t, Backend: e.Backend, DB: e.DB, Config: e.Config, OperatorToken: e.OperatorToken,
 			Clock: e.Clock, isShadow: true}
 		s.Config.InterpretedReads = true
-		s.Config.ManualBilling = true // the instance under test bills; the shadow only reads
+		s.Config.ManualBilling = true    // the instance under test bills; the shadow only reads
+		s.Config.WebhooksDisabled = true // and delivers webhooks
 		log := e.log
 		if log == nil {
 			log = slog.New(slog.NewTextHandler(io.Discard, nil))

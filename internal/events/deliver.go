@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -97,7 +98,7 @@ func NewRunner(db *store.DB, c clock.Clock, keyring sealed.Keyring, cfg RunnerCo
 	cfg.Defaults()
 	r := &Runner{
 		db: db.Client, clock: c, keyring: keyring, http: newHTTPClient(cfg.AllowPrivate), log: log,
-		limits: endpointLimits{max: cfg.PerEndpoint, busy: map[string]int{}}, metrics: m,
+		limits: endpointLimits{max: cfg.PerEndpoint, busy: map[string]int{}, refused: map[string]*refusals{}}, metrics: m,
 	}
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &deliverWorker{r: r}); err != nil {
@@ -159,9 +160,13 @@ func (r *Runner) Kick(ctx context.Context) {
 	for _, d := range due {
 		jobs = append(jobs, *d.JobID)
 	}
-	for round := 0; len(jobs) > 0 && round < 20; round++ {
+	for round := 0; len(jobs) > 0 && round < 20 && ctx.Err() == nil; round++ {
 		if round > 0 {
-			time.Sleep(100 * time.Millisecond)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
 		}
 		running := jobs[:0]
 		for _, id := range jobs {
@@ -184,33 +189,53 @@ type deliverWorker struct {
 }
 
 func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
-	release, ok := w.r.limits.acquire(job.Args.EndpointID)
+	release, waiting, ok := w.r.limits.acquire(job.Args.EndpointID)
 	if !ok {
 		w.r.metrics.throttled()
-		return river.JobSnooze(throttleWait(job.ID))
+		return river.JobSnooze(throttleWait(job.ID, waiting, w.r.limits.max))
 	}
 	defer release()
 	return w.r.attempt(ctx, job.Args.DeliveryID)
 }
 
 // throttleWait is how long a job turned away by the per-endpoint limit
-// waits: 1 to 3 seconds, spread so the waiting jobs do not return together.
-func throttleWait(jobID int64) time.Duration {
-	return time.Second + time.Duration(uint64(jobID)*7919%2000)*time.Millisecond
+// waits: about as long as the jobs turned away before it need to get their
+// turn (waiting ÷ limit seconds, from 1 s up to a minute), spread by job so
+// they do not return together. A backlog behind a slow endpoint so costs
+// River about limit wake-ups a second, not one per waiting job.
+func throttleWait(jobID int64, waiting, limit int) time.Duration {
+	base := time.Duration(max(waiting/max(limit, 1), 1)) * time.Second
+	base = min(base, time.Minute)
+	return base + time.Duration(uint64(jobID)*7919%uint64(base/time.Millisecond))*time.Millisecond
 }
 
-// endpointLimits bounds this instance's concurrent attempts per endpoint.
+// endpointLimits bounds this instance's concurrent attempts per endpoint,
+// and counts the jobs it turned away in the last few seconds (a backlog's
+// size, for how long the next one turned away waits).
 type endpointLimits struct {
-	mu   sync.Mutex
-	max  int
-	busy map[string]int
+	mu      sync.Mutex
+	max     int
+	busy    map[string]int
+	refused map[string]*refusals
 }
 
-func (l *endpointLimits) acquire(endpointID string) (release func(), ok bool) {
+type refusals struct {
+	since time.Time
+	n     int
+}
+
+func (l *endpointLimits) acquire(endpointID string) (release func(), waiting int, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.busy[endpointID] >= l.max {
-		return nil, false
+		now := clock.Wall()
+		r := l.refused[endpointID]
+		if r == nil || now.Sub(r.since) > 5*time.Second {
+			r = &refusals{since: now}
+			l.refused[endpointID] = r
+		}
+		r.n++
+		return nil, r.n, false
 	}
 	l.busy[endpointID]++
 	return func() {
@@ -218,8 +243,9 @@ func (l *endpointLimits) acquire(endpointID string) (release func(), ok bool) {
 		defer l.mu.Unlock()
 		if l.busy[endpointID]--; l.busy[endpointID] <= 0 {
 			delete(l.busy, endpointID)
+			delete(l.refused, endpointID)
 		}
-	}, true
+	}, 0, true
 }
 
 // outcome is what one POST came to.
@@ -252,7 +278,13 @@ func (r *Runner) attempt(ctx context.Context, deliveryID string) error {
 	}
 	now := clock.Now(ctx)
 	if d.NextAttemptAt != nil && d.NextAttemptAt.After(now) {
-		return river.JobSnooze(min(max(d.NextAttemptAt.Sub(now), time.Second), time.Hour))
+		wait := min(max(d.NextAttemptAt.Sub(now), time.Second), time.Hour)
+		if _, frozen := r.clock.(*clock.Frozen); frozen {
+			// Sandbox: another instance may have moved the test clock a
+			// moment before this one follows it; look again soon.
+			wait = min(wait, 5*time.Second)
+		}
+		return river.JobSnooze(wait)
 	}
 	secrets, err := r.signingSecrets(ep, now)
 	if err != nil {
@@ -320,12 +352,14 @@ func (r *Runner) post(ctx context.Context, url, eventID, deliveryID string, body
 	switch {
 	case code >= 200 && code < 300:
 	case code >= 300 && code < 400:
-		out.err = fmt.Sprintf("HTTP %d: redirects are not followed (to %q)", code, resp.Header.Get("Location"))
+		out.err = fmt.Sprintf("HTTP %d: redirects are not followed (to %+q)", code, resp.Header.Get("Location"))
 	default:
 		out.err = "HTTP " + strconv.Itoa(code)
 	}
 	if len(out.err) > 500 {
-		out.err = out.err[:500]
+		// On a character boundary: PostgreSQL refuses broken UTF-8, and
+		// the attempt would never be recorded.
+		out.err = strings.ToValidUTF8(out.err[:500], "")
 	}
 	return out
 }
@@ -353,6 +387,16 @@ func (r *Runner) record(ctx context.Context, d *ent.WebhookDelivery, ep *ent.Web
 	attempts := d.Attempts + 1
 	var next time.Duration
 	err := store.InTx(ctx, r.db, func(tx *ent.Tx) error {
+		// The endpoint's row first, as UpdateEndpoint and DeleteEndpoint
+		// lock it: one order (endpoint, then its deliveries) everywhere, or
+		// an attempt ending while its owner disables the endpoint deadlocks.
+		// A deleted endpoint took the delivery with it: nothing to record.
+		if _, err := tx.WebhookEndpoint.Query().Where(webhookendpoint.ID(ep.ID)).Modify(store.ForUpdate).Only(ctx); ent.IsNotFound(err) {
+			next = 0
+			return nil
+		} else if err != nil {
+			return err
+		}
 		upd := tx.WebhookDelivery.Update().
 			Where(
 				webhookdelivery.ID(d.ID),

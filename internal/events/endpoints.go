@@ -10,6 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"entgo.io/ent/dialect"
+	"entgo.io/ent/dialect/sql"
+
 	"clnd/ent"
 	"clnd/ent/reseller"
 	"clnd/ent/webhookdelivery"
@@ -25,14 +28,18 @@ import (
 
 // Endpoint limits.
 const (
-	MaxEndpoints      = 16 // per reseller, and for operators' global ones
-	maxURLLength      = 2048
-	maxDescription    = 500
-	maxEventTypes     = 64
-	DefaultGrace      = 24 * time.Hour
-	maxGrace          = 7 * 24 * time.Hour
+	MaxEndpoints   = 16 // per reseller, and for operators' global ones
+	maxURLLength   = 2048
+	maxDescription = 500
+	maxEventTypes  = 64
+	DefaultGrace   = 24 * time.Hour
+	// MaxGraceHours bounds a rotation's grace period.
+	MaxGraceHours     = 168
+	maxGrace          = MaxGraceHours * time.Hour
 	secretPrefix      = "whsec_"
 	secretRandomBytes = 32
+	// globalEndpointsLock is the advisory lock of operators' endpoint creates.
+	globalEndpointsLock = 7_235_641_011
 )
 
 // Webhooks manages endpoints: what the GraphQL mutations call.
@@ -66,10 +73,24 @@ type EndpointChange struct {
 
 var errNoKey = apperr.New(apperr.Forbidden, "webhooks are not enabled on this server: the operator must set "+sealed.KeyEnv)
 
+// fromSession refuses API tokens where an endpoint would be pointed somewhere
+// or its secret shown: a leaked token must not plant a webhook that keeps
+// receiving every event after the token is revoked (like CLN API secrets).
+func fromSession(ctx context.Context) error {
+	v := viewer.FromContext(ctx)
+	if v.Role == viewer.Reseller && v.SessionID == "" {
+		return apperr.New(apperr.Forbidden, "webhook endpoints are created, re-pointed and given new secrets from a login session, not with an API token")
+	}
+	return nil
+}
+
 // CreateEndpoint adds an endpoint and returns its secret, shown only now.
 func (w Webhooks) CreateEndpoint(ctx context.Context, tx *ent.Tx, in NewEndpoint) (*ent.WebhookEndpoint, string, error) {
 	if !w.Keyring.Enabled() {
 		return nil, "", errNoKey
+	}
+	if err := fromSession(ctx); err != nil {
+		return nil, "", err
 	}
 	v := viewer.FromContext(ctx)
 	owner := v.ResellerID
@@ -99,6 +120,12 @@ func (w Webhooks) CreateEndpoint(ctx context.Context, tx *ent.Tx, in NewEndpoint
 	// makes count-then-insert safe against a concurrent create.
 	if owner != "" {
 		if _, err := tx.Reseller.Query().Where(reseller.ID(owner)).Modify(store.ForUpdate).Only(viewer.SystemContext(ctx)); err != nil {
+			return nil, "", err
+		}
+	} else if tx.Dialect() == dialect.Postgres {
+		// Global endpoints have no owner row: a transaction-scoped advisory
+		// lock serialises their creates (SQLite's writers are serial anyway).
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, globalEndpointsLock); err != nil {
 			return nil, "", err
 		}
 	}
@@ -141,6 +168,9 @@ func (w Webhooks) UpdateEndpoint(ctx context.Context, tx *ent.Tx, id string, c E
 	}
 	upd := tx.WebhookEndpoint.UpdateOne(ep)
 	if c.URL != nil {
+		if err := fromSession(ctx); err != nil {
+			return nil, err
+		}
 		u, err := w.checkURL("url", *c.URL)
 		if err != nil {
 			return nil, err
@@ -180,6 +210,9 @@ func (w Webhooks) RotateSecret(ctx context.Context, tx *ent.Tx, id string, grace
 	if grace < 0 || grace > maxGrace {
 		return nil, "", apperr.Input("graceHours", "the grace period is 0 to %d hours", int(maxGrace.Hours()))
 	}
+	if err := fromSession(ctx); err != nil {
+		return nil, "", err
+	}
 	ep, err := lockEndpoint(ctx, tx, id)
 	if err != nil {
 		return nil, "", err
@@ -208,8 +241,17 @@ func (w Webhooks) RotateSecret(ctx context.Context, tx *ent.Tx, id string, grace
 // DeleteEndpoint deletes an endpoint and its deliveries; jobs still queued
 // for them find nothing to do.
 func DeleteEndpoint(ctx context.Context, tx *ent.Tx, id string) error {
-	ep, err := lockEndpoint(ctx, tx, id)
-	if err != nil {
+	// FOR UPDATE, not the NO KEY UPDATE of lockEndpoint: it waits for the
+	// events being written for this endpoint (they hold KEY SHARE), whose
+	// deliveries are then deleted too.
+	ep, err := tx.WebhookEndpoint.Query().Where(webhookendpoint.ID(id)).Modify(func(s *sql.Selector) {
+		if s.Dialect() == dialect.Postgres {
+			s.For(sql.LockUpdate)
+		}
+	}).Only(ctx)
+	if ent.IsNotFound(err) {
+		return apperr.NotFoundf("no webhook endpoint with ID %q", id)
+	} else if err != nil {
 		return err
 	}
 	if _, err := tx.WebhookDelivery.Delete().Where(webhookdelivery.EndpointID(ep.ID)).Exec(ctx); err != nil {
@@ -328,4 +370,18 @@ func newSecret() (string, error) {
 		return "", err
 	}
 	return secretPrefix + hex.EncodeToString(b[:]), nil
+}
+
+// CheckTypeFilter validates the events query's types filter: known types,
+// at most as many as there are.
+func CheckTypeFilter(field string, types []string) error {
+	if len(types) > len(Types) {
+		return apperr.Input(field, "at most %d event types", len(Types))
+	}
+	for _, t := range types {
+		if !Known(t) {
+			return apperr.Input(field, "unknown event type %q (docs/events.md lists them)", t)
+		}
+	}
+	return nil
 }

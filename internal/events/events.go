@@ -15,6 +15,9 @@ import (
 	"fmt"
 	"slices"
 
+	"entgo.io/ent/dialect"
+	"entgo.io/ent/dialect/sql"
+
 	"clnd/ent"
 	"clnd/ent/webhookendpoint"
 	"clnd/internal/clock"
@@ -116,6 +119,13 @@ func EmitMany(ctx context.Context, tx *ent.Tx, pending []Pending) ([]*ent.Event,
 	endpoints, err := tx.WebhookEndpoint.Query().
 		Where(webhookendpoint.Enabled(true), webhookendpoint.ResellerIDIn(owners...)).
 		Order(webhookendpoint.ByID()).
+		// KEY SHARE: an endpoint being deleted is waited for and skipped,
+		// instead of failing this change on its delivery's foreign key.
+		Modify(func(s *sql.Selector) {
+			if s.Dialect() == dialect.Postgres {
+				s.For(sql.LockKeyShare)
+			}
+		}).
 		All(sys)
 	if err != nil || len(endpoints) == 0 {
 		return evs, err

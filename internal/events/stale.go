@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
 
 	"clnd/ent"
@@ -76,17 +77,28 @@ func claimStale(ctx context.Context, tx *ent.Tx, ids []string, cutoff time.Time)
 	for i, id := range ids {
 		idArgs[i] = id
 	}
-	query, args := sql.Dialect(tx.Dialect()).Update(iplicense.Table).
+	d := sql.Dialect(tx.Dialect())
+	cond := sql.And(
+		sql.In(iplicense.FieldID, idArgs...),
+		sql.IsNull(iplicense.FieldRemovedAt),
+		sql.LT(iplicense.FieldLastCheckIn, cutoff),
+		sql.Or(
+			sql.IsNull(iplicense.FieldStaleEventFor),
+			sql.ColumnsNEQ(iplicense.FieldStaleEventFor, iplicense.FieldLastCheckIn),
+		),
+	)
+	if tx.Dialect() == dialect.Postgres {
+		// Rows the check-in writer holds are skipped, not waited for: it
+		// updates batches in no set order, and waiting could deadlock. A
+		// license checking in right now is not stale anyway; any other is
+		// claimed by the next sweep.
+		lockable := d.Select(iplicense.FieldID).From(sql.Table(iplicense.Table)).Where(cond).
+			ForUpdate(sql.WithLockAction(sql.SkipLocked))
+		cond = sql.And(sql.In(iplicense.FieldID, lockable), cond)
+	}
+	query, args := d.Update(iplicense.Table).
 		Set(iplicense.FieldStaleEventFor, sql.ExprFunc(func(b *sql.Builder) { b.Ident(iplicense.FieldLastCheckIn) })).
-		Where(sql.And(
-			sql.In(iplicense.FieldID, idArgs...),
-			sql.IsNull(iplicense.FieldRemovedAt),
-			sql.LT(iplicense.FieldLastCheckIn, cutoff),
-			sql.Or(
-				sql.IsNull(iplicense.FieldStaleEventFor),
-				sql.ColumnsNEQ(iplicense.FieldStaleEventFor, iplicense.FieldLastCheckIn),
-			),
-		)).
+		Where(cond).
 		Returning(iplicense.FieldID).
 		Query()
 	rows, err := tx.QueryContext(ctx, query, args...)

@@ -519,6 +519,20 @@ func TestWebhookEndpointInput(t *testing.T) {
 			t.Fatalf("duplicate types kept: %v", got)
 		}
 		e.Expect("NOT_FOUND", "", r.Token, `mutation { deleteWebhookEndpoint(id: "whe_01JD3Q0000000000000000000") { deletedID } }`, nil)
+		// A leaked API token cannot plant a webhook, re-point one or take its
+		// secret: those need a login session.
+		apiToken := e.APIToken(r.Token, "READ_WRITE")
+		e.Expect("FORBIDDEN", "", apiToken, createEndpoint, map[string]any{"in": map[string]any{"url": "https://example.com/x", "events": []string{"*"}}})
+		var ids struct {
+			WebhookEndpoints struct{ Edges []struct{ Node struct{ ID string } } }
+		}
+		e.Query(apiToken, `{ webhookEndpoints(first: 1) { edges { node { id } } } }`, nil, &ids)
+		epID := ids.WebhookEndpoints.Edges[0].Node.ID
+		e.Expect("FORBIDDEN", "", apiToken, `mutation($id: ID!) { updateWebhookEndpoint(input: {id: $id, url: "https://evil.example/x"}) { endpoint { id } } }`, map[string]any{"id": epID})
+		e.Expect("FORBIDDEN", "", apiToken, `mutation($id: ID!) { rotateWebhookEndpointSecret(input: {id: $id}) { secret } }`, map[string]any{"id": epID})
+		e.Query(apiToken, `mutation($id: ID!) { updateWebhookEndpoint(input: {id: $id, enabled: false}) { endpoint { id } } }`, map[string]any{"id": epID}, nil)
+		e.Expect("BAD_USER_INPUT", "graceHours", r.Token, `mutation($id: ID!) { rotateWebhookEndpointSecret(input: {id: $id, graceHours: 5124096}) { secret } }`, map[string]any{"id": epID})
+		e.Expect("BAD_USER_INPUT", "where.types", r.Token, `{ events(first: 1, where: {types: ["license.exploded"]}) { totalCount } }`, nil)
 		e.Expect("NOT_FOUND", "", e.OperatorToken, createEndpoint, map[string]any{"in": map[string]any{
 			"url": "https://example.com/x", "events": []string{"*"}, "resellerID": "rsl_01JD3Q0000000000000000000"}})
 	})

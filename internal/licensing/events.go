@@ -62,7 +62,9 @@ func emitBackupsRemoved(ctx context.Context, tx *ent.Tx, backups []*ent.Backup, 
 	if len(backups) == 0 {
 		return nil
 	}
-	perGB, err := pricelist.LockedBackupPricePerGB(ctx, tx)
+	// Read, not locked: the removal has already locked the backups' billing
+	// runs, and setBackupPricePerGB locks the price before the runs.
+	perGB, err := pricelist.BackupPricePerGB(ctx, tx.Client())
 	if err != nil {
 		return err
 	}

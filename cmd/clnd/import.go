@@ -86,8 +86,11 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	plan.Print(stdout)
 	n := plan.Counts()
-	summary := fmt.Sprintf("licenses: %d new, %d here already, %d skipped; backups: %d new, %d here already, %d skipped",
-		n.LicensesAdded, n.LicensesUnchanged, n.LicensesSkipped, n.BackupsAdded, n.BackupsUnchanged, n.BackupsSkipped)
+	summarize := func(n clnimport.Counts) string {
+		return fmt.Sprintf("licenses: %d new, %d here already, %d skipped; backups: %d new, %d here already, %d skipped",
+			n.LicensesAdded, n.LicensesUnchanged, n.LicensesSkipped, n.BackupsAdded, n.BackupsUnchanged, n.BackupsSkipped)
+	}
+	summary := summarize(n)
 	if *dryRun {
 		fmt.Fprintf(stdout, "dry run, nothing changed: would import into %s: %s\n", target.Login, summary)
 		return nil
@@ -98,6 +101,11 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		meter.Total = total
 		meter.Update(done)
 	})
+	// What Apply had to skip though Build did not foresee it, then the
+	// counts of what was done.
+	plan.PrintLate(stdout)
+	n = plan.Counts()
+	summary = summarize(n)
 	if err != nil {
 		return err
 	}

@@ -67,6 +67,21 @@ func Lookup(t LicenseType) (Entry, bool) {
 	return e, ok
 }
 
+var byCLNCode = func() map[int]Entry {
+	m := make(map[int]Entry, len(Entries))
+	for _, e := range Entries {
+		m[e.CLNTypeCode] = e
+	}
+	return m
+}()
+
+// ByCLNCode finds the catalogue entry of a CLN license type code (the CLN
+// API's and clnd import cln's "type").
+func ByCLNCode(code int) (Entry, bool) {
+	e, ok := byCLNCode[code]
+	return e, ok
+}
+
 // Family returns the product family of a license type.
 func (t LicenseType) Family() Family { return byType[t].Family }
 

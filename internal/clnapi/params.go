@@ -46,7 +46,7 @@ func (p params) licenseType() (catalog.Entry, bool, error) {
 	if err != nil {
 		return catalog.Entry{}, false, apperr.Input("type", "type is a CLN license type code: %s", typeCodes)
 	}
-	e, known := byCode[code]
+	e, known := catalog.ByCLNCode(code)
 	if !known {
 		return catalog.Entry{}, false, apperr.Input("type", "unknown license type %d: the types are %s", code, typeCodes)
 	}
@@ -65,15 +65,6 @@ func (p params) positive(name string) (int, error) {
 	}
 	return n, nil
 }
-
-// byCode finds catalogue entries by their CLN type code.
-var byCode = func() map[int]catalog.Entry {
-	m := make(map[int]catalog.Entry, len(catalog.Entries))
-	for _, e := range catalog.Entries {
-		m[e.CLNTypeCode] = e
-	}
-	return m
-}()
 
 // typeCodes lists the codes for error messages: "1 (CloudLinux OS), 4 (...)".
 var typeCodes = func() string {

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -10,21 +9,14 @@ import (
 	"clnd/graph"
 	"clnd/internal/apperr"
 	"clnd/internal/clnapi"
-	"clnd/internal/sealed"
 )
 
 // mountCLNAPI serves the CLN reseller REST API (internal/clnapi) under
-// /api/, each call counted in the metrics under its own path. In sandbox
-// mode without a configured key, the key is generated once and kept in the
+// /api/, each call counted in the metrics under its own path. cfg.Keyring is
+// New's: the configured key, or sandbox mode's, made once and kept in the
 // database, shared by every instance.
 func (s *Server) mountCLNAPI(mux *http.ServeMux, cfg *Config, resolver *graph.Resolver) error {
 	keyring := cfg.Keyring
-	if !keyring.Enabled() && cfg.Sandbox {
-		var err error
-		if keyring, err = sealed.SandboxKeyring(context.Background(), s.db.Client); err != nil {
-			return fmt.Errorf("loading the sandbox CLN API key: %w", err)
-		}
-	}
 	resolver.CLNSecrets = keyring
 	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "clnd_cln_api_refused_total",

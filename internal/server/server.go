@@ -138,6 +138,7 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 			return nil, fmt.Errorf("loading sandbox mode's secrets key: %w", err)
 		}
 	}
+	cfg.Keyring = keyring // the one keyring: webhooks and the CLN API
 	webhookMetrics := events.NewMetrics()
 	s.metrics.registry.MustRegister(webhookMetrics.Collectors()...)
 	s.metrics.registry.MustRegister(pendingDeliveries(db.SQL))
@@ -206,6 +207,7 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 	mux.Handle(accounts.CheckoutPagePrefix, s.metrics.instrument("/checkout", http.HandlerFunc(payments.Pages)))
 	mux.Handle(invoicepdf.PathPrefix, s.metrics.instrument("/invoices", invoicepdf.Handler(db.Client, invoiceLinks, cfg.Issuer)))
 	if err := s.mountCLNAPI(mux, &cfg, resolver); err != nil {
+		s.Close() // stops what New started: workers, sweeps, the listener
 		return nil, err
 	}
 	ui := graphiql.Handler()

@@ -113,6 +113,7 @@ func field(t *testing.T, ev event, name string, want any) {
 
 func TestLicenseAndBackupEvents(t *testing.T) {
 	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		defer watchDeliveries(t, e)()
 		a := e.Register("events-a")
 		b := e.Register("events-b")
 		lic := e.AddLicense(a.Token, "198.51.100.20", "CLOUDLINUX_OS", "web1.example")
@@ -218,11 +219,12 @@ func TestLicenseAndBackupEvents(t *testing.T) {
 		}
 		only(t, all, events.LicenseAdded, lic)
 		only(t, all, events.LicenseAdded, imp.ImportIPLicenses.Licenses[1].ID)
-	})
+	}, allowPrivate)
 }
 
 func TestServerAccountEvents(t *testing.T) {
 	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		defer watchDeliveries(t, e)()
 		a := e.Register("events-sa")
 		var created struct {
 			CreateServerAccount struct{ ServerAccount struct{ ID string } }
@@ -281,7 +283,7 @@ func TestServerAccountEvents(t *testing.T) {
 		if n := count(eventsOf(t, e, a.Token), events.ServerAccountRemoved); n != 1 {
 			t.Fatalf("a refused removal wrote an event: %d server_account.removed", n)
 		}
-	})
+	}, allowPrivate)
 }
 
 const (
@@ -293,6 +295,7 @@ const (
 
 func TestMoneyEvents(t *testing.T) {
 	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		defer watchDeliveries(t, e)()
 		a := e.Register("events-money")
 		evs := eventsOf(t, e, a.Token)
 		// The registration's deposit: payment.succeeded and its receipt.
@@ -398,11 +401,12 @@ func TestMoneyEvents(t *testing.T) {
 		field(t, bills[0], "periodStart", "2026-10-01T00:00:00Z")
 		field(t, bills[0], "periodEnd", "2026-11-01T00:00:00Z")
 		field(t, bills[0], "total", "31.00")
-	})
+	}, allowPrivate)
 }
 
 func TestDeclinedAutopaymentEvents(t *testing.T) {
 	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		defer watchDeliveries(t, e)()
 		a := e.Register("events-declined")
 		e.Query(a.Token, `mutation { addPaymentMethod(input: {gatewayToken: "tok_chargeDeclined", makeDefault: true}) { paymentMethod { id } } }`, nil, nil)
 		e.Query(e.OperatorToken, adjust, map[string]any{"r": a.ID, "amount": "-300.00", "key": "debit"}, nil)
@@ -441,11 +445,12 @@ func TestDeclinedAutopaymentEvents(t *testing.T) {
 		if n := count(eventsOf(t, e, a.Token), events.LicenseAdded); n != 0 {
 			t.Fatalf("a refused add wrote %d license.added", n)
 		}
-	})
+	}, allowPrivate)
 }
 
 func TestStaleSweep(t *testing.T) {
 	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		defer watchDeliveries(t, e)()
 		a := e.Register("events-stale")
 		reader := e.APIToken(a.Token, "READ") // sessions expire as the clock moves
 		lic := e.AddLicense(a.Token, "198.51.100.60", "CLOUDLINUX_OS", "quiet.example")
@@ -527,7 +532,7 @@ func TestStaleSweep(t *testing.T) {
 		if len(stale) != 2 || stale[1].Object["lastCheckIn"] != "2026-10-04T01:00:00Z" {
 			t.Fatalf("want a second license.stale for the second silence, got %v", stale)
 		}
-	})
+	}, allowPrivate)
 }
 
 // waitEvents reads the events of a type until there are at least n or a few
@@ -542,5 +547,44 @@ func waitEvents(t *testing.T, e *apitest.Env, token, typ string, n int) []event 
 			return evs
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// watchDeliveries subscribes an operator's global endpoint to every event
+// type; the function it returns checks that every event of the log was
+// delivered to it exactly once, with a valid signature and the log's body
+// (issue 11: every event type delivered once, signed).
+func watchDeliveries(t *testing.T, e *apitest.Env) func() {
+	t.Helper()
+	rcv := newReceiver(t, nil)
+	ep := create(t, e, e.OperatorToken, rcv.URL(), "*")
+	return func() {
+		if t.Failed() {
+			return
+		}
+		t.Helper()
+		logged := eventsOf(t, e, e.OperatorToken)
+		got := rcv.wait(len(logged))
+		rcv.quiet(len(logged), 300*time.Millisecond)
+		byID := map[string]received{}
+		for _, g := range got {
+			if !events.Verify(g.Signature, g.Body, ep.Secret, time.Now(), 5*time.Minute) {
+				t.Fatalf("a delivery's signature does not verify: %s", g.Body)
+			}
+			id := g.event(t).ID
+			if _, dup := byID[id]; dup {
+				t.Fatalf("event %s delivered twice", id)
+			}
+			byID[id] = g
+		}
+		for _, ev := range logged {
+			g, ok := byID[ev.ID]
+			if !ok {
+				t.Fatalf("%s %s was never delivered", ev.Type, ev.ID)
+			}
+			if d := g.event(t); d.Type != ev.Type || d.ObjectID != ev.ObjectID || d.CreatedAt != ev.CreatedAt {
+				t.Fatalf("delivered %s, logged %+v", g.Body, ev)
+			}
+		}
 	}
 }

@@ -524,7 +524,9 @@ func TestWebhookEndpointInput(t *testing.T) {
 		apiToken := e.APIToken(r.Token, "READ_WRITE")
 		e.Expect("FORBIDDEN", "", apiToken, createEndpoint, map[string]any{"in": map[string]any{"url": "https://example.com/x", "events": []string{"*"}}})
 		var ids struct {
-			WebhookEndpoints struct{ Edges []struct{ Node struct{ ID string } } }
+			WebhookEndpoints struct {
+				Edges []struct{ Node struct{ ID string } }
+			}
 		}
 		e.Query(apiToken, `{ webhookEndpoints(first: 1) { edges { node { id } } } }`, nil, &ids)
 		epID := ids.WebhookEndpoints.Edges[0].Node.ID

@@ -17,7 +17,8 @@ import (
 // client speaks the CLN reseller API as docs/cln-api.md describes it and
 // nothing more: it knows the base URL, a login and a secret, signs each
 // request with token=<login>|<ts>|sha1hex(secret+ts), never reuses a
-// timestamp (a token is good for one request), and reads success, data and
+// timestamp (so that no call is ever the replay of another: the API
+// refuses the same request with the same timestamp), and reads success, data and
 // message.
 type client struct {
 	t             *testing.T

@@ -107,6 +107,9 @@ func (r *queryResolver) Events(ctx context.Context, first *int, after *entgql.Cu
 		if where.Since != nil {
 			q.Where(event.CreatedAtGTE(*where.Since))
 		}
+		if where.ResellerID != nil {
+			q.Where(event.ResellerID(*where.ResellerID))
+		}
 	}
 	return q.Paginate(ctx, after, first, nil, nil)
 }
@@ -128,6 +131,9 @@ func (r *queryResolver) WebhookDeliveries(ctx context.Context, first *int, after
 		}
 		if where.Status != nil {
 			q.Where(webhookdelivery.StatusEQ(*where.Status))
+		}
+		if where.ResellerID != nil {
+			q.Where(webhookdelivery.ResellerID(*where.ResellerID))
 		}
 	}
 	return q.Paginate(ctx, after, first, nil, nil,

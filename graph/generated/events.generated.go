@@ -299,7 +299,7 @@ func (ec *executionContext) unmarshalInputEventFilter(ctx context.Context, obj a
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"types", "since"}
+	fieldsInOrder := [...]string{"types", "since", "resellerID"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -320,6 +320,13 @@ func (ec *executionContext) unmarshalInputEventFilter(ctx context.Context, obj a
 				return it, err
 			}
 			it.Since = data
+		case "resellerID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resellerID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResellerID = data
 		}
 	}
 	return it, nil
@@ -467,7 +474,7 @@ func (ec *executionContext) unmarshalInputWebhookDeliveryFilter(ctx context.Cont
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"endpointID", "eventID", "status"}
+	fieldsInOrder := [...]string{"endpointID", "eventID", "status", "resellerID"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -495,6 +502,13 @@ func (ec *executionContext) unmarshalInputWebhookDeliveryFilter(ctx context.Cont
 				return it, err
 			}
 			it.Status = data
+		case "resellerID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resellerID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResellerID = data
 		}
 	}
 	return it, nil

@@ -6236,6 +6236,8 @@ input EventFilter {
   types: [String!]
   "Only events at or after this time (clnd's clock)."
   since: Time
+  "Operators: only this reseller's events (a reseller sees only its own whatever it names)."
+  resellerID: ID
 }
 
 "Which deliveries to list."
@@ -6246,6 +6248,8 @@ input WebhookDeliveryFilter {
   eventID: ID
   "Only deliveries with this status."
   status: WebhookDeliveryStatus
+  "Operators: only the deliveries to this reseller's endpoints."
+  resellerID: ID
 }
 
 "Input of createWebhookEndpoint."

@@ -232,6 +232,8 @@ type EventFilter struct {
 	Types []string `json:"types,omitempty"`
 	// Only events at or after this time (clnd's clock).
 	Since *time.Time `json:"since,omitempty"`
+	// Operators: only this reseller's events (a reseller sees only its own whatever it names).
+	ResellerID *string `json:"resellerID,omitempty"`
 }
 
 // One license to import.
@@ -590,6 +592,8 @@ type WebhookDeliveryFilter struct {
 	EventID *string `json:"eventID,omitempty"`
 	// Only deliveries with this status.
 	Status *webhookdelivery.Status `json:"status,omitempty"`
+	// Operators: only the deliveries to this reseller's endpoints.
+	ResellerID *string `json:"resellerID,omitempty"`
 }
 
 // Whether a licensed server checks in.

@@ -485,6 +485,17 @@ func TestWebhookTenantIsolation(t *testing.T) {
 		if len(all.Events.Edges) != 3 {
 			t.Fatalf("the operator lists %d license.added events, want 3", len(all.Events.Edges))
 		}
+		// ... or one reseller's; a reseller naming another sees nothing of it.
+		e.Query(e.OperatorToken, `query($b: ID!) { events(first: 100, where: {types: ["license.added"], resellerID: $b}) { edges { node { id } } } }`,
+			map[string]any{"b": b.ID}, &all)
+		if len(all.Events.Edges) != 2 {
+			t.Fatalf("the operator lists %d of B's license.added events, want 2", len(all.Events.Edges))
+		}
+		e.Query(a.Token, `query($b: ID!) { events(first: 100, where: {resellerID: $b}) { edges { node { id } } } }`,
+			map[string]any{"b": b.ID}, &all)
+		if len(all.Events.Edges) != 0 {
+			t.Fatalf("A lists %d of B's events by naming B", len(all.Events.Edges))
+		}
 	}, allowPrivate)
 }
 

@@ -9,6 +9,7 @@ import (
 	"clnd/ent"
 	"clnd/ent/event"
 	"clnd/ent/webhookdelivery"
+	"clnd/ent/webhookendpoint"
 	"clnd/graph/model"
 	"clnd/internal/apperr"
 	"clnd/internal/events"
@@ -95,7 +96,7 @@ func (r *mutationResolver) RedeliverWebhook(ctx context.Context, deliveryID stri
 }
 
 // Events is the resolver for the events field.
-func (r *queryResolver) Events(ctx context.Context, first *int, after *entgql.Cursor[string], where *model.EventFilter) (*ent.EventConnection, error) {
+func (r *queryResolver) Events(ctx context.Context, first *int, after *entgql.Cursor[string], last *int, before *entgql.Cursor[string], where *model.EventFilter) (*ent.EventConnection, error) {
 	q := r.Client.Event.Query()
 	if where != nil {
 		if err := events.CheckTypeFilter("where.types", where.Types); err != nil {
@@ -111,16 +112,20 @@ func (r *queryResolver) Events(ctx context.Context, first *int, after *entgql.Cu
 			q.Where(event.ResellerID(*where.ResellerID))
 		}
 	}
-	return q.Paginate(ctx, after, first, nil, nil)
+	return q.Paginate(ctx, after, first, before, last)
 }
 
 // WebhookEndpoints is the resolver for the webhookEndpoints field.
-func (r *queryResolver) WebhookEndpoints(ctx context.Context, first *int, after *entgql.Cursor[string]) (*ent.WebhookEndpointConnection, error) {
-	return r.Client.WebhookEndpoint.Query().Paginate(ctx, after, first, nil, nil)
+func (r *queryResolver) WebhookEndpoints(ctx context.Context, first *int, after *entgql.Cursor[string], last *int, before *entgql.Cursor[string], resellerID *string) (*ent.WebhookEndpointConnection, error) {
+	q := r.Client.WebhookEndpoint.Query()
+	if resellerID != nil {
+		q.Where(webhookendpoint.ResellerID(*resellerID))
+	}
+	return q.Paginate(ctx, after, first, before, last)
 }
 
 // WebhookDeliveries is the resolver for the webhookDeliveries field.
-func (r *queryResolver) WebhookDeliveries(ctx context.Context, first *int, after *entgql.Cursor[string], where *model.WebhookDeliveryFilter) (*ent.WebhookDeliveryConnection, error) {
+func (r *queryResolver) WebhookDeliveries(ctx context.Context, first *int, after *entgql.Cursor[string], last *int, before *entgql.Cursor[string], where *model.WebhookDeliveryFilter) (*ent.WebhookDeliveryConnection, error) {
 	q := r.Client.WebhookDelivery.Query()
 	if where != nil {
 		if where.EndpointID != nil {
@@ -136,6 +141,6 @@ func (r *queryResolver) WebhookDeliveries(ctx context.Context, first *int, after
 			q.Where(webhookdelivery.ResellerID(*where.ResellerID))
 		}
 	}
-	return q.Paginate(ctx, after, first, nil, nil,
+	return q.Paginate(ctx, after, first, before, last,
 		ent.WithWebhookDeliveryOrder(&ent.WebhookDeliveryOrder{Direction: entgql.OrderDirectionDesc, Field: ent.WebhookDeliveryOrderFieldCreatedAt}))
 }

@@ -406,7 +406,7 @@ type ComplexityRoot struct {
 		ClnSecrets        func(childComplexity int) int
 		Clock             func(childComplexity int) int
 		Datacenters       func(childComplexity int) int
-		Events            func(childComplexity int, first *int, after *entgql.Cursor[string], where *model.EventFilter) int
+		Events            func(childComplexity int, first *int, after *entgql.Cursor[string], last *int, before *entgql.Cursor[string], where *model.EventFilter) int
 		GatewayEvents     func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int) int
 		IPLicenses        func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.IPLicenseOrder, where *ent.IPLicenseWhereInput, search *string, resellerID *string) int
 		Invoices          func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.InvoiceOrder, where *ent.InvoiceWhereInput, resellerID *string) int
@@ -417,8 +417,8 @@ type ComplexityRoot struct {
 		ServerAccounts    func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ServerAccountOrder, where *ent.ServerAccountWhereInput, search *string, resellerID *string) int
 		Transactions      func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.TransactionOrder, where *ent.TransactionWhereInput, resellerID *string) int
 		Viewer            func(childComplexity int) int
-		WebhookDeliveries func(childComplexity int, first *int, after *entgql.Cursor[string], where *model.WebhookDeliveryFilter) int
-		WebhookEndpoints  func(childComplexity int, first *int, after *entgql.Cursor[string]) int
+		WebhookDeliveries func(childComplexity int, first *int, after *entgql.Cursor[string], last *int, before *entgql.Cursor[string], where *model.WebhookDeliveryFilter) int
+		WebhookEndpoints  func(childComplexity int, first *int, after *entgql.Cursor[string], last *int, before *entgql.Cursor[string], resellerID *string) int
 	}
 
 	RedeliverWebhookPayload struct {
@@ -2287,7 +2287,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Events(childComplexity, args["first"].(*int), args["after"].(*entgql.Cursor[string]), args["where"].(*model.EventFilter)), true
+		return e.ComplexityRoot.Query.Events(childComplexity, args["first"].(*int), args["after"].(*entgql.Cursor[string]), args["last"].(*int), args["before"].(*entgql.Cursor[string]), args["where"].(*model.EventFilter)), true
 	case "Query.gatewayEvents":
 		if e.ComplexityRoot.Query.GatewayEvents == nil {
 			break
@@ -2399,7 +2399,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.WebhookDeliveries(childComplexity, args["first"].(*int), args["after"].(*entgql.Cursor[string]), args["where"].(*model.WebhookDeliveryFilter)), true
+		return e.ComplexityRoot.Query.WebhookDeliveries(childComplexity, args["first"].(*int), args["after"].(*entgql.Cursor[string]), args["last"].(*int), args["before"].(*entgql.Cursor[string]), args["where"].(*model.WebhookDeliveryFilter)), true
 	case "Query.webhookEndpoints":
 		if e.ComplexityRoot.Query.WebhookEndpoints == nil {
 			break
@@ -2410,7 +2410,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.WebhookEndpoints(childComplexity, args["first"].(*int), args["after"].(*entgql.Cursor[string])), true
+		return e.ComplexityRoot.Query.WebhookEndpoints(childComplexity, args["first"].(*int), args["after"].(*entgql.Cursor[string]), args["last"].(*int), args["before"].(*entgql.Cursor[string]), args["resellerID"].(*string)), true
 
 	case "RedeliverWebhookPayload.delivery":
 		if e.ComplexityRoot.RedeliverWebhookPayload.Delivery == nil {
@@ -6322,11 +6322,11 @@ type RedeliverWebhookPayload {
 
 extend type Query {
   "The event log, oldest first: keep the last cursor and ask again with after: to receive only what is new. Events become visible when the change they describe commits, so one can appear a moment after a later one; re-read the last minute (since:) if a missed event would matter. A reseller sees its own events; an operator every reseller's."
-  events("Page size, at most 100." first: Int, "A cursor from an earlier page." after: Cursor, "Which events." where: EventFilter): EventConnection!
+  events("Page size, at most 100." first: Int, "A cursor from an earlier page." after: Cursor, "Page size from the end, at most 100." last: Int, "Page backward from this cursor." before: Cursor, "Which events." where: EventFilter): EventConnection!
   "The caller's webhook endpoints, oldest first (an operator's: every endpoint)."
-  webhookEndpoints("Page size, at most 100." first: Int, "A cursor from an earlier page." after: Cursor): WebhookEndpointConnection!
+  webhookEndpoints("Page size, at most 100." first: Int, "A cursor from an earlier page." after: Cursor, "Page size from the end, at most 100." last: Int, "Page backward from this cursor." before: Cursor, "Operators: only this reseller's endpoints; \"\" for the global ones." resellerID: ID): WebhookEndpointConnection!
   "Webhook deliveries, newest first: status, response code, duration and next attempt."
-  webhookDeliveries("Page size, at most 100." first: Int, "A cursor from an earlier page." after: Cursor, "Which deliveries." where: WebhookDeliveryFilter): WebhookDeliveryConnection!
+  webhookDeliveries("Page size, at most 100." first: Int, "A cursor from an earlier page." after: Cursor, "Page size from the end, at most 100." last: Int, "Page backward from this cursor." before: Cursor, "Which deliveries." where: WebhookDeliveryFilter): WebhookDeliveryConnection!
 }
 
 extend type Mutation {

@@ -42,6 +42,6 @@ func (r *mutationResolver) RevokeCLNSecret(ctx context.Context, id string) (*mod
 }
 
 // ClnSecrets is the resolver for the clnSecrets field.
-func (r *queryResolver) ClnSecrets(ctx context.Context) ([]*ent.CLNSecret, error) {
-	return clnsecret.List(ctx, r.db(ctx))
+func (r *queryResolver) ClnSecrets(ctx context.Context, resellerID *string) ([]*ent.CLNSecret, error) {
+	return clnsecret.List(ctx, r.db(ctx), deref(resellerID))
 }

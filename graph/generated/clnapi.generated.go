@@ -94,6 +94,29 @@ func (ec *executionContext) fieldContext_CLNSecret_lastUsedAt(_ context.Context,
 	return graphql.NewScalarFieldContext("CLNSecret", field, false, false, "Time")
 }
 
+func (ec *executionContext) _CLNSecret_resellerID(ctx context.Context, field graphql.CollectedField, obj *ent.CLNSecret) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CLNSecret_resellerID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResellerID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CLNSecret_resellerID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CLNSecret", field, false, false, "ID")
+}
+
 func (ec *executionContext) _CreateCLNSecretPayload_secret(ctx context.Context, field graphql.CollectedField, obj *model.CreateCLNSecretPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -231,6 +254,11 @@ func (ec *executionContext) _CLNSecret(ctx context.Context, sel ast.SelectionSet
 		case "lastUsedAt":
 			out.Values[i] = ec._CLNSecret_lastUsedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "resellerID":
+			out.Values[i] = ec._CLNSecret_resellerID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:

@@ -64,7 +64,7 @@ type QueryResolver interface {
 	Products(ctx context.Context) ([]*ent.Product, error)
 	Datacenters(ctx context.Context) ([]*ent.Datacenter, error)
 	BackupPricePerGb(ctx context.Context) (money.Cents, error)
-	ClnSecrets(ctx context.Context) ([]*ent.CLNSecret, error)
+	ClnSecrets(ctx context.Context, resellerID *string) ([]*ent.CLNSecret, error)
 	Events(ctx context.Context, first *int, after *entgql.Cursor[string], last *int, before *entgql.Cursor[string], where *model.EventFilter) (*ent.EventConnection, error)
 	WebhookEndpoints(ctx context.Context, first *int, after *entgql.Cursor[string], last *int, before *entgql.Cursor[string], resellerID *string) (*ent.WebhookEndpointConnection, error)
 	WebhookDeliveries(ctx context.Context, first *int, after *entgql.Cursor[string], last *int, before *entgql.Cursor[string], where *model.WebhookDeliveryFilter) (*ent.WebhookDeliveryConnection, error)
@@ -103,6 +103,20 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 }
 
 func (ec *executionContext) field_Query_accountSummary_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "resellerID",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["resellerID"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_clnSecrets_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "resellerID",
@@ -4879,7 +4893,8 @@ func (ec *executionContext) _Query_clnSecrets(ctx context.Context, field graphql
 			return ec.fieldContext_Query_clnSecrets(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Query().ClnSecrets(ctx)
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ClnSecrets(ctx, fc.Args["resellerID"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*ent.CLNSecret) graphql.Marshaler {
@@ -4889,7 +4904,7 @@ func (ec *executionContext) _Query_clnSecrets(ctx context.Context, field graphql
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Query_clnSecrets(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Query_clnSecrets(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
@@ -4898,6 +4913,17 @@ func (ec *executionContext) fieldContext_Query_clnSecrets(_ context.Context, fie
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_CLNSecret(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_clnSecrets_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }

@@ -109,6 +109,7 @@ type ComplexityRoot struct {
 		CreatedAt  func(childComplexity int) int
 		ID         func(childComplexity int) int
 		LastUsedAt func(childComplexity int) int
+		ResellerID func(childComplexity int) int
 	}
 
 	CheckIn struct {
@@ -403,7 +404,7 @@ type ComplexityRoot struct {
 		APITokens         func(childComplexity int) int
 		AccountSummary    func(childComplexity int, resellerID *string) int
 		BackupPricePerGb  func(childComplexity int) int
-		ClnSecrets        func(childComplexity int) int
+		ClnSecrets        func(childComplexity int, resellerID *string) int
 		Clock             func(childComplexity int) int
 		Datacenters       func(childComplexity int) int
 		Events            func(childComplexity int, first *int, after *entgql.Cursor[string], last *int, before *entgql.Cursor[string], where *model.EventFilter) int
@@ -922,6 +923,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CLNSecret.LastUsedAt(childComplexity), true
+	case "CLNSecret.resellerID":
+		if e.ComplexityRoot.CLNSecret.ResellerID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CLNSecret.ResellerID(childComplexity), true
 
 	case "CheckIn.at":
 		if e.ComplexityRoot.CheckIn.At == nil {
@@ -2264,7 +2271,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.Query.ClnSecrets(childComplexity), true
+		args, err := ec.field_Query_clnSecrets_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ClnSecrets(childComplexity, args["resellerID"].(*string)), true
 	case "Query.clock":
 		if e.ComplexityRoot.Query.Clock == nil {
 			break
@@ -3695,6 +3707,8 @@ type CLNSecret {
   createdAt: Time!
   "When a request last authenticated with it (to the minute); null if never."
   lastUsedAt: Time
+  "The reseller whose login signs with it."
+  resellerID: ID!
 }
 
 "Result of createCLNSecret."
@@ -3714,8 +3728,8 @@ type RevokeCLNSecretPayload {
 }
 
 extend type Query {
-  "The caller's CLN API secrets, oldest first, without their plaintext (an operator sees every reseller's)."
-  clnSecrets: [CLNSecret!]!
+  "The caller's CLN API secrets (at most 5), oldest first, without their plaintext. An operator sees every reseller's, or one reseller's with resellerID."
+  clnSecrets("Operators: only this reseller's secrets." resellerID: ID): [CLNSecret!]!
 }
 
 extend type Mutation {
@@ -7046,6 +7060,8 @@ func (ec *executionContext) childFields_CLNSecret(ctx context.Context, field gra
 		return ec.fieldContext_CLNSecret_createdAt(ctx, field)
 	case "lastUsedAt":
 		return ec.fieldContext_CLNSecret_lastUsedAt(ctx, field)
+	case "resellerID":
+		return ec.fieldContext_CLNSecret_resellerID(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CLNSecret", field.Name)
 }

@@ -465,6 +465,22 @@ func TestSecretsManagement(t *testing.T) {
 		if len(bobs.ClnSecrets) != 0 {
 			t.Fatalf("bob lists alice's secrets: %+v", bobs)
 		}
+		e.Query(bob.Token, `query($r: ID) { clnSecrets(resellerID: $r) { id } }`, map[string]any{"r": r.ID}, &bobs)
+		if len(bobs.ClnSecrets) != 0 {
+			t.Fatalf("bob lists alice's secrets by naming her: %+v", bobs)
+		}
+		// Operators see whose each secret is, and can ask for one reseller's.
+		var ops struct {
+			ClnSecrets []struct{ ID, ResellerID string }
+		}
+		e.Query(e.OperatorToken, `query($r: ID) { clnSecrets(resellerID: $r) { id resellerID } }`, map[string]any{"r": r.ID}, &ops)
+		if len(ops.ClnSecrets) != 1 || ops.ClnSecrets[0].ID != row.ID || ops.ClnSecrets[0].ResellerID != r.ID {
+			t.Fatalf("operator's clnSecrets(resellerID) %+v", ops)
+		}
+		e.Query(e.OperatorToken, `query($r: ID) { clnSecrets(resellerID: $r) { id } }`, map[string]any{"r": bob.ID}, &ops)
+		if len(ops.ClnSecrets) != 0 {
+			t.Fatalf("operator's clnSecrets(bob) %+v", ops)
+		}
 		for i := 1; i < 5; i++ {
 			e.Query(r.Token, createSecret, nil, nil)
 		}

@@ -77,9 +77,14 @@ func Create(ctx context.Context, tx *ent.Tx, k sealed.Keyring) (*ent.CLNSecret, 
 	return row, secret, nil
 }
 
-// List is the caller's secrets, oldest first (an operator's: everyone's).
-func List(ctx context.Context, client *ent.Client) ([]*ent.CLNSecret, error) {
-	return client.CLNSecret.Query().Order(clnsecret.ByCreatedAt(), clnsecret.ByID()).All(ctx)
+// List is the caller's secrets, oldest first (an operator's: everyone's, or
+// resellerID's when it is not empty).
+func List(ctx context.Context, client *ent.Client, resellerID string) ([]*ent.CLNSecret, error) {
+	q := client.CLNSecret.Query().Order(clnsecret.ByCreatedAt(), clnsecret.ByID())
+	if resellerID != "" {
+		q.Where(clnsecret.ResellerID(resellerID))
+	}
+	return q.All(ctx)
 }
 
 // Revoke deletes one of the caller's secrets; tokens signed with it stop

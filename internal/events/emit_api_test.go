@@ -563,9 +563,22 @@ func watchDeliveries(t *testing.T, e *apitest.Env) func() {
 			return
 		}
 		t.Helper()
+		// Background work (the payment reconciler) may still be writing
+		// events: wait until the log and the deliveries both stand still.
 		logged := eventsOf(t, e, e.OperatorToken)
-		got := rcv.wait(len(logged))
-		rcv.quiet(len(logged), 300*time.Millisecond)
+		for {
+			rcv.wait(len(logged))
+			time.Sleep(300 * time.Millisecond)
+			again := eventsOf(t, e, e.OperatorToken)
+			if len(again) == len(logged) && len(rcv.requests()) == len(logged) {
+				break
+			}
+			if len(again) == len(logged) {
+				rcv.quiet(len(logged), 0) // more deliveries than events: fails
+			}
+			logged = again
+		}
+		got := rcv.requests()
 		byID := map[string]received{}
 		for _, g := range got {
 			if !events.Verify(g.Signature, g.Body, ep.Secret, time.Now(), 5*time.Minute) {

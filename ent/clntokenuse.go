@@ -22,8 +22,6 @@ type CLNTokenUse struct {
 	SecretID string `json:"secret_id,omitempty"`
 	// The token's timestamp, Unix seconds.
 	SignedAt int64 `json:"signed_at,omitempty"`
-	// sha256 hex of the call's path and its parameters but the token, sorted (internal/clnapi).
-	Request string `json:"request,omitempty"`
 	// When it was accepted, by the wall clock.
 	UsedAt time.Time `json:"used_at,omitempty"`
 	// KeepUntil holds the value of the "keep_until" field.
@@ -38,7 +36,7 @@ func (*CLNTokenUse) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case clntokenuse.FieldSignedAt:
 			values[i] = new(sql.NullInt64)
-		case clntokenuse.FieldID, clntokenuse.FieldSecretID, clntokenuse.FieldRequest:
+		case clntokenuse.FieldID, clntokenuse.FieldSecretID:
 			values[i] = new(sql.NullString)
 		case clntokenuse.FieldUsedAt, clntokenuse.FieldKeepUntil:
 			values[i] = new(sql.NullTime)
@@ -74,12 +72,6 @@ func (_m *CLNTokenUse) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field signed_at", values[i])
 			} else if value.Valid {
 				_m.SignedAt = value.Int64
-			}
-		case clntokenuse.FieldRequest:
-			if value, ok := values[i].(*sql.NullString); !ok {
-				return fmt.Errorf("unexpected type %T for field request", values[i])
-			} else if value.Valid {
-				_m.Request = value.String
 			}
 		case clntokenuse.FieldUsedAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -134,9 +126,6 @@ func (_m *CLNTokenUse) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("signed_at=")
 	builder.WriteString(fmt.Sprintf("%v", _m.SignedAt))
-	builder.WriteString(", ")
-	builder.WriteString("request=")
-	builder.WriteString(_m.Request)
 	builder.WriteString(", ")
 	builder.WriteString("used_at=")
 	builder.WriteString(_m.UsedAt.Format(time.ANSIC))

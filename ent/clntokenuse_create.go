@@ -35,20 +35,6 @@ func (_c *CLNTokenUseCreate) SetSignedAt(v int64) *CLNTokenUseCreate {
 	return _c
 }
 
-// SetRequest sets the "request" field.
-func (_c *CLNTokenUseCreate) SetRequest(v string) *CLNTokenUseCreate {
-	_c.mutation.SetRequest(v)
-	return _c
-}
-
-// SetNillableRequest sets the "request" field if the given value is not nil.
-func (_c *CLNTokenUseCreate) SetNillableRequest(v *string) *CLNTokenUseCreate {
-	if v != nil {
-		_c.SetRequest(*v)
-	}
-	return _c
-}
-
 // SetUsedAt sets the "used_at" field.
 func (_c *CLNTokenUseCreate) SetUsedAt(v time.Time) *CLNTokenUseCreate {
 	_c.mutation.SetUsedAt(v)
@@ -112,10 +98,6 @@ func (_c *CLNTokenUseCreate) ExecX(ctx context.Context) {
 
 // defaults sets the default values of the builder before save.
 func (_c *CLNTokenUseCreate) defaults() error {
-	if _, ok := _c.mutation.Request(); !ok {
-		v := clntokenuse.DefaultRequest
-		_c.mutation.SetRequest(v)
-	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if clntokenuse.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized clntokenuse.DefaultID (forgotten import ent/runtime?)")
@@ -133,9 +115,6 @@ func (_c *CLNTokenUseCreate) check() error {
 	}
 	if _, ok := _c.mutation.SignedAt(); !ok {
 		return &ValidationError{Name: "signed_at", err: errors.New(`ent: missing required field "CLNTokenUse.signed_at"`)}
-	}
-	if _, ok := _c.mutation.Request(); !ok {
-		return &ValidationError{Name: "request", err: errors.New(`ent: missing required field "CLNTokenUse.request"`)}
 	}
 	if _, ok := _c.mutation.UsedAt(); !ok {
 		return &ValidationError{Name: "used_at", err: errors.New(`ent: missing required field "CLNTokenUse.used_at"`)}
@@ -191,10 +170,6 @@ func (_c *CLNTokenUseCreate) createSpec() (*CLNTokenUse, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.SignedAt(); ok {
 		_spec.SetField(clntokenuse.FieldSignedAt, field.TypeInt64, value)
 		_node.SignedAt = value
-	}
-	if value, ok := _c.mutation.Request(); ok {
-		_spec.SetField(clntokenuse.FieldRequest, field.TypeString, value)
-		_node.Request = value
 	}
 	if value, ok := _c.mutation.UsedAt(); ok {
 		_spec.SetField(clntokenuse.FieldUsedAt, field.TypeTime, value)
@@ -278,9 +253,6 @@ func (u *CLNTokenUseUpsertOne) UpdateNewValues() *CLNTokenUseUpsertOne {
 		}
 		if _, exists := u.create.mutation.SignedAt(); exists {
 			s.SetIgnore(clntokenuse.FieldSignedAt)
-		}
-		if _, exists := u.create.mutation.Request(); exists {
-			s.SetIgnore(clntokenuse.FieldRequest)
 		}
 		if _, exists := u.create.mutation.UsedAt(); exists {
 			s.SetIgnore(clntokenuse.FieldUsedAt)
@@ -507,9 +479,6 @@ func (u *CLNTokenUseUpsertBulk) UpdateNewValues() *CLNTokenUseUpsertBulk {
 			}
 			if _, exists := b.mutation.SignedAt(); exists {
 				s.SetIgnore(clntokenuse.FieldSignedAt)
-			}
-			if _, exists := b.mutation.Request(); exists {
-				s.SetIgnore(clntokenuse.FieldRequest)
 			}
 			if _, exists := b.mutation.UsedAt(); exists {
 				s.SetIgnore(clntokenuse.FieldUsedAt)

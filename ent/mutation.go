@@ -3913,7 +3913,6 @@ type CLNTokenUseMutation struct {
 	secret_id     *string
 	signed_at     *int64
 	addsigned_at  *int64
-	request       *string
 	used_at       *time.Time
 	keep_until    *time.Time
 	clearedFields map[string]struct{}
@@ -4118,42 +4117,6 @@ func (m *CLNTokenUseMutation) ResetSignedAt() {
 	m.addsigned_at = nil
 }
 
-// SetRequest sets the "request" field.
-func (m *CLNTokenUseMutation) SetRequest(s string) {
-	m.request = &s
-}
-
-// Request returns the value of the "request" field in the mutation.
-func (m *CLNTokenUseMutation) Request() (r string, exists bool) {
-	v := m.request
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldRequest returns the old "request" field's value of the CLNTokenUse entity.
-// If the CLNTokenUse object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *CLNTokenUseMutation) OldRequest(ctx context.Context) (v string, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldRequest is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldRequest requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldRequest: %w", err)
-	}
-	return oldValue.Request, nil
-}
-
-// ResetRequest resets all changes to the "request" field.
-func (m *CLNTokenUseMutation) ResetRequest() {
-	m.request = nil
-}
-
 // SetUsedAt sets the "used_at" field.
 func (m *CLNTokenUseMutation) SetUsedAt(t time.Time) {
 	m.used_at = &t
@@ -4260,15 +4223,12 @@ func (m *CLNTokenUseMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *CLNTokenUseMutation) Fields() []string {
-	fields := make([]string, 0, 5)
+	fields := make([]string, 0, 4)
 	if m.secret_id != nil {
 		fields = append(fields, clntokenuse.FieldSecretID)
 	}
 	if m.signed_at != nil {
 		fields = append(fields, clntokenuse.FieldSignedAt)
-	}
-	if m.request != nil {
-		fields = append(fields, clntokenuse.FieldRequest)
 	}
 	if m.used_at != nil {
 		fields = append(fields, clntokenuse.FieldUsedAt)
@@ -4288,8 +4248,6 @@ func (m *CLNTokenUseMutation) Field(name string) (ent.Value, bool) {
 		return m.SecretID()
 	case clntokenuse.FieldSignedAt:
 		return m.SignedAt()
-	case clntokenuse.FieldRequest:
-		return m.Request()
 	case clntokenuse.FieldUsedAt:
 		return m.UsedAt()
 	case clntokenuse.FieldKeepUntil:
@@ -4307,8 +4265,6 @@ func (m *CLNTokenUseMutation) OldField(ctx context.Context, name string) (ent.Va
 		return m.OldSecretID(ctx)
 	case clntokenuse.FieldSignedAt:
 		return m.OldSignedAt(ctx)
-	case clntokenuse.FieldRequest:
-		return m.OldRequest(ctx)
 	case clntokenuse.FieldUsedAt:
 		return m.OldUsedAt(ctx)
 	case clntokenuse.FieldKeepUntil:
@@ -4335,13 +4291,6 @@ func (m *CLNTokenUseMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetSignedAt(v)
-		return nil
-	case clntokenuse.FieldRequest:
-		v, ok := value.(string)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetRequest(v)
 		return nil
 	case clntokenuse.FieldUsedAt:
 		v, ok := value.(time.Time)
@@ -4426,9 +4375,6 @@ func (m *CLNTokenUseMutation) ResetField(name string) error {
 		return nil
 	case clntokenuse.FieldSignedAt:
 		m.ResetSignedAt()
-		return nil
-	case clntokenuse.FieldRequest:
-		m.ResetRequest()
 		return nil
 	case clntokenuse.FieldUsedAt:
 		m.ResetUsedAt()

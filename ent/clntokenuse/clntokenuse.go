@@ -16,8 +16,6 @@ const (
 	FieldSecretID = "secret_id"
 	// FieldSignedAt holds the string denoting the signed_at field in the database.
 	FieldSignedAt = "signed_at"
-	// FieldRequest holds the string denoting the request field in the database.
-	FieldRequest = "request"
 	// FieldUsedAt holds the string denoting the used_at field in the database.
 	FieldUsedAt = "used_at"
 	// FieldKeepUntil holds the string denoting the keep_until field in the database.
@@ -31,7 +29,6 @@ var Columns = []string{
 	FieldID,
 	FieldSecretID,
 	FieldSignedAt,
-	FieldRequest,
 	FieldUsedAt,
 	FieldKeepUntil,
 }
@@ -54,8 +51,6 @@ func ValidColumn(column string) bool {
 var (
 	Hooks        [1]ent.Hook
 	Interceptors [2]ent.Interceptor
-	// DefaultRequest holds the default value on creation for the "request" field.
-	DefaultRequest string
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() string
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
@@ -78,11 +73,6 @@ func BySecretID(opts ...sql.OrderTermOption) OrderOption {
 // BySignedAt orders the results by the signed_at field.
 func BySignedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSignedAt, opts...).ToFunc()
-}
-
-// ByRequest orders the results by the request field.
-func ByRequest(opts ...sql.OrderTermOption) OrderOption {
-	return sql.OrderByField(FieldRequest, opts...).ToFunc()
 }
 
 // ByUsedAt orders the results by the used_at field.

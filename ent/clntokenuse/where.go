@@ -74,11 +74,6 @@ func SignedAt(v int64) predicate.CLNTokenUse {
 	return predicate.CLNTokenUse(sql.FieldEQ(FieldSignedAt, v))
 }
 
-// Request applies equality check predicate on the "request" field. It's identical to RequestEQ.
-func Request(v string) predicate.CLNTokenUse {
-	return predicate.CLNTokenUse(sql.FieldEQ(FieldRequest, v))
-}
-
 // UsedAt applies equality check predicate on the "used_at" field. It's identical to UsedAtEQ.
 func UsedAt(v time.Time) predicate.CLNTokenUse {
 	return predicate.CLNTokenUse(sql.FieldEQ(FieldUsedAt, v))
@@ -192,71 +187,6 @@ func SignedAtLT(v int64) predicate.CLNTokenUse {
 // SignedAtLTE applies the LTE predicate on the "signed_at" field.
 func SignedAtLTE(v int64) predicate.CLNTokenUse {
 	return predicate.CLNTokenUse(sql.FieldLTE(FieldSignedAt, v))
-}
-
-// RequestEQ applies the EQ predicate on the "request" field.
-func RequestEQ(v string) predicate.CLNTokenUse {
-	return predicate.CLNTokenUse(sql.FieldEQ(FieldRequest, v))
-}
-
-// RequestNEQ applies the NEQ predicate on the "request" field.
-func RequestNEQ(v string) predicate.CLNTokenUse {
-	return predicate.CLNTokenUse(sql.FieldNEQ(FieldRequest, v))
-}
-
-// RequestIn applies the In predicate on the "request" field.
-func RequestIn(vs ...string) predicate.CLNTokenUse {
-	return predicate.CLNTokenUse(sql.FieldIn(FieldRequest, vs...))
-}
-
-// RequestNotIn applies the NotIn predicate on the "request" field.
-func RequestNotIn(vs ...string) predicate.CLNTokenUse {
-	return predicate.CLNTokenUse(sql.FieldNotIn(FieldRequest, vs...))
-}
-
-// RequestGT applies the GT predicate on the "request" field.
-func RequestGT(v string) predicate.CLNTokenUse {
-	return predicate.CLNTokenUse(sql.FieldGT(FieldRequest, v))
-}
-
-// RequestGTE applies the GTE predicate on the "request" field.
-func RequestGTE(v string) predicate.CLNTokenUse {
-	return predicate.CLNTokenUse(sql.FieldGTE(FieldRequest, v))
-}
-
-// RequestLT applies the LT predicate on the "request" field.
-func RequestLT(v string) predicate.CLNTokenUse {
-	return predicate.CLNTokenUse(sql.FieldLT(FieldRequest, v))
-}
-
-// RequestLTE applies the LTE predicate on the "request" field.
-func RequestLTE(v string) predicate.CLNTokenUse {
-	return predicate.CLNTokenUse(sql.FieldLTE(FieldRequest, v))
-}
-
-// RequestContains applies the Contains predicate on the "request" field.
-func RequestContains(v string) predicate.CLNTokenUse {
-	return predicate.CLNTokenUse(sql.FieldContains(FieldRequest, v))
-}
-
-// RequestHasPrefix applies the HasPrefix predicate on the "request" field.
-func RequestHasPrefix(v string) predicate.CLNTokenUse {
-	return predicate.CLNTokenUse(sql.FieldHasPrefix(FieldRequest, v))
-}
-
-// RequestHasSuffix applies the HasSuffix predicate on the "request" field.
-func RequestHasSuffix(v string) predicate.CLNTokenUse {
-	return predicate.CLNTokenUse(sql.FieldHasSuffix(FieldRequest, v))
-}
-
-// RequestEqualFold applies the EqualFold predicate on the "request" field.
-func RequestEqualFold(v string) predicate.CLNTokenUse {
-	return predicate.CLNTokenUse(sql.FieldEqualFold(FieldRequest, v))
-}
-
-// RequestContainsFold applies the ContainsFold predicate on the "request" field.
-func RequestContainsFold(v string) predicate.CLNTokenUse {
-	return predicate.CLNTokenUse(sql.FieldContainsFold(FieldRequest, v))
 }
 
 // UsedAtEQ applies the EQ predicate on the "used_at" field.

@@ -191,7 +191,6 @@ var (
 		{Name: "id", Type: field.TypeString},
 		{Name: "secret_id", Type: field.TypeString},
 		{Name: "signed_at", Type: field.TypeInt64},
-		{Name: "request", Type: field.TypeString, Default: ""},
 		{Name: "used_at", Type: field.TypeTime},
 		{Name: "keep_until", Type: field.TypeTime},
 	}
@@ -202,19 +201,19 @@ var (
 		PrimaryKey: []*schema.Column{ClnTokenUsesColumns[0]},
 		Indexes: []*schema.Index{
 			{
-				Name:    "clntokenuse_secret_id_signed_at_request",
+				Name:    "clntokenuse_secret_id_signed_at",
 				Unique:  true,
-				Columns: []*schema.Column{ClnTokenUsesColumns[1], ClnTokenUsesColumns[2], ClnTokenUsesColumns[3]},
+				Columns: []*schema.Column{ClnTokenUsesColumns[1], ClnTokenUsesColumns[2]},
 			},
 			{
 				Name:    "clntokenuse_secret_id_used_at",
 				Unique:  false,
-				Columns: []*schema.Column{ClnTokenUsesColumns[1], ClnTokenUsesColumns[4]},
+				Columns: []*schema.Column{ClnTokenUsesColumns[1], ClnTokenUsesColumns[3]},
 			},
 			{
 				Name:    "clntokenuse_keep_until",
 				Unique:  false,
-				Columns: []*schema.Column{ClnTokenUsesColumns[5]},
+				Columns: []*schema.Column{ClnTokenUsesColumns[4]},
 			},
 		},
 	}

@@ -167,10 +167,6 @@ func init() {
 	_ = clntokenuseMixinFields0
 	clntokenuseFields := schema.CLNTokenUse{}.Fields()
 	_ = clntokenuseFields
-	// clntokenuseDescRequest is the schema descriptor for request field.
-	clntokenuseDescRequest := clntokenuseFields[2].Descriptor()
-	// clntokenuse.DefaultRequest holds the default value on creation for the request field.
-	clntokenuse.DefaultRequest = clntokenuseDescRequest.Default.(string)
 	// clntokenuseDescID is the schema descriptor for id field.
 	clntokenuseDescID := clntokenuseMixinFields0[0].Descriptor()
 	// clntokenuse.DefaultID holds the default value on creation for the id field.

@@ -37,15 +37,12 @@ func (CLNSecret) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
 }
 
-// CLNTokenUse records a CLN API request once its token has been accepted,
-// so that the same request is refused if it comes again (replay), on any
-// instance. A token is sha1(secret + timestamp) and names nothing else, so
-// clients sign every call of one second alike: a use is (secret,
-// timestamp, request), the request being a digest of the call's path and
-// its other parameters, and only an identical request signed with the
-// same second is a replay. Rows are kept until keep_until (the token's own
-// expiry, and at least the rate-limit window) and then pruned; the rate
-// limit counts a secret's rows by used_at.
+// CLNTokenUse records a CLN API token once it has been accepted, so that
+// it is refused if it comes again (replay), on any instance. A token is
+// sha1(secret + timestamp) and signs nothing of the call, so it is good for
+// one request: (secret, timestamp) is unique. Rows are kept until
+// keep_until (the token's own expiry, and at least the rate-limit window)
+// and then pruned; the rate limit counts a secret's rows by used_at.
 type CLNTokenUse struct{ ent.Schema }
 
 func (CLNTokenUse) Mixin() []ent.Mixin {
@@ -56,8 +53,6 @@ func (CLNTokenUse) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("secret_id").Immutable(),
 		field.Int64("signed_at").Immutable().Comment("The token's timestamp, Unix seconds."),
-		field.String("request").Immutable().Default("").
-			Comment("sha256 hex of the call's path and its parameters but the token, sorted (internal/clnapi)."),
 		field.Time("used_at").Immutable().Comment("When it was accepted, by the wall clock."),
 		field.Time("keep_until").Immutable(),
 	}
@@ -65,7 +60,7 @@ func (CLNTokenUse) Fields() []ent.Field {
 
 func (CLNTokenUse) Indexes() []ent.Index {
 	return []ent.Index{
-		index.Fields("secret_id", "signed_at", "request").Unique(),
+		index.Fields("secret_id", "signed_at").Unique(),
 		index.Fields("secret_id", "used_at"),
 		index.Fields("keep_until"),
 	}

@@ -95,7 +95,7 @@ func (h *Handler) serve(path string, fn endpoint) http.Handler {
 		}
 		p := params(r.Form)
 		ctx := r.Context()
-		who, err := h.authenticate(ctx, r.Form.Get("token"), requestDigest(path, r.Form))
+		who, err := h.authenticate(ctx, r.Form.Get("token"))
 		if err != nil {
 			h.fail(w, r, err)
 			return

@@ -12,31 +12,37 @@ import (
 	"clnd/internal/server"
 )
 
-// A client that signs every request with time(), as CLN client libraries
-// and billing modules do, makes different calls in one second (check, then
-// register): each is its own request and passes (review finding 6).
-func TestTwoCallsInOneSecond(t *testing.T) {
+// A token is good for one request: the token signs nothing of the call, so
+// a token seen once (in a proxy log, say) must not make any other call —
+// not the same call padded with a parameter, not another call in the same
+// second (hostile finding 12: a token logged from ipl/list.json removed a
+// license through ipl/remove.json when replays were judged per request).
+func TestTokenIsGoodForOneRequest(t *testing.T) {
 	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
-		c, _ := newClient(t, e, "samesecond")
-		tok := tokenAt(c.login, c.secret, time.Now().Unix())
-		calls := []struct {
-			method, path string
-			q            url.Values
-		}{
-			{http.MethodGet, "ipl/check.json", url.Values{"ip": {"203.0.113.10"}}},
-			{http.MethodGet, "ipl/list.json", nil},
-			{http.MethodPost, "ipl/register.json", url.Values{"ip": {"203.0.113.10"}, "type": {"1"}}},
-			{http.MethodGet, "ipl/register.json", url.Values{"ip": {"203.0.113.11"}, "type": {"1"}}},
-			{http.MethodGet, "ipl/check.json", url.Values{"ip": {"203.0.113.11"}}},
+		c, r := newClient(t, e, "alice")
+		c.ok(nil, "ipl/register.json", "ip", "203.0.113.70", "type", "1")
+		tok := tokenAt(c.login, c.secret, time.Now().Unix()+2)
+		if a := c.raw(http.MethodGet, "ipl/list.json", url.Values{"token": {tok}}); !a.Success {
+			t.Fatalf("list: %+v", a)
 		}
-		for _, call := range calls {
-			q := url.Values{"token": {tok}}
-			for k, v := range call.q {
-				q[k] = v
+		for _, q := range []struct {
+			path string
+			q    url.Values
+		}{
+			{"ipl/list.json", url.Values{"_": {"1"}}},
+			{"ipl/remove.json", url.Values{"ip": {"203.0.113.70"}}},
+			{"ipl/check.json", url.Values{"ip": {"203.0.113.70"}}},
+		} {
+			v := url.Values{"token": {tok}}
+			for k, vs := range q.q {
+				v[k] = vs
 			}
-			if a := c.raw(call.method, call.path, q); !a.Success {
-				t.Fatalf("%s %s %v signed with the same second as the calls before: HTTP %d %q", call.method, call.path, call.q, a.Status, a.Message)
+			if a := c.raw(http.MethodGet, q.path, v); a.Success || a.Status != http.StatusUnauthorized {
+				t.Fatalf("%s %v with a used token: HTTP %d success=%v %q", q.path, q.q, a.Status, a.Success, a.Message)
 			}
+		}
+		if got := gqlLicenses(t, e, r.Token); len(got) != 1 {
+			t.Fatalf("alice has %d licenses left, want 1", len(got))
 		}
 	})
 }

@@ -3,11 +3,8 @@ package clnapi
 import (
 	"context"
 	"crypto/sha1"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -66,33 +63,11 @@ type caller struct {
 	secret     clnsecret.Candidate
 }
 
-// requestDigest identifies a call for replay protection: sha256 of its path
-// under Prefix and its parameters but the token, by name in byte order,
-// each with the first value trimmed as the endpoints read it (params.get),
-// empty ones left out. GET and POST of one call are the same request.
-func requestDigest(path string, form url.Values) string {
-	names := make([]string, 0, len(form))
-	for name := range form {
-		if name != "token" && strings.TrimSpace(form.Get(name)) != "" {
-			names = append(names, name)
-		}
-	}
-	slices.Sort(names)
-	canonical := url.Values{}
-	for _, name := range names {
-		canonical.Set(name, strings.TrimSpace(form.Get(name)))
-	}
-	sum := sha256.Sum256([]byte(path + "?" + canonical.Encode()))
-	return hex.EncodeToString(sum[:])
-}
-
 // authenticate checks a token: its form, its timestamp against the wall
-// clock, its digest against each of the login's secrets, then records it
-// with the request so that the same request signed with the same second
-// is refused if it comes again (on any instance: the unique index decides)
-// and counts it against the secret's rate limit. request is
-// requestDigest's.
-func (h *Handler) authenticate(ctx context.Context, token, request string) (caller, error) {
+// clock, its digest against each of the login's secrets, then records it so
+// that it is refused if it comes again (on any instance: the unique index
+// decides) and counts it against the secret's rate limit.
+func (h *Handler) authenticate(ctx context.Context, token string) (caller, error) {
 	login, rest, ok := strings.Cut(token, "|")
 	tsText, digest, ok2 := strings.Cut(rest, "|")
 	if !ok || !ok2 || login == "" || len(digest) != sha1.Size*2 {
@@ -130,7 +105,7 @@ func (h *Handler) authenticate(ctx context.Context, token, request string) (call
 	if match == nil {
 		return caller{}, errInvalid
 	}
-	if err := h.recordUse(ctx, match.ID, signed, request, now); err != nil {
+	if err := h.recordUse(ctx, match.ID, signed, now); err != nil {
 		return caller{}, err
 	}
 	clnsecret.Used(ctx, h.Client, *match)
@@ -143,9 +118,9 @@ func (h *Handler) authenticate(ctx context.Context, token, request string) (call
 // insert are one step per secret: they run in a transaction holding the
 // secret's row lock (PostgreSQL; SQLite's transactions hold the write lock),
 // so a burst on any number of instances passes exactly the limit. A replay
-// is refused by the unique index on (secret, timestamp, request) however
-// the requests interleave.
-func (h *Handler) recordUse(ctx context.Context, secretID string, signed int64, request string, now time.Time) error {
+// is refused by the unique index on (secret, timestamp) however the
+// requests interleave.
+func (h *Handler) recordUse(ctx context.Context, secretID string, signed int64, now time.Time) error {
 	sys := viewer.SystemContext(ctx)
 	h.prune(sys, now)
 	keep := time.Unix(signed, 0).Add(MaxSkew)
@@ -174,14 +149,13 @@ func (h *Handler) recordUse(ctx context.Context, secretID string, signed int64, 
 		return tx.CLNTokenUse.Create().
 			SetSecretID(secretID).
 			SetSignedAt(signed).
-			SetRequest(request).
 			SetUsedAt(now).
 			SetKeepUntil(keep.UTC()).
 			Exec(sys)
 	})
 	if ent.IsConstraintError(err) {
 		return refuse(refusedReplay, apperr.Unauthenticated,
-			"the token was used before for this same request: sign each request anew (the same request with the same timestamp is a replay; another call in the same second is not)")
+			"the token was used before: a token is good for one request; sign the next one with the next second")
 	}
 	return err
 }

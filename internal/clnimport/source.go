@@ -51,14 +51,14 @@ type Backup struct {
 	Created    time.Time
 }
 
-// token signs one request with the current second, as every CLN client
-// does; after a refusal (fresh) with a second later than any it used, so
-// that a retry is never the same request with the same token again.
-func (s *Source) token(fresh bool) string {
+// token signs one request with the current second, or a second later than
+// any it used: a token is good for one request (docs/cln-api.md), so two
+// calls within one second must not share one.
+func (s *Source) token() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ts := clock.Wall().Unix()
-	if fresh && ts <= s.last {
+	if ts <= s.last {
 		ts = s.last + 1
 	}
 	s.last = max(s.last, ts)
@@ -74,16 +74,15 @@ type errNoSuchCall struct{ path string }
 func (e errNoSuchCall) Error() string { return "the source does not answer " + e.path }
 
 // replayRetries is how often a call refused for its token is signed anew,
-// each time with a later second: the same call signed in the same second
-// by another client of the same secret is a replay of it (docs/cln-api.md),
-// and a later second's is free (anything within five minutes of the
-// server's clock is accepted).
+// each time with a later second: another client of the same secret may
+// have used the same second (docs/cln-api.md), and a later second's is
+// free (anything within five minutes of the server's clock is accepted).
 const replayRetries = 10
 
 // call GETs /api/<path> and decodes data into out.
 func (s *Source) call(ctx context.Context, path string, out any) error {
 	for i := 0; ; i++ {
-		err := s.callOnce(ctx, path, out, i > 0)
+		err := s.callOnce(ctx, path, out)
 		var refused errRefused
 		if !errors.As(err, &refused) || i == replayRetries {
 			return err
@@ -94,8 +93,8 @@ func (s *Source) call(ctx context.Context, path string, out any) error {
 // errRefused is a call refused for its token (HTTP 401).
 type errRefused struct{ error }
 
-func (s *Source) callOnce(ctx context.Context, path string, out any, fresh bool) error {
-	u := strings.TrimSuffix(s.URL, "/") + "/api/" + path + "?" + url.Values{"token": {s.token(fresh)}}.Encode()
+func (s *Source) callOnce(ctx context.Context, path string, out any) error {
+	u := strings.TrimSuffix(s.URL, "/") + "/api/" + path + "?" + url.Values{"token": {s.token()}}.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package events
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	stdsql "database/sql"
 	"encoding/json"
 	"errors"
@@ -10,7 +11,9 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -364,19 +367,42 @@ func (r *Runner) post(ctx context.Context, url, eventID, deliveryID string, body
 	return out
 }
 
+// describe says why an attempt got no answer, in words the endpoint's
+// owner can act on, without what clnd's network told it: neither the
+// addresses a name resolved to nor the resolver's (a reseller could map the
+// operator's internal DNS with webhook URLs otherwise).
 func describe(err error) string {
-	var urlErr interface{ Timeout() bool }
+	var (
+		timeout interface{ Timeout() bool }
+		dnsErr  *net.DNSError
+		opErr   *net.OpError
+		sysErr  *os.SyscallError
+	)
 	switch {
 	case errors.Is(err, errRefusedAddress):
-		msg := err.Error()
-		if i := bytes.Index([]byte(msg), []byte(errRefusedAddress.Error())); i >= 0 {
-			msg = msg[i:]
-		}
-		return msg + " (start clnd with --webhooks-allow-private to allow it)"
-	case errors.As(err, &urlErr) && urlErr.Timeout():
+		return "refused address: the host resolves to an address that is not public (private, loopback, link-local or reserved); webhooks go to public addresses only (start clnd with --webhooks-allow-private to allow it)"
+	case errors.As(err, &timeout) && timeout.Timeout():
 		return fmt.Sprintf("no answer within %s", deliveryTimeout)
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		return "the host name does not resolve"
+	case errors.As(err, &dnsErr):
+		return "the host name could not be resolved now"
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		if errors.As(err, &sysErr) {
+			return "could not connect: " + sysErr.Err.Error()
+		}
+		return "could not connect"
+	case errors.As(err, &opErr):
+		return "the connection failed while " + opErr.Op + "ing"
 	}
-	return err.Error()
+	var certErr *tls.CertificateVerificationError
+	switch {
+	case errors.As(err, &certErr):
+		return "TLS: the certificate is not valid for the host"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "the connection closed before a complete answer"
+	}
+	return "the request failed"
 }
 
 // record writes an attempt's outcome and returns how long until the next

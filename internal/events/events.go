@@ -74,6 +74,11 @@ func Emit(ctx context.Context, tx *ent.Tx, typ, resellerID string, object Object
 	return evs[0], nil
 }
 
+// rowsPerStatement bounds a bulk insert: a bulk removal of 1,000 licenses
+// with 16 endpoints owes 16,000 deliveries, past what one statement may
+// carry (SQLite: 32,766 parameters; PostgreSQL: 65,535).
+const rowsPerStatement = 500
+
 // Pending is one event for EmitMany.
 type Pending struct {
 	Type       string
@@ -112,9 +117,13 @@ func EmitMany(ctx context.Context, tx *ent.Tx, pending []Pending) ([]*ent.Event,
 			owners = append(owners, p.ResellerID)
 		}
 	}
-	evs, err := tx.Event.CreateBulk(creates...).Save(sys)
-	if err != nil {
-		return nil, err
+	evs := make([]*ent.Event, 0, len(creates))
+	for part := range slices.Chunk(creates, rowsPerStatement) {
+		saved, err := tx.Event.CreateBulk(part...).Save(sys)
+		if err != nil {
+			return nil, err
+		}
+		evs = append(evs, saved...)
 	}
 	endpoints, err := tx.WebhookEndpoint.Query().
 		Where(webhookendpoint.Enabled(true), webhookendpoint.ResellerIDIn(owners...)).

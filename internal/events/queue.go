@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivertype"
 
 	"clnd/ent"
 	"clnd/internal/clock"
@@ -100,9 +102,13 @@ func enqueue(ctx context.Context, tx *ent.Tx, owed []delivery) ([]*ent.WebhookDe
 		deliveryIDs[i] = ids.New("whd")
 		params[i] = river.InsertManyParams{Args: DeliverArgs{DeliveryID: deliveryIDs[i], EndpointID: d.endpoint.ID}}
 	}
-	jobs, err := ins.InsertManyTx(ctx, sqlTx, params)
-	if err != nil {
-		return nil, fmt.Errorf("events: queueing deliveries: %w", err)
+	var jobs []*rivertype.JobInsertResult
+	for part := range slices.Chunk(params, rowsPerStatement) {
+		inserted, err := ins.InsertManyTx(ctx, sqlTx, part)
+		if err != nil {
+			return nil, fmt.Errorf("events: queueing deliveries: %w", err)
+		}
+		jobs = append(jobs, inserted...)
 	}
 	// Each job names its delivery: match them by that, not by the order
 	// the database returned them in.
@@ -126,7 +132,15 @@ func enqueue(ctx context.Context, tx *ent.Tx, owed []delivery) ([]*ent.WebhookDe
 			SetJobID(jobOf[deliveryIDs[i]]).
 			SetCreatedAt(now)
 	}
-	return tx.WebhookDelivery.CreateBulk(creates...).Save(ctx)
+	made := make([]*ent.WebhookDelivery, 0, len(creates))
+	for part := range slices.Chunk(creates, rowsPerStatement) {
+		saved, err := tx.WebhookDelivery.CreateBulk(part...).Save(ctx)
+		if err != nil {
+			return nil, err
+		}
+		made = append(made, saved...)
+	}
+	return made, nil
 }
 
 // pollInterval is how often an idle instance looks for deliveries: the

@@ -687,3 +687,42 @@ func TestWebhookPerEndpointLimit(t *testing.T) {
 		}
 	}, allowPrivate)
 }
+
+// TestBulkRemovalWithManyEndpoints: removing 1,000 licenses (the most one
+// call takes) with 16 endpoints wanting license.removed owes 16,000
+// deliveries, past one statement's parameters on both databases; the
+// removal succeeds and every delivery is queued (hostile finding 11:
+// INTERNAL, the licenses left in place).
+func TestBulkRemovalWithManyEndpoints(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		r := e.Register("bulky")
+		for i := 0; i < events.MaxEndpoints; i++ {
+			create(t, e, r.Token, fmt.Sprintf("https://example.com/%d", i), events.LicenseRemoved)
+		}
+		lics := make([]map[string]any, 1000)
+		for i := range lics {
+			lics[i] = map[string]any{"ip": fmt.Sprintf("45.10.%d.%d", i/200, 1+i%200), "type": "CLOUDLINUX_OS", "addedAt": "2026-09-01T00:00:00Z"}
+		}
+		var imp struct {
+			ImportIPLicenses struct{ Licenses []struct{ ID string } }
+		}
+		e.Query(e.OperatorToken, `mutation($in: ImportIPLicensesInput!) { importIPLicenses(input: $in) { licenses { id } } }`,
+			map[string]any{"in": map[string]any{"resellerID": r.ID, "licenses": lics}}, &imp)
+		ids := make([]string, len(imp.ImportIPLicenses.Licenses))
+		for i, l := range imp.ImportIPLicenses.Licenses {
+			ids[i] = l.ID
+		}
+		res := e.Do(apitest.Request{Token: r.Token, Query: `mutation($ids: [ID!]!) { removeIPLicenses(ids: $ids) { removedIDs } }`,
+			Variables: map[string]any{"ids": ids}})
+		if res.Code() != "" {
+			t.Fatalf("removing %d licenses with %d endpoints: %.400s", len(ids), events.MaxEndpoints, res.Raw)
+		}
+		var n int
+		if err := e.DB.SQL.QueryRow(`SELECT count(*) FROM webhook_deliveries`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != len(ids)*events.MaxEndpoints {
+			t.Fatalf("%d deliveries queued, want %d", n, len(ids)*events.MaxEndpoints)
+		}
+	})
+}

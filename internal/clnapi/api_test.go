@@ -209,6 +209,12 @@ func TestErrors(t *testing.T) {
 		c.fails(http.StatusNotFound, "ipl/nothing.json")
 		c.fails(http.StatusNotFound, "ab/im/create.json", "server_id", "ipl_nope", "size", "10", "datacenter", "us-east")
 		c.fails(http.StatusNotFound, "ab/remove.json", "server_id", "ipl_nope")
+		// An oversized form answers in the API's own shape (hostile finding 13:
+		// GraphQL's errors shape, which CLN clients cannot read).
+		big := url.Values{"token": {c.token()}, "ip": {"203.0.113.5"}, "pad": {strings.Repeat("x", clnapi.MaxBodyBytes)}}
+		if a := c.raw(http.MethodPost, "ipl/check.json", big); a.Status != http.StatusRequestEntityTooLarge || a.Success || a.Message == "" || a.Code != "BAD_USER_INPUT" {
+			t.Fatalf("oversized form: %+v", a)
+		}
 
 		var lic License
 		c.ok(&lic, "ipl/register.json", "ip", "203.0.113.5", "type", "1")

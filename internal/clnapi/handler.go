@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -82,6 +83,10 @@ func (h *Handler) Routes() map[string]http.Handler {
 	return out
 }
 
+// MaxBodyBytes bounds a POSTed form: every call's parameters fit in a few
+// hundred bytes.
+const MaxBodyBytes = 64 << 10
+
 func (h *Handler) serve(path string, fn endpoint) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodPost {
@@ -89,7 +94,15 @@ func (h *Handler) serve(path string, fn endpoint) http.Handler {
 			h.writeStatus(w, http.StatusMethodNotAllowed, apperr.BadUserInput, "send GET with query parameters, or POST a form")
 			return
 		}
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		}
 		if err := r.ParseForm(); err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				h.writeStatus(w, http.StatusRequestEntityTooLarge, apperr.BadUserInput, fmt.Sprintf("the form is over %d bytes", MaxBodyBytes))
+				return
+			}
 			h.fail(w, r, apperr.New(apperr.BadUserInput, "the parameters could not be read: send a query string or a form (application/x-www-form-urlencoded)"))
 			return
 		}

@@ -140,6 +140,10 @@ func (r *Runner) Start(ctx context.Context) error { return r.river.Start(ctx) }
 // Stop lets running attempts finish (up to ctx) and stops.
 func (r *Runner) Stop(ctx context.Context) error { return r.river.Stop(ctx) }
 
+// kickLimit bounds what one Kick makes available; the rest are found within
+// seconds by their own jobs (sandbox: deliver.go's not-due snooze).
+const kickLimit = 1000
+
 // Kick makes the deliveries whose next attempt is due by clnd's clock
 // available now: the sandbox test clock moved past them, while their River
 // jobs wait by wall time.
@@ -152,6 +156,7 @@ func (r *Runner) Kick(ctx context.Context) {
 			webhookdelivery.JobIDNotNil(),
 		).
 		Select(webhookdelivery.FieldJobID).
+		Limit(kickLimit).
 		All(ctx)
 	if err != nil {
 		r.log.Warn("webhooks: finding deliveries due after the clock moved", "err", err)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"database/sql"
 	"fmt"
 	"net"
@@ -156,8 +157,10 @@ func pendingDeliveries(db *sql.DB) prometheus.Collector {
 		Name: "clnd_webhook_deliveries_pending",
 		Help: "Webhook deliveries waiting for their first or next attempt (the delivery queue's depth).",
 	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
 		var n float64
-		if err := db.QueryRow(`SELECT count(*) FROM webhook_deliveries WHERE status = 'PENDING'`).Scan(&n); err != nil {
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM webhook_deliveries WHERE status = 'PENDING'`).Scan(&n); err != nil {
 			return -1
 		}
 		return n

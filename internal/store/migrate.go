@@ -195,5 +195,18 @@ func (db *DB) CheckMigrated(ctx context.Context) error {
 			return fmt.Errorf("%w (missing %s)", ErrNotMigrated, m.Version)
 		}
 	}
+	// River's tables too: a newer River needing a migration would otherwise
+	// fail the first change that writes an event.
+	m, err := rivermigrate.New(riverdatabasesql.New(db.SQL), nil)
+	if err != nil {
+		return err
+	}
+	res, err := m.Validate(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("%w (River: %v)", ErrNotMigrated, err)
+	}
+	if !res.OK {
+		return fmt.Errorf("%w (River: %s)", ErrNotMigrated, strings.Join(res.Messages, "; "))
+	}
 	return nil
 }

@@ -110,6 +110,27 @@ func TestServeRefusesUnmigratedPostgres(t *testing.T) {
 	}
 }
 
+// TestCheckMigratedSeesRiver: a database whose River tables lag behind this
+// build's River does not pass CheckMigrated, as a missing clnd migration
+// does not (clnd serve then asks for clnd migrate).
+func TestCheckMigratedSeesRiver(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, pgtest.DSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SQL.ExecContext(ctx, `DELETE FROM river_migration WHERE version = (SELECT max(version) FROM river_migration)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CheckMigrated(ctx); err == nil || !strings.Contains(err.Error(), "River") {
+		t.Fatalf("CheckMigrated with River's last migration unapplied: %v", err)
+	}
+}
+
 func TestOpenRejectsUnknownURL(t *testing.T) {
 	if _, err := store.Open(context.Background(), "mysql://x"); err == nil {
 		t.Fatal("want an error for an unsupported database URL")

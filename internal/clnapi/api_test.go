@@ -565,3 +565,22 @@ func TestProductionKey(t *testing.T) {
 		t.Fatalf("another key opened the secret: %+v", a)
 	}
 }
+
+// TestUnopenableSecretLocksNothingOut: a secret sealed under another key
+// (CLND_SECRETS_KEY changed, a row restored from elsewhere) is skipped, so
+// the login's other secrets keep working (review finding 23: one such row
+// made every token of the login INTERNAL).
+func TestUnopenableSecretLocksNothingOut(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		c, r := newClient(t, e, "alice")
+		var other struct {
+			CreateCLNSecret struct{ ClnSecret struct{ ID string } }
+		}
+		e.Query(r.Token, createSecret, nil, &other)
+		garbage := bytes.Repeat([]byte{7}, 60)
+		if _, err := e.DB.SQL.Exec(`UPDATE cln_secrets SET sealed = $1 WHERE id = $2`, garbage, other.CreateCLNSecret.ClnSecret.ID); err != nil {
+			t.Fatal(err)
+		}
+		c.ok(nil, "ipl/list.json")
+	})
+}

@@ -125,13 +125,21 @@ func ForLogin(ctx context.Context, client *ent.Client, k sealed.Keyring, login s
 	if err != nil {
 		return nil, nil, err
 	}
+	// A secret that does not open (sealed under another key) is skipped, so
+	// it cannot lock the login's other secrets out; when none opens, the
+	// error says why (CLND_SECRETS_KEY changed).
 	out := make([]Candidate, 0, len(rows))
+	var unopened error
 	for _, row := range rows {
 		s, err := k.Open(row.ID, row.Sealed)
 		if err != nil {
-			return nil, nil, err
+			unopened = err
+			continue
 		}
 		out = append(out, Candidate{ID: row.ID, Secret: s, LastUsedAt: row.LastUsedAt})
+	}
+	if len(out) == 0 && unopened != nil {
+		return nil, nil, unopened
 	}
 	return r, out, nil
 }

@@ -535,3 +535,30 @@ func (e *Env) Walk(token, query string, vars map[string]any, path []string, size
 	}
 	return ids
 }
+
+// CollectIDs walks a JSON document and returns every "id" value: what an
+// isolation test compares with another tenant's IDs.
+func CollectIDs(raw json.RawMessage) []string {
+	var v any
+	_ = json.Unmarshal(raw, &v)
+	var out []string
+	var walk func(any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, val := range x {
+				if s, ok := val.(string); ok && k == "id" {
+					out = append(out, s)
+					continue
+				}
+				walk(val)
+			}
+		case []any:
+			for _, val := range x {
+				walk(val)
+			}
+		}
+	}
+	walk(v)
+	return out
+}

@@ -448,7 +448,7 @@ func TestWebhookTenantIsolation(t *testing.T) {
 		if len(lists.Errors) > 0 {
 			t.Fatal(string(lists.Raw))
 		}
-		for _, id := range collectIDs(lists.Data) {
+		for _, id := range apitest.CollectIDs(lists.Data) {
 			for _, bid := range bIDs {
 				if id == bid {
 					t.Fatalf("A lists %s: %s", id, lists.Raw)
@@ -596,32 +596,6 @@ func TestWebhookTwoInstancesDeliverOnce(t *testing.T) {
 			seen[id] = true
 		}
 	}, allowPrivate)
-}
-
-// collectIDs walks a JSON document and returns every "id" value.
-func collectIDs(raw json.RawMessage) []string {
-	var v any
-	_ = json.Unmarshal(raw, &v)
-	var out []string
-	var walk func(any)
-	walk = func(v any) {
-		switch x := v.(type) {
-		case map[string]any:
-			for k, val := range x {
-				if s, ok := val.(string); ok && k == "id" {
-					out = append(out, s)
-					continue
-				}
-				walk(val)
-			}
-		case []any:
-			for _, val := range x {
-				walk(val)
-			}
-		}
-	}
-	walk(v)
-	return out
 }
 
 // TestStaleEventAfterTheClockMoves: advancing the sandbox clock past the

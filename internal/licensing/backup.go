@@ -14,6 +14,7 @@ import (
 	"clnd/internal/billing"
 	"clnd/internal/clock"
 	"clnd/internal/events"
+	"clnd/internal/money"
 	"clnd/internal/pricelist"
 	"clnd/internal/store"
 )
@@ -82,18 +83,22 @@ func (sizes BackupSizes) create(ctx context.Context, tx *ent.Tx, lic *ent.IPLice
 	if err != nil {
 		return nil, err
 	}
-	err = billing.Open(ctx, tx, billing.Run{
-		ResellerID:  lic.ResellerID,
-		Kind:        billablerun.KindBACKUP,
-		SubjectID:   b.ID,
-		Description: backupRunDescription(lic.IP, sizeGB, dc.Code),
-		Quantity:    sizeGB,
-		UnitPrice:   perGB,
-	}, at)
-	if err != nil {
+	if err := openBackupRun(ctx, tx, lic, b, dc, perGB, at); err != nil {
 		return nil, err
 	}
 	return b, emitBackup(ctx, tx, events.BackupActivated, b, perGB)
+}
+
+// openBackupRun opens the billable run of a backup at its size from at.
+func openBackupRun(ctx context.Context, tx *ent.Tx, lic *ent.IPLicense, b *ent.Backup, dc *ent.Datacenter, perGB money.Cents, at time.Time) error {
+	return billing.Open(ctx, tx, billing.Run{
+		ResellerID:  lic.ResellerID,
+		Kind:        billablerun.KindBACKUP,
+		SubjectID:   b.ID,
+		Description: backupRunDescription(lic.IP, b.SizeGB, dc.Code),
+		Quantity:    b.SizeGB,
+		UnitPrice:   perGB,
+	}, at)
 }
 
 // backupRunDescription names a backup's billable run (and so its invoice item).

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"clnd/ent"
-	"clnd/ent/billablerun"
 	"clnd/ent/iplicense"
 	"clnd/internal/accounts"
 	"clnd/internal/apperr"
@@ -66,15 +65,7 @@ func (sizes BackupSizes) Resize(ctx context.Context, tx *ent.Tx, licenseID strin
 	if err := billing.Close(ctx, tx, b.ID, now); err != nil {
 		return nil, err
 	}
-	err = billing.Open(ctx, tx, billing.Run{
-		ResellerID:  lic.ResellerID,
-		Kind:        billablerun.KindBACKUP,
-		SubjectID:   b.ID,
-		Description: backupRunDescription(lic.IP, sizeGB, dc.Code),
-		Quantity:    sizeGB,
-		UnitPrice:   perGB,
-	}, now)
-	if err != nil {
+	if err := openBackupRun(ctx, tx, lic, b, dc, perGB, now); err != nil {
 		return nil, err
 	}
 	return b, emitBackup(ctx, tx, events.BackupResized, b, perGB)

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -11,32 +10,6 @@ import (
 	"clnd/internal/seed"
 	"clnd/internal/viewer"
 )
-
-// collectIDs walks a JSON document and returns every "id" value.
-func collectIDs(raw json.RawMessage) []string {
-	var v any
-	_ = json.Unmarshal(raw, &v)
-	var out []string
-	var walk func(any)
-	walk = func(v any) {
-		switch x := v.(type) {
-		case map[string]any:
-			for k, val := range x {
-				if s, ok := val.(string); ok && k == "id" {
-					out = append(out, s)
-					continue
-				}
-				walk(val)
-			}
-		case []any:
-			for _, val := range x {
-				walk(val)
-			}
-		}
-	}
-	walk(v)
-	return out
-}
 
 const everythingOfAReseller = `query($login: String!) {
 	resellers(first: 1, where: {login: $login}) { edges { node { id
@@ -72,7 +45,7 @@ func TestTenantIsolation(t *testing.T) {
 		if len(bReseller.Errors) > 0 {
 			t.Fatalf("reading B: %s", bReseller.Raw)
 		}
-		bIDs := append(collectIDs(bReseller.Data), tok.CreateAPIToken.APIToken.ID)
+		bIDs := append(apitest.CollectIDs(bReseller.Data), tok.CreateAPIToken.APIToken.ID)
 		var bID string
 		for _, id := range bIDs {
 			if strings.HasPrefix(id, "rsl_") {
@@ -133,7 +106,7 @@ func TestTenantIsolation(t *testing.T) {
 			if len(lists.Errors) > 0 {
 				t.Fatalf("lists: %s", lists.Raw)
 			}
-			for _, id := range collectIDs(lists.Data) {
+			for _, id := range apitest.CollectIDs(lists.Data) {
 				for _, bid := range bIDs {
 					if id == bid {
 						t.Fatalf("%s of A lists B's %s: %s", who.name, id, lists.Raw)

@@ -34,6 +34,16 @@ type NewIPLicense struct {
 // in tx. One address holds at most one license per product family across
 // all resellers: the unique index decides, so concurrent adds cannot both win.
 func CreateIPLicense(ctx context.Context, tx *ent.Tx, n NewIPLicense) (*ent.IPLicense, error) {
+	lic, err := createIPLicense(ctx, tx, n)
+	if err != nil {
+		return nil, err
+	}
+	return lic, emitLicense(ctx, tx, events.LicenseAdded, lic)
+}
+
+// createIPLicense is CreateIPLicense without its event: an import writes
+// the events of all its licenses at once.
+func createIPLicense(ctx context.Context, tx *ent.Tx, n NewIPLicense) (*ent.IPLicense, error) {
 	entry, ok := catalog.Lookup(n.Type)
 	if !ok {
 		return nil, apperr.Input("type", "unknown license type %q", n.Type)
@@ -85,5 +95,5 @@ func CreateIPLicense(ctx context.Context, tx *ent.Tx, n NewIPLicense) (*ent.IPLi
 	if err != nil {
 		return nil, err
 	}
-	return lic, emitLicense(ctx, tx, events.LicenseAdded, lic)
+	return lic, nil
 }

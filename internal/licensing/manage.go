@@ -153,7 +153,7 @@ func ImportIPLicenses(ctx context.Context, tx *ent.Tx, resellerID string, licens
 			return nil, apperr.Input("addedAt", "license %d: addedAt must be a time in the past", i+1)
 		}
 		n.ResellerID = resellerID
-		lic, err := CreateIPLicense(ctx, tx, n)
+		lic, err := createIPLicense(ctx, tx, n)
 		if err != nil {
 			if e, ok := apperr.As(err); ok {
 				return nil, &apperr.Error{Code: e.Code, Field: e.Field, Message: fmt.Sprintf("license %d: %s", i+1, e.Message), Err: e.Err}
@@ -161,6 +161,9 @@ func ImportIPLicenses(ctx context.Context, tx *ent.Tx, resellerID string, licens
 			return nil, err
 		}
 		out = append(out, lic)
+	}
+	if err := emitLicenses(ctx, tx, events.LicenseAdded, out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -141,7 +141,8 @@ func iplRemove(h *Handler, ctx context.Context, tx *ent.Tx, p params) (any, erro
 	// the same time finishes first, and these are then what it left (on
 	// PostgreSQL the locked rows are read again once free; SQLite's
 	// transactions run one at a time).
-	held, err := q.Modify(store.ForUpdate).All(ctx)
+	// In ID order, as removeIPLicenses locks them: no lock-order deadlock.
+	held, err := q.Order(iplicense.ByID()).Modify(store.ForUpdate).All(ctx)
 	if err != nil || len(held) == 0 {
 		return true, err
 	}

@@ -123,7 +123,9 @@ func (h *Handler) authenticate(ctx context.Context, token string) (caller, error
 func (h *Handler) recordUse(ctx context.Context, secretID string, signed int64, now time.Time) error {
 	sys := viewer.SystemContext(ctx)
 	h.prune(sys, now)
-	keep := time.Unix(signed, 0).Add(MaxSkew)
+	// A minute past the token's own expiry: an instance whose clock runs
+	// ahead must not prune a use that a slower one would still accept.
+	keep := time.Unix(signed, 0).Add(MaxSkew + time.Minute)
 	if k := now.Add(RateWindow); k.After(keep) {
 		keep = k
 	}

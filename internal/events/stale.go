@@ -93,7 +93,7 @@ func claimStale(ctx context.Context, tx *ent.Tx, ids []string, cutoff time.Time)
 		// license checking in right now is not stale anyway; any other is
 		// claimed by the next sweep.
 		lockable := d.Select(iplicense.FieldID).From(sql.Table(iplicense.Table)).Where(cond).
-			ForUpdate(sql.WithLockAction(sql.SkipLocked))
+			For(sql.LockNoKeyUpdate, sql.WithLockAction(sql.SkipLocked))
 		cond = sql.And(sql.In(iplicense.FieldID, lockable), cond)
 	}
 	query, args := d.Update(iplicense.Table).

@@ -33,7 +33,8 @@ func RemoveIPLicenses(ctx context.Context, tx *ent.Tx, ids []string) ([]string, 
 	unique := dedupe(ids)
 	// Locked first: an activateBackup waiting on a license sees it removed
 	// afterwards, and one that came first has its backup read (and removed) here.
-	found, err := tx.IPLicense.Query().Where(iplicense.IDIn(unique...)).WithBackup().Modify(store.ForUpdate).All(ctx)
+	// In ID order, as ipl/remove.json locks them: no lock-order deadlock.
+	found, err := tx.IPLicense.Query().Where(iplicense.IDIn(unique...)).Order(iplicense.ByID()).WithBackup().Modify(store.ForUpdate).All(ctx)
 	if err != nil {
 		return nil, err
 	}

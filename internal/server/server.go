@@ -164,6 +164,19 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 			s.kickStale()
 			go runner.Kick(clock.NewContext(bg, s.clock))
 		}
+		if testClock != nil {
+			// Another instance may move the shared test clock: when this
+			// one's follows it (testclock.Follow), kick here too, so the
+			// retries this instance snoozed by the old time run now.
+			s.stopped.Add(1)
+			go func() {
+				defer s.stopped.Done()
+				s.followClockMoves(bg, testClock, func() {
+					s.kickStale()
+					runner.Kick(clock.NewContext(bg, s.clock))
+				})
+			}()
+		}
 	}
 	s.stopped.Add(1)
 	go func() {
@@ -258,6 +271,25 @@ func (s *Server) sweep(ctx context.Context, svc *accounts.Service) {
 			} else if n > 0 {
 				s.log.Debug("swept expired rows", "rows", n)
 			}
+		}
+	}
+}
+
+// followClockMoves calls moved whenever the test clock's time changes,
+// looking every second, until ctx ends.
+func (s *Server) followClockMoves(ctx context.Context, c *clock.Frozen, moved func()) {
+	ticker := time.NewTicker(time.Second)
+	defer ticker.Stop()
+	last := c.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		if now := c.Now(); !now.Equal(last) {
+			last = now
+			moved()
 		}
 	}
 }

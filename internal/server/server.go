@@ -135,6 +135,7 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 	keyring := cfg.Keyring
 	if !keyring.Enabled() && cfg.Sandbox {
 		if keyring, err = sealed.SandboxKeyring(context.Background(), db.Client); err != nil {
+			s.cancel() // stops what New started: sweeps, reconciler, listener
 			return nil, fmt.Errorf("loading sandbox mode's secrets key: %w", err)
 		}
 	}

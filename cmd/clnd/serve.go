@@ -55,6 +55,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	issuerAddress := fs.String("issuer-address", env("CLND_ISSUER_ADDRESS", ""), `the issuer's postal address on the invoice PDFs; \n separates lines (CLND_ISSUER_ADDRESS)`)
 	issuerTaxID := fs.String("issuer-tax-id", env("CLND_ISSUER_TAX_ID", ""), "the issuer's tax or VAT ID on the invoice PDFs (CLND_ISSUER_TAX_ID)")
 	allowPrivate := fs.Bool("webhooks-allow-private", envBool("CLND_WEBHOOKS_ALLOW_PRIVATE"), "let webhook endpoints use http and private, loopback and link-local addresses: tests and local development only (CLND_WEBHOOKS_ALLOW_PRIVATE)")
+	eventRetention := fs.Duration("event-retention", envDuration("CLND_EVENT_RETENTION", events.DefaultRetention), "how long events and their finished webhook deliveries are kept; 0 keeps them forever (CLND_EVENT_RETENTION)")
 	webhookWorkers := fs.Int("webhook-workers", envInt("CLND_WEBHOOK_WORKERS", 20), "webhook deliveries this instance attempts at once; 0 delivers none here (CLND_WEBHOOK_WORKERS)")
 	logging := logFlagsOn(fs)
 	if err := fs.Parse(args); err != nil {
@@ -153,6 +154,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Keyring:          keyring,
 		Webhooks:         events.RunnerConfig{Workers: *webhookWorkers, AllowPrivate: *allowPrivate},
 		WebhooksDisabled: *webhookWorkers == 0,
+		EventRetention:   retention(*eventRetention),
 		CORSOrigins:      server.ParseList(*origins),
 		TrustedProxies:   trusted,
 		Sandbox:          *sandbox,
@@ -233,4 +235,12 @@ func secretsKeyring() (sealed.Keyring, error) {
 		return sealed.Keyring{}, nil
 	}
 	return sealed.ParseKey(v)
+}
+
+// retention maps the flag's "0 keeps forever" to the server's negative.
+func retention(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }

@@ -97,6 +97,9 @@ type Config struct {
 	// WebhooksDisabled runs no delivery workers on this instance (events are
 	// still written and queued; another instance delivers them).
 	WebhooksDisabled bool
+	// EventRetention is how long events (and their finished deliveries) are
+	// kept: events.DefaultRetention when zero, forever when negative.
+	EventRetention time.Duration
 }
 
 // AccountsService builds the account rules with the configured payment
@@ -142,6 +145,9 @@ func (c *Config) Defaults() {
 	}
 	if c.StaleAfter == 0 {
 		c.StaleAfter = 72 * time.Hour
+	}
+	if c.EventRetention == 0 {
+		c.EventRetention = events.DefaultRetention
 	}
 	if c.CheckInInterval == 0 {
 		c.CheckInInterval = time.Hour

@@ -256,8 +256,9 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 	return s, nil
 }
 
-// sweep removes expired sessions, login attempts and idempotency keys every
-// ten minutes (of wall time), until ctx ends.
+// sweep removes expired sessions, login attempts and idempotency keys, and
+// events past their retention, every ten minutes (of wall time), until ctx
+// ends.
 func (s *Server) sweep(ctx context.Context, svc *accounts.Service) {
 	ticker := time.NewTicker(10 * time.Minute)
 	defer ticker.Stop()
@@ -271,6 +272,12 @@ func (s *Server) sweep(ctx context.Context, svc *accounts.Service) {
 				s.log.Warn("sweeping expired rows", "err", err)
 			} else if n > 0 {
 				s.log.Debug("swept expired rows", "rows", n)
+			}
+			n, err = events.Prune(clock.NewContext(ctx, s.clock), s.db.Client, s.cfg.EventRetention)
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn("pruning old events", "err", err)
+			} else if n > 0 {
+				s.log.Debug("pruned old events", "events", n)
 			}
 		}
 	}

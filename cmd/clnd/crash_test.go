@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -36,10 +35,7 @@ func TestCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and kills processes")
 	}
-	bin := filepath.Join(t.TempDir(), "clnd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildClnd(t)
 	for _, c := range []struct {
 		name     string
 		scenario func(t *testing.T, bin, url string)

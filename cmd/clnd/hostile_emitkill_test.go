@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,10 +28,7 @@ func TestHostileKillMidEmitBurst(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and kills processes")
 	}
-	bin := filepath.Join(t.TempDir(), "clnd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildClnd(t)
 	for _, backend := range apitest.Backends {
 		t.Run(backend, func(t *testing.T) {
 			url := apitest.URL(t, backend)

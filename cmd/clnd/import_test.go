@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -21,10 +20,7 @@ import (
 func TestImportCLNRoundTrip(t *testing.T) {
 	var bin string
 	if !testing.Short() {
-		bin = filepath.Join(t.TempDir(), "clnd")
-		if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-			t.Fatalf("go build: %v\n%s", err, out)
-		}
+		bin = buildClnd(t)
 	}
 	for _, backend := range apitest.Backends {
 		t.Run(backend, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -165,4 +166,16 @@ func TestServeRefusesIncompletePaymentProviders(t *testing.T) {
 	if _, _, err := runCLI(t, "serve", "--card-gateway", "stripe", "--database-url", db); err == nil || !strings.Contains(err.Error(), "sandbox") {
 		t.Fatalf("production with the sandbox checkout: %v", err)
 	}
+}
+
+// buildClnd builds the clnd binary into the test's temporary folder, for
+// the tests that run real processes (Go's build cache makes all but the
+// first build a link).
+func buildClnd(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "clnd")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }

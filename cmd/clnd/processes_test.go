@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -29,10 +28,7 @@ func TestTwoProcessesShareCheckIns(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	dsn := pgtest.DSN(t)
-	bin := filepath.Join(t.TempDir(), "clnd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildClnd(t)
 	if out, err := exec.Command(bin, "migrate", "--database-url", dsn).CombinedOutput(); err != nil {
 		t.Fatalf("migrate: %v\n%s", err, out)
 	}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
@@ -358,7 +359,7 @@ func checkTypes(field string, types []string) ([]string, error) {
 }
 
 func checkDescription(d string) error {
-	if len([]rune(d)) > maxDescription {
+	if utf8.RuneCountInString(d) > maxDescription {
 		return apperr.Input("description", "at most %d characters", maxDescription)
 	}
 	return nil

@@ -8,6 +8,7 @@ package checkin
 
 import (
 	"context"
+	"database/sql"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -62,6 +63,10 @@ type Service struct {
 	announced chan struct{}
 
 	batches, checkIns atomic.Int64
+
+	// stmts are the prepared statements of the PostgreSQL write path.
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt
 }
 
 // Stats are how many batches were written and how many check-ins they held.

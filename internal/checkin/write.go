@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lib/pq"
+
 	"clnd/internal/catalog"
 	"clnd/internal/live"
 	"clnd/internal/viewer"
@@ -82,7 +84,11 @@ func (s *Service) announceWritten() {
 func (s *Service) announce(events []live.Event) {
 	if s.db.Postgres() {
 		ctx := viewer.SystemContext(context.Background())
-		if err := live.Notify(ctx, s.db.SQL, s.origin, events); err != nil {
+		stmt, err := s.prepared(ctx, live.NotifyStatement)
+		if err == nil {
+			_, err = stmt.ExecContext(ctx, live.NotifyArgs(s.origin, events)...)
+		}
+		if err != nil {
 			// The check-ins are written; other instances' subscribers miss
 			// these events, as they do while their LISTEN reconnects.
 			s.log.Error("notifying check-ins", "events", len(events), "err", err)
@@ -190,21 +196,17 @@ func (s *Service) touchServers(ctx context.Context, tx querier, byHash map[strin
 	return out, err
 }
 
-// touchChunk rows per statement keep parameters far below both drivers' limits.
+// touchChunk rows per statement keep SQLite's parameters far below its limit.
 const touchChunk = 1000
 
-// touchRows runs, per chunk of keys, one
-//
-//	WITH v(key, at, hostname) AS (VALUES ...)
-//	UPDATE table AS t SET last_check_in = v.at, hostname = ... FROM v
-//	WHERE t.keyColumn = v.key [AND live] RETURNING ...
-//
-// which finds and touches the rows in one statement. (SQLite allows only
-// unqualified columns of the updated table in RETURNING; v has none of them.)
-// On PostgreSQL the statement is its own transaction, and its commit does
-// not wait for the WAL flush: a check-in is telemetry, not money, and a
-// database crash that forgets the last moments of lastCheckIn harms nobody.
+// touchRows finds and touches the rows of the keys in one statement per
+// table and returns what RETURNING lists. On PostgreSQL (touchArrays) that
+// is one prepared statement over arrays, whatever the batch size; on SQLite
+// (touchValues) a VALUES list per chunk of keys.
 func (s *Service) touchRows(ctx context.Context, tx querier, touches map[string]touch, table, keyColumn, keyType, live, returning string, scan func(func(...any) error) error) error {
+	if len(touches) == 0 {
+		return nil
+	}
 	if live != "" {
 		live = " AND " + live
 	}
@@ -212,15 +214,14 @@ func (s *Service) touchRows(ctx context.Context, tx querier, touches map[string]
 	for k := range touches {
 		keys = append(keys, k)
 	}
+	if s.db.Postgres() {
+		return s.touchArrays(ctx, touches, keys, table, keyColumn, keyType, live, returning, scan)
+	}
 	for start := 0; start < len(keys); start += touchChunk {
 		chunk := keys[start:min(start+touchChunk, len(keys))]
 		var sb strings.Builder
 		args := make([]any, 0, 3*len(chunk))
-		sb.WriteString("WITH ")
-		if s.db.Postgres() {
-			sb.WriteString("async(off) AS (SELECT set_config('synchronous_commit', 'off', true)), ")
-		}
-		sb.WriteString("v(key, at, hostname) AS (VALUES ")
+		sb.WriteString("WITH v(key, at, hostname) AS (VALUES ")
 		for i, k := range chunk {
 			if i > 0 {
 				sb.WriteString(", ")
@@ -230,37 +231,95 @@ func (s *Service) touchRows(ctx context.Context, tx querier, touches map[string]
 			if keyType == "bytea" {
 				key = []byte(k)
 			}
-			if s.db.Postgres() {
-				n := len(args)
-				fmt.Fprintf(&sb, "(CAST($%d AS %s), CAST($%d AS timestamptz), CAST($%d AS text))", n+1, keyType, n+2, n+3)
-			} else {
-				sb.WriteString("(?, ?, ?)")
-			}
+			sb.WriteString("(?, ?, ?)")
 			args = append(args, key, t.at, t.hostname)
 		}
-		from := "v"
-		if s.db.Postgres() {
-			from = "v CROSS JOIN async"
-		}
+		// SQLite allows only unqualified columns of the updated table in
+		// RETURNING; v has none of them.
 		fmt.Fprintf(&sb, ") UPDATE %s AS t SET last_check_in = v.at, "+
 			"hostname = CASE WHEN v.hostname = '' THEN t.hostname ELSE v.hostname END "+
-			"FROM %s WHERE t.%s = v.key%s RETURNING %s", table, from, keyColumn, live, returning)
+			"FROM v WHERE t.%s = v.key%s RETURNING %s", table, keyColumn, live, returning)
 		rows, err := tx.QueryContext(ctx, sb.String(), args...)
-		if err != nil {
-			return fmt.Errorf("recording check-ins in %s: %w", table, err)
-		}
-		for rows.Next() {
-			if err := scan(rows.Scan); err != nil {
-				rows.Close()
-				return err
-			}
-		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		if err := rows.Err(); err != nil {
+		if err := scanAll(rows, err, table, scan); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// touchArrays is touchRows on PostgreSQL:
+//
+//	WITH async(off) AS (SELECT set_config('synchronous_commit', 'off', true))
+//	UPDATE table AS t SET last_check_in = v.at, hostname = ...
+//	FROM unnest($1::keyType[], $2::timestamptz[], $3::text[]) AS v(key, at, hostname) CROSS JOIN async
+//	WHERE t.keyColumn = v.key [AND live] RETURNING ...
+//
+// The text never changes with the batch, so it is prepared once (per
+// connection, by database/sql) and its generic plan (index lookups, one per
+// key) is reused: parsing and planning a VALUES list of a batch's size cost
+// about as much as executing it. The statement is its own transaction, and
+// its commit does not wait for the WAL flush: a check-in is telemetry, not
+// money, and a database crash that forgets the last moments of lastCheckIn
+// harms nobody.
+func (s *Service) touchArrays(ctx context.Context, touches map[string]touch, keys []string, table, keyColumn, keyType, live, returning string, scan func(func(...any) error) error) error {
+	query := fmt.Sprintf("WITH async(off) AS (SELECT set_config('synchronous_commit', 'off', true)) "+
+		"UPDATE %s AS t SET last_check_in = v.at, hostname = CASE WHEN v.hostname = '' THEN t.hostname ELSE v.hostname END "+
+		"FROM unnest(CAST($1 AS %s[]), CAST($2 AS timestamptz[]), CAST($3 AS text[])) AS v(key, at, hostname) CROSS JOIN async "+
+		"WHERE t.%s = v.key%s RETURNING t.%s", table, keyType, keyColumn, live, strings.ReplaceAll(returning, ", ", ", t."))
+	stmt, err := s.prepared(ctx, query)
+	if err != nil {
+		return fmt.Errorf("recording check-ins in %s: %w", table, err)
+	}
+	ats := make([]string, len(keys))
+	hostnames := make([]string, len(keys))
+	for i, k := range keys {
+		t := touches[k]
+		ats[i] = t.at.UTC().Format(time.RFC3339Nano)
+		hostnames[i] = t.hostname
+	}
+	var keyArray any = pq.StringArray(keys)
+	if keyType == "bytea" {
+		hashes := make(pq.ByteaArray, len(keys))
+		for i, k := range keys {
+			hashes[i] = []byte(k)
+		}
+		keyArray = hashes
+	}
+	rows, err := stmt.QueryContext(ctx, keyArray, pq.StringArray(ats), pq.StringArray(hostnames))
+	return scanAll(rows, err, table, scan)
+}
+
+// prepared returns the statement for query, preparing it the first time.
+func (s *Service) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if stmt, ok := s.stmts[query]; ok {
+		return stmt, nil
+	}
+	stmt, err := s.db.SQL.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if s.stmts == nil {
+		s.stmts = map[string]*sql.Stmt{}
+	}
+	s.stmts[query] = stmt
+	return stmt, nil
+}
+
+// scanAll scans every row of a touch statement and closes them.
+func scanAll(rows *sql.Rows, err error, table string, scan func(func(...any) error) error) error {
+	if err != nil {
+		return fmt.Errorf("recording check-ins in %s: %w", table, err)
+	}
+	for rows.Next() {
+		if err := scan(rows.Scan); err != nil {
+			rows.Close()
+			return err
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	return rows.Err()
 }

@@ -29,28 +29,19 @@ type envelope struct {
 	Events []Event `json:"e"`
 }
 
-// Notify queues the events for every instance inside tx: PostgreSQL
-// delivers a notification only when its transaction commits, so a rolled-back
-// check-in is never announced. Events are packed many to a payload, never
-// one NOTIFY per check-in.
-func Notify(ctx context.Context, tx interface {
-	ExecContext(context.Context, string, ...any) (sql.Result, error)
-}, origin string, events []Event) error {
-	payloads := pack(origin, events)
-	// One statement for all of them. It also turns off waiting for the WAL
-	// flush at commit: a check-in is telemetry, not money, and a crash that
-	// forgets the last moments of lastCheckIn harms nobody.
-	var sb strings.Builder
-	sb.WriteString("SELECT set_config('synchronous_commit', 'off', true)")
-	args := []any{Channel}
-	for _, p := range payloads {
-		args = append(args, p)
-		fmt.Fprintf(&sb, ", pg_notify($1, $%d)", len(args))
-	}
-	if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
-		return fmt.Errorf("notifying check-ins: %w", err)
-	}
-	return nil
+// NotifyStatement queues events for every instance (NotifyArgs): PostgreSQL
+// delivers a notification only when its transaction commits, so a
+// rolled-back check-in is never announced. Events are packed many to a
+// payload, never one NOTIFY per check-in, and the text is the same whatever
+// their number, so a caller may keep it prepared. It also
+// turns off waiting for the WAL flush at commit: a check-in is telemetry,
+// not money, and a crash that forgets the last moments of lastCheckIn harms
+// nobody.
+const NotifyStatement = "SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, p) FROM unnest(CAST($2 AS text[])) AS p"
+
+// NotifyArgs are NotifyStatement's arguments for the events.
+func NotifyArgs(origin string, events []Event) []any {
+	return []any{Channel, pq.StringArray(pack(origin, events))}
 }
 
 // NotifyRevoked tells every instance, once tx commits, that a credential was
@@ -65,27 +56,29 @@ func NotifyRevoked(ctx context.Context, tx interface {
 	return nil
 }
 
+// pack encodes the events as envelopes of at most maxPayload bytes, each
+// event encoded once: {"o":origin,"e":[event,...]}.
 func pack(origin string, events []Event) []string {
+	head, _ := json.Marshal(origin)
+	head = append(append([]byte(`{"o":`), head...), `,"e":[`...)
 	var payloads []string
-	batch := envelope{Origin: origin}
-	size := 0
-	flush := func() {
-		if len(batch.Events) == 0 {
-			return
-		}
-		b, _ := json.Marshal(batch)
-		payloads = append(payloads, string(b))
-		batch.Events, size = nil, 0
-	}
+	buf := append([]byte(nil), head...)
+	n := 0
 	for _, e := range events {
 		b, _ := json.Marshal(e)
-		if size+len(b)+64 > maxPayload {
-			flush()
+		if n > 0 && len(buf)+1+len(b)+2 > maxPayload {
+			payloads = append(payloads, string(append(buf, "]}"...)))
+			buf, n = append(buf[:0], head...), 0
 		}
-		batch.Events = append(batch.Events, e)
-		size += len(b) + 1
+		if n > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, b...)
+		n++
 	}
-	flush()
+	if n > 0 {
+		payloads = append(payloads, string(append(buf, "]}"...)))
+	}
 	return payloads
 }
 

@@ -75,9 +75,8 @@ func (s *Server) leanCheckIn(w http.ResponseWriter, r *http.Request) {
 	buf = append(buf, `],"nextCheckInAfter":"`...)
 	buf = now.Add(s.cfg.CheckInInterval).UTC().AppendFormat(buf, time.RFC3339Nano)
 	buf = append(buf, "\"}\n"...)
-	h := w.Header()
-	h["Content-Type"] = jsonContentType
-	h["Content-Length"] = []string{strconv.Itoa(len(buf))}
+	// net/http sets Content-Length itself for an answer this small.
+	w.Header()["Content-Type"] = jsonContentType
 	_, _ = w.Write(buf)
 }
 
@@ -92,7 +91,7 @@ func readCheckIn(r *http.Request) (checkInInput, int, error) {
 		// A credential in a URL ends up in access logs.
 		return in, http.StatusBadRequest, apperr.New(apperr.BadUserInput, "send hostname and credential in the request body, not the URL")
 	}
-	body, err := io.ReadAll(r.Body)
+	body, err := bodyBytes(r)
 	if err != nil {
 		return in, http.StatusBadRequest, apperr.New(apperr.BadUserInput, "the request body could not be read")
 	}
@@ -121,6 +120,15 @@ func readCheckIn(r *http.Request) (checkInInput, int, error) {
 // hostname), and an unknown one is refused rather than ignored, so a typo
 // does not check in without what was meant.
 func decodeCheckInJSON(body []byte, in *checkInInput) error {
+	if decodeCheckInPlain(body, in) {
+		return nil
+	}
+	*in = checkInInput{}
+	return decodeCheckInJSONStrict(body, in)
+}
+
+// decodeCheckInJSONStrict is decodeCheckInJSON through encoding/json.
+func decodeCheckInJSONStrict(body []byte, in *checkInInput) error {
 	notObject := apperr.New(apperr.BadUserInput, "the request body must be a JSON object")
 	notJSON := apperr.New(apperr.BadUserInput, "the request body is not valid JSON")
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -166,6 +174,87 @@ func decodeCheckInJSON(body []byte, in *checkInInput) error {
 		return notJSON
 	}
 	return nil
+}
+
+// decodeCheckInPlain reads the body agents send, an object of plain
+// strings ({"hostname":"web1.example.com"}), without encoding/json's
+// decoder, and reports whether it could. Anything else — an escape, a
+// non-ASCII byte, null, an unknown or repeated key, malformed JSON — is left
+// to the strict decoder, which reads it or refuses it; where this reads a
+// body, both read the same (FuzzCheckInPlainJSON).
+func decodeCheckInPlain(body []byte, in *checkInInput) bool {
+	i := skipJSONSpace(body, 0)
+	if i == len(body) || body[i] != '{' {
+		return false
+	}
+	i = skipJSONSpace(body, i+1)
+	if i < len(body) && body[i] == '}' {
+		return skipJSONSpace(body, i+1) == len(body)
+	}
+	for {
+		key, next, ok := plainJSONString(body, i)
+		if !ok {
+			return false
+		}
+		i = skipJSONSpace(body, next)
+		if i == len(body) || body[i] != ':' {
+			return false
+		}
+		value, next, ok := plainJSONString(body, skipJSONSpace(body, i+1))
+		if !ok {
+			return false
+		}
+		var dst **string
+		switch string(key) {
+		case "hostname":
+			dst = &in.Hostname
+		case "credential":
+			dst = &in.Credential
+		default:
+			return false
+		}
+		if *dst != nil {
+			return false
+		}
+		v := string(value)
+		*dst = &v
+		i = skipJSONSpace(body, next)
+		if i == len(body) {
+			return false
+		}
+		switch body[i] {
+		case ',':
+			i = skipJSONSpace(body, i+1)
+		case '}':
+			return skipJSONSpace(body, i+1) == len(body)
+		default:
+			return false
+		}
+	}
+}
+
+// plainJSONString reads a JSON string at body[i] made only of printable
+// ASCII without escapes, and returns its contents and the index after it.
+func plainJSONString(body []byte, i int) ([]byte, int, bool) {
+	if i >= len(body) || body[i] != '"' {
+		return nil, 0, false
+	}
+	for j := i + 1; j < len(body); j++ {
+		switch c := body[j]; {
+		case c == '"':
+			return body[i+1 : j], j + 1, true
+		case c < 0x20 || c == '\\' || c >= 0x80:
+			return nil, 0, false
+		}
+	}
+	return nil, 0, false
+}
+
+func skipJSONSpace(body []byte, i int) int {
+	for i < len(body) && (body[i] == ' ' || body[i] == '\t' || body[i] == '\n' || body[i] == '\r') {
+		i++
+	}
+	return i
 }
 
 func decodeCheckInForm(body []byte, in *checkInInput) error {

@@ -493,7 +493,15 @@ func (s *Server) withRequest(next http.Handler) http.Handler {
 		ctx = clock.NewContext(ctx, s.clock)
 		// Events that show a license's status use the configured window.
 		ctx = licensing.WithStaleAfter(ctx, s.cfg.StaleAfter)
-		ctx = idempotency.WithHeaderKey(ctx, r.Header.Get("Idempotency-Key"))
+		if key := r.Header.Get("Idempotency-Key"); key != "" {
+			ctx = idempotency.WithHeaderKey(ctx, key)
+		}
+		if !s.log.Enabled(ctx, slog.LevelDebug) {
+			// The log line's arguments and the status recorder cost a
+			// check-in several allocations, for a line nobody reads.
+			next.ServeHTTP(w, r.WithContext(ctx))
+			return
+		}
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r.WithContext(ctx))
 		s.log.DebugContext(ctx, "request", "method", r.Method, "path", r.URL.Path,
@@ -574,7 +582,18 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 			return
 		}
 		if r.Body != nil && r.Body != http.NoBody {
-			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+			var body []byte
+			var err error
+			if r.ContentLength >= 0 && r.ContentLength <= preallocatedBody {
+				// net/http reads no further than Content-Length: the body is
+				// exactly this long, or cut short (an error). Only small
+				// bodies are allocated before they arrive, so a client cannot
+				// make clnd hold a megabyte per connection by promising one.
+				body = make([]byte, r.ContentLength)
+				_, err = io.ReadFull(r.Body, body)
+			} else {
+				body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+			}
 			var maxErr *http.MaxBytesError
 			switch {
 			case errors.As(err, &maxErr):
@@ -590,10 +609,33 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 				writeError(w, http.StatusBadRequest, apperr.New(apperr.BadUserInput, "strings cannot contain NUL characters"))
 				return
 			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.Body = &heldBody{Reader: bytes.NewReader(body), bytes: body}
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// preallocatedBody is the largest body limitBody allocates in one piece
+// from its Content-Length, before reading it.
+const preallocatedBody = 64 << 10
+
+// heldBody is a request body limitBody read whole.
+type heldBody struct {
+	*bytes.Reader
+	bytes []byte
+}
+
+func (*heldBody) Close() error { return nil }
+
+// bodyBytes returns the body limitBody read, without copying it again.
+func bodyBytes(r *http.Request) ([]byte, error) {
+	if held, ok := r.Body.(*heldBody); ok {
+		return held.bytes, nil
+	}
+	if r.Body == nil {
+		return nil, nil
+	}
+	return io.ReadAll(r.Body)
 }
 
 // escapesNUL finds \u0000 in JSON or GraphQL text, unless its backslash is

@@ -29,6 +29,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	interpreted := fs.Bool("interpreted-reads", false, "run clnd with its read compiler off, as 'clnd serve --interpreted-reads'")
 	only := fs.String("only", "", "run one table: 'reads' (W1–W3) or 'checkins' (B3: check-ins ÷ single-row UPDATEs); default both")
 	checkInClients := fs.Int("checkin-clients", 64, "concurrent clients of the check-in table")
+	sides := fs.String("checkin-sides", "", "limit the check-in table to these sides, comma-separated (lean, lean+events, graphql); the UPDATEs always run")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measurements (clnd and the clients; not the seeding) to this file")
 	as := fs.String("as", bench.AsReseller, "who calls: 'reseller' (a READ API token of reseller "+bench.BenchReseller+") or 'operator' (every tenant)")
 	if err := fs.Parse(args); err != nil {
@@ -58,6 +59,15 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return fmt.Errorf("--first %q: want page sizes from 1 to 100", *firsts)
 		}
 		o.Firsts = append(o.Firsts, n)
+	}
+	for _, side := range strings.Split(*sides, ",") {
+		switch side = strings.TrimSpace(side); side {
+		case "":
+		case bench.SideLean, bench.SideLeanEvents, bench.SideGraphQL:
+			o.CheckInSides = append(o.CheckInSides, side)
+		default:
+			return fmt.Errorf("--checkin-sides: unknown side %q (want lean, lean+events or graphql)", side)
+		}
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)

@@ -64,6 +64,9 @@ type Options struct {
 	// CheckInClients is how many check-ins (and UPDATEs) are in flight at
 	// once: BENCH.md's B3 says 64.
 	CheckInClients int
+	// CheckInSides, when set, limits the check-in table to these sides
+	// (and the UPDATEs every ratio divides by).
+	CheckInSides []string
 	// Progress receives what the run is doing.
 	Progress io.Writer
 	// Profile, when set, receives a CPU profile of the measurements.

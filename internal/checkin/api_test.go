@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lib/pq"
+
 	"clnd/internal/apitest"
 	"clnd/internal/live"
 	"clnd/internal/pgtest"
@@ -348,4 +350,62 @@ func TestSlowSubscriberDoesNotSlowCheckIns(t *testing.T) {
 			t.Fatalf("the stuck subscriber held %d events before being dropped, want %d", n, live.SubscriberBuffer)
 		}
 	})
+}
+
+// An instance NOTIFYs its check-ins only while another instance has
+// subscribers (live.Presence): without any, or with subscribers on the
+// writing instance only, PostgreSQL carries nothing; once a subscription
+// has started on another instance, check-ins that follow reach it.
+func TestCheckInsNotifiedOnlyWhileAnotherInstanceSubscribes(t *testing.T) {
+	first := apitest.New(t, "postgres", apitest.WithoutShadow())
+	second := apitest.Reopen(t, first, apitest.WithoutShadow())
+	a := first.Register("alice")
+	first.AddLicense(a.Token, "203.0.113.10", "CLOUDLINUX_OS", "")
+
+	// A listener of our own sees every NOTIFY on the check-in channel.
+	notified := make(chan string, 100)
+	raw := pq.NewListener(first.DB.URL, 10*time.Millisecond, time.Second, nil)
+	defer raw.Close()
+	if err := raw.Listen(live.Channel); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for n := range raw.Notify {
+			if n != nil {
+				notified <- n.Extra
+			}
+		}
+	}()
+	quiet := func(why string) {
+		t.Helper()
+		select {
+		case payload := <-notified:
+			t.Fatalf("%s: a NOTIFY nobody delivers: %s", why, payload)
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+
+	first.CheckInFrom("203.0.113.10", "nobody-watches")
+	quiet("no subscribers anywhere")
+
+	local := first.Subscribe(a.Token, subscription, nil)
+	first.CheckInFrom("203.0.113.10", "watched-here")
+	if ev := next(t, local).Data.CheckIns; ev.Hostname != "watched-here" {
+		t.Fatalf("the local subscriber received %+v", ev)
+	}
+	quiet("subscribers on the writing instance only")
+
+	remote := second.Subscribe(a.Token, subscription, nil)
+	first.CheckInFrom("203.0.113.10", "watched-there")
+	if ev := next(t, remote).Data.CheckIns; ev.Hostname != "watched-there" {
+		t.Fatalf("the other instance's subscriber received %+v", ev)
+	}
+	select {
+	case payload := <-notified:
+		if !strings.Contains(payload, "watched-there") {
+			t.Fatalf("NOTIFY carried %s", payload)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no NOTIFY although another instance has a subscriber")
+	}
 }

@@ -59,7 +59,7 @@ type Service struct {
 	once  sync.Once
 	// written carries each written batch's events to the announcer, which
 	// NOTIFYs and publishes them while the flusher writes the next batch.
-	written   chan []live.Event
+	written   chan written
 	announced chan struct{}
 
 	batches, checkIns atomic.Int64
@@ -100,7 +100,7 @@ func New(db *store.DB, hub *live.Hub, origin string, log *slog.Logger, opts Opti
 		queue:     make(chan *pending, 4*opts.MaxBatch),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
-		written:   make(chan []live.Event, 64),
+		written:   make(chan written, 64),
 		announced: make(chan struct{}),
 	}
 	go s.run()
@@ -206,7 +206,7 @@ func (s *Service) drainAndStop() {
 
 // flush writes one batch and answers its check-ins.
 func (s *Service) flush(batch []*pending) {
-	events, err := s.write(batch)
+	w, err := s.write(batch)
 	s.batches.Add(1)
 	s.checkIns.Add(int64(len(batch)))
 	for _, p := range batch {
@@ -219,7 +219,7 @@ func (s *Service) flush(batch []*pending) {
 		s.log.Error("recording check-ins", "batch", len(batch), "err", err)
 		return
 	}
-	if len(events) > 0 {
-		s.written <- events // after commit: never announce what was not written
+	if len(w.events) > 0 {
+		s.written <- w // after commit: never announce what was not written
 	}
 }

@@ -34,25 +34,34 @@ type querier interface {
 // NOTIFY follows in its own statement (announce), so it is still never sent
 // for what was not written. (BEGIN, UPDATE, NOTIFY, COMMIT in one
 // transaction took four round trips, and under load a batch's latency is
-// its round trips.) SQLite writes in one local transaction.
-func (s *Service) write(batch []*pending) ([]live.Event, error) {
+// its round trips.) The same statement says whether another instance has
+// subscribers (live.Presence); when none has, there is no NOTIFY. SQLite
+// writes in one local transaction.
+func (s *Service) write(batch []*pending) (written, error) {
 	ctx := viewer.SystemContext(context.Background())
 	if s.db.Postgres() {
 		return s.record(ctx, s.db.SQL, batch)
 	}
 	tx, err := s.db.Client.Tx(ctx)
 	if err != nil {
-		return nil, err
+		return written{}, err
 	}
-	events, err := s.record(ctx, tx, batch)
+	w, err := s.record(ctx, tx, batch)
 	if err != nil {
 		_ = tx.Rollback()
-		return nil, err
+		return written{}, err
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, err
+		return written{}, err
 	}
-	return events, nil
+	return w, nil
+}
+
+// written are a written batch's events, and whether other instances have
+// subscribers to NOTIFY them for.
+type written struct {
+	events []live.Event
+	notify bool
 }
 
 // announceWritten sends written batches' events to every instance
@@ -62,7 +71,12 @@ func (s *Service) write(batch []*pending) ([]live.Event, error) {
 // check-ins are answered after one round trip, not two.
 func (s *Service) announceWritten() {
 	defer close(s.announced)
-	for events := range s.written {
+	for w := range s.written {
+		events := w.events
+		var notify []live.Event
+		if w.notify {
+			notify = w.events
+		}
 	more:
 		for {
 			select {
@@ -70,34 +84,37 @@ func (s *Service) announceWritten() {
 				if !ok {
 					break more
 				}
-				events = append(events, next...)
+				events = append(events, next.events...)
+				if next.notify {
+					notify = append(notify, next.events...)
+				}
 			default:
 				break more
 			}
 		}
-		s.announce(events)
+		s.announce(events, notify)
 	}
 }
 
-// announce sends events to every instance (NOTIFY, on PostgreSQL) and to
-// this instance's subscribers.
-func (s *Service) announce(events []live.Event) {
-	if s.db.Postgres() {
+// announce sends events to this instance's subscribers and notify (a part
+// of them, or all) to the other instances (NOTIFY, on PostgreSQL).
+func (s *Service) announce(events, notify []live.Event) {
+	if len(notify) > 0 {
 		ctx := viewer.SystemContext(context.Background())
 		stmt, err := s.prepared(ctx, live.NotifyStatement)
 		if err == nil {
-			_, err = stmt.ExecContext(ctx, live.NotifyArgs(s.origin, events)...)
+			_, err = stmt.ExecContext(ctx, live.NotifyArgs(s.origin, notify)...)
 		}
 		if err != nil {
 			// The check-ins are written; other instances' subscribers miss
 			// these events, as they do while their LISTEN reconnects.
-			s.log.Error("notifying check-ins", "events", len(events), "err", err)
+			s.log.Error("notifying check-ins", "events", len(notify), "err", err)
 		}
 	}
 	s.hub.Publish(events)
 }
 
-func (s *Service) record(ctx context.Context, tx querier, batch []*pending) ([]live.Event, error) {
+func (s *Service) record(ctx context.Context, tx querier, batch []*pending) (written, error) {
 	byIP := map[string]touch{}
 	byHash := map[string]touch{}
 	for _, p := range batch {
@@ -108,13 +125,13 @@ func (s *Service) record(ctx context.Context, tx querier, batch []*pending) ([]l
 			byIP[p.ip] = newer(byIP[p.ip], t)
 		}
 	}
-	licenses, err := s.touchLicenses(ctx, tx, byIP)
+	licenses, notifyLicenses, err := s.touchLicenses(ctx, tx, byIP)
 	if err != nil {
-		return nil, err
+		return written{}, err
 	}
-	servers, err := s.touchServers(ctx, tx, byHash)
+	servers, notifyServers, err := s.touchServers(ctx, tx, byHash)
 	if err != nil {
-		return nil, err
+		return written{}, err
 	}
 	var events []live.Event
 	for _, p := range batch {
@@ -137,7 +154,7 @@ func (s *Service) record(ctx context.Context, tx querier, batch []*pending) ([]l
 				LicenseID: l.id, LicenseType: l.typ})
 		}
 	}
-	return events, nil
+	return written{events: events, notify: notifyLicenses || notifyServers}, nil
 }
 
 func newer(old, t touch) touch {
@@ -157,11 +174,11 @@ type touchedLicense struct {
 
 // touchLicenses sets last_check_in (and hostname, when one was sent) of every
 // license on the addresses and returns them by address.
-func (s *Service) touchLicenses(ctx context.Context, tx querier, byIP map[string]touch) (map[string][]touchedLicense, error) {
+func (s *Service) touchLicenses(ctx context.Context, tx querier, byIP map[string]touch) (map[string][]touchedLicense, bool, error) {
 	out := map[string][]touchedLicense{}
 	// Removed licenses stay in the table for their invoices; they are
 	// licensed no more and are not touched.
-	err := s.touchRows(ctx, tx, byIP, "ip_licenses", "ip", "text", "t.removed_at IS NULL",
+	notify, err := s.touchRows(ctx, tx, byIP, "ip_licenses", "ip", "text", "t.removed_at IS NULL",
 		"id, ip, type, reseller_id",
 		func(scan func(...any) error) error {
 			var l touchedLicense
@@ -172,7 +189,7 @@ func (s *Service) touchLicenses(ctx context.Context, tx querier, byIP map[string
 			out[ip] = append(out[ip], l)
 			return nil
 		})
-	return out, err
+	return out, notify, err
 }
 
 type touchedServer struct {
@@ -180,9 +197,9 @@ type touchedServer struct {
 }
 
 // touchServers does the same for servers, found by their credential's hash.
-func (s *Service) touchServers(ctx context.Context, tx querier, byHash map[string]touch) (map[string]touchedServer, error) {
+func (s *Service) touchServers(ctx context.Context, tx querier, byHash map[string]touch) (map[string]touchedServer, bool, error) {
 	out := map[string]touchedServer{}
-	err := s.touchRows(ctx, tx, byHash, "servers", "credential_hash", "bytea", "",
+	notify, err := s.touchRows(ctx, tx, byHash, "servers", "credential_hash", "bytea", "",
 		"id, ip, reseller_id, server_account_id, credential_hash",
 		func(scan func(...any) error) error {
 			var srv touchedServer
@@ -193,29 +210,30 @@ func (s *Service) touchServers(ctx context.Context, tx querier, byHash map[strin
 			out[string(hash)] = srv
 			return nil
 		})
-	return out, err
+	return out, notify, err
 }
 
 // touchChunk rows per statement keep SQLite's parameters far below its limit.
 const touchChunk = 1000
 
 // touchRows finds and touches the rows of the keys in one statement per
-// table and returns what RETURNING lists. On PostgreSQL (touchArrays) that
-// is one prepared statement over arrays, whatever the batch size; on SQLite
-// (touchValues) a VALUES list per chunk of keys.
-func (s *Service) touchRows(ctx context.Context, tx querier, touches map[string]touch, table, keyColumn, keyType, live, returning string, scan func(func(...any) error) error) error {
+// table and scans what RETURNING lists. On PostgreSQL (touchArrays) that is
+// one prepared statement over arrays, whatever the batch size, which also
+// says whether another instance has subscribers (notify); on SQLite a
+// VALUES list per chunk of keys.
+func (s *Service) touchRows(ctx context.Context, tx querier, touches map[string]touch, table, keyColumn, keyType, alive, returning string, scan func(func(...any) error) error) (notify bool, err error) {
 	if len(touches) == 0 {
-		return nil
+		return false, nil
 	}
-	if live != "" {
-		live = " AND " + live
+	if alive != "" {
+		alive = " AND " + alive
 	}
 	keys := make([]string, 0, len(touches))
 	for k := range touches {
 		keys = append(keys, k)
 	}
 	if s.db.Postgres() {
-		return s.touchArrays(ctx, touches, keys, table, keyColumn, keyType, live, returning, scan)
+		return s.touchArrays(ctx, touches, keys, table, keyColumn, keyType, alive, returning, scan)
 	}
 	for start := 0; start < len(keys); start += touchChunk {
 		chunk := keys[start:min(start+touchChunk, len(keys))]
@@ -238,21 +256,22 @@ func (s *Service) touchRows(ctx context.Context, tx querier, touches map[string]
 		// RETURNING; v has none of them.
 		fmt.Fprintf(&sb, ") UPDATE %s AS t SET last_check_in = v.at, "+
 			"hostname = CASE WHEN v.hostname = '' THEN t.hostname ELSE v.hostname END "+
-			"FROM v WHERE t.%s = v.key%s RETURNING %s", table, keyColumn, live, returning)
+			"FROM v WHERE t.%s = v.key%s RETURNING %s", table, keyColumn, alive, returning)
 		rows, err := tx.QueryContext(ctx, sb.String(), args...)
 		if err := scanAll(rows, err, table, scan); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return nil
+	return false, nil
 }
 
 // touchArrays is touchRows on PostgreSQL:
 //
-//	WITH async(off) AS (SELECT set_config('synchronous_commit', 'off', true))
+//	WITH async(off) AS (SELECT set_config('synchronous_commit', 'off', true)),
+//	  peers(notify) AS (SELECT <another instance has subscribers>)
 //	UPDATE table AS t SET last_check_in = v.at, hostname = ...
-//	FROM unnest($1::keyType[], $2::timestamptz[], $3::text[]) AS v(key, at, hostname) CROSS JOIN async
-//	WHERE t.keyColumn = v.key [AND live] RETURNING ...
+//	FROM unnest($1::keyType[], $2::timestamptz[], $3::text[]) AS v(key, at, hostname) CROSS JOIN async CROSS JOIN peers
+//	WHERE t.keyColumn = v.key [AND alive] RETURNING ..., peers.notify
 //
 // The text never changes with the batch, so it is prepared once (per
 // connection, by database/sql) and its generic plan (index lookups, one per
@@ -261,14 +280,15 @@ func (s *Service) touchRows(ctx context.Context, tx querier, touches map[string]
 // its commit does not wait for the WAL flush: a check-in is telemetry, not
 // money, and a database crash that forgets the last moments of lastCheckIn
 // harms nobody.
-func (s *Service) touchArrays(ctx context.Context, touches map[string]touch, keys []string, table, keyColumn, keyType, live, returning string, scan func(func(...any) error) error) error {
-	query := fmt.Sprintf("WITH async(off) AS (SELECT set_config('synchronous_commit', 'off', true)) "+
+func (s *Service) touchArrays(ctx context.Context, touches map[string]touch, keys []string, table, keyColumn, keyType, alive, returning string, scan func(func(...any) error) error) (bool, error) {
+	query := fmt.Sprintf("WITH async(off) AS (SELECT set_config('synchronous_commit', 'off', true)), "+
+		"peers(notify) AS (SELECT %s) "+
 		"UPDATE %s AS t SET last_check_in = v.at, hostname = CASE WHEN v.hostname = '' THEN t.hostname ELSE v.hostname END "+
-		"FROM unnest(CAST($1 AS %s[]), CAST($2 AS timestamptz[]), CAST($3 AS text[])) AS v(key, at, hostname) CROSS JOIN async "+
-		"WHERE t.%s = v.key%s RETURNING t.%s", table, keyType, keyColumn, live, strings.ReplaceAll(returning, ", ", ", t."))
+		"FROM unnest(CAST($1 AS %s[]), CAST($2 AS timestamptz[]), CAST($3 AS text[])) AS v(key, at, hostname) CROSS JOIN async CROSS JOIN peers "+
+		"WHERE t.%s = v.key%s RETURNING t.%s, peers.notify", live.PresentElsewhere(4), table, keyType, keyColumn, alive, strings.ReplaceAll(returning, ", ", ", t."))
 	stmt, err := s.prepared(ctx, query)
 	if err != nil {
-		return fmt.Errorf("recording check-ins in %s: %w", table, err)
+		return false, fmt.Errorf("recording check-ins in %s: %w", table, err)
 	}
 	ats := make([]string, len(keys))
 	hostnames := make([]string, len(keys))
@@ -285,8 +305,12 @@ func (s *Service) touchArrays(ctx context.Context, touches map[string]touch, key
 		}
 		keyArray = hashes
 	}
-	rows, err := stmt.QueryContext(ctx, keyArray, pq.StringArray(ats), pq.StringArray(hostnames))
-	return scanAll(rows, err, table, scan)
+	rows, err := stmt.QueryContext(ctx, keyArray, pq.StringArray(ats), pq.StringArray(hostnames), s.origin)
+	var notify bool
+	err = scanAll(rows, err, table, func(scanRow func(...any) error) error {
+		return scan(func(dest ...any) error { return scanRow(append(dest, &notify)...) })
+	})
+	return notify, err
 }
 
 // prepared returns the statement for query, preparing it the first time.

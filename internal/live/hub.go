@@ -20,6 +20,10 @@ type Hub struct {
 	delivered    atomic.Int64
 	disconnected atomic.Int64
 
+	// onSubscribe, when set (Presence), runs after a subscriber is
+	// registered, before Subscribe returns.
+	onSubscribe func()
+
 	// revoked is closed (and replaced) when a credential is revoked.
 	revokedMu sync.Mutex
 	revoked   chan struct{}
@@ -64,13 +68,16 @@ func (s *Subscription) Events() <-chan Event { return s.events }
 func (h *Hub) Subscribe(f Filter) *Subscription {
 	s := &Subscription{filter: f, events: make(chan Event, SubscriberBuffer)}
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	subs := h.byTenant[f.ResellerID]
 	if subs == nil {
 		subs = map[*Subscription]struct{}{}
 		h.byTenant[f.ResellerID] = subs
 	}
 	subs[s] = struct{}{}
+	h.mu.Unlock()
+	if h.onSubscribe != nil {
+		h.onSubscribe()
+	}
 	return s
 }
 

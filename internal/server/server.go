@@ -102,6 +102,14 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 	var bg context.Context
 	bg, s.cancel = context.WithCancel(context.Background())
 	if db.Postgres() {
+		// Other instances NOTIFY their check-ins only while this one lists
+		// itself as having subscribers (internal/live/presence.go).
+		presence := live.NewPresence(db.SQL, origin, s.hub, log)
+		s.stopped.Add(1)
+		go func() {
+			defer s.stopped.Done()
+			presence.Run(bg)
+		}()
 		s.stopped.Add(1)
 		go func() {
 			defer s.stopped.Done()

@@ -271,3 +271,25 @@ func TestLeanCheckInBodyLimit(t *testing.T) {
 		}
 	}, apitest.WithConfig(func(c *server.Config) { c.MaxBodyBytes = 1024 }))
 }
+
+// Hostnames may hold what PostgreSQL's array literals quote (the batch is
+// sent as arrays): they are stored as sent.
+func TestCheckInHostnamesWithArraySyntax(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		a := e.Register("alice")
+		ips := []string{"203.0.113.20", "203.0.113.21", "203.0.113.22", "203.0.113.23"}
+		names := []string{`we"ird`, `back\slash`, `{braces},comma`, `NULL`}
+		for _, ip := range ips {
+			e.AddLicense(a.Token, ip, "KERNELCARE", "")
+		}
+		for i, ip := range ips {
+			ok(t, e.LeanCheckInFrom(ip, names[i]))
+		}
+		got := lastCheckIns(t, e, a.Token)
+		for i, ip := range ips {
+			if h := got[ip+" KERNELCARE"].Hostname; h != names[i] {
+				t.Errorf("%s: hostname %q, sent %q", ip, h, names[i])
+			}
+		}
+	})
+}

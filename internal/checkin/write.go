@@ -1,6 +1,7 @@
 package checkin
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -290,14 +291,18 @@ func (s *Service) touchArrays(ctx context.Context, touches map[string]touch, key
 	if err != nil {
 		return false, fmt.Errorf("recording check-ins in %s: %w", table, err)
 	}
-	ats := make([]string, len(keys))
-	hostnames := make([]string, len(keys))
+	// The arrays' text forms, written here rather than by pq.StringArray,
+	// which appends them byte by byte (2% of a check-in's processor time).
+	var ats, hostnames, texts []byte
 	for i, k := range keys {
 		t := touches[k]
-		ats[i] = t.at.UTC().Format(time.RFC3339Nano)
-		hostnames[i] = t.hostname
+		ats = appendArrayElem(ats, i, t.at.UTC().AppendFormat(nil, time.RFC3339Nano))
+		hostnames = appendArrayElem(hostnames, i, []byte(t.hostname))
+		if keyType != "bytea" {
+			texts = appendArrayElem(texts, i, []byte(k))
+		}
 	}
-	var keyArray any = pq.StringArray(keys)
+	var keyArray any = string(append(texts, '}'))
 	if keyType == "bytea" {
 		hashes := make(pq.ByteaArray, len(keys))
 		for i, k := range keys {
@@ -305,12 +310,35 @@ func (s *Service) touchArrays(ctx context.Context, touches map[string]touch, key
 		}
 		keyArray = hashes
 	}
-	rows, err := stmt.QueryContext(ctx, keyArray, pq.StringArray(ats), pq.StringArray(hostnames), s.origin)
+	rows, err := stmt.QueryContext(ctx, keyArray, string(append(ats, '}')), string(append(hostnames, '}')), s.origin)
 	var notify bool
 	err = scanAll(rows, err, table, func(scanRow func(...any) error) error {
 		return scan(func(dest ...any) error { return scanRow(append(dest, &notify)...) })
 	})
 	return notify, err
+}
+
+// appendArrayElem appends the i-th element of a PostgreSQL array literal
+// ("{" before the first; the caller closes it with "}"): double-quoted, with
+// backslashes and double quotes escaped.
+func appendArrayElem(buf []byte, i int, elem []byte) []byte {
+	if i == 0 {
+		buf = append(buf, '{')
+	} else {
+		buf = append(buf, ',')
+	}
+	buf = append(buf, '"')
+	for len(elem) > 0 {
+		j := bytes.IndexAny(elem, `"\`)
+		if j < 0 {
+			buf = append(buf, elem...)
+			break
+		}
+		buf = append(buf, elem[:j]...)
+		buf = append(buf, '\\', elem[j])
+		elem = elem[j+1:]
+	}
+	return append(buf, '"')
 }
 
 // prepared returns the statement for query, preparing it the first time.

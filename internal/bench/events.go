@@ -72,7 +72,10 @@ func newEventLoad(ctx context.Context, db *store.DB) (*eventLoad, error) {
 // start writes events until the returned stop is called; stop returns how
 // many were written and how long it ran.
 func (l *eventLoad) start(ctx context.Context) (stop func() (int64, time.Duration)) {
-	ctx, cancel := context.WithCancel(clock.NewContext(viewer.SystemContext(ctx), clock.System{}))
+	ctx = clock.NewContext(viewer.SystemContext(ctx), clock.System{})
+	// Stopping lets a transaction under way finish (and count) rather than
+	// cancelling it: on a busy machine a phase can be shorter than one.
+	var stopped atomic.Bool
 	began := time.Now()
 	before := l.written.Load()
 	// Each writer keeps its share of EventRate by the clock: it writes a
@@ -84,7 +87,7 @@ func (l *eventLoad) start(ctx context.Context) (stop func() (int64, time.Duratio
 		go func() {
 			defer wg.Done()
 			written := 0
-			for ctx.Err() == nil {
+			for !stopped.Load() && ctx.Err() == nil {
 				if float64(written) >= share*time.Since(began).Seconds() {
 					time.Sleep(5 * time.Millisecond)
 					continue
@@ -109,7 +112,7 @@ func (l *eventLoad) start(ctx context.Context) (stop func() (int64, time.Duratio
 		}()
 	}
 	return func() (int64, time.Duration) {
-		cancel()
+		stopped.Store(true)
 		wg.Wait()
 		return l.written.Load() - before, time.Since(began)
 	}

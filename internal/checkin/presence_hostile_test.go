@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -249,5 +250,36 @@ func reproOnly(t *testing.T) {
 	t.Helper()
 	if os.Getenv("CLND_HOSTILE_REPRO") != "1" {
 		t.Skip("reproduces an open defect; run with CLND_HOSTILE_REPRO=1")
+	}
+}
+
+// REPRO (fails): while live_instances cannot be written, concurrent Subscribes are
+// serialized behind Presence.mu, each waiting its own 5 s timeout.
+func TestHostileReproSubscribeStallsInSeries(t *testing.T) {
+	reproOnly(t)
+	first := apitest.New(t, "postgres", apitest.WithoutShadow())
+	second := secondInstance(t, first)
+	defer second.Close()
+	release := holdInserts(t, first)
+	defer release()
+	start := time.Now()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var took []time.Duration
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := second.Hub().Subscribe(live.Filter{})
+			mu.Lock()
+			took = append(took, time.Since(start).Round(100*time.Millisecond))
+			mu.Unlock()
+			second.Hub().Unsubscribe(s)
+		}()
+	}
+	wg.Wait()
+	t.Logf("3 concurrent Subscribes returned after %v", took)
+	if took[len(took)-1] > 7*time.Second {
+		t.Fatalf("the last of 3 concurrent Subscribes returned after %v", took[len(took)-1])
 	}
 }

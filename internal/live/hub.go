@@ -20,9 +20,11 @@ type Hub struct {
 	delivered    atomic.Int64
 	disconnected atomic.Int64
 
-	// onSubscribe, when set (Presence), runs after a subscriber is
-	// registered, before Subscribe returns.
-	onSubscribe func()
+	// onSubscribe and onUnsubscribe, when set (Presence), run before a
+	// subscriber is registered and after it is removed; a subscriber
+	// onSubscribe refuses ends at once.
+	onSubscribe   func() bool
+	onUnsubscribe func()
 
 	// revoked is closed (and replaced) when a credential is revoked.
 	revokedMu sync.Mutex
@@ -64,9 +66,16 @@ type Subscription struct {
 // SubscriberBuffer events behind or unsubscribes.
 func (s *Subscription) Events() <-chan Event { return s.events }
 
-// Subscribe registers a subscriber for events that pass the filter.
+// Subscribe registers a subscriber for events that pass the filter. When
+// the other instances cannot be told that this one has subscribers
+// (Presence: the database is unreachable), the subscription ends at once,
+// as a subscriber that fell behind does: the client subscribes again.
 func (h *Hub) Subscribe(f Filter) *Subscription {
 	s := &Subscription{filter: f, events: make(chan Event, SubscriberBuffer)}
+	if h.onSubscribe != nil && !h.onSubscribe() {
+		s.once.Do(func() { close(s.events) })
+		return s
+	}
 	h.mu.Lock()
 	subs := h.byTenant[f.ResellerID]
 	if subs == nil {
@@ -75,9 +84,6 @@ func (h *Hub) Subscribe(f Filter) *Subscription {
 	}
 	subs[s] = struct{}{}
 	h.mu.Unlock()
-	if h.onSubscribe != nil {
-		h.onSubscribe()
-	}
 	return s
 }
 
@@ -91,7 +97,12 @@ func (h *Hub) Unsubscribe(s *Subscription) {
 		}
 	}
 	h.mu.Unlock()
-	s.once.Do(func() { close(s.events) })
+	s.once.Do(func() {
+		close(s.events)
+		if h.onUnsubscribe != nil {
+			h.onUnsubscribe()
+		}
+	})
 }
 
 // Publish delivers events to the subscribers of their tenant and to

@@ -15,21 +15,26 @@ import (
 // a NOTIFY nobody delivers cost a check-in as much as its UPDATE, and most
 // of the time no dashboard is open on any other instance.
 //
-// A subscriber is registered in the hub first and the row written (when
-// not already fresh) before Subscribe returns, so a check-in that begins
-// after a subscription has started on one instance is NOTIFYed by any
-// other. The row lives presenceTTL from its last write; Run rewrites it
-// while subscribers remain and deletes it once there are none, or when the
-// instance stops. An instance that dies is forgotten when its row expires.
+// The row is written (when not already fresh) before a subscriber is
+// registered in the hub, so a check-in that begins after a subscription has
+// started on one instance is NOTIFYed by any other. When it cannot be
+// written, the subscription ends at once (Hub.Subscribe) rather than run
+// without the other instances' events; for a second after a failure new
+// subscriptions end without trying, so that they do not queue behind an
+// unreachable database. The row lives presenceTTL from its last write; Run
+// rewrites it while subscribers remain and deletes it once there are none,
+// or when the instance stops. An instance that dies is forgotten when its
+// row expires.
 type Presence struct {
 	db     *sql.DB
 	origin string
-	hub    *Hub
 	log    *slog.Logger
 
-	mu     sync.Mutex
-	listed bool      // the row may exist
-	fresh  time.Time // until when the row needs no rewrite
+	mu       sync.Mutex
+	watchers int       // subscribers registered through watch
+	listed   bool      // the row may exist
+	fresh    time.Time // until when the row needs no rewrite
+	failed   time.Time // when writing it last failed
 }
 
 const (
@@ -49,25 +54,38 @@ func PresentElsewhere(originParam int) string {
 
 // NewPresence watches hub's subscribers for the instance origin.
 func NewPresence(db *sql.DB, origin string, hub *Hub, log *slog.Logger) *Presence {
-	p := &Presence{db: db, origin: origin, hub: hub, log: log}
-	hub.onSubscribe = p.watched
+	p := &Presence{db: db, origin: origin, log: log}
+	hub.onSubscribe = p.watch
+	hub.onUnsubscribe = p.unwatch
 	return p
 }
 
-// watched is called by the hub after registering a subscriber.
-func (p *Presence) watched() {
+// watch counts one more subscriber, listing the instance first unless its
+// row is fresh; false when it could not be listed.
+func (p *Presence) watch() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if time.Now().Before(p.fresh) {
-		return
+	if !time.Now().Before(p.fresh) {
+		if time.Since(p.failed) < time.Second {
+			return false
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := p.list(ctx); err != nil {
+			p.failed = time.Now()
+			p.log.Warn("listing this instance's check-in subscribers; the subscription ends", "err", err)
+			return false
+		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := p.list(ctx); err != nil {
-		// Run tries again; meanwhile (the database is unreachable) no
-		// instance can write check-ins either.
-		p.log.Warn("listing this instance's check-in subscribers", "err", err)
-	}
+	p.watchers++
+	return true
+}
+
+// unwatch counts one subscriber fewer.
+func (p *Presence) unwatch() {
+	p.mu.Lock()
+	p.watchers--
+	p.mu.Unlock()
 }
 
 // list writes the row; p.mu is held.
@@ -112,10 +130,10 @@ func (p *Presence) Run(ctx context.Context) {
 		}
 		p.mu.Lock()
 		var err error
-		switch subscribers, _, _ := p.hub.Stats(); {
-		case subscribers > 0 && !time.Now().Before(p.fresh):
+		switch {
+		case p.watchers > 0 && !time.Now().Before(p.fresh):
 			err = p.list(ctx)
-		case subscribers == 0 && p.listed:
+		case p.watchers == 0 && p.listed:
 			err = p.unlist(ctx)
 		}
 		p.mu.Unlock()

@@ -140,20 +140,49 @@ func (s *Service) CheckIn(ctx context.Context, req Request) (Result, error) {
 		p.ip = req.Addr.Unmap().String()
 	}
 	select {
-	case s.queue <- p:
 	case <-s.stop:
 		return Result{}, ErrStopped
-	case <-ctx.Done():
-		return Result{}, ctx.Err()
+	default:
+	}
+	// Queued even when the request has just ended (a half-close, below),
+	// unless the queue is full.
+	select {
+	case s.queue <- p:
+	default:
+		select {
+		case s.queue <- p:
+		case <-s.stop:
+			return Result{}, ErrStopped
+		case <-ctx.Done():
+			return Result{}, ErrNotConfirmed
+		}
 	}
 	select {
 	case <-p.answered:
 		return p.result, p.err
 	case <-ctx.Done():
-		// The check-in may still be recorded; the caller has gone.
-		return Result{}, ctx.Err()
+	}
+	// The request's context ends when its client closes its side of the
+	// connection, which an agent may do as soon as it has sent the
+	// check-in (a half-close) and still read the answer: the check-in is
+	// queued and about to be written, so wait for it a little longer.
+	grace := time.NewTimer(answerGrace)
+	defer grace.Stop()
+	select {
+	case <-p.answered:
+		return p.result, p.err
+	case <-grace.C:
+		return Result{}, ErrNotConfirmed
 	}
 }
+
+// answerGrace is how long a check-in whose request has ended still waits
+// for its batch.
+const answerGrace = 5 * time.Second
+
+// ErrNotConfirmed answers a check-in whose batch was not written in time
+// after its request ended; it may still be recorded.
+var ErrNotConfirmed = apperr.New(apperr.Unavailable, "the check-in was not confirmed in time: check in again")
 
 // run is the flusher: it takes whatever check-ins are waiting (at least
 // one, at most MaxBatch), writes them, and goes again. Under light load a

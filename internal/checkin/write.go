@@ -270,11 +270,13 @@ func (s *Service) touchRows(ctx context.Context, tx querier, touches map[string]
 //
 //	WITH async(off) AS (SELECT set_config('synchronous_commit', 'off', true)),
 //	  peers(notify) AS (SELECT <another instance has subscribers>)
-//	UPDATE table AS t SET last_check_in = v.at, hostname = ...
+//	UPDATE table AS t SET last_check_in = GREATEST(t.last_check_in, v.at), hostname = ...
 //	FROM unnest($1::keyType[], $2::timestamptz[], $3::text[]) AS v(key, at, hostname) CROSS JOIN async CROSS JOIN peers
 //	WHERE t.keyColumn = v.key [AND alive] RETURNING ..., peers.notify
 //
-// The text never changes with the batch, so it is prepared once (per
+// A check-in older than the row's (taken earlier, written later: another
+// instance's writer was held up) changes neither lastCheckIn nor the
+// hostname. The text never changes with the batch, so it is prepared once (per
 // connection, by database/sql) and its generic plan (index lookups, one per
 // key) is reused: parsing and planning a VALUES list of a batch's size cost
 // about as much as executing it. The statement is its own transaction, and
@@ -284,7 +286,8 @@ func (s *Service) touchRows(ctx context.Context, tx querier, touches map[string]
 func (s *Service) touchArrays(ctx context.Context, touches map[string]touch, keys []string, table, keyColumn, keyType, alive, returning string, scan func(func(...any) error) error) (bool, error) {
 	query := fmt.Sprintf("WITH async(off) AS (SELECT set_config('synchronous_commit', 'off', true)), "+
 		"peers(notify) AS (SELECT %s) "+
-		"UPDATE %s AS t SET last_check_in = v.at, hostname = CASE WHEN v.hostname = '' THEN t.hostname ELSE v.hostname END "+
+		"UPDATE %s AS t SET last_check_in = GREATEST(t.last_check_in, v.at), "+
+		"hostname = CASE WHEN v.hostname = '' OR t.last_check_in > v.at THEN t.hostname ELSE v.hostname END "+
 		"FROM unnest(CAST($1 AS %s[]), CAST($2 AS timestamptz[]), CAST($3 AS text[])) AS v(key, at, hostname) CROSS JOIN async CROSS JOIN peers "+
 		"WHERE t.%s = v.key%s RETURNING t.%s, peers.notify", live.PresentElsewhere(4), table, keyType, keyColumn, alive, strings.ReplaceAll(returning, ", ", ", t."))
 	stmt, err := s.prepared(ctx, query)

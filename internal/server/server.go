@@ -625,7 +625,7 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 
 // preallocatedBody is the largest body limitBody allocates in one piece
 // from its Content-Length, before reading it.
-const preallocatedBody = 64 << 10
+const preallocatedBody = 4 << 10 // about what net/http already holds per connection
 
 // heldBody is a request body limitBody read whole.
 type heldBody struct {

@@ -283,3 +283,24 @@ func TestHostileReproSubscribeStallsInSeries(t *testing.T) {
 		t.Fatalf("the last of 3 concurrent Subscribes returned after %v", took[len(took)-1])
 	}
 }
+
+// REPRO (fails): after Close has unlisted the instance, a subscription
+// started on a connection that outlived the HTTP shutdown (websockets are
+// hijacked; Shutdown does not wait for them) lists it again, and the
+// others NOTIFY for it for two minutes after it has gone.
+func TestHostileReproSubscribeAfterStopRelists(t *testing.T) {
+	reproOnly(t)
+	first := apitest.New(t, "postgres", apitest.WithoutShadow())
+	second := secondInstance(t, first)
+	second.Close()
+	// A websocket hijacked before shutdown may still start a subscription.
+	sub := second.Hub().Subscribe(live.Filter{})
+	defer second.Hub().Unsubscribe(sub)
+	var n int
+	if err := first.DB.SQL.QueryRow(`SELECT count(*) FROM live_instances WHERE until > now()`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("a stopped instance listed itself again (%d rows): the others NOTIFY for it for two minutes", n)
+	}
+}

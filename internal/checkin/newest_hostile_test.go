@@ -9,11 +9,11 @@ import (
 	"clnd/internal/apitest"
 )
 
-// REPRO (fails): a check-in taken earlier but written later (its instance's
-// flusher was busy) overwrites a newer check-in of the same host written
-// by another instance: lastCheckIn goes backwards.
-func TestHostileReproOlderCheckInOverwritesNewer(t *testing.T) {
-	reproOnly(t)
+// A check-in taken earlier but written later (its instance's flusher was
+// busy) must not overwrite a newer check-in of the same host written by
+// another instance: lastCheckIn never goes backwards (review repro, fixed
+// in 5da1363).
+func TestHostileOlderCheckInDoesNotOverwriteNewer(t *testing.T) {
 	first := apitest.New(t, "postgres", apitest.WithoutSandbox(), apitest.WithoutShadow())
 	second := apitest.Reopen(t, first, apitest.WithoutShadow())
 	a := first.Register("alice")

@@ -188,13 +188,11 @@ func TestHostilePresenceStopUnlists(t *testing.T) {
 	quietFor(t, notified, 400*time.Millisecond, "the only other instance has stopped")
 }
 
-// REPRO (fails): the test harness's "registered" (the hub's count, which
-// apitest.Subscribe waits for) comes before the instance is listed, so a
-// check-in sent on another instance right after apitest.Subscribe returns
-// can go un-NOTIFYed. The lock only widens a window that is otherwise about
-// one INSERT long.
-func TestHostileReproRegisteredBeforeListed(t *testing.T) {
-	reproOnly(t)
+// The instance's "registered" (the count apitest.Subscribe waits for) comes
+// after it is listed, so a check-in sent on another instance right after
+// apitest.Subscribe returns is NOTIFYed. The lock widens a window that is
+// otherwise about one INSERT long (review repro, fixed in 8995e79).
+func TestHostileRegisteredOnlyOnceListed(t *testing.T) {
 	first := apitest.New(t, "postgres", apitest.WithoutShadow())
 	second := apitest.Reopen(t, first, apitest.WithoutShadow())
 	a := first.Register("alice")
@@ -211,13 +209,12 @@ func TestHostileReproRegisteredBeforeListed(t *testing.T) {
 	}
 }
 
-// REPRO (fails): when listing fails (here it waits on a lock past its 5 s
-// timeout; in production: this instance's pool exhausted, "too many
-// clients", a network hiccup to this instance only), Subscribe still
-// returns, the subscription is established, and the other instance's
-// check-ins are not NOTIFYed until Presence.Run's next tick (up to 30 s).
-func TestHostileReproListingFailureLosesEvents(t *testing.T) {
-	reproOnly(t)
+// When listing fails (here it waits on a lock past its timeout; in
+// production: this instance's pool exhausted, "too many clients", a network
+// hiccup to this instance only), the subscription must not run on without
+// the other instances' check-ins: it ends (its stream closes) and the client
+// subscribes again (review repro, fixed in 8995e79).
+func TestHostileListingFailureEndsTheSubscription(t *testing.T) {
 	first := apitest.New(t, "postgres", apitest.WithoutShadow())
 	a := first.Register("alice")
 	first.AddLicense(a.Token, "203.0.113.10", "CLOUDLINUX_OS", "")
@@ -233,8 +230,8 @@ func TestHostileReproListingFailureLosesEvents(t *testing.T) {
 
 	first.CheckInFrom("203.0.113.10", "after-failed-listing")
 	select {
-	case ev := <-sub.Events():
-		if ev.Hostname != "after-failed-listing" {
+	case ev, open := <-sub.Events():
+		if open && ev.Hostname != "after-failed-listing" {
 			t.Fatalf("received %+v", ev)
 		}
 	case <-time.After(5 * time.Second):
@@ -253,10 +250,10 @@ func reproOnly(t *testing.T) {
 	}
 }
 
-// REPRO (fails): while live_instances cannot be written, concurrent Subscribes are
-// serialized behind Presence.mu, each waiting its own 5 s timeout.
-func TestHostileReproSubscribeStallsInSeries(t *testing.T) {
-	reproOnly(t)
+// While live_instances cannot be written, concurrent Subscribes must not
+// queue behind Presence.mu each for its own timeout (review repro: 5 s, 10 s,
+// 15 s for three; fixed in 8995e79).
+func TestHostileSubscribesDoNotQueueBehindAFailingListing(t *testing.T) {
 	first := apitest.New(t, "postgres", apitest.WithoutShadow())
 	second := secondInstance(t, first)
 	defer second.Close()

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -241,15 +240,6 @@ func TestHostileListingFailureEndsTheSubscription(t *testing.T) {
 
 var _ = sql.ErrNoRows
 
-// reproOnly skips a reproduction of a defect found in review (still open)
-// unless CLND_HOSTILE_REPRO=1: main stays green, the repro stays runnable.
-func reproOnly(t *testing.T) {
-	t.Helper()
-	if os.Getenv("CLND_HOSTILE_REPRO") != "1" {
-		t.Skip("reproduces an open defect; run with CLND_HOSTILE_REPRO=1")
-	}
-}
-
 // While live_instances cannot be written, concurrent Subscribes must not
 // queue behind Presence.mu each for its own timeout (review repro: 5 s, 10 s,
 // 15 s for three; fixed in 8995e79).
@@ -281,12 +271,11 @@ func TestHostileSubscribesDoNotQueueBehindAFailingListing(t *testing.T) {
 	}
 }
 
-// REPRO (fails): after Close has unlisted the instance, a subscription
-// started on a connection that outlived the HTTP shutdown (websockets are
-// hijacked; Shutdown does not wait for them) lists it again, and the
-// others NOTIFY for it for two minutes after it has gone.
-func TestHostileReproSubscribeAfterStopRelists(t *testing.T) {
-	reproOnly(t)
+// After Close has unlisted the instance, a subscription started on a
+// connection that outlived the HTTP shutdown (websockets are hijacked;
+// Shutdown does not wait for them) must not list it again: the others
+// would NOTIFY for it for two minutes after it has gone. (Review repro.)
+func TestHostileSubscribeAfterStopDoesNotRelist(t *testing.T) {
 	first := apitest.New(t, "postgres", apitest.WithoutShadow())
 	second := secondInstance(t, first)
 	second.Close()

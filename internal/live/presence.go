@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,18 +24,26 @@ import (
 // subscriptions end without trying, so that they do not queue behind an
 // unreachable database. The row lives presenceTTL from its last write; Run
 // rewrites it while subscribers remain and deletes it once there are none,
-// or when the instance stops. An instance that dies is forgotten when its
-// row expires.
+// or when the instance stops (after which it lists itself no more). An
+// instance that dies is forgotten when its row expires, and its row deleted
+// an hour later by whichever instance runs first.
+//
+// Removing a subscriber never waits for the database or for p.mu: the hub
+// removes slow subscribers while it publishes, and publishing never waits.
 type Presence struct {
 	db     *sql.DB
 	origin string
 	log    *slog.Logger
 
-	mu       sync.Mutex
-	watchers int       // subscribers registered through watch
-	listed   bool      // the row may exist
-	fresh    time.Time // until when the row needs no rewrite
-	failed   time.Time // when writing it last failed
+	// watchers are the subscribers registered through watch; it rises
+	// under mu, after the row is written, and falls without it.
+	watchers atomic.Int64
+
+	mu      sync.Mutex
+	listed  bool      // the row may exist
+	fresh   time.Time // until when the row needs no rewrite
+	failed  time.Time // when writing it last failed
+	stopped bool      // Run has ended: never list again
 }
 
 const (
@@ -44,6 +53,8 @@ const (
 	// rewritten when less than a minute of it is left, so it never lapses
 	// while subscribers remain.
 	presenceTick = 30 * time.Second
+	// presenceWrite bounds every write of the row.
+	presenceWrite = 2 * time.Second
 )
 
 // PresentElsewhere is the SQL condition, for a statement's CTE, that some
@@ -65,31 +76,30 @@ func NewPresence(db *sql.DB, origin string, hub *Hub, log *slog.Logger) *Presenc
 func (p *Presence) watch() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.stopped {
+		return false // a websocket that outlived the instance's shutdown
+	}
 	if !time.Now().Before(p.fresh) {
 		if time.Since(p.failed) < time.Second {
 			return false
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if err := p.list(ctx); err != nil {
+		if err := p.list(context.Background()); err != nil {
 			p.failed = time.Now()
 			p.log.Warn("listing this instance's check-in subscribers; the subscription ends", "err", err)
 			return false
 		}
 	}
-	p.watchers++
+	p.watchers.Add(1)
 	return true
 }
 
 // unwatch counts one subscriber fewer.
-func (p *Presence) unwatch() {
-	p.mu.Lock()
-	p.watchers--
-	p.mu.Unlock()
-}
+func (p *Presence) unwatch() { p.watchers.Add(-1) }
 
 // list writes the row; p.mu is held.
 func (p *Presence) list(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, presenceWrite)
+	defer cancel()
 	start := time.Now()
 	p.listed = true
 	if _, err := p.db.ExecContext(ctx, `INSERT INTO live_instances (origin, until) VALUES ($1, now() + CAST($2 AS integer) * interval '1 second') `+
@@ -101,13 +111,27 @@ func (p *Presence) list(ctx context.Context) error {
 	return nil
 }
 
-// unlist deletes the row; p.mu is held.
+// unlist deletes the row; p.mu is held. Until it is known to be gone the
+// row counts as stale, so that a failed (or ambiguous) DELETE makes the
+// next subscriber write it again.
 func (p *Presence) unlist(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, presenceWrite)
+	defer cancel()
+	p.fresh = time.Time{}
 	if _, err := p.db.ExecContext(ctx, `DELETE FROM live_instances WHERE origin = $1`, p.origin); err != nil {
 		return err
 	}
-	p.listed, p.fresh = false, time.Time{}
+	p.listed = false
 	return nil
+}
+
+// forgetDead deletes the rows of instances that expired an hour ago (they
+// died without unlisting), so the table stays as small as the cluster.
+func (p *Presence) forgetDead(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, presenceWrite)
+	defer cancel()
+	_, err := p.db.ExecContext(ctx, `DELETE FROM live_instances WHERE until < now() - interval '1 hour'`)
+	return err
 }
 
 // Run keeps the row while there are subscribers and deletes it when there
@@ -119,10 +143,9 @@ func (p *Presence) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			p.mu.Lock()
+			p.stopped = true
 			if p.listed {
-				stop, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				_ = p.unlist(stop)
-				cancel()
+				_ = p.unlist(context.Background())
 			}
 			p.mu.Unlock()
 			return
@@ -130,13 +153,16 @@ func (p *Presence) Run(ctx context.Context) {
 		}
 		p.mu.Lock()
 		var err error
-		switch {
-		case p.watchers > 0 && !time.Now().Before(p.fresh):
+		switch watchers := p.watchers.Load(); {
+		case watchers > 0 && !time.Now().Before(p.fresh):
 			err = p.list(ctx)
-		case p.watchers == 0 && p.listed:
+		case watchers == 0 && p.listed:
 			err = p.unlist(ctx)
 		}
 		p.mu.Unlock()
+		if err == nil {
+			err = p.forgetDead(ctx)
+		}
 		if err != nil && ctx.Err() == nil {
 			p.log.Warn("listing this instance's check-in subscribers", "err", err)
 		}

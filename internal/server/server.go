@@ -399,6 +399,9 @@ func (s *Server) graphQLHandler(resolver *graph.Resolver) http.Handler {
 		ctx = viewer.NewContext(ctx, caller)
 		return next(graph.WithOperationMemo(ctx))
 	})
+	// After the caller is settled: a subscription's event is rendered once
+	// for every subscription with the same document, variables and caller.
+	h.Use(graph.SharedRenderings{})
 	if s.db.Postgres() && !s.cfg.InterpretedReads {
 		// After the operation middleware above: the caller is settled.
 		compiler := sqlgraph.New(s.cfg.StaleAfter, resolver.BackupLinks, resolver.InvoiceLinks)

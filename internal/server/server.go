@@ -362,7 +362,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) graphQLHandler(resolver *graph.Resolver) http.Handler {
 	h := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: resolver}))
 	h.AddTransport(transport.Websocket{
-		Implementation: closeCodes{transport.CoderWebsocketImplementation{
+		Implementation: closeCodes{websocketImplementation{ // websocket_conn.go
 			AcceptOptions: websocket.AcceptOptions{OriginPatterns: s.websocketOrigins()},
 		}}, // 4401 for a subscribe before connection_init (websocket_close.go)
 		KeepAlivePingInterval: 10 * time.Second,

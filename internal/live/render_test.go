@@ -82,7 +82,9 @@ func TestRenderedOncePerGroup(t *testing.T) {
 		events[0].Rendered(context.Background(), "panics", func() (any, bool) { panic("render failed") })
 	}()
 	done := make(chan any)
-	go func() { done <- events[1].Rendered(context.Background(), "panics", func() (any, bool) { return "own", true }) }()
+	go func() {
+		done <- events[1].Rendered(context.Background(), "panics", func() (any, bool) { return "own", true })
+	}()
 	select {
 	case v := <-done:
 		if v != "own" {

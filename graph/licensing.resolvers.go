@@ -198,11 +198,22 @@ func (r *subscriptionResolver) CheckIns(ctx context.Context, where *model.CheckI
 		return nil, err
 	}
 	sub := r.Hub.Subscribe(filter)
-	out := make(chan *live.Event)
+	// Buffered: with a shared rendering (subscription_share.go) an event is
+	// put here just before gqlgen is asked to render it.
+	out := make(chan *live.Event, 1)
+	events := sub.Events()
+	stopped := make(chan struct{})
+	shared := attachSharedStream(ctx, events, stopped, out)
+	if shared {
+		events = nil // read by SharedRenderings, which also owns out
+	}
 	caller := viewer.FromContext(ctx)
 	go func() {
-		defer close(out)
 		defer r.Hub.Unsubscribe(sub)
+		if !shared {
+			defer close(out)
+		}
+		defer close(stopped) // first: nothing more is sent, buffered or not
 		recheck := time.NewTicker(r.recheckEvery())
 		defer recheck.Stop()
 		revoked := r.Hub.Revoked()
@@ -222,7 +233,7 @@ func (r *subscriptionResolver) CheckIns(ctx context.Context, where *model.CheckI
 				if err := auth.Recheck(ctx, r.Client, caller); err != nil {
 					return
 				}
-			case e, ok := <-sub.Events():
+			case e, ok := <-events:
 				if !ok {
 					return // fell too far behind: the hub let go of this subscriber
 				}

@@ -20,8 +20,10 @@ type Event struct {
 	ServerID        string              `json:"sid,omitempty"`
 	ServerAccountID string              `json:"said,omitempty"`
 
-	// batch is shared by the events published together (rows.go).
+	// batch is shared by the events published together (rows.go), and
+	// index is the event's place in it (render.go).
 	batch *batch
+	index int
 }
 
 // Filter narrows a subscription; empty fields match everything.

@@ -19,6 +19,7 @@ type Hub struct {
 
 	delivered    atomic.Int64
 	disconnected atomic.Int64
+	rendered     atomic.Int64 // events rendered for a group of subscriptions (render.go)
 
 	// onSubscribe and onUnsubscribe, when set (Presence), run before a
 	// subscriber is registered and after it is removed; a subscriber
@@ -110,11 +111,11 @@ func (h *Hub) Unsubscribe(s *Subscription) {
 // The events published together share one batch, so what subscribers select
 // of them beyond their own fields is loaded once for all (rows.go).
 func (h *Hub) Publish(published []Event) {
-	b := &batch{events: make([]Event, len(published))}
+	b := &batch{events: make([]Event, len(published)), hub: h}
 	copy(b.events, published)
 	events := b.events
 	for i := range events {
-		events[i].batch = b
+		events[i].batch, events[i].index = b, i
 	}
 	var overflowed map[*Subscription]bool
 	h.mu.RLock()
@@ -143,6 +144,11 @@ func (h *Hub) Publish(published []Event) {
 		h.Unsubscribe(s)
 	}
 }
+
+// Renderings is how many times an event has been rendered for a group of
+// subscriptions that share their rendering (render.go): once per event and
+// group, however many subscribers the group has.
+func (h *Hub) Renderings() int64 { return h.rendered.Load() }
 
 // Stats are the hub's counters for metrics.
 func (h *Hub) Stats() (subscribers int, delivered, disconnected int64) {

@@ -20,6 +20,10 @@ const loadTimeout = 10 * time.Second
 // costs a query per batch, not one per subscriber and event.
 type batch struct {
 	events []Event
+	hub    *Hub
+
+	renderMu   sync.Mutex
+	renderings map[renderKey]*rendering
 
 	licensesOnce sync.Once
 	licenses     map[string]*ent.IPLicense

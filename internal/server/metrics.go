@@ -81,6 +81,10 @@ func newMetrics(db *sql.DB, hub *live.Hub, checkIns *checkin.Service) *metrics {
 			Help: "Check-in events handed to subscribers on this instance.",
 		}, func() float64 { _, d, _ := hub.Stats(); return float64(d) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "clnd_checkin_event_renderings_total",
+			Help: "Check-in events rendered for a group of subscriptions sharing document, variables and credential; delivered ÷ renderings is how many subscribers share one.",
+		}, func() float64 { return float64(hub.Renderings()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "clnd_checkins_total",
 			Help: "Check-ins written by this instance.",
 		}, func() float64 { _, n := checkIns.Stats(); return float64(n) }),

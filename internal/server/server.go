@@ -370,7 +370,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) graphQLHandler(resolver *graph.Resolver) http.Handler {
 	h := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: resolver}))
 	h.AddTransport(transport.Websocket{
-		Implementation: closeCodes{transport.CoderWebsocketImplementation{
+		Implementation: closeCodes{websocketImplementation{ // websocket_conn.go
 			AcceptOptions: websocket.AcceptOptions{OriginPatterns: s.websocketOrigins()},
 		}}, // 4401 for a subscribe before connection_init (websocket_close.go)
 		KeepAlivePingInterval: 10 * time.Second,
@@ -407,6 +407,9 @@ func (s *Server) graphQLHandler(resolver *graph.Resolver) http.Handler {
 		ctx = viewer.NewContext(ctx, caller)
 		return next(graph.WithOperationMemo(ctx))
 	})
+	// After the caller is settled: a subscription's event is rendered once
+	// for every subscription with the same document, variables and caller.
+	h.Use(graph.SharedRenderings{})
 	if s.db.Postgres() && !s.cfg.InterpretedReads {
 		// After the operation middleware above: the caller is settled.
 		compiler := sqlgraph.New(s.cfg.StaleAfter, resolver.BackupLinks, resolver.InvoiceLinks)

@@ -192,7 +192,7 @@ func decodeCheckInPlain(body []byte, in *checkInInput) bool {
 		return skipJSONSpace(body, i+1) == len(body)
 	}
 	for {
-		key, next, ok := plainJSONString(body, i)
+		key, next, ok := scanPlainJSONString(body, i)
 		if !ok {
 			return false
 		}
@@ -200,7 +200,7 @@ func decodeCheckInPlain(body []byte, in *checkInInput) bool {
 		if i == len(body) || body[i] != ':' {
 			return false
 		}
-		value, next, ok := plainJSONString(body, skipJSONSpace(body, i+1))
+		value, next, ok := scanPlainJSONString(body, skipJSONSpace(body, i+1))
 		if !ok {
 			return false
 		}
@@ -233,9 +233,9 @@ func decodeCheckInPlain(body []byte, in *checkInInput) bool {
 	}
 }
 
-// plainJSONString reads a JSON string at body[i] made only of printable
+// scanPlainJSONString reads a JSON string at body[i] made only of printable
 // ASCII without escapes, and returns its contents and the index after it.
-func plainJSONString(body []byte, i int) ([]byte, int, bool) {
+func scanPlainJSONString(body []byte, i int) ([]byte, int, bool) {
 	if i >= len(body) || body[i] != '"' {
 		return nil, 0, false
 	}

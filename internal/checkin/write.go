@@ -134,6 +134,10 @@ func (s *Service) record(ctx context.Context, tx querier, batch []*pending) (wri
 	if err != nil {
 		return written{}, err
 	}
+	notify := notifyLicenses || notifyServers
+	// Events only for someone: a subscriber here, or on another instance.
+	// (One who subscribes here from now on receives later check-ins.)
+	announce := notify || s.hub.Watched()
 	var events []live.Event
 	for _, p := range batch {
 		p.result.At = p.req.At
@@ -144,6 +148,9 @@ func (s *Service) record(ctx context.Context, tx querier, batch []*pending) (wri
 				continue
 			}
 			p.result.Licensed = []catalog.LicenseType{catalog.CloudLinuxOS}
+			if !announce {
+				continue
+			}
 			events = append(events, live.Event{At: p.req.At, IP: srv.ip, Hostname: p.req.Hostname, ResellerID: srv.resellerID,
 				ServerID: srv.id, ServerAccountID: srv.accountID, LicenseType: catalog.CloudLinuxOS})
 			continue
@@ -151,11 +158,14 @@ func (s *Service) record(ctx context.Context, tx querier, batch []*pending) (wri
 		p.result.Licensed = []catalog.LicenseType{}
 		for _, l := range licenses[p.ip] {
 			p.result.Licensed = append(p.result.Licensed, l.typ)
+			if !announce {
+				continue
+			}
 			events = append(events, live.Event{At: p.req.At, IP: p.ip, Hostname: p.req.Hostname, ResellerID: l.resellerID,
 				LicenseID: l.id, LicenseType: l.typ})
 		}
 	}
-	return written{events: events, notify: notifyLicenses || notifyServers}, nil
+	return written{events: events, notify: notify}, nil
 }
 
 func newer(old, t touch) touch {

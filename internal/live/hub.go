@@ -19,6 +19,7 @@ type Hub struct {
 
 	delivered    atomic.Int64
 	disconnected atomic.Int64
+	watched      atomic.Int64 // subscribers registered now
 	rendered     atomic.Int64 // events rendered for a group of subscriptions (render.go)
 
 	// onSubscribe and onUnsubscribe, when set (Presence), run before a
@@ -84,14 +85,22 @@ func (h *Hub) Subscribe(f Filter) *Subscription {
 		h.byTenant[f.ResellerID] = subs
 	}
 	subs[s] = struct{}{}
+	h.watched.Add(1)
 	h.mu.Unlock()
 	return s
 }
+
+// Watched reports whether any subscriber is registered: the check-in
+// writer builds no events for a batch nobody here or elsewhere watches.
+func (h *Hub) Watched() bool { return h.watched.Load() > 0 }
 
 // Unsubscribe removes a subscriber and closes its stream.
 func (h *Hub) Unsubscribe(s *Subscription) {
 	h.mu.Lock()
 	if subs := h.byTenant[s.filter.ResellerID]; subs != nil {
+		if _, ok := subs[s]; ok {
+			h.watched.Add(-1)
+		}
 		delete(subs, s)
 		if len(subs) == 0 {
 			delete(h.byTenant, s.filter.ResellerID)

@@ -24,6 +24,14 @@ func (s *Server) clientAddr(r *http.Request) netip.Addr {
 	if len(forwarded) == 0 || !s.trusted(addr) {
 		return addr
 	}
+	if len(forwarded) == 1 && !strings.Contains(forwarded[0], ",") {
+		// One hop, as a single proxy sends it: no list to build.
+		hop, err := netip.ParseAddr(strings.TrimSpace(forwarded[0]))
+		if err != nil {
+			return addr
+		}
+		return hop.Unmap()
+	}
 	hops := strings.Split(strings.Join(forwarded, ","), ",")
 	for i := len(hops) - 1; i >= 0; i-- {
 		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))

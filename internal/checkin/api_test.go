@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lib/pq"
-
 	"clnd/internal/apitest"
 	"clnd/internal/live"
 	"clnd/internal/pgtest"
@@ -362,28 +360,8 @@ func TestCheckInsNotifiedOnlyWhileAnotherInstanceSubscribes(t *testing.T) {
 	a := first.Register("alice")
 	first.AddLicense(a.Token, "203.0.113.10", "CLOUDLINUX_OS", "")
 
-	// A listener of our own sees every NOTIFY on the check-in channel.
-	notified := make(chan string, 100)
-	raw := pq.NewListener(first.DB.URL, 10*time.Millisecond, time.Second, nil)
-	defer raw.Close()
-	if err := raw.Listen(live.Channel); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		for n := range raw.Notify {
-			if n != nil {
-				notified <- n.Extra
-			}
-		}
-	}()
-	quiet := func(why string) {
-		t.Helper()
-		select {
-		case payload := <-notified:
-			t.Fatalf("%s: a NOTIFY nobody delivers: %s", why, payload)
-		case <-time.After(300 * time.Millisecond):
-		}
-	}
+	notified := rawNotifications(t, first) // every NOTIFY on the check-in channel
+	quiet := func(why string) { t.Helper(); quietFor(t, notified, 300*time.Millisecond, why) }
 
 	first.CheckInFrom("203.0.113.10", "nobody-watches")
 	quiet("no subscribers anywhere")
@@ -400,12 +378,5 @@ func TestCheckInsNotifiedOnlyWhileAnotherInstanceSubscribes(t *testing.T) {
 	if ev := next(t, remote).Data.CheckIns; ev.Hostname != "watched-there" {
 		t.Fatalf("the other instance's subscriber received %+v", ev)
 	}
-	select {
-	case payload := <-notified:
-		if !strings.Contains(payload, "watched-there") {
-			t.Fatalf("NOTIFY carried %s", payload)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no NOTIFY although another instance has a subscriber")
-	}
+	notifiedWith(t, notified, "watched-there", "another instance has a subscriber")
 }

@@ -132,10 +132,7 @@ func TestHostilePresenceExpiredRowsDoNotNotify(t *testing.T) {
 // starts afterwards on another instance reaches the subscriber, even when
 // the listing had to wait (here for a lock, as it may for a connection).
 func TestHostileSubscribeReturnsOnlyOnceListed(t *testing.T) {
-	first := apitest.New(t, "postgres", apitest.WithoutShadow())
-	a := first.Register("alice")
-	first.AddLicense(a.Token, "203.0.113.10", "CLOUDLINUX_OS", "")
-	second := secondInstance(t, first)
+	first, second := withLicenseAndPeer(t)
 	defer second.Close()
 
 	release := holdInserts(t, first)
@@ -214,10 +211,7 @@ func TestHostileRegisteredOnlyOnceListed(t *testing.T) {
 // the other instances' check-ins: it ends (its stream closes) and the client
 // subscribes again (review repro, fixed in 8995e79).
 func TestHostileListingFailureEndsTheSubscription(t *testing.T) {
-	first := apitest.New(t, "postgres", apitest.WithoutShadow())
-	a := first.Register("alice")
-	first.AddLicense(a.Token, "203.0.113.10", "CLOUDLINUX_OS", "")
-	second := secondInstance(t, first)
+	first, second := withLicenseAndPeer(t)
 	defer second.Close()
 
 	release := holdInserts(t, first)
@@ -289,4 +283,14 @@ func TestHostileSubscribeAfterStopDoesNotRelist(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("a stopped instance listed itself again (%d rows): the others NOTIFY for it for two minutes", n)
 	}
+}
+
+// withLicenseAndPeer is an instance with a license of alice's at
+// 203.0.113.10, and a second instance on its database.
+func withLicenseAndPeer(t *testing.T) (*apitest.Env, *server.Server) {
+	t.Helper()
+	first := apitest.New(t, "postgres", apitest.WithoutShadow())
+	a := first.Register("alice")
+	first.AddLicense(a.Token, "203.0.113.10", "CLOUDLINUX_OS", "")
+	return first, secondInstance(t, first)
 }

@@ -1,9 +1,10 @@
 // Package checkin records servers' check-ins. Check-ins arrive by the
 // thousand; each waits for a batch that one flusher writes (one UPDATE per
 // table, committed on its own), and is answered once that batch has
-// committed: group commit. The batch's events are then NOTIFYed (one NOTIFY
-// per few dozen events) and published by the announcer while the flusher
-// writes the next batch.
+// committed: group commit. The batch's events are then published by the
+// announcer, and NOTIFYed (one NOTIFY per few dozen events) when another
+// instance has subscribers (live.Presence), while the flusher writes the
+// next batch; a batch nobody watches has no events at all.
 package checkin
 
 import (

@@ -19,14 +19,14 @@ type Hub struct {
 
 	delivered    atomic.Int64
 	disconnected atomic.Int64
-	watched      atomic.Int64 // subscribers registered now
-	rendered     atomic.Int64 // events rendered for a group of subscriptions (render.go)
+	// watchers are the subscribers from before onSubscribe until they
+	// are removed: Presence keeps the instance listed while there are any.
+	watchers atomic.Int64
+	rendered atomic.Int64 // events rendered for a group of subscriptions (render.go)
 
-	// onSubscribe and onUnsubscribe, when set (Presence), run before a
-	// subscriber is registered and after it is removed; a subscriber
-	// onSubscribe refuses ends at once.
-	onSubscribe   func() bool
-	onUnsubscribe func()
+	// onSubscribe, when set (Presence), runs before a subscriber is
+	// registered; a subscriber it refuses ends at once.
+	onSubscribe func() bool
 
 	// revoked is closed (and replaced) when a credential is revoked.
 	revokedMu sync.Mutex
@@ -74,7 +74,9 @@ func (s *Subscription) Events() <-chan Event { return s.events }
 // as a subscriber that fell behind does: the client subscribes again.
 func (h *Hub) Subscribe(f Filter) *Subscription {
 	s := &Subscription{filter: f, events: make(chan Event, SubscriberBuffer)}
+	h.watchers.Add(1) // first: Presence must not unlist one about to be registered
 	if h.onSubscribe != nil && !h.onSubscribe() {
+		h.watchers.Add(-1)
 		s.once.Do(func() { close(s.events) })
 		return s
 	}
@@ -85,22 +87,18 @@ func (h *Hub) Subscribe(f Filter) *Subscription {
 		h.byTenant[f.ResellerID] = subs
 	}
 	subs[s] = struct{}{}
-	h.watched.Add(1)
 	h.mu.Unlock()
 	return s
 }
 
-// Watched reports whether any subscriber is registered: the check-in
-// writer builds no events for a batch nobody here or elsewhere watches.
-func (h *Hub) Watched() bool { return h.watched.Load() > 0 }
+// Watched reports whether there is a subscriber: the check-in writer
+// builds no events for a batch nobody here or elsewhere watches.
+func (h *Hub) Watched() bool { return h.watchers.Load() > 0 }
 
 // Unsubscribe removes a subscriber and closes its stream.
 func (h *Hub) Unsubscribe(s *Subscription) {
 	h.mu.Lock()
 	if subs := h.byTenant[s.filter.ResellerID]; subs != nil {
-		if _, ok := subs[s]; ok {
-			h.watched.Add(-1)
-		}
 		delete(subs, s)
 		if len(subs) == 0 {
 			delete(h.byTenant, s.filter.ResellerID)
@@ -109,9 +107,7 @@ func (h *Hub) Unsubscribe(s *Subscription) {
 	h.mu.Unlock()
 	s.once.Do(func() {
 		close(s.events)
-		if h.onUnsubscribe != nil {
-			h.onUnsubscribe()
-		}
+		h.watchers.Add(-1) // never waits: Publish removes slow subscribers
 	})
 }
 

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -35,9 +34,7 @@ type Presence struct {
 	origin string
 	log    *slog.Logger
 
-	// watchers are the subscribers registered through watch; it rises
-	// under mu, after the row is written, and falls without it.
-	watchers atomic.Int64
+	hub *Hub // its watchers: counted before watch, uncounted without p.mu
 
 	mu      sync.Mutex
 	listed  bool      // the row may exist
@@ -65,14 +62,13 @@ func PresentElsewhere(originParam int) string {
 
 // NewPresence watches hub's subscribers for the instance origin.
 func NewPresence(db *sql.DB, origin string, hub *Hub, log *slog.Logger) *Presence {
-	p := &Presence{db: db, origin: origin, log: log}
+	p := &Presence{db: db, origin: origin, log: log, hub: hub}
 	hub.onSubscribe = p.watch
-	hub.onUnsubscribe = p.unwatch
 	return p
 }
 
-// watch counts one more subscriber, listing the instance first unless its
-// row is fresh; false when it could not be listed.
+// watch lists the instance for a new subscriber (counted in hub.watchers
+// already), unless its row is fresh; false when it could not be listed.
 func (p *Presence) watch() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -89,12 +85,8 @@ func (p *Presence) watch() bool {
 			return false
 		}
 	}
-	p.watchers.Add(1)
 	return true
 }
-
-// unwatch counts one subscriber fewer.
-func (p *Presence) unwatch() { p.watchers.Add(-1) }
 
 // list writes the row; p.mu is held.
 func (p *Presence) list(ctx context.Context) error {
@@ -153,7 +145,7 @@ func (p *Presence) Run(ctx context.Context) {
 		}
 		p.mu.Lock()
 		var err error
-		switch watchers := p.watchers.Load(); {
+		switch watchers := p.hub.watchers.Load(); {
 		case watchers > 0 && !time.Now().Before(p.fresh):
 			err = p.list(ctx)
 		case watchers == 0 && p.listed:

@@ -238,3 +238,32 @@ func TestHostileHalfClosedCheckIn(t *testing.T) {
 		}
 	})
 }
+
+// A half-closed check-in whose batch cannot be written in time (its row is
+// locked) is answered UNAVAILABLE with Retry-After after the grace period,
+// never INTERNAL, and never left hanging.
+func TestHalfClosedCheckInNotConfirmedInTime(t *testing.T) {
+	e := apitest.New(t, "postgres", apitest.WithoutShadow())
+	r := e.Register("alice")
+	e.AddLicense(r.Token, "203.0.113.1", "KERNELCARE", "kept")
+	tx, err := e.DB.SQL.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(`SELECT 1 FROM ip_licenses WHERE ip = '203.0.113.1' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	body := `{"hostname":"held"}`
+	c := dialRaw(t, e)
+	start := time.Now()
+	c.send(checkInHead("203.0.113.1", fmt.Sprintf("Content-Length: %d\r\nConnection: close\r\n", len(body))) + body)
+	_ = c.conn.CloseWrite()
+	resp, b := c.response()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(b, `"UNAVAILABLE"`) || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("answered %d (Retry-After %q): %s", resp.StatusCode, resp.Header.Get("Retry-After"), b)
+	}
+	if took := time.Since(start); took < 4*time.Second {
+		t.Fatalf("answered after %v, before the grace period", took)
+	}
+}

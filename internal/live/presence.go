@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"clnd/internal/clock"
 )
 
 // Presence lists this instance in live_instances while it has check-in
@@ -75,12 +77,12 @@ func (p *Presence) watch() bool {
 	if p.stopped {
 		return false // a websocket that outlived the instance's shutdown
 	}
-	if !time.Now().Before(p.fresh) {
-		if time.Since(p.failed) < time.Second {
+	if !clock.Wall().Before(p.fresh) {
+		if clock.Wall().Sub(p.failed) < time.Second {
 			return false
 		}
 		if err := p.list(context.Background()); err != nil {
-			p.failed = time.Now()
+			p.failed = clock.Wall()
 			p.log.Warn("listing this instance's check-in subscribers; the subscription ends", "err", err)
 			return false
 		}
@@ -92,7 +94,7 @@ func (p *Presence) watch() bool {
 func (p *Presence) list(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, presenceWrite)
 	defer cancel()
-	start := time.Now()
+	start := clock.Wall()
 	p.listed = true
 	if _, err := p.db.ExecContext(ctx, `INSERT INTO live_instances (origin, until) VALUES ($1, now() + CAST($2 AS integer) * interval '1 second') `+
 		`ON CONFLICT (origin) DO UPDATE SET until = EXCLUDED.until`, p.origin, int(presenceTTL/time.Second)); err != nil {
@@ -146,7 +148,7 @@ func (p *Presence) Run(ctx context.Context) {
 		p.mu.Lock()
 		var err error
 		switch watchers := p.hub.watchers.Load(); {
-		case watchers > 0 && !time.Now().Before(p.fresh):
+		case watchers > 0 && !clock.Wall().Before(p.fresh):
 			err = p.list(ctx)
 		case watchers == 0 && p.listed:
 			err = p.unlist(ctx)

@@ -13,6 +13,8 @@ import (
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/coder/websocket"
+
+	"clnd/internal/clock"
 )
 
 // websocketImplementation is gqlgen's coder/websocket adapter
@@ -127,7 +129,7 @@ func (c *websocketConn) SetReadDeadline(t time.Time) error {
 	}
 	now := false
 	if !t.IsZero() {
-		if d := time.Until(t); d <= 0 {
+		if d := t.Sub(clock.Wall()); d <= 0 {
 			now = true
 		} else {
 			c.readDeadlineTimer = time.AfterFunc(d, func() { _ = c.conn.CloseNow() })

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,8 +13,6 @@ import (
 	"time"
 
 	_ "github.com/lib/pq"
-
-	"clnd/internal/apitest"
 )
 
 // TestHostileKillDuringCheckIns: of two instances on one PostgreSQL
@@ -29,10 +26,7 @@ func TestHostileKillDuringCheckIns(t *testing.T) {
 		t.Skip("builds the binary and kills processes")
 	}
 	bin := buildClnd(t)
-	url := apitest.URL(t, "postgres")
-	if out, err := exec.Command(bin, "migrate", "--database-url", url).CombinedOutput(); err != nil {
-		t.Fatalf("migrate: %v\n%s", err, out)
-	}
+	url := databaseFor(t, bin, "postgres")
 	db, err := sql.Open("postgres", url)
 	if err != nil {
 		t.Fatal(err)

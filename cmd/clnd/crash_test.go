@@ -48,12 +48,7 @@ func TestCrash(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			for _, backend := range apitest.Backends {
 				t.Run(backend, func(t *testing.T) {
-					url := apitest.URL(t, backend)
-					if backend == "postgres" {
-						if out, err := exec.Command(bin, "migrate", "--database-url", url).CombinedOutput(); err != nil {
-							t.Fatalf("migrate: %v\n%s", err, out)
-						}
-					}
+					url := databaseFor(t, bin, backend)
 					c.scenario(t, bin, url)
 				})
 			}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -31,12 +30,7 @@ func TestHostileKillMidEmitBurst(t *testing.T) {
 	bin := buildClnd(t)
 	for _, backend := range apitest.Backends {
 		t.Run(backend, func(t *testing.T) {
-			url := apitest.URL(t, backend)
-			if backend == "postgres" {
-				if out, err := exec.Command(bin, "migrate", "--database-url", url).CombinedOutput(); err != nil {
-					t.Fatalf("migrate: %v\n%s", err, out)
-				}
-			}
+			url := databaseFor(t, bin, backend)
 			var mu sync.Mutex
 			delivered := map[string]int{}
 			rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

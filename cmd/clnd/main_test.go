@@ -179,3 +179,17 @@ func buildClnd(t *testing.T) string {
 	}
 	return bin
 }
+
+// databaseFor returns a fresh database of backend for the process tests,
+// migrated by bin's `clnd migrate` on PostgreSQL (`serve` refuses an
+// unmigrated one; SQLite is migrated by serve itself).
+func databaseFor(t *testing.T, bin, backend string) string {
+	t.Helper()
+	url := apitest.URL(t, backend)
+	if backend == "postgres" {
+		if out, err := exec.Command(bin, "migrate", "--database-url", url).CombinedOutput(); err != nil {
+			t.Fatalf("migrate: %v\n%s", err, out)
+		}
+	}
+	return url
+}

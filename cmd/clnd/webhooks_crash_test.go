@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -27,12 +26,7 @@ func TestWebhooksSurviveKill(t *testing.T) {
 	bin := buildClnd(t)
 	for _, backend := range apitest.Backends {
 		t.Run(backend, func(t *testing.T) {
-			url := apitest.URL(t, backend)
-			if backend == "postgres" {
-				if out, err := exec.Command(bin, "migrate", "--database-url", url).CombinedOutput(); err != nil {
-					t.Fatalf("migrate: %v\n%s", err, out)
-				}
-			}
+			url := databaseFor(t, bin, backend)
 			crashWithDeliveriesQueued(t, bin, url)
 		})
 	}

@@ -238,7 +238,7 @@ func (r *subscriptionResolver) CheckIns(ctx context.Context, where *model.CheckI
 					return // fell too far behind: the hub let go of this subscriber
 				}
 				select {
-				case out <- &e:
+				case out <- e: // shared with the other subscribers: gqlgen only reads it
 				case <-ctx.Done():
 					return
 				}

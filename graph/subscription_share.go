@@ -44,9 +44,9 @@ type sharedStream struct {
 	group string
 	// Set by the resolver (attach) before the first response is asked for:
 	// gqlgen calls a subscription's resolver when it dispatches the operation.
-	events  <-chan live.Event // the subscriber's own hub buffer
-	stopped <-chan struct{}   // closed when the subscription ends (revoked, or the hub let go)
-	render  chan *live.Event  // gqlgen's channel: an event to render through the schema
+	events  <-chan *live.Event // the subscriber's own hub buffer (events shared by every subscriber)
+	stopped <-chan struct{}    // closed when the subscription ends (revoked, or the hub let go)
+	render  chan *live.Event   // gqlgen's channel: an event to render through the schema
 }
 
 type sharedStreamKey struct{}
@@ -64,7 +64,7 @@ func (SharedRenderings) InterceptOperation(ctx context.Context, next graphql.Ope
 // attachSharedStream hands the resolver's events to InterceptResponse when
 // the operation has a stream, and returns false otherwise (the resolver
 // then sends its events down its own channel).
-func attachSharedStream(ctx context.Context, events <-chan live.Event, stopped <-chan struct{}, render chan *live.Event) bool {
+func attachSharedStream(ctx context.Context, events <-chan *live.Event, stopped <-chan struct{}, render chan *live.Event) bool {
 	s, _ := ctx.Value(sharedStreamKey{}).(*sharedStream)
 	if s == nil || s.events != nil {
 		return false // not a subscription operation, or a second root field
@@ -81,7 +81,7 @@ func (SharedRenderings) InterceptResponse(ctx context.Context, next graphql.Resp
 	if s == nil || s.events == nil {
 		return next(ctx)
 	}
-	var e live.Event
+	var e *live.Event
 	select {
 	case <-s.stopped:
 		return nil // revoked or dropped: what is still buffered is not sent
@@ -99,8 +99,7 @@ func (SharedRenderings) InterceptResponse(ctx context.Context, next graphql.Resp
 	default:
 	}
 	v := e.Rendered(ctx, s.group, func() (any, bool) {
-		own := e         // a copy for gqlgen: e itself stays on this stack when shared
-		s.render <- &own // buffered, and only ever sent to from here
+		s.render <- e // buffered, and only ever sent to from here; gqlgen only reads it
 		rsp := next(ctx)
 		if rsp == nil || len(rsp.Errors) > 0 || len(rsp.Extensions) > 0 {
 			return rsp, false

@@ -46,7 +46,7 @@ func TestFilter(t *testing.T) {
 		{LicenseID: "l1"}:          true,
 		{ServerAccountID: "sac_1"}: false,
 	} {
-		if f.Match(e) != want {
+		if f.Match(&e) != want {
 			t.Errorf("%+v.Match = %v", f, !want)
 		}
 	}

@@ -36,7 +36,7 @@ type Filter struct {
 }
 
 // Match reports whether the event passes the filter.
-func (f Filter) Match(e Event) bool {
+func (f Filter) Match(e *Event) bool {
 	return (f.ResellerID == "" || f.ResellerID == e.ResellerID) &&
 		(f.LicenseID == "" || f.LicenseID == e.LicenseID) &&
 		(f.IP == "" || f.IP == e.IP) &&

@@ -60,20 +60,25 @@ func (h *Hub) Revoke() {
 // Subscription is one subscriber's stream.
 type Subscription struct {
 	filter Filter
-	events chan Event
+	// events point into the published batch, which every subscriber shares
+	// and none modifies. A buffer of pointers is 2 KiB; one of events was
+	// 38 KiB per subscriber, which the collector scanned on every cycle
+	// (190 MB, half the heap, with 5,000 subscribers).
+	events chan *Event
 	once   sync.Once
 }
 
 // Events is the subscriber's stream; it is closed when the subscriber falls
 // SubscriberBuffer events behind or unsubscribes.
-func (s *Subscription) Events() <-chan Event { return s.events }
+// The events are shared: read them, never modify them.
+func (s *Subscription) Events() <-chan *Event { return s.events }
 
 // Subscribe registers a subscriber for events that pass the filter. When
 // the other instances cannot be told that this one has subscribers
 // (Presence: the database is unreachable), the subscription ends at once,
 // as a subscriber that fell behind does: the client subscribes again.
 func (h *Hub) Subscribe(f Filter) *Subscription {
-	s := &Subscription{filter: f, events: make(chan Event, SubscriberBuffer)}
+	s := &Subscription{filter: f, events: make(chan *Event, SubscriberBuffer)}
 	h.watchers.Add(1) // first: Presence must not unlist one about to be registered
 	if h.onSubscribe != nil && !h.onSubscribe() {
 		h.watchers.Add(-1)
@@ -125,7 +130,8 @@ func (h *Hub) Publish(published []Event) {
 	var overflowed map[*Subscription]bool
 	h.mu.RLock()
 	operators := h.byTenant[""]
-	for _, e := range events {
+	for i := range events {
+		e := &events[i]
 		for _, subs := range []map[*Subscription]struct{}{h.byTenant[e.ResellerID], operators} {
 			for s := range subs {
 				if !s.filter.Match(e) {

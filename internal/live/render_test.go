@@ -10,15 +10,15 @@ import (
 	"clnd/internal/live"
 )
 
-// published returns n subscribers' copies of one published event.
-func published(t *testing.T, h *live.Hub, n int) []live.Event {
+// published returns what n subscribers received of one published event.
+func published(t *testing.T, h *live.Hub, n int) []*live.Event {
 	t.Helper()
 	var subs []*live.Subscription
 	for range n {
 		subs = append(subs, h.Subscribe(live.Filter{ResellerID: "r1"}))
 	}
 	h.Publish([]live.Event{{ResellerID: "r1", IP: "203.0.113.10"}})
-	var events []live.Event
+	var events []*live.Event
 	for _, s := range subs {
 		events = append(events, <-s.Events())
 	}

@@ -76,7 +76,9 @@ func (s *Service) announceWritten() {
 		events := w.events
 		var notify []live.Event
 		if w.notify {
-			notify = w.events
+			// No room to spare: appending to notify must not write over
+			// what events appended after it (a batch not NOTIFYed).
+			notify = w.events[:len(w.events):len(w.events)]
 		}
 	more:
 		for {

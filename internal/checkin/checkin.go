@@ -12,7 +12,6 @@ import (
 	"database/sql"
 	"log/slog"
 	"net/netip"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -194,7 +193,6 @@ var ErrNotConfirmed = apperr.New(apperr.Unavailable, "the check-in was not confi
 // long for more check-ins before it is written.
 func (s *Service) run() {
 	defer close(s.done)
-	last := 0 // check-ins in the last batch
 	for {
 		var batch []*pending
 		select {
@@ -207,19 +205,6 @@ func (s *Service) run() {
 		if s.opts.MaxDelay > 0 {
 			time.Sleep(s.opts.MaxDelay)
 		}
-		if last > 1 {
-			// Under load, the goroutines ready to run go first, a few times
-			// over: requests being read and parsed join this batch instead
-			// of waiting a whole write for the next, as PostgreSQL's
-			// commit_delay lets a commit wait for its siblings, but without
-			// a timer. B3: 25 check-ins per batch instead of 19, and about
-			// 7% less processor time per check-in (PostgreSQL's share 11-13
-			// µs instead of 13-15). Under light load nothing else is ready
-			// and each Gosched returns at once.
-			for range yieldsUnderLoad {
-				runtime.Gosched()
-			}
-		}
 	collect:
 		for len(batch) < s.opts.MaxBatch {
 			select {
@@ -229,15 +214,9 @@ func (s *Service) run() {
 				break collect
 			}
 		}
-		last = len(batch)
 		s.flush(batch)
 	}
 }
-
-// yieldsUnderLoad is how many times the flusher lets the ready goroutines
-// run before it takes a batch, when the last batch held more than one
-// check-in. More gave no larger batches in B3.
-const yieldsUnderLoad = 3
 
 // drainAndStop answers what is already queued before the flusher stops.
 func (s *Service) drainAndStop() {

@@ -161,6 +161,8 @@ func (s *Service) CheckIn(ctx context.Context, req Request) (Result, error) {
 	select {
 	case <-p.answered:
 		return p.result, p.err
+	case <-s.done:
+		return s.afterStop(p)
 	case <-ctx.Done():
 	}
 	// The request's context ends when its client closes its side of the
@@ -172,8 +174,23 @@ func (s *Service) CheckIn(ctx context.Context, req Request) (Result, error) {
 	select {
 	case <-p.answered:
 		return p.result, p.err
+	case <-s.done:
+		return s.afterStop(p)
 	case <-grace.C:
 		return Result{}, ErrNotConfirmed
+	}
+}
+
+// afterStop answers a queued check-in once the flusher has stopped: the
+// answer of the batch that held it, or, when it was queued after the last
+// drain (it passed the stop check just before Close), ErrStopped: no
+// flusher is left to write it, so nothing of it is written.
+func (s *Service) afterStop(p *pending) (Result, error) {
+	select {
+	case <-p.answered:
+		return p.result, p.err
+	default:
+		return Result{}, ErrStopped
 	}
 }
 

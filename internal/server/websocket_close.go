@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"reflect"
 	"sync"
 	"time"
 
@@ -16,13 +17,21 @@ import (
 const (
 	closeUnauthorized  = 4401 // a subscribe before connection_init was acknowledged
 	closeForbidden     = 4403 // connection_init carried a token that is not valid
+	closeDuplicateID   = 4409 // a subscribe with the id of an operation still running
 	closeTryAgainLater = 1013 // the token could not be checked now
 )
 
 // closeCodes wraps the websocket implementation so that a graphql-transport-ws
 // client that subscribes before connection_init is closed with 4401
 // Unauthorized, as the protocol says, where gqlgen answers any unexpected
-// first message with 1002 "unexpected message".
+// first message with 1002 "unexpected message". It also keeps the
+// protocol's rules on operation ids, which gqlgen does not: gqlgen keeps one
+// cancel per id, so a second subscribe with the id of a running operation
+// left the first beyond the client's reach (it went on sending events after
+// the client's complete); that closes the socket with 4409 "Subscriber for
+// <id> already exists". And once the client has completed an operation,
+// nothing but its complete is sent for it (gqlgen sent the INTERNAL
+// "context canceled" of a subscription completed while it started).
 type closeCodes struct {
 	transport.WebsocketImplementation
 }
@@ -43,28 +52,100 @@ type closeCodesConn struct {
 	mu             sync.Mutex
 	read           bool // the first message has been read
 	subscribeFirst bool
+	// running holds the ids of operations started and not yet ended by the
+	// server's complete or error; completed, those of them the client
+	// completed.
+	running, completed map[string]bool
 }
 
 func (c *closeCodesConn) NextReader() (int, io.Reader, error) {
 	kind, r, err := c.WebsocketConn.NextReader()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err != nil || c.read {
+	if err != nil {
 		return kind, r, err
 	}
-	c.read = true
-	// The first message only: the read limit bounds it.
+	// The read limit bounds the message.
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return kind, nil, err
 	}
 	var m struct {
+		ID   string `json:"id"`
 		Type string `json:"type"`
 	}
-	if json.Unmarshal(b, &m) == nil && m.Type == "subscribe" {
-		c.subscribeFirst = true
+	if json.Unmarshal(b, &m) != nil {
+		return kind, bytes.NewReader(b), nil // gqlgen refuses it
 	}
+	c.mu.Lock()
+	first := !c.read
+	c.read = true
+	switch {
+	case m.Type == "subscribe" && first:
+		c.subscribeFirst = true
+	case m.Type == "subscribe" && c.running[m.ID]:
+		c.mu.Unlock()
+		_ = c.WebsocketConn.WriteClose(closeDuplicateID, "Subscriber for "+m.ID+" already exists")
+		return kind, nil, transport.ErrWebsocketClosed
+	case m.Type == "subscribe":
+		if c.running == nil {
+			c.running, c.completed = map[string]bool{}, map[string]bool{}
+		}
+		c.running[m.ID] = true
+	case m.Type == "complete" && c.running[m.ID]:
+		c.completed[m.ID] = true
+	}
+	c.mu.Unlock()
 	return kind, bytes.NewReader(b), nil
+}
+
+// WriteJSON sends a message, except that an operation the client completed
+// gets only its complete, and notes which operations have ended.
+func (c *closeCodesConn) WriteJSON(v any) error {
+	id, kind, ok := messageIDAndType(v)
+	if ok && (kind == "next" || kind == "error" || kind == "complete") {
+		c.mu.Lock()
+		completed := c.completed[id]
+		if kind != "next" {
+			delete(c.running, id)
+			delete(c.completed, id)
+		}
+		c.mu.Unlock()
+		switch {
+		case completed && kind == "next":
+			return nil
+		case completed && kind == "error":
+			// gqlgen sends its complete after the client's only when the
+			// operation ended without an error: the client gets it either way.
+			return c.WebsocketConn.WriteJSON(&completeMessage{ID: id, Type: "complete"})
+		}
+	}
+	return c.WebsocketConn.WriteJSON(v)
+}
+
+// completeMessage is graphql-transport-ws's complete.
+type completeMessage struct {
+	ID   string `json:"id"`
+	Type string `json:"type"`
+}
+
+// messageIDAndType reads the id and type of one of gqlgen's websocket
+// messages (websocket_conn.go's fieldsOf finds them).
+func messageIDAndType(v any) (id, kind string, ok bool) {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
+		return "", "", false
+	}
+	rv = rv.Elem()
+	var f messageFields
+	if cached, ok := messageTypes.Load(rv.Type()); ok {
+		f = cached.(messageFields)
+	} else {
+		f = fieldsOf(rv.Type())
+		messageTypes.Store(rv.Type(), f)
+	}
+	if !f.ok {
+		return "", "", false
+	}
+	return rv.Field(f.id).String(), rv.Field(f.kind).String(), true
 }
 
 func (c *closeCodesConn) WriteClose(code int, reason string) error {

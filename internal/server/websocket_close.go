@@ -31,7 +31,9 @@ const (
 // the client's complete); that closes the socket with 4409 "Subscriber for
 // <id> already exists". And once the client has completed an operation,
 // nothing but its complete is sent for it (gqlgen sent the INTERNAL
-// "context canceled" of a subscription completed while it started).
+// "context canceled" of a subscription completed while it started). A
+// message that is not JSON closes the socket with 1002 after
+// connection_init as before it.
 type closeCodes struct {
 	transport.WebsocketImplementation
 }
@@ -72,12 +74,19 @@ func (c *closeCodesConn) NextReader() (int, io.Reader, error) {
 		ID   string `json:"id"`
 		Type string `json:"type"`
 	}
-	if json.Unmarshal(b, &m) != nil {
-		return kind, bytes.NewReader(b), nil // gqlgen refuses it
-	}
+	invalid := json.Unmarshal(b, &m) != nil
 	c.mu.Lock()
 	first := !c.read
 	c.read = true
+	if invalid {
+		c.mu.Unlock()
+		if first {
+			return kind, bytes.NewReader(b), nil // gqlgen's init refuses it (1002)
+		}
+		// gqlgen ends the socket with 1000 "terminated", a normal closure.
+		_ = c.WebsocketConn.WriteClose(transport.WebsocketCloseProtocolError, "decoding error")
+		return kind, nil, transport.ErrWebsocketClosed
+	}
 	switch {
 	case m.Type == "subscribe" && first:
 		c.subscribeFirst = true

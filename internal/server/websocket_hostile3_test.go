@@ -138,3 +138,19 @@ func TestHostileWebsocketReusedIDAfterCompletion(t *testing.T) {
 		read("next")
 	})
 }
+
+// A message that cannot be decoded after connection_init closes the socket
+// with 1002 (docs/checkins.md), as before it, not with 1000, which tells a
+// client that all is well and nothing need be retried.
+func TestHostileWebsocketInvalidMessageAfterInit(t *testing.T) {
+	e := apitest.New(t, "sqlite")
+	seller := e.Register("bad-json")
+	for _, msg := range []string{`not json`, `{"id":1,"type":"subscribe","payload":{}}`, `{"type":"subscribe"`} {
+		conn, ctx := transportWS(t, e, seller.Token)
+		send(t, ctx, conn, msg)
+		_, b, err := conn.Read(ctx)
+		if code := websocket.CloseStatus(err); code != websocket.StatusProtocolError {
+			t.Errorf("%s after connection_init: %s, close %d (%v), want 1002", msg, b, code, err)
+		}
+	}
+}

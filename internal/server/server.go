@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -618,6 +619,12 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 				// PostgreSQL cannot store a NUL in text; refuse it here, once,
 				// rather than as a database error in whatever stores it.
 				writeError(w, http.StatusBadRequest, apperr.New(apperr.BadUserInput, "strings cannot contain NUL characters"))
+				return
+			}
+			if !utf8.Valid(body) {
+				// JSON is UTF-8; encoding/json would read each bad byte as
+				// U+FFFD and store text the client never sent.
+				writeError(w, http.StatusBadRequest, apperr.New(apperr.BadUserInput, "the request body is not UTF-8"))
 				return
 			}
 			r.Body = &heldBody{Reader: bytes.NewReader(body), bytes: body}

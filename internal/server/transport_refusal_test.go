@@ -127,6 +127,10 @@ func TestTransportRefusals(t *testing.T) {
 			status: 400, code: "BAD_USER_INPUT"},
 		httpCase{name: "POST trailing data", method: http.MethodPost, contentType: jsonCT, body: query + ` {"query": "mutation { logout }"}`,
 			status: 400, code: "BAD_USER_INPUT"},
+		// JSON is UTF-8: a bad byte is refused, not read as U+FFFD.
+		httpCase{name: "POST not UTF-8", method: http.MethodPost, contentType: jsonCT,
+			body:   `{"query": "mutation($h: String) { checkIn(input: {hostname: $h}) { at } }", "variables": {"h": "a` + "\xff" + `b"}}`,
+			status: 400, code: "BAD_USER_INPUT", noData: true},
 	)
 	for _, tc := range cases {
 		tc.run(t, e, seller.Token)

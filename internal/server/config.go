@@ -100,6 +100,18 @@ type Config struct {
 	// EventRetention is how long events (and their finished deliveries) are
 	// kept: events.DefaultRetention when zero, forever when negative.
 	EventRetention time.Duration
+
+	// Connection limits, so that no client holds a connection, a goroutine
+	// or memory for free. BodyTimeout is how long a request body may take to
+	// arrive once its headers have (30 s when zero); IdleTimeout how long a
+	// keep-alive connection may wait for its next request (2 min);
+	// WebsocketInitTimeout how long a websocket may stay open without its
+	// connection_init (10 s); MaxSubscriptionsPerSocket how many operations
+	// one websocket may run at once (100).
+	BodyTimeout               time.Duration
+	IdleTimeout               time.Duration
+	WebsocketInitTimeout      time.Duration
+	MaxSubscriptionsPerSocket int
 }
 
 // AccountsService builds the account rules with the configured payment
@@ -151,6 +163,18 @@ func (c *Config) Defaults() {
 	}
 	if c.CheckInInterval == 0 {
 		c.CheckInInterval = time.Hour
+	}
+	if c.BodyTimeout == 0 {
+		c.BodyTimeout = 30 * time.Second
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 2 * time.Minute
+	}
+	if c.WebsocketInitTimeout == 0 {
+		c.WebsocketInitTimeout = 10 * time.Second
+	}
+	if c.MaxSubscriptionsPerSocket == 0 {
+		c.MaxSubscriptionsPerSocket = 100
 	}
 	if c.BackupManageURL == "" {
 		c.BackupManageURL = "https://backup.example.invalid/manage"

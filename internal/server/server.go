@@ -371,11 +371,12 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) graphQLHandler(resolver *graph.Resolver) http.Handler {
 	h := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: resolver}))
 	h.AddTransport(transport.Websocket{
-		Implementation: closeCodes{websocketImplementation{ // websocket_conn.go
+		Implementation: closeCodes{WebsocketImplementation: websocketImplementation{ // websocket_conn.go
 			AcceptOptions: websocket.AcceptOptions{OriginPatterns: s.websocketOrigins()},
-		}}, // 4401 for a subscribe before connection_init (websocket_close.go)
+		}, maxRunning: s.cfg.MaxSubscriptionsPerSocket}, // close codes and operation ids (websocket_close.go)
 		KeepAlivePingInterval: 10 * time.Second,
 		InitFunc:              s.websocketInit,
+		InitTimeout:           s.cfg.WebsocketInitTimeout, // 4408 (websocket_close.go)
 	})
 	h.AddTransport(transport.Options{})
 	h.AddTransport(transport.SSE{}) // before POST: both answer POST requests
@@ -594,6 +595,13 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 			return
 		}
 		if r.Body != nil && r.Body != http.NoBody {
+			// A body that stops arriving ends the request instead of holding
+			// its connection and goroutine for ever (the server's
+			// ReadTimeout would also end websockets and event streams).
+			// Cleared once read: a streamed answer may take its time.
+			rc := http.NewResponseController(w)
+			_ = rc.SetReadDeadline(clock.Wall().Add(s.cfg.BodyTimeout))
+			defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
 			var body []byte
 			var err error
 			if r.ContentLength >= 0 && r.ContentLength <= preallocatedBody {
@@ -610,6 +618,10 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 			switch {
 			case errors.As(err, &maxErr):
 				writeError(w, http.StatusRequestEntityTooLarge, tooLarge())
+				return
+			case isTimeout(err):
+				w.Header().Set("Connection", "close")
+				writeError(w, http.StatusRequestTimeout, apperr.New(apperr.BadUserInput, "the request body did not arrive within %s", s.cfg.BodyTimeout))
 				return
 			case err != nil:
 				writeError(w, http.StatusBadRequest, apperr.New(apperr.BadUserInput, "the request body could not be read"))
@@ -631,6 +643,12 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// isTimeout reports whether a read ended at its deadline.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // preallocatedBody is the largest body limitBody allocates in one piece
@@ -718,6 +736,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       s.cfg.IdleTimeout,
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"reflect"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
+
+	"clnd/internal/apperr"
 )
 
 // Close codes of the graphql-transport-ws protocol (and RFC 6455's 1013)
@@ -17,6 +20,7 @@ import (
 const (
 	closeUnauthorized  = 4401 // a subscribe before connection_init was acknowledged
 	closeForbidden     = 4403 // connection_init carried a token that is not valid
+	closeInitTimeout   = 4408 // no connection_init within Config.WebsocketInitTimeout
 	closeDuplicateID   = 4409 // a subscribe with the id of an operation still running
 	closeTryAgainLater = 1013 // the token could not be checked now
 )
@@ -36,6 +40,9 @@ const (
 // connection_init as before it.
 type closeCodes struct {
 	transport.WebsocketImplementation
+	// maxRunning bounds a socket's running operations: a subscribe beyond
+	// it is answered with an error (LIMIT_REACHED) and never started.
+	maxRunning int
 }
 
 func (c closeCodes) Accept(w http.ResponseWriter, r *http.Request, opts transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
@@ -43,7 +50,7 @@ func (c closeCodes) Accept(w http.ResponseWriter, r *http.Request, opts transpor
 	if err != nil || conn.Subprotocol() != "graphql-transport-ws" {
 		return conn, err
 	}
-	return &closeCodesConn{WebsocketConn: conn}, nil
+	return &closeCodesConn{WebsocketConn: conn, maxRunning: c.maxRunning}, nil
 }
 
 // closeCodesConn notes the type of the first message it reads (gqlgen reads
@@ -54,6 +61,7 @@ type closeCodesConn struct {
 	mu             sync.Mutex
 	read           bool // the first message has been read
 	subscribeFirst bool
+	maxRunning     int
 	// running holds the ids of operations started and not yet ended by the
 	// server's complete or error; completed, those of them the client
 	// completed.
@@ -61,14 +69,25 @@ type closeCodesConn struct {
 }
 
 func (c *closeCodesConn) NextReader() (int, io.Reader, error) {
+	for {
+		kind, r, refused, err := c.nextReader()
+		if !refused {
+			return kind, r, err
+		}
+	}
+}
+
+// nextReader reads one message; refused says that it was a subscribe over
+// the socket's limit, answered here and not passed on.
+func (c *closeCodesConn) nextReader() (kind int, _ io.Reader, refused bool, _ error) {
 	kind, r, err := c.WebsocketConn.NextReader()
 	if err != nil {
-		return kind, r, err
+		return kind, r, false, err
 	}
 	// The read limit bounds the message.
 	b, err := io.ReadAll(r)
 	if err != nil {
-		return kind, nil, err
+		return kind, nil, false, err
 	}
 	var m struct {
 		ID   string `json:"id"`
@@ -81,11 +100,11 @@ func (c *closeCodesConn) NextReader() (int, io.Reader, error) {
 	if invalid {
 		c.mu.Unlock()
 		if first {
-			return kind, bytes.NewReader(b), nil // gqlgen's init refuses it (1002)
+			return kind, bytes.NewReader(b), false, nil // gqlgen's init refuses it (1002)
 		}
 		// gqlgen ends the socket with 1000 "terminated", a normal closure.
 		_ = c.WebsocketConn.WriteClose(transport.WebsocketCloseProtocolError, "decoding error")
-		return kind, nil, transport.ErrWebsocketClosed
+		return kind, nil, false, transport.ErrWebsocketClosed
 	}
 	switch {
 	case m.Type == "subscribe" && first:
@@ -93,7 +112,16 @@ func (c *closeCodesConn) NextReader() (int, io.Reader, error) {
 	case m.Type == "subscribe" && c.running[m.ID]:
 		c.mu.Unlock()
 		_ = c.WebsocketConn.WriteClose(closeDuplicateID, "Subscriber for "+m.ID+" already exists")
-		return kind, nil, transport.ErrWebsocketClosed
+		return kind, nil, false, transport.ErrWebsocketClosed
+	case m.Type == "subscribe" && c.maxRunning > 0 && len(c.running) >= c.maxRunning:
+		c.mu.Unlock()
+		// Every operation holds goroutines and buffers: one socket may not
+		// run without bound. The others go on; this one never starts.
+		err := c.WebsocketConn.WriteJSON(&limitMessage{ID: m.ID, Type: "error", Payload: []limitError{{
+			Message:    fmt.Sprintf("a websocket runs at most %d operations at once: complete one first, or open another socket", c.maxRunning),
+			Extensions: map[string]string{"code": string(apperr.LimitReached)},
+		}}})
+		return kind, nil, err == nil, err
 	case m.Type == "subscribe":
 		if c.running == nil {
 			c.running, c.completed = map[string]bool{}, map[string]bool{}
@@ -103,7 +131,20 @@ func (c *closeCodesConn) NextReader() (int, io.Reader, error) {
 		c.completed[m.ID] = true
 	}
 	c.mu.Unlock()
-	return kind, bytes.NewReader(b), nil
+	return kind, bytes.NewReader(b), false, nil
+}
+
+// limitMessage is graphql-transport-ws's error, for a subscribe over the
+// socket's limit.
+type limitMessage struct {
+	ID      string       `json:"id"`
+	Type    string       `json:"type"`
+	Payload []limitError `json:"payload"`
+}
+
+type limitError struct {
+	Message    string            `json:"message"`
+	Extensions map[string]string `json:"extensions"`
 }
 
 // WriteJSON sends a message, except that an operation the client completed
@@ -161,8 +202,12 @@ func (c *closeCodesConn) WriteClose(code int, reason string) error {
 	c.mu.Lock()
 	subscribeFirst := c.subscribeFirst
 	c.mu.Unlock()
-	if subscribeFirst && code == transport.WebsocketCloseProtocolError {
+	switch {
+	case subscribeFirst && code == transport.WebsocketCloseProtocolError:
 		code, reason = closeUnauthorized, "Unauthorized"
+	case code == transport.WebsocketCloseProtocolError && reason == "connection initialisation timeout":
+		// gqlgen's InitTimeout; the protocol's code for it is 4408.
+		code, reason = closeInitTimeout, "Connection initialisation timeout"
 	}
 	return c.WebsocketConn.WriteClose(code, reason)
 }

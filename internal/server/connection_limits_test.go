@@ -164,3 +164,20 @@ func TestSubscriptionsPerSocketAreBounded(t *testing.T) {
 		waitSubscribers(t, e, 3, 5*time.Second)
 	}, apitest.WithConfig(shortLimits))
 }
+
+// The body's deadline is lifted once the body has been read: a subscription
+// over server-sent events (a POST) outlives BodyTimeout and still receives
+// its events.
+func TestStreamOutlivesTheBodyTimeout(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
+		seller := e.Register("long-stream")
+		e.AddLicense(seller.Token, "203.0.113.77", "KERNELCARE", "")
+		sub := e.SubscribeSSE(seller.Token, `subscription { checkIns { ip } }`, nil)
+		waitSubscribers(t, e, 1, 5*time.Second)
+		time.Sleep(3 * 300 * time.Millisecond) // three BodyTimeouts
+		e.CheckInFrom("203.0.113.77", "")
+		if ev, ok := sub.Next(5 * time.Second); !ok || !strings.Contains(string(ev), "203.0.113.77") {
+			t.Fatalf("after three body timeouts the stream received %s %v", ev, ok)
+		}
+	}, apitest.WithConfig(shortLimits))
+}

@@ -598,10 +598,10 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 			// A body that stops arriving ends the request instead of holding
 			// its connection and goroutine for ever (the server's
 			// ReadTimeout would also end websockets and event streams).
-			// Cleared once read: a streamed answer may take its time.
-			rc := http.NewResponseController(w)
-			_ = rc.SetReadDeadline(clock.Wall().Add(s.cfg.BodyTimeout))
-			defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
+			// net/http lifts the deadline when the body has been read to its
+			// end (its background read starts), which every success below
+			// does: a streamed answer may take its time.
+			_ = http.NewResponseController(w).SetReadDeadline(clock.Wall().Add(s.cfg.BodyTimeout))
 			var body []byte
 			var err error
 			if r.ContentLength >= 0 && r.ContentLength <= preallocatedBody {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -25,13 +24,7 @@ func TestHostileKillDuringCheckIns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and kills processes")
 	}
-	bin := buildClnd(t)
-	url := databaseFor(t, bin, "postgres")
-	db, err := sql.Open("postgres", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	bin, url, db := killTestDatabase(t)
 
 	survivor := startServe(t, bin, url, "")
 	victim := startServe(t, bin, url, "")

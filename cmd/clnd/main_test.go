@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -192,4 +193,18 @@ func databaseFor(t *testing.T, bin, backend string) string {
 		}
 	}
 	return url
+}
+
+// killTestDatabase builds clnd and gives a kill test a migrated PostgreSQL
+// database, its URL and a connection to it that lives as long as the test.
+func killTestDatabase(t *testing.T) (bin, url string, db *sql.DB) {
+	t.Helper()
+	bin = buildClnd(t)
+	url = databaseFor(t, bin, "postgres")
+	db, err := sql.Open("postgres", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return bin, url, db
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -103,13 +102,7 @@ func TestHostileKillWithWebsocketSubscribers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and kills processes")
 	}
-	bin := buildClnd(t)
-	url := databaseFor(t, bin, "postgres")
-	db, err := sql.Open("postgres", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	bin, url, db := killTestDatabase(t)
 
 	first := startServe(t, bin, url, "")
 	token := registerWith(t, first.addr, "wskill", "250.00", "")

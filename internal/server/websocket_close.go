@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"reflect"
 	"sync"
 	"time"
 
@@ -180,19 +179,8 @@ type completeMessage struct {
 // messageIDAndType reads the id and type of one of gqlgen's websocket
 // messages (websocket_conn.go's fieldsOf finds them).
 func messageIDAndType(v any) (id, kind string, ok bool) {
-	rv := reflect.ValueOf(v)
-	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
-		return "", "", false
-	}
-	rv = rv.Elem()
-	var f messageFields
-	if cached, ok := messageTypes.Load(rv.Type()); ok {
-		f = cached.(messageFields)
-	} else {
-		f = fieldsOf(rv.Type())
-		messageTypes.Store(rv.Type(), f)
-	}
-	if !f.ok {
+	rv, f, ok := messageOf(v)
+	if !ok {
 		return "", "", false
 	}
 	return rv.Field(f.id).String(), rv.Field(f.kind).String(), true

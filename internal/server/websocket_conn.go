@@ -167,19 +167,8 @@ var messageTypes sync.Map // reflect.Type → messageFields
 // else (or a message type gqlgen may one day change) reports false and is
 // left to json.Marshal.
 func appendEventMessage(dst []byte, v any) ([]byte, bool) {
-	rv := reflect.ValueOf(v)
-	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
-		return nil, false
-	}
-	rv = rv.Elem()
-	var f messageFields
-	if cached, ok := messageTypes.Load(rv.Type()); ok {
-		f = cached.(messageFields)
-	} else {
-		f = fieldsOf(rv.Type())
-		messageTypes.Store(rv.Type(), f)
-	}
-	if !f.ok {
+	rv, f, ok := messageOf(v)
+	if !ok {
 		return nil, false
 	}
 	kind := rv.Field(f.kind).String()
@@ -234,4 +223,22 @@ func plainJSONString(s string) bool {
 		}
 	}
 	return true
+}
+
+// messageOf is the struct v points to, if it is one of gqlgen's websocket
+// messages, and where its fields are (looked up once per type).
+func messageOf(v any) (reflect.Value, messageFields, bool) {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
+		return reflect.Value{}, messageFields{}, false
+	}
+	rv = rv.Elem()
+	var f messageFields
+	if cached, ok := messageTypes.Load(rv.Type()); ok {
+		f = cached.(messageFields)
+	} else {
+		f = fieldsOf(rv.Type())
+		messageTypes.Store(rv.Type(), f)
+	}
+	return rv, f, f.ok
 }

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -132,11 +131,6 @@ func decodeCheckInJSON(body []byte, in *checkInInput) error {
 func decodeCheckInJSONStrict(body []byte, in *checkInInput) error {
 	notObject := apperr.New(apperr.BadUserInput, "the request body must be a JSON object")
 	notJSON := apperr.New(apperr.BadUserInput, "the request body is not valid JSON")
-	if !utf8.Valid(body) {
-		// encoding/json would read each bad byte as U+FFFD: a hostname the
-		// agent never sent (a form with the same bytes is refused too).
-		return apperr.New(apperr.BadUserInput, "the request body is not UTF-8")
-	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if tok, err := dec.Token(); err != nil {
 		return notJSON

@@ -125,12 +125,7 @@ func TestWebsocketWithoutInitIsClosed(t *testing.T) {
 func websocketWithoutInit(t *testing.T, e *apitest.Env) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.Server.URL, "http")+"/graphql",
-		&websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.CloseNow()
+	conn := dialTransportWS(t, ctx, e)
 	_, b, err := conn.Read(ctx)
 	if code := websocket.CloseStatus(err); code != 4408 {
 		t.Fatalf("a socket without connection_init: read %s %v (%d), want close 4408", b, err, code)

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
 
 	"clnd/internal/apitest"
@@ -79,12 +78,7 @@ func persistedWS(t *testing.T, e *apitest.Env, token, hash string, vars map[stri
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.Server.URL, "http")+"/graphql",
-		&websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.CloseNow()
+	conn := dialTransportWS(t, ctx, e)
 	type msg struct {
 		ID      string          `json:"id,omitempty"`
 		Type    string          `json:"type"`

@@ -19,17 +19,25 @@ func transportWS(t *testing.T, e *apitest.Env, token string) (*websocket.Conn, c
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	t.Cleanup(cancel)
+	conn := dialTransportWS(t, ctx, e)
+	send(t, ctx, conn, `{"type":"connection_init","payload":{"Authorization":"Bearer `+token+`"}}`)
+	if _, b, err := conn.Read(ctx); err != nil || !strings.Contains(string(b), `"connection_ack"`) {
+		t.Fatalf("connection_init answered %s %v", b, err)
+	}
+	return conn, ctx
+}
+
+// dialTransportWS opens a graphql-transport-ws socket to /graphql and sends
+// nothing on it; it is closed when the test ends.
+func dialTransportWS(t *testing.T, ctx context.Context, e *apitest.Env) *websocket.Conn {
+	t.Helper()
 	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.Server.URL, "http")+"/graphql",
 		&websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.CloseNow() })
-	send(t, ctx, conn, `{"type":"connection_init","payload":{"Authorization":"Bearer `+token+`"}}`)
-	if _, b, err := conn.Read(ctx); err != nil || !strings.Contains(string(b), `"connection_ack"`) {
-		t.Fatalf("connection_init answered %s %v", b, err)
-	}
-	return conn, ctx
+	return conn
 }
 
 func send(t *testing.T, ctx context.Context, conn *websocket.Conn, msg string) {

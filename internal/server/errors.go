@@ -24,6 +24,16 @@ import (
 // INTERNAL, so SQL, stack traces and other tenants' data never leak.
 func (s *Server) presentError(ctx context.Context, err error) *gqlerror.Error {
 	gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+	if cancelledByCaller(ctx, err) {
+		// The client completed the operation, closed its socket or went
+		// away, or the server is stopping: no fault of this server, and
+		// nobody but a stopping server's client reads the answer. Not
+		// logged as an error nor counted among the errors returned.
+		s.log.DebugContext(ctx, "operation cancelled", "path", gqlErr.Path.String(), "err", err)
+		gqlErr.Message = cancelledMessage
+		gqlErr.Extensions = map[string]any{"code": string(apperr.Unavailable)}
+		return gqlErr
+	}
 	code, message, field := s.classify(ctx, err, gqlErr)
 	if code == apperr.Internal {
 		id := reqinfo.FromContext(ctx).ID
@@ -101,6 +111,15 @@ func (s *Server) classify(ctx context.Context, err error, gqlErr *gqlerror.Error
 	}
 	return apperr.Internal, "", ""
 }
+
+// cancelledByCaller reports whether err is the cancellation of the
+// operation's own context (by its client, or by the server stopping).
+func cancelledByCaller(ctx context.Context, err error) bool {
+	return errors.Is(err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled)
+}
+
+// cancelledMessage answers an operation cancelled before it ended.
+const cancelledMessage = "the operation was cancelled: retry it if it is still wanted"
 
 // unavailableMessage answers a request that failed because the database
 // could not be used.

@@ -224,18 +224,20 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 	mux.Handle("/metrics", s.metrics.handler())
 	mux.Handle("GET "+SchemaPath, s.metrics.instrument(SchemaPath, schemaHandler()))
 	payments := &checkout.Handler{Accounts: accountsService, Provider: accountsService.Checkout, Stripe: cfg.StripeWebhook, Clock: s.clock, Log: log}
-	mux.Handle("/webhooks/payments/"+accountsService.Checkout.Name(), s.metrics.instrument("/webhooks/payments", http.HandlerFunc(payments.Webhook)))
-	mux.Handle("/webhooks/payments/stripe", s.metrics.instrument("/webhooks/payments", http.HandlerFunc(payments.StripeWebhook)))
-	mux.Handle(checkout.SandboxPath, http.HandlerFunc(payments.SandboxPage))
-	mux.Handle(accounts.CheckoutPagePrefix, s.metrics.instrument("/checkout", http.HandlerFunc(payments.Pages)))
-	mux.Handle(invoicepdf.PathPrefix, s.metrics.instrument("/invoices", invoicepdf.Handler(db.Client, invoiceLinks, cfg.Issuer)))
+	// codedRefusals: their 404 and 405 are coded GraphQL errors (unrouted.go).
+	mux.Handle("/webhooks/payments/"+accountsService.Checkout.Name(), s.metrics.instrument("/webhooks/payments", codedRefusals(http.HandlerFunc(payments.Webhook), http.MethodPost)))
+	mux.Handle("/webhooks/payments/stripe", s.metrics.instrument("/webhooks/payments", codedRefusals(http.HandlerFunc(payments.StripeWebhook), http.MethodPost)))
+	mux.Handle(checkout.SandboxPath, codedRefusals(http.HandlerFunc(payments.SandboxPage), "GET, POST"))
+	mux.Handle(accounts.CheckoutPagePrefix, s.metrics.instrument("/checkout", codedRefusals(http.HandlerFunc(payments.Pages), http.MethodGet)))
+	mux.Handle(invoicepdf.PathPrefix, s.metrics.instrument("/invoices", codedRefusals(invoicepdf.Handler(db.Client, invoiceLinks, cfg.Issuer), "GET, HEAD")))
 	if err := s.mountCLNAPI(mux, &cfg, resolver); err != nil {
 		s.Close() // stops what New started: workers, sweeps, the listener
 		return nil, err
 	}
-	ui := graphiql.Handler()
+	ui := codedRefusals(graphiql.Handler(), "GET, HEAD")
 	mux.Handle("/{$}", ui)
 	mux.Handle("/graphiql/", ui)
+	mux.Handle(unroutedPattern, unrouted(mux)) // what no route takes (unrouted.go)
 	for pattern, h := range cfg.Routes {
 		mux.Handle(pattern, s.metrics.instrument(pattern, h))
 	}
@@ -255,7 +257,7 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 	}
 	if tracing.Enabled() {
 		h = tracing.Handler(h, func(r *http.Request) string {
-			if _, pattern := mux.Handler(r); pattern != "" {
+			if _, pattern := mux.Handler(r); pattern != "" && pattern != unroutedPattern {
 				return pattern
 			}
 			return "(no route)"

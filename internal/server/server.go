@@ -71,6 +71,9 @@ type Server struct {
 	stopRunner func(context.Context) error
 	// stmts keeps compiled reads prepared (nil on SQLite or with the compiler off).
 	stmts *stmtCache
+	// streams are the open websockets and event streams, which a graceful
+	// stop ends itself (shutdown.go).
+	streams *openStreams
 }
 
 // New builds the HTTP handler. testClock is the sandbox clock (nil outside
@@ -79,7 +82,7 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 	cfg.Defaults()
 	// Lines logged with a request's context name the request (request_id).
 	log = slog.New(reqinfo.LogHandler(log.Handler()))
-	s := &Server{cfg: cfg, db: db, log: log, hub: live.NewHub(), listening: make(chan struct{})}
+	s := &Server{cfg: cfg, db: db, log: log, hub: live.NewHub(), listening: make(chan struct{}), streams: newOpenStreams()}
 	s.clock = clock.System{}
 	if testClock != nil {
 		s.clock = testClock
@@ -375,16 +378,19 @@ func (s *Server) graphQLHandler(resolver *graph.Resolver) http.Handler {
 	h.AddTransport(transport.Websocket{
 		Implementation: closeCodes{WebsocketImplementation: websocketImplementation{ // websocket_conn.go
 			AcceptOptions: websocket.AcceptOptions{OriginPatterns: s.websocketOrigins()},
+			streams:       s.streams,
 		}, maxRunning: s.cfg.MaxSubscriptionsPerSocket}, // close codes and operation ids (websocket_close.go)
 		KeepAlivePingInterval: 10 * time.Second,
 		InitFunc:              s.websocketInit,
 		InitTimeout:           s.cfg.WebsocketInitTimeout, // 4408 (websocket_close.go)
 	})
 	h.AddTransport(transport.Options{})
-	h.AddTransport(transport.SSE{}) // before POST: both answer POST requests
-	h.AddTransport(jsonGET{})       // gqlgen's GET and POST, minus the second
-	h.AddTransport(jsonPOST{})      // encoding pass over the data (transport_json.go)
-	h.AddTransport(refused{})       // last: a coded 405/415 for what no transport takes
+	// Before POST: both answer POST requests. Its streams end when the
+	// server stops (shutdown.go).
+	h.AddTransport(stoppableSSE{streams: s.streams})
+	h.AddTransport(jsonGET{})  // gqlgen's GET and POST, minus the second
+	h.AddTransport(jsonPOST{}) // encoding pass over the data (transport_json.go)
+	h.AddTransport(refused{})  // last: a coded 405/415 for what no transport takes
 	// Parsed and validated documents, by their text (querycache.go).
 	h.SetQueryCache(pageSizeCache{newDocumentCache()})
 	if tracing.Enabled() {
@@ -740,6 +746,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       s.cfg.IdleTimeout,
 	}
+	// Shutdown closes the listeners, then this closes the websockets with
+	// 1001 and ends the event streams, which it would not (shutdown.go).
+	srv.RegisterOnShutdown(s.streams.goAway)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -751,6 +760,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	err := srv.Shutdown(shutdownCtx)
+	s.streams.wait(shutdownCtx) // the clients have their close frames before the process ends
 	s.Close()
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

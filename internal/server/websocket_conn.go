@@ -26,6 +26,9 @@ import (
 // was a measurable part of every delivery (docs/performance.md, B4).
 type websocketImplementation struct {
 	AcceptOptions websocket.AcceptOptions
+	// streams holds the open sockets, which a graceful stop closes with
+	// 1001 (shutdown.go); nil in tests of the connection alone.
+	streams *openStreams
 }
 
 var _ transport.WebsocketImplementation = websocketImplementation{}
@@ -46,11 +49,16 @@ func (u websocketImplementation) Accept(w http.ResponseWriter, r *http.Request, 
 	if err != nil {
 		return nil, err
 	}
-	return &websocketConn{conn: conn}, nil
+	c := &websocketConn{conn: conn, streams: u.streams}
+	if c.streams != nil {
+		c.streams.add(c)
+	}
+	return c, nil
 }
 
 type websocketConn struct {
-	conn *websocket.Conn
+	conn    *websocket.Conn
+	streams *openStreams // forgets the socket once it is closed
 
 	mu                sync.Mutex
 	readDeadlineTimer *time.Timer
@@ -71,7 +79,16 @@ func (c *websocketConn) Close() error {
 	if closing {
 		return nil // WriteClose's handshake closes the connection
 	}
-	return c.conn.CloseNow()
+	err := c.conn.CloseNow()
+	c.forget()
+	return err
+}
+
+// forget takes the closed socket off the open ones.
+func (c *websocketConn) forget() {
+	if c.streams != nil {
+		c.streams.remove(c)
+	}
 }
 
 func (c *websocketConn) NextReader() (int, io.Reader, error) {
@@ -112,6 +129,7 @@ func (c *websocketConn) WriteClose(code int, reason string) error {
 	go func() {
 		defer close(done)
 		_ = c.conn.Close(websocket.StatusCode(code), reason)
+		c.forget()
 	}()
 	return nil
 }

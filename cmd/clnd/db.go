@@ -126,7 +126,7 @@ func seedCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 // billCmd runs one month's billing, as the scheduler would, and says how
 // long it took: benchmark B5 (docs/operations.md; run it under /usr/bin/time -v for the peak RSS).
-func billCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func billCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := flag.NewFlagSet("bill", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dbURL := databaseFlag(fs)
@@ -141,6 +141,7 @@ func billCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	defer func() { err = logging.failure(log, err) }()
 	var cfg server.Config
 	if err := pay.apply(&cfg, *sandbox); err != nil {
 		return err

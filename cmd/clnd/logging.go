@@ -38,6 +38,25 @@ func (f *logFlags) progress(w io.Writer, log *slog.Logger) io.Writer {
 	return w
 }
 
+// failure is what a subcommand returns for err once its logger is set
+// up: with --log-format json, an error that main writes as the log's last
+// line, a JSON object like every other line, rather than as plain text.
+func (f *logFlags) failure(log *slog.Logger, err error) error {
+	if err == nil || *f.format != "json" {
+		return err
+	}
+	return &loggedError{err: err, log: log}
+}
+
+// loggedError is a subcommand's failure and the log to report it in.
+type loggedError struct {
+	err error
+	log *slog.Logger
+}
+
+func (e *loggedError) Error() string { return e.err.Error() }
+func (e *loggedError) Unwrap() error { return e.err }
+
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -126,5 +128,42 @@ func TestBillLogsJSON(t *testing.T) {
 	}
 	if len(lines) == 0 || lines[0] == "" {
 		t.Fatal("bill logged nothing (the migrations say what they did)")
+	}
+}
+
+// With --log-format json, the error a process exits with is its log's last
+// line, a JSON object like every other: a log collector sees why it ended.
+func TestFailureIsTheLastJSONLine(t *testing.T) {
+	bin := buildClnd(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "--sandbox", "--addr", busy.Addr().String()}, "address already in use"},
+		{[]string{"bill", "--sandbox", "--period", "2999-01"}, "2999-01"},
+	} {
+		args := append(tc.args, "--database-url", "sqlite://"+filepath.Join(dir, tc.args[0]+".db"), "--log-format", "json")
+		var stderr bytes.Buffer
+		cmd := exec.Command(bin, args...)
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err == nil {
+			t.Fatalf("%v exited 0", tc.args)
+		}
+		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+		var last map[string]any
+		for _, line := range lines {
+			if err := json.Unmarshal([]byte(line), &last); err != nil {
+				t.Fatalf("%v: a line is not JSON: %q", tc.args, line)
+			}
+		}
+		if msg, _ := last["err"].(string); last["level"] != "ERROR" || !strings.Contains(msg, tc.want) {
+			t.Fatalf("%v: the last line is %v, want an ERROR whose err says %q", tc.args, last, tc.want)
+		}
 	}
 }

@@ -45,7 +45,14 @@ func main() {
 		if errors.Is(err, flag.ErrHelp) {
 			return // -h printed the flags: asking for help is not a failure
 		}
-		fmt.Fprintln(os.Stderr, "clnd:", err)
+		var logged *loggedError
+		if errors.As(err, &logged) {
+			// Its last line, in the log's format (JSON): a log collector
+			// sees why the process ended.
+			logged.log.Error("clnd stopped", "err", logged.err)
+		} else {
+			fmt.Fprintln(os.Stderr, "clnd:", err)
+		}
 		os.Exit(1)
 	}
 }

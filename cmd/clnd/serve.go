@@ -29,7 +29,7 @@ import (
 	"clnd/internal/viewer"
 )
 
-func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	envErrors = nil
@@ -61,11 +61,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := errors.Join(envErrors...); err != nil {
-		return err
-	}
 	log, err := logging.logger(stderr)
 	if err != nil {
+		return err
+	}
+	defer func() { err = logging.failure(log, err) }()
+	if err := errors.Join(envErrors...); err != nil {
 		return err
 	}
 	// Before anything is built: what is built with tracing off stays so.

@@ -3,6 +3,8 @@ package bench
 import (
 	"bytes"
 	"context"
+	"database/sql"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +35,24 @@ func testMeasures(t *testing.T, url string) {
 		Warmup:      time.Millisecond,
 		Progress:    &progress,
 	}
+	// What the lean+events side wrote is removed: a reused database does
+	// not grow by every run's events (the second run ends with the rows
+	// the first ended with).
+	db, err := sql.Open("postgres", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows := func() string {
+		var n [4]int
+		for i, table := range []string{"events", "webhook_deliveries", "webhook_endpoints", "river_job"} {
+			if err := db.QueryRow("SELECT count(*) FROM " + table).Scan(&n[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return fmt.Sprint(n)
+	}
+	var before string
 	for _, as := range []string{AsReseller, AsOperator} {
 		o.As = as
 		o.Firsts = []int{2, 10}
@@ -77,6 +97,11 @@ func testMeasures(t *testing.T, url string) {
 			}
 		}
 		t.Logf("as %s:\n%s", as, table.String())
+		if after := rows(); before != "" && after != before {
+			t.Errorf("as %s: events, deliveries, endpoints and River jobs: %s after the run, %s before", as, after, before)
+		} else {
+			before = after
+		}
 	}
 }
 

@@ -124,6 +124,11 @@ func runCheckIns(ctx context.Context, o Options, dbURL, base string, srv *server
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err := load.remove(context.WithoutCancel(ctx)); err != nil {
+			fmt.Fprintf(log, "%v\n", err)
+		}
+	}()
 	report := &CheckInReport{Clients: o.CheckInClients, Licenses: len(licenses)}
 	gql, persisted, err := graphQLCheckIn(ctx, client, base)
 	if err != nil {

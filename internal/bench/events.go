@@ -45,6 +45,7 @@ func (o benchObject) ObjectID() string { return o.ID }
 type eventLoad struct {
 	db       *store.DB
 	reseller string
+	endpoint string
 	written  atomic.Int64
 	errs     atomic.Int64
 }
@@ -56,17 +57,42 @@ func newEventLoad(ctx context.Context, db *store.DB) (*eventLoad, error) {
 	if err != nil {
 		return nil, fmt.Errorf("events: a reseller to write events for: %w", err)
 	}
-	err = db.Client.WebhookEndpoint.Create().
+	endpoint, err := db.Client.WebhookEndpoint.Create().
 		SetResellerID(r.ID).
 		SetURL("https://receiver.example.invalid/clnd").
 		SetEvents([]string{events.LicenseStale}).
 		SetDescription("clnd bench: deliveries are queued, never posted").
 		SetSecret([]byte("unused")).
-		Exec(sys)
+		Save(sys)
 	if err != nil {
 		return nil, err
 	}
-	return &eventLoad{db: db, reseller: r.ID}, nil
+	return &eventLoad{db: db, reseller: r.ID, endpoint: endpoint.ID}, nil
+}
+
+// remove deletes what the load wrote (its endpoint, the events queued for
+// it, their deliveries and River jobs), so that a database reused with
+// --database-url does not grow by every run's events and measure later
+// runs on more rows than the first.
+func (l *eventLoad) remove(ctx context.Context) error {
+	tx, err := l.db.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, stmt := range []string{
+		`DELETE FROM river_job WHERE kind = 'webhook_delivery' AND args->>'endpoint_id' = $1`,
+		// One statement: the deliveries' references to the events are
+		// checked at its end, when both are gone.
+		`WITH d AS (DELETE FROM webhook_deliveries WHERE endpoint_id = $1 RETURNING event_id)
+		 DELETE FROM events WHERE id IN (SELECT event_id FROM d)`,
+		`DELETE FROM webhook_endpoints WHERE id = $1`,
+	} {
+		if _, err := tx.ExecContext(ctx, stmt, l.endpoint); err != nil {
+			return fmt.Errorf("removing the bench's events: %w", err)
+		}
+	}
+	return tx.Commit()
 }
 
 // start writes events until the returned stop is called; stop returns how

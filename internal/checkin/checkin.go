@@ -44,7 +44,18 @@ type Result struct {
 type Options struct {
 	MaxBatch int           // write at most this many check-ins at once (default 1000)
 	MaxDelay time.Duration // let a batch gather for this long first (default 0: write at once)
+	// AnswerTimeout bounds how long a check-in waits for its batch
+	// (default 10 s): a database that stopped answering without closing
+	// its connections (a frozen server, a network that drops packets)
+	// holds the flusher's statement until it answers again, and the agent
+	// is answered ErrNotConfirmed rather than held with it.
+	AnswerTimeout time.Duration
 }
+
+// DefaultAnswerTimeout is Options.AnswerTimeout's default: PostgreSQL's
+// connect_timeout of the pool (store), so that a check-in and a query
+// give up on a database that does not answer at about the same time.
+const DefaultAnswerTimeout = 10 * time.Second
 
 // Service records check-ins in batches.
 type Service struct {
@@ -96,6 +107,9 @@ func New(db *store.DB, hub *live.Hub, origin string, log *slog.Logger, opts Opti
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 1000
 	}
+	if opts.AnswerTimeout <= 0 {
+		opts.AnswerTimeout = DefaultAnswerTimeout
+	}
 	s := &Service{
 		db: db, hub: hub, origin: origin, log: log, opts: opts,
 		queue:     make(chan *pending, 4*opts.MaxBatch),
@@ -145,6 +159,8 @@ func (s *Service) CheckIn(ctx context.Context, req Request) (Result, error) {
 		return Result{}, ErrStopped
 	default:
 	}
+	timeout := time.NewTimer(s.opts.AnswerTimeout)
+	defer timeout.Stop()
 	// Queued even when the request has just ended (a half-close, below),
 	// unless the queue is full.
 	select {
@@ -156,6 +172,10 @@ func (s *Service) CheckIn(ctx context.Context, req Request) (Result, error) {
 			return Result{}, ErrStopped
 		case <-ctx.Done():
 			return Result{}, ErrNotConfirmed
+		case <-timeout.C:
+			// The flusher has not taken a check-in for so long that the
+			// queue filled: not queued, so nothing of it is written.
+			return Result{}, ErrNotConfirmed
 		}
 	}
 	select {
@@ -163,6 +183,9 @@ func (s *Service) CheckIn(ctx context.Context, req Request) (Result, error) {
 		return p.result, p.err
 	case <-s.done:
 		return s.afterStop(p)
+	case <-timeout.C:
+		// Still queued or being written: it may yet be recorded.
+		return Result{}, ErrNotConfirmed
 	case <-ctx.Done():
 	}
 	// The request's context ends when its client closes its side of the
@@ -177,6 +200,8 @@ func (s *Service) CheckIn(ctx context.Context, req Request) (Result, error) {
 	case <-s.done:
 		return s.afterStop(p)
 	case <-grace.C:
+		return Result{}, ErrNotConfirmed
+	case <-timeout.C:
 		return Result{}, ErrNotConfirmed
 	}
 }
@@ -199,7 +224,8 @@ func (s *Service) afterStop(p *pending) (Result, error) {
 const answerGrace = 5 * time.Second
 
 // ErrNotConfirmed answers a check-in whose batch was not written in time
-// after its request ended; it may still be recorded.
+// (Options.AnswerTimeout, or answerGrace after its request ended); it may
+// still be recorded. It is UNAVAILABLE: the agent checks in again later.
 var ErrNotConfirmed = apperr.New(apperr.Unavailable, "the check-in was not confirmed in time: check in again")
 
 // run is the flusher: it takes whatever check-ins are waiting (at least

@@ -2,8 +2,13 @@ package pgtest
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -91,4 +96,65 @@ func (p *Stoppable) Start() {
 	if err := p.s.start(); err != nil {
 		p.t.Fatalf("pgtest: %v", err)
 	}
+}
+
+// Freeze stops every process of the server with SIGSTOP, as a hung host or
+// a network that silently drops packets would look to clnd: connections stay
+// open (the kernel still accepts them) and nothing is ever answered. Thaw
+// resumes them; so does the test's end.
+func (p *Stoppable) Freeze() {
+	p.t.Helper()
+	if err := p.s.signalAll(syscall.SIGSTOP); err != nil {
+		p.t.Fatalf("pgtest: freezing the server: %v", err)
+	}
+	p.t.Cleanup(func() { _ = p.s.signalAll(syscall.SIGCONT) })
+}
+
+// Thaw resumes a frozen server.
+func (p *Stoppable) Thaw() {
+	p.t.Helper()
+	if err := p.s.signalAll(syscall.SIGCONT); err != nil {
+		p.t.Fatalf("pgtest: thawing the server: %v", err)
+	}
+}
+
+// signalAll sends sig to the postmaster (the first line of postmaster.pid)
+// and to each of its children.
+func (s *server) signalAll(sig syscall.Signal) error {
+	data, err := os.ReadFile(filepath.Join(s.dataDir, "postmaster.pid"))
+	if err != nil {
+		return err
+	}
+	first, _, _ := strings.Cut(string(data), "\n")
+	postmaster, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		return fmt.Errorf("postmaster.pid: %w", err)
+	}
+	pids := []int{postmaster}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so read after ')'.
+		i := strings.LastIndexByte(string(stat), ')')
+		fields := strings.Fields(string(stat[i+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(postmaster) {
+			pids = append(pids, pid)
+		}
+	}
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, sig); err != nil && err != syscall.ESRCH {
+			return err
+		}
+	}
+	return nil
 }

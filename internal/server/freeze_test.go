@@ -1,0 +1,148 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"clnd/internal/apitest"
+	"clnd/internal/pgtest"
+	"clnd/internal/server"
+)
+
+// A database that stops answering without closing its connections (a hung
+// host, a network that drops packets: here every PostgreSQL process is
+// stopped with SIGSTOP) holds the check-in flusher's statement until it
+// answers again. Agents are not held with it: within the answer timeout
+// they get 503 UNAVAILABLE with Retry-After ("not confirmed: check in
+// again"), on the lean endpoint and the GraphQL mutation, and once the
+// database answers again what was queued is written.
+func TestFrozenDatabaseCheckInsAnswerUnavailable(t *testing.T) {
+	pg := pgtest.StartStoppable(t)
+	e := apitest.New(t, "postgres", apitest.WithDatabaseURL(pg.DSN()), apitest.WithoutShadow(),
+		apitest.WithConfig(func(c *server.Config) { c.CheckInBatch.AnswerTimeout = time.Second }))
+	seller := e.Register("frozen-seller")
+	e.AddLicense(seller.Token, "203.0.113.30", "CLOUDLINUX_OS", "")
+	if r := e.LeanCheckInFrom("203.0.113.30", "before.example"); r.Status != http.StatusOK {
+		t.Fatalf("check-in before the freeze: %d %s", r.Status, r.Raw)
+	}
+
+	pg.Freeze()
+	// within runs f and fails the test if it has not returned in time (the
+	// request goroutine is left to the thaw at the test's end).
+	within := func(what string, f func() (status int, code, retryAfter string)) {
+		t.Helper()
+		type answer struct {
+			status          int
+			code, retryAfer string
+		}
+		done := make(chan answer, 1)
+		began := time.Now()
+		go func() {
+			status, code, retry := f()
+			done <- answer{status, code, retry}
+		}()
+		select {
+		case a := <-done:
+			if a.status != http.StatusServiceUnavailable || a.code != "UNAVAILABLE" || a.retryAfer == "" {
+				t.Errorf("%s while the database is frozen: HTTP %d %s, Retry-After %q", what, a.status, a.code, a.retryAfer)
+			}
+			t.Logf("%s answered in %v", what, time.Since(began).Round(time.Millisecond))
+		case <-time.After(8 * time.Second):
+			t.Fatalf("%s while the database is frozen: no answer in 8 s (the answer timeout is 1 s)", what)
+		}
+	}
+	within("a lean check-in", func() (int, string, string) {
+		r := e.LeanCheckInFrom("203.0.113.30", "frozen.example")
+		return r.Status, r.Code(), r.Header.Get("Retry-After")
+	})
+	within("a GraphQL check-in", func() (int, string, string) {
+		r := e.CheckInFrom("203.0.113.30", "frozen-graphql.example")
+		return r.Status, r.Code(), r.Header.Get("Retry-After")
+	})
+
+	pg.Thaw()
+	// The check-ins answered "not confirmed" were queued: they are written
+	// now, the newer last.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var out struct {
+			IPLicenses struct {
+				Edges []struct{ Node struct{ Hostname string } }
+			}
+		}
+		e.Query(seller.Token, `{ ipLicenses { edges { node { hostname } } } }`, nil, &out)
+		if got := out.IPLicenses.Edges[0].Node.Hostname; got == "frozen-graphql.example" {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("after the thaw the license's hostname is %q, want the last check-in's", got)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if r := e.LeanCheckInFrom("203.0.113.30", "after.example"); r.Status != http.StatusOK {
+		t.Fatalf("check-in after the thaw: %d %s", r.Status, r.Raw)
+	}
+}
+
+// When the rows behind a subscription's event cannot be loaded in time (the
+// database holds the load: here a lock on products, which the batch's
+// license load reads), the event still arrives with the field null and an
+// UNAVAILABLE error (not INTERNAL), and the subscription goes on: the next
+// event is whole.
+func TestSlowEventLoadIsUnavailableAndTheSubscriptionGoesOn(t *testing.T) {
+	e := apitest.New(t, "postgres", apitest.WithoutShadow())
+	seller := e.Register("slow-load-seller")
+	e.AddLicense(seller.Token, "203.0.113.31", "KERNELCARE", "")
+	sub := e.SubscribeSSE(seller.Token, `subscription { checkIns { hostname license { id } } }`, nil)
+
+	tx, err := e.DB.SQL.BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(`LOCK TABLE products IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.LeanCheckInFrom("203.0.113.31", "slow.example"); r.Status != http.StatusOK {
+		t.Fatalf("check-in: %d %s", r.Status, r.Raw)
+	}
+	type event struct {
+		Data struct {
+			CheckIns struct {
+				Hostname string
+				License  *struct{ ID string }
+			}
+		}
+		Errors []struct {
+			Path       []any
+			Extensions struct{ Code string }
+		}
+	}
+	next := func(what string) event {
+		t.Helper()
+		raw, ok := sub.Next(30 * time.Second)
+		if !ok {
+			t.Fatalf("%s: no event (the subscription ended or nothing came in 30 s)", what)
+		}
+		var ev event
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			t.Fatalf("%s: %v: %s", what, err, raw)
+		}
+		return ev
+	}
+	ev := next("the event whose license load is held")
+	if ev.Data.CheckIns.Hostname != "slow.example" || ev.Data.CheckIns.License != nil ||
+		len(ev.Errors) != 1 || ev.Errors[0].Extensions.Code != "UNAVAILABLE" {
+		t.Fatalf("the event whose license load is held: %+v; want its hostname, license null and one UNAVAILABLE error", ev)
+	}
+	_ = tx.Rollback()
+	if r := e.LeanCheckInFrom("203.0.113.31", "fast.example"); r.Status != http.StatusOK {
+		t.Fatalf("check-in: %d %s", r.Status, r.Raw)
+	}
+	ev = next("the next event")
+	if ev.Data.CheckIns.Hostname != "fast.example" || ev.Data.CheckIns.License == nil || len(ev.Errors) != 0 {
+		t.Fatalf("the next event: %+v; want it whole", ev)
+	}
+}

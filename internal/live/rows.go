@@ -8,6 +8,8 @@ import (
 	"clnd/ent"
 	"clnd/ent/iplicense"
 	"clnd/ent/server"
+	"clnd/internal/apperr"
+	"clnd/internal/store"
 	"clnd/internal/viewer"
 )
 
@@ -25,13 +27,53 @@ type batch struct {
 	renderMu   sync.Mutex
 	renderings map[renderKey]*rendering
 
-	licensesOnce sync.Once
-	licenses     map[string]*ent.IPLicense
-	licensesErr  error
+	licenses rowLoad[*ent.IPLicense]
+	servers  rowLoad[*ent.Server]
+}
 
-	serversOnce sync.Once
-	servers     map[string]*ent.Server
-	serversErr  error
+// rowLoad is one load of a batch's rows by ID, shared by its subscribers.
+type rowLoad[T any] struct {
+	once sync.Once
+	done chan struct{} // closed once rows and err are set
+	rows map[string]T
+	err  error
+}
+
+// errNotLoaded answers a subscriber whose event's rows the database did not
+// give in time (or could not: it is down). The event still arrives, its
+// other fields set; the subscription goes on.
+var errNotLoaded = apperr.New(apperr.Unavailable, "the database did not answer in time: this field could not be loaded")
+
+// get loads the rows the first time it is called (load, in its own
+// goroutine) and waits for them at most loadTimeout. A database that stops
+// answering without closing its connections holds a statement whatever its
+// context says (the driver waits for the server's answer to its cancel
+// request), and subscribers must not wait with it: they get errNotLoaded.
+func (l *rowLoad[T]) get(ctx context.Context, load func(context.Context) (map[string]T, error)) (map[string]T, error) {
+	l.once.Do(func() {
+		l.done = make(chan struct{})
+		go func() {
+			defer close(l.done)
+			ctx, cancel := loadContext(ctx)
+			defer cancel()
+			l.rows, l.err = load(ctx)
+			if l.err != nil && (ctx.Err() != nil || store.Unavailable(l.err)) {
+				// Out of time (whatever the driver made of its cancel),
+				// or the database is down: not a fault of clnd's.
+				l.err = errNotLoaded
+			}
+		}()
+	})
+	timeout := time.NewTimer(loadTimeout)
+	defer timeout.Stop()
+	select {
+	case <-l.done:
+		return l.rows, l.err
+	case <-timeout.C:
+		return nil, errNotLoaded
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // License is the IP license the event is about, or nil for a server's
@@ -44,27 +86,25 @@ func (e *Event) License(ctx context.Context, client *ent.Client) (*ent.IPLicense
 		return nil, nil
 	}
 	b := e.shared()
-	b.licensesOnce.Do(func() {
-		ctx, cancel := loadContext(ctx)
-		defer cancel()
+	licenses, err := b.licenses.get(ctx, func(ctx context.Context) (map[string]*ent.IPLicense, error) {
 		var ids []string
 		for _, ev := range b.events {
 			if ev.LicenseID != "" {
 				ids = append(ids, ev.LicenseID)
 			}
 		}
-		var rows []*ent.IPLicense
-		rows, b.licensesErr = client.IPLicense.Query().Where(iplicense.IDIn(ids...)).
+		rows, err := client.IPLicense.Query().Where(iplicense.IDIn(ids...)).
 			WithProduct().WithBackup().WithReseller().All(ctx)
-		b.licenses = make(map[string]*ent.IPLicense, len(rows))
+		byID := make(map[string]*ent.IPLicense, len(rows))
 		for _, l := range rows {
-			b.licenses[l.ID] = l
+			byID[l.ID] = l
 		}
+		return byID, err
 	})
-	if b.licensesErr != nil {
-		return nil, b.licensesErr
+	if err != nil {
+		return nil, err
 	}
-	l := b.licenses[e.LicenseID]
+	l := licenses[e.LicenseID]
 	if l == nil || l.ResellerID != e.ResellerID {
 		// Removed since it checked in. (A row of another tenant than the
 		// event's is never handed out: only the event's tenant receives it.)
@@ -80,27 +120,25 @@ func (e *Event) Server(ctx context.Context, client *ent.Client) (*ent.Server, er
 		return nil, nil
 	}
 	b := e.shared()
-	b.serversOnce.Do(func() {
-		ctx, cancel := loadContext(ctx)
-		defer cancel()
+	servers, err := b.servers.get(ctx, func(ctx context.Context) (map[string]*ent.Server, error) {
 		var ids []string
 		for _, ev := range b.events {
 			if ev.ServerID != "" {
 				ids = append(ids, ev.ServerID)
 			}
 		}
-		var rows []*ent.Server
-		rows, b.serversErr = client.Server.Query().Where(server.IDIn(ids...)).
+		rows, err := client.Server.Query().Where(server.IDIn(ids...)).
 			WithReseller().WithServerAccount().WithActivationKey().All(ctx)
-		b.servers = make(map[string]*ent.Server, len(rows))
+		byID := make(map[string]*ent.Server, len(rows))
 		for _, s := range rows {
-			b.servers[s.ID] = s
+			byID[s.ID] = s
 		}
+		return byID, err
 	})
-	if b.serversErr != nil {
-		return nil, b.serversErr
+	if err != nil {
+		return nil, err
 	}
-	s := b.servers[e.ServerID]
+	s := servers[e.ServerID]
 	if s == nil || s.ResellerID != e.ResellerID {
 		return nil, nil
 	}

@@ -151,8 +151,11 @@ func TestBatchRowsAreLoadedOnceForEverySubscriber(t *testing.T) {
 
 // Issue 10: 50 websocket subscribers selecting `license { id hostname }`
 // while check-ins arrive at 1,000/s all receive every event of their
-// reseller. Where this machine cannot keep 1,000/s the test sends as fast
-// as it can and still asserts that nothing is lost (the rate is logged).
+// reseller, each once. Every subscriber has its own API token, so that no
+// two share a rendering (shared renderings would resolve `license` once per
+// group of one viewer whatever the per-batch load does): each resolves its
+// own. The rate is asserted loosely (at least minRate: a busy CI machine
+// paces the senders less evenly), and logged.
 func TestFiftyLicenseSubscribersReceiveEveryCheckIn(t *testing.T) {
 	apitest.Each(t, func(t *testing.T, e *apitest.Env) {
 		const (
@@ -162,6 +165,7 @@ func TestFiftyLicenseSubscribersReceiveEveryCheckIn(t *testing.T) {
 			rate              = 1000
 			duration          = 3 * time.Second
 			senders           = 32
+			minRate           = 700
 			subscriptionQuery = `subscription { checkIns { ip hostname license { id hostname } } }`
 		)
 		type license struct{ id, owner string }
@@ -179,7 +183,7 @@ func TestFiftyLicenseSubscribersReceiveEveryCheckIn(t *testing.T) {
 			}
 			var mine []*apitest.Sub
 			for s := 0; s < subscribersEach; s++ {
-				mine = append(mine, e.Subscribe(res.Token, subscriptionQuery, nil))
+				mine = append(mine, e.Subscribe(e.APIToken(res.Token, "READ"), subscriptionQuery, nil))
 			}
 			subs = append(subs, mine)
 		}
@@ -188,6 +192,7 @@ func TestFiftyLicenseSubscribersReceiveEveryCheckIn(t *testing.T) {
 		// reseller's licenses only, each event with its license.
 		type tally struct {
 			received int
+			seen     map[string]bool // hostnames (seq-N): each event once
 			bad      string
 		}
 		tallies := make([][]tally, resellers)
@@ -199,6 +204,7 @@ func TestFiftyLicenseSubscribersReceiveEveryCheckIn(t *testing.T) {
 				go func() {
 					defer readers.Done()
 					tl := &tallies[r][s]
+					tl.seen = map[string]bool{}
 					for {
 						raw, ok := sub.Next(20 * time.Second)
 						if !ok {
@@ -223,6 +229,11 @@ func TestFiftyLicenseSubscribersReceiveEveryCheckIn(t *testing.T) {
 							tl.bad = string(raw)
 							return
 						}
+						if tl.seen[c.Hostname] {
+							tl.bad = "received twice: " + string(raw)
+							return
+						}
+						tl.seen[c.Hostname] = true
 						tl.received++
 						if tl.received == expectedPerReseller(rate, duration, resellers) {
 							return
@@ -270,8 +281,12 @@ func TestFiftyLicenseSubscribersReceiveEveryCheckIn(t *testing.T) {
 			t.Fatalf("%d check-ins failed or found no license", failed.Load())
 		}
 		readers.Wait()
+		achieved := float64(total) / sent.Seconds()
 		t.Logf("%d check-ins in %v (%.0f/s; asked %d/s), %d subscribers selecting license", total, sent.Round(time.Millisecond),
-			float64(total)/sent.Seconds(), rate, resellers*subscribersEach)
+			achieved, rate, resellers*subscribersEach)
+		if achieved < minRate {
+			t.Errorf("check-ins went at %.0f/s, below %d/s: the test proves too little", achieved, minRate)
+		}
 		want := expectedPerReseller(rate, duration, resellers)
 		for r := range tallies {
 			for s, tl := range tallies[r] {

@@ -59,7 +59,8 @@ func (o *openStreams) remove(c *websocketConn) {
 // goAway begins the stop: every websocket gets a close frame 1001 "server
 // shutting down" (graphql-transport-ws and legacy graphql-ws alike; their
 // operations are cancelled when the socket closes) and every event stream
-// is cancelled, so it ends with its complete event.
+// is cancelled, so it ends with its complete event. Calling it again does
+// nothing more: a socket's close is sent once.
 func (o *openStreams) goAway() {
 	o.mu.Lock()
 	o.closing = true
@@ -77,6 +78,10 @@ func (o *openStreams) goAway() {
 // wait returns once every websocket's close handshake has ended (the
 // client answered the close frame, or 5 s passed), or when ctx ends.
 func (o *openStreams) wait(ctx context.Context) {
+	// http.Server.Shutdown runs goAway in a goroutine of its own, which
+	// need not have run when Shutdown returns (as soon as no request is
+	// active); a second call closes nothing twice.
+	o.goAway()
 	o.mu.Lock()
 	var handshakes []chan struct{}
 	for c := range o.sockets {

@@ -26,24 +26,44 @@ func (s *Server) clientAddr(r *http.Request) netip.Addr {
 	}
 	if len(forwarded) == 1 && !strings.Contains(forwarded[0], ",") {
 		// One hop, as a single proxy sends it: no list to build.
-		hop, err := netip.ParseAddr(strings.TrimSpace(forwarded[0]))
-		if err != nil {
+		hop, ok := parseHop(forwarded[0])
+		if !ok {
 			return addr
 		}
-		return hop.Unmap()
+		return hop
 	}
 	hops := strings.Split(strings.Join(forwarded, ","), ",")
 	for i := len(hops) - 1; i >= 0; i-- {
-		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
+		hop, ok := parseHop(hops[i])
+		if !ok {
 			return addr
 		}
-		addr = hop.Unmap()
+		addr = hop
 		if !s.trusted(addr) {
 			return addr
 		}
 	}
 	return addr
+}
+
+// parseHop reads one X-Forwarded-For entry: an address, or an address with
+// a port as some proxies write it ("203.0.113.10:1234", "[2001:db8::5]:443",
+// "[2001:db8::5]"). A hop that is none of these ends the walk: the request
+// is then the last believed hop's (the proxy's own address, for the first).
+func parseHop(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	if len(s) > 2 && s[0] == '[' && s[len(s)-1] == ']' {
+		if a, err := netip.ParseAddr(s[1 : len(s)-1]); err == nil {
+			return a.Unmap(), true
+		}
+	}
+	return netip.Addr{}, false
 }
 
 func (s *Server) trusted(a netip.Addr) bool {

@@ -147,10 +147,6 @@ func (c *closeCodesConn) nextReader() (kind int, _ io.Reader, refused bool, _ er
 		_ = c.WebsocketConn.WriteClose(transport.WebsocketCloseProtocolError, "decoding error")
 		return kind, nil, false, transport.ErrWebsocketClosed
 	}
-	if c.running == nil {
-		c.running, c.clientOf = map[string]string{}, map[string]string{}
-		c.completed, c.replaced = map[string]bool{}, map[string]bool{}
-	}
 	switch running, isRunning := c.running[m.ID]; {
 	case m.Type == c.kinds.start && first:
 		// gqlgen refuses it: 4401 below, or connection_error and 1002 (legacy).
@@ -200,6 +196,10 @@ func (c *closeCodesConn) nextReader() (kind int, _ io.Reader, refused bool, _ er
 // for an operation that is ending (a replaced one, or one running under a
 // new id of its own), when it gets a new id. c.mu is held.
 func (c *closeCodesConn) startAs(id string, msg []byte) ([]byte, error) {
+	if c.running == nil { // the socket's first operation
+		c.running, c.clientOf = map[string]string{}, map[string]string{}
+		c.completed, c.replaced = map[string]bool{}, map[string]bool{}
+	}
 	as := id
 	for n := 1; c.inUse(as); n++ {
 		as = id + "~" + strconv.Itoa(n)

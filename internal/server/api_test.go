@@ -230,8 +230,19 @@ func TestInputLimitsAndErrors(t *testing.T) {
 		}
 		// A malformed Authorization header is refused outright.
 		r := e.Do(apitest.Request{Query: `{ products { id } }`, Header: map[string]string{"Authorization": "Basic abc"}})
-		if r.Status != http.StatusUnauthorized || r.Code() != "UNAUTHENTICATED" {
-			t.Fatalf("Basic auth: HTTP %d %s", r.Status, r.Raw)
+		if r.Status != http.StatusUnauthorized || r.Code() != "UNAUTHENTICATED" ||
+			!strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer ") {
+			t.Fatalf("Basic auth: HTTP %d, WWW-Authenticate %q: %s", r.Status, r.Header.Get("WWW-Authenticate"), r.Raw)
+		}
+		// So is a token clnd did not issue; both name the scheme (RFC 6750).
+		r = e.Do(apitest.Request{Query: `{ products { id } }`, Token: "clnd_api_not_a_token"})
+		if r.Status != http.StatusUnauthorized || r.Code() != "UNAUTHENTICATED" ||
+			r.Header.Get("WWW-Authenticate") != `Bearer realm="clnd", error="invalid_token"` {
+			t.Fatalf("unknown token: HTTP %d, WWW-Authenticate %q: %s", r.Status, r.Header.Get("WWW-Authenticate"), r.Raw)
+		}
+		// Refusals before GraphQL runs read as its answers do: message first.
+		if !strings.HasPrefix(string(r.Raw), `{"errors":[{"message":`) {
+			t.Fatalf("unknown token: the body is %s", r.Raw)
 		}
 	})
 }

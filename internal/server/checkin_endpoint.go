@@ -153,7 +153,7 @@ func decodeCheckInJSONStrict(body []byte, in *checkInInput) error {
 			return apperr.Input(key, "unknown field %q: send hostname and, for a registered server, credential", key)
 		}
 		if *dst != nil {
-			return apperr.Input(key, "%s was sent twice", key)
+			return apperr.Input(key, "%s was sent more than once", key)
 		}
 		var v *string
 		if err := dec.Decode(&v); err != nil {
@@ -273,7 +273,7 @@ func decodeCheckInForm(body []byte, in *checkInInput) error {
 			return apperr.Input(key, "unknown field %q: send hostname and, for a registered server, credential", key)
 		}
 		if len(vs) != 1 {
-			return apperr.Input(key, "%s was sent %d times", key, len(vs))
+			return apperr.Input(key, "%s was sent more than once", key)
 		}
 		*dst = &vs[0]
 	}

@@ -552,6 +552,8 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		if !ok {
 			s.metrics.unauthenticated.WithLabelValues("malformed").Inc()
+			// RFC 6750: a 401 names the scheme it wants.
+			w.Header().Set("WWW-Authenticate", `Bearer realm="clnd", error="invalid_request"`)
 			writeError(w, http.StatusUnauthorized, apperr.New(apperr.Unauthenticated, "the Authorization header must be \"Bearer <token>\""))
 			return
 		}
@@ -573,6 +575,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 				return
 			}
 			s.metrics.unauthenticated.WithLabelValues("invalid_token").Inc()
+			w.Header().Set("WWW-Authenticate", `Bearer realm="clnd", error="invalid_token"`)
 			writeError(w, http.StatusUnauthorized, e)
 			return
 		}
@@ -706,9 +709,14 @@ func escapesNUL(body []byte) bool {
 func writeError(w http.ResponseWriter, status int, e *apperr.Error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{
-		"errors": []map[string]any{{"message": e.Message, "extensions": map[string]any{"code": string(e.Code)}}},
-	})
+	ext := map[string]any{"code": string(e.Code)}
+	if e.Field != "" {
+		ext["field"] = e.Field
+	}
+	// gqlerror's order (message, then extensions), as every GraphQL answer.
+	_ = json.NewEncoder(w).Encode(struct {
+		Errors gqlerror.List `json:"errors"`
+	}{gqlerror.List{{Message: e.Message, Extensions: ext}}})
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {

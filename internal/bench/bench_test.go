@@ -91,7 +91,7 @@ func testMeasures(t *testing.T, url string) {
 				t.Errorf("as %s: check-ins %s wrote no events: %+v", as, s.Name, s)
 			}
 		}
-		for _, want := range []string{"clnd÷SQL", "W1", "W2", "W3", "÷ UPDATE", "lean", "graphql", "lean+events", "events/s written"} {
+		for _, want := range []string{"clnd÷SQL", "W1", "W2", "W3", "÷ UPDATE", "lean", "graphql (APQ)", "lean+events", "events/s written"} {
 			if !strings.Contains(table.String(), want) {
 				t.Errorf("the table lacks %q:\n%s", want, table.String())
 			}

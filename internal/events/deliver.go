@@ -116,7 +116,7 @@ func NewRunner(db *store.DB, c clock.Clock, keyring sealed.Keyring, cfg RunnerCo
 		// A job left running by a killed instance is worked again after
 		// this (its delivery row says whether anything is left to do).
 		RescueStuckJobsAfter: 3 * deliveryTimeout,
-		Logger:               slog.New(quietRiver{log.Handler()}),
+		Logger:               slog.New(newQuietRiver(log.Handler())),
 		MaxAttempts:          25,
 	}
 	var err error
@@ -535,8 +535,32 @@ func Payload(ev *ent.Event) ([]byte, error) {
 }
 
 // quietRiver drops River's info-level chatter (start, stop, leadership) to
-// debug; warnings and errors pass.
-type quietRiver struct{ slog.Handler }
+// debug; warnings and errors pass, each message at most once per
+// riverRepeatEvery: while the database is down River's producer and
+// elector log the same failure several times a second (67 lines in 15 s),
+// burying whatever else the log says. The line that passes after a quiet
+// spell counts the ones left out (repeats_not_logged).
+type quietRiver struct {
+	slog.Handler
+	repeats *riverRepeats
+}
+
+// riverRepeatEvery is how often one River warning or error is logged.
+const riverRepeatEvery = 30 * time.Second
+
+type riverRepeats struct {
+	mu   sync.Mutex
+	last map[string]riverRepeat // by message
+}
+
+type riverRepeat struct {
+	at      time.Time
+	dropped int
+}
+
+func newQuietRiver(h slog.Handler) quietRiver {
+	return quietRiver{Handler: h, repeats: &riverRepeats{last: map[string]riverRepeat{}}}
+}
 
 func (q quietRiver) Handle(ctx context.Context, rec slog.Record) error {
 	if rec.Level < slog.LevelWarn {
@@ -545,11 +569,42 @@ func (q quietRiver) Handle(ctx context.Context, rec slog.Record) error {
 	if !q.Handler.Enabled(ctx, rec.Level) {
 		return nil
 	}
+	if rec.Level >= slog.LevelWarn {
+		dropped, ok := q.repeats.pass(rec.Message, rec.Time)
+		if !ok {
+			return nil
+		}
+		if dropped > 0 {
+			rec.AddAttrs(slog.Int("repeats_not_logged", dropped))
+		}
+	}
 	return q.Handler.Handle(ctx, rec)
 }
 
-func (q quietRiver) WithAttrs(a []slog.Attr) slog.Handler { return quietRiver{q.Handler.WithAttrs(a)} }
-func (q quietRiver) WithGroup(n string) slog.Handler      { return quietRiver{q.Handler.WithGroup(n)} }
+// pass says whether a message logged at may be logged, and how many of it
+// were left out since it last was.
+func (r *riverRepeats) pass(msg string, at time.Time) (dropped int, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	last, seen := r.last[msg]
+	if seen && at.Sub(last.at) < riverRepeatEvery {
+		last.dropped++
+		r.last[msg] = last
+		return 0, false
+	}
+	if len(r.last) >= 256 { // River's messages are a fixed set; never grow without bound
+		clear(r.last)
+	}
+	r.last[msg] = riverRepeat{at: at}
+	return last.dropped, true
+}
+
+func (q quietRiver) WithAttrs(a []slog.Attr) slog.Handler {
+	return quietRiver{Handler: q.Handler.WithAttrs(a), repeats: q.repeats}
+}
+func (q quietRiver) WithGroup(n string) slog.Handler {
+	return quietRiver{Handler: q.Handler.WithGroup(n), repeats: q.repeats}
+}
 
 // Metrics are the delivery series (registered by the server).
 type Metrics struct {

@@ -35,11 +35,16 @@ import (
 // p99, max: from sending the check-in to a subscriber receiving it), the
 // events lost and the subscribers disconnected for falling behind.
 // CLND_B4_SUBSCRIBERS (default 5000), CLND_B4_RATE (default 1000/s) and
-// CLND_B4_SECONDS (default 5) set the load.
+// CLND_B4_SECONDS (default 5) set the load. CLND_B4_TOKENS (default 1) is
+// how many API tokens each reseller's subscribers spread over: with one,
+// an instance renders each event once per document for all of a reseller's
+// subscribers (shared renderings are per credential), the best case; with
+// 50, every subscriber has its own token and its own rendering, the worst.
 func BenchmarkFanoutAcrossInstances(b *testing.B) {
 	subscribers := envInt("CLND_B4_SUBSCRIBERS", 5000)
 	rate := envInt("CLND_B4_RATE", 1000)
 	licenseEvery := envInt("CLND_B4_LICENSE_EVERY", 5)
+	tokensEach := max(envInt("CLND_B4_TOKENS", 1), 1)
 	const resellers, licensesEach = 100, 10
 	duration := time.Duration(envInt("CLND_B4_SECONDS", 5)) * time.Second
 	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
@@ -51,7 +56,7 @@ func BenchmarkFanoutAcrossInstances(b *testing.B) {
 	first := apitest.New(b, "postgres")
 	second := apitest.Reopen(b, first)
 	ctx := viewer.SystemContext(first.Ctx())
-	tokens := make([]string, resellers)
+	tokens := make([][]string, resellers)
 	var ips []string
 	owner := map[string]int{}
 	tx, err := first.DB.Client.Tx(ctx)
@@ -63,11 +68,13 @@ func BenchmarkFanoutAcrossInstances(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		token, hash := auth.NewSecret(auth.APITokenPrefix)
-		if err := tx.APIToken.Create().SetResellerID(res.ID).SetName("b4").SetScope("READ").SetTokenHash(hash).Exec(ctx); err != nil {
-			b.Fatal(err)
+		for range tokensEach {
+			token, hash := auth.NewSecret(auth.APITokenPrefix)
+			if err := tx.APIToken.Create().SetResellerID(res.ID).SetName("b4").SetScope("READ").SetTokenHash(hash).Exec(ctx); err != nil {
+				b.Fatal(err)
+			}
+			tokens[r] = append(tokens[r], token)
 		}
-		tokens[r] = token
 		for l := 0; l < licensesEach; l++ {
 			ip := fmt.Sprintf("45.%d.%d.1", r+1, l+1)
 			if _, err := licensing.CreateIPLicense(ctx, tx, licensing.NewIPLicense{ResellerID: res.ID, IP: ip, Type: catalog.KernelCare, AddedAt: apitest.Start}); err != nil {
@@ -123,7 +130,8 @@ func BenchmarkFanoutAcrossInstances(b *testing.B) {
 				return
 			}
 			conn.SetReadLimit(1 << 20)
-			_ = wsjson.Write(subCtx, conn, map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + tokens[i%resellers]}})
+			token := tokens[i%resellers][(i/resellers)%tokensEach]
+			_ = wsjson.Write(subCtx, conn, map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + token}})
 			var ack map[string]any
 			_ = wsjson.Read(subCtx, conn, &ack)
 			query := "subscription { checkIns { hostname } }"
@@ -314,8 +322,8 @@ func BenchmarkFanoutAcrossInstances(b *testing.B) {
 	// agents and the subscribers; not PostgreSQL) per delivery received.
 	cpuPerDelivery := float64(cpu.Microseconds()) / float64(max(1, received.Load()))
 	b.ReportMetric(cpuPerDelivery, "cpu-µs/delivery")
-	b.Logf("B4: %d subscribers on 2 instances (1 in %d selecting license), %.0f check-ins/s (asked %d/s): %d deliveries expected, %d received, %d lost, %d subscribers disconnected, %d without their license",
-		subscribers, licenseEvery, achieved, rate, expected.Load(), received.Load(), lost, dropped1+dropped2, wrong.Load())
+	b.Logf("B4: %d subscribers on 2 instances (1 in %d selecting license; %d API tokens per reseller), %.0f check-ins/s (asked %d/s): %d deliveries expected, %d received, %d lost, %d subscribers disconnected, %d without their license",
+		subscribers, licenseEvery, tokensEach, achieved, rate, expected.Load(), received.Load(), lost, dropped1+dropped2, wrong.Load())
 	b.Logf("B4: %.1f µs of processor time per delivery (this process: instances, agents and subscribers; %v in all)", cpuPerDelivery, cpu.Round(time.Millisecond))
 	b.Logf("B4: delivery latency (check-in sent → subscriber) p50 %v, p99 %v, max %v (target p99 ≤ 100 ms, 0 lost); of which the check-in's answer p50 %v, p99 %v; after the answer (fan-out) p50 %v, p99 %v",
 		p50, p99, worst, pct(answer, 0.5), pct(answer, 0.99), pct(fanout, 0.5), pct(fanout, 0.99))

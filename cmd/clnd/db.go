@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"clnd/internal/billing"
@@ -129,6 +130,7 @@ func seedCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 func billCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := flag.NewFlagSet("bill", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	envErrors = nil
 	dbURL := databaseFlag(fs)
 	period := fs.String("period", "", "the month to bill, like 2026-10 (required; it must have ended)")
 	sandbox := fs.Bool("sandbox", envBool("CLND_SANDBOX"), "use the sandbox test clock (CLND_SANDBOX)")
@@ -142,6 +144,11 @@ func billCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		return err
 	}
 	defer func() { err = logging.failure(log, err) }()
+	// As serve: a value the environment sets but that cannot be read
+	// (CLND_PAYMENT_GRACE=abc) is refused, not replaced by the default.
+	if err := errors.Join(envErrors...); err != nil {
+		return err
+	}
 	var cfg server.Config
 	if err := pay.apply(&cfg, *sandbox); err != nil {
 		return err

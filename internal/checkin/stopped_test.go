@@ -14,7 +14,9 @@ import (
 // ErrNotConfirmed five seconds later). The service is put in that moment's
 // state: not yet stopping as CheckIn sees it, its flusher already gone.
 func TestCheckInQueuedAfterTheLastDrainIsStopped(t *testing.T) {
-	s := &Service{queue: make(chan *pending, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	// An answer timeout as New sets one: a zero timer would race the stop.
+	s := &Service{queue: make(chan *pending, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		opts: Options{AnswerTimeout: DefaultAnswerTimeout}}
 	close(s.done)
 	answered := make(chan error, 1)
 	go func() {

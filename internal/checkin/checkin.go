@@ -123,14 +123,32 @@ func New(db *store.DB, hub *live.Hub, origin string, log *slog.Logger, opts Opti
 	return s
 }
 
-// Close flushes what is queued, announces what was written and stops.
+// Close flushes what is queued, announces what was written and stops. It
+// waits at most Options.AnswerTimeout: a database that stopped answering
+// without closing its connections holds the flusher's (or the announcer's)
+// statement for as long as it is frozen, whatever a context says, and a
+// stopping process must not wait with it. The check-ins it holds have been
+// answered ErrNotConfirmed by then (they waited as long); the held
+// goroutines end with the process.
 func (s *Service) Close() {
 	s.once.Do(func() {
 		close(s.stop)
-		<-s.done
-		close(s.written)
+		stopped := make(chan struct{})
+		go func() {
+			<-s.done
+			close(s.written) // after the flusher: it sends on written
+			<-s.announced
+			close(stopped)
+		}()
+		timeout := time.NewTimer(s.opts.AnswerTimeout)
+		defer timeout.Stop()
+		select {
+		case <-stopped:
+		case <-timeout.C:
+			s.log.Error("stopping check-ins: the database did not answer in time; the batch it holds may not be written",
+				"timeout", s.opts.AnswerTimeout)
+		}
 	})
-	<-s.announced
 }
 
 // CheckIn records one check-in and waits until it is committed.

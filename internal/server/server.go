@@ -364,11 +364,28 @@ func (s *Server) Close() {
 		cancel()
 	}
 	s.cancel()
-	s.stopped.Wait()
-	if s.stmts != nil {
-		s.stmts.close()
+	// A database that stopped answering without closing its connections
+	// holds lib/pq's statements whatever their contexts say (the LISTEN
+	// connection's ping, for one, and Listener.Close waits for it): the
+	// stop must not wait with them, nor send more statements to it.
+	stopped := make(chan struct{})
+	go func() {
+		s.stopped.Wait()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+		if s.stmts != nil {
+			s.stmts.close()
+		}
+	case <-time.After(backgroundStopTimeout):
+		s.log.Error("stopping: background work still waits for the database; the process ends without it", "timeout", backgroundStopTimeout)
 	}
 }
+
+// backgroundStopTimeout bounds how long Close waits for the background
+// work (sweeps, the reconciler, the LISTEN connection) to end.
+const backgroundStopTimeout = 10 * time.Second
 
 // Handler is the whole HTTP surface.
 func (s *Server) Handler() http.Handler { return s.handler }

@@ -550,7 +550,7 @@ const riverRepeatEvery = 30 * time.Second
 
 type riverRepeats struct {
 	mu   sync.Mutex
-	last map[string]riverRepeat // by message
+	last map[string]riverRepeat // by riverRepeatKey
 }
 
 type riverRepeat struct {
@@ -570,7 +570,7 @@ func (q quietRiver) Handle(ctx context.Context, rec slog.Record) error {
 		return nil
 	}
 	if rec.Level >= slog.LevelWarn {
-		dropped, ok := q.repeats.pass(rec.Message, rec.Time)
+		dropped, ok := q.repeats.pass(riverRepeatKey(rec), rec.Time)
 		if !ok {
 			return nil
 		}
@@ -581,8 +581,26 @@ func (q quietRiver) Handle(ctx context.Context, rec slog.Record) error {
 	return q.Handler.Handle(ctx, rec)
 }
 
-// pass says whether a message logged at may be logged, and how many of it
-// were left out since it last was.
+// riverRepeatKey is what makes two River lines the same line: the message,
+// and for a job's failure what failed (its kind, its panic value). River
+// logs every worker panic as one message, and two different bugs must not
+// pass as one line and a count. The error text is not part of it: during an
+// outage it names each new connection's port, and would let every repeat
+// through.
+func riverRepeatKey(rec slog.Record) string {
+	key := rec.Message
+	rec.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "kind", "job_kind", "panic_val":
+			key += "\x00" + a.Key + "=" + a.Value.String()
+		}
+		return true
+	})
+	return key
+}
+
+// pass says whether a line (by its riverRepeatKey) logged at may be
+// logged, and how many of it were left out since it last was.
 func (r *riverRepeats) pass(msg string, at time.Time) (dropped int, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

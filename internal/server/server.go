@@ -401,7 +401,7 @@ func (s *Server) graphQLHandler(resolver *graph.Resolver) http.Handler {
 		InitFunc:              s.websocketInit,
 		InitTimeout:           s.cfg.WebsocketInitTimeout, // 4408 (websocket_close.go)
 	})
-	h.AddTransport(transport.Options{})
+	h.AddTransport(options{}) // OPTIONS; HEAD is refused below, with Allow
 	// Before POST: both answer POST requests. Its streams end when the
 	// server stops (shutdown.go).
 	h.AddTransport(stoppableSSE{streams: s.streams})

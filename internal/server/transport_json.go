@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -153,6 +154,13 @@ func (jsonGET) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExec
 // refused is the last transport: it takes every request the others did not
 // (gqlgen would answer a bare "transport not supported") and answers a coded
 // GraphQL error, 415 for a POST body that is not JSON, 405 for other methods.
+// options answers OPTIONS as gqlgen's transport.Options does. That one
+// also takes HEAD, with a bare 405 and no Allow (which RFC 9110 requires of
+// a 405): HEAD is left to refused, as every method /graphql does not take.
+type options struct{ transport.Options }
+
+func (options) Supports(r *http.Request) bool { return r.Method == http.MethodOptions }
+
 type refused struct{}
 
 var _ graphql.Transport = refused{}

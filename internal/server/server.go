@@ -74,6 +74,8 @@ type Server struct {
 	// streams are the open websockets and event streams, which a graceful
 	// stop ends itself (shutdown.go).
 	streams *openStreams
+	// ping is /readyz's database ping, one at a time (unavailable.go).
+	ping readinessPing
 }
 
 // New builds the HTTP handler. testClock is the sandbox clock (nil outside

@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -66,21 +68,65 @@ func writeUnavailable(w http.ResponseWriter) {
 }
 
 // readiness says why the database cannot serve requests now, or "" when
-// it can: a ping through the pool, bounded by ctx.
+// it can: a ping through the pool, answered within timeout. The ping runs
+// in its own goroutine, one at a time: a database that stopped answering
+// without closing its connections (a frozen host) holds lib/pq's ping
+// whatever its context says, and a probe must still answer "not ready" in
+// time; later probes wait for the same ping rather than each holding
+// another pooled connection.
 func (s *Server) readiness(ctx context.Context, timeout time.Duration) string {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	err := s.db.SQL.PingContext(ctx)
-	switch {
-	case err == nil:
-		return ""
-	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
-		// Waiting for a free connection (or for the server's answer) took
-		// the whole probe.
+	p := s.ping.start(s.db.SQL, timeout)
+	select {
+	case <-p.done:
+	case <-ctx.Done():
 		return "no database connection within " + timeout.String() + " (pool busy or database not answering)"
 	}
-	if reason := store.UnavailableReason(err); reason != "" {
+	switch {
+	case p.err == nil:
+		return ""
+	case errors.Is(p.err, context.DeadlineExceeded):
+		// Waiting for a free connection (or for the server's answer) took
+		// the whole ping.
+		return "no database connection within " + timeout.String() + " (pool busy or database not answering)"
+	}
+	if reason := store.UnavailableReason(p.err); reason != "" {
 		return reason
 	}
 	return "database ping failed"
+}
+
+// readinessPing is the ping in flight, if any.
+type readinessPing struct {
+	mu      sync.Mutex
+	current *pingResult
+}
+
+type pingResult struct {
+	done chan struct{} // closed once err is set
+	err  error
+}
+
+// start returns the ping in flight, or starts one (bounded by timeout, as
+// far as the driver lets it be).
+func (r *readinessPing) start(db *sql.DB, timeout time.Duration) *pingResult {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p := r.current; p != nil {
+		select {
+		case <-p.done: // finished: a probe gets a fresh answer
+		default:
+			return p
+		}
+	}
+	p := &pingResult{done: make(chan struct{})}
+	r.current = p
+	go func() {
+		defer close(p.done)
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		p.err = db.PingContext(ctx)
+	}()
+	return p
 }

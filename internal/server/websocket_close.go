@@ -13,6 +13,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 
 	"clnd/internal/apperr"
+	"clnd/internal/clock"
 )
 
 // Close codes of the graphql-transport-ws protocol (and RFC 6455's 1013)
@@ -98,7 +99,20 @@ type closeCodesConn struct {
 	replaced   map[string]bool
 	queued     []byte // a message gqlgen reads next: the start after a replaced operation's stop
 	queuedKind int
+	// ended holds gqlgen's ids of the operations that ended in the last
+	// endedHold, with when: gqlgen forgets an operation's cancel only after
+	// it has sent its complete, so a client that reuses the id at once can
+	// start the next operation before that, and gqlgen then forgets the new
+	// one's cancel (a complete from the client no longer stops it). Such a
+	// start runs under an id of its own (renames counts them).
+	ended   map[string]time.Time
+	renames int
 }
+
+// endedHold is how long gqlgen may take from sending an operation's
+// complete to forgetting its cancel: a few statements, unless the goroutine
+// waits for a core on a saturated machine.
+const endedHold = 5 * time.Second
 
 func (c *closeCodesConn) NextReader() (int, io.Reader, error) {
 	for {
@@ -199,10 +213,20 @@ func (c *closeCodesConn) startAs(id string, msg []byte) ([]byte, error) {
 	if c.running == nil { // the socket's first operation
 		c.running, c.clientOf = map[string]string{}, map[string]string{}
 		c.completed, c.replaced = map[string]bool{}, map[string]bool{}
+		c.ended = map[string]time.Time{}
+	}
+	now := clock.Wall()
+	if len(c.ended) > 64 {
+		for ended, at := range c.ended {
+			if now.Sub(at) >= endedHold {
+				delete(c.ended, ended)
+			}
+		}
 	}
 	as := id
-	for n := 1; c.inUse(as); n++ {
-		as = id + "~" + strconv.Itoa(n)
+	for c.inUse(as, now) {
+		c.renames++
+		as = id + "~" + strconv.Itoa(c.renames)
 	}
 	c.running[id] = as
 	if as == id {
@@ -212,10 +236,12 @@ func (c *closeCodesConn) startAs(id string, msg []byte) ([]byte, error) {
 	return withID(msg, as)
 }
 
-// inUse reports whether gqlgen holds id for an operation. c.mu is held.
-func (c *closeCodesConn) inUse(id string) bool {
+// inUse reports whether gqlgen holds id for an operation, or may still.
+// c.mu is held.
+func (c *closeCodesConn) inUse(id string, now time.Time) bool {
 	_, renamed := c.clientOf[id]
-	return renamed || c.replaced[id] || c.running[id] == id
+	ended, recently := c.ended[id]
+	return renamed || c.replaced[id] || c.running[id] == id || recently && now.Sub(ended) < endedHold
 }
 
 // withID is a client message with another id.
@@ -266,6 +292,9 @@ func (c *closeCodesConn) WriteJSON(v any) error {
 			delete(c.completed, id)
 			if renamed {
 				delete(c.clientOf, id)
+			}
+			if c.ended != nil {
+				c.ended[id] = clock.Wall()
 			}
 		}
 		c.mu.Unlock()

@@ -89,8 +89,12 @@ func seedCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	demo := fs.Bool("demo", false, "add the demo reseller with licenses, server accounts and invoices")
 	bench := fs.Bool("bench", false, "fill an empty database with the benchmark data set (docs/performance.md), and bill all but its last month")
 	scale := fs.Float64("scale", 1, "with --bench: the data set's size (1 = 1,000 resellers, 100,000 IP licenses, ...)")
+	envErrors = nil
 	sandbox := fs.Bool("sandbox", envBool("CLND_SANDBOX"), "date the data by the sandbox test clock (CLND_SANDBOX)")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := errors.Join(envErrors...); err != nil {
 		return err
 	}
 	if !*demo && !*bench {

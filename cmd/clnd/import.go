@@ -33,8 +33,12 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	secret := fs.String("secret", "", "the source's API secret; prefer CLND_IMPORT_CLN_SECRET, which process lists do not show")
 	into := fs.String("reseller", "", "the login of the reseller here that gets the licenses (required)")
 	dryRun := fs.Bool("dry-run", false, "print what would change and change nothing")
+	envErrors = nil
 	sandbox := fs.Bool("sandbox", envBool("CLND_SANDBOX"), "date by the sandbox test clock and accept documentation addresses, as a sandbox serve does (CLND_SANDBOX)")
 	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if err := errors.Join(envErrors...); err != nil {
 		return err
 	}
 	if *secret == "" {

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -166,9 +167,14 @@ func version() string {
 }
 
 func envBool(name string) bool {
-	switch os.Getenv(name) {
-	case "1", "true", "TRUE", "yes":
+	v := os.Getenv(name)
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "1", "t", "true", "y", "yes", "on":
 		return true
+	case "", "0", "f", "false", "n", "no", "off":
+		return false
 	}
+	// CLND_SANDBOX=On read as false would start in production mode.
+	envErrors = append(envErrors, fmt.Errorf("%s=%q is not a yes or no (1/0, true/false, yes/no, on/off)", name, v))
 	return false
 }

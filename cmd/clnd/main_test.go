@@ -208,3 +208,23 @@ func killTestDatabase(t *testing.T) (bin, url string, db *sql.DB) {
 	t.Cleanup(func() { db.Close() })
 	return bin, url, db
 }
+
+// Yes/no environment variables take the usual spellings, in any case, and
+// refuse anything else: CLND_SANDBOX=On read as "no" started production mode.
+func TestEnvBoolSpellings(t *testing.T) {
+	for v, want := range map[string]bool{"1": true, "true": true, "True": true, "YES": true, "on": true, " On ": true,
+		"": false, "0": false, "false": false, "No": false, "off": false} {
+		t.Setenv("CLND_TEST_BOOL", v)
+		envErrors = nil
+		if got := envBool("CLND_TEST_BOOL"); got != want || len(envErrors) > 0 {
+			t.Errorf("CLND_TEST_BOOL=%q: %v (errors %v), want %v", v, got, envErrors, want)
+		}
+	}
+	t.Setenv("CLND_SANDBOX", "maybe")
+	for _, args := range [][]string{{"serve"}, {"bill", "--period", "2026-10"}, {"seed", "--demo"}} {
+		args = append(args, "--database-url", "sqlite://"+filepath.Join(t.TempDir(), "b.db"))
+		if _, _, err := runCLI(t, args...); err == nil || !strings.Contains(err.Error(), `CLND_SANDBOX="maybe"`) {
+			t.Errorf("%v with CLND_SANDBOX=maybe: %v", args[0], err)
+		}
+	}
+}

@@ -389,6 +389,15 @@ func TestHTTPSurface(t *testing.T) {
 			t.Errorf("/metrics (%d) lacks %s", resp.StatusCode, series)
 		}
 	}
+	// The probes and the metrics answer whatever Authorization a scraper
+	// or load balancer sends (its own Basic, a stale token).
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		for _, auth := range []string{"Basic cHJvbTpzZWNyZXQ=", "Bearer clnd_api_not_a_token"} {
+			if resp, _ := get(path, map[string]string{"Authorization": auth}); resp.StatusCode != 200 {
+				t.Errorf("%s with Authorization %q: %d", path, auth, resp.StatusCode)
+			}
+		}
+	}
 	// Every response carries a request id.
 	if resp, _ := get("/healthz", map[string]string{"X-Request-ID": "abc123"}); resp.Header.Get("X-Request-ID") != "abc123" {
 		t.Fatalf("request id not echoed: %q", resp.Header.Get("X-Request-ID"))

@@ -556,7 +556,10 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		header := r.Header.Get("Authorization")
 		// The CLN API authenticates by its own token parameter; a header a
 		// client or proxy adds there is not clnd's to judge.
-		if header == "" || strings.HasPrefix(r.URL.Path, clnapi.Prefix) {
+		// The probes and the metrics need no viewer: a scraper's or load
+		// balancer's own Authorization (Basic, say) is not clnd's to refuse,
+		// and checking it would need the database they report on.
+		if header == "" || strings.HasPrefix(r.URL.Path, clnapi.Prefix) || unauthenticatedPaths[r.URL.Path] {
 			next.ServeHTTP(w, r.WithContext(viewer.NewContext(r.Context(), viewer.Viewer{})))
 			return
 		}
@@ -725,6 +728,9 @@ func escapesNUL(body []byte) bool {
 }
 
 // writeError answers a request that never reached GraphQL in GraphQL's error shape.
+// unauthenticatedPaths answer anyone, whatever Authorization they send.
+var unauthenticatedPaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+
 func writeError(w http.ResponseWriter, status int, e *apperr.Error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

@@ -97,14 +97,7 @@ func TestSlowEventLoadIsUnavailableAndTheSubscriptionGoesOn(t *testing.T) {
 	e.AddLicense(seller.Token, "203.0.113.31", "KERNELCARE", "")
 	sub := e.SubscribeSSE(seller.Token, `subscription { checkIns { hostname license { id } } }`, nil)
 
-	tx, err := e.DB.SQL.BeginTx(context.Background(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback()
-	if _, err := tx.Exec(`LOCK TABLE products IN ACCESS EXCLUSIVE MODE`); err != nil {
-		t.Fatal(err)
-	}
+	release := holdProducts(t, e)
 	if r := e.LeanCheckInFrom("203.0.113.31", "slow.example"); r.Status != http.StatusOK {
 		t.Fatalf("check-in: %d %s", r.Status, r.Raw)
 	}
@@ -137,7 +130,7 @@ func TestSlowEventLoadIsUnavailableAndTheSubscriptionGoesOn(t *testing.T) {
 		len(ev.Errors) != 1 || ev.Errors[0].Extensions.Code != "UNAVAILABLE" {
 		t.Fatalf("the event whose license load is held: %+v; want its hostname, license null and one UNAVAILABLE error", ev)
 	}
-	_ = tx.Rollback()
+	release()
 	if r := e.LeanCheckInFrom("203.0.113.31", "fast.example"); r.Status != http.StatusOK {
 		t.Fatalf("check-in: %d %s", r.Status, r.Raw)
 	}
@@ -145,4 +138,20 @@ func TestSlowEventLoadIsUnavailableAndTheSubscriptionGoesOn(t *testing.T) {
 	if ev.Data.CheckIns.Hostname != "fast.example" || ev.Data.CheckIns.License == nil || len(ev.Errors) != 0 {
 		t.Fatalf("the next event: %+v; want it whole", ev)
 	}
+}
+
+// holdProducts locks the products table until release (or the test's end):
+// a batch's license load, which reads products with each license, waits on
+// it, while check-ins (which touch only ip_licenses) go through.
+func holdProducts(t *testing.T, e *apitest.Env) (release func()) {
+	t.Helper()
+	tx, err := e.DB.SQL.BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tx.Rollback() })
+	if _, err := tx.Exec(`LOCK TABLE products IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	return func() { _ = tx.Rollback() }
 }

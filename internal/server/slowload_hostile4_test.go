@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"runtime/pprof"
@@ -44,14 +43,7 @@ func TestHostileManySubscribersOnAHeldLoad(t *testing.T) {
 	// these).
 	baseline := liveGoroutines()
 
-	tx, err := e.DB.SQL.BeginTx(context.Background(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback()
-	if _, err := tx.Exec(`LOCK TABLE products IN ACCESS EXCLUSIVE MODE`); err != nil {
-		t.Fatal(err)
-	}
+	release := holdProducts(t, e)
 	if r := e.LeanCheckInFrom("203.0.113.160", "held.example"); r.Status != http.StatusOK {
 		t.Fatalf("check-in: %d %s", r.Status, r.Raw)
 	}
@@ -104,7 +96,7 @@ func TestHostileManySubscribersOnAHeldLoad(t *testing.T) {
 		return ""
 	})
 	t.Logf("the held event reached all 20 subscribers in %v", time.Since(began).Round(time.Millisecond))
-	_ = tx.Rollback()
+	release()
 
 	if r := e.LeanCheckInFrom("203.0.113.160", "whole.example"); r.Status != http.StatusOK {
 		t.Fatalf("check-in: %d %s", r.Status, r.Raw)

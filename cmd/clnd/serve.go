@@ -57,6 +57,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	allowPrivate := fs.Bool("webhooks-allow-private", envBool("CLND_WEBHOOKS_ALLOW_PRIVATE"), "let webhook endpoints use http and private, loopback and link-local addresses: tests and local development only (CLND_WEBHOOKS_ALLOW_PRIVATE)")
 	eventRetention := fs.Duration("event-retention", envDuration("CLND_EVENT_RETENTION", events.DefaultRetention), "how long events and their finished webhook deliveries are kept; 0 keeps them forever (CLND_EVENT_RETENTION)")
 	webhookWorkers := fs.Int("webhook-workers", envInt("CLND_WEBHOOK_WORKERS", 20), "webhook deliveries this instance attempts at once; 0 delivers none here (CLND_WEBHOOK_WORKERS)")
+	requestTimeout := fs.Duration("request-timeout", envDuration("CLND_REQUEST_TIMEOUT", 60*time.Second), "how long a GraphQL request over HTTP may take (not websockets or event streams); one whose database does not answer is answered 503 a second later; 0: no bound (CLND_REQUEST_TIMEOUT)")
 	logging := logFlagsOn(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -170,6 +171,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		BackupSizes:      licensing.BackupSizes{MinGB: *backupMin, MaxGB: *backupMax},
 		Issuer:           invoicepdf.Issuer{Name: *issuerName, Address: *issuerAddress, TaxID: *issuerTaxID},
 		CLNRateLimit:     *clnRateLimit,
+		RequestTimeout:   requestTimeoutConfig(*requestTimeout),
 	}, db, testClock, log)
 	if err != nil {
 		return err
@@ -240,6 +242,15 @@ func secretsKeyring() (sealed.Keyring, error) {
 
 // retention maps the flag's "0 keeps forever" to the server's negative.
 func retention(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
+}
+
+// requestTimeoutConfig is --request-timeout as server.Config takes it: 0 (no
+// bound) is negative there, where zero means the default.
+func requestTimeoutConfig(d time.Duration) time.Duration {
 	if d <= 0 {
 		return -1
 	}

@@ -108,7 +108,12 @@ type Config struct {
 	// WebsocketInitTimeout how long a websocket may stay open without its
 	// connection_init (10 s); MaxSubscriptionsPerSocket how many operations
 	// one websocket may run at once (100).
-	BodyTimeout               time.Duration
+	BodyTimeout time.Duration
+	// RequestTimeout bounds a GraphQL request over HTTP (not a stream):
+	// its context ends then, and a request whose database does not answer
+	// is answered 503 UNAVAILABLE a second later (60 s when zero; negative:
+	// no bound).
+	RequestTimeout            time.Duration
 	IdleTimeout               time.Duration
 	WebsocketInitTimeout      time.Duration
 	MaxSubscriptionsPerSocket int
@@ -166,6 +171,9 @@ func (c *Config) Defaults() {
 	}
 	if c.BodyTimeout == 0 {
 		c.BodyTimeout = 30 * time.Second
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = 60 * time.Second
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 2 * time.Minute

@@ -64,6 +64,13 @@ func (s *Server) classify(ctx context.Context, err error, gqlErr *gqlerror.Error
 		}
 		return e.Code, e.Message, field
 	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// The request's own deadline (withDeadline) passed: whatever its
+		// statements then returned (the context's error, the driver's
+		// cancellation), the database did not answer in time.
+		s.log.WarnContext(ctx, "request deadline passed", "path", gqlErr.Path.String(), "err", err)
+		return apperr.Unavailable, deadlineMessage, ""
+	}
 	var validation *ent.ValidationError
 	switch {
 	case errors.Is(err, money.ErrInvalid):

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -154,4 +155,66 @@ func holdProducts(t *testing.T, e *apitest.Env) (release func()) {
 		t.Fatal(err)
 	}
 	return func() { _ = tx.Rollback() }
+}
+
+// A query or mutation on a frozen PostgreSQL that is handed an open pooled
+// connection (or whose token check is) waited until the thaw; it is now
+// answered 503 UNAVAILABLE a second after the request timeout, and the
+// instance serves again after the thaw.
+func TestFrozenDatabaseQueriesAnswerUnavailable(t *testing.T) {
+	pg := pgtest.StartStoppable(t)
+	e := apitest.New(t, "postgres", apitest.WithDatabaseURL(pg.DSN()), apitest.WithoutShadow(),
+		apitest.WithConfig(func(c *server.Config) { c.RequestTimeout = time.Second }))
+	seller := e.Register("frozen-query-seller")
+	query := apitest.Request{Token: seller.Token, Query: `{ ipLicenses { totalCount } }`}
+	// Open connections for the pool to hand out: concurrent queries.
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() { defer wg.Done(); e.Do(query) }()
+	}
+	wg.Wait()
+	// Past the token check's cache (a second): it reads the database too.
+	time.Sleep(1100 * time.Millisecond)
+
+	pg.Freeze()
+	for what, req := range map[string]apitest.Request{
+		"a query": query,
+		"a mutation": {Token: seller.Token,
+			Query: `mutation { addIPLicense(input: {ip: "203.0.113.40", type: KERNELCARE}) { license { id } } }`},
+		"an operator's query": {Token: e.OperatorToken, Query: `{ resellers { totalCount } }`},
+	} {
+		type answer struct {
+			status          int
+			code, retryAfer string
+		}
+		done := make(chan answer, 1)
+		began := time.Now()
+		go func() {
+			r := e.Do(req)
+			done <- answer{r.Status, r.Code(), r.Header.Get("Retry-After")}
+		}()
+		select {
+		case a := <-done:
+			if a.status != http.StatusServiceUnavailable || a.code != "UNAVAILABLE" || a.retryAfer == "" {
+				t.Errorf("%s while the database is frozen: HTTP %d %s, Retry-After %q", what, a.status, a.code, a.retryAfer)
+			}
+			t.Logf("%s answered in %v", what, time.Since(began).Round(time.Millisecond))
+		case <-time.After(8 * time.Second):
+			t.Fatalf("%s while the database is frozen: no answer in 8 s (the request timeout is 1 s)", what)
+		}
+	}
+
+	pg.Thaw()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := e.Do(query)
+		if r.Status == http.StatusOK && len(r.Errors) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the thaw a query still answers HTTP %d: %s", r.Status, r.Raw)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

@@ -249,6 +249,7 @@ func New(cfg Config, db *store.DB, testClock *clock.Frozen, log *slog.Logger) (*
 
 	var h http.Handler = mux
 	h = s.authenticate(h)
+	h = s.withDeadline(h) // around authenticate: checking a token reads the database too
 	h = s.withRequest(h)
 	if len(cfg.CORSOrigins) > 0 {
 		h = cors.New(cors.Options{
@@ -734,14 +735,20 @@ var unauthenticatedPaths = map[string]bool{"/healthz": true, "/readyz": true, "/
 func writeError(w http.ResponseWriter, status int, e *apperr.Error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
+	_, _ = w.Write(errorBody(e))
+}
+
+// errorBody is the JSON body of a refusal written before GraphQL runs, in
+// gqlerror's order (message, then extensions) as every GraphQL answer.
+func errorBody(e *apperr.Error) []byte {
 	ext := map[string]any{"code": string(e.Code)}
 	if e.Field != "" {
 		ext["field"] = e.Field
 	}
-	// gqlerror's order (message, then extensions), as every GraphQL answer.
-	_ = json.NewEncoder(w).Encode(struct {
+	body, _ := json.Marshal(struct {
 		Errors gqlerror.List `json:"errors"`
 	}{gqlerror.List{{Message: e.Message, Extensions: ext}}})
+	return append(body, '\n')
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {

@@ -1,0 +1,131 @@
+package server
+
+import (
+	"context"
+	"maps"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"clnd/internal/apperr"
+)
+
+// deadlineGrace is how long after a request's deadline it is answered
+// without its handler: enough for a handler whose statements did end with
+// the deadline to answer itself.
+const deadlineGrace = time.Second
+
+// deadlineMessage answers a request that ran out of time.
+const deadlineMessage = "the request did not finish in time (the database did not answer): retry later"
+
+// withDeadline bounds a GraphQL request over HTTP that is not a stream
+// (websockets and server-sent events live as long as their client wants;
+// the lean check-in endpoint has its own bound), its authentication
+// included. Its context
+// ends after Config.RequestTimeout, which ends its statements on a database
+// that answers; what still fails is answered UNAVAILABLE (presentError). A
+// database that stops answering without closing its connections (a frozen
+// host, a network that drops packets) holds a statement whatever its
+// context says (lib/pq waits for the server's reply), so deadlineGrace
+// later the request is answered 503 UNAVAILABLE without its handler, whose
+// writes are then dropped; it ends when the database answers again.
+func (s *Server) withDeadline(next http.Handler) http.Handler {
+	timeout := s.cfg.RequestTimeout
+	if timeout <= 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/graphql" || r.Header.Get("Upgrade") != "" || strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		defer cancel()
+		d := &deadlineWriter{w: w, header: make(http.Header)}
+		watchdog := time.AfterFunc(timeout+deadlineGrace, d.giveUp)
+		defer d.finish(watchdog)
+		next.ServeHTTP(d, r.WithContext(ctx))
+	})
+}
+
+// deadlineWriter is the handler's ResponseWriter: what the handler writes
+// goes through to the client unless the watchdog answered first. The
+// handler sets headers on a map of its own, copied when it writes, so that
+// the watchdog never shares a map with it.
+type deadlineWriter struct {
+	w      http.ResponseWriter
+	header http.Header
+
+	mu      sync.Mutex
+	started bool // the handler has written
+	gaveUp  bool // the watchdog has answered
+	done    bool // the handler has returned
+}
+
+func (d *deadlineWriter) Header() http.Header { return d.header }
+
+// Unwrap lets http.ResponseController reach the connection.
+func (d *deadlineWriter) Unwrap() http.ResponseWriter { return d.w }
+
+func (d *deadlineWriter) WriteHeader(status int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.start() {
+		d.w.WriteHeader(status)
+	}
+}
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.start() {
+		return 0, http.ErrHandlerTimeout
+	}
+	return d.w.Write(p)
+}
+
+// start notes the handler's first write and copies its headers; false when
+// the watchdog has answered instead. d.mu is held.
+func (d *deadlineWriter) start() bool {
+	if d.gaveUp {
+		return false
+	}
+	if !d.started {
+		d.started = true
+		maps.Copy(d.w.Header(), d.header)
+	}
+	return true
+}
+
+// giveUp answers 503 UNAVAILABLE unless the handler has written or returned.
+func (d *deadlineWriter) giveUp() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.started || d.done {
+		return
+	}
+	d.gaveUp = true
+	// The handler still holds the request, so the answer must be whole
+	// now: its length says where it ends, and the connection is not kept
+	// for another request (it is busy until the handler returns).
+	body := errorBody(apperr.New(apperr.Unavailable, deadlineMessage))
+	h := d.w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Retry-After", strconv.Itoa(int(retryAfter/time.Second)))
+	h.Set("Connection", "close")
+	d.w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = d.w.Write(body)
+	_ = http.NewResponseController(d.w).Flush() // through wrappers (the debug log's recorder)
+}
+
+// finish stops the watchdog once the handler has returned, waiting for it
+// if it is answering: the ResponseWriter is not used after this returns.
+func (d *deadlineWriter) finish(watchdog *time.Timer) {
+	watchdog.Stop()
+	d.mu.Lock()
+	d.done = true
+	d.mu.Unlock()
+}

@@ -31,35 +31,11 @@ func TestFrozenDatabaseCheckInsAnswerUnavailable(t *testing.T) {
 	}
 
 	pg.Freeze()
-	// within runs f and fails the test if it has not returned in time (the
-	// request goroutine is left to the thaw at the test's end).
-	within := func(what string, f func() (status int, code, retryAfter string)) {
-		t.Helper()
-		type answer struct {
-			status          int
-			code, retryAfer string
-		}
-		done := make(chan answer, 1)
-		began := time.Now()
-		go func() {
-			status, code, retry := f()
-			done <- answer{status, code, retry}
-		}()
-		select {
-		case a := <-done:
-			if a.status != http.StatusServiceUnavailable || a.code != "UNAVAILABLE" || a.retryAfer == "" {
-				t.Errorf("%s while the database is frozen: HTTP %d %s, Retry-After %q", what, a.status, a.code, a.retryAfer)
-			}
-			t.Logf("%s answered in %v", what, time.Since(began).Round(time.Millisecond))
-		case <-time.After(8 * time.Second):
-			t.Fatalf("%s while the database is frozen: no answer in 8 s (the answer timeout is 1 s)", what)
-		}
-	}
-	within("a lean check-in", func() (int, string, string) {
+	unavailableWithin(t, "a lean check-in", func() (int, string, string) {
 		r := e.LeanCheckInFrom("203.0.113.30", "frozen.example")
 		return r.Status, r.Code(), r.Header.Get("Retry-After")
 	})
-	within("a GraphQL check-in", func() (int, string, string) {
+	unavailableWithin(t, "a GraphQL check-in", func() (int, string, string) {
 		r := e.CheckInFrom("203.0.113.30", "frozen-graphql.example")
 		return r.Status, r.Code(), r.Header.Get("Retry-After")
 	})
@@ -184,25 +160,10 @@ func TestFrozenDatabaseQueriesAnswerUnavailable(t *testing.T) {
 			Query: `mutation { addIPLicense(input: {ip: "203.0.113.40", type: KERNELCARE}) { license { id } } }`},
 		"an operator's query": {Token: e.OperatorToken, Query: `{ resellers { totalCount } }`},
 	} {
-		type answer struct {
-			status          int
-			code, retryAfer string
-		}
-		done := make(chan answer, 1)
-		began := time.Now()
-		go func() {
+		unavailableWithin(t, what, func() (int, string, string) {
 			r := e.Do(req)
-			done <- answer{r.Status, r.Code(), r.Header.Get("Retry-After")}
-		}()
-		select {
-		case a := <-done:
-			if a.status != http.StatusServiceUnavailable || a.code != "UNAVAILABLE" || a.retryAfer == "" {
-				t.Errorf("%s while the database is frozen: HTTP %d %s, Retry-After %q", what, a.status, a.code, a.retryAfer)
-			}
-			t.Logf("%s answered in %v", what, time.Since(began).Round(time.Millisecond))
-		case <-time.After(8 * time.Second):
-			t.Fatalf("%s while the database is frozen: no answer in 8 s (the request timeout is 1 s)", what)
-		}
+			return r.Status, r.Code(), r.Header.Get("Retry-After")
+		})
 	}
 
 	pg.Thaw()
@@ -216,5 +177,32 @@ func TestFrozenDatabaseQueriesAnswerUnavailable(t *testing.T) {
 			t.Fatalf("after the thaw a query still answers HTTP %d: %s", r.Status, r.Raw)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// unavailableWithin runs a request (f) against a frozen database and fails
+// the test unless it answers 503 UNAVAILABLE with Retry-After within 8 s
+// (the tests' bounds are 1 s); a request left waiting is left to the thaw
+// at the test's end.
+func unavailableWithin(t *testing.T, what string, f func() (status int, code, retryAfter string)) {
+	t.Helper()
+	type answer struct {
+		status           int
+		code, retryAfter string
+	}
+	done := make(chan answer, 1)
+	began := time.Now()
+	go func() {
+		status, code, retry := f()
+		done <- answer{status, code, retry}
+	}()
+	select {
+	case a := <-done:
+		if a.status != http.StatusServiceUnavailable || a.code != "UNAVAILABLE" || a.retryAfter == "" {
+			t.Errorf("%s while the database is frozen: HTTP %d %s, Retry-After %q", what, a.status, a.code, a.retryAfter)
+		}
+		t.Logf("%s answered in %v", what, time.Since(began).Round(time.Millisecond))
+	case <-time.After(8 * time.Second):
+		t.Fatalf("%s while the database is frozen: no answer in 8 s (its bound is 1 s)", what)
 	}
 }

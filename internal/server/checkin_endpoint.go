@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"clnd/internal/apperr"
 	"clnd/internal/checkin"
@@ -292,13 +291,10 @@ func (s *Server) writeCheckInError(w http.ResponseWriter, r *http.Request, statu
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", strconv.Itoa(int(retryAfter/time.Second)))
 	}
-	body, _ := json.Marshal(struct {
-		Errors gqlerror.List `json:"errors"`
-	}{gqlerror.List{gqlErr}})
 	h := w.Header()
 	h["Content-Type"] = jsonContentType
 	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
+	_, _ = w.Write(errorsJSON(gqlErr))
 }
 
 // statusOf is the HTTP status of an error code on a path that is not GraphQL.

@@ -745,9 +745,15 @@ func errorBody(e *apperr.Error) []byte {
 	if e.Field != "" {
 		ext["field"] = e.Field
 	}
+	return errorsJSON(&gqlerror.Error{Message: e.Message, Extensions: ext})
+}
+
+// errorsJSON is the body {"errors":[err]} of an answer that carries no
+// data, a line of its own.
+func errorsJSON(err *gqlerror.Error) []byte {
 	body, _ := json.Marshal(struct {
 		Errors gqlerror.List `json:"errors"`
-	}{gqlerror.List{{Message: e.Message, Extensions: ext}}})
+	}{gqlerror.List{err}})
 	return append(body, '\n')
 }
 

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"time"
 
-
 	"clnd/internal/apperr"
 	"clnd/internal/checkin"
 	"clnd/internal/clock"

@@ -64,7 +64,7 @@ func (s *Server) classify(ctx context.Context, err error, gqlErr *gqlerror.Error
 		}
 		return e.Code, e.Message, field
 	}
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) && !errors.Is(err, errPanic) {
 		// The request's own deadline (withDeadline) passed: whatever its
 		// statements then returned (the context's error, the driver's
 		// cancellation), the database did not answer in time.
@@ -152,5 +152,8 @@ func lastPathKey(path ast.Path) string {
 // recoverPanic turns a resolver panic into an INTERNAL error, logged.
 func (s *Server) recoverPanic(ctx context.Context, p any) error {
 	s.log.ErrorContext(ctx, "panic in resolver", "panic", p, "stack", string(debug.Stack()))
-	return errors.New("panic")
+	return errPanic
 }
+
+// errPanic is a recovered panic: INTERNAL, even past the request's deadline.
+var errPanic = errors.New("panic")

@@ -12,3 +12,6 @@ func EventMessageTypes() int {
 	})
 	return n
 }
+
+// DeadlineMessage is what a request past its deadline answers.
+const DeadlineMessage = deadlineMessage

@@ -206,3 +206,34 @@ func unavailableWithin(t *testing.T, what string, f func() (status int, code, re
 		t.Fatalf("%s while the database is frozen: no answer in 8 s (its bound is 1 s)", what)
 	}
 }
+
+// A request whose database answers, but not in time (here its table is
+// locked), has its statement cancelled at the request timeout and answers
+// UNAVAILABLE with 503 and Retry-After, not INTERNAL: it is answered by
+// itself (presentError), before the watchdog's second.
+func TestSlowQueryPastTheRequestTimeoutIsUnavailable(t *testing.T) {
+	e := apitest.New(t, "postgres", apitest.WithoutShadow(),
+		apitest.WithConfig(func(c *server.Config) { c.RequestTimeout = time.Second }))
+	seller := e.Register("slow-query-seller")
+	tx, err := e.DB.SQL.BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(`LOCK TABLE ip_licenses IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	r := e.Do(apitest.Request{Token: seller.Token, Query: `{ ipLicenses { totalCount } }`})
+	took := time.Since(began)
+	if r.Status != http.StatusServiceUnavailable || r.Code() != "UNAVAILABLE" || r.Header.Get("Retry-After") == "" ||
+		r.Errors[0].Message != server.DeadlineMessage {
+		t.Fatalf("a query held past the request timeout: HTTP %d, Retry-After %q: %s", r.Status, r.Header.Get("Retry-After"), r.Raw)
+	}
+	if took > 1900*time.Millisecond {
+		t.Fatalf("answered after %v: by the watchdog (1 s + 1 s), not by the cancelled statement", took)
+	}
+	_ = tx.Rollback()
+	var out struct{ IPLicenses struct{ TotalCount int } }
+	e.Query(seller.Token, `{ ipLicenses { totalCount } }`, nil, &out)
+}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -85,7 +86,7 @@ func (jsonPOST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExe
 		return
 	}
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)
-	resp := responses(ctx)
+	resp := operationResponse(ctx, exec, responses)
 	markUnavailable(w, resp)
 	writeResponse(w, resp)
 }
@@ -146,7 +147,7 @@ func (jsonGET) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExec
 		return
 	}
 	responses, ctx := exec.DispatchOperation(r.Context(), opCtx)
-	resp := responses(ctx)
+	resp := operationResponse(ctx, exec, responses)
 	markUnavailable(w, resp)
 	writeResponse(w, resp)
 }
@@ -328,4 +329,19 @@ func responseContentType(r *http.Request) string {
 		}
 	}
 	return mediaGraphQLResponse
+}
+
+// operationResponse is the operation's response or, when its context ended
+// before it answered (its request's deadline passed, or its client went
+// away), an error saying so, through the error presenter: gqlgen then
+// gives no response at all (nil, its end of a stream).
+func operationResponse(ctx context.Context, exec graphql.GraphExecutor, responses graphql.ResponseHandler) *graphql.Response {
+	if resp := responses(ctx); resp != nil {
+		return resp
+	}
+	err := ctx.Err()
+	if err == nil {
+		err = errors.New("the operation gave no response")
+	}
+	return exec.DispatchError(ctx, gqlerror.List{{Message: err.Error(), Err: err}})
 }

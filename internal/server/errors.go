@@ -119,10 +119,17 @@ func (s *Server) classify(ctx context.Context, err error, gqlErr *gqlerror.Error
 	return apperr.Internal, "", ""
 }
 
-// cancelledByCaller reports whether err is the cancellation of the
-// operation's own context (by its client, or by the server stopping).
+// cancelledByCaller reports whether err came of the cancellation of the
+// operation's own context (by its client, or by the server stopping):
+// whatever a statement then returned (the context's error, or the driver's
+// own "canceling statement due to user request"), unless it is a panic or
+// a coded error of clnd's.
 func cancelledByCaller(ctx context.Context, err error) bool {
-	return errors.Is(err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled)
+	if !errors.Is(ctx.Err(), context.Canceled) || errors.Is(err, errPanic) {
+		return false
+	}
+	_, coded := apperr.As(err)
+	return !coded
 }
 
 // cancelledMessage answers an operation cancelled before it ended.

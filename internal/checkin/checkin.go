@@ -133,22 +133,20 @@ func New(db *store.DB, hub *live.Hub, origin string, log *slog.Logger, opts Opti
 func (s *Service) Close() {
 	s.once.Do(func() {
 		close(s.stop)
-		stopped := make(chan struct{})
 		go func() {
 			<-s.done
 			close(s.written) // after the flusher: it sends on written
-			<-s.announced
-			close(stopped)
 		}()
-		timeout := time.NewTimer(s.opts.AnswerTimeout)
-		defer timeout.Stop()
-		select {
-		case <-stopped:
-		case <-timeout.C:
-			s.log.Error("stopping check-ins: the database did not answer in time; the batch it holds may not be written",
-				"timeout", s.opts.AnswerTimeout)
-		}
 	})
+	// Every caller waits (a second Close, concurrent or later, as the first).
+	timeout := time.NewTimer(s.opts.AnswerTimeout)
+	defer timeout.Stop()
+	select {
+	case <-s.announced:
+	case <-timeout.C:
+		s.log.Error("stopping check-ins: the database did not answer in time; the batch it holds may not be written",
+			"timeout", s.opts.AnswerTimeout)
+	}
 }
 
 // CheckIn records one check-in and waits until it is committed.

@@ -1,7 +1,8 @@
 // Package checkin records servers' check-ins. Check-ins arrive by the
-// thousand; each waits for a batch that one flusher writes (one UPDATE per
-// table, committed on its own), and is answered once that batch has
-// committed: group commit. The batch's events are then published by the
+// thousand; each waits for a batch that the flusher hands to one of its
+// writers (one UPDATE per table, committed on its own; two batches at once
+// on PostgreSQL), and is answered once that batch has committed: group
+// commit. The batch's events are then published by the
 // announcer, and NOTIFYed (one NOTIFY per few dozen events) when another
 // instance has subscribers (live.Presence), while the flusher writes the
 // next batch; a batch nobody watches has no events at all.
@@ -50,6 +51,13 @@ type Options struct {
 	// holds the flusher's statement until it answers again, and the agent
 	// is answered ErrNotConfirmed rather than held with it.
 	AnswerTimeout time.Duration
+	// Writers is how many batches are written at once (default 2 on
+	// PostgreSQL, 1 on SQLite, which has one writer). While one batch's
+	// statement runs in the database, the check-ins that arrive form the
+	// next, which goes out beside it instead of waiting: the database
+	// works on two cores, and the check-ins queued behind a batch wait
+	// for half as long.
+	Writers int
 }
 
 // DefaultAnswerTimeout is Options.AnswerTimeout's default: PostgreSQL's
@@ -109,6 +117,12 @@ func New(db *store.DB, hub *live.Hub, origin string, log *slog.Logger, opts Opti
 	}
 	if opts.AnswerTimeout <= 0 {
 		opts.AnswerTimeout = DefaultAnswerTimeout
+	}
+	if opts.Writers <= 0 || !db.Postgres() {
+		opts.Writers = 1
+		if db.Postgres() {
+			opts.Writers = 2
+		}
 	}
 	s := &Service{
 		db: db, hub: hub, origin: origin, log: log, opts: opts,
@@ -245,20 +259,41 @@ const answerGrace = 5 * time.Second
 var ErrNotConfirmed = apperr.New(apperr.Unavailable, "the check-in was not confirmed in time: check in again")
 
 // run is the flusher: it takes whatever check-ins are waiting (at least
-// one, at most MaxBatch), writes them, and goes again. Under light load a
-// check-in is written at once; under heavy load the check-ins that arrive
-// while one batch is written form the next, so batches grow with the load
-// and nobody waits on a timer. MaxDelay, when set, lets a batch wait that
-// long for more check-ins before it is written.
+// one, at most MaxBatch) once a writer is free, hands them to it, and goes
+// again. Under light load a check-in is written at once; under heavy load
+// the check-ins that arrive while the writers are busy form the next
+// batch, so batches grow with the load and nobody waits on a timer.
+// MaxDelay, when set, lets a batch wait that long for more check-ins
+// before it is written. Batches may commit out of order (their statements
+// keep the newest check-in of a row whatever the order), but their events
+// are announced in the order the batches were taken.
 func (s *Service) run() {
 	defer close(s.done)
+	var writing sync.WaitGroup
+	defer writing.Wait()
+	free := make(chan struct{}, s.opts.Writers)
+	for range s.opts.Writers {
+		free <- struct{}{}
+	}
+	// previous is closed once the batch taken before has handed its
+	// events to the announcer (or has none).
+	previous := make(chan struct{})
+	close(previous)
 	for {
+		select {
+		case <-free:
+		case <-s.stop:
+			writing.Wait()
+			s.drainAndStop(previous)
+			return
+		}
 		var batch []*pending
 		select {
 		case p := <-s.queue:
 			batch = append(make([]*pending, 0, 64), p)
 		case <-s.stop:
-			s.drainAndStop()
+			writing.Wait()
+			s.drainAndStop(previous)
 			return
 		}
 		if s.opts.MaxDelay > 0 {
@@ -273,12 +308,19 @@ func (s *Service) run() {
 				break collect
 			}
 		}
-		s.flush(batch)
+		handed := make(chan struct{})
+		writing.Add(1)
+		go func(previous chan struct{}) {
+			defer writing.Done()
+			s.flush(batch, previous, handed)
+			free <- struct{}{}
+		}(previous)
+		previous = handed
 	}
 }
 
 // drainAndStop answers what is already queued before the flusher stops.
-func (s *Service) drainAndStop() {
+func (s *Service) drainAndStop(previous chan struct{}) {
 	var batch []*pending
 	for {
 		select {
@@ -286,15 +328,18 @@ func (s *Service) drainAndStop() {
 			batch = append(batch, p)
 		default:
 			if len(batch) > 0 {
-				s.flush(batch)
+				s.flush(batch, previous, make(chan struct{}))
 			}
 			return
 		}
 	}
 }
 
-// flush writes one batch and answers its check-ins.
-func (s *Service) flush(batch []*pending) {
+// flush writes one batch and answers its check-ins. Its events go to the
+// announcer after those of the batch taken before it (previous closed),
+// and then it closes handed.
+func (s *Service) flush(batch []*pending, previous, handed chan struct{}) {
+	defer close(handed)
 	w, err := s.write(batch)
 	s.batches.Add(1)
 	s.checkIns.Add(int64(len(batch)))
@@ -304,6 +349,7 @@ func (s *Service) flush(batch []*pending) {
 		}
 		close(p.answered)
 	}
+	<-previous
 	if err != nil {
 		s.log.Error("recording check-ins", "batch", len(batch), "err", err)
 		return

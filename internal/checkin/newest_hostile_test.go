@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"clnd/internal/apitest"
+	"clnd/internal/server"
 )
 
 // A check-in taken earlier but written later (its instance's flusher was
@@ -14,7 +15,9 @@ import (
 // another instance: lastCheckIn never goes backwards (review repro, fixed
 // in 5da1363).
 func TestHostileOlderCheckInDoesNotOverwriteNewer(t *testing.T) {
-	first := apitest.New(t, "postgres", apitest.WithoutSandbox(), apitest.WithoutShadow())
+	// One writer: a second would write the older check-in at once.
+	first := apitest.New(t, "postgres", apitest.WithoutSandbox(), apitest.WithoutShadow(),
+		apitest.WithConfig(func(c *server.Config) { c.CheckInBatch.Writers = 1 }))
 	second := apitest.Reopen(t, first, apitest.WithoutShadow())
 	a := first.Register("alice")
 	first.AddLicense(a.Token, "93.184.216.31", "KERNELCARE", "")

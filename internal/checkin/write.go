@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,7 +43,18 @@ type querier interface {
 func (s *Service) write(batch []*pending) (written, error) {
 	ctx := viewer.SystemContext(context.Background())
 	if s.db.Postgres() {
-		return s.record(ctx, s.db.SQL, batch)
+		for attempt := 1; ; attempt++ {
+			w, err := s.record(ctx, s.db.SQL, batch)
+			if attempt < deadlockAttempts && isDeadlock(err) {
+				// PostgreSQL ended the statement to break a cycle of row
+				// locks with another transaction (another writer's batch
+				// whose plan visits rows in another order, an operator's
+				// script): it wrote nothing, and the cycle is gone.
+				s.log.Warn("recording check-ins: deadlock, writing the batch again", "batch", len(batch), "attempt", attempt)
+				continue
+			}
+			return w, err
+		}
 	}
 	tx, err := s.db.Client.Tx(ctx)
 	if err != nil {
@@ -56,6 +69,16 @@ func (s *Service) write(batch []*pending) (written, error) {
 		return written{}, err
 	}
 	return w, nil
+}
+
+// deadlockAttempts is how many times a batch is written before a deadlock
+// is its answer.
+const deadlockAttempts = 3
+
+// isDeadlock says that PostgreSQL ended the statement as a deadlock's victim.
+func isDeadlock(err error) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && pqErr.Code == "40P01"
 }
 
 // written are a written batch's events, and whether other instances have
@@ -245,6 +268,10 @@ func (s *Service) touchRows(ctx context.Context, tx querier, touches map[string]
 	for k := range touches {
 		keys = append(keys, k)
 	}
+	// In one order, so that two batches written at once (by this
+	// instance's writers or another instance's) lock their common rows in
+	// the same order and do not deadlock.
+	slices.Sort(keys)
 	if s.db.Postgres() {
 		return s.touchArrays(ctx, touches, keys, table, keyColumn, keyType, alive, returning, scan)
 	}

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sync"
 	"testing"
@@ -236,4 +237,61 @@ func TestSlowQueryPastTheRequestTimeoutIsUnavailable(t *testing.T) {
 	_ = tx.Rollback()
 	var out struct{ IPLicenses struct{ TotalCount int } }
 	e.Query(seller.Token, `{ ipLicenses { totalCount } }`, nil, &out)
+}
+
+// Requests on a frozen PostgreSQL let go of their connections at their
+// deadline: the statement's socket is expired (store's expiringConn), so the
+// request answers UNAVAILABLE itself, before the watchdog's extra second,
+// and its connection leaves the pool (broken) instead of staying held, with
+// the request's goroutine, until the thaw; a request that needed a new
+// connection gives up on the handshake the same way. Before, each of these
+// requests was answered by the watchdog and left its statement waiting.
+func TestFrozenDatabaseRequestsLetGoOfTheirConnections(t *testing.T) {
+	pg := pgtest.StartStoppable(t)
+	e := apitest.New(t, "postgres", apitest.WithDatabaseURL(pg.DSN()), apitest.WithoutShadow(),
+		apitest.WithConfig(func(c *server.Config) { c.RequestTimeout = time.Second }))
+	seller := e.Register("frozen-pool-seller")
+	query := apitest.Request{Token: seller.Token, Query: `{ ipLicenses { totalCount } }`}
+	var wg sync.WaitGroup
+	for range 20 { // open connections for the pool to hand out
+		wg.Add(1)
+		go func() { defer wg.Done(); e.Do(query) }()
+	}
+	wg.Wait()
+	time.Sleep(1100 * time.Millisecond) // past the token cache: the check reads too
+
+	pg.Freeze()
+	const requests = 30
+	slow := make(chan string, requests)
+	for range requests {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			began := time.Now()
+			r := e.Do(query)
+			took := time.Since(began)
+			if r.Status != http.StatusServiceUnavailable || r.Code() != "UNAVAILABLE" || r.Header.Get("Retry-After") == "" {
+				slow <- fmt.Sprintf("HTTP %d %s", r.Status, r.Raw)
+			} else if took > 1900*time.Millisecond {
+				slow <- fmt.Sprintf("answered after %v: by the watchdog (1 s + 1 s), not by the request", took.Round(time.Millisecond))
+			}
+		}()
+	}
+	wg.Wait()
+	close(slow)
+	for s := range slow {
+		t.Error(s)
+	}
+	pg.Thaw()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := e.Do(query)
+		if r.Status == http.StatusOK && len(r.Errors) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the thaw a query still answers HTTP %d: %s", r.Status, r.Raw)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

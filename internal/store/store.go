@@ -118,11 +118,13 @@ func openSQLite(ctx context.Context, url string) (*DB, error) {
 var uriPath = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
 
 func openPostgres(ctx context.Context, url string, o options) (*DB, error) {
-	pqConnector, err := pq.NewConnector(withDefaultParameter(withBinaryParameters(url), "connect_timeout", connectTimeout))
-	if err != nil {
+	dsn := withDefaultParameter(withBinaryParameters(url), "connect_timeout", connectTimeout)
+	if _, err := pq.NewConnector(dsn); err != nil {
 		return nil, fmt.Errorf("PostgreSQL URL %s: %w", redact(url), err)
 	}
-	var connector driver.Connector = pqConnector
+	// Its connections give up on a database that stops answering once
+	// their work's context has ended (expire.go).
+	var connector driver.Connector = &expiringConnector{dsn: dsn}
 	if o.wrapConnector != nil {
 		connector = o.wrapConnector(connector)
 	}

@@ -170,6 +170,13 @@ type failure struct {
 	Code    string `json:"code"`
 }
 
+// FailureBody is the body of a failure answered outside the handler (a
+// request past its deadline), as the handler writes it.
+func FailureBody(code apperr.Code, message string) []byte {
+	body, _ := json.Marshal(failure{Message: message, Code: string(code)})
+	return append(body, '\n')
+}
+
 func writeJSON(w http.ResponseWriter, status int, body any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

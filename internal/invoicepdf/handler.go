@@ -2,6 +2,7 @@ package invoicepdf
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -9,6 +10,7 @@ import (
 	"clnd/ent/invoice"
 	"clnd/ent/invoiceline"
 	"clnd/internal/clock"
+	"clnd/internal/store"
 	"clnd/internal/viewer"
 )
 
@@ -45,6 +47,12 @@ func Handler(client *ent.Client, links Links, issuer Issuer) http.Handler {
 			}).
 			Only(ctx)
 		if err != nil {
+			if store.Unavailable(err) || errors.Is(r.Context().Err(), context.DeadlineExceeded) {
+				// The database did not answer (in time): whether the
+				// invoice exists is not known, so this is no 404.
+				http.Error(w, "the database did not answer: retry later", http.StatusServiceUnavailable)
+				return
+			}
 			http.NotFound(w, r)
 			return
 		}

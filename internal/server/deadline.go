@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"clnd/internal/apperr"
+	"clnd/internal/clnapi"
+	"clnd/internal/invoicepdf"
 )
 
 // deadlineGrace is how long after a request's deadline it is answered
@@ -20,34 +22,53 @@ const deadlineGrace = time.Second
 // deadlineMessage answers a request that ran out of time.
 const deadlineMessage = "the request did not finish in time (the database did not answer): retry later"
 
-// withDeadline bounds a GraphQL request over HTTP that is not a stream
-// (websockets and server-sent events live as long as their client wants;
-// the lean check-in endpoint has its own bound), its authentication
-// included. Its context
-// ends after Config.RequestTimeout, which ends its statements on a database
-// that answers; what still fails is answered UNAVAILABLE (presentError). A
-// database that stops answering without closing its connections (a frozen
-// host, a network that drops packets) holds a statement whatever its
-// context says (lib/pq waits for the server's reply), so deadlineGrace
-// later the request is answered 503 UNAVAILABLE without its handler, whose
-// writes are then dropped; it ends when the database answers again.
+// withDeadline bounds a request that is not a stream, its authentication
+// included: GraphQL over HTTP (websockets and server-sent events live as
+// long as their client wants), the CLN API and invoice PDFs; the lean
+// check-in endpoint has its own bound. Its context ends after
+// Config.RequestTimeout, which ends its statements, on a frozen database
+// too (store's expiring connections); what fails then is answered
+// UNAVAILABLE by the handler (presentError, the CLN API's failure, the
+// PDF's 503). Should the handler still not have answered deadlineGrace
+// later (it waits for something else), the request is answered 503
+// UNAVAILABLE without it, in its endpoint's format, and the handler's
+// writes are then dropped.
 func (s *Server) withDeadline(next http.Handler) http.Handler {
 	timeout := s.cfg.RequestTimeout
 	if timeout <= 0 {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/graphql" || r.Header.Get("Upgrade") != "" || strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+		body := deadlineBody(r)
+		if body == nil {
 			next.ServeHTTP(w, r)
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
-		d := &deadlineWriter{w: w, header: make(http.Header)}
+		d := &deadlineWriter{w: w, header: make(http.Header), body: body}
 		watchdog := time.AfterFunc(timeout+deadlineGrace, d.giveUp)
 		defer d.finish(watchdog)
 		next.ServeHTTP(d, r.WithContext(ctx))
 	})
+}
+
+// deadlineBody is the watchdog's answer to a request that withDeadline
+// bounds, in its endpoint's format; nil for one it does not bound.
+func deadlineBody(r *http.Request) []byte {
+	path := r.URL.Path
+	switch {
+	case path == "/graphql":
+		if r.Header.Get("Upgrade") != "" || strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+			return nil
+		}
+		return errorBody(apperr.New(apperr.Unavailable, deadlineMessage))
+	case strings.HasPrefix(path, clnapi.Prefix):
+		return clnapi.FailureBody(apperr.Unavailable, deadlineMessage)
+	case strings.HasPrefix(path, invoicepdf.PathPrefix):
+		return errorBody(apperr.New(apperr.Unavailable, deadlineMessage))
+	}
+	return nil
 }
 
 // deadlineWriter is the handler's ResponseWriter: what the handler writes
@@ -57,6 +78,7 @@ func (s *Server) withDeadline(next http.Handler) http.Handler {
 type deadlineWriter struct {
 	w      http.ResponseWriter
 	header http.Header
+	body   []byte // the watchdog's answer
 
 	mu      sync.Mutex
 	started bool // the handler has written
@@ -110,7 +132,7 @@ func (d *deadlineWriter) giveUp() {
 	// The handler still holds the request, so the answer must be whole
 	// now: its length says where it ends, and the connection is not kept
 	// for another request (it is busy until the handler returns).
-	body := errorBody(apperr.New(apperr.Unavailable, deadlineMessage))
+	body := d.body
 	h := d.w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(body)))

@@ -2,9 +2,14 @@ package server_test
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -294,4 +299,95 @@ func TestFrozenDatabaseRequestsLetGoOfTheirConnections(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// The CLN API and invoice PDFs are bounded as GraphQL is: on a frozen
+// database they answer 503 UNAVAILABLE with Retry-After at the request
+// timeout, in their own formats ({"success": false, "code": ...} for the CLN
+// API, a coded error for a PDF, not the 404 that says "no such invoice").
+// Before, both waited for the thaw.
+func TestFrozenDatabaseCLNAPIAndPDFsAnswerUnavailable(t *testing.T) {
+	pg := pgtest.StartStoppable(t)
+	e := apitest.New(t, "postgres", apitest.WithDatabaseURL(pg.DSN()), apitest.WithoutShadow(),
+		apitest.WithConfig(func(c *server.Config) { c.RequestTimeout = time.Second }))
+	seller := e.Register("frozen-cln-seller")
+	var secret struct {
+		CreateCLNSecret struct{ Secret, Login string }
+	}
+	e.Query(seller.Token, `mutation { createCLNSecret { secret login } }`, nil, &secret)
+	var invoices struct {
+		Invoices struct {
+			Edges []struct{ Node struct{ DownloadURL string } }
+		}
+	}
+	e.Query(seller.Token, `{ invoices(first: 1) { edges { node { downloadURL } } } }`, nil, &invoices)
+	if len(invoices.Invoices.Edges) == 0 {
+		t.Fatal("the registration made no invoice to download")
+	}
+	signed := invoices.Invoices.Edges[0].Node.DownloadURL // its signature decides
+	pdf := signed[:strings.Index(signed, "?")]            // the bearer token decides, which reads too
+	last := time.Now().Unix()
+	cln := func() (int, string, string) {
+		last++ // a fresh timestamp each call: no replay
+		ts := strconv.FormatInt(last, 10)
+		sum := sha1.Sum([]byte(secret.CreateCLNSecret.Secret + ts))
+		token := secret.CreateCLNSecret.Login + "|" + ts + "|" + hex.EncodeToString(sum[:])
+		resp, err := http.Get(e.Server.URL + "/api/ipl/list.json?token=" + url.QueryEscape(token))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct {
+			Success bool
+			Code    string
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+			t.Errorf("CLN API answer: %v", err)
+		}
+		return resp.StatusCode, out.Code, resp.Header.Get("Retry-After")
+	}
+	download := func(link, token string) (int, string, string) {
+		req, _ := http.NewRequest(http.MethodGet, link, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct {
+			Errors []struct{ Extensions struct{ Code string } }
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || len(out.Errors) == 0 {
+			t.Errorf("PDF answer: HTTP %d %+v, %v", resp.StatusCode, out, err)
+			return resp.StatusCode, "", ""
+		}
+		return resp.StatusCode, out.Errors[0].Extensions.Code, resp.Header.Get("Retry-After")
+	}
+	if status, code, _ := cln(); status != http.StatusOK {
+		t.Fatalf("the CLN API before the freeze: HTTP %d %s", status, code)
+	}
+	req, _ := http.NewRequest(http.MethodGet, pdf, nil)
+	req.Header.Set("Authorization", "Bearer "+seller.Token)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("the PDF before the freeze: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	time.Sleep(1100 * time.Millisecond) // past the token cache
+
+	pg.Freeze()
+	for what, f := range map[string]func() (int, string, string){
+		"a CLN API call":               cln,
+		"a PDF download":               func() (int, string, string) { return download(pdf, seller.Token) },
+		"a signed PDF link's download": func() (int, string, string) { return download(signed, "") },
+	} {
+		began := time.Now()
+		unavailableWithin(t, what, f)
+		if took := time.Since(began); took > 1900*time.Millisecond {
+			t.Errorf("%s answered after %v: by the watchdog (1 s + 1 s), not by its handler", what, took.Round(time.Millisecond))
+		}
+	}
+	pg.Thaw()
 }

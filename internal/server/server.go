@@ -581,13 +581,16 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		v, err := auth.Authenticate(r.Context(), s.db.Client, token)
-		if err != nil && download {
+		// The database did not answer (in time: the request's deadline
+		// passed, withDeadline): whether the token is good is not known.
+		unavailable := err != nil && (store.Unavailable(err) || errors.Is(r.Context().Err(), context.DeadlineExceeded))
+		if err != nil && download && !unavailable {
 			anonymous()
 			return
 		}
 		if err != nil {
 			e, ok := apperr.As(err)
-			if !ok && store.Unavailable(err) {
+			if !ok && unavailable {
 				writeUnavailable(w)
 				return
 			}

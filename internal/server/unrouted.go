@@ -2,7 +2,9 @@ package server
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"clnd/internal/apperr"
 )
@@ -51,10 +53,11 @@ func refuseMethod(w http.ResponseWriter, method, allow string) {
 	writeError(w, http.StatusMethodNotAllowed, apperr.New(apperr.BadUserInput, "%s is not allowed here: use %s", method, allow))
 }
 
-// codedRefusals turns the plain-text 404 and 405 of a handler that answers
+// codedRefusals turns the plain-text 404, 405 and 503 of a handler that answers
 // them with http.Error or http.NotFound (GraphiQL's assets, invoice PDFs,
 // the checkout pages, the payment webhooks) into coded GraphQL errors; a
-// 405 gets Allow: allow unless the handler set its own. Anything else the
+// 405 gets Allow: allow unless the handler set its own, a 503 (UNAVAILABLE)
+// Retry-After. Anything else the
 // handler writes passes through.
 func codedRefusals(h http.Handler, allow string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -77,6 +80,10 @@ func (w *refusalWriter) WriteHeader(status int) {
 	case status == http.StatusNotFound && plain:
 		w.replaced = true
 		writeError(w.ResponseWriter, status, apperr.NotFoundf("not found"))
+	case status == http.StatusServiceUnavailable && plain:
+		w.replaced = true
+		w.Header().Set("Retry-After", strconv.Itoa(int(retryAfter/time.Second)))
+		writeError(w.ResponseWriter, status, apperr.New(apperr.Unavailable, "the database did not answer: retry later"))
 	case status == http.StatusMethodNotAllowed && plain:
 		w.replaced = true
 		allow := w.Header().Get("Allow")

@@ -356,7 +356,14 @@ func (s *Server) Listening() <-chan struct{} { return s.listening }
 // Close stops the background work: pending check-ins are written and
 // answered, and the LISTEN connection is closed.
 func (s *Server) Close() {
-	s.checkIns.Close()
+	// The check-in writer and the webhook workers stop side by side: each
+	// is bounded on its own, and a frozen database holds both.
+	var writers sync.WaitGroup
+	writers.Add(1)
+	go func() {
+		defer writers.Done()
+		s.checkIns.Close()
+	}()
 	if s.stopRunner != nil {
 		// Attempts in flight get their deliveryTimeout to finish; what is
 		// cut short is worked again by River (the rows say what is left).
@@ -366,6 +373,7 @@ func (s *Server) Close() {
 		}
 		cancel()
 	}
+	writers.Wait()
 	s.cancel()
 	// A database that stopped answering without closing its connections
 	// holds lib/pq's statements whatever their contexts say (the LISTEN

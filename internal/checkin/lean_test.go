@@ -205,6 +205,10 @@ func TestLeanCheckInWithCredential(t *testing.T) {
 		if forged.Status != http.StatusUnauthorized || forged.Code() != "UNAUTHENTICATED" {
 			t.Fatalf("a forged credential answered %d: %s", forged.Status, forged.Raw)
 		}
+		// RFC 9110: a 401 names how to authenticate.
+		if got := forged.Header.Get("WWW-Authenticate"); got != `Credential realm="clnd-checkin"` {
+			t.Fatalf("a forged credential's 401 has WWW-Authenticate %q", got)
+		}
 	})
 }
 

@@ -287,8 +287,13 @@ func (s *Server) writeCheckInError(w http.ResponseWriter, r *http.Request, statu
 	if status == 0 {
 		status = statusOf(apperr.Code(code))
 	}
-	if status == http.StatusServiceUnavailable {
+	switch status {
+	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", strconv.Itoa(int(retryAfter/time.Second)))
+	case http.StatusUnauthorized:
+		// RFC 9110 asks a 401 to name how to authenticate: here the
+		// credential from registerServer, in the body (docs/checkins.md).
+		w.Header().Set("WWW-Authenticate", `Credential realm="clnd-checkin"`)
 	}
 	h := w.Header()
 	h["Content-Type"] = jsonContentType

@@ -115,7 +115,9 @@ func TestHostile5BadCheckInsDoNotFailTheirBatch(t *testing.T) {
 		if !ok {
 			t.Fatalf("events missing; still expected %v", events)
 		}
-		var ev struct{ Data struct{ CheckIns struct{ Hostname string } } }
+		var ev struct {
+			Data struct{ CheckIns struct{ Hostname string } }
+		}
 		if err := json.Unmarshal(raw, &ev); err != nil {
 			t.Fatal(err)
 		}

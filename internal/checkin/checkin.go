@@ -266,7 +266,12 @@ var ErrNotConfirmed = apperr.New(apperr.Unavailable, "the check-in was not confi
 // MaxDelay, when set, lets a batch wait that long for more check-ins
 // before it is written. Batches may commit out of order (their statements
 // keep the newest check-in of a row whatever the order), but their events
-// are announced in the order the batches were taken.
+// are announced in the order the batches were taken. A batch that shares a
+// row with one still being written waits until that one has been: sorting
+// a batch's keys does not set the order its statement locks rows in (the
+// plan does: a few keys are index lookups in the array's order, a hundred
+// a hash join in the table's), so two such batches could deadlock, and
+// PostgreSQL breaks a deadlock only after deadlock_timeout (1 s).
 func (s *Service) run() {
 	defer close(s.done)
 	var writing sync.WaitGroup
@@ -279,6 +284,7 @@ func (s *Service) run() {
 	// events to the announcer (or has none).
 	previous := make(chan struct{})
 	close(previous)
+	var inFlight []writingBatch // the batches being written (Writers > 1)
 	for {
 		select {
 		case <-free:
@@ -308,15 +314,60 @@ func (s *Service) run() {
 				break collect
 			}
 		}
-		handed := make(chan struct{})
+		handed, wrote := make(chan struct{}), make(chan struct{})
+		var after []chan struct{}
+		if s.opts.Writers > 1 {
+			after, inFlight = sharingRows(batch, wrote, inFlight)
+		}
 		writing.Add(1)
 		go func(previous chan struct{}) {
 			defer writing.Done()
-			s.flush(batch, previous, handed)
+			for _, c := range after {
+				<-c
+			}
+			s.flush(batch, previous, handed, wrote)
 			free <- struct{}{}
 		}(previous)
 		previous = handed
 	}
+}
+
+// writingBatch is a batch handed to a writer: the keys of its rows, and
+// wrote, closed once its statements have ended.
+type writingBatch struct {
+	keys  map[string]struct{}
+	wrote chan struct{}
+}
+
+// sharingRows returns the wrote channels of the batches in inFlight that
+// share a row with batch, and inFlight without the batches written since
+// and with batch (whose wrote is given).
+func sharingRows(batch []*pending, wrote chan struct{}, inFlight []writingBatch) ([]chan struct{}, []writingBatch) {
+	keys := make(map[string]struct{}, len(batch))
+	for _, p := range batch {
+		if p.hash != nil {
+			keys[string(p.hash)] = struct{}{}
+		} else {
+			keys[p.ip] = struct{}{}
+		}
+	}
+	var after []chan struct{}
+	kept := inFlight[:0]
+	for _, o := range inFlight {
+		select {
+		case <-o.wrote:
+			continue
+		default:
+		}
+		kept = append(kept, o)
+		for k := range keys {
+			if _, ok := o.keys[k]; ok {
+				after = append(after, o.wrote)
+				break
+			}
+		}
+	}
+	return after, append(kept, writingBatch{keys: keys, wrote: wrote})
 }
 
 // drainAndStop answers what is already queued before the flusher stops.
@@ -328,19 +379,20 @@ func (s *Service) drainAndStop(previous chan struct{}) {
 			batch = append(batch, p)
 		default:
 			if len(batch) > 0 {
-				s.flush(batch, previous, make(chan struct{}))
+				s.flush(batch, previous, make(chan struct{}), make(chan struct{}))
 			}
 			return
 		}
 	}
 }
 
-// flush writes one batch and answers its check-ins. Its events go to the
-// announcer after those of the batch taken before it (previous closed),
-// and then it closes handed.
-func (s *Service) flush(batch []*pending, previous, handed chan struct{}) {
+// flush writes one batch, closes wrote and answers its check-ins. Its
+// events go to the announcer after those of the batch taken before it
+// (previous closed), and then it closes handed.
+func (s *Service) flush(batch []*pending, previous, handed, wrote chan struct{}) {
 	defer close(handed)
 	w, err := s.write(batch)
+	close(wrote)
 	s.batches.Add(1)
 	s.checkIns.Add(int64(len(batch)))
 	for _, p := range batch {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"clnd/internal/catalog"
 	"clnd/internal/live"
+	"clnd/internal/store"
 	"clnd/internal/viewer"
 )
 
@@ -45,7 +45,7 @@ func (s *Service) write(batch []*pending) (written, error) {
 	if s.db.Postgres() {
 		for attempt := 1; ; attempt++ {
 			w, err := s.record(ctx, s.db.SQL, batch)
-			if attempt < deadlockAttempts && isDeadlock(err) {
+			if attempt < deadlockAttempts && store.IsDeadlock(err) {
 				// PostgreSQL ended the statement to break a cycle of row
 				// locks with another transaction (another writer's batch
 				// whose plan visits rows in another order, an operator's
@@ -74,12 +74,6 @@ func (s *Service) write(batch []*pending) (written, error) {
 // deadlockAttempts is how many times a batch is written before a deadlock
 // is its answer.
 const deadlockAttempts = 3
-
-// isDeadlock says that PostgreSQL ended the statement as a deadlock's victim.
-func isDeadlock(err error) bool {
-	var pqErr *pq.Error
-	return errors.As(err, &pqErr) && pqErr.Code == "40P01"
-}
 
 // written are a written batch's events, and whether other instances have
 // subscribers to NOTIFY them for.

@@ -141,8 +141,13 @@ func iplRemove(h *Handler, ctx context.Context, tx *ent.Tx, p params) (any, erro
 	// the same time finishes first, and these are then what it left (on
 	// PostgreSQL the locked rows are read again once free; SQLite's
 	// transactions run one at a time).
-	// In ID order, as removeIPLicenses locks them: no lock-order deadlock.
-	held, err := q.Order(iplicense.ByID()).Modify(store.ForUpdate).All(ctx)
+	// In ID order, as removeIPLicenses locks them: no lock-order deadlock
+	// between the two; one with a check-in batch is retried.
+	var held []*ent.IPLicense
+	err = store.LockRetrying(ctx, tx, func() (err error) {
+		held, err = q.Order(iplicense.ByID()).Modify(store.ForUpdate).All(ctx)
+		return err
+	})
 	if err != nil || len(held) == 0 {
 		return true, err
 	}

@@ -33,8 +33,14 @@ func RemoveIPLicenses(ctx context.Context, tx *ent.Tx, ids []string) ([]string, 
 	unique := dedupe(ids)
 	// Locked first: an activateBackup waiting on a license sees it removed
 	// afterwards, and one that came first has its backup read (and removed) here.
-	// In ID order, as ipl/remove.json locks them: no lock-order deadlock.
-	found, err := tx.IPLicense.Query().Where(iplicense.IDIn(unique...)).Order(iplicense.ByID()).WithBackup().Modify(store.ForUpdate).All(ctx)
+	// In ID order, as ipl/remove.json locks them: no lock-order deadlock
+	// between the two; a check-in batch locks in its plan's order, so a
+	// deadlock with one is retried (LockRetrying).
+	var found []*ent.IPLicense
+	err := store.LockRetrying(ctx, tx, func() (err error) {
+		found, err = tx.IPLicense.Query().Where(iplicense.IDIn(unique...)).Order(iplicense.ByID()).WithBackup().Modify(store.ForUpdate).All(ctx)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,9 @@ package store
 
 import (
 	"context"
+	"errors"
+
+	"github.com/lib/pq"
 
 	"clnd/ent"
 )
@@ -18,4 +21,40 @@ func InTx(ctx context.Context, client *ent.Client, fn func(*ent.Tx) error) error
 		return err
 	}
 	return tx.Commit()
+}
+
+// IsDeadlock says that PostgreSQL ended a statement as a deadlock's victim
+// (SQLSTATE 40P01).
+func IsDeadlock(err error) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && pqErr.Code == "40P01"
+}
+
+// deadlockAttempts is how many times LockRetrying runs its locking.
+const deadlockAttempts = 3
+
+// LockRetrying runs lock, which takes row locks in tx, inside a savepoint,
+// and runs it again (up to deadlockAttempts times) when PostgreSQL ends it
+// as a deadlock's victim. Rows locked in one order here can still meet a
+// statement that locks them in the order of its plan (a check-in batch's
+// UPDATE): PostgreSQL breaks the cycle by failing one side, and rolling
+// back to the savepoint gives up only what lock took, so the other side
+// goes on and the transaction is not lost.
+func LockRetrying(ctx context.Context, tx *ent.Tx, lock func() error) error {
+	for attempt := 1; ; attempt++ {
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT lock_retrying"); err != nil {
+			return err
+		}
+		err := lock()
+		if err == nil {
+			_, err = tx.ExecContext(ctx, "RELEASE SAVEPOINT lock_retrying")
+			return err
+		}
+		if attempt == deadlockAttempts || !IsDeadlock(err) {
+			return err
+		}
+		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT lock_retrying"); rerr != nil {
+			return err
+		}
+	}
 }

@@ -17,7 +17,8 @@ import (
 // reached or went away (a refused or reset connection, a missing socket, a
 // dial timeout, a connection database/sql found broken), it refuses new
 // connections (too many clients, starting up or shutting down), or SQLite
-// stayed locked by another writer beyond its busy timeout. A client should
+// stayed locked by another writer beyond its busy timeout, or PostgreSQL
+// ended the work to break a deadlock that retries did not resolve. A client should
 // retry such a request later; nothing it asked for was done.
 //
 // A bare context deadline is not enough: a deadline that ran out while a
@@ -50,6 +51,10 @@ func unavailableReason(err error) string {
 			return "the database is starting up or recovering"
 		case strings.HasPrefix(code, "08"): // connection exception
 			return "the connection to the database failed"
+		case code == "40P01":
+			// Nothing of the transaction was kept; the same request,
+			// sent again, finds the other side of the cycle gone.
+			return "the database ended this work to break a deadlock with other work"
 		}
 		return ""
 	}

@@ -37,6 +37,7 @@ func TestUnavailableClassifiesErrors(t *testing.T) {
 		{"admin shutdown", &pq.Error{Code: "57P01"}, true},
 		{"starting up", &pq.Error{Code: "57P03"}, true},
 		{"connection failure", &pq.Error{Code: "08006"}, true},
+		{"deadlock victim", fmt.Errorf("removing: %w", &pq.Error{Code: "40P01"}), true},
 		{"unique violation", &pq.Error{Code: "23505"}, false},
 		{"syntax error", &pq.Error{Code: "42601"}, false},
 		{"not found", &ent.NotFoundError{}, false},

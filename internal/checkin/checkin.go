@@ -55,8 +55,9 @@ type Options struct {
 	// PostgreSQL, 1 on SQLite, which has one writer). While one batch's
 	// statement runs in the database, the check-ins that arrive form the
 	// next, which goes out beside it instead of waiting: the database
-	// works on two cores, and the check-ins queued behind a batch wait
-	// for half as long.
+	// works on two cores, and under load the check-ins queued behind a
+	// batch wait for half as long. A writer is free again once its batch
+	// has handed its events on, after the batch taken before it did.
 	Writers int
 }
 

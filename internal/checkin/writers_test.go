@@ -33,8 +33,9 @@ func holdRows(t *testing.T, e *apitest.Env, ips ...string) func() {
 }
 
 // On PostgreSQL two batches are written at once: a batch held by a locked
-// row does not hold the check-ins that arrive after it, and the events still
-// reach subscribers in the order the batches were taken.
+// row does not hold the next batch, and the events still reach subscribers
+// in the order the batches were taken. (The batch after that waits: the
+// second writer is not free until the held batch has handed its events.)
 func TestASecondWriterAnswersPastAHeldBatchAndEventsKeepTheirOrder(t *testing.T) {
 	e := apitest.New(t, "postgres", apitest.WithoutSandbox(), apitest.WithoutShadow())
 	a := e.Register("alice")

@@ -56,8 +56,8 @@ type Options struct {
 	// statement runs in the database, the check-ins that arrive form the
 	// next, which goes out beside it instead of waiting: the database
 	// works on two cores, and under load the check-ins queued behind a
-	// batch wait for half as long. A writer is free again once its batch
-	// has handed its events on, after the batch taken before it did.
+	// batch wait for half as long. A batch that shares a row with one
+	// being written waits for it without its writer (run).
 	Writers int
 }
 
@@ -265,14 +265,19 @@ var ErrNotConfirmed = apperr.New(apperr.Unavailable, "the check-in was not confi
 // the check-ins that arrive while the writers are busy form the next
 // batch, so batches grow with the load and nobody waits on a timer.
 // MaxDelay, when set, lets a batch wait that long for more check-ins
-// before it is written. Batches may commit out of order (their statements
-// keep the newest check-in of a row whatever the order), but their events
-// are announced in the order the batches were taken. A batch that shares a
-// row with one still being written waits until that one has been: sorting
-// a batch's keys does not set the order its statement locks rows in (the
-// plan does: a few keys are index lookups in the array's order, a hundred
-// a hash join in the table's), so two such batches could deadlock, and
-// PostgreSQL breaks a deadlock only after deadlock_timeout (1 s).
+// before it is written.
+//
+// A batch that shares a row with one still being written waits until that
+// one has been written and has handed its events on, and waits without its
+// writer, so the other writes on: a host's check-ins are written, and
+// their events announced, in the order they were taken, and two batches
+// never lock the same rows at once (the order a statement locks its rows
+// in is its plan's: a few keys are index lookups in the array's order, a
+// hundred a hash join in the table's, so two such batches could deadlock,
+// and PostgreSQL breaks a deadlock only after deadlock_timeout, 1 s).
+// Batches without a common row commit, and announce, in either order: a
+// batch held by a row another transaction keeps locked holds only its own
+// check-ins (and those of the hosts it holds).
 func (s *Service) run() {
 	defer close(s.done)
 	var writing sync.WaitGroup
@@ -281,17 +286,13 @@ func (s *Service) run() {
 	for range s.opts.Writers {
 		free <- struct{}{}
 	}
-	// previous is closed once the batch taken before has handed its
-	// events to the announcer (or has none).
-	previous := make(chan struct{})
-	close(previous)
 	var inFlight []writingBatch // the batches being written (Writers > 1)
 	for {
 		select {
 		case <-free:
 		case <-s.stop:
 			writing.Wait()
-			s.drainAndStop(previous)
+			s.drainAndStop()
 			return
 		}
 		var batch []*pending
@@ -300,7 +301,7 @@ func (s *Service) run() {
 			batch = append(make([]*pending, 0, 64), p)
 		case <-s.stop:
 			writing.Wait()
-			s.drainAndStop(previous)
+			s.drainAndStop()
 			return
 		}
 		if s.opts.MaxDelay > 0 {
@@ -315,35 +316,38 @@ func (s *Service) run() {
 				break collect
 			}
 		}
-		handed, wrote := make(chan struct{}), make(chan struct{})
+		done := make(chan struct{})
 		var after []chan struct{}
 		if s.opts.Writers > 1 {
-			after, inFlight = sharingRows(batch, wrote, inFlight)
+			after, inFlight = sharingRows(batch, done, inFlight)
 		}
 		writing.Add(1)
-		go func(previous chan struct{}) {
+		go func() {
 			defer writing.Done()
-			for _, c := range after {
-				<-c
+			if len(after) > 0 {
+				free <- struct{}{} // the other writer writes on meanwhile
+				for _, c := range after {
+					<-c
+				}
+				<-free
 			}
-			s.flush(batch, previous, handed, wrote)
+			s.flush(batch, done)
 			free <- struct{}{}
-		}(previous)
-		previous = handed
+		}()
 	}
 }
 
 // writingBatch is a batch handed to a writer: the keys of its rows, and
-// wrote, closed once its statements have ended.
+// done, closed once it has been written and has handed its events on.
 type writingBatch struct {
-	keys  map[string]struct{}
-	wrote chan struct{}
+	keys map[string]struct{}
+	done chan struct{}
 }
 
-// sharingRows returns the wrote channels of the batches in inFlight that
-// share a row with batch, and inFlight without the batches written since
-// and with batch (whose wrote is given).
-func sharingRows(batch []*pending, wrote chan struct{}, inFlight []writingBatch) ([]chan struct{}, []writingBatch) {
+// sharingRows returns the done channels of the batches in inFlight that
+// share a row with batch, and inFlight without the batches done since and
+// with batch (whose done is given).
+func sharingRows(batch []*pending, done chan struct{}, inFlight []writingBatch) ([]chan struct{}, []writingBatch) {
 	keys := make(map[string]struct{}, len(batch))
 	for _, p := range batch {
 		if p.hash != nil {
@@ -356,23 +360,23 @@ func sharingRows(batch []*pending, wrote chan struct{}, inFlight []writingBatch)
 	kept := inFlight[:0]
 	for _, o := range inFlight {
 		select {
-		case <-o.wrote:
+		case <-o.done:
 			continue
 		default:
 		}
 		kept = append(kept, o)
 		for k := range keys {
 			if _, ok := o.keys[k]; ok {
-				after = append(after, o.wrote)
+				after = append(after, o.done)
 				break
 			}
 		}
 	}
-	return after, append(kept, writingBatch{keys: keys, wrote: wrote})
+	return after, append(kept, writingBatch{keys: keys, done: done})
 }
 
 // drainAndStop answers what is already queued before the flusher stops.
-func (s *Service) drainAndStop(previous chan struct{}) {
+func (s *Service) drainAndStop() {
 	var batch []*pending
 	for {
 		select {
@@ -380,20 +384,18 @@ func (s *Service) drainAndStop(previous chan struct{}) {
 			batch = append(batch, p)
 		default:
 			if len(batch) > 0 {
-				s.flush(batch, previous, make(chan struct{}), make(chan struct{}))
+				s.flush(batch, make(chan struct{}))
 			}
 			return
 		}
 	}
 }
 
-// flush writes one batch, closes wrote and answers its check-ins. Its
-// events go to the announcer after those of the batch taken before it
-// (previous closed), and then it closes handed.
-func (s *Service) flush(batch []*pending, previous, handed, wrote chan struct{}) {
-	defer close(handed)
+// flush writes one batch, answers its check-ins, hands its events to the
+// announcer and then closes done.
+func (s *Service) flush(batch []*pending, done chan struct{}) {
+	defer close(done)
 	w, err := s.write(batch)
-	close(wrote)
 	s.batches.Add(1)
 	s.checkIns.Add(int64(len(batch)))
 	for _, p := range batch {
@@ -402,7 +404,6 @@ func (s *Service) flush(batch []*pending, previous, handed, wrote chan struct{})
 		}
 		close(p.answered)
 	}
-	<-previous
 	if err != nil {
 		s.log.Error("recording check-ins", "batch", len(batch), "err", err)
 		return

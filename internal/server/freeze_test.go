@@ -173,11 +173,18 @@ func TestFrozenDatabaseQueriesAnswerUnavailable(t *testing.T) {
 	}
 
 	pg.Thaw()
+	servesAgain(t, e, query)
+}
+
+// servesAgain waits (at most 30 s) until the query answers without errors
+// once the database has been thawed.
+func servesAgain(t *testing.T, e *apitest.Env, query apitest.Request) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		r := e.Do(query)
 		if r.Status == http.StatusOK && len(r.Errors) == 0 {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("after the thaw a query still answers HTTP %d: %s", r.Status, r.Raw)
@@ -288,17 +295,7 @@ func TestFrozenDatabaseRequestsLetGoOfTheirConnections(t *testing.T) {
 		t.Error(s)
 	}
 	pg.Thaw()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		r := e.Do(query)
-		if r.Status == http.StatusOK && len(r.Errors) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after the thaw a query still answers HTTP %d: %s", r.Status, r.Raw)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	servesAgain(t, e, query)
 }
 
 // The CLN API and invoice PDFs are bounded as GraphQL is: on a frozen

@@ -287,6 +287,11 @@ func (s *Service) run() {
 		free <- struct{}{}
 	}
 	var inFlight []writingBatch // the batches being written (Writers > 1)
+	// waiting holds a place for each batch waiting for another: once
+	// maxWaiting wait, the flusher takes no more (the queue fills, as with
+	// every writer busy) instead of taking and keeping, while a row stays
+	// locked, every check-in of the hosts held.
+	waiting := make(chan struct{}, maxWaiting)
 	for {
 		select {
 		case <-free:
@@ -321,6 +326,9 @@ func (s *Service) run() {
 		if s.opts.Writers > 1 {
 			after, inFlight = sharingRows(batch, done, inFlight)
 		}
+		if len(after) > 0 {
+			waiting <- struct{}{}
+		}
 		writing.Add(1)
 		go func() {
 			defer writing.Done()
@@ -329,6 +337,7 @@ func (s *Service) run() {
 				for _, c := range after {
 					<-c
 				}
+				<-waiting // before the writer: the flusher may be holding one
 				<-free
 			}
 			s.flush(batch, done)
@@ -336,6 +345,10 @@ func (s *Service) run() {
 		}()
 	}
 }
+
+// maxWaiting bounds the batches waiting for one that shares a row: as many
+// as the queue holds (4 × MaxBatch check-ins).
+const maxWaiting = 4
 
 // writingBatch is a batch handed to a writer: the keys of its rows, and
 // done, closed once it has been written and has handed its events on.

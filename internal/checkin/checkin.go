@@ -346,9 +346,11 @@ func (s *Service) run() {
 	}
 }
 
-// maxWaiting bounds the batches waiting for one that shares a row: as many
-// as the queue holds (4 × MaxBatch check-ins).
-const maxWaiting = 4
+// maxWaiting bounds the batches waiting for one that shares a row: enough
+// that a held host checking in again and again (one batch each) holds no
+// other host for long, few enough that their goroutines and check-ins
+// (at most MaxBatch each) stay small beside the queue.
+const maxWaiting = 64
 
 // writingBatch is a batch handed to a writer: the keys of its rows, and
 // done, closed once it has been written and has handed its events on.

@@ -42,7 +42,12 @@ func (s *Service) grace() time.Duration {
 // settleAfterCommit settles an attempt opened in tx once tx has committed,
 // in the committing goroutine, so the request that made the payment due
 // answers with its outcome. If the process dies first, the reconciler
-// settles it.
+// settles it. A client that leaves does not cut the settlement short, but
+// the request's deadline does: the debit has committed, and its request
+// must answer that it was done before the deadline's watchdog answers
+// "retry later" for it (a frozen database holds the settlement's
+// statements until their deadline); the attempt, committed before any
+// charge, is then left to the reconciler.
 func (s *Service) settleAfterCommit(tx *ent.Tx, id string) {
 	tx.OnCommit(func(next ent.Committer) ent.Committer {
 		return ent.CommitFunc(func(ctx context.Context, tx *ent.Tx) error {
@@ -50,7 +55,13 @@ func (s *Service) settleAfterCommit(tx *ent.Tx, id string) {
 				return err
 			}
 			failpoint.Hit(failpoint.AfterDebit, "")
+			deadline, bounded := ctx.Deadline()
 			ctx = context.WithoutCancel(ctx)
+			if bounded {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithDeadline(ctx, deadline)
+				defer cancel()
+			}
 			if s.Clock != nil && clock.FromContext(ctx) == nil {
 				ctx = clock.NewContext(ctx, s.Clock)
 			}

@@ -19,8 +19,12 @@ import (
 // the deadline to answer itself.
 const deadlineGrace = time.Second
 
-// deadlineMessage answers a request that ran out of time.
-const deadlineMessage = "the request did not finish in time (the database did not answer): retry later"
+// deadlineMessage answers a request that ran out of time. A mutation's
+// transaction is rolled back unless its COMMIT was what went unanswered,
+// and a mutation that manages its own writes (a payment) may have made
+// some: a client that retries a mutation sends its idempotency key again.
+const deadlineMessage = "the request did not finish in time (the database did not answer): retry later; " +
+	"a mutation may have been done, so retry it with the same idempotency key"
 
 // withDeadline bounds a request that is not a stream, its authentication
 // included: GraphQL over HTTP (websockets and server-sent events live as

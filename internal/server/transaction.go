@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 
@@ -11,6 +12,7 @@ import (
 
 	"clnd/ent"
 	"clnd/internal/apperr"
+	"clnd/internal/store"
 )
 
 // outsideTransaction are the mutations that manage their own writes: a
@@ -110,10 +112,22 @@ func (t transactioner) InterceptResponse(ctx context.Context, next graphql.Respo
 		return &graphql.Response{Errors: rsp.Errors}
 	}
 	if err := tx.Commit(); err != nil {
+		if store.Unavailable(err) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// The COMMIT was sent and not answered: it may have been
+			// applied, and "retry later" would apply it twice.
+			t.s.metrics.errors.WithLabelValues(string(apperr.Unavailable)).Inc()
+			return &graphql.Response{Errors: gqlerror.List{{Message: commitUnknownMessage,
+				Extensions: map[string]any{"code": string(apperr.Unavailable)}}}}
+		}
 		return t.fail(ctx, err)
 	}
 	return rsp
 }
+
+// commitUnknownMessage answers a mutation whose COMMIT the database did not
+// confirm.
+const commitUnknownMessage = "the database did not confirm the mutation's commit: it may have been done; " +
+	"retry it with the same idempotency key, or check before sending it again"
 
 func (t transactioner) rollback(ctx context.Context, tx *ent.Tx) {
 	if err := tx.Rollback(); err != nil {

@@ -145,7 +145,7 @@ func iplRemove(h *Handler, ctx context.Context, tx *ent.Tx, p params) (any, erro
 	// between the two; one with a check-in batch is retried.
 	var held []*ent.IPLicense
 	err = store.LockRetrying(ctx, tx, func() (err error) {
-		held, err = q.Order(iplicense.ByID()).Modify(store.ForUpdate).All(ctx)
+		held, err = q.Clone().Order(iplicense.ByID()).Modify(store.ForUpdate).All(ctx)
 		return err
 	})
 	if err != nil || len(held) == 0 {

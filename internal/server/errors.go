@@ -89,7 +89,13 @@ func (s *Server) classify(ctx context.Context, err error, gqlErr *gqlerror.Error
 		// Not an error of this request: the outage is logged by what
 		// noticed it (the check-in writer, the LISTEN bridge) and counted
 		// in clnd_graphql_errors_total; one line per request would flood.
-		s.log.DebugContext(ctx, "database unavailable", "reason", store.UnavailableReason(err))
+		if store.IsDeadlock(err) {
+			// Retried where it is expected, so one that gets here is
+			// worth a look: a new lock-order cycle.
+			s.log.WarnContext(ctx, "deadlock", "path", gqlErr.Path.String(), "err", err)
+		} else {
+			s.log.DebugContext(ctx, "database unavailable", "reason", store.UnavailableReason(err))
+		}
 		return apperr.Unavailable, unavailableMessage, ""
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return apperr.Internal, "", ""

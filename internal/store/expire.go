@@ -102,7 +102,10 @@ func (d *socketDialer) DialContext(ctx context.Context, network, address string)
 			d.mu.Lock()
 			defer d.mu.Unlock()
 			d.expired = true
-			_ = sock.SetDeadline(time.Unix(1, 0))
+			// Closed, not given a past deadline: lib/pq sets the
+			// handshake's own deadline after dialing, which would
+			// overwrite ours.
+			_ = sock.Close()
 		}))
 	}
 	return sock, nil

@@ -20,14 +20,12 @@ func parkedBatches() int {
 	return bytes.Count(buf, []byte("clnd/internal/checkin.(*Service).run.func"))
 }
 
-// A batch that waits for a held one gives its writer back, but the batches
-// waiting so must still be bounded: while a row stays locked by another
-// transaction, an agent that checks in again and again (every check-in of
-// its host waits for the held one) must not make the instance take and
-// keep every one of them. Before, the queue filled and further check-ins
-// were refused without being queued (the answer says nothing of them is
-// written); here every one is taken off the queue and kept in a goroutine
-// until the row is let go.
+// The batches waiting for a held one must be bounded: while a row stays
+// locked by another transaction, an agent that checks in again and again
+// (every check-in of its host waits for the held one) must not make the
+// instance take and keep every one of them; the queue fills and further
+// check-ins are refused without being queued (the answer says nothing of
+// them is written). (f358dab, since replaced, took and kept every one.)
 func TestReview6BatchesWaitingForAHeldOneAreBounded(t *testing.T) {
 	e := apitest.New(t, "postgres", apitest.WithoutSandbox(), apitest.WithoutShadow(),
 		apitest.WithConfig(func(c *server.Config) {

@@ -469,23 +469,7 @@ func startServe(t *testing.T, bin, url, failpoint string, flags ...string) *proc
 	addr := freeAddr(t)
 	p := startProc(t, bin, env, append([]string{"serve", "--sandbox", "--addr", addr, "--database-url", url}, flags...)...)
 	p.addr = addr
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("clnd serve ended before it was ready: %v\n%s", p.err, p.output())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("clnd serve was not ready within 90 s:\n%s", p.output())
-		}
-	}
+	return waitReady(t, p)
 }
 
 // waitFor waits until the process has printed s.
@@ -725,5 +709,28 @@ func waitPastNextTry(t *testing.T, a *ent.PaymentAttempt) {
 			t.Fatalf("the attempt's next try is %s away; CLND_PAYMENT_GRACE=1s was not applied", d)
 		}
 		time.Sleep(d + 100*time.Millisecond)
+	}
+}
+
+// waitReady waits (at most 90 s) until the started clnd serve at p.addr
+// answers /readyz with 200, and returns p.
+func waitReady(t *testing.T, p *proc) *proc {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		if resp, err := http.Get("http://" + p.addr + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("clnd serve ended before it was ready: %v\n%s", p.err, p.output())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("clnd serve was not ready within 90 s:\n%s", p.output())
+		}
 	}
 }

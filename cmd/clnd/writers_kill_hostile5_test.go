@@ -22,23 +22,7 @@ func startProduction(t *testing.T, bin, url string) *proc {
 	addr := freeAddr(t)
 	p := startProc(t, bin, nil, "serve", "--allow-sandbox-gateway", "--addr", addr, "--database-url", url)
 	p.addr = addr
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("clnd serve ended before it was ready: %v\n%s", p.err, p.output())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("clnd serve was not ready within 90 s:\n%s", p.output())
-		}
-	}
+	return waitReady(t, p)
 }
 
 // h5Load checks in the addresses from clients goroutines through both

@@ -53,6 +53,8 @@ func TestHostileEveryFailureIsJSON(t *testing.T) {
 		{"serve, a database URL of no known kind", nil, []string{"serve", "--sandbox", "--database-url", "mysql://x"}, "mysql"},
 		{"bill, a bad period", nil, []string{"bill", "--sandbox", "--period", "october", "--database-url", sqlite("period")}, "october"},
 		{"bill, an unreachable database", nil, []string{"bill", "--sandbox", "--period", "2026-10", "--database-url", unreachable}, "connect"},
+		{"serve, an unknown flag (before the logger exists)", nil, []string{"serve", "--no-such-flag"}, "no-such-flag"},
+		{"migrate, an unknown flag, JSON asked by the environment", []string{"CLND_LOG_FORMAT=json"}, []string{"migrate", "--bogus"}, "bogus"},
 		{"bill, a payment grace that is no duration", []string{"CLND_PAYMENT_GRACE=abc"}, []string{"bill", "--sandbox", "--period", "2026-10", "--database-url", sqlite("grace")}, "CLND_PAYMENT_GRACE"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -77,9 +78,38 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 
 // lineLogger is an io.Writer that logs each line written to it, for
 // progress messages (the migrations') on a stream that must stay JSON.
+// With pass set, a line that is a JSON object already (a log line) is
+// written to pass as it is.
 type lineLogger struct {
 	log  *slog.Logger
+	pass io.Writer
 	part []byte
+}
+
+// jsonStderr says whether a command line asks for JSON logs, by
+// --log-format or CLND_LOG_FORMAT (getenv): then even what is written to
+// stderr before a subcommand's logger exists (the flag package's complaint
+// about a bad flag, and its usage) must be JSON lines.
+func jsonStderr(args []string, getenv func(string) string) bool {
+	format := getenv("CLND_LOG_FORMAT")
+	for i, a := range args {
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "log-format" {
+			continue
+		}
+		if !hasValue && i+1 < len(args) {
+			value = args[i+1]
+		}
+		format = value
+	}
+	return format == "json"
+}
+
+// stderrAsJSON is stderr for a command line that asks for JSON logs: log
+// lines pass through, any other line becomes a JSON log line of its own.
+func stderrAsJSON(w io.Writer) (io.Writer, *slog.Logger) {
+	log := slog.New(slog.NewJSONHandler(w, nil))
+	return &lineLogger{log: log, pass: w}, log
 }
 
 func (l *lineLogger) Write(p []byte) (int, error) {
@@ -90,7 +120,13 @@ func (l *lineLogger) Write(p []byte) (int, error) {
 			return len(p), nil
 		}
 		if line := strings.TrimSpace(string(l.part[:i])); line != "" {
-			l.log.Info(line)
+			if l.pass != nil && strings.HasPrefix(line, "{") && json.Valid([]byte(line)) {
+				if _, err := io.WriteString(l.pass, line+"\n"); err != nil {
+					return len(p), err
+				}
+			} else {
+				l.log.Info(line)
+			}
 		}
 		l.part = l.part[i+1:]
 	}

@@ -167,3 +167,32 @@ func TestFailureIsTheLastJSONLine(t *testing.T) {
 		}
 	}
 }
+
+// jsonStderr finds JSON logging asked for by the environment or by
+// --log-format in either of its forms, the last one winning.
+func TestJSONStderr(t *testing.T) {
+	env := func(format string) func(string) string {
+		return func(k string) string {
+			if k == "CLND_LOG_FORMAT" {
+				return format
+			}
+			return ""
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		env  string
+		want bool
+	}{
+		{[]string{"serve", "--bogus"}, "json", true},
+		{[]string{"serve", "--bogus"}, "", false},
+		{[]string{"serve", "--log-format", "json", "--bogus"}, "", true},
+		{[]string{"serve", "-log-format=json"}, "", true},
+		{[]string{"serve", "--log-format=text"}, "json", false},
+		{[]string{"serve", "--database-url", "log-format"}, "", false},
+	} {
+		if got := jsonStderr(tc.args, env(tc.env)); got != tc.want {
+			t.Errorf("jsonStderr(%q, CLND_LOG_FORMAT=%q) = %v, want %v", tc.args, tc.env, got, tc.want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -42,16 +43,25 @@ Run 'clnd <subcommand> -h' for its flags.
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	var stderr io.Writer = os.Stderr
+	var jsonLog *slog.Logger // set when the command line asks for JSON logs
+	if jsonStderr(os.Args[1:], os.Getenv) {
+		stderr, jsonLog = stderrAsJSON(os.Stderr)
+	}
+	if err := run(ctx, os.Args[1:], os.Stdout, stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return // -h printed the flags: asking for help is not a failure
 		}
 		var logged *loggedError
-		if errors.As(err, &logged) {
+		switch {
+		case errors.As(err, &logged):
 			// Its last line, in the log's format (JSON): a log collector
 			// sees why the process ended.
 			logged.log.Error("clnd stopped", "err", logged.err)
-		} else {
+		case jsonLog != nil:
+			// Before the subcommand's logger existed (a bad flag).
+			jsonLog.Error("clnd stopped", "err", err.Error())
+		default:
 			fmt.Fprintln(os.Stderr, "clnd:", err)
 		}
 		os.Exit(1)

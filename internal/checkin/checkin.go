@@ -269,8 +269,8 @@ var ErrNotConfirmed = apperr.New(apperr.Unavailable, "the check-in was not confi
 // before it is written. Batches may commit out of order (their statements
 // keep the newest check-in of a row whatever the order), but their events
 // are announced in the order the batches were taken, but for a batch held
-// past orderWait (flush). A batch that shares a
-// row with one still being written waits until that one has been: sorting
+// past orderWait (flush). A batch that shares a row with one still being
+// written waits, without its writer, until that one has been: sorting
 // a batch's keys does not set the order its statement locks rows in (the
 // plan does: a few keys are index lookups in the array's order, a hundred
 // a hash join in the table's), so two such batches could deadlock, and
@@ -288,6 +288,11 @@ func (s *Service) run() {
 	previous := make(chan struct{})
 	close(previous)
 	var inFlight []writingBatch // the batches being written (Writers > 1)
+	// waiting holds a place for each batch waiting for another that shares
+	// a row: once maxWaiting wait, the flusher takes no more (the queue
+	// fills, as with every writer busy) rather than taking and keeping,
+	// while a row stays locked, every check-in of the hosts held.
+	waiting := make(chan struct{}, maxWaiting)
 	for {
 		select {
 		case <-free:
@@ -322,11 +327,30 @@ func (s *Service) run() {
 		if s.opts.Writers > 1 {
 			after, inFlight = sharingRows(batch, wrote, inFlight)
 		}
+		if len(after) > 0 {
+			waiting <- struct{}{}
+		}
 		writing.Add(1)
 		go func(previous chan struct{}) {
 			defer writing.Done()
-			for _, c := range after {
-				<-c
+			if len(after) > 0 {
+				// A batch held past orderWait (by a row another
+				// transaction keeps locked) is waited for without the
+				// writer: the other writes on meanwhile, rather than
+				// every writer waiting for the held hosts' next
+				// check-ins. (Given back at once, the writer went to the
+				// next batch, which then waited up to orderWait for this
+				// one to hand its events on while this one waited for a
+				// writer.)
+				held := !closedWithin(after, orderWait)
+				if held {
+					free <- struct{}{}
+					closedWithin(after, -1)
+				}
+				<-waiting // before the writer: the flusher may hold one waiting for a place
+				if held {
+					<-free
+				}
 			}
 			s.flush(batch, previous, handed, wrote)
 			free <- struct{}{}
@@ -334,6 +358,31 @@ func (s *Service) run() {
 		previous = handed
 	}
 }
+
+// closedWithin waits until every channel is closed, at most d (d < 0: as
+// long as it takes), and says whether they all were.
+func closedWithin(chs []chan struct{}, d time.Duration) bool {
+	var timeout <-chan time.Time
+	if d >= 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timeout = t.C
+	}
+	for _, c := range chs {
+		select {
+		case <-c:
+		case <-timeout:
+			return false
+		}
+	}
+	return true
+}
+
+// maxWaiting bounds the batches waiting for one that shares a row: enough
+// that a held host checking in again and again (one batch each) holds no
+// other host for long, few enough that their goroutines and check-ins (at
+// most MaxBatch each) stay small beside the queue.
+const maxWaiting = 64
 
 // orderWait bounds how long a written batch waits for the batch taken
 // before it to hand its events on (flush).

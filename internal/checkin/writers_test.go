@@ -36,7 +36,9 @@ func holdRows(t *testing.T, e *apitest.Env, ips ...string) func() {
 // row another transaction keeps locked holds only its own check-ins: the
 // batches of other hosts taken after it are written, answered and announced
 // meanwhile (with one writer, or two whose events waited for the held
-// batch's without bound, the third host waited for the held one).
+// batch's without bound, the third host waited for the held one), also when
+// the held host checks in again (its batch waits for the held one without
+// holding a writer), and the held host's events keep their order.
 func TestAHeldBatchHoldsOnlyItsOwnHosts(t *testing.T) {
 	e := apitest.New(t, "postgres", apitest.WithoutSandbox(), apitest.WithoutShadow(),
 		apitest.WithConfig(func(c *server.Config) { c.CheckInBatch.AnswerTimeout = 5 * time.Second }))
@@ -66,6 +68,9 @@ func TestAHeldBatchHoldsOnlyItsOwnHosts(t *testing.T) {
 	held := make(chan *apitest.LeanCheckIn, 1)
 	go func() { held <- e.LeanCheckInFrom("93.184.216.41", "held") }()
 	time.Sleep(300 * time.Millisecond) // its batch is waiting on the row
+	again := make(chan *apitest.LeanCheckIn, 1)
+	go func() { again <- e.LeanCheckInFrom("93.184.216.41", "again") }()
+	time.Sleep(100 * time.Millisecond)
 	for _, ip := range []string{"93.184.216.42", "93.184.216.43", "93.184.216.44"} {
 		began := time.Now()
 		c := e.LeanCheckInFrom(ip, "free")
@@ -79,12 +84,17 @@ func TestAHeldBatchHoldsOnlyItsOwnHosts(t *testing.T) {
 	select {
 	case c := <-held:
 		t.Fatalf("the held check-in was answered before its row was released: %s", c.Raw)
+	case c := <-again:
+		t.Fatalf("a check-in of the held host was answered before the held batch: %s", c.Raw)
 	default:
 	}
 	release()
 	ok(t, <-held)
-	if ip, hostname := next(); ip != "93.184.216.41" || hostname != "held" {
-		t.Fatalf("event of %s %q, want the held check-in's", ip, hostname)
+	ok(t, <-again)
+	for _, want := range []string{"held", "again"} {
+		if ip, hostname := next(); ip != "93.184.216.41" || hostname != want {
+			t.Fatalf("event of %s %q, want the %q check-in's", ip, hostname, want)
+		}
 	}
 }
 

@@ -2,7 +2,6 @@ package invoicepdf
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strings"
 
@@ -47,7 +46,7 @@ func Handler(client *ent.Client, links Links, issuer Issuer) http.Handler {
 			}).
 			Only(ctx)
 		if err != nil {
-			if store.Unavailable(err) || errors.Is(r.Context().Err(), context.DeadlineExceeded) {
+			if store.NotAnswered(r.Context(), err) {
 				// The database did not answer (in time): whether the
 				// invoice exists is not known, so this is no 404.
 				http.Error(w, "the database did not answer: retry later", http.StatusServiceUnavailable)

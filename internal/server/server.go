@@ -591,7 +591,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		v, err := auth.Authenticate(r.Context(), s.db.Client, token)
 		// The database did not answer (in time: the request's deadline
 		// passed, withDeadline): whether the token is good is not known.
-		unavailable := err != nil && (store.Unavailable(err) || errors.Is(r.Context().Err(), context.DeadlineExceeded))
+		unavailable := store.NotAnswered(r.Context(), err)
 		if err != nil && download && !unavailable {
 			anonymous()
 			return

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"sync"
 
@@ -112,7 +111,7 @@ func (t transactioner) InterceptResponse(ctx context.Context, next graphql.Respo
 		return &graphql.Response{Errors: rsp.Errors}
 	}
 	if err := tx.Commit(); err != nil {
-		if store.Unavailable(err) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		if store.NotAnswered(ctx, err) {
 			// The COMMIT was sent and not answered: it may have been
 			// applied, and "retry later" would apply it twice.
 			t.s.metrics.errors.WithLabelValues(string(apperr.Unavailable)).Inc()

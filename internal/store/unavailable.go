@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"database/sql/driver"
 	"errors"
 	"io"
@@ -83,4 +84,12 @@ func unavailableReason(err error) string {
 		return "the connection to the database broke"
 	}
 	return ""
+}
+
+// NotAnswered says that work done with ctx failed (err) because the
+// database could not be used or did not answer before ctx's deadline: an
+// outage, or a request past its deadline (its statements were cancelled or
+// their sockets expired). Either way, retry later.
+func NotAnswered(ctx context.Context, err error) bool {
+	return err != nil && (Unavailable(err) || errors.Is(ctx.Err(), context.DeadlineExceeded))
 }

@@ -45,12 +45,14 @@ func (s *Service) write(batch []*pending) (written, error) {
 	if s.db.Postgres() {
 		for attempt := 1; ; attempt++ {
 			w, err := s.record(ctx, s.db.SQL, batch)
-			if attempt < deadlockAttempts && store.IsDeadlock(err) {
+			if attempt < store.DeadlockAttempts && store.IsDeadlock(err) {
 				// PostgreSQL ended the statement to break a cycle of row
 				// locks with another transaction (another writer's batch
 				// whose plan visits rows in another order, an operator's
-				// script): it wrote nothing, and the cycle is gone.
+				// script): it wrote nothing, and the cycle is gone once
+				// the other side has the rows it waited for.
 				s.log.Warn("recording check-ins: deadlock, writing the batch again", "batch", len(batch), "attempt", attempt)
+				_ = store.AfterDeadlock(ctx, attempt)
 				continue
 			}
 			return w, err
@@ -70,10 +72,6 @@ func (s *Service) write(batch []*pending) (written, error) {
 	}
 	return w, nil
 }
-
-// deadlockAttempts is how many times a batch is written before a deadlock
-// is its answer.
-const deadlockAttempts = 3
 
 // written are a written batch's events, and whether other instances have
 // subscribers to NOTIFY them for.

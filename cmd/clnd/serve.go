@@ -46,6 +46,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	publicURL := fs.String("public-url", env("CLND_PUBLIC_URL", ""), "where clients reach clnd, for the links it builds, e.g. https://clnd.example (CLND_PUBLIC_URL); default: the request's own host")
 	manualBilling := fs.Bool("manual-billing", envBool("CLND_MANUAL_BILLING"), "bill months only when an operator calls runBilling, not on the 1st (CLND_MANUAL_BILLING)")
 	interpretedReads := fs.Bool("interpreted-reads", envBool("CLND_INTERPRETED_READS"), "run every query on gqlgen and ent instead of compiling reads into one SQL statement (CLND_INTERPRETED_READS)")
+	netHTTPOnly := fs.Bool("net-http-only", envBool("CLND_NET_HTTP_ONLY"), "serve agents' check-ins through net/http like every other request, not on lean connections (docs/checkins.md; CLND_NET_HTTP_ONLY)")
 	checkInInterval := fs.Duration("checkin-interval", envDuration("CLND_CHECKIN_INTERVAL", time.Hour), "how often servers are told to check in (CLND_CHECKIN_INTERVAL)")
 	backupURL := fs.String("backup-manage-url", env("CLND_BACKUP_MANAGE_URL", "https://backup.example.invalid/manage"), "the backup service's management page that signed backup links point at (CLND_BACKUP_MANAGE_URL)")
 	backupMin := fs.Int("backup-min-gb", envInt("CLND_BACKUP_MIN_GB", 1), "smallest backup size in GB (CLND_BACKUP_MIN_GB)")
@@ -166,6 +167,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		CheckInInterval:  *checkInInterval,
 		ManualBilling:    *manualBilling,
 		InterpretedReads: *interpretedReads,
+		NetHTTPOnly:      *netHTTPOnly,
 		PublicURL:        *publicURL,
 		BackupManageURL:  *backupURL,
 		BackupSizes:      licensing.BackupSizes{MinGB: *backupMin, MaxGB: *backupMax},

@@ -183,7 +183,11 @@ func (e *Env) start(log *slog.Logger) {
 		e.t.Fatal(err)
 	}
 	e.Instance = srv
-	e.Server = httptest.NewServer(srv.Handler())
+	// Served as clnd serve serves it: agents' check-ins on lean
+	// connections, the rest through net/http.
+	e.Server = httptest.NewUnstartedServer(srv.Handler())
+	e.Server.Listener = srv.Listener(e.Server.Listener)
+	e.Server.Start()
 	e.t.Cleanup(func() {
 		e.Server.CloseClientConnections()
 		e.Server.Close()

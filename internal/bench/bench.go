@@ -222,7 +222,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer srv.Close()
-	httpServer := httptest.NewServer(stmts.Middleware(srv.Handler()))
+	httpServer := httptest.NewUnstartedServer(stmts.Middleware(srv.Handler()))
+	httpServer.Listener = srv.Listener(httpServer.Listener)
+	httpServer.Start()
 	defer httpServer.Close()
 	client := &http.Client{Transport: &http.Transport{
 		MaxIdleConns:        o.Clients * 2,

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -35,16 +36,31 @@ type checkInInput struct {
 func (s *Server) leanCheckIn(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		s.writeCheckInError(w, r, http.StatusMethodNotAllowed,
+		s.writeCheckInError(r.Context(), w, http.StatusMethodNotAllowed,
 			apperr.New(apperr.BadUserInput, "method %s is not allowed: send POST", r.Method))
 		return
 	}
 	in, status, err := readCheckIn(r)
 	if err != nil {
-		s.writeCheckInError(w, r, status, err)
+		s.writeCheckInError(r.Context(), w, status, err)
 		return
 	}
-	ctx := r.Context()
+	answer, err := s.checkIn(r.Context(), in)
+	if err != nil {
+		s.writeCheckInError(r.Context(), w, 0, err)
+		return
+	}
+	// net/http sets Content-Length itself for an answer this small.
+	w.Header()["Content-Type"] = jsonContentType
+	_, _ = w.Write(answer)
+}
+
+// checkIn records one check-in of the host ctx's request comes from (or
+// in's credential names) and returns the answer's body: the mutation's
+// answer, field for field. Time is RFC 3339 (with fractional seconds when
+// there are any) in UTC, as graph/scalar writes it. Both ways of serving the
+// endpoint, net/http's and lean connections' (leanconn.go), answer through it.
+func (s *Server) checkIn(ctx context.Context, in checkInInput) ([]byte, error) {
 	now := clock.Now(ctx)
 	res, err := s.checkIns.CheckIn(ctx, checkin.Request{
 		Addr:       reqinfo.FromContext(ctx).ClientAddr,
@@ -53,11 +69,8 @@ func (s *Server) leanCheckIn(w http.ResponseWriter, r *http.Request) {
 		At:         now,
 	})
 	if err != nil {
-		s.writeCheckInError(w, r, 0, err)
-		return
+		return nil, err
 	}
-	// The mutation's answer, field for field: Time is RFC 3339 (with
-	// fractional seconds when there are any) in UTC, as graph/scalar writes it.
 	buf := make([]byte, 0, 128)
 	buf = append(buf, `{"at":"`...)
 	buf = res.At.UTC().AppendFormat(buf, time.RFC3339Nano)
@@ -72,10 +85,7 @@ func (s *Server) leanCheckIn(w http.ResponseWriter, r *http.Request) {
 	}
 	buf = append(buf, `],"nextCheckInAfter":"`...)
 	buf = now.Add(s.cfg.CheckInInterval).UTC().AppendFormat(buf, time.RFC3339Nano)
-	buf = append(buf, "\"}\n"...)
-	// net/http sets Content-Length itself for an answer this small.
-	w.Header()["Content-Type"] = jsonContentType
-	_, _ = w.Write(buf)
+	return append(buf, "\"}\n"...), nil
 }
 
 // jsonContentType is shared by every answer; nothing modifies it.
@@ -84,30 +94,42 @@ var jsonContentType = []string{"application/json"}
 // readCheckIn reads the body (already held in memory and checked for
 // escaped NULs by limitBody): JSON, a form, or nothing at all.
 func readCheckIn(r *http.Request) (checkInInput, int, error) {
+	body, err := bodyBytes(r)
+	if err != nil {
+		return checkInInput{}, http.StatusBadRequest, apperr.New(apperr.BadUserInput, "the request body could not be read")
+	}
+	return parseCheckIn(r.URL.RawQuery, r.Header.Get("Content-Type"), body)
+}
+
+// parseCheckIn is readCheckIn on the request's parts; on an error, it
+// returns the answer's status too.
+func parseCheckIn(rawQuery, contentType string, body []byte) (checkInInput, int, error) {
 	var in checkInInput
-	if r.URL.RawQuery != "" {
+	if rawQuery != "" {
 		// A credential in a URL ends up in access logs.
 		return in, http.StatusBadRequest, apperr.New(apperr.BadUserInput, "send hostname and credential in the request body, not the URL")
 	}
-	body, err := bodyBytes(r)
-	if err != nil {
-		return in, http.StatusBadRequest, apperr.New(apperr.BadUserInput, "the request body could not be read")
-	}
-	contentType := r.Header.Get("Content-Type")
 	if contentType == "" && len(body) == 0 {
 		return in, 0, nil // a check-in without a hostname
 	}
 	mediaType := contentType // what agents send; ParseMediaType allocates
 	if contentType != "application/json" && contentType != "application/x-www-form-urlencoded" {
+		var err error
 		if mediaType, _, err = mime.ParseMediaType(contentType); err != nil {
 			mediaType = ""
 		}
 	}
 	switch mediaType {
 	case "application/json":
-		return in, http.StatusBadRequest, decodeCheckInJSON(body, &in)
+		if err := decodeCheckInJSON(body, &in); err != nil {
+			return in, http.StatusBadRequest, err
+		}
+		return in, 0, nil
 	case "application/x-www-form-urlencoded":
-		return in, http.StatusBadRequest, decodeCheckInForm(body, &in)
+		if err := decodeCheckInForm(body, &in); err != nil {
+			return in, http.StatusBadRequest, err
+		}
+		return in, 0, nil
 	}
 	return in, http.StatusUnsupportedMediaType, apperr.New(apperr.BadUserInput,
 		"the body must be JSON (Content-Type: application/json) or a form (application/x-www-form-urlencoded)")
@@ -281,8 +303,8 @@ func decodeCheckInForm(body []byte, in *checkInInput) error {
 // writeCheckInError answers in GraphQL's error shape with a code from
 // API.md's set, through the same presenter as /graphql (so an unknown error
 // is logged and shown as INTERNAL). status 0 derives the status from the code.
-func (s *Server) writeCheckInError(w http.ResponseWriter, r *http.Request, status int, err error) {
-	gqlErr := s.presentError(r.Context(), err)
+func (s *Server) writeCheckInError(ctx context.Context, w http.ResponseWriter, status int, err error) {
+	gqlErr := s.presentError(ctx, err)
 	code, _ := gqlErr.Extensions["code"].(string)
 	if status == 0 {
 		status = statusOf(apperr.Code(code))

@@ -19,8 +19,13 @@ func (s *Server) clientAddr(r *http.Request) netip.Addr {
 	if err != nil {
 		return netip.Addr{}
 	}
-	addr = addr.Unmap()
-	forwarded := r.Header.Values("X-Forwarded-For")
+	return s.forwardedFor(addr.Unmap(), r.Header.Values("X-Forwarded-For"))
+}
+
+// forwardedFor is clientAddr for a request from peer that carried these
+// X-Forwarded-For values.
+func (s *Server) forwardedFor(peer netip.Addr, forwarded []string) netip.Addr {
+	addr := peer
 	if len(forwarded) == 0 || !s.trusted(addr) {
 		return addr
 	}

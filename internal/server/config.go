@@ -113,7 +113,10 @@ type Config struct {
 	// its context ends then, and a request whose database does not answer
 	// is answered 503 UNAVAILABLE a second later (60 s when zero; negative:
 	// no bound).
-	RequestTimeout            time.Duration
+	RequestTimeout time.Duration
+	// NetHTTPOnly serves every request through net/http, check-ins
+	// included: no lean connections (leanconn.go; --net-http-only).
+	NetHTTPOnly               bool
 	IdleTimeout               time.Duration
 	WebsocketInitTimeout      time.Duration
 	MaxSubscriptionsPerSocket int

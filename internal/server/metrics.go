@@ -33,6 +33,9 @@ type metrics struct {
 	operationNames *operationNames
 	// unauthenticated counts requests refused for their credential.
 	unauthenticated *prometheus.CounterVec
+	// lean counts check-ins answered on lean connections, and connections
+	// they handed to net/http (leanconn.go).
+	lean *prometheus.CounterVec
 }
 
 func newMetrics(db *sql.DB, hub *live.Hub, checkIns *checkin.Service) *metrics {
@@ -66,9 +69,13 @@ func newMetrics(db *sql.DB, hub *live.Hub, checkIns *checkin.Service) *metrics {
 			Name: "clnd_unauthenticated_requests_total",
 			Help: "Requests refused (401, or websocket close 4403) for their credential: reason malformed (not \"Bearer <token>\") or invalid_token (unknown, expired or revoked).",
 		}, []string{"reason"}),
+		lean: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clnd_lean_connections_total",
+			Help: "Lean connections' work (docs/checkins.md): outcome answered counts check-ins answered on them, handed_over connections handed to net/http at a request that was not a plain check-in.",
+		}, []string{"outcome"}),
 	}
 	m.registry.MustRegister(
-		m.requests, m.latency, m.errors, m.reads, m.operations, m.unauthenticated,
+		m.requests, m.latency, m.errors, m.reads, m.operations, m.unauthenticated, m.lean,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewDBStatsCollector(db, "clnd"),
@@ -108,19 +115,28 @@ func (m *metrics) handler() http.Handler {
 // The route's latency and its 200s are looked up once, not per request
 // (hashing the label values each time was a measurable part of a check-in).
 func (m *metrics) instrument(route string, next http.Handler) http.Handler {
-	latency := m.latency.WithLabelValues(route)
-	ok := m.requests.WithLabelValues(route, "200")
+	observe := m.observer(route)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := clock.Wall()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
-		if rec.status == http.StatusOK {
+		observe(rec.status, start)
+	})
+}
+
+// observer counts and times route's requests, as instrument does, for what
+// answers them without net/http's handlers (leanconn.go).
+func (m *metrics) observer(route string) func(status int, start time.Time) {
+	latency := m.latency.WithLabelValues(route)
+	ok := m.requests.WithLabelValues(route, "200")
+	return func(status int, start time.Time) {
+		if status == http.StatusOK {
 			ok.Inc()
 		} else {
-			m.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
+			m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 		}
 		latency.Observe(time.Since(start).Seconds())
-	})
+	}
 }
 
 // statusRecorder remembers the status code; it passes Flush and Unwrap on so

@@ -666,7 +666,7 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 				return
 			case isTimeout(err):
 				w.Header().Set("Connection", "close")
-				writeError(w, http.StatusRequestTimeout, apperr.New(apperr.BadUserInput, "the request body did not arrive within %s", s.cfg.BodyTimeout))
+				writeError(w, http.StatusRequestTimeout, s.bodyTimedOut())
 				return
 			case err != nil:
 				writeError(w, http.StatusBadRequest, apperr.New(apperr.BadUserInput, "the request body could not be read"))
@@ -688,6 +688,11 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// bodyTimedOut refuses a body that did not arrive within BodyTimeout.
+func (s *Server) bodyTimedOut() *apperr.Error {
+	return apperr.New(apperr.BadUserInput, "the request body did not arrive within %s", s.cfg.BodyTimeout)
 }
 
 // isTimeout reports whether a read ended at its deadline.
@@ -800,13 +805,17 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       s.cfg.IdleTimeout,
 	}
 	// Shutdown closes the listeners, then this closes the websockets with
 	// 1001 and ends the event streams, which it would not (shutdown.go).
 	srv.RegisterOnShutdown(s.streams.goAway)
 	errc := make(chan error, 1)
+	lean := s.leanListener(ln)
+	if lean != nil {
+		ln = lean
+	}
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
@@ -817,6 +826,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	err := srv.Shutdown(shutdownCtx)
+	if lean != nil {
+		lean.wait(shutdownCtx) // check-ins in flight on lean connections are answered
+	}
 	s.streams.wait(shutdownCtx) // the clients have their close frames before the process ends
 	s.Close()
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -140,7 +140,8 @@ func (l *leanListener) Accept() (net.Conn, error) {
 }
 
 // Close stops accepting and ends the lean connections waiting for a
-// request; the others end once their request is answered.
+// request or for the rest of its head; the others end once their request
+// is answered.
 func (l *leanListener) Close() error {
 	l.closeOnce.Do(func() {
 		l.closing.Store(true)
@@ -324,8 +325,18 @@ func (l *leanListener) read(c *leanConn, r *bufio.Reader, first bool) (req leanR
 			_ = c.SetReadDeadline(clock.Wall().Add(readHeaderTimeout))
 			deadlineSet = true
 		}
+		// Until its head is whole, a request leaves its connection idle
+		// to net/http's Shutdown, which closes it at once; Close does too
+		// (a client trickling a head held the shutdown 10 s).
+		c.idle.Store(true)
+		if l.closing.Load() {
+			req.drop = true
+			return req, false
+		}
 		var err error
-		if buffered, err = r.Peek(len(buffered) + 1); err != nil {
+		buffered, err = r.Peek(len(buffered) + 1)
+		c.idle.Store(false)
+		if err != nil {
 			req.drop = true
 			return req, false
 		}

@@ -408,6 +408,10 @@ func (l *leanListener) read(c *leanConn, r *bufio.Reader, first bool) (req leanR
 		return req, false
 	}
 	if len(buffered) < total {
+		// Reading on may move the buffered bytes to the buffer's start
+		// (after a pipelined request): contentType would then show
+		// whatever came to lie where it was.
+		contentType = bytes.Clone(contentType)
 		// BodyTimeout for the rest, as limitBody gives it.
 		_ = c.SetReadDeadline(clock.Wall().Add(l.s.cfg.BodyTimeout))
 		var err error

@@ -1,0 +1,66 @@
+package server_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"clnd/internal/apitest"
+	"clnd/internal/server"
+)
+
+// review7Pair is a server with lean connections and one without
+// (--net-http-only), each with leanIP licensed, both configured by edit.
+func review7Pair(t *testing.T, driver string, edit func(*server.Config)) (lean, plain *apitest.Env) {
+	t.Helper()
+	lean = apitest.New(t, driver, apitest.WithConfig(edit))
+	plain = apitest.New(t, driver, apitest.WithConfig(func(c *server.Config) {
+		edit(c)
+		c.NetHTTPOnly = true
+	}))
+	for _, e := range []*apitest.Env{lean, plain} {
+		seller := e.Register("review7")
+		e.AddLicense(seller.Token, leanIP, "KERNELCARE", "")
+	}
+	return lean, plain
+}
+
+// review7Compare sends raw to both servers and wants the same answers.
+func review7Compare(t *testing.T, lean, plain *apitest.Env, name, raw string, answers int) {
+	t.Helper()
+	got := exchange(t, lean, raw, answers)
+	want := exchange(t, plain, raw, answers)
+	if got != want {
+		t.Errorf("%s: lean connections answered\n%s\nnet/http answered\n%s", name, got, want)
+	}
+}
+
+const review7Agent = `{"hostname":"web1.example.com"}`
+
+// TestReview7PipelinedHeadReadWhileItsBodyArrives: the second of two
+// pipelined check-ins whose body arrives later is read where it was, not
+// where the buffer moved it while its body was read: its Content-Type here
+// is text/plain (415 from net/http), and the bytes its old place holds
+// afterwards say application/json.
+func TestReview7PipelinedHeadReadWhileItsBodyArrives(t *testing.T) {
+	for _, driver := range apitest.Backends {
+		t.Run(driver, func(t *testing.T) {
+			lean, plain := review7Pair(t, driver, func(*server.Config) {})
+			first := checkInRequest(review7Agent)
+			const realType = "text/plain;x=abc" // as long as "application/json"
+			head := "POST /v1/checkin HTTP/1.1\r\nHost: clnd.test\r\nContent-Type: " + realType +
+				"\r\nX-Forwarded-For: " + leanIP + "\r\nX-Pad: "
+			typeAt := strings.Index(head, realType)
+			pad := typeAt + len(first) - len(head)
+			if pad < 0 {
+				t.Fatal("the first request is too short for this test")
+			}
+			second := head + strings.Repeat("p", pad) + "application/json\r\nX-Pad2: " + strings.Repeat("q", 64) +
+				"\r\nContent-Length: " + fmt.Sprint(len(review7Agent)) + "\r\n\r\n" + pause + review7Agent
+			if got := strings.Index(second, "application/json"); got != typeAt+len(first) {
+				t.Fatalf("misaligned: %d, want %d", got, typeAt+len(first))
+			}
+			review7Compare(t, lean, plain, "a pipelined check-in with text/plain", first+second, 2)
+		})
+	}
+}

@@ -348,7 +348,9 @@ func (l *leanListener) read(c *leanConn, r *bufio.Reader, first bool) (req leanR
 	}
 	head := buffered[len(checkInRequestLine) : headEnd+2]
 	length, contentType, plain := -1, []byte(nil), true
-	hosts := 0
+	// As net/http's Header.Get, the first value counts, an empty one too
+	// (trimOWS returns nil for it).
+	hosts, typeSeen, idSeen := 0, false, false
 	for len(head) > 0 && plain {
 		i := bytes.Index(head, []byte("\r\n"))
 		line := head[:i]
@@ -378,14 +380,14 @@ func (l *leanListener) read(c *leanConn, r *bufio.Reader, first bool) (req leanR
 			}
 			length = n
 		case asciiEqualFold(name, "Content-Type"):
-			if contentType == nil {
-				contentType = value
+			if !typeSeen {
+				contentType, typeSeen = value, true
 			}
 		case asciiEqualFold(name, "X-Forwarded-For"):
 			req.forwarded = append(req.forwarded, string(value))
 		case asciiEqualFold(name, "X-Request-ID"):
-			if req.requestID == nil {
-				req.requestID = slices.Clone(value)
+			if !idSeen {
+				req.requestID, idSeen = slices.Clone(value), true
 			}
 		case asciiEqualFold(name, "Connection"):
 			switch {

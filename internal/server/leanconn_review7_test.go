@@ -64,3 +64,22 @@ func TestReview7PipelinedHeadReadWhileItsBodyArrives(t *testing.T) {
 		})
 	}
 }
+
+// TestReview7EmptyFirstHeaderIsTheOneRead: net/http's Header.Get returns
+// the first value of a header, empty or not, so a request whose first
+// Content-Type is empty is refused 415 whatever follows, and an empty first
+// X-Request-ID gets a generated ID. A lean connection must not take the
+// second value instead.
+func TestReview7EmptyFirstHeaderIsTheOneRead(t *testing.T) {
+	for _, driver := range apitest.Backends {
+		t.Run(driver, func(t *testing.T) {
+			lean, plain := review7Pair(t, driver, func(*server.Config) {})
+			review7Compare(t, lean, plain, "an empty Content-Type, then JSON's",
+				checkInRequest(review7Agent, "Content-Type:"), 1)
+			review7Compare(t, lean, plain, "a blank Content-Type, then JSON's",
+				strings.Replace(checkInRequest(review7Agent), "Content-Type: application/json", "Content-Type:  \r\nContent-Type: application/json", 1), 1)
+			review7Compare(t, lean, plain, "an empty X-Request-ID, then another",
+				checkInRequest(review7Agent, "X-Request-ID:", "X-Request-ID: second"), 1)
+		})
+	}
+}

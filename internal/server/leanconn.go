@@ -98,6 +98,7 @@ func (s *Server) leanListener(ln net.Listener) *leanListener {
 		observe:    s.metrics.observer(CheckInPath),
 		answered:   s.metrics.lean.WithLabelValues("answered"),
 		handedOver: s.metrics.lean.WithLabelValues("handed_over"),
+		vary:       len(s.cfg.CORSOrigins) > 0,
 	}
 	go l.accept()
 	return l
@@ -119,6 +120,9 @@ type leanListener struct {
 	served               sync.WaitGroup // one per connection being served here
 	observe              func(status int, start time.Time)
 	answered, handedOver prometheus.Counter
+	// vary: CORS origins are configured, so rs/cors (server.go) puts
+	// "Vary: Origin" on every answer net/http gives.
+	vary bool
 }
 
 type leanConn struct {
@@ -246,7 +250,7 @@ func (l *leanListener) serve(c *leanConn) {
 			if req.bodyTimedOut {
 				rec := &leanRecorder{header: http.Header{}}
 				writeError(rec, http.StatusRequestTimeout, s.bodyTimedOut())
-				out = appendResponse(out[:0], rec.status, rec.header, requestID(req.requestID), rec.body.Bytes(), false)
+				out = appendResponse(out[:0], rec.status, l.withVary(rec.header), requestID(req.requestID), rec.body.Bytes(), false)
 				_, _ = c.Write(out)
 				l.observe(rec.status, start)
 				l.answered.Inc()
@@ -269,7 +273,7 @@ func (l *leanListener) serve(c *leanConn) {
 			status, header, answer = rec.status, rec.header, rec.body.Bytes()
 		}
 		keepAlive := !req.close && !l.closing.Load()
-		out = appendResponse(out[:0], status, header, id, answer, keepAlive)
+		out = appendResponse(out[:0], status, l.withVary(header), id, answer, keepAlive)
 		_, err = c.Write(out)
 		l.observe(status, start)
 		l.answered.Inc()
@@ -278,6 +282,26 @@ func (l *leanListener) serve(c *leanConn) {
 		}
 	}
 }
+
+// withVary is header with the "Vary: Origin" rs/cors adds to every answer
+// when CORS origins are configured; a nil header is a check-in's answer.
+func (l *leanListener) withVary(header http.Header) http.Header {
+	if !l.vary {
+		return header
+	}
+	if header == nil {
+		return checkInVaryHeader
+	}
+	header["Vary"] = varyOrigin
+	return header
+}
+
+// varyOrigin and checkInVaryHeader are shared by every answer; nothing
+// modifies them.
+var (
+	varyOrigin        = []string{"Origin"}
+	checkInVaryHeader = http.Header{"Content-Type": jsonContentType, "Vary": varyOrigin}
+)
 
 // requestID is the request's ID: the client's X-Request-ID, as withRequest
 // takes it, or a new one.

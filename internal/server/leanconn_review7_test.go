@@ -83,3 +83,18 @@ func TestReview7EmptyFirstHeaderIsTheOneRead(t *testing.T) {
 		})
 	}
 }
+
+// TestReview7LeanAnswersCarryCORSVary: with CORS origins configured, rs/cors
+// (server.go) adds "Vary: Origin" to every answer net/http gives, a
+// check-in's included, so that a cache never serves one origin's answer to
+// another; a check-in answered on a lean connection must carry it too.
+func TestReview7LeanAnswersCarryCORSVary(t *testing.T) {
+	lean, plain := review7Pair(t, "sqlite", func(c *server.Config) {
+		c.CORSOrigins = []string{"https://portal.example"}
+		shortBodyTimeout(c)
+	})
+	review7Compare(t, lean, plain, "a check-in", checkInRequest(review7Agent), 1)
+	review7Compare(t, lean, plain, "a refused check-in",
+		checkInRequest(`{"hostname":"n1","credential":"clnd_srv_`+strings.Repeat("x", 40)+`"}`), 1)
+	review7Compare(t, lean, plain, "a body that stops arriving", strings.TrimSuffix(checkInRequest(review7Agent), "}"), 1)
+}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -322,7 +323,7 @@ type leanRequest struct {
 	requestID []byte
 	forwarded []string
 	close     bool
-	// drop: the connection ended (or timed out) in the middle of a
+	// drop: the connection timed out or failed in the middle of a
 	// request's head; net/http would close it too.
 	drop bool
 	// bodyTimedOut: the body did not arrive within BodyTimeout.
@@ -361,7 +362,11 @@ func (l *leanListener) read(c *leanConn, r *bufio.Reader, first bool) (req leanR
 		buffered, err = r.Peek(len(buffered) + 1)
 		c.idle.Store(false)
 		if err != nil {
-			req.drop = true
+			// Timed out, closed by Close, or reset: net/http closes the
+			// connection without a word. Ended by its client (EOF):
+			// net/http answers what came 400, but for fewer than 4 bytes
+			// after an answered request (its Peek(4) for the next one).
+			req.drop = err != io.EOF || l.closing.Load() || (!first && len(buffered) < 4)
 			return req, false
 		}
 		buffered, _ = r.Peek(r.Buffered())

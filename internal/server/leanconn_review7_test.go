@@ -2,8 +2,12 @@ package server_test
 
 import (
 	"fmt"
+	"io"
+	"net"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"clnd/internal/apitest"
 	"clnd/internal/server"
@@ -97,4 +101,45 @@ func TestReview7LeanAnswersCarryCORSVary(t *testing.T) {
 	review7Compare(t, lean, plain, "a refused check-in",
 		checkInRequest(`{"hostname":"n1","credential":"clnd_srv_`+strings.Repeat("x", 40)+`"}`), 1)
 	review7Compare(t, lean, plain, "a body that stops arriving", strings.TrimSuffix(checkInRequest(review7Agent), "}"), 1)
+}
+
+// halfClosedExchange writes raw to e's server, half-closes the connection
+// and returns the status lines of what the server answers until it closes.
+func halfClosedExchange(t *testing.T, e *apitest.Env, raw string) string {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.Server.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(conn, raw); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.(*net.TCPConn).CloseWrite()
+	all, err := io.ReadAll(conn)
+	return fmt.Sprintf("%q (%v)", statusLines.FindAllString(string(all), -1), err)
+}
+
+var statusLines = regexp.MustCompile(`HTTP/1\.[01] \d{3} [^\r\n]*`)
+
+// TestReview7HalfClosedHeadIsAnsweredAsNetHTTP: a client that ends its
+// side of the connection in the middle of a request's head is answered
+// 400 Bad Request by net/http (the head is cut short, not timed out); a
+// lean connection must hand such a request over rather than drop it.
+func TestReview7HalfClosedHeadIsAnsweredAsNetHTTP(t *testing.T) {
+	lean, plain := review7Pair(t, "sqlite", func(*server.Config) {})
+	full := checkInRequest(review7Agent)
+	for _, raw := range []string{
+		full[:10], // in the request line
+		full[:strings.Index(full, "Content-Type")], // after a header
+		full + full[:40], // after a check-in answered
+		full + full[:2],  // too little for net/http to read as a request
+	} {
+		got, want := halfClosedExchange(t, lean, raw), halfClosedExchange(t, plain, raw)
+		t.Logf("%q: %s", raw, want)
+		if got != want {
+			t.Errorf("%q half-closed: lean connections answered %s, net/http %s", raw, got, want)
+		}
+	}
 }

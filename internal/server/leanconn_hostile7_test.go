@@ -28,11 +28,17 @@ func hostile7Serve(t *testing.T, e *apitest.Env, edit func(*server.Config)) (str
 	if edit != nil {
 		edit(&cfg)
 	}
-	srv, err := server.New(cfg, e.DB, e.Clock, slog.New(slog.DiscardHandler))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return hostile7ServeOn(t, e, cfg, ln)
+}
+
+// hostile7ServeOn is hostile7Serve with cfg on ln.
+func hostile7ServeOn(t *testing.T, e *apitest.Env, cfg server.Config, ln net.Listener) (string, context.CancelFunc, <-chan error) {
+	t.Helper()
+	srv, err := server.New(cfg, e.DB, e.Clock, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -240,7 +240,14 @@ func (l *leanListener) serve(c *leanConn) {
 		if l.closing.Load() {
 			return
 		}
-		_, err := r.Peek(1)
+		// After an answer, as net/http: the next request's first 4 bytes
+		// (fewer, then EOF, end the connection without a word; handed
+		// over, they were a new connection's request, answered 400).
+		peek := 4
+		if first {
+			peek = 1
+		}
+		_, err := r.Peek(peek)
 		c.idle.Store(false)
 		if err != nil {
 			return

@@ -199,6 +199,14 @@ func (l *leanListener) accept() {
 		delay = 0
 		lc := &leanConn{Conn: c}
 		l.mu.Lock()
+		if l.closing.Load() {
+			// Taken just before Close: Serve may be waiting for served
+			// already, and an Add once Wait has begun is WaitGroup misuse
+			// (a panic if it lands as the last connection ends).
+			l.mu.Unlock()
+			_ = c.Close()
+			return
+		}
 		l.conns[lc] = struct{}{}
 		l.served.Add(1)
 		l.mu.Unlock()

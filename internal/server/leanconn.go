@@ -379,9 +379,9 @@ func (l *leanListener) read(c *leanConn, r *bufio.Reader, first bool) (req leanR
 		if err != nil {
 			// Timed out, closed by Close, or reset: net/http closes the
 			// connection without a word. Ended by its client (EOF):
-			// net/http answers what came 400, but for fewer than 4 bytes
-			// after an answered request (its Peek(4) for the next one).
-			req.drop = err != io.EOF || l.closing.Load() || (!first && len(buffered) < 4)
+			// net/http answers what came 400 (after an answered request
+			// serve has waited for 4 bytes, as net/http's Peek(4)).
+			req.drop = err != io.EOF || l.closing.Load()
 			return req, false
 		}
 		buffered, _ = r.Peek(r.Buffered())

@@ -243,7 +243,8 @@ func (l *leanListener) serve(c *leanConn) {
 		if first {
 			wait = readHeaderTimeout
 		}
-		_ = c.SetReadDeadline(clock.Wall().Add(wait))
+		deadline := clock.Wall().Add(wait)
+		_ = c.SetReadDeadline(deadline)
 		c.idle.Store(true)
 		if l.closing.Load() {
 			return
@@ -275,7 +276,11 @@ func (l *leanListener) serve(c *leanConn) {
 			if req.drop {
 				return
 			}
-			handedOver = l.handOver(c, r)
+			headBy := req.headBy
+			if first {
+				headBy = deadline // the connection's first head, since it began
+			}
+			handedOver = l.handOver(c, r, headBy)
 			return
 		}
 		id := requestID(req.requestID)
@@ -343,6 +348,9 @@ type leanRequest struct {
 	drop bool
 	// bodyTimedOut: the body did not arrive within BodyTimeout.
 	bodyTimedOut bool
+	// headBy: when the head must have arrived, if read gave it a bound
+	// (zero: it did not wait for the head).
+	headBy time.Time
 }
 
 // read reads the next request if it is a plain check-in (ok), consuming it;
@@ -362,7 +370,8 @@ func (l *leanListener) read(c *leanConn, r *bufio.Reader, first bool) (req leanR
 			return req, false // a head this long is not an agent's
 		}
 		if !deadlineSet {
-			_ = c.SetReadDeadline(clock.Wall().Add(readHeaderTimeout))
+			req.headBy = clock.Wall().Add(readHeaderTimeout)
+			_ = c.SetReadDeadline(req.headBy)
 			deadlineSet = true
 		}
 		// Until its head is whole, a request leaves its connection idle
@@ -500,10 +509,10 @@ func handedOverHeader(name []byte) bool {
 
 // handOver gives c, with what r holds of it, to net/http, and reports
 // whether it could (not once the listener is closed).
-func (l *leanListener) handOver(c *leanConn, r *bufio.Reader) bool {
+func (l *leanListener) handOver(c *leanConn, r *bufio.Reader, headBy time.Time) bool {
 	held, _ := r.Peek(r.Buffered())
 	_ = c.SetReadDeadline(time.Time{}) // net/http sets its own
-	rc := &replayConn{Conn: c.Conn, held: bytes.Clone(held)}
+	rc := &replayConn{Conn: c.Conn, held: bytes.Clone(held), headBy: headBy}
 	select {
 	case l.handoff <- rc:
 		l.handedOver.Inc()
@@ -518,6 +527,24 @@ func (l *leanListener) handOver(c *leanConn, r *bufio.Reader) bool {
 type replayConn struct {
 	net.Conn
 	held []byte
+	// headBy bounds net/http's first read deadline, its header timeout
+	// for the request handed over: the time the head has had on the lean
+	// connection counts, as it would on net/http (zero: no bound).
+	headBy time.Time
+}
+
+// SetReadDeadline holds net/http's first deadline to headBy: with a
+// ReadHeaderTimeout, that is the head's (a zero one follows once the head
+// is read); without one, the first is that zero one, and the head has no
+// bound on net/http either.
+func (c *replayConn) SetReadDeadline(t time.Time) error {
+	if by := c.headBy; !by.IsZero() {
+		c.headBy = time.Time{}
+		if !t.IsZero() && t.After(by) {
+			t = by
+		}
+	}
+	return c.Conn.SetReadDeadline(t)
 }
 
 func (c *replayConn) Read(p []byte) (int, error) {

@@ -207,3 +207,45 @@ func TestReview7ConnectionTakenAsServeEndsIsNotWaitedForAfterWait(t *testing.T) 
 		peer.Close()
 	}
 }
+
+// TestReview7HandedOverHeadKeepsItsTimeout: a request head that arrives
+// slowly has ReadHeaderTimeout (10 s) from the connection's start on
+// net/http; one a lean connection hands over, after waiting for its first
+// bytes, must not get 10 s more from net/http (a slow client held every
+// connection twice as long: a GraphQL one's first byte at 9 s, then 10 s
+// for its head).
+func TestReview7HandedOverHeadKeepsItsTimeout(t *testing.T) {
+	e := apitest.New(t, "sqlite")
+	srv, err := server.New(e.Config, e.DB, e.Clock, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+	defer func() {
+		cancel()
+		<-served
+	}()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	began := time.Now()
+	_ = conn.SetDeadline(began.Add(30 * time.Second))
+	time.Sleep(6 * time.Second)
+	if _, err := io.WriteString(conn, "POST /graphql HTTP/1.1\r\nHost: clnd.test\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	all, err := io.ReadAll(conn)
+	took := time.Since(began)
+	t.Logf("closed after %v (%q, %v)", took, all, err)
+	if took > 11500*time.Millisecond {
+		t.Errorf("a head begun 6 s into the connection was waited for until %v, want the 10 s header timeout", took)
+	}
+}

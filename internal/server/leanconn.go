@@ -261,6 +261,17 @@ func (l *leanListener) serve(c *leanConn) {
 		if err != nil {
 			return
 		}
+		if !first {
+			// As net/http after a POST (every request answered here is
+			// one): up to 4 CR or LF before the next request are skipped,
+			// for clients that end a body with CRLF.
+			crlf, _ := r.Peek(4)
+			n := 0
+			for n < len(crlf) && (crlf[n] == '\r' || crlf[n] == '\n') {
+				n++
+			}
+			_, _ = r.Discard(n)
+		}
 		start := clock.Wall()
 		req, ok := l.read(c, r, first)
 		if !ok {

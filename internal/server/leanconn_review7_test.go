@@ -136,8 +136,10 @@ func TestReview7HalfClosedHeadIsAnsweredAsNetHTTP(t *testing.T) {
 	for _, raw := range []string{
 		full[:10], // in the request line
 		full[:strings.Index(full, "Content-Type")], // after a header
-		full + full[:40], // after a check-in answered
-		full + full[:2],  // too little for net/http to read as a request
+		full + full[:40],          // after a check-in answered
+		full + full[:2],           // too little for net/http to read as a request
+		full + "\r\n\r\n",         // the CR and LF net/http skips after a POST, then nothing
+		full + "\r\n" + full[:10], // skipped, then a cut request line
 	} {
 		got, want := halfClosedExchange(t, lean, raw), halfClosedExchange(t, plain, raw)
 		t.Logf("%q: %s", raw, want)
@@ -247,5 +249,25 @@ func TestReview7HandedOverHeadKeepsItsTimeout(t *testing.T) {
 	t.Logf("closed after %v (%q, %v)", took, all, err)
 	if took > 11500*time.Millisecond {
 		t.Errorf("a head begun 6 s into the connection was waited for until %v, want the 10 s header timeout", took)
+	}
+}
+
+// TestReview7StrayCRLFAfterACheckIn: net/http skips up to 4 CR or LF bytes
+// before the request that follows a POST (RFC 9112 §2.2's tolerance for
+// clients that end a body with CRLF); after a check-in answered on a lean
+// connection the next request must be read the same way, not handed to
+// net/http as a new connection's first request, which it refuses 400.
+func TestReview7StrayCRLFAfterACheckIn(t *testing.T) {
+	for _, driver := range apitest.Backends {
+		t.Run(driver, func(t *testing.T) {
+			lean, plain := review7Pair(t, driver, func(*server.Config) {})
+			agent := checkInRequest(review7Agent)
+			healthz := "GET /healthz HTTP/1.1\r\nHost: clnd.test\r\n\r\n"
+			review7Compare(t, lean, plain, "CRLF, then a check-in", agent+"\r\n"+agent, 2)
+			review7Compare(t, lean, plain, "CRLF, then another path", agent+"\r\n"+healthz, 2)
+			review7Compare(t, lean, plain, "LF, then a check-in", agent+"\n"+agent, 2)
+			review7Compare(t, lean, plain, "CRLF later, then a check-in", agent+pause+"\r\n"+pause+agent, 2)
+			review7Compare(t, lean, plain, "4 CRLF, then a check-in", agent+"\r\n\r\n\r\n\r\n"+agent, 2)
+		})
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"clnd/ent"
+	"clnd/ent/iplicense"
 )
 
 // TestHostileKillDuringLeanCheckIns: clnd serve answering agents' check-ins
@@ -24,12 +28,18 @@ import (
 // connections again. The sandbox clock stands still, so every check-in
 // has the same time: an answered one is found by its hostname (a host's
 // check-ins are written in the order they were taken, the last one's
-// hostname stays).
+// hostname stays). On PostgreSQL and SQLite.
 func TestHostileKillDuringLeanCheckIns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and kills processes")
 	}
-	bin, url, db := killTestDatabase(t)
+	bin := buildClnd(t)
+	for _, backend := range []string{"postgres", "sqlite"} {
+		t.Run(backend, func(t *testing.T) { killDuringLeanCheckIns(t, bin, databaseFor(t, bin, backend)) })
+	}
+}
+
+func killDuringLeanCheckIns(t *testing.T, bin, url string) {
 	victim := startServe(t, bin, url, "")
 	token := registerWith(t, victim.addr, "leankill7", "250.00", "")
 	const hosts = 16
@@ -104,20 +114,21 @@ func TestHostileKillDuringLeanCheckIns(t *testing.T) {
 	}
 
 	mu.Lock()
-	for h, seq := range seqs {
-		var lastCheckIn time.Time
-		var hostname string
-		if err := db.QueryRow(`SELECT last_check_in, hostname FROM ip_licenses WHERE ip = $1`, ip(h)).Scan(&lastCheckIn, &hostname); err != nil {
-			t.Fatal(err)
+	withDB(t, url, func(ctx context.Context, db *ent.Client) {
+		for h, seq := range seqs {
+			l, err := db.IPLicense.Query().Where(iplicense.IP(ip(h))).Only(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if at := last[ip(h)]; l.LastCheckIn == nil || at.Sub(*l.LastCheckIn) > time.Microsecond {
+				t.Errorf("%s: lastCheckIn %v, but a check-in was answered at %v", ip(h), l.LastCheckIn, at)
+			}
+			var host, written int
+			if _, err := fmt.Sscanf(l.Hostname, "h%d-s%d", &host, &written); err != nil || host != h || written < seq {
+				t.Errorf("%s: the last check-in written is %q, but h%d-s%d was answered 200", ip(h), l.Hostname, h, seq)
+			}
 		}
-		if at := last[ip(h)]; at.Sub(lastCheckIn) > time.Microsecond {
-			t.Errorf("%s: lastCheckIn %v, but a check-in was answered at %v", ip(h), lastCheckIn, at)
-		}
-		var host, written int
-		if _, err := fmt.Sscanf(hostname, "h%d-s%d", &host, &written); err != nil || host != h || written < seq {
-			t.Errorf("%s: the last check-in written is %q, but h%d-s%d was answered 200", ip(h), hostname, h, seq)
-		}
-	}
+	})
 	mu.Unlock()
 	t.Logf("%d check-ins acknowledged (%d on lean connections by the last count) before the kill", acked.Load(), answered)
 

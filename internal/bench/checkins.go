@@ -108,11 +108,18 @@ func runCheckIns(ctx context.Context, o Options, dbURL, base string, srv *server
 	}}
 	defer client.CloseIdleConnections()
 	pick := func(worker, i int) benchLicense { return licenses[(worker*7919+i)%len(licenses)] }
-	// Each client's own connection (wire.go); only its goroutine uses it.
+	// Each client's own connections (wire.go), one for check-ins on
+	// /v1/checkin and one for GraphQL, as an agent uses one or the other;
+	// only the client's goroutine uses them. A connection that carried a
+	// GraphQL request is served by net/http from then on (a lean connection
+	// hands it over, docs/checkins.md): shared, the lean side measured
+	// net/http after the first GraphQL round.
 	wires := make([]*wire, o.CheckInClients)
+	gqlWires := make([]*wire, o.CheckInClients)
 	for w := range wires {
-		wires[w] = newWire(base)
+		wires[w], gqlWires[w] = newWire(base), newWire(base)
 		defer wires[w].close()
+		defer gqlWires[w].close()
 	}
 
 	emitDB, err := store.Open(ctx, dbURL)
@@ -163,7 +170,7 @@ func runCheckIns(ctx context.Context, o Options, dbURL, base string, srv *server
 		{Name: SideGraphQL, Title: gqlTitle, countsBatch: true,
 			op: func(ctx context.Context, worker, i int) error {
 				l := pick(worker, i)
-				return wires[worker].post("/graphql", gql(l.hostname), l.ip, []byte(`{"data":{"checkIn":{`))
+				return gqlWires[worker].post("/graphql", gql(l.hostname), l.ip, []byte(`{"data":{"checkIn":{`))
 			}},
 	}
 	if len(o.CheckInSides) > 0 {

@@ -159,7 +159,7 @@ func TestHostileLeanPipelinedNeverRead(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		addr, cancel, served := hostile7ServeOn(t, e, e.Config, smallSendBuffers{ln})
+		addr, cancel, served := serveInstanceOn(t, e, e.Config, smallSendBuffers{ln})
 		// A receive buffer set before connecting: set later, the window
 		// already offered stays.
 		dialer := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
@@ -242,7 +242,7 @@ func TestHostileLeanResetsAndIdleThousands(t *testing.T) {
 	seller := e.Register("lean-thousands")
 	e.AddLicense(seller.Token, leanIP, "KERNELCARE", "")
 	baseline := runtime.NumGoroutine()
-	addr, cancel, served := hostile7Serve(t, e, nil)
+	addr, cancel, served := serveInstance(t, e, nil)
 	const idle, resets = 1500, 200
 	conns := make([]net.Conn, 0, idle)
 	defer func() {
@@ -315,17 +315,7 @@ func TestHostileLeanResetsAndIdleThousands(t *testing.T) {
 	if took := time.Since(began); took > time.Second {
 		t.Errorf("a check-in among %d idle connections took %v", idle, took)
 	}
-	began = time.Now()
-	cancel()
-	select {
-	case err := <-served:
-		if err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("Serve did not return within 20 s")
-	}
-	if took := time.Since(began); took > 3*time.Second {
+	if took := stopServing(t, cancel, served); took > 3*time.Second {
 		t.Errorf("shutting down with %d idle lean connections took %v", idle, took)
 	}
 	for _, c := range conns {

@@ -19,10 +19,10 @@ import (
 	"clnd/internal/server"
 )
 
-// hostile7Serve runs a second instance on e's database through Serve (as
+// serveInstance runs a second instance on e's database through Serve (as
 // clnd serve does), with cfg edited by edit, and returns its address, the
 // cancel that starts its shutdown and the channel Serve's error arrives on.
-func hostile7Serve(t *testing.T, e *apitest.Env, edit func(*server.Config)) (string, context.CancelFunc, <-chan error) {
+func serveInstance(t *testing.T, e *apitest.Env, edit func(*server.Config)) (string, context.CancelFunc, <-chan error) {
 	t.Helper()
 	cfg := e.Config
 	if edit != nil {
@@ -32,11 +32,28 @@ func hostile7Serve(t *testing.T, e *apitest.Env, edit func(*server.Config)) (str
 	if err != nil {
 		t.Fatal(err)
 	}
-	return hostile7ServeOn(t, e, cfg, ln)
+	return serveInstanceOn(t, e, cfg, ln)
 }
 
-// hostile7ServeOn is hostile7Serve with cfg on ln.
-func hostile7ServeOn(t *testing.T, e *apitest.Env, cfg server.Config, ln net.Listener) (string, context.CancelFunc, <-chan error) {
+// stopServing ends Serve's context and returns how long Serve took to
+// return, failing the test on an error or past 20 s.
+func stopServing(t *testing.T, cancel context.CancelFunc, served <-chan error) time.Duration {
+	t.Helper()
+	began := time.Now()
+	cancel()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Serve did not return within 20 s")
+	}
+	return time.Since(began)
+}
+
+// serveInstanceOn is serveInstance with cfg on ln.
+func serveInstanceOn(t *testing.T, e *apitest.Env, cfg server.Config, ln net.Listener) (string, context.CancelFunc, <-chan error) {
 	t.Helper()
 	srv, err := server.New(cfg, e.DB, e.Clock, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -91,7 +108,7 @@ func TestHostileLeanSlowHeadDoesNotHoldShutdown(t *testing.T) {
 			e := apitest.New(t, "sqlite")
 			seller := e.Register("lean-slowhead")
 			e.AddLicense(seller.Token, leanIP, "KERNELCARE", "")
-			addr, cancel, served := hostile7Serve(t, e, func(c *server.Config) { c.NetHTTPOnly = netHTTP })
+			addr, cancel, served := serveInstance(t, e, func(c *server.Config) { c.NetHTTPOnly = netHTTP })
 			conn, err := net.Dial("tcp", addr)
 			if err != nil {
 				t.Fatal(err)
@@ -107,17 +124,7 @@ func TestHostileLeanSlowHeadDoesNotHoldShutdown(t *testing.T) {
 				t.Fatal(err)
 			}
 			time.Sleep(200 * time.Millisecond)
-			began := time.Now()
-			cancel()
-			select {
-			case err := <-served:
-				if err != nil {
-					t.Errorf("Serve: %v", err)
-				}
-			case <-time.After(20 * time.Second):
-				t.Fatal("Serve did not return within 20 s")
-			}
-			if took := time.Since(began); took > 3*time.Second {
+			if took := stopServing(t, cancel, served); took > 3*time.Second {
 				t.Errorf("shutting down with a head half sent took %v (net/http closes such a connection at once)", took)
 			}
 			if _, err := r.ReadByte(); err == nil {
@@ -200,7 +207,7 @@ func TestHostileLeanCheckInsWhileShuttingDown(t *testing.T) {
 			const clients, each = 24, 25
 			ips := hostile7Licenses(t, e, seller, clients*each)
 			baseline := runtime.NumGoroutine()
-			addr, cancel, served := hostile7Serve(t, e, nil)
+			addr, cancel, served := serveInstance(t, e, nil)
 			var (
 				mu       sync.Mutex
 				acked    []string
@@ -286,17 +293,7 @@ func TestHostileLeanCheckInsWhileShuttingDown(t *testing.T) {
 			for ackedNow.Load() < clients*each/4 {
 				time.Sleep(time.Millisecond)
 			}
-			began := time.Now()
-			cancel()
-			select {
-			case err := <-served:
-				if err != nil {
-					t.Errorf("Serve: %v", err)
-				}
-			case <-time.After(20 * time.Second):
-				t.Fatal("Serve did not return within 20 s")
-			}
-			took := time.Since(began)
+			took := stopServing(t, cancel, served)
 			wg.Wait()
 			if took > 5*time.Second {
 				t.Errorf("Serve took %v to shut down under check-ins", took)

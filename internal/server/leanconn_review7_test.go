@@ -1,10 +1,8 @@
 package server_test
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"regexp"
 	"strings"
@@ -35,11 +33,7 @@ func review7Pair(t *testing.T, driver string, edit func(*server.Config)) (lean, 
 // review7Compare sends raw to both servers and wants the same answers.
 func review7Compare(t *testing.T, lean, plain *apitest.Env, name, raw string, answers int) {
 	t.Helper()
-	got := exchange(t, lean, raw, answers)
-	want := exchange(t, plain, raw, answers)
-	if got != want {
-		t.Errorf("%s: lean connections answered\n%s\nnet/http answered\n%s", name, got, want)
-	}
+	answersAlike(t, lean, plain, name, raw, answers, -1)
 }
 
 const review7Agent = `{"hostname":"web1.example.com"}`
@@ -173,6 +167,8 @@ func (l *lateListener) Accept() (net.Conn, error) {
 	return nil, net.ErrClosed
 }
 
+func (*lateListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
+
 func (l *lateListener) Close() error {
 	l.once.Do(func() { close(l.closed) })
 	return nil
@@ -187,24 +183,10 @@ func (l *lateListener) Close() error {
 func TestReview7ConnectionTakenAsServeEndsIsNotWaitedForAfterWait(t *testing.T) {
 	e := apitest.New(t, "sqlite")
 	for range 5 {
-		srv, err := server.New(e.Config, e.DB, e.Clock, slog.New(slog.DiscardHandler))
-		if err != nil {
-			t.Fatal(err)
-		}
 		ln := &lateListener{closed: make(chan struct{}), peers: make(chan net.Conn, 1)}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- srv.Serve(ctx, ln) }()
+		_, cancel, served := serveInstanceOn(t, e, e.Config, ln)
 		time.Sleep(10 * time.Millisecond)
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatal("Serve did not return")
-		}
+		stopServing(t, cancel, served)
 		peer := <-ln.peers
 		peer.Close()
 	}
@@ -218,22 +200,8 @@ func TestReview7ConnectionTakenAsServeEndsIsNotWaitedForAfterWait(t *testing.T) 
 // for its head).
 func TestReview7HandedOverHeadKeepsItsTimeout(t *testing.T) {
 	e := apitest.New(t, "sqlite")
-	srv, err := server.New(e.Config, e.DB, e.Clock, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, ln) }()
-	defer func() {
-		cancel()
-		<-served
-	}()
-	conn, err := net.Dial("tcp", ln.Addr().String())
+	addr, _, _ := serveInstance(t, e, nil)
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,14 +94,6 @@ func TestHostileLeanSmugglingShapes(t *testing.T) {
 		{"ten pipelined, then GraphQL", strings.Repeat(raw(agent, cl(len(agent))), 10) + graphqlPost, 11, 10},
 	}
 	for _, c := range cases {
-		before := leanCount(t, lean, "answered")
-		got := exchange(t, lean, c.raw, c.answers)
-		want := exchange(t, plain, c.raw, c.answers)
-		if got != want {
-			t.Errorf("%s: lean connections answered\n%s\nnet/http answered\n%s", c.name, got, want)
-		}
-		if n := leanCount(t, lean, "answered") - before; n != c.onLean {
-			t.Errorf("%s: %d check-ins answered on a lean connection, want %d", c.name, n, c.onLean)
-		}
+		answersAlike(t, lean, plain, c.name, c.raw, c.answers, c.onLean)
 	}
 }

@@ -2,11 +2,9 @@ package server_test
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"regexp"
@@ -99,6 +97,22 @@ func exchange(t *testing.T, e *apitest.Env, raw string, n int) string {
 }
 
 var times = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z`)
+
+// answersAlike sends raw to lean (a server with lean connections) and to
+// plain (one without), and wants the same answers, onLean of them answered
+// on a lean connection (not counted when negative).
+func answersAlike(t *testing.T, lean, plain *apitest.Env, name, raw string, answers, onLean int) {
+	t.Helper()
+	before := leanCount(t, lean, "answered")
+	got := exchange(t, lean, raw, answers)
+	want := exchange(t, plain, raw, answers)
+	if got != want {
+		t.Errorf("%s: lean connections answered\n%s\nnet/http answered\n%s", name, got, want)
+	}
+	if n := leanCount(t, lean, "answered") - before; onLean >= 0 && n != onLean {
+		t.Errorf("%s: %d check-ins answered on a lean connection, want %d", name, n, onLean)
+	}
+}
 
 // leanCount reads clnd_lean_connections_total{outcome} from /metrics.
 func leanCount(t *testing.T, e *apitest.Env, outcome string) int {
@@ -195,15 +209,7 @@ func leanConnectionsAnswerAsNetHTTP(t *testing.T, driver string) {
 		{"GET", strings.Replace(checkInRequest(agent), "POST", "GET", 1), 1, 0},
 	}
 	for _, c := range cases {
-		before := leanCount(t, lean, "answered")
-		got := exchange(t, lean, c.raw, c.answers)
-		want := exchange(t, plain, c.raw, c.answers)
-		if got != want {
-			t.Errorf("%s: lean connections answered\n%s\nnet/http answered\n%s", c.name, got, want)
-		}
-		if n := leanCount(t, lean, "answered") - before; n != c.onLean {
-			t.Errorf("%s: %d check-ins answered on a lean connection, want %d", c.name, n, c.onLean)
-		}
+		answersAlike(t, lean, plain, c.name, c.raw, c.answers, c.onLean)
 	}
 	if leanCount(t, lean, "handed_over") == 0 {
 		t.Error("no connection was handed to net/http")
@@ -222,18 +228,8 @@ func TestLeanConnectionsEndWithTheServer(t *testing.T) {
 	e := apitest.New(t, "sqlite")
 	seller := e.Register("lean-shutdown")
 	e.AddLicense(seller.Token, leanIP, "KERNELCARE", "")
-	srv, err := server.New(e.Config, e.DB, e.Clock, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, ln) }()
-	conn, err := net.Dial("tcp", ln.Addr().String())
+	addr, cancel, served := serveInstance(t, e, nil)
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,15 +252,7 @@ func TestLeanConnectionsEndWithTheServer(t *testing.T) {
 	if _, err := r.ReadByte(); err != io.EOF {
 		t.Errorf("the idle lean connection after shutdown: %v, want EOF", err)
 	}
-	select {
-	case err := <-served:
-		if err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Serve did not return within 10 s of its context's end")
-	}
-	if took := time.Since(began); took > 5*time.Second {
+	if took := time.Since(began) + stopServing(t, cancel, served); took > 5*time.Second {
 		t.Errorf("shutting down with an idle lean connection took %v", took)
 	}
 }

@@ -82,6 +82,12 @@ func FuzzHTTPRequest(f *testing.F) {
 		if err != nil {
 			return // not a request a client can send
 		}
+		if strings.IndexFunc(rawQuery, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
+			// Go's client writes the query into the request line as it
+			// is: a space there makes a request line net/http refuses
+			// (400, text/plain) before clnd sees it; no client sends one.
+			return
+		}
 		req.URL.RawQuery = rawQuery
 		req.Header.Set("Content-Type", contentType)
 		req.Header.Set("Accept", accept)

@@ -21,7 +21,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"clnd/internal/clock"
-	"clnd/internal/ids"
 	"clnd/internal/licensing"
 	"clnd/internal/reqinfo"
 	"clnd/internal/tracing"
@@ -335,15 +334,6 @@ var (
 	checkInVaryHeader = http.Header{"Content-Type": jsonContentType, "Vary": varyOrigin}
 )
 
-// requestID is the request's ID: the client's X-Request-ID, as withRequest
-// takes it, or a new one.
-func requestID(sent []byte) string {
-	if len(sent) == 0 || len(sent) > 64 {
-		return ids.New("req")
-	}
-	return string(sent)
-}
-
 // readHeaderTimeout is how long a request's head may take to arrive
 // (http.Server.ReadHeaderTimeout in Serve).
 const readHeaderTimeout = 10 * time.Second
@@ -351,7 +341,7 @@ const readHeaderTimeout = 10 * time.Second
 // leanRequest is a plain check-in, read.
 type leanRequest struct {
 	in        checkInInput
-	requestID []byte
+	requestID string
 	forwarded []string
 	close     bool
 	// drop: the connection timed out or failed in the middle of a
@@ -451,7 +441,7 @@ func (l *leanListener) read(c *leanConn, r *bufio.Reader, first bool) (req leanR
 			req.forwarded = append(req.forwarded, string(value))
 		case asciiEqualFold(name, "X-Request-ID"):
 			if !idSeen {
-				req.requestID, idSeen = slices.Clone(value), true
+				req.requestID, idSeen = string(value), true
 			}
 		case asciiEqualFold(name, "Connection"):
 			switch {

@@ -533,10 +533,7 @@ func onWebsocket(ctx context.Context) bool {
 func (s *Server) withRequest(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := clock.Wall()
-		id := r.Header.Get("X-Request-ID")
-		if id == "" || len(id) > 64 {
-			id = ids.New("req")
-		}
+		id := requestID(r.Header.Get("X-Request-ID"))
 		w.Header().Set("X-Request-ID", id)
 		ctx := reqinfo.NewContext(r.Context(), reqinfo.Info{ID: id, ClientAddr: s.clientAddr(r), Origin: s.origin(r)})
 		ctx = clock.NewContext(ctx, s.clock)
@@ -688,6 +685,16 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// requestID is a request's ID: the X-Request-ID its client sent, unless
+// empty or over 64 bytes, or a new one. withRequest and lean connections
+// both take it so.
+func requestID(sent string) string {
+	if sent == "" || len(sent) > 64 {
+		return ids.New("req")
+	}
+	return sent
 }
 
 // bodyTimedOut refuses a body that did not arrive within BodyTimeout.
